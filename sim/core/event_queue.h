@@ -16,27 +16,32 @@
 //
 // Representation, chosen for the hold model that dominates simulations
 // (pop the earliest, schedule one or two later):
-//   * A radix heap over 128-bit keys {time_ns:64, key:32, slot:32}. A
-//     discrete-event queue is monotone (nothing is scheduled before the event
-//     being run), which is exactly what a radix heap needs: an entry lives in
-//     the bucket named by the highest bit in which its key differs from the
-//     last popped key. Push is O(1) (one count-leading-zeros and an append);
-//     pop takes the lowest non-empty bucket and, when it holds more than one
-//     entry, scans it for the minimum and redistributes the rest into lower
-//     buckets. Every entry moves down at most 128 times in its life and in
-//     practice a handful, with sequential memory access and no data-dependent
-//     branches in the common path: amortised O(log C) per event, C the key
-//     range, and markedly faster than a comparison heap at every size.
-//   * Buckets are linked lists of 4 KiB blocks of 16-byte entries drawn from
+//   * A radix heap over 128-bit keys {time_ns:64, key:32, slot:32}, in base
+//     16. A discrete-event queue is monotone (nothing is scheduled before the
+//     event being run), which is exactly what a radix heap needs: an entry
+//     lives in the bucket named by the highest 4-bit digit in which its key
+//     differs from the reference key, and by its own value of that digit. Push is O(1) (one count-leading-zeros and an append); pop takes
+//     the lowest non-empty bucket and, when it holds more than one entry,
+//     scans it for the minimum and redistributes the rest into lower levels.
+//     An entry moves down at most once per level (32 levels, in practice one
+//     or two), with sequential memory access: amortised O(log C) per event,
+//     C the key range.
+//   * When the lowest non-empty bucket is small (at most kFrontBatchMax
+//     entries) it is not redistributed: it is sorted once into a front batch
+//     that pops from the back, and new entries that fall below the batch's
+//     largest key are inserted into it in order. Entries thus move about
+//     twice in the hold model instead of once per level.
+//   * Buckets are linked lists of 256-byte blocks of 16-byte entries drawn from
 //     one free list, so memory follows the number of pending events (about 16
 //     bytes each) rather than the peak size of each bucket.
-//   * The callable lives in a pooled slot: 24 bytes of inline storage plus a
-//     single operations pointer and a generation, 40 bytes in all. Slots sit
-//     in fixed-size chunks that never move (an executing callable may
-//     schedule more events) and are recycled through a free list, so the
-//     steady state allocates nothing per event. A callable larger than the
-//     inline storage is a compile-time error: capture a pointer to larger
-//     state instead.
+//   * The callable lives in a pooled slot: 24 bytes of inline storage and one
+//     operations pointer, 32 bytes, plus a 4-byte generation kept beside it
+//     for stale-id detection. Slots are recycled through a free list, so the
+//     steady state allocates nothing per event. To run an event the callable
+//     is moved to the stack and its slot recycled first, so the slot array
+//     may grow while the event schedules more, and the next event reuses a
+//     slot that is still in cache. A callable larger than the inline storage
+//     is a compile-time error: capture a pointer to larger state instead.
 //   * Cancel is O(1) and lazy: it destroys the callable at once and marks the
 //     slot; the entry is discarded when it reaches the front. When dead
 //     entries outnumber live ones (and there are more than a few thousand)
@@ -57,7 +62,9 @@
 #ifndef VMBSIM_SIM_CORE_EVENT_QUEUE_H_
 #define VMBSIM_SIM_CORE_EVENT_QUEUE_H_
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <new>
@@ -66,6 +73,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "sim/check.h"
 #include "sim/core/prng.h"
 #include "sim/core/sim_time.h"
@@ -85,7 +93,6 @@ struct EventId {
 class EventQueue {
  public:
   static constexpr size_t kInlineBytes = 24;
-  static constexpr size_t kMaxSlots = size_t{1} << 32;
 
   EventQueue();
   ~EventQueue();
@@ -138,15 +145,16 @@ class EventQueue {
  private:
   // The operations a slot needs from its callable: invoke-then-destroy, or
   // destroy only (cancel, queue destruction).
-  using SlotOp = void (*)(void* storage, bool invoke);
+  // Runs (`invoke`) or only destroys the callable in slot `index`. Running
+  // moves it to the stack and recycles the slot before calling it.
+  using SlotOp = void (*)(EventQueue* queue, uint32_t index, bool invoke);
 
   struct Slot {
-    SlotOp op;                // Null: not pending (free, cancelled, or running).
-    uint32_t generation;      // Bumped each time the slot is recycled.
-    uint32_t next_free;       // Free-list link while free.
+    SlotOp op;  // Null: not pending (free, cancelled, or running).
+    // The callable; while the slot is free its first 4 bytes link the free list.
     alignas(8) unsigned char storage[kInlineBytes];
   };
-  static_assert(sizeof(Slot) == 40, "slot layout: op + generation + link + storage");
+  static_assert(sizeof(Slot) == 32, "slot layout: op + storage");
 
   struct Entry {
     uint64_t time_ns;
@@ -154,11 +162,30 @@ class EventQueue {
   };
   static_assert(sizeof(Entry) == 16);
 
-  static constexpr uint32_t kChunkShift = 12;
-  static constexpr uint32_t kChunkSlots = uint32_t{1} << kChunkShift;
   static constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
-  static constexpr int kBucketCount = 129;  // 0: equal to the last key; b: bit b-1 differs.
-  static constexpr uint32_t kBlockEntries = 255;
+  static constexpr uint64_t kKeyMax = 0xFFFFFFFFu;
+  // Tie-break mode: keys of events due later than now are drawn below this
+  // bound, which leaves the upper half of the key space for events scheduled
+  // at the executing instant (they must sort after the running event).
+  static constexpr uint64_t kTieBreakSpan = uint64_t{1} << 31;
+
+  using Key128 = unsigned __int128;
+  static Key128 KeyOf(uint64_t time_ns, uint64_t key_slot) {
+    return (Key128{time_ns} << 64) | key_slot;
+  }
+  // Radix 16: the 128-bit key is 32 digits of 4 bits. An entry's bucket is
+  // (level, digit): the level is the highest digit position in which its key
+  // differs from the reference key, the digit its own value there (always
+  // above the reference's digit, so never 0). Lower bucket indices hold
+  // smaller keys.
+  static constexpr int kDigitBits = 4;
+  static constexpr int kDigitValues = 1 << kDigitBits;
+  static constexpr int kLevelCount = 128 / kDigitBits;
+  static constexpr int kBucketCount = kLevelCount * kDigitValues;
+  static constexpr int kBitmapWords = kBucketCount / 64;
+  static_assert(kBitmapWords <= 64, "one summary word indexes the bitmap");
+  static constexpr uint32_t kBlockEntries = 15;
+  static constexpr size_t kFrontBatchMax = 48;
 
   // A block of a bucket's entries; blocks of one bucket form a list whose
   // head is the one being filled.
@@ -167,7 +194,7 @@ class EventQueue {
     Block* next;
     uint32_t count;
   };
-  static_assert(sizeof(Block) == 4096);
+  static_assert(sizeof(Block) == 256);  // Small: at a few thousand pending events the head blocks of the busy buckets stay in L1.
 
   struct Bucket {
     Block* head = nullptr;
@@ -175,56 +202,70 @@ class EventQueue {
   };
 
   template <typename F>
-  static void SlotOpFor(void* storage, bool invoke) {
-    F* fn = std::launder(static_cast<F*>(storage));
-    if (invoke) (*fn)();
-    fn->~F();
-  }
-
-  Slot& SlotAt(uint32_t index) {
-    return chunks_[index >> kChunkShift][index & (kChunkSlots - 1)];
-  }
-  const Slot& SlotAt(uint32_t index) const {
-    return chunks_[index >> kChunkShift][index & (kChunkSlots - 1)];
+  static void SlotOpFor(EventQueue* queue, uint32_t index, bool invoke) {
+    F* stored = std::launder(reinterpret_cast<F*>(queue->slots_[index].storage));
+    if (!invoke) {
+      stored->~F();
+      return;
+    }
+    F fn(std::move(*stored));
+    stored->~F();
+    queue->ReleaseSlot(index);
+    fn();
   }
 
   uint32_t AllocateSlot();
   void ReleaseSlot(uint32_t index);
   uint32_t NextKey(uint64_t time_ns);
+  uint32_t NextTieBreakKey(uint64_t time_ns);
+  Block* NewHeadBlock(Bucket& bucket);
   int BucketIndexOf(const Entry& entry) const;
   void Insert(Entry entry);
   void Append(int bucket_index, Entry entry);
   int LowestNonEmptyBucket() const;
-  // Index within the bucket's iteration order of its minimum entry.
+  void ClearNonEmpty(int bucket_index);
+  // The minimum entry of a non-empty bucket.
   const Entry* MinimumOf(const Bucket& bucket) const;
   // Removes `*minimum` from bucket `bucket_index`, makes it the reference
   // key, and moves the bucket's other entries to lower buckets.
   Entry TakeMinimum(int bucket_index, const Entry* minimum);
+  // Moves a small bucket, the lowest non-empty one, into the front batch and
+  // makes its largest key the reference.
+  void MoveBucketToFront(int bucket_index);
   void ReleaseBlocks(Bucket& bucket);
+  // Empties every bucket and the front; the reference falls back to the last
+  // popped key, which sorts before everything returned.
   std::vector<Entry> TakeAllEntries();
   void DropDeadEntries();
   void RenumberKeys();
 
+  // The front batch: the smallest pending entries, sorted descending so the
+  // minimum is at the back. Its largest key is the radix reference, so every
+  // entry in the buckets sorts after every entry here; a new entry below
+  // the reference joins the front in order.
+  std::vector<Entry> front_;
   Bucket buckets_[kBucketCount];
-  uint64_t non_empty_[3] = {0, 0, 0};  // Bit b: buckets_[b] holds entries.
-  size_t entry_count_ = 0;             // Live and dead entries in buckets.
-  // The key of the last popped entry (live or cancelled): every bucket index
-  // is relative to it, and every entry sorts after it.
+  uint64_t non_empty_[kBitmapWords] = {};  // Bit b: buckets_[b] holds entries.
+  uint64_t non_empty_words_ = 0;           // Bit w: non_empty_[w] != 0.
+  size_t entry_count_ = 0;             // Live and dead entries in buckets and front.
+  // The radix reference key: bucket indices are relative to it and every
+  // bucket entry sorts after it. It is the last popped key when the front is
+  // empty, and the front's largest key otherwise.
   uint64_t ref_time_ns_ = 0;
   uint64_t ref_key_slot_ = 0;
   std::vector<std::unique_ptr<Block>> blocks_;
   Block* free_blocks_ = nullptr;
 
-  std::vector<std::unique_ptr<Slot[]>> chunks_;
-  uint32_t slot_count_ = 0;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> generations_;  // Bumped each time a slot is recycled.
   uint32_t free_head_ = kNoSlot;
 
   size_t live_count_ = 0;
   size_t dead_count_ = 0;  // Cancelled entries still in the buckets.
 
   uint64_t next_key_ = 1;         // FIFO mode: the insertion sequence.
-  uint64_t last_time_ns_ = 0;     // Due time of the last popped entry.
-  uint32_t last_key_ = 0;         // Key of the last popped entry.
+  uint64_t last_time_ns_ = 0;     // The last popped entry (live or cancelled).
+  uint64_t last_key_slot_ = 0;
   // The last popped live event: the reference to fall back to when the
   // queue empties after discarding cancelled entries.
   uint64_t live_time_ns_ = 0;
@@ -234,7 +275,82 @@ class EventQueue {
 };
 
 // ---------------------------------------------------------------------------
-// Implementation of the template.
+// Implementation: the per-event fast paths, inline so that Push() compiles
+// into straight-line code.
+
+inline uint32_t EventQueue::AllocateSlot() {
+  if (free_head_ != kNoSlot) {
+    const uint32_t index = free_head_;
+    std::memcpy(&free_head_, slots_[index].storage, sizeof(free_head_));
+    return index;
+  }
+  VMBSIM_CHECK_LT(slots_.size(), size_t{kNoSlot});  // 2^32 - 1 slots at once.
+  slots_.push_back(Slot{nullptr, {}});
+  generations_.push_back(1);
+  return static_cast<uint32_t>(slots_.size() - 1);
+}
+
+inline void EventQueue::ReleaseSlot(uint32_t index) {
+  Slot& slot = slots_[index];
+  slot.op = nullptr;
+  // Generation 0 never names a live event, so skip it on wrap-around.
+  uint32_t& generation = generations_[index];
+  generation = generation == 0xFFFFFFFFu ? 1 : generation + 1;
+  std::memcpy(slot.storage, &free_head_, sizeof(free_head_));
+  free_head_ = index;
+}
+
+inline uint32_t EventQueue::NextKey(uint64_t time_ns) {
+  if (ABSL_PREDICT_FALSE(tie_break_.has_value())) return NextTieBreakKey(time_ns);
+  if (ABSL_PREDICT_FALSE(next_key_ > kKeyMax)) RenumberKeys();
+  return static_cast<uint32_t>(next_key_++);
+}
+
+inline int EventQueue::BucketIndexOf(const Entry& entry) const {
+  // Highest differing bit of the 128-bit keys, then its digit's level and the
+  // entry's value of that digit.
+  const uint64_t time_diff = entry.time_ns ^ ref_time_ns_;
+  if (time_diff != 0) {
+    const int level = (63 - __builtin_clzll(time_diff)) / kDigitBits;
+    const int digit = static_cast<int>((entry.time_ns >> (level * kDigitBits)) & (kDigitValues - 1));
+    return (64 / kDigitBits + level) * kDigitValues + digit;
+  }
+  const uint64_t key_diff = entry.key_slot ^ ref_key_slot_;
+  VMBSIM_CHECK_NE(key_diff, 0u);  // Keys are unique: the slot is part of them.
+  const int level = (63 - __builtin_clzll(key_diff)) / kDigitBits;
+  const int digit = static_cast<int>((entry.key_slot >> (level * kDigitBits)) & (kDigitValues - 1));
+  return level * kDigitValues + digit;
+}
+
+inline void EventQueue::Append(int bucket_index, Entry entry) {
+  Bucket& bucket = buckets_[bucket_index];
+  Block* head = bucket.head;
+  if (ABSL_PREDICT_FALSE(head == nullptr || head->count == kBlockEntries)) head = NewHeadBlock(bucket);
+  head->entries[head->count++] = entry;
+  if (bucket.size++ == 0) {
+    non_empty_[bucket_index >> 6] |= uint64_t{1} << (bucket_index & 63);
+    non_empty_words_ |= uint64_t{1} << (bucket_index >> 6);
+  }
+}
+
+inline void EventQueue::Insert(Entry entry) {
+  const Key128 key = KeyOf(entry.time_ns, entry.key_slot);
+  // Monotonicity: every entry sorts after the last popped one.
+  VMBSIM_CHECK(key > KeyOf(last_time_ns_, last_key_slot_));
+  ++entry_count_;
+  if (!front_.empty() && key < KeyOf(ref_time_ns_, ref_key_slot_)) {
+    // Below the front's largest key: insert in order (descending), searching
+    // from the back, where new entries usually land.
+    size_t position = front_.size();
+    while (position > 0 && KeyOf(front_[position - 1].time_ns, front_[position - 1].key_slot) < key) {
+      --position;
+    }
+    front_.insert(front_.begin() + static_cast<ptrdiff_t>(position), entry);
+    return;
+  }
+  Append(BucketIndexOf(entry), entry);
+}
+
 
 template <typename F>
 EventId EventQueue::Push(SimTime when, F&& fn) {
@@ -244,18 +360,18 @@ EventId EventQueue::Push(SimTime when, F&& fn) {
                 "pointer to the state the event needs)");
   static_assert(alignof(Fn) <= 8, "event callable over-aligned");
   static_assert(std::is_invocable_v<Fn&>, "event callable must take no arguments");
-  const uint64_t time_ns = static_cast<uint64_t>(when.nanoseconds());
   VMBSIM_CHECK_GE(when.nanoseconds(), 0);
-  VMBSIM_CHECK_GE(time_ns, last_time_ns_);  // Never into the past.
+  const uint64_t time_ns = static_cast<uint64_t>(when.nanoseconds());
+  // Insert() checks that the entry sorts after the last popped one.
 
   const uint32_t index = AllocateSlot();
-  Slot& slot = SlotAt(index);
+  Slot& slot = slots_[index];
   ::new (static_cast<void*>(slot.storage)) Fn(std::forward<F>(fn));
   slot.op = &SlotOpFor<Fn>;
   const uint32_t key = NextKey(time_ns);
   Insert(Entry{time_ns, (uint64_t{key} << 32) | index});
   ++live_count_;
-  return EventId{index, slot.generation};
+  return EventId{index, generations_[index]};
 }
 
 }  // namespace vmbsim::sim

@@ -14,11 +14,13 @@
 // queues, not the sampler. Reported: events/s per side and N, the ratio, and
 // bytes per pending event at every N (peak RSS of the process during the
 // kernel run divided by N; the peak is reset through /proc/self/clear_refs
-// before each run where the kernel allows it).
+// before each run where the kernel allows it). Each side runs three times and
+// the table uses each side's best rate.
 //
 // Run: bazel run --config=opt //sim/core:event_queue_benchmark
 //      (--steps=N changes the step count, default 10^7).
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -163,8 +165,10 @@ void BM_BaselineHold(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * g_steps);
 }
 
-BENCHMARK(BM_KernelHold)->Arg(1000)->Arg(100000)->Arg(1000000)->Iterations(1)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_BaselineHold)->Arg(1000)->Arg(100000)->Arg(1000000)->Iterations(1)->Unit(benchmark::kMillisecond);
+// Three repetitions each; the table takes each side's best run, which is the
+// least disturbed by whatever else the machine is doing.
+BENCHMARK(BM_KernelHold)->Arg(1000)->Arg(100000)->Arg(1000000)->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BaselineHold)->Arg(1000)->Arg(100000)->Arg(1000000)->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
 
 // Collects the rates to print the ratio table after the run.
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -179,8 +183,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
       const auto it = run.counters.find("items_per_second");
       if (it == run.counters.end()) continue;
       const double rate = it->second.value;
-      if (name.rfind("BM_KernelHold", 0) == 0) g_kernel_rate[n] = rate;
-      if (name.rfind("BM_BaselineHold", 0) == 0) g_baseline_rate[n] = rate;
+      if (run.run_type != Run::RT_Iteration) continue;  // Skip mean/median rows.
+      if (name.rfind("BM_KernelHold", 0) == 0) g_kernel_rate[n] = std::max(g_kernel_rate[n], rate);
+      if (name.rfind("BM_BaselineHold", 0) == 0) g_baseline_rate[n] = std::max(g_baseline_rate[n], rate);
     }
   }
 };

@@ -310,7 +310,7 @@ TEST(EventQueueDeathTest, SchedulingIntoThePastAborts) {
   SimTime when;
   ASSERT_EQ(queue.PopNext(SimTime::Max(), &when), EventQueue::PopResult::kPopped);
   queue.RunPopped();
-  EXPECT_DEATH(queue.Push(T(9), [] {}), "time_ns >= last_time_ns_");
+  EXPECT_DEATH(queue.Push(T(9), [] {}), "key > KeyOf\\(last_time_ns_, last_key_slot_\\)");
 }
 
 }  // namespace
