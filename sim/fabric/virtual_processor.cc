@@ -1,0 +1,82 @@
+#include "sim/fabric/virtual_processor.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "sim/check.h"
+
+namespace vmbsim::fabric {
+
+using sim::SimDuration;
+using sim::SimTime;
+
+VirtualProcessor::VirtualProcessor(sim::Simulator* sim, uint16_t partition_id, uint32_t vp_index)
+    : sim_(sim), partition_id_(partition_id), vp_index_(vp_index) {
+  VMBSIM_CHECK(sim != nullptr);
+}
+
+void VirtualProcessor::Queue(Irql level, SimDuration cost, sim::InlineFunction work) {
+  VMBSIM_CHECK_GE(cost.nanoseconds(), 0);
+  (level == Irql::kDispatch ? dispatch_ : passive_).push_back(Item{std::move(work), cost});
+  queue_depth_max_ = std::max(queue_depth_max_, queue_depth());
+  ArmStart();
+}
+
+void VirtualProcessor::Charge(SimDuration cost) {
+  VMBSIM_CHECK(running_);
+  VMBSIM_CHECK_GE(cost.nanoseconds(), 0);
+  local_now_ += cost;
+}
+
+SimTime VirtualProcessor::LocalNow() const { return running_ ? local_now_ : sim_->Now(); }
+
+bool VirtualProcessor::idle() const {
+  return !running_ && queue_depth() == 0 && busy_until_ <= sim_->Now();
+}
+
+void VirtualProcessor::Stall(SimDuration duration) {
+  VMBSIM_CHECK_GE(duration.nanoseconds(), 0);
+  const SimTime now = sim_->Now();
+  const SimTime until = now + duration;
+  // Only the part not already covered by an earlier stall adds delay.
+  const SimTime covered_until = std::max(now, stalled_until_);
+  const SimDuration extra = until > covered_until ? until - covered_until : SimDuration::Zero();
+  stalled_time_ += extra;
+  if (busy_until_ > now) busy_until_ += extra;  // The item in progress ends later.
+  stalled_until_ = std::max(stalled_until_, until);
+  if (start_event_.valid() && sim_->IsPending(start_event_)) {
+    sim_->Cancel(start_event_);
+    start_event_ = {};
+  }
+  ArmStart();
+}
+
+void VirtualProcessor::ArmStart() {
+  if (running_ || queue_depth() == 0) return;
+  if (start_event_.valid() && sim_->IsPending(start_event_)) return;
+  const SimTime at = std::max({sim_->Now(), busy_until_, stalled_until_});
+  start_event_ = sim_->ScheduleAt(at, [this] { StartNext(); });
+}
+
+void VirtualProcessor::StartNext() {
+  start_event_ = {};
+  VMBSIM_CHECK(!running_);
+  const SimTime now = sim_->Now();
+  VMBSIM_CHECK_GE(now.nanoseconds(), busy_until_.nanoseconds());     // Serial execution.
+  VMBSIM_CHECK_GE(now.nanoseconds(), stalled_until_.nanoseconds());  // Not while descheduled.
+  std::deque<Item>& queue = !dispatch_.empty() ? dispatch_ : passive_;
+  VMBSIM_CHECK(!queue.empty());
+  running_level_ = &queue == &dispatch_ ? Irql::kDispatch : Irql::kPassive;
+  Item item = std::move(queue.front());
+  queue.pop_front();
+  running_ = true;
+  local_now_ = now + item.cost;
+  item.work();
+  running_ = false;
+  busy_time_ += local_now_ - now;
+  busy_until_ = local_now_;
+  ++items_run_;
+  ArmStart();
+}
+
+}  // namespace vmbsim::fabric
