@@ -1,0 +1,225 @@
+#include "sim/fabric/channel_data_path.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sim/check.h"
+#include "sim/fabric/trace_kinds.h"
+
+namespace vmbsim::fabric {
+
+ChannelDataPath::ChannelDataPath(sim::Simulator* sim, const CostModel* costs, VirtualProcessor* vp,
+                                 RingWriter writer, RingReader reader, DataPathOptions options)
+    : sim_(sim),
+      costs_(costs),
+      vp_(vp),
+      writer_(std::move(writer)),
+      reader_(std::move(reader)),
+      options_(std::move(options)),
+      read_buffer_(reader_.data_size_bytes()) {
+  VMBSIM_CHECK(sim != nullptr);
+  VMBSIM_CHECK(costs != nullptr);
+  VMBSIM_CHECK(vp != nullptr);
+  VMBSIM_CHECK_GE(options_.batch_packets_max, 1u);
+}
+
+void ChannelDataPath::Trace(uint16_t kind, uint64_t id0, uint64_t id1, uint64_t size0, uint64_t size1) {
+  sim_->tracer().Emit({.time = vp_->LocalNow(),
+                       .kind = kind,
+                       .partition = options_.partition_id,
+                       .vp = vp_->vp_index(),
+                       .channel = options_.channel_id,
+                       .id0 = id0,
+                       .id1 = id1,
+                       .size0 = size0,
+                       .size1 = size1});
+}
+
+void ChannelDataPath::Fail(const absl::Status& status) {
+  if (!status_.ok()) return;
+  status_ = status;
+  Trace(TraceKind(FabricTraceKind::kRingCorrupt), 0, 0);
+}
+
+void ChannelDataPath::Queue(void (ChannelDataPath::*step)()) {
+  struct Step {
+    ChannelDataPath* self;
+    void (ChannelDataPath::*step)();
+    void operator()() const { (self->*step)(); }
+  };
+  vp_->Queue(Irql::kDispatch, sim::SimDuration::Zero(), Step{this, step});
+}
+
+void ChannelDataPath::Ring() {
+  ++counters_.signals_sent;
+  if (signal_peer_) signal_peer_();
+}
+
+absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet) {
+  if (!status_.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(options_.name, ": endpoint failed: ", status_.message()));
+  }
+  if (writer_blocked()) {
+    return absl::FailedPreconditionError(absl::StrCat(options_.name, ": writer is blocked on a full ring"));
+  }
+  const uint32_t index_before = writer_.next_write_index();
+  absl::StatusOr<WriteOutcome> outcome = writer_.Write(packet);
+  if (!outcome.ok()) {
+    if (writer_.failed()) Fail(writer_.status());
+    return outcome.status();
+  }
+  VMBSIM_ASSIGN_OR_RETURN(const PacketGeometry geometry, MeasurePacket(packet));
+  if (*outcome == WriteOutcome::kRingFull) {
+    ++counters_.ring_full;
+    Trace(TraceKind(FabricTraceKind::kRingFull), 0, 0, geometry.ring_footprint_bytes);
+    blocked_footprint_bytes_ = geometry.ring_footprint_bytes;
+    Queue(&ChannelDataPath::StepPublishPendingSend);
+    return WriteOutcome::kRingFull;
+  }
+  if (vp_->running()) vp_->Charge(costs_->RingCopy(geometry.packet_size_bytes));
+  ++counters_.packets_sent;
+  counters_.bytes_sent += geometry.payload_size_bytes;
+  Trace(TraceKind(FabricTraceKind::kRingWrite), index_before, packet.trans_id, geometry.ring_footprint_bytes,
+        static_cast<uint64_t>(packet.type));
+  const bool signal = writer_.CommitWrite();
+  if (writer_.failed()) {
+    Fail(writer_.status());
+    return writer_.status();
+  }
+  Trace(TraceKind(FabricTraceKind::kRingCommitWrite), writer_.committed_write_index(), signal ? 1 : 0);
+  if (signal) {
+    Ring();
+  } else {
+    ++counters_.signals_suppressed;
+  }
+  return WriteOutcome::kWritten;
+}
+
+void ChannelDataPath::OnDoorbell() {
+  ++counters_.doorbells;
+  if (!status_.ok()) return;
+  if (writer_blocked()) Queue(&ChannelDataPath::StepWriterRecheck);
+  if (draining_) {
+    ++counters_.doorbells_coalesced;
+    return;
+  }
+  draining_ = true;
+  Queue(&ChannelDataPath::StepMask);
+}
+
+void ChannelDataPath::StepMask() {
+  reader_.SetInterruptMask(true);
+  Trace(TraceKind(FabricTraceKind::kRingMask), 1, 0);
+  Queue(&ChannelDataPath::StepReadBatch);
+}
+
+void ChannelDataPath::StepReadBatch() {
+  if (!status_.ok()) {
+    draining_ = false;
+    return;
+  }
+  uint32_t count = 0;
+  while (count < options_.batch_packets_max) {
+    const uint32_t cursor = reader_.read_cursor_index();
+    absl::StatusOr<ReadResult> result = reader_.ReadPacket(absl::MakeSpan(read_buffer_));
+    if (!result.ok()) {
+      if (reader_.failed()) {
+        Fail(reader_.status());
+        draining_ = false;
+        return;
+      }
+      continue;  // kClamp dropped a malformed packet; the endpoint lives on.
+    }
+    if (result->outcome == ReadOutcome::kEmpty) break;
+    // The read buffer spans the whole data area, so kBufferTooSmall cannot happen.
+    VMBSIM_CHECK(result->outcome == ReadOutcome::kPacket);
+    ++count;
+    ++counters_.packets_received;
+    counters_.bytes_received += result->packet.payload().size();
+    vp_->Charge(costs_->RingCopy(result->packet_size_bytes));
+    Trace(TraceKind(FabricTraceKind::kRingRead), cursor, result->packet.descriptor.trans_id,
+          result->packet.ring_footprint_bytes());
+    if (on_packet_) on_packet_(result->packet);
+  }
+  if (count > 0) {
+    ++counters_.batches;
+    batch_sizes_.Record(count);
+  } else {
+    ++counters_.empty_drains;
+  }
+  // The batch's processing cost occupies the VP; read_index is published when
+  // it is over, so the writer sees the space only then (spec §1.6: space is
+  // released at commit time).
+  last_batch_count_ = count;
+  Queue(&ChannelDataPath::StepCommitRead);
+}
+
+void ChannelDataPath::StepCommitRead() {
+  if (!status_.ok()) {
+    draining_ = false;
+    return;
+  }
+  const bool signal_writer = reader_.CommitRead();
+  if (reader_.failed()) {
+    Fail(reader_.status());
+    draining_ = false;
+    return;
+  }
+  if (last_batch_count_ > 0) {
+    Trace(TraceKind(FabricTraceKind::kRingCommitRead), reader_.committed_read_index(), signal_writer);
+  }
+  if (signal_writer) Ring();
+  // A full batch yields the VP and continues while still masked.
+  Queue(last_batch_count_ == options_.batch_packets_max ? &ChannelDataPath::StepReadBatch
+                                                        : &ChannelDataPath::StepUnmask);
+}
+
+void ChannelDataPath::StepUnmask() {
+  reader_.SetInterruptMask(false);
+  Trace(TraceKind(FabricTraceKind::kRingMask), 0, 0);
+  if (options_.recheck_after_unmask) {
+    Queue(&ChannelDataPath::StepRecheck);
+  } else {
+    draining_ = false;  // The buggy driver stops here.
+  }
+}
+
+void ChannelDataPath::StepRecheck() {
+  absl::StatusOr<bool> has_data = reader_.HasData();
+  if (!has_data.ok()) {
+    Fail(has_data.status());
+    draining_ = false;
+    return;
+  }
+  if (*has_data) {
+    Queue(&ChannelDataPath::StepMask);  // Data raced with the unmask: drain again.
+  } else {
+    draining_ = false;
+  }
+}
+
+void ChannelDataPath::StepPublishPendingSend() {
+  if (!writer_blocked() || !status_.ok()) return;
+  const absl::Status status = writer_.SetPendingSendSize(writer_.PendingSendSizeFor(blocked_footprint_bytes_));
+  if (!status.ok()) {
+    Fail(status);
+    return;
+  }
+  if (options_.recheck_after_pending_send) Queue(&ChannelDataPath::StepWriterRecheck);
+}
+
+void ChannelDataPath::StepWriterRecheck() {
+  if (!writer_blocked() || !status_.ok()) return;
+  absl::StatusOr<bool> fits = writer_.CanWrite(blocked_footprint_bytes_);
+  if (!fits.ok()) {
+    Fail(fits.status());
+    return;
+  }
+  if (!*fits) return;  // Still full: wait for the reader's signal.
+  writer_.ClearPendingSendSize();
+  blocked_footprint_bytes_ = 0;
+  ++counters_.writer_wakeups;
+  if (on_writable_) on_writable_();
+}
+
+}  // namespace vmbsim::fabric

@@ -1,0 +1,158 @@
+// channel_data_path.h
+//
+// One endpoint of an open channel's data path: the ring it writes, the ring
+// it reads, the VP its interrupt work runs on, and the doorbell to its peer.
+// It implements the signalling protocol of spec §1.7 and §1.8 as separate
+// steps, each a DISPATCH work item on the endpoint's VP, so that the steps of
+// the two endpoints interleave in virtual time (and, under the kernel's
+// tie-break exploration, in every order at equal times):
+//
+//   Send:     write + publish write_index; signal the peer iff the ring was
+//             empty and the peer's interrupt_mask is clear (one step).
+//             On ring full: [publish pending_send_sz] -> [re-check space];
+//             then wait for the peer's signal -> [re-check space].
+//   Doorbell: [mask] -> [read a batch, each packet's cost charged] ->
+//             [commit read_index, signalling the writer per the pending-send
+//             rule] -> (batch full? read on : [unmask] -> [re-check: data?
+//             back to mask : done]).
+//
+// Timing approximation: a send publishes its packet when it is called, at
+// the start of the caller's work item, while its doorbell leaves at the
+// caller's local clock (after the copy cost). A reader commits after its
+// batch's processing cost, as the space becomes visible only then.
+//
+// Two switches remove a re-check on purpose (a deliberately buggy driver for
+// the lost-wake-up scenarios): `recheck_after_unmask` and
+// `recheck_after_pending_send`. With either off, some interleavings strand
+// data or a blocked writer, which is what the tests and scenarios show.
+//
+// The doorbell transport (direct event through the SynIC, or the monitor
+// page) and its latency belong to the fabric: the endpoint calls its
+// `SignalPeer` and receives `OnDoorbell()` when the peer's signal arrives.
+// Ring bytes written by the peer are untrusted: a violation fails the
+// endpoint (status() says why) and it stops reading and writing; nothing
+// aborts.
+
+#ifndef VMBSIM_SIM_FABRIC_CHANNEL_DATA_PATH_H_
+#define VMBSIM_SIM_FABRIC_CHANNEL_DATA_PATH_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sim/core/histogram.h"
+#include "sim/core/simulator.h"
+#include "sim/fabric/cost_model.h"
+#include "sim/fabric/packet_format.h"
+#include "sim/fabric/ring_buffer.h"
+#include "sim/fabric/virtual_processor.h"
+
+namespace vmbsim::fabric {
+
+struct DataPathOptions {
+  std::string name = "endpoint";
+  uint16_t partition_id = 0;
+  uint32_t channel_id = 0;  // Child relid, for traces.
+  RingReaderOptions reader;
+  // Packets read per batch before the drain yields the VP (and re-queues
+  // itself); Linux bounds its loop by time, this bounds it by count.
+  uint32_t batch_packets_max = 4096;
+  // The correct protocol re-checks after unmasking and after publishing a
+  // pending send size; turning either off models a buggy driver.
+  bool recheck_after_unmask = true;
+  bool recheck_after_pending_send = true;
+};
+
+struct DataPathCounters {
+  uint64_t packets_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t packets_received = 0;
+  uint64_t bytes_received = 0;
+  uint64_t signals_sent = 0;        // Doorbells rung (data or space).
+  uint64_t signals_suppressed = 0;  // Writes that needed no doorbell (rule 1.7).
+  uint64_t doorbells = 0;           // Doorbells received.
+  uint64_t doorbells_coalesced = 0;  // Received while a drain was under way.
+  uint64_t batches = 0;             // Drain batches that read at least one packet.
+  uint64_t empty_drains = 0;        // Drains that found nothing.
+  uint64_t ring_full = 0;           // Sends refused for space.
+  uint64_t writer_wakeups = 0;      // Blocked writer found space again.
+};
+
+class ChannelDataPath {
+ public:
+  // Called once per packet, inside the drain's work item on the endpoint's VP
+  // (DISPATCH). The packet view is valid only during the call.
+  using PacketHandler = std::function<void(const ParsedPacket& packet)>;
+  // Rings the peer's doorbell.
+  using SignalPeer = std::function<void()>;
+  // The writer was blocked and space is available again.
+  using WritableHandler = std::function<void()>;
+
+  // `*sim`, `*costs` and `*vp` must outlive this object.
+  ChannelDataPath(sim::Simulator* sim, const CostModel* costs, VirtualProcessor* vp, RingWriter writer,
+                  RingReader reader, DataPathOptions options);
+  ChannelDataPath(const ChannelDataPath&) = delete;
+  ChannelDataPath& operator=(const ChannelDataPath&) = delete;
+
+  void SetPacketHandler(PacketHandler handler) { on_packet_ = std::move(handler); }
+  void SetSignalPeer(SignalPeer signal) { signal_peer_ = std::move(signal); }
+  void SetWritableHandler(WritableHandler handler) { on_writable_ = std::move(handler); }
+
+  // Writes and publishes one packet, ringing the doorbell when rule 1.7 says
+  // so. kRingFull starts the blocked-writer protocol: the writable handler
+  // runs once space is back. FailedPrecondition while blocked or after the
+  // endpoint failed; InvalidArgument for a packet that can never fit;
+  // DataLoss if the peer's index is corrupt (the endpoint fails). The ring
+  // copy cost is charged to the calling VP when called from running work.
+  absl::StatusOr<WriteOutcome> Send(const OutgoingPacket& packet);
+
+  // The peer's doorbell arrived: starts a drain unless one is under way, and
+  // re-checks space if the writer is blocked. Call from the interrupt path.
+  void OnDoorbell();
+
+  bool writer_blocked() const { return blocked_footprint_bytes_ != 0; }
+  bool draining() const { return draining_; }
+  bool failed() const { return !status_.ok(); }
+  const absl::Status& status() const { return status_; }
+  const DataPathCounters& counters() const { return counters_; }
+  const sim::Histogram& batch_sizes() const { return batch_sizes_; }
+  RingWriter& writer() { return writer_; }
+  RingReader& reader() { return reader_; }
+
+ private:
+  void Queue(void (ChannelDataPath::*step)());
+  void StepMask();
+  void StepReadBatch();
+  void StepCommitRead();
+  void StepUnmask();
+  void StepRecheck();
+  void StepPublishPendingSend();
+  void StepWriterRecheck();
+  void Ring();
+  void Fail(const absl::Status& status);
+  void Trace(uint16_t kind, uint64_t id0, uint64_t id1, uint64_t size0 = 0, uint64_t size1 = 0);
+
+  sim::Simulator* const sim_;
+  const CostModel* const costs_;
+  VirtualProcessor* const vp_;
+  RingWriter writer_;
+  RingReader reader_;
+  const DataPathOptions options_;
+  PacketHandler on_packet_;
+  SignalPeer signal_peer_;
+  WritableHandler on_writable_;
+  std::vector<uint8_t> read_buffer_;
+  bool draining_ = false;
+  uint32_t last_batch_count_ = 0;
+  uint32_t blocked_footprint_bytes_ = 0;  // Non-zero while the writer waits.
+  absl::Status status_;
+  DataPathCounters counters_;
+  sim::Histogram batch_sizes_;
+};
+
+}  // namespace vmbsim::fabric
+
+#endif  // VMBSIM_SIM_FABRIC_CHANNEL_DATA_PATH_H_
