@@ -14,11 +14,13 @@
 // queues, not the sampler. Reported: events/s per side and N, the ratio, and
 // bytes per pending event at every N (peak RSS of the process during the
 // kernel run divided by N; the peak is reset through /proc/self/clear_refs
-// before each run where the kernel allows it). Each side runs three times and
-// the table uses each side's best rate.
+// before each run where the kernel allows it; the table shows the largest
+// over the rounds). Kernel and baseline runs alternate in rounds and the
+// table reports medians, because a shared 2-core machine is noisy.
 //
 // Run: bazel run --config=opt //sim/core:event_queue_benchmark
-//      (--steps=N changes the step count, default 10^7).
+//      (--steps=N changes the step count per side and N, default 10^7;
+//      --rounds=R the number of interleaved rounds, default 5).
 
 #include <algorithm>
 #include <cstdint>
@@ -87,13 +89,11 @@ struct HoldEvent {
   }
 };
 
-std::map<int64_t, double> g_kernel_rate;
-std::map<int64_t, double> g_baseline_rate;
 std::map<int64_t, double> g_bytes_per_event;
 
-void BM_KernelHold(benchmark::State& state) {
-  const int64_t n = state.range(0);
-  double rate = 0;
+int64_t g_rounds = 5;
+
+void BM_KernelHold(benchmark::State& state, int64_t n, int64_t steps) {
   for (auto _ : state) {
     state.PauseTiming();
     ResetPeakRss();
@@ -104,17 +104,17 @@ void BM_KernelHold(benchmark::State& state) {
                       HoldEvent{&hold, static_cast<uint64_t>(i)});
     }
     state.ResumeTiming();
-    const RunResult result = sim->Run({.events_max = static_cast<uint64_t>(g_steps)});
+    const RunResult result = sim->Run({.events_max = static_cast<uint64_t>(steps)});
     state.PauseTiming();
     if (result != RunResult::kEventBudgetExhausted || sim->pending_count() != static_cast<size_t>(n)) {
       state.SkipWithError("hold model did not keep N events pending");
     }
-    g_bytes_per_event[n] = static_cast<double>(ReadStatusBytes("VmHWM:")) / static_cast<double>(n);
+    g_bytes_per_event[n] = std::max(g_bytes_per_event[n],
+                                    static_cast<double>(ReadStatusBytes("VmHWM:")) / static_cast<double>(n));
     sim.reset();
     state.ResumeTiming();
   }
-  state.SetItemsProcessed(state.iterations() * g_steps);
-  (void)rate;
+  state.SetItemsProcessed(state.iterations() * steps);
 }
 
 // Baseline: a plain priority queue of (time, sequence, function pointer).
@@ -140,8 +140,7 @@ void BaselineFire(BaselineContext& ctx, const BaselineItem&) {
   ctx.queue.push(BaselineItem{ctx.now + increment, ctx.seq++, &BaselineFire});
 }
 
-void BM_BaselineHold(benchmark::State& state) {
-  const int64_t n = state.range(0);
+void BM_BaselineHold(benchmark::State& state, int64_t n, int64_t steps) {
   for (auto _ : state) {
     state.PauseTiming();
     auto ctx = std::make_unique<BaselineContext>();
@@ -151,7 +150,7 @@ void BM_BaselineHold(benchmark::State& state) {
                                    &BaselineFire});
     }
     state.ResumeTiming();
-    for (int64_t step = 0; step < g_steps; ++step) {
+    for (int64_t step = 0; step < steps; ++step) {
       const BaselineItem item = ctx->queue.top();
       ctx->queue.pop();
       ctx->now = item.time;
@@ -162,33 +161,37 @@ void BM_BaselineHold(benchmark::State& state) {
     ctx.reset();
     state.ResumeTiming();
   }
-  state.SetItemsProcessed(state.iterations() * g_steps);
+  state.SetItemsProcessed(state.iterations() * steps);
 }
 
-// Three repetitions each; the table takes each side's best run, which is the
-// least disturbed by whatever else the machine is doing.
-BENCHMARK(BM_KernelHold)->Arg(1000)->Arg(100000)->Arg(1000000)->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_BaselineHold)->Arg(1000)->Arg(100000)->Arg(1000000)->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
+// Rates per (N, round) for each side.
+std::map<std::pair<int64_t, int64_t>, double> g_kernel_rates;
+std::map<std::pair<int64_t, int64_t>, double> g_baseline_rates;
 
-// Collects the rates to print the ratio table after the run.
+// Collects the rates to print the ratio table after the run. Benchmark names
+// are "kernel/N/round:R" and "baseline/N/round:R".
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
       const std::string name = run.benchmark_name();
-      const size_t slash = name.find('/');
-      if (slash == std::string::npos) continue;
-      const int64_t n = std::stoll(name.substr(slash + 1));
+      const size_t first = name.find('/');
+      const size_t colon = name.find("round:");
+      if (first == std::string::npos || colon == std::string::npos) continue;
+      const int64_t n = std::stoll(name.substr(first + 1));
+      const int64_t round = std::stoll(name.substr(colon + 6));
       const auto it = run.counters.find("items_per_second");
       if (it == run.counters.end()) continue;
-      const double rate = it->second.value;
-      if (run.run_type != Run::RT_Iteration) continue;  // Skip mean/median rows.
-      if (name.rfind("BM_KernelHold", 0) == 0) g_kernel_rate[n] = std::max(g_kernel_rate[n], rate);
-      if (name.rfind("BM_BaselineHold", 0) == 0) g_baseline_rate[n] = std::max(g_baseline_rate[n], rate);
+      (name.rfind("kernel", 0) == 0 ? g_kernel_rates : g_baseline_rates)[{n, round}] = it->second.value;
     }
   }
 };
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0.0 : values[values.size() / 2];
+}
 
 }  // namespace
 }  // namespace vmbsim::sim
@@ -197,18 +200,45 @@ int main(int argc, char** argv) {
   using namespace vmbsim::sim;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--steps=", 8) == 0) g_steps = std::stoll(argv[i] + 8);
+    if (std::strncmp(argv[i], "--rounds=", 9) == 0) g_rounds = std::max(1LL, std::stoll(argv[i] + 9));
   }
   benchmark::Initialize(&argc, argv);
+  // Kernel and baseline alternate round by round, so that a slow phase of a
+  // shared machine hits both sides; each round runs steps / rounds steps per
+  // side, and the table reports medians over the rounds.
+  const int64_t steps_per_round = std::max<int64_t>(1, g_steps / g_rounds);
+  for (const int64_t n : {int64_t{1000}, int64_t{100000}, int64_t{1000000}}) {
+    for (int64_t round = 0; round < g_rounds; ++round) {
+      const std::string suffix = "/" + std::to_string(n) + "/round:" + std::to_string(round);
+      benchmark::RegisterBenchmark(("kernel" + suffix).c_str(), BM_KernelHold, n, steps_per_round)
+          ->Iterations(1)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("baseline" + suffix).c_str(), BM_BaselineHold, n, steps_per_round)
+          ->Iterations(1)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  std::printf("\nhold model, %lld steps per run (events/s; ratio = kernel / std::priority_queue baseline)\n",
-              static_cast<long long>(g_steps));
+  std::printf("\nhold model, %lld steps per side and N in %lld interleaved rounds\n"
+              "(events/s, medians over rounds; ratio = median of per-round kernel / std::priority_queue baseline)\n",
+              static_cast<long long>(steps_per_round * g_rounds), static_cast<long long>(g_rounds));
   std::printf("%10s %16s %16s %8s %16s\n", "N", "kernel", "baseline", "ratio", "bytes/pending");
-  for (const auto& [n, kernel] : g_kernel_rate) {
-    const auto base = g_baseline_rate.find(n);
-    const double baseline = base == g_baseline_rate.end() ? 0 : base->second;
-    std::printf("%10lld %16.0f %16.0f %8.2f %16.1f\n", static_cast<long long>(n), kernel, baseline,
-                baseline > 0 ? kernel / baseline : 0.0, g_bytes_per_event[n]);
+  for (const int64_t n : {int64_t{1000}, int64_t{100000}, int64_t{1000000}}) {
+    std::vector<double> kernel;
+    std::vector<double> baseline;
+    std::vector<double> ratios;
+    for (int64_t round = 0; round < g_rounds; ++round) {
+      const auto k = g_kernel_rates.find({n, round});
+      const auto b = g_baseline_rates.find({n, round});
+      if (k == g_kernel_rates.end() || b == g_baseline_rates.end()) continue;
+      kernel.push_back(k->second);
+      baseline.push_back(b->second);
+      ratios.push_back(k->second / b->second);
+    }
+    if (ratios.empty()) continue;
+    std::printf("%10lld %16.0f %16.0f %8.2f %16.1f\n", static_cast<long long>(n), Median(kernel), Median(baseline),
+                Median(ratios), g_bytes_per_event[n]);
   }
   benchmark::Shutdown();
   return 0;

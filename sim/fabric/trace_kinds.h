@@ -40,6 +40,16 @@ enum class FabricTraceKind : uint16_t {
   kControlMessage = 0x0140,  // Control message handled. id0 = msgtype, id1 = accepted(1)/rejected(0).
   kChannelState = 0x0141,    // id0 = new state.
   kGpadlState = 0x0142,      // id0 = gpadl id, id1 = new state.
+  // SynIC (synic.h). Numbers fill the free slots of the signal and message groups.
+  kSintRaise = 0x0113,       // id0 = sint, id1 = 1 if merged into a pending interrupt, size0 = delay ns.
+  kSignalDropped = 0x0114,   // Signal to a masked SINT. id0 = flag.
+  kSintMask = 0x0115,        // id0 = sint, id1 = 1 masked / 0 unmasked.
+  kEventFlagsCleared = 0x0116,  // Guest cleared flags. id0 = lowest flag cleared, size0 = flags cleared.
+  kSignalEventRejected = 0x0117,  // HvSignalEvent refused. id0 = connection id, id1 = hv status.
+  kMessageSend = 0x0124,     // Host message queued for a slot. id0 = 1 if it waits, id1 = msgtype,
+                             // size0 = bytes, size1 = queue depth after.
+  kPortDispatch = 0x0125,    // Port handler starts. id0 = connection id, size0 = bytes,
+                             // size1 = buffers in use.
 };
 
 inline constexpr uint16_t TraceKind(FabricTraceKind kind) { return static_cast<uint16_t>(kind); }
