@@ -16,10 +16,18 @@ constexpr size_t kDeadEntriesRebuildMin = 4096;
 EventQueue::EventQueue() = default;
 
 EventQueue::~EventQueue() {
-  for (const Entry& entry : TakeAllEntries()) {
+  // Destroys the pending callables in place (no allocation: a copy of every
+  // entry would be the process's peak memory at the end of a large run).
+  const auto destroy = [this](const Entry& entry) {
     const uint32_t index = static_cast<uint32_t>(entry.key_slot);
-    const SlotOp op = slots_[index].op;
+    const SlotOp op = SlotAt(index).op;
     if (op != nullptr) op(this, index, /*invoke=*/false);
+  };
+  for (const Entry& entry : front_) destroy(entry);
+  for (const Bucket& bucket : buckets_) {
+    for (const Block* block = bucket.head; block != nullptr; block = block->next) {
+      for (uint32_t i = 0; i < block->count; ++i) destroy(block->entries[i]);
+    }
   }
 }
 
@@ -168,7 +176,7 @@ std::vector<EventQueue::Entry> EventQueue::TakeAllEntries() {
 
 bool EventQueue::Cancel(EventId id) {
   if (!IsPending(id)) return false;
-  Slot& slot = slots_[id.slot];
+  Slot& slot = SlotAt(id.slot);
   const SlotOp op = slot.op;
   slot.op = nullptr;  // Before destroying: a destructor must not see it pending.
   op(this, id.slot, /*invoke=*/false);
@@ -179,8 +187,8 @@ bool EventQueue::Cancel(EventId id) {
 }
 
 bool EventQueue::IsPending(EventId id) const {
-  if (id.generation == 0 || id.slot >= slots_.size()) return false;
-  return generations_[id.slot] == id.generation && slots_[id.slot].op != nullptr;
+  if (id.generation == 0 || id.slot >= slot_count_) return false;
+  return GenerationAt(id.slot) == id.generation && SlotAt(id.slot).op != nullptr;
 }
 
 EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
@@ -205,20 +213,20 @@ EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
       }
       const Entry* minimum = MinimumOf(buckets_[bucket_index]);
       if (limit_negative || minimum->time_ns > limit_ns) return PopResult::kBeyondLimit;
-      __builtin_prefetch(&slots_[static_cast<uint32_t>(minimum->key_slot)]);
+      __builtin_prefetch(&SlotAt(static_cast<uint32_t>(minimum->key_slot)));
       top = TakeMinimum(bucket_index, minimum);
     } else {
       top = front_.back();
       if (limit_negative || top.time_ns > limit_ns) return PopResult::kBeyondLimit;
       front_.pop_back();
       --entry_count_;
-      if (!front_.empty()) __builtin_prefetch(&slots_[static_cast<uint32_t>(front_.back().key_slot)]);
+      if (!front_.empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_.back().key_slot)));
     }
     const uint32_t index = static_cast<uint32_t>(top.key_slot);
     VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Push.
     last_time_ns_ = top.time_ns;
     last_key_slot_ = top.key_slot;
-    if (slots_[index].op == nullptr) {  // Cancelled.
+    if (SlotAt(index).op == nullptr) {  // Cancelled.
       --dead_count_;
       ReleaseSlot(index);
       continue;
@@ -238,7 +246,7 @@ void EventQueue::RunPopped() {
   popped_slot_ = kNoSlot;
   // The operation moves the callable out and recycles the slot (so the
   // event's id is stale and it cannot cancel itself) before calling it.
-  slots_[index].op(this, index, /*invoke=*/true);
+  SlotAt(index).op(this, index, /*invoke=*/true);
 }
 
 std::optional<SimTime> EventQueue::PeekTime() {
@@ -246,7 +254,7 @@ std::optional<SimTime> EventQueue::PeekTime() {
   // peeking never moves the reference key.
   std::optional<Key128> best;
   for (auto it = front_.rbegin(); it != front_.rend(); ++it) {
-    if (slots_[static_cast<uint32_t>(it->key_slot)].op != nullptr) {
+    if (SlotAt(static_cast<uint32_t>(it->key_slot)).op != nullptr) {
       return SimTime::FromNanoseconds(static_cast<int64_t>(it->time_ns));
     }
   }
@@ -254,7 +262,7 @@ std::optional<SimTime> EventQueue::PeekTime() {
     for (const Block* block = bucket.head; block != nullptr; block = block->next) {
       for (uint32_t i = 0; i < block->count; ++i) {
         const Entry& entry = block->entries[i];
-        if (slots_[static_cast<uint32_t>(entry.key_slot)].op == nullptr) continue;
+        if (SlotAt(static_cast<uint32_t>(entry.key_slot)).op == nullptr) continue;
         const Key128 key = KeyOf(entry.time_ns, entry.key_slot);
         if (!best.has_value() || key < *best) best = key;
       }
@@ -269,7 +277,7 @@ void EventQueue::DropDeadEntries() {
   std::vector<Entry> all = TakeAllEntries();
   for (const Entry& entry : all) {
     const uint32_t index = static_cast<uint32_t>(entry.key_slot);
-    if (slots_[index].op == nullptr) {
+    if (SlotAt(index).op == nullptr) {
       ReleaseSlot(index);
     } else {
       Insert(entry);
@@ -297,8 +305,7 @@ void EventQueue::RenumberKeys() {
 }
 
 size_t EventQueue::allocated_bytes() const {
-  return blocks_.size() * sizeof(Block) + slots_.capacity() * sizeof(Slot) +
-         generations_.capacity() * sizeof(uint32_t);
+  return blocks_.size() * sizeof(Block) + chunks_.size() * sizeof(SlotChunk);
 }
 
 }  // namespace vmbsim::sim

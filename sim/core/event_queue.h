@@ -203,7 +203,7 @@ class EventQueue {
 
   template <typename F>
   static void SlotOpFor(EventQueue* queue, uint32_t index, bool invoke) {
-    F* stored = std::launder(reinterpret_cast<F*>(queue->slots_[index].storage));
+    F* stored = std::launder(reinterpret_cast<F*>(queue->SlotAt(index).storage));
     if (!invoke) {
       stored->~F();
       return;
@@ -256,8 +256,26 @@ class EventQueue {
   std::vector<std::unique_ptr<Block>> blocks_;
   Block* free_blocks_ = nullptr;
 
-  std::vector<Slot> slots_;
-  std::vector<uint32_t> generations_;  // Bumped each time a slot is recycled.
+  // Slots live in fixed chunks: growing never copies (a doubling vector would
+  // briefly hold twice the slots, which is what peak memory would measure).
+  static constexpr uint32_t kChunkShift = 12;
+  static constexpr uint32_t kChunkSlots = uint32_t{1} << kChunkShift;
+  struct SlotChunk {
+    Slot slots[kChunkSlots];
+    uint32_t generations[kChunkSlots];  // Bumped each time a slot is recycled.
+  };
+  Slot& SlotAt(uint32_t index) { return chunks_[index >> kChunkShift]->slots[index & (kChunkSlots - 1)]; }
+  const Slot& SlotAt(uint32_t index) const {
+    return chunks_[index >> kChunkShift]->slots[index & (kChunkSlots - 1)];
+  }
+  uint32_t& GenerationAt(uint32_t index) {
+    return chunks_[index >> kChunkShift]->generations[index & (kChunkSlots - 1)];
+  }
+  uint32_t GenerationAt(uint32_t index) const {
+    return chunks_[index >> kChunkShift]->generations[index & (kChunkSlots - 1)];
+  }
+  std::vector<std::unique_ptr<SlotChunk>> chunks_;
+  uint32_t slot_count_ = 0;
   uint32_t free_head_ = kNoSlot;
 
   size_t live_count_ = 0;
@@ -281,20 +299,22 @@ class EventQueue {
 inline uint32_t EventQueue::AllocateSlot() {
   if (free_head_ != kNoSlot) {
     const uint32_t index = free_head_;
-    std::memcpy(&free_head_, slots_[index].storage, sizeof(free_head_));
+    std::memcpy(&free_head_, SlotAt(index).storage, sizeof(free_head_));
     return index;
   }
-  VMBSIM_CHECK_LT(slots_.size(), size_t{kNoSlot});  // 2^32 - 1 slots at once.
-  slots_.push_back(Slot{nullptr, {}});
-  generations_.push_back(1);
-  return static_cast<uint32_t>(slots_.size() - 1);
+  VMBSIM_CHECK_LT(slot_count_, kNoSlot);  // 2^32 - 1 slots at once.
+  if ((slot_count_ & (kChunkSlots - 1)) == 0) chunks_.push_back(std::make_unique<SlotChunk>());
+  const uint32_t index = slot_count_++;
+  SlotAt(index).op = nullptr;
+  GenerationAt(index) = 1;
+  return index;
 }
 
 inline void EventQueue::ReleaseSlot(uint32_t index) {
-  Slot& slot = slots_[index];
+  Slot& slot = SlotAt(index);
   slot.op = nullptr;
   // Generation 0 never names a live event, so skip it on wrap-around.
-  uint32_t& generation = generations_[index];
+  uint32_t& generation = GenerationAt(index);
   generation = generation == 0xFFFFFFFFu ? 1 : generation + 1;
   std::memcpy(slot.storage, &free_head_, sizeof(free_head_));
   free_head_ = index;
@@ -365,13 +385,13 @@ EventId EventQueue::Push(SimTime when, F&& fn) {
   // Insert() checks that the entry sorts after the last popped one.
 
   const uint32_t index = AllocateSlot();
-  Slot& slot = slots_[index];
+  Slot& slot = SlotAt(index);
   ::new (static_cast<void*>(slot.storage)) Fn(std::forward<F>(fn));
   slot.op = &SlotOpFor<Fn>;
   const uint32_t key = NextKey(time_ns);
   Insert(Entry{time_ns, (uint64_t{key} << 32) | index});
   ++live_count_;
-  return EventId{index, generations_[index]};
+  return EventId{index, GenerationAt(index)};
 }
 
 }  // namespace vmbsim::sim
