@@ -1,0 +1,225 @@
+#include "sim/fabric/fabric.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sim/check.h"
+#include "sim/fabric/channel_messages.h"
+
+namespace vmbsim::fabric {
+namespace {
+
+constexpr uint32_t kHostFlagMax = 2047;  // 2048-bit SINT-2 map; bit 0 reserved.
+
+}  // namespace
+
+Partition::Partition(sim::Simulator* sim, const CostModel* costs, uint16_t id, const PartitionConfig& config)
+    : id_(id), memory_(config.memory_pages_max) {
+  VMBSIM_CHECK_GE(config.vp_count, 1u);
+  std::vector<VirtualProcessor*> vps;
+  for (uint32_t i = 0; i < config.vp_count; ++i) {
+    vps_.push_back(std::make_unique<VirtualProcessor>(sim, id, i));
+    vps.push_back(vps_.back().get());
+  }
+  synic_ = std::make_unique<Synic>(sim, costs, id, absl::MakeConstSpan(vps));
+}
+
+Fabric::Fabric(sim::Simulator* sim, FabricConfig config) : sim_(sim), config_(std::move(config)) {
+  VMBSIM_CHECK(sim != nullptr);
+  partitions_.push_back(std::make_unique<Partition>(sim, &config_.costs, 0, config_.root));
+  for (size_t i = 0; i < config_.guests.size(); ++i) {
+    const uint16_t id = static_cast<uint16_t>(i + 1);
+    partitions_.push_back(std::make_unique<Partition>(sim, &config_.costs, id, config_.guests[i]));
+    Partition& guest = *partitions_.back();
+    // The monitor page is guest memory; the hypervisor model watches it.
+    uint8_t* page = guest.memory().PageForWrite(config_.monitor_page_pfn);
+    monitor_pages_.push_back(std::make_unique<MonitorPage>(
+        sim, page, id, config_.monitor_mode, sim->ForkPrng(absl::StrCat("fabric.monitor.", id))));
+    monitor_pages_.back()->SetFireHandler([this](uint8_t, uint32_t connection_id, uint16_t) {
+      // One host signal per window, to the channel's event connection.
+      root().synic().SignalConnection(connection_id);
+    });
+    guest.synic().SetInterruptHandler([this, id](uint32_t vp) { OnGuestInterrupt(id, vp); });
+  }
+  root().synic().SetInterruptHandler([this](uint32_t vp) { OnHostInterrupt(vp); });
+}
+
+absl::Status Fabric::AttachChannel(ChannelAttachment a) {
+  const std::string where = absl::StrCat("attach guest ", a.guest, " relid ", a.relid);
+  if (a.guest < 1 || a.guest > guest_count()) return absl::InvalidArgumentError(absl::StrCat(where, ": no such guest"));
+  if (a.relid == 0 || a.relid > kHostFlagMax) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": relid out of range 1..", kHostFlagMax));
+  }
+  const ChannelKey key{a.guest, a.relid};
+  if (channels_.count(key) != 0) return absl::InvalidArgumentError(absl::StrCat(where, ": already attached"));
+  Partition& guest = this->guest(a.guest);
+  if (a.guest_target_vp >= guest.vp_count()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": target VP ", a.guest_target_vp, " of ", guest.vp_count()));
+  }
+  if (a.host_vp >= root().vp_count()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": host VP ", a.host_vp, " of ", root().vp_count()));
+  }
+  if (a.downstream_offset < 2 || a.ring_pfns.size() < a.downstream_offset + 2) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": downstream offset ", a.downstream_offset, " in ",
+                                                   a.ring_pfns.size(), " ring pages (each ring needs >= 2)"));
+  }
+  // Host flag: the lowest free one on the host VP.
+  uint32_t host_flag = 0;
+  for (uint32_t flag = 1; flag <= kHostFlagMax; ++flag) {
+    if (host_flags_.count({a.host_vp, flag}) == 0) {
+      host_flag = flag;
+      break;
+    }
+  }
+  if (host_flag == 0) {
+    return absl::ResourceExhaustedError(absl::StrCat(where, ": host VP ", a.host_vp, " has no free event flag"));
+  }
+
+  const absl::Span<const uint64_t> pfns(a.ring_pfns);
+  VMBSIM_ASSIGN_OR_RETURN(RingMemory outgoing, RingMemory::Create(&guest.memory(), pfns.subspan(0, a.downstream_offset)));
+  VMBSIM_ASSIGN_OR_RETURN(RingMemory incoming, RingMemory::Create(&guest.memory(), pfns.subspan(a.downstream_offset)));
+  const std::string name = absl::StrCat("guest ", a.guest, " channel ", a.relid);
+
+  RingReaderOptions guest_reader;
+  guest_reader.name = name + " host->guest";
+  guest_reader.pending_send_rule = config_.guest_profile.pending_send_rule;
+  guest_reader.validation_policy = config_.guest_profile.validation_policy;
+  RingReaderOptions host_reader;
+  host_reader.name = name + " guest->host";
+  host_reader.pending_send_rule = config_.host_profile.pending_send_rule;
+  host_reader.validation_policy = config_.host_profile.validation_policy;
+
+  VMBSIM_ASSIGN_OR_RETURN(RingWriter guest_writer, RingWriter::Create(outgoing, name + " guest->host"));
+  VMBSIM_ASSIGN_OR_RETURN(RingReader guest_reader_end, RingReader::Create(incoming, guest_reader));
+  VMBSIM_ASSIGN_OR_RETURN(RingWriter host_writer, RingWriter::Create(incoming, name + " host->guest"));
+  VMBSIM_ASSIGN_OR_RETURN(RingReader host_reader_end, RingReader::Create(outgoing, host_reader));
+
+  if (a.monitor_id != kMonitorIdNone) {
+    VMBSIM_RETURN_IF_ERROR(monitor_page(a.guest).Configure(a.monitor_id, a.monitor_latency_100ns, a.connection_id, 0));
+  }
+  VMBSIM_RETURN_IF_ERROR(root().synic().BindEventConnection(a.connection_id, a.host_vp, host_flag));
+
+  Channel channel;
+  channel.host_flag = host_flag;
+  DataPathOptions guest_options = a.guest_options;
+  guest_options.name = name + " guest";
+  guest_options.partition_id = a.guest;
+  guest_options.channel_id = a.relid;
+  guest_options.reader = guest_reader;
+  DataPathOptions host_options = a.host_options;
+  host_options.name = name + " host";
+  host_options.partition_id = 0;
+  host_options.channel_id = a.relid;
+  host_options.reader = host_reader;
+  channel.guest_end = std::make_unique<ChannelDataPath>(sim_, &config_.costs, &guest.vp(a.guest_target_vp),
+                                                        std::move(guest_writer), std::move(guest_reader_end),
+                                                        guest_options);
+  channel.host_end = std::make_unique<ChannelDataPath>(sim_, &config_.costs, &root().vp(a.host_vp),
+                                                       std::move(host_writer), std::move(host_reader_end),
+                                                       host_options);
+  channel.attachment = std::move(a);
+  auto [it, inserted] = channels_.emplace(key, std::move(channel));
+  VMBSIM_CHECK(inserted);
+  Channel* stored = &it->second;
+  stored->guest_end->SetSignalPeer([this, stored] { SignalHost(*stored); });
+  stored->host_end->SetSignalPeer([this, stored] { SignalGuest(*stored); });
+  host_flags_[{stored->attachment.host_vp, host_flag}] = key;
+  return absl::OkStatus();
+}
+
+absl::Status Fabric::DetachChannel(uint16_t guest, uint32_t relid) {
+  const auto it = channels_.find({guest, relid});
+  if (it == channels_.end()) {
+    return absl::NotFoundError(absl::StrCat("detach guest ", guest, " relid ", relid, ": not attached"));
+  }
+  const ChannelAttachment& a = it->second.attachment;
+  root().synic().UnbindEventConnection(a.connection_id).IgnoreError();
+  if (a.monitor_id != kMonitorIdNone) monitor_page(guest).Release(a.monitor_id).IgnoreError();
+  host_flags_.erase({a.host_vp, it->second.host_flag});
+  channels_.erase(it);
+  return absl::OkStatus();
+}
+
+ChannelDataPath* Fabric::guest_endpoint(uint16_t guest, uint32_t relid) {
+  const auto it = channels_.find({guest, relid});
+  return it == channels_.end() ? nullptr : it->second.guest_end.get();
+}
+
+ChannelDataPath* Fabric::host_endpoint(uint16_t guest, uint32_t relid) {
+  const auto it = channels_.find({guest, relid});
+  return it == channels_.end() ? nullptr : it->second.host_end.get();
+}
+
+void Fabric::SignalHost(Channel& channel) {
+  ++counters_.guest_to_host_signals;
+  const ChannelAttachment& a = channel.attachment;
+  VirtualProcessor& vp = guest(a.guest).vp(a.guest_target_vp);
+  if (a.monitor_id != kMonitorIdNone) {
+    // Monitored: set the pending bit at the guest's clock plus the cost of
+    // the locked OR; the page coalesces sets into one host signal.
+    if (vp.running()) vp.Charge(config_.costs.monitor_set_bit);
+    struct SetBit {
+      Fabric* fabric;
+      uint16_t guest;
+      uint8_t monitor_id;
+      void operator()() const { fabric->monitor_page(guest).SetPending(monitor_id).IgnoreError(); }
+    };
+    sim_->ScheduleAt(vp.LocalNow(), SetBit{this, a.guest, a.monitor_id});
+    return;
+  }
+  SignalEventHypercall(root().synic(), vp, a.connection_id);
+}
+
+void Fabric::SignalGuest(Channel& channel) {
+  ++counters_.host_to_guest_signals;
+  const ChannelAttachment& a = channel.attachment;
+  VirtualProcessor& host_vp = root().vp(a.host_vp);
+  guest(a.guest).synic().SignalEventAt(host_vp.LocalNow(), a.guest_target_vp, a.relid).IgnoreError();
+}
+
+void Fabric::OnHostInterrupt(uint32_t vp_index) {
+  absl::StatusOr<std::vector<uint32_t>> flags = root().synic().TakeEventFlags(vp_index);
+  VMBSIM_CHECK(flags.ok());  // The SynIC passes its own, valid VP index.
+  for (const uint32_t flag : *flags) {
+    const auto it = host_flags_.find({vp_index, flag});
+    if (it == host_flags_.end()) {
+      ++counters_.doorbells_without_channel;
+      continue;
+    }
+    channels_.at(it->second).host_end->OnDoorbell();
+  }
+}
+
+void Fabric::OnGuestInterrupt(uint16_t guest_id, uint32_t vp_index) {
+  absl::StatusOr<std::vector<uint32_t>> flags = guest(guest_id).synic().TakeEventFlags(vp_index);
+  VMBSIM_CHECK(flags.ok());
+  for (const uint32_t relid : *flags) DispatchGuestEventFlag(guest_id, relid);
+}
+
+void Fabric::DispatchGuestEventFlag(uint16_t guest_id, uint32_t relid) {
+  ChannelDataPath* endpoint = guest_endpoint(guest_id, relid);
+  if (endpoint == nullptr) {
+    ++counters_.doorbells_without_channel;
+    return;
+  }
+  endpoint->OnDoorbell();
+}
+
+void Fabric::CheckInvariants() {
+  for (auto& partition : partitions_) partition->synic().CheckInvariants();
+  for (auto& [key, channel] : channels_) {
+    for (ChannelDataPath* end : {channel.guest_end.get(), channel.host_end.get()}) {
+      const uint32_t d_out = end->writer().data_size_bytes();
+      const uint32_t d_in = end->reader().data_size_bytes();
+      VMBSIM_CHECK_EQ(end->writer().committed_write_index() % 8, 0u);
+      VMBSIM_CHECK_LT(end->writer().committed_write_index(), d_out);
+      VMBSIM_CHECK_EQ(end->reader().committed_read_index() % 8, 0u);
+      VMBSIM_CHECK_LT(end->reader().committed_read_index(), d_in);
+    }
+    // Pairing: nothing is received that was not sent.
+    VMBSIM_CHECK_LE(channel.host_end->counters().packets_received, channel.guest_end->counters().packets_sent);
+    VMBSIM_CHECK_LE(channel.guest_end->counters().packets_received, channel.host_end->counters().packets_sent);
+  }
+}
+
+}  // namespace vmbsim::fabric

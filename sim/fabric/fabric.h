@@ -1,0 +1,184 @@
+// fabric.h
+//
+// The VMBus world: one root (host) partition and any number of guests, each
+// with its virtual processors, guest-physical memory and SynIC, a monitor
+// page per guest, and the data paths of open channels wired to their
+// doorbells:
+//
+//   guest -> host   monitored channel: set the monitor pending bit (after
+//                   `monitor_set_bit`); the page fires one host signal per
+//                   latency window (monitor_page.h). Otherwise HvSignalEvent
+//                   to the channel's connection id (`hypercall_signal_event`).
+//   host -> guest   always a direct event: the flag of the channel's relid on
+//                   the guest's target VP (spec §3.5: hosts do not use the
+//                   parent->child monitor page; open question 2).
+//
+// Each side's interrupt handler takes the event flags of its VP and rings the
+// doorbell of the channel the flag names: on the guest the flag is the relid
+// (spec §3.3); on the host it is a flag the fabric allocates per host VP,
+// because relids repeat across guests (the real root partition's port layout
+// is not public). The control plane (offers, GPADLs,
+// open/close) lives in vmbus_server.h / vmbus_client.h; `AttachChannel` is
+// what an accepted open does to the data plane.
+//
+// Not modelled here: VTLs, multiple host VMBus servers, interrupt-page
+// (pre-Win8) signalling.
+
+#ifndef VMBSIM_SIM_FABRIC_FABRIC_H_
+#define VMBSIM_SIM_FABRIC_FABRIC_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "sim/core/simulator.h"
+#include "sim/fabric/channel_data_path.h"
+#include "sim/fabric/cost_model.h"
+#include "sim/fabric/guest_memory.h"
+#include "sim/fabric/monitor_page.h"
+#include "sim/fabric/synic.h"
+#include "sim/fabric/virtual_processor.h"
+
+namespace vmbsim::fabric {
+
+struct PartitionConfig {
+  uint32_t vp_count = 1;
+  uint64_t memory_pages_max = uint64_t{1} << 20;  // 4 GiB of guest-physical space.
+};
+
+// Per-endpoint behaviour profiles (spec §1.8, §7.2). The defaults are the
+// Windows-host forms for the root partition; a guest may take the Linux ones.
+struct EndpointProfile {
+  PendingSendRule pending_send_rule = PendingSendRule::kWindowsHost;
+  ValidationPolicy validation_policy = ValidationPolicy::kReject;
+};
+
+struct FabricConfig {
+  CostModel costs = CostModel::Default();
+  PartitionConfig root;
+  std::vector<PartitionConfig> guests;
+  MonitorMode monitor_mode = MonitorMode::kTimerPerId;
+  EndpointProfile host_profile;
+  EndpointProfile guest_profile;
+  // Guest PFN of each guest's child->parent monitor page.
+  uint64_t monitor_page_pfn = 1;
+};
+
+class Partition {
+ public:
+  Partition(sim::Simulator* sim, const CostModel* costs, uint16_t id, const PartitionConfig& config);
+
+  uint16_t id() const { return id_; }
+  bool is_root() const { return id_ == 0; }
+  uint32_t vp_count() const { return static_cast<uint32_t>(vps_.size()); }
+  VirtualProcessor& vp(uint32_t index) { return *vps_.at(index); }
+  GuestMemory& memory() { return memory_; }
+  Synic& synic() { return *synic_; }
+
+ private:
+  const uint16_t id_;
+  GuestMemory memory_;
+  std::vector<std::unique_ptr<VirtualProcessor>> vps_;
+  std::unique_ptr<Synic> synic_;
+};
+
+// What an accepted open gives the data plane.
+struct ChannelAttachment {
+  uint16_t guest = 1;            // Guest partition id (1-based; 0 is the root).
+  uint32_t relid = 0;
+  uint32_t connection_id = 0;    // Guest->host event connection.
+  uint8_t monitor_id = 0xFF;     // 0xFF: not monitored.
+  uint16_t monitor_latency_100ns = 1000;
+  uint32_t guest_target_vp = 0;  // VP of host->guest interrupts.
+  uint32_t host_vp = 0;          // VP of the host endpoint's interrupt work.
+  // The ring GPADL's guest pages: [0, downstream_offset) is the guest->host
+  // ring, the rest the host->guest ring (spec §1.1, §5.4).
+  std::vector<uint64_t> ring_pfns;
+  uint32_t downstream_offset = 0;
+  DataPathOptions guest_options;  // Name, partition and channel are filled in.
+  DataPathOptions host_options;
+};
+
+struct FabricCounters {
+  uint64_t guest_to_host_signals = 0;   // Hypercalls and monitor sets.
+  uint64_t host_to_guest_signals = 0;
+  uint64_t doorbells_without_channel = 0;  // Flags naming no attached channel.
+};
+
+class Fabric {
+ public:
+  // `*sim` must outlive the fabric.
+  Fabric(sim::Simulator* sim, FabricConfig config);
+  Fabric(const Fabric&) = delete;
+  Fabric& operator=(const Fabric&) = delete;
+
+  sim::Simulator& sim() { return *sim_; }
+  const CostModel& costs() const { return config_.costs; }
+  Partition& root() { return *partitions_[0]; }
+  // Guest partition `id` (1-based). REQUIRES: 1 <= id <= guest_count().
+  Partition& guest(uint16_t id) { return *partitions_.at(id); }
+  uint16_t guest_count() const { return static_cast<uint16_t>(partitions_.size() - 1); }
+  MonitorPage& monitor_page(uint16_t guest) { return *monitor_pages_.at(guest - 1); }
+
+  // Builds both endpoints of an open channel over its ring pages and wires
+  // their doorbells; binds the host-side event connection and, for a
+  // monitored channel, configures the monitor id. InvalidArgument for bad
+  // geometry (offset out of range, fewer than 2 pages a ring), an unknown
+  // guest or VP, a relid already attached; errors from the rings' control
+  // pages as DataLoss.
+  absl::Status AttachChannel(ChannelAttachment attachment);
+  // Removes a channel's data plane (close or rescind). NotFound if absent.
+  absl::Status DetachChannel(uint16_t guest, uint32_t relid);
+
+  // The endpoints of an attached channel, or null.
+  ChannelDataPath* guest_endpoint(uint16_t guest, uint32_t relid);
+  ChannelDataPath* host_endpoint(uint16_t guest, uint32_t relid);
+
+  // Routes a guest interrupt's event flags (call from the guest's interrupt
+  // handler: the control-plane client owns that handler and forwards flags).
+  void DispatchGuestEventFlag(uint16_t guest, uint32_t relid);
+
+  // Checks every fabric invariant (ring indexes, endpoint pairing, SynIC
+  // invariants); aborts on a violation. Tests run it after every event.
+  void CheckInvariants();
+
+  const FabricCounters& counters() const { return counters_; }
+  size_t attached_channel_count() const { return channels_.size(); }
+
+ private:
+  struct Channel {
+    ChannelAttachment attachment;
+    uint32_t host_flag = 0;
+    std::unique_ptr<ChannelDataPath> guest_end;
+    std::unique_ptr<ChannelDataPath> host_end;
+  };
+  using ChannelKey = std::pair<uint16_t, uint32_t>;  // (guest, relid)
+
+  void SignalHost(Channel& channel);
+  void SignalGuest(Channel& channel);
+  void OnHostInterrupt(uint32_t vp_index);
+  void OnGuestInterrupt(uint16_t guest, uint32_t vp_index);
+
+  sim::Simulator* const sim_;
+  const FabricConfig config_;
+  std::vector<std::unique_ptr<Partition>> partitions_;  // [0] is the root.
+  std::vector<std::unique_ptr<MonitorPage>> monitor_pages_;  // One per guest.
+  std::map<ChannelKey, Channel> channels_;
+  // The host side of every channel's doorbell is a flag on its host VP.
+  // Relids repeat across guests, so the fabric allocates host flags itself:
+  // the lowest free flag (1..2047; bit 0 is reserved as on the guest side) of
+  // that VP. (host VP, flag) -> channel.
+  std::map<std::pair<uint32_t, uint32_t>, ChannelKey> host_flags_;
+  FabricCounters counters_;
+};
+
+}  // namespace vmbsim::fabric
+
+#endif  // VMBSIM_SIM_FABRIC_FABRIC_H_
