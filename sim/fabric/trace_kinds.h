@@ -50,6 +50,8 @@ enum class FabricTraceKind : uint16_t {
                              // size0 = bytes, size1 = queue depth after.
   kPortDispatch = 0x0125,    // Port handler starts. id0 = connection id, size0 = bytes,
                              // size1 = buffers in use.
+  // Control protocol (vmbus_server.h, vmbus_client.h).
+  kConnectionState = 0x0143,  // id0 = new connection state, id1 = protocol version.
 };
 
 inline constexpr uint16_t TraceKind(FabricTraceKind kind) { return static_cast<uint16_t>(kind); }
