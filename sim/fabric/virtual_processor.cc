@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "sim/check.h"
+#include "sim/fabric/trace_kinds.h"
 
 namespace vmbsim::fabric {
 
@@ -44,6 +45,11 @@ void VirtualProcessor::Stall(SimDuration duration) {
   stalled_time_ += extra;
   if (busy_until_ > now) busy_until_ += extra;  // The item in progress ends later.
   stalled_until_ = std::max(stalled_until_, until);
+  sim_->tracer().Emit({.time = now,
+                       .kind = TraceKind(FabricTraceKind::kVpStall),
+                       .partition = partition_id_,
+                       .vp = vp_index_,
+                       .size0 = static_cast<uint64_t>(duration.nanoseconds())});
   if (start_event_.valid() && sim_->IsPending(start_event_)) {
     sim_->Cancel(start_event_);
     start_event_ = {};
@@ -70,6 +76,13 @@ void VirtualProcessor::StartNext() {
   Item item = std::move(queue.front());
   queue.pop_front();
   running_ = true;
+  sim_->tracer().Emit({.time = now,
+                       .kind = TraceKind(FabricTraceKind::kVpWorkStart),
+                       .partition = partition_id_,
+                       .vp = vp_index_,
+                       .id0 = static_cast<uint64_t>(running_level_),
+                       .size0 = queue_depth(),
+                       .size1 = static_cast<uint64_t>(item.cost.nanoseconds())});
   local_now_ = now + item.cost;
   item.work();
   running_ = false;
