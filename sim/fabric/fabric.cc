@@ -1,5 +1,6 @@
 #include "sim/fabric/fabric.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,24 @@ namespace {
 constexpr uint32_t kHostFlagMax = 2047;  // 2048-bit SINT-2 map; bit 0 reserved.
 
 }  // namespace
+
+// The fabric as the host VMBus server's device for one guest.
+class Fabric::DeviceAdapter : public VmbusDeviceHandler {
+ public:
+  DeviceAdapter(Fabric* fabric, uint16_t guest) : fabric_(fabric), guest_(guest) {}
+  void OnOpen(uint32_t relid, const OpenRequest& request) override { fabric_->OpenFromServer(guest_, relid, request); }
+  void OnClose(uint32_t relid) override { fabric_->CloseFromServer(guest_, relid); }
+  void OnModifyChannel(uint32_t relid, uint32_t target_vp) override {
+    const auto it = fabric_->channels_.find({guest_, relid});
+    if (it != fabric_->channels_.end() && target_vp < fabric_->guest(guest_).vp_count()) {
+      it->second.attachment.guest_target_vp = target_vp;  // Host->guest interrupts move.
+    }
+  }
+
+ private:
+  Fabric* const fabric_;
+  const uint16_t guest_;
+};
 
 Partition::Partition(sim::Simulator* sim, const CostModel* costs, uint16_t id, const PartitionConfig& config)
     : id_(id), memory_(config.memory_pages_max) {
@@ -39,9 +58,65 @@ Fabric::Fabric(sim::Simulator* sim, FabricConfig config) : sim_(sim), config_(st
       // One host signal per window, to the channel's event connection.
       root().synic().SignalConnection(connection_id);
     });
-    guest.synic().SetInterruptHandler([this, id](uint32_t vp) { OnGuestInterrupt(id, vp); });
   }
   root().synic().SetInterruptHandler([this](uint32_t vp) { OnHostInterrupt(vp); });
+  for (uint16_t id = 1; id <= guest_count(); ++id) {
+    Partition& guest = this->guest(id);
+    absl::StatusOr<std::unique_ptr<VmbusServer>> server = VmbusServer::Create(
+        sim, &config_.costs, &root().synic(), &root().vp(0), &guest.synic(), config_.server);
+    VMBSIM_CHECK_MSG(server.ok(), server.status().ToString());  // Fixed, valid configuration.
+    servers_.push_back(std::move(*server));
+    devices_.push_back(std::make_unique<DeviceAdapter>(this, id));
+    servers_.back()->SetDeviceHandler(devices_.back().get());
+    VmbusClientOptions client_options;
+    client_options.vp_index = std::min(config_.client_vp, guest.vp_count() - 1);
+    client_options.target_vcpu = client_options.vp_index;
+    if (config_.guest_monitor_pages) {
+      client_options.monitor_page2_gpa = config_.monitor_page_pfn * kPageSizeBytes;
+      client_options.monitor_page1_gpa = (config_.monitor_page_pfn + 1) * kPageSizeBytes;
+    }
+    std::vector<VirtualProcessor*> vps;
+    for (uint32_t v = 0; v < guest.vp_count(); ++v) vps.push_back(&guest.vp(v));
+    clients_.push_back(std::make_unique<VmbusClient>(sim, &guest.synic(), absl::MakeConstSpan(vps),
+                                                     &root().synic(), client_options));
+    VmbusClient* client = clients_.back().get();
+    client->SetChannelEventHandler([this, id](uint32_t relid) { DispatchGuestEventFlag(id, relid); });
+    guest.synic().SetInterruptHandler([client](uint32_t vp) { client->OnInterrupt(vp); });
+  }
+}
+
+Fabric::~Fabric() = default;
+
+void Fabric::OpenFromServer(uint16_t guest_id, uint32_t relid, const OpenRequest& request) {
+  VmbusServer& server = this->server(guest_id);
+  absl::StatusOr<ServerChannelInfo> info = server.channel(relid);
+  VMBSIM_CHECK(info.ok());  // The server asks only about its own channels.
+  ChannelAttachment a;
+  a.guest = guest_id;
+  a.relid = relid;
+  a.connection_id = info->connection_id;
+  a.monitor_id = info->monitor_id;
+  a.monitor_latency_100ns = info->offer.interrupt_latency_100ns != 0
+                                ? info->offer.interrupt_latency_100ns
+                                : static_cast<uint16_t>(config_.costs.monitor_latency_default.TruncateTo100nsUnits());
+  // VP_INDEX_DISABLE_INTERRUPT: no host->guest interrupts are wanted; the
+  // guest polls. Modelled by targeting VP 0 (open question; documented).
+  a.guest_target_vp = request.target_vp < guest(guest_id).vp_count() ? request.target_vp : 0;
+  a.host_vp = relid % root().vp_count();
+  a.ring_pfns = request.ring_pages;
+  a.downstream_offset = request.downstream_ringbuffer_pageoffset;
+  const absl::Status attached = AttachChannel(std::move(a));
+  if (attached.ok() && on_attached_) on_attached_(guest_id, relid);
+  // A refused attach (bad ring geometry written by the guest) fails the open.
+  server.CompleteOpen(relid, attached.ok() ? 0 : kStatusUnsuccessful).IgnoreError();
+}
+
+void Fabric::CloseFromServer(uint16_t guest_id, uint32_t relid) {
+  if (channels_.count({guest_id, relid}) != 0) {
+    if (on_detaching_) on_detaching_(guest_id, relid);
+    DetachChannel(guest_id, relid).IgnoreError();
+  }
+  server(guest_id).CompleteClose(relid).IgnoreError();
 }
 
 absl::Status Fabric::AttachChannel(ChannelAttachment a) {
@@ -190,12 +265,6 @@ void Fabric::OnHostInterrupt(uint32_t vp_index) {
   }
 }
 
-void Fabric::OnGuestInterrupt(uint16_t guest_id, uint32_t vp_index) {
-  absl::StatusOr<std::vector<uint32_t>> flags = guest(guest_id).synic().TakeEventFlags(vp_index);
-  VMBSIM_CHECK(flags.ok());
-  for (const uint32_t relid : *flags) DispatchGuestEventFlag(guest_id, relid);
-}
-
 void Fabric::DispatchGuestEventFlag(uint16_t guest_id, uint32_t relid) {
   ChannelDataPath* endpoint = guest_endpoint(guest_id, relid);
   if (endpoint == nullptr) {
@@ -207,6 +276,8 @@ void Fabric::DispatchGuestEventFlag(uint16_t guest_id, uint32_t relid) {
 
 void Fabric::CheckInvariants() {
   for (auto& partition : partitions_) partition->synic().CheckInvariants();
+  for (auto& server : servers_) server->CheckInvariants();
+  for (auto& client : clients_) client->CheckInvariants();
   for (auto& [key, channel] : channels_) {
     for (ChannelDataPath* end : {channel.guest_end.get(), channel.host_end.get()}) {
       const uint32_t d_out = end->writer().data_size_bytes();

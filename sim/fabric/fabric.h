@@ -13,6 +13,15 @@
 //                   the guest's target VP (spec §3.5: hosts do not use the
 //                   parent->child monitor page; open question 2).
 //
+// The control plane: per guest, a VmbusServer on the root (host VP 0 is its
+// worker) and a VmbusClient in the guest, talking over the two SynICs. The
+// fabric is the server's device: an accepted OPENCHANNEL attaches the
+// channel's data plane over the ring GPADL's pages and completes the open; a
+// close (guest close, rescind, unload) detaches it. Chosen where the spec is
+// silent: the host endpoint of channel `relid` runs on host VP
+// relid % host VP count; an offer without an interrupt latency uses the cost
+// model's default monitor latency.
+//
 // Each side's interrupt handler takes the event flags of its VP and rings the
 // doorbell of the channel the flag names: on the guest the flag is the relid
 // (spec §3.3); on the host it is a flag the fabric allocates per host VP,
@@ -45,6 +54,8 @@
 #include "sim/fabric/monitor_page.h"
 #include "sim/fabric/synic.h"
 #include "sim/fabric/virtual_processor.h"
+#include "sim/fabric/vmbus_client.h"
+#include "sim/fabric/vmbus_server.h"
 
 namespace vmbsim::fabric {
 
@@ -67,8 +78,17 @@ struct FabricConfig {
   MonitorMode monitor_mode = MonitorMode::kTimerPerId;
   EndpointProfile host_profile;
   EndpointProfile guest_profile;
-  // Guest PFN of each guest's child->parent monitor page.
+  // Guest PFN of each guest's child->parent monitor page; the parent->child
+  // page is the next one.
   uint64_t monitor_page_pfn = 1;
+  // Whether guests hand their monitor pages to the host in INITIATE_CONTACT
+  // (without them no channel is monitored, spec §3.5).
+  bool guest_monitor_pages = true;
+  // The host VMBus server's options (supported versions, port depth).
+  VmbusServerOptions server;
+  // The guest VP that receives control messages, and the one the client's
+  // own work runs on.
+  uint32_t client_vp = 0;
 };
 
 class Partition {
@@ -116,6 +136,7 @@ class Fabric {
  public:
   // `*sim` must outlive the fabric.
   Fabric(sim::Simulator* sim, FabricConfig config);
+  ~Fabric();
   Fabric(const Fabric&) = delete;
   Fabric& operator=(const Fabric&) = delete;
 
@@ -141,8 +162,19 @@ class Fabric {
   ChannelDataPath* guest_endpoint(uint16_t guest, uint32_t relid);
   ChannelDataPath* host_endpoint(uint16_t guest, uint32_t relid);
 
-  // Routes a guest interrupt's event flags (call from the guest's interrupt
-  // handler: the control-plane client owns that handler and forwards flags).
+  // The control plane of guest `guest`.
+  VmbusServer& server(uint16_t guest) { return *servers_.at(guest - 1); }
+  VmbusClient& client(uint16_t guest) { return *clients_.at(guest - 1); }
+
+  // Told after a channel's data plane is attached (before the open
+  // completes) and before it is detached: the layer above sets its packet
+  // handlers here and drops its endpoint pointers there.
+  using ChannelHook = std::function<void(uint16_t guest, uint32_t relid)>;
+  void SetChannelAttachedHook(ChannelHook hook) { on_attached_ = std::move(hook); }
+  void SetChannelDetachingHook(ChannelHook hook) { on_detaching_ = std::move(hook); }
+
+  // Routes a guest event flag to the channel it names (the client's
+  // interrupt handler forwards every flag here).
   void DispatchGuestEventFlag(uint16_t guest, uint32_t relid);
 
   // Checks every fabric invariant (ring indexes, endpoint pairing, SynIC
@@ -161,15 +193,22 @@ class Fabric {
   };
   using ChannelKey = std::pair<uint16_t, uint32_t>;  // (guest, relid)
 
+  class DeviceAdapter;
+  void OpenFromServer(uint16_t guest, uint32_t relid, const OpenRequest& request);
+  void CloseFromServer(uint16_t guest, uint32_t relid);
   void SignalHost(Channel& channel);
   void SignalGuest(Channel& channel);
   void OnHostInterrupt(uint32_t vp_index);
-  void OnGuestInterrupt(uint16_t guest, uint32_t vp_index);
 
   sim::Simulator* const sim_;
   const FabricConfig config_;
   std::vector<std::unique_ptr<Partition>> partitions_;  // [0] is the root.
   std::vector<std::unique_ptr<MonitorPage>> monitor_pages_;  // One per guest.
+  std::vector<std::unique_ptr<VmbusServer>> servers_;         // One per guest.
+  std::vector<std::unique_ptr<VmbusClient>> clients_;         // One per guest.
+  std::vector<std::unique_ptr<DeviceAdapter>> devices_;       // One per guest.
+  ChannelHook on_attached_;
+  ChannelHook on_detaching_;
   std::map<ChannelKey, Channel> channels_;
   // The host side of every channel's doorbell is a flag on its host VP.
   // Relids repeat across guests, so the fabric allocates host flags itself:

@@ -39,7 +39,7 @@
 
 namespace vmbsim::fabric {
 
-inline constexpr int kMonitorIdCount = 128;
+inline constexpr uint32_t kMonitorIdCount = 128;
 inline constexpr uint32_t kMonitorTriggerStateOffset = 0x000;
 inline constexpr uint32_t kMonitorTriggerGroupOffset = 0x008;  // 8 bytes per group.
 inline constexpr uint32_t kMonitorNextCheckTimeOffset = 0x040;

@@ -106,6 +106,7 @@
 #include "absl/status/statusor.h"
 #include "sim/core/sim_time.h"
 #include "sim/core/simulator.h"
+#include "sim/fabric/monitor_page.h"
 #include "sim/fabric/channel_messages.h"
 #include "sim/fabric/cost_model.h"
 #include "sim/fabric/gpadl_messages.h"
@@ -123,8 +124,7 @@ inline constexpr uint32_t kServerMessageConnectionId = kVmbusMessageConnectionId
 // and the bitmap has 2048 bits (spec 3.6, OpenVMM `MAX_CHANNELS`).
 inline constexpr uint32_t kRelidMin = 1;
 inline constexpr uint32_t kRelidMax = 2047;
-// Monitor ids 0..127: 4 trigger groups of 32 (spec 3.5, `MAX_MONITORS`).
-inline constexpr uint32_t kMonitorIdCount = 128;
+// Monitor ids 0..127 (kMonitorIdCount, monitor_page.h): 4 trigger groups of 32.
 
 // Linux's `INVALID_RELID` is not used on the wire; 0 names no channel in
 // violations and traces.
