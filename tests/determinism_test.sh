@@ -11,6 +11,7 @@ set -uo pipefail
 vmbsim=$1
 GOLDEN_SEED7=d2699c5c2400711c
 GOLDEN_SEED7_TIEBREAK1=e66e01fcaa47a9c6
+GOLDEN_FABRIC_SEED7=7f121a7bf92837e8
 
 fingerprint() { "$vmbsim" demo --requests 20000 "$@" | grep '^fingerprint=' | cut -d= -f2; }
 
@@ -51,6 +52,16 @@ check "same tie-break seed, two processes" "$t1" "$t1b"
 check "tie-break seed 1 matches the pinned golden" "$t1" "$GOLDEN_SEED7_TIEBREAK1"
 differs "tie-break exploration changes same-time order" "$a" "$t1"
 differs "tie-break seeds differ from each other" "$t1" "$t2"
+
+# The fabric: the control plane, rings and doorbells, through two processes.
+fabric_fingerprint() { "$vmbsim" fabric --channels 3 --packets 500 "$@" | grep '^fingerprint=' | cut -d= -f2; }
+f1=$(fabric_fingerprint --seed 7)
+f2=$(fabric_fingerprint --seed 7)
+check "fabric: same seed, two processes" "$f1" "$f2"
+check "fabric: seed 7 matches the pinned golden" "$f1" "$GOLDEN_FABRIC_SEED7"
+if [[ "${VMBSIM_UPDATE_GOLDENS:-0}" == "1" ]]; then echo "GOLDEN_FABRIC_SEED7=$f1"; fi
+fd=$(fabric_fingerprint --seed 7 --monitor-latency-us 0)
+differs "fabric: direct doorbells give another run" "$f1" "$fd"
 
 # The seed is printed before anything else.
 first=$("$vmbsim" demo --seed 99 --requests 10 | head -n 1)

@@ -4,7 +4,13 @@
 //               [--burst N]
 //       Runs the synthetic workload of tools/demo_workload.h on the event
 //       kernel and prints the seed first, then a summary and the run's trace
-//       fingerprint. This is the default command.
+//       fingerprint.
+//   vmbsim fabric [--seed N] [--channels N] [--packets N] [--interval-us N]
+//                 [--monitor-latency-us N] [--cost-profile default|zero]
+//       Runs the VMBus fabric through its control plane (tools/fabric_demo.h):
+//       a guest opens N channels and streams echoed requests on each; prints
+//       per-channel round trips, doorbells, batching and the fingerprint.
+//       This is the default command.
 //   vmbsim help | --help | -h
 //
 // Exit codes: 0 success; 2 invalid command line (the message names the flag).
@@ -21,17 +27,20 @@
 #include "absl/strings/str_format.h"
 #include "sim/core/histogram.h"
 #include "tools/demo_workload.h"
+#include "tools/fabric_demo.h"
 
 namespace vmbsim::tools {
 namespace {
 
 constexpr int kExitOk = 0;
 constexpr int kExitInvalidInput = 2;
+constexpr int kExitInternalError = 70;
 
 constexpr const char* kUsage = R"(usage: vmbsim <command> [flags]
 
 commands:
-  demo     run the synthetic workload on the event kernel (default)
+  fabric   run the VMBus fabric: a guest opens channels and streams echoed requests (default)
+  demo     run the synthetic workload on the event kernel alone
   help     show this help
 
 demo flags:
@@ -41,7 +50,15 @@ demo flags:
   --servers N          servers to route them to (default 4, 1..1024)
   --burst N            requests arriving at the same instant (default 4, 1..1024)
 
-exit codes: 0 success, 2 invalid command line
+fabric flags:
+  --seed N                 seed of the run (default 1)
+  --channels N             channels to open (default 4, 1..2000)
+  --packets N              requests per channel (default 2000, 1..10^7)
+  --interval-us N          time between requests on a channel (default 20)
+  --monitor-latency-us N   monitor-page latency (default 100, 0..6553; 0 = direct doorbells)
+  --cost-profile P         default or zero (nothing takes time)
+
+exit codes: 0 success, 2 invalid command line, 70 internal error
 )";
 
 int Fail(const std::string& message) {
@@ -127,9 +144,99 @@ int RunDemoCommand(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+std::string Percentiles(const sim::Histogram& h) {
+  const sim::Histogram::PercentileSummary p = h.Percentiles();
+  return absl::StrCat("p50 ", sim::SimDuration::Nanoseconds(p.p50).ToString(), "  p99 ",
+                      sim::SimDuration::Nanoseconds(p.p99).ToString(), "  max ",
+                      sim::SimDuration::Nanoseconds(p.max).ToString());
+}
+
+int RunFabricCommand(const std::vector<std::string>& args) {
+  FabricDemoOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string error;
+    uint64_t value = 0;
+    if (ParseFlag(args, &i, "seed", 0, UINT64_MAX, &value, &error)) {
+      options.seed = value;
+    } else if (ParseFlag(args, &i, "channels", 1, 2000, &value, &error)) {
+      options.channel_count = static_cast<uint32_t>(value);
+    } else if (ParseFlag(args, &i, "packets", 1, 10000000, &value, &error)) {
+      options.packets_per_channel = value;
+    } else if (ParseFlag(args, &i, "interval-us", 1, 1000000, &value, &error)) {
+      options.send_interval = sim::SimDuration::Microseconds(static_cast<int64_t>(value));
+    } else if (ParseFlag(args, &i, "monitor-latency-us", 0, 6553, &value, &error)) {
+      options.monitor_latency_100ns = static_cast<uint16_t>(value * 10);
+    } else if (args[i] == "--cost-profile" || args[i].rfind("--cost-profile=", 0) == 0) {
+      std::string profile;
+      if (args[i] == "--cost-profile") {
+        if (i + 1 >= args.size()) return Fail("fabric: --cost-profile: missing value");
+        profile = args[++i];
+      } else {
+        profile = args[i].substr(std::string("--cost-profile=").size());
+      }
+      if (profile != "default" && profile != "zero") {
+        return Fail(absl::StrCat("fabric: --cost-profile: expected 'default' or 'zero', got '", profile, "'"));
+      }
+      options.zero_costs = profile == "zero";
+    } else {
+      return Fail(absl::StrCat("fabric: unknown flag '", args[i], "'"));
+    }
+    if (!error.empty()) return Fail(absl::StrCat("fabric: ", error));
+  }
+  std::printf("seed=%llu\n", static_cast<unsigned long long>(options.seed));
+  std::fflush(stdout);
+  const absl::StatusOr<FabricDemoReport> report = RunFabricDemo(options);
+  if (!report.ok()) {
+    std::fprintf(stderr, "vmbsim: internal error: %s\n", report.status().ToString().c_str());
+    return kExitInternalError;
+  }
+  std::printf("vmbsim fabric: %u channel(s), %llu requests each, one every %s, %s doorbells, %s costs\n",
+              options.channel_count, static_cast<unsigned long long>(options.packets_per_channel),
+              options.send_interval.ToString().c_str(),
+              options.monitor_latency_100ns == 0
+                  ? "direct"
+                  : absl::StrCat("monitored (", sim::SimDuration::Units100ns(options.monitor_latency_100ns).ToString(), ")").c_str(),
+              options.zero_costs ? "zero" : "default");
+  std::printf("  events executed   %llu\n", static_cast<unsigned long long>(report->events));
+  std::printf("  simulated time    %s\n", report->end_time.ToString().c_str());
+  sim::Histogram all;
+  uint64_t sent = 0;
+  uint64_t done = 0;
+  size_t shown = 0;
+  for (const ChannelReport& c : report->channels) {
+    all.Merge(c.round_trip_ns);
+    sent += c.packets_sent;
+    done += c.completions;
+    if (shown++ < 8) {
+      std::printf("  channel %-4u %llu/%llu done  round trip %s  doorbells %llu (suppressed %llu)  host batches %llu (p50 %lld, max %lld)\n",
+                  c.relid, static_cast<unsigned long long>(c.completions), static_cast<unsigned long long>(c.packets_sent),
+                  Percentiles(c.round_trip_ns).c_str(), static_cast<unsigned long long>(c.guest_doorbells_sent),
+                  static_cast<unsigned long long>(c.guest_signals_suppressed), static_cast<unsigned long long>(c.host_batches),
+                  static_cast<long long>(c.host_batch_p50), static_cast<long long>(c.host_batch_max));
+    }
+  }
+  if (shown > 8) std::printf("  ... %zu more channels\n", shown - 8);
+  std::printf("  all channels      %llu/%llu done  round trip %s\n", static_cast<unsigned long long>(done),
+              static_cast<unsigned long long>(sent), Percentiles(all).c_str());
+  std::printf("  monitor page      %llu sets, %llu coalesced, %llu host signals\n",
+              static_cast<unsigned long long>(report->monitor_sets), static_cast<unsigned long long>(report->monitor_coalesced),
+              static_cast<unsigned long long>(report->monitor_fires));
+  std::printf("  interrupts        host %llu, guest %llu\n", static_cast<unsigned long long>(report->host_interrupts),
+              static_cast<unsigned long long>(report->guest_interrupts));
+  for (size_t v = 0; v < report->host_vp_busy_percent.size(); ++v) {
+    std::printf("  host VP %-2zu busy   %5.1f%%\n", v, report->host_vp_busy_percent[v]);
+  }
+  for (size_t v = 0; v < report->guest_vp_busy_percent.size(); ++v) {
+    std::printf("  guest VP %-2zu busy  %5.1f%%\n", v, report->guest_vp_busy_percent[v]);
+  }
+  std::printf("  protocol violations %llu\n", static_cast<unsigned long long>(report->control_violations));
+  std::printf("fingerprint=%016llx\n", static_cast<unsigned long long>(report->fingerprint));
+  return kExitOk;
+}
+
 int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) return RunDemoCommand({});
+  if (args.empty()) return RunFabricCommand({});
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "help" || command == "--help" || command == "-h") {
@@ -137,9 +244,10 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   if (command == "demo") return RunDemoCommand(args);
-  if (command.rfind("--", 0) == 0) {  // Flags without a command: the demo's.
+  if (command == "fabric") return RunFabricCommand(args);
+  if (command.rfind("--", 0) == 0) {  // Flags without a command: the default command's.
     args.insert(args.begin(), command);
-    return RunDemoCommand(args);
+    return RunFabricCommand(args);
   }
   return Fail(absl::StrCat("unknown command '", command, "'"));
 }
