@@ -1,0 +1,275 @@
+// handle_table.h
+//
+// Opaque handles for the objects KMCL hands to drivers (spec §3.1: VMBCHANNEL,
+// VMBPACKET from VmbPacketAllocate, VMBPACKETCOMPLETION). A driver receives a
+// pointer-sized value that is never a pointer; every call brings it back, and
+// the table turns it into the object or into STATUS_INVALID_HANDLE. Handles are
+// driver input, so a stale, foreign, NULL or made-up value is an error status
+// (InvalidHandleError, ntstatus.h), never a crash and never a CHECK
+// (STYLE.md, "The KMCL C API boundary").
+//
+// Handle bit layout (64 bits, most significant first):
+//
+//   63 62 61          48 47                24 23                 0
+//  +-----+--------------+--------------------+--------------------+
+//  | 1 0 |     tag      |     generation     |     slot index     |
+//  +-----+--------------+--------------------+--------------------+
+//    2 bits   14 bits          24 bits              24 bits
+//
+//   - Marker 0b10 in bits 63..62: every issued value is non-zero (so NULL is
+//     never issued), and is a non-canonical x86-64 address under both 4- and
+//     5-level paging, so a driver that dereferences a handle faults at once
+//     instead of reading memory. It also tells table handles apart from the
+//     caller-buffer addresses VmbPacketInitialize turns into VMBPACKETs
+//     (spec §3.1): those are canonical, so Classify() says kNotAHandle.
+//   - Tag: one per table (1..kHandleTagMax), so that a handle of one table
+//     given to another (a packet handle passed as a channel) is kForeign. The
+//     KMCL tables use the k*HandleTag constants below. A runtime that wants
+//     handles of different worlds to be foreign too can fold a world number
+//     into the tag; the values stay deterministic either way.
+//   - Generation of the slot when the handle was issued. Removing an object
+//     bumps its slot's generation, so every earlier handle of the slot is
+//     kStale, and a double Remove is detected as stale.
+//   - Slot index: the object's position in the table (at most 2^24 slots).
+//
+// Determinism: values depend only on the sequence of Insert/Remove calls (no
+// pointers, no hashing), so the same run issues the same handles. Freed slots
+// are reused oldest-freed first. Iteration is in issue order.
+//
+// Generation wrap: a slot whose generation reaches kHandleGenerationMax is
+// retired when its object is removed and never reused, so no handle value is
+// ever issued twice by one table. The cost is one slot per 2^24 reuses.
+//
+// Left out on purpose: GPADL handles. The API's GpadlHandle is a UINT32 that
+// the client sends to the server through its own protocol; vmbsim uses the
+// fabric's GPADL id for it (G24), which this 64-bit layout cannot express.
+// Not thread-safe: one simulation is single-threaded.
+
+#ifndef VMBSIM_KMCL_HANDLE_TABLE_H_
+#define VMBSIM_KMCL_HANDLE_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "sim/check.h"
+
+namespace vmbsim::kmcl {
+
+inline constexpr int kHandleSlotBits = 24;
+inline constexpr int kHandleGenerationBits = 24;
+inline constexpr int kHandleTagBits = 14;
+inline constexpr int kHandleMarkerBits = 2;
+inline constexpr int kHandleGenerationShift = kHandleSlotBits;
+inline constexpr int kHandleTagShift = kHandleGenerationShift + kHandleGenerationBits;
+inline constexpr int kHandleMarkerShift = kHandleTagShift + kHandleTagBits;
+inline constexpr uint64_t kHandleMarker = 0b10;
+
+inline constexpr uint32_t kHandleSlotCountMax = uint32_t{1} << kHandleSlotBits;
+inline constexpr uint32_t kHandleGenerationMax = (uint32_t{1} << kHandleGenerationBits) - 1;
+inline constexpr uint16_t kHandleTagMax = (uint16_t{1} << kHandleTagBits) - 1;
+
+static_assert(kHandleSlotBits + kHandleGenerationBits + kHandleTagBits + kHandleMarkerBits == 64,
+              "the layout fills exactly one 64-bit handle");
+static_assert(kHandleMarkerShift == 62, "marker in the top two bits");
+static_assert((kHandleMarker >> 1) == 1, "bit 63 set: never 0 and never canonical");
+
+// Tags of the KMCL runtime's tables.
+inline constexpr uint16_t kChannelHandleTag = 1;
+inline constexpr uint16_t kPacketHandleTag = 2;
+inline constexpr uint16_t kPacketCompletionHandleTag = 3;
+
+// What a value is, to one table.
+enum class HandleState {
+  kLive,         // Issued by this table; the object is present.
+  kNull,         // 0.
+  kNotAHandle,   // Marker bits wrong: a pointer, garbage, or a caller buffer.
+  kForeign,      // A well-formed handle of another table (tag differs).
+  kNeverIssued,  // Right tag, but this slot/generation was never handed out.
+  kStale,        // Issued by this table, and its object has been removed.
+};
+
+const char* HandleStateName(HandleState state);
+
+// The layout above, as functions.
+// REQUIRES: tag in [1, kHandleTagMax], generation <= kHandleGenerationMax,
+// slot < kHandleSlotCountMax.
+uint64_t EncodeHandle(uint16_t tag, uint32_t generation, uint32_t slot);
+inline uint64_t HandleMarkerBits(uint64_t handle) { return handle >> kHandleMarkerShift; }
+inline uint16_t HandleTagBits(uint64_t handle) {
+  return static_cast<uint16_t>((handle >> kHandleTagShift) & kHandleTagMax);
+}
+inline uint32_t HandleGenerationBits(uint64_t handle) {
+  return static_cast<uint32_t>((handle >> kHandleGenerationShift) & kHandleGenerationMax);
+}
+inline uint32_t HandleSlotBits(uint64_t handle) {
+  return static_cast<uint32_t>(handle & (kHandleSlotCountMax - 1));
+}
+
+// Conversions for the C thunks between a driver handle type (VMBCHANNEL,
+// VMBPACKET, ...: pointers to distinct incomplete structs) and a table value.
+// Nothing is ever dereferenced.
+template <typename DriverHandle>
+uint64_t HandleValueOf(DriverHandle handle) {
+  static_assert(std::is_pointer_v<DriverHandle> && sizeof(DriverHandle) == sizeof(uint64_t));
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(handle));
+}
+template <typename DriverHandle>
+DriverHandle DriverHandleOf(uint64_t value) {
+  static_assert(std::is_pointer_v<DriverHandle> && sizeof(DriverHandle) == sizeof(uint64_t));
+  return reinterpret_cast<DriverHandle>(static_cast<uintptr_t>(value));
+}
+
+// The slot bookkeeping behind HandleTable<T>, without the objects: which slot
+// a handle names, generations, the free list, issue order. Usable on its own
+// by code that keeps its objects elsewhere.
+class HandleAllocator {
+ public:
+  struct Issued {
+    uint64_t handle = 0;
+    uint32_t slot = 0;
+  };
+
+  // `kind_name` names the objects in error messages ("channel").
+  // REQUIRES: tag in [1, kHandleTagMax]; slot_count_max in [1, kHandleSlotCountMax].
+  HandleAllocator(uint16_t tag, absl::string_view kind_name,
+                  uint32_t slot_count_max = kHandleSlotCountMax);
+  HandleAllocator(const HandleAllocator&) = delete;
+  HandleAllocator& operator=(const HandleAllocator&) = delete;
+
+  // Issues a new handle on a free slot (the oldest freed one) or a new slot.
+  // kResourceExhausted (STATUS_INSUFFICIENT_RESOURCES) when `slot_count_max`
+  // objects are live or retired. REQUIRES: not inside ForEachLive.
+  absl::StatusOr<Issued> Acquire();
+
+  // The slot of a live handle; otherwise InvalidHandleError (canonical code
+  // kNotFound, NTSTATUS STATUS_INVALID_HANDLE) whose message names the kind,
+  // the value and why (null, not a handle, foreign, never issued, stale).
+  // Callers add the KMCL function and the sim time.
+  absl::StatusOr<uint32_t> Resolve(uint64_t handle) const;
+
+  // Ends a live handle: returns its slot and bumps the slot's generation (or
+  // retires the slot at kHandleGenerationMax). Errors as Resolve, so a second
+  // Release of the same handle is kStale. REQUIRES: not inside ForEachLive.
+  absl::StatusOr<uint32_t> Release(uint64_t handle);
+
+  HandleState Classify(uint64_t handle) const;
+
+  // Calls fn(handle, slot) for every live handle, in issue order.
+  // REQUIRES: fn does not Acquire or Release (checked); to remove while
+  // walking, iterate over HandlesInIssueOrder() instead.
+  void ForEachLive(absl::FunctionRef<void(uint64_t handle, uint32_t slot)> fn) const;
+  std::vector<uint64_t> HandlesInIssueOrder() const;
+
+  size_t size() const { return live_by_issue_.size(); }
+  uint32_t slot_count() const { return static_cast<uint32_t>(slots_.size()); }
+  uint32_t retired_slot_count() const { return retired_slot_count_; }
+  uint16_t tag() const { return tag_; }
+  const std::string& kind_name() const { return kind_name_; }
+
+  // Sets the generation the next handle on free slot `slot` gets, to test
+  // wrap-around without 2^24 reuses. REQUIRES: `slot` exists and is free.
+  void SetSlotGenerationForTest(uint32_t slot, uint32_t generation);
+
+ private:
+  struct Slot {
+    uint32_t generation = 0;   // Of the live handle, or the next one to issue.
+    bool live = false;
+    bool retired = false;      // Generation exhausted; never reused.
+    uint64_t issue_sequence = 0;  // Key in live_by_issue_ while live.
+  };
+
+  std::string DescribeInvalid(uint64_t handle, HandleState state) const;
+
+  const uint16_t tag_;
+  const std::string kind_name_;
+  const uint32_t slot_count_max_;
+  std::vector<Slot> slots_;
+  std::deque<uint32_t> free_slots_;             // Oldest freed first.
+  std::map<uint64_t, uint32_t> live_by_issue_;  // Issue sequence -> slot.
+  uint64_t next_issue_sequence_ = 0;
+  uint32_t retired_slot_count_ = 0;
+  mutable int iteration_depth_ = 0;
+};
+
+// Owns objects of type T and names each with a handle.
+template <typename T>
+class HandleTable {
+ public:
+  // See HandleAllocator's constructor.
+  HandleTable(uint16_t tag, absl::string_view kind_name,
+              uint32_t slot_count_max = kHandleSlotCountMax)
+      : allocator_(tag, kind_name, slot_count_max) {}
+  HandleTable(const HandleTable&) = delete;
+  HandleTable& operator=(const HandleTable&) = delete;
+
+  // Takes ownership of `object` and returns its new handle (never 0).
+  // kResourceExhausted when the table is full (see HandleAllocator::Acquire);
+  // `object` is then destroyed. REQUIRES: object != nullptr; not inside ForEach.
+  absl::StatusOr<uint64_t> Insert(std::unique_ptr<T> object) {
+    VMBSIM_CHECK(object != nullptr);
+    absl::StatusOr<HandleAllocator::Issued> issued = allocator_.Acquire();
+    if (!issued.ok()) return issued.status();
+    if (issued->slot == objects_.size()) objects_.emplace_back();
+    VMBSIM_CHECK_LT(issued->slot, objects_.size());
+    VMBSIM_CHECK(objects_[issued->slot] == nullptr);  // A free slot holds nothing.
+    objects_[issued->slot] = std::move(object);
+    return issued->handle;
+  }
+
+  // The live object `handle` names, or InvalidHandleError (see
+  // HandleAllocator::Resolve). The pointer stays valid until Remove.
+  absl::StatusOr<T*> Lookup(uint64_t handle) const {
+    absl::StatusOr<uint32_t> slot = allocator_.Resolve(handle);
+    if (!slot.ok()) return slot.status();
+    T* object = objects_[*slot].get();
+    VMBSIM_CHECK(object != nullptr);  // Live slots hold their object.
+    return object;
+  }
+
+  // Removes the object `handle` names and gives it back; the handle (and
+  // every copy the driver kept) is stale from now on. A second Remove is
+  // InvalidHandleError. REQUIRES: not inside ForEach.
+  absl::StatusOr<std::unique_ptr<T>> Remove(uint64_t handle) {
+    absl::StatusOr<uint32_t> slot = allocator_.Release(handle);
+    if (!slot.ok()) return slot.status();
+    std::unique_ptr<T> object = std::move(objects_[*slot]);
+    VMBSIM_CHECK(object != nullptr);
+    return object;
+  }
+
+  HandleState Classify(uint64_t handle) const { return allocator_.Classify(handle); }
+
+  // Calls fn(handle, T&) for every live object in issue order.
+  // REQUIRES: fn does not Insert or Remove (checked).
+  template <typename F>
+  void ForEach(F&& fn) const {
+    allocator_.ForEachLive([&](uint64_t handle, uint32_t slot) { fn(handle, *objects_[slot]); });
+  }
+  std::vector<uint64_t> HandlesInIssueOrder() const { return allocator_.HandlesInIssueOrder(); }
+
+  size_t size() const { return allocator_.size(); }
+  bool empty() const { return allocator_.size() == 0; }
+  const HandleAllocator& allocator() const { return allocator_; }
+  void SetSlotGenerationForTest(uint32_t slot, uint32_t generation) {
+    allocator_.SetSlotGenerationForTest(slot, generation);
+  }
+
+ private:
+  HandleAllocator allocator_;
+  std::vector<std::unique_ptr<T>> objects_;  // By slot; null when free.
+};
+
+}  // namespace vmbsim::kmcl
+
+#endif  // VMBSIM_KMCL_HANDLE_TABLE_H_
