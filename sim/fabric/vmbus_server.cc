@@ -547,18 +547,22 @@ absl::Status VmbusServer::RescindChannel(uint32_t relid) {
   return absl::OkStatus();
 }
 
+VmbusServer::Channel* VmbusServer::ChannelForRequest(ChannelMessageType type, uint32_t relid,
+                                                     const char* wire_name) {
+  if (connection_state_ != ServerConnectionState::kConnected) {
+    Reject(type, relid, absl::StrCat(wire_name, " while not connected"));
+    return nullptr;
+  }
+  Channel* channel = FindOffered(relid);
+  if (channel == nullptr) Reject(type, relid, absl::StrCat("unknown relid ", relid));
+  return channel;
+}
+
 void VmbusServer::HandleRelidReleased(const RelidReleased& released) {
   constexpr ChannelMessageType kType = ChannelMessageType::kRelidReleased;
   const uint32_t relid = released.child_relid;
-  if (connection_state_ != ServerConnectionState::kConnected) {
-    Reject(kType, relid, "RELID_RELEASED while not connected");
-    return;
-  }
-  Channel* channel = FindOffered(relid);
-  if (channel == nullptr) {
-    Reject(kType, relid, absl::StrCat("unknown relid ", relid));
-    return;
-  }
+  Channel* channel = ChannelForRequest(kType, relid, "RELID_RELEASED");
+  if (channel == nullptr) return;
   if (!IsRevokedState(channel->state)) {
     Reject(kType, relid,
            absl::StrCat("channel ", relid, " is ", ServerChannelStateName(channel->state),
@@ -595,15 +599,8 @@ void VmbusServer::HandleRelidReleased(const RelidReleased& released) {
 void VmbusServer::HandleOpenChannel(const OpenChannel& open) {
   constexpr ChannelMessageType kType = ChannelMessageType::kOpenChannel;
   const uint32_t relid = open.child_relid;
-  if (connection_state_ != ServerConnectionState::kConnected) {
-    Reject(kType, relid, "OPENCHANNEL while not connected");
-    return;
-  }
-  Channel* channel = FindOffered(relid);
-  if (channel == nullptr) {
-    Reject(kType, relid, absl::StrCat("unknown relid ", relid));
-    return;
-  }
+  Channel* channel = ChannelForRequest(kType, relid, "OPENCHANNEL");
+  if (channel == nullptr) return;
   if (IsRevokedState(channel->state)) {
     // Spec 4.6 "Rescind" step 2: ignored silently, no reply.
     Accept(kType, relid);
@@ -769,15 +766,8 @@ void VmbusServer::FinishOpen(Channel& channel, uint32_t status) {
 void VmbusServer::HandleCloseChannel(const CloseChannel& close) {
   constexpr ChannelMessageType kType = ChannelMessageType::kCloseChannel;
   const uint32_t relid = close.child_relid;
-  if (connection_state_ != ServerConnectionState::kConnected) {
-    Reject(kType, relid, "CLOSECHANNEL while not connected");
-    return;
-  }
-  Channel* channel = FindOffered(relid);
-  if (channel == nullptr) {
-    Reject(kType, relid, absl::StrCat("unknown relid ", relid));
-    return;
-  }
+  Channel* channel = ChannelForRequest(kType, relid, "CLOSECHANNEL");
+  if (channel == nullptr) return;
   if (IsRevokedState(channel->state)) {
     // The rescind closed it already; CLOSECHANNEL still comes (spec 4.6).
     Accept(kType, relid);
@@ -872,15 +862,8 @@ void VmbusServer::ReleaseDevice(Channel& channel) {
 void VmbusServer::HandleModifyChannel(const ModifyChannel& modify) {
   constexpr ChannelMessageType kType = ChannelMessageType::kModifyChannel;
   const uint32_t relid = modify.child_relid;
-  if (connection_state_ != ServerConnectionState::kConnected) {
-    Reject(kType, relid, "MODIFYCHANNEL while not connected");
-    return;
-  }
-  Channel* channel = FindOffered(relid);
-  if (channel == nullptr) {
-    Reject(kType, relid, absl::StrCat("unknown relid ", relid));
-    return;
-  }
+  Channel* channel = ChannelForRequest(kType, relid, "MODIFYCHANNEL");
+  if (channel == nullptr) return;
   if (IsRevokedState(channel->state)) {
     Accept(kType, relid);  // The rescind woke the guest's waiter (spec 7.3).
     ++counters_.modifies_ignored_revoked;
@@ -1063,15 +1046,8 @@ void VmbusServer::HandleGpadlTeardown(const GpadlTeardown& teardown) {
   constexpr ChannelMessageType kType = ChannelMessageType::kGpadlTeardown;
   const uint32_t relid = teardown.child_relid;
   const GpadlKey key{teardown.gpadl, relid};
-  if (connection_state_ != ServerConnectionState::kConnected) {
-    Reject(kType, relid, "GPADL_TEARDOWN while not connected");
-    return;
-  }
-  Channel* channel = FindOffered(relid);
-  if (channel == nullptr) {
-    Reject(kType, relid, absl::StrCat("unknown relid ", relid));
-    return;
-  }
+  Channel* channel = ChannelForRequest(kType, relid, "GPADL_TEARDOWN");
+  if (channel == nullptr) return;
   auto it = gpadls_.find(key);
   if (it == gpadls_.end()) {
     Reject(kType, relid,

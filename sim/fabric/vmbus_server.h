@@ -424,6 +424,11 @@ class VmbusServer {
   }
   // The channel the guest was offered on this connection, or null.
   Channel* FindOffered(uint32_t relid);
+  // The common preamble of a guest request naming a channel: the connection
+  // is up and `relid` names an offered channel. Otherwise rejects the
+  // message (recorded with `wire_name`) and returns null. Revoked channels
+  // are returned: each request treats them differently.
+  Channel* ChannelForRequest(ChannelMessageType type, uint32_t relid, const char* wire_name);
 
   // Connection.
   void CompleteContact(const InitiateContact& contact);
