@@ -191,7 +191,7 @@ bool EventQueue::IsPending(EventId id) const {
   return GenerationAt(id.slot) == id.generation && SlotAt(id.slot).op != nullptr;
 }
 
-EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
+EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
   VMBSIM_CHECK_EQ(popped_slot_, kNoSlot);  // RunPopped() was not called.
   const uint64_t limit_ns = static_cast<uint64_t>(std::max<int64_t>(limit.nanoseconds(), -1));
   const bool limit_negative = limit.nanoseconds() < 0;
@@ -238,15 +238,6 @@ EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
     *when = SimTime::FromNanoseconds(static_cast<int64_t>(top.time_ns));
     return PopResult::kPopped;
   }
-}
-
-void EventQueue::RunPopped() {
-  VMBSIM_CHECK_NE(popped_slot_, kNoSlot);
-  const uint32_t index = popped_slot_;
-  popped_slot_ = kNoSlot;
-  // The operation moves the callable out and recycles the slot (so the
-  // event's id is stale and it cannot cancel itself) before calling it.
-  SlotAt(index).op(this, index, /*invoke=*/true);
 }
 
 std::optional<SimTime> EventQueue::PeekTime() {

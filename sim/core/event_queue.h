@@ -37,11 +37,11 @@
 //   * The callable lives in a pooled slot: 24 bytes of inline storage and one
 //     operations pointer, 32 bytes, plus a 4-byte generation kept beside it
 //     for stale-id detection. Slots are recycled through a free list, so the
-//     steady state allocates nothing per event. To run an event the callable
-//     is moved to the stack and its slot recycled first, so the slot array
-//     may grow while the event schedules more, and the next event reuses a
-//     slot that is still in cache. A callable larger than the inline storage
-//     is a compile-time error: capture a pointer to larger state instead.
+//     steady state allocates nothing per event. Slots sit in fixed chunks
+//     that never move, so a callable runs in place while it schedules more
+//     events; its slot is recycled when it returns. A callable larger than
+//     the inline storage is a compile-time error: capture a pointer to
+//     larger state instead.
 //   * Cancel is O(1) and lazy: it destroys the callable at once and marks the
 //     slot; the entry is discarded when it reaches the front. When dead
 //     entries outnumber live ones (and there are more than a few thousand)
@@ -204,19 +204,21 @@ class EventQueue {
   template <typename F>
   static void SlotOpFor(EventQueue* queue, uint32_t index, bool invoke) {
     F* stored = std::launder(reinterpret_cast<F*>(queue->SlotAt(index).storage));
-    if (!invoke) {
+    if (invoke) {
+      // In place: chunks never move, and the slot is not on the free list
+      // while the callable runs.
+      (*stored)();
       stored->~F();
+      queue->ReleaseSlot(index);
       return;
     }
-    F fn(std::move(*stored));
     stored->~F();
-    queue->ReleaseSlot(index);
-    fn();
   }
 
   uint32_t AllocateSlot();
   void ReleaseSlot(uint32_t index);
   uint32_t NextKey(uint64_t time_ns);
+  PopResult PopNextSlow(SimTime limit, SimTime* when);
   uint32_t NextTieBreakKey(uint64_t time_ns);
   Block* NewHeadBlock(Bucket& bucket);
   int BucketIndexOf(const Entry& entry) const;
@@ -371,6 +373,39 @@ inline void EventQueue::Insert(Entry entry) {
   Append(BucketIndexOf(entry), entry);
 }
 
+
+inline EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
+  // Fast path: the next entry is in the front batch, live and due.
+  if (ABSL_PREDICT_TRUE(!front_.empty() && popped_slot_ == kNoSlot && limit.nanoseconds() >= 0)) {
+    const Entry top = front_.back();
+    const uint32_t index = static_cast<uint32_t>(top.key_slot);
+    if (top.time_ns <= static_cast<uint64_t>(limit.nanoseconds()) && SlotAt(index).op != nullptr) {
+      front_.pop_back();
+      --entry_count_;
+      VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Insert.
+      last_time_ns_ = live_time_ns_ = top.time_ns;
+      last_key_slot_ = live_key_slot_ = top.key_slot;
+      popped_slot_ = index;
+      --live_count_;
+      if (!front_.empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_.back().key_slot)));
+      *when = SimTime::FromNanoseconds(static_cast<int64_t>(top.time_ns));
+      return PopResult::kPopped;
+    }
+  }
+  return PopNextSlow(limit, when);
+}
+
+inline void EventQueue::RunPopped() {
+  VMBSIM_CHECK_NE(popped_slot_, kNoSlot);
+  const uint32_t index = popped_slot_;
+  popped_slot_ = kNoSlot;
+  // Not pending while it runs: the event's id is stale and it cannot cancel
+  // itself. The operation recycles the slot when the callable returns.
+  Slot& slot = SlotAt(index);
+  const SlotOp op = slot.op;
+  slot.op = nullptr;
+  op(this, index, /*invoke=*/true);
+}
 
 template <typename F>
 EventId EventQueue::Push(SimTime when, F&& fn) {
