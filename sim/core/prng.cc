@@ -40,12 +40,6 @@ bool IsAllZero(const std::array<uint64_t, 4>& state) {
 
 namespace prng_internal {
 
-uint64_t Mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-  return z ^ (z >> 31);
-}
-
 uint64_t SplitMix64Next(uint64_t* state) {
   *state += kSplitMixIncrement;  // Wraps modulo 2^64 by definition.
   return Mix64(*state);

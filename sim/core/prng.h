@@ -59,7 +59,11 @@ struct Ratio {
 namespace prng_internal {
 
 // The splitmix64 finalizer: a bijective 64-bit mixer.
-uint64_t Mix64(uint64_t z);
+inline uint64_t Mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
 
 // Advances the splitmix64 `*state` by the golden-ratio increment and returns
 // the next output. splitmix64 started at 0 first returns 0xe220a8397b1dcdaf.

@@ -17,7 +17,7 @@ uint64_t FoldRecord(uint64_t h, const TraceRecord& r) {
       r.size0,
       r.size1,
   };
-  for (const uint64_t w : words) h = trace_internal::Mix64(h ^ w);
+  for (const uint64_t w : words) h = prng_internal::Mix64(h ^ w);
   return h;
 }
 

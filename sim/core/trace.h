@@ -16,7 +16,7 @@
 //   w3 = channel            w6 = size0      w7 = size1
 //
 // and the fold is, starting from h = kFingerprintSeed, for each word w:
-//   h = Mix64(h ^ w)   where Mix64 is the splitmix64 finalizer
+//   h = Mix64(h ^ w)   where Mix64 is the splitmix64 finalizer (prng.h)
 //   (x ^= x >> 30; x *= 0xbf58476d1ce4e5b9; x ^= x >> 27;
 //    x *= 0x94d049bb133111eb; x ^= x >> 31).
 // Changing this encoding changes every pinned golden fingerprint.
@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "sim/core/prng.h"
 #include "sim/core/sim_time.h"
 
 namespace vmbsim::sim {
@@ -60,18 +61,6 @@ class TraceSink {
 
 inline constexpr uint64_t kFingerprintSeed = 0x766d6273696d0001ull;  // "vmbsim", 1.
 
-namespace trace_internal {
-
-inline uint64_t Mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
-}  // namespace trace_internal
 
 // Folds one record into a fingerprint, as documented above.
 uint64_t FoldRecord(uint64_t fingerprint, const TraceRecord& record);
