@@ -21,9 +21,9 @@ class Fabric::DeviceAdapter : public VmbusDeviceHandler {
   void OnOpen(uint32_t relid, const OpenRequest& request) override { fabric_->OpenFromServer(guest_, relid, request); }
   void OnClose(uint32_t relid) override { fabric_->CloseFromServer(guest_, relid); }
   void OnModifyChannel(uint32_t relid, uint32_t target_vp) override {
-    const auto it = fabric_->channels_.find({guest_, relid});
-    if (it != fabric_->channels_.end() && target_vp < fabric_->guest(guest_).vp_count()) {
-      it->second.attachment.guest_target_vp = target_vp;  // Host->guest interrupts move.
+    Channel* channel = fabric_->FindChannel(guest_, relid);
+    if (channel != nullptr && target_vp < fabric_->guest(guest_).vp_count()) {
+      channel->attachment.guest_target_vp = target_vp;  // Host->guest interrupts move.
     }
   }
 
@@ -60,6 +60,8 @@ Fabric::Fabric(sim::Simulator* sim, FabricConfig config) : sim_(sim), config_(st
     });
   }
   root().synic().SetInterruptHandler([this](uint32_t vp) { OnHostInterrupt(vp); });
+  channel_by_relid_.assign(guest_count(), std::vector<Channel*>(kHostFlagMax + 1, nullptr));
+  channel_by_host_flag_.assign(root().vp_count(), std::vector<Channel*>(kHostFlagMax + 1, nullptr));
   for (uint16_t id = 1; id <= guest_count(); ++id) {
     Partition& guest = this->guest(id);
     absl::StatusOr<std::unique_ptr<VmbusServer>> server = VmbusServer::Create(
@@ -112,7 +114,7 @@ void Fabric::OpenFromServer(uint16_t guest_id, uint32_t relid, const OpenRequest
 }
 
 void Fabric::CloseFromServer(uint16_t guest_id, uint32_t relid) {
-  if (channels_.count({guest_id, relid}) != 0) {
+  if (FindChannel(guest_id, relid) != nullptr) {
     if (on_detaching_) on_detaching_(guest_id, relid);
     DetachChannel(guest_id, relid).IgnoreError();
   }
@@ -141,7 +143,7 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
   // Host flag: the lowest free one on the host VP.
   uint32_t host_flag = 0;
   for (uint32_t flag = 1; flag <= kHostFlagMax; ++flag) {
-    if (host_flags_.count({a.host_vp, flag}) == 0) {
+    if (channel_by_host_flag_[a.host_vp][flag] == nullptr) {
       host_flag = flag;
       break;
     }
@@ -198,7 +200,8 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
   Channel* stored = &it->second;
   stored->guest_end->SetSignalPeer([this, stored] { SignalHost(*stored); });
   stored->host_end->SetSignalPeer([this, stored] { SignalGuest(*stored); });
-  host_flags_[{stored->attachment.host_vp, host_flag}] = key;
+  channel_by_host_flag_[stored->attachment.host_vp][host_flag] = stored;
+  channel_by_relid_[key.first - 1][key.second] = stored;
   return absl::OkStatus();
 }
 
@@ -210,19 +213,25 @@ absl::Status Fabric::DetachChannel(uint16_t guest, uint32_t relid) {
   const ChannelAttachment& a = it->second.attachment;
   root().synic().UnbindEventConnection(a.connection_id).IgnoreError();
   if (a.monitor_id != kMonitorIdNone) monitor_page(guest).Release(a.monitor_id).IgnoreError();
-  host_flags_.erase({a.host_vp, it->second.host_flag});
+  channel_by_host_flag_[a.host_vp][it->second.host_flag] = nullptr;
+  channel_by_relid_[guest - 1][relid] = nullptr;
   channels_.erase(it);
   return absl::OkStatus();
 }
 
+Fabric::Channel* Fabric::FindChannel(uint16_t guest, uint32_t relid) {
+  if (guest < 1 || guest > guest_count() || relid > kHostFlagMax) return nullptr;
+  return channel_by_relid_[guest - 1][relid];
+}
+
 ChannelDataPath* Fabric::guest_endpoint(uint16_t guest, uint32_t relid) {
-  const auto it = channels_.find({guest, relid});
-  return it == channels_.end() ? nullptr : it->second.guest_end.get();
+  Channel* channel = FindChannel(guest, relid);
+  return channel == nullptr ? nullptr : channel->guest_end.get();
 }
 
 ChannelDataPath* Fabric::host_endpoint(uint16_t guest, uint32_t relid) {
-  const auto it = channels_.find({guest, relid});
-  return it == channels_.end() ? nullptr : it->second.host_end.get();
+  Channel* channel = FindChannel(guest, relid);
+  return channel == nullptr ? nullptr : channel->host_end.get();
 }
 
 void Fabric::SignalHost(Channel& channel) {
@@ -256,12 +265,12 @@ void Fabric::OnHostInterrupt(uint32_t vp_index) {
   absl::StatusOr<std::vector<uint32_t>> flags = root().synic().TakeEventFlags(vp_index);
   VMBSIM_CHECK(flags.ok());  // The SynIC passes its own, valid VP index.
   for (const uint32_t flag : *flags) {
-    const auto it = host_flags_.find({vp_index, flag});
-    if (it == host_flags_.end()) {
+    Channel* channel = flag <= kHostFlagMax ? channel_by_host_flag_[vp_index][flag] : nullptr;
+    if (channel == nullptr) {
       ++counters_.doorbells_without_channel;
       continue;
     }
-    channels_.at(it->second).host_end->OnDoorbell();
+    channel->host_end->OnDoorbell();
   }
 }
 

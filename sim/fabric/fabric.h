@@ -209,12 +209,16 @@ class Fabric {
   std::vector<std::unique_ptr<DeviceAdapter>> devices_;       // One per guest.
   ChannelHook on_attached_;
   ChannelHook on_detaching_;
+  // Owns the attached channels, in (guest, relid) order.
   std::map<ChannelKey, Channel> channels_;
-  // The host side of every channel's doorbell is a flag on its host VP.
-  // Relids repeat across guests, so the fabric allocates host flags itself:
-  // the lowest free flag (1..2047; bit 0 is reserved as on the guest side) of
-  // that VP. (host VP, flag) -> channel.
-  std::map<std::pair<uint32_t, uint32_t>, ChannelKey> host_flags_;
+  // O(1) indexes into channels_ for the per-doorbell paths: per guest, by
+  // relid; per host VP, by host event flag. The host side of every channel's
+  // doorbell is a flag on its host VP; relids repeat across guests, so the
+  // fabric allocates host flags itself: the lowest free flag of that VP
+  // (1..2047; bit 0 is reserved as on the guest side).
+  std::vector<std::vector<Channel*>> channel_by_relid_;     // [guest - 1][relid]
+  std::vector<std::vector<Channel*>> channel_by_host_flag_;  // [host VP][flag]
+  Channel* FindChannel(uint16_t guest, uint32_t relid);
   FabricCounters counters_;
 };
 
