@@ -88,10 +88,7 @@ class Demo {
   void OnAttached(uint16_t guest, uint32_t relid) {
     ChannelDataPath* host = fabric_->host_endpoint(guest, relid);
     host->SetPacketHandler([host](const fabric::ParsedPacket& packet) {
-      fabric::OutgoingPacket reply;
-      reply.type = fabric::PacketType::kComp;
-      reply.trans_id = packet.descriptor.trans_id;
-      host->Send(reply).IgnoreError();
+      host->SendCompletion(packet.descriptor.trans_id).IgnoreError();
     });
     fabric_->guest_endpoint(guest, relid)->SetPacketHandler([this, relid](const fabric::ParsedPacket& packet) {
       Stream& stream = streams_[relid];

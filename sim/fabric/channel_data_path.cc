@@ -68,18 +68,23 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
     if (writer_.failed()) Fail(writer_.status());
     return outcome.status();
   }
-  VMBSIM_ASSIGN_OR_RETURN(const PacketGeometry geometry, MeasurePacket(packet));
   if (*outcome == WriteOutcome::kRingFull) {
+    // Cold path: measure the packet to know what to wait for.
+    VMBSIM_ASSIGN_OR_RETURN(const PacketGeometry geometry, MeasurePacket(packet));
     ++counters_.ring_full;
     Trace(TraceKind(FabricTraceKind::kRingFull), 0, 0, geometry.ring_footprint_bytes);
     blocked_footprint_bytes_ = geometry.ring_footprint_bytes;
     Queue(&ChannelDataPath::StepPublishPendingSend);
     return WriteOutcome::kRingFull;
   }
-  if (vp_->running()) vp_->Charge(costs_->RingCopy(geometry.packet_size_bytes));
+  // The writer's cursor moved by the packet's ring footprint (packet and
+  // trailer), so the packet need not be measured a second time.
+  const uint32_t data_size = writer_.data_size_bytes();
+  const uint32_t footprint_bytes = (writer_.next_write_index() + data_size - index_before) % data_size;
+  if (vp_->running()) vp_->Charge(costs_->RingCopy(footprint_bytes - kTrailerSizeBytes));
   ++counters_.packets_sent;
-  counters_.bytes_sent += geometry.payload_size_bytes;
-  Trace(TraceKind(FabricTraceKind::kRingWrite), index_before, packet.trans_id, geometry.ring_footprint_bytes,
+  counters_.bytes_sent += packet.payload.size();
+  Trace(TraceKind(FabricTraceKind::kRingWrite), index_before, packet.trans_id, footprint_bytes,
         static_cast<uint64_t>(packet.type));
   const bool signal = writer_.CommitWrite();
   if (writer_.failed()) {
@@ -93,6 +98,14 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
     ++counters_.signals_suppressed;
   }
   return WriteOutcome::kWritten;
+}
+
+absl::StatusOr<WriteOutcome> ChannelDataPath::SendCompletion(uint64_t trans_id, absl::Span<const uint8_t> payload) {
+  OutgoingPacket completion;
+  completion.type = PacketType::kComp;
+  completion.trans_id = trans_id;
+  completion.payload = payload;
+  return Send(completion);
 }
 
 void ChannelDataPath::OnDoorbell() {

@@ -78,12 +78,8 @@ void BM_FabricStream(benchmark::State& state) {
       a.downstream_offset = 2;
       if (!fabric->AttachChannel(a).ok()) state.SkipWithError("attach failed");
       ChannelDataPath* host = fabric->host_endpoint(1, a.relid);
-      host->SetPacketHandler([host](const ParsedPacket& packet) {
-        OutgoingPacket reply;
-        reply.type = PacketType::kComp;
-        reply.trans_id = packet.descriptor.trans_id;
-        host->Send(reply).IgnoreError();
-      });
+      host->SetPacketHandler(
+          [host](const ParsedPacket& packet) { host->SendCompletion(packet.descriptor.trans_id).IgnoreError(); });
       // Spread the channels' first sends over one interval.
       sim->ScheduleAt(sim::SimTime::FromNanoseconds((c - 1) * kAggregateIntervalNs),
                       SendTick{&stream, static_cast<uint32_t>(c)});

@@ -45,10 +45,7 @@ class FabricTest : public ::testing::Test {
     ChannelDataPath* guest = fabric_->guest_endpoint(1, relid);
     host->SetPacketHandler([this, host](const ParsedPacket& packet) {
       host_times_.push_back(sim_.Now().nanoseconds());
-      OutgoingPacket reply;
-      reply.type = PacketType::kComp;
-      reply.trans_id = packet.descriptor.trans_id;
-      ASSERT_TRUE(host->Send(reply).ok());
+      ASSERT_TRUE(host->SendCompletion(packet.descriptor.trans_id).ok());
     });
     guest->SetPacketHandler([this](const ParsedPacket&) { guest_times_.push_back(sim_.Now().nanoseconds()); });
   }
@@ -170,12 +167,8 @@ class FabricEndToEndTest : public ::testing::Test {
     sim_.SetAfterEventHook([this] { fabric_->CheckInvariants(); });
     fabric_->SetChannelAttachedHook([this](uint16_t guest, uint32_t relid) {
       ChannelDataPath* host = fabric_->host_endpoint(guest, relid);
-      host->SetPacketHandler([host](const ParsedPacket& packet) {
-        OutgoingPacket reply;
-        reply.type = PacketType::kComp;
-        reply.trans_id = packet.descriptor.trans_id;
-        host->Send(reply).IgnoreError();
-      });
+      host->SetPacketHandler(
+          [host](const ParsedPacket& packet) { host->SendCompletion(packet.descriptor.trans_id).IgnoreError(); });
       fabric_->guest_endpoint(guest, relid)->SetPacketHandler([this](const ParsedPacket&) { ++completions_; });
     });
     fabric_->SetChannelDetachingHook([this](uint16_t, uint32_t) { ++detaches_; });
