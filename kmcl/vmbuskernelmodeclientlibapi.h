@@ -1268,6 +1268,21 @@ NTSTATUS VmbServerChannelInitSetVmbusHandle(_In_ VMBCHANNEL Channel,
 
 #endif /* VMBSIM_KMCL_INTERFACE_ONLY */
 
+/* vmbsim: stands in for WdfFdoQueryForInterface / IRP_MN_QUERY_INTERFACE.
+   Device is a device object vmbsim handed out; InterfaceType is
+   KMCL_CLIENT_INTERFACE_TYPE or KMCL_SERVER_INTERFACE_TYPE; Size is sizeof
+   the table the caller passes; Version is KMCL_CLIENT_INTERFACE_VERSION_V1 or
+   KMCL_SERVER_INTERFACE_VERSION_V1. A wrong type, a Size smaller than the
+   table of that version, or another version gets STATUS_NOT_SUPPORTED
+   (STATUS_INVALID_PARAMETER for NULL pointers); on success the table is
+   filled, Context is the runtime, and one reference is taken
+   (InterfaceDereference(Context) releases it). */
+NTSTATUS VmbsimQueryInterface(_In_ PDEVICE_OBJECT Device, _In_ LPCGUID InterfaceType,
+                              _Inout_ PINTERFACE Interface, _In_ USHORT Size,
+                              _In_ USHORT Version,
+                              _In_opt_ PVOID InterfaceSpecificData) VMBSIM_KMCL_NOEXCEPT;
+
+
 /* ==== Layout assertions (spec §2.4, §2.5, §2.6, §3.4) ====================== */
 /* The x64 numbers are facts a real caller depends on (e.g. Size 0x168 in a
    query); the V2-V5 sizes follow from packing the listed members. */

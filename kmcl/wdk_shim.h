@@ -437,6 +437,10 @@ VMBSIM_STATIC_ASSERT(offsetof(INTERFACE, Context) == 8 &&
                      "x64 INTERFACE layout");
 #endif
 
+/* 100-ns units of simulated time since the run began; vmbsim implements it
+   from the current runtime. */
+ULONGLONG KeQueryInterruptTime(VOID);
+
 #endif /* VMBSIM_NO_WDK_SHIM_KERNEL_TYPES */
 
 /* ---- WDF handle (wdftypes.h) ------------------------------------------------ */

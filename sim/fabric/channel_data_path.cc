@@ -117,7 +117,16 @@ void ChannelDataPath::OnDoorbell() {
     return;
   }
   draining_ = true;
+  stalled_ = false;
   Queue(&ChannelDataPath::StepMask);
+}
+
+void ChannelDataPath::Kick() {
+  if (!status_.ok() || draining_) return;
+  draining_ = true;
+  // A stalled drain kept the mask set; otherwise mask first, as a doorbell does.
+  Queue(stalled_ ? &ChannelDataPath::StepReadBatch : &ChannelDataPath::StepMask);
+  stalled_ = false;
 }
 
 void ChannelDataPath::StepMask() {
@@ -132,7 +141,12 @@ void ChannelDataPath::StepReadBatch() {
     return;
   }
   uint32_t count = 0;
+  bool gated = false;
   while (count < options_.batch_packets_max) {
+    if (accept_gate_ && !accept_gate_()) {
+      gated = true;
+      break;
+    }
     const uint32_t cursor = reader_.read_cursor_index();
     absl::StatusOr<ReadResult> result = reader_.ReadPacket(absl::MakeSpan(read_buffer_));
     if (!result.ok()) {
@@ -157,6 +171,11 @@ void ChannelDataPath::StepReadBatch() {
   if (count > 0) {
     ++counters_.batches;
     batch_sizes_.Record(count);
+    if (on_batch_end_) {
+      on_batch_end_(count, gated                                   ? BatchEnd::kGated
+                           : count == options_.batch_packets_max ? BatchEnd::kBatchCap
+                                                                 : BatchEnd::kRingEmpty);
+    }
   } else {
     ++counters_.empty_drains;
   }
@@ -164,6 +183,7 @@ void ChannelDataPath::StepReadBatch() {
   // it is over, so the writer sees the space only then (spec §1.6: space is
   // released at commit time).
   last_batch_count_ = count;
+  last_batch_gated_ = gated;
   Queue(&ChannelDataPath::StepCommitRead);
 }
 
@@ -182,6 +202,12 @@ void ChannelDataPath::StepCommitRead() {
     Trace(TraceKind(FabricTraceKind::kRingCommitRead), reader_.committed_read_index(), signal_writer);
   }
   if (signal_writer) Ring();
+  if (last_batch_gated_) {
+    // Held by the layer above: stay masked until Kick().
+    stalled_ = true;
+    draining_ = false;
+    return;
+  }
   // A full batch yields the VP and continues while still masked.
   Queue(last_batch_count_ == options_.batch_packets_max ? &ChannelDataPath::StepReadBatch
                                                         : &ChannelDataPath::StepUnmask);

@@ -26,6 +26,14 @@
 // `recheck_after_pending_send`. With either off, some interleavings strand
 // data or a blocked writer, which is what the tests and scenarios show.
 //
+// The layer above can hold packets in the ring: an accept gate is asked
+// before each packet is taken; when it says no, the batch ends, the read
+// index is committed, and the endpoint stays stalled with its interrupt mask
+// set (the writer needs no doorbell for a ring that is not empty) until
+// `Kick()` restarts the drain. A batch-end handler hears how each batch with
+// packets ended (ring empty, batch cap, or gate), inside the drain's work
+// item, after the batch's last packet handler.
+//
 // The doorbell transport (direct event through the SynIC, or the monitor
 // page) and its latency belong to the fabric: the endpoint calls its
 // `SignalPeer` and receives `OnDoorbell()` when the peer's signal arrives.
@@ -81,6 +89,13 @@ struct DataPathCounters {
   uint64_t writer_wakeups = 0;      // Blocked writer found space again.
 };
 
+// Why a drain batch ended.
+enum class BatchEnd : uint8_t {
+  kRingEmpty = 0,
+  kBatchCap = 1,  // batch_packets_max packets read; the drain continues.
+  kGated = 2,     // The accept gate said no; the drain stalls until Kick().
+};
+
 class ChannelDataPath {
  public:
   // Called once per packet, inside the drain's work item on the endpoint's VP
@@ -90,6 +105,10 @@ class ChannelDataPath {
   using SignalPeer = std::function<void()>;
   // The writer was blocked and space is available again.
   using WritableHandler = std::function<void()>;
+  // Asked before each packet is taken from the ring; false holds it there.
+  using AcceptGate = std::function<bool()>;
+  // A batch that read at least one packet ended.
+  using BatchEndHandler = std::function<void(uint32_t packets, BatchEnd reason)>;
 
   // `*sim`, `*costs` and `*vp` must outlive this object.
   ChannelDataPath(sim::Simulator* sim, const CostModel* costs, VirtualProcessor* vp, RingWriter writer,
@@ -100,6 +119,8 @@ class ChannelDataPath {
   void SetPacketHandler(PacketHandler handler) { on_packet_ = std::move(handler); }
   void SetSignalPeer(SignalPeer signal) { signal_peer_ = std::move(signal); }
   void SetWritableHandler(WritableHandler handler) { on_writable_ = std::move(handler); }
+  void SetAcceptGate(AcceptGate gate) { accept_gate_ = std::move(gate); }
+  void SetBatchEndHandler(BatchEndHandler handler) { on_batch_end_ = std::move(handler); }
 
   // Writes and publishes one packet, ringing the doorbell when rule 1.7 says
   // so. kRingFull starts the blocked-writer protocol: the writable handler
@@ -118,6 +139,12 @@ class ChannelDataPath {
   // re-checks space if the writer is blocked. Call from the interrupt path.
   void OnDoorbell();
 
+  // Restarts a drain stalled by the accept gate (or starts one when data may
+  // be waiting); a no-op while a drain is under way. Queues the first step on
+  // the endpoint's VP; never reads inside the call.
+  void Kick();
+
+  bool stalled() const { return stalled_; }
   bool writer_blocked() const { return blocked_footprint_bytes_ != 0; }
   bool draining() const { return draining_; }
   bool failed() const { return !status_.ok(); }
@@ -149,6 +176,10 @@ class ChannelDataPath {
   PacketHandler on_packet_;
   SignalPeer signal_peer_;
   WritableHandler on_writable_;
+  AcceptGate accept_gate_;
+  BatchEndHandler on_batch_end_;
+  bool stalled_ = false;
+  bool last_batch_gated_ = false;
   std::vector<uint8_t> read_buffer_;
   bool draining_ = false;
   uint32_t last_batch_count_ = 0;

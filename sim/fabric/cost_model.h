@@ -47,6 +47,12 @@ struct CostModel {
   // Guest ISR to channel callback (the DPC hop).
   SimDuration isr_dispatch = SimDuration::Nanoseconds(2000);
 
+  // KMCL (kmcl/): the library's own CPU time around each driver callback it
+  // invokes (ProcessPacket, completion routines, state changes) and in each
+  // KMCL call a driver makes. Not from any public source; knobs.
+  SimDuration kmcl_callback = SimDuration::Nanoseconds(300);
+  SimDuration kmcl_call = SimDuration::Nanoseconds(100);
+
   // The documented defaults.
   static CostModel Default() { return CostModel(); }
 
@@ -66,6 +72,8 @@ struct CostModel {
     zero.ring_copy_per_packet = SimDuration::Zero();
     zero.ring_copy_per_byte_ps = 0;
     zero.isr_dispatch = SimDuration::Zero();
+    zero.kmcl_callback = SimDuration::Zero();
+    zero.kmcl_call = SimDuration::Zero();
     return zero;
   }
 

@@ -104,13 +104,28 @@ void Fabric::OpenFromServer(uint16_t guest_id, uint32_t relid, const OpenRequest
   // VP_INDEX_DISABLE_INTERRUPT: no host->guest interrupts are wanted; the
   // guest polls. Modelled by targeting VP 0 (open question; documented).
   a.guest_target_vp = request.target_vp < guest(guest_id).vp_count() ? request.target_vp : 0;
-  a.host_vp = relid % root().vp_count();
+  a.host_vp = HostVpFor(relid);
   a.ring_pfns = request.ring_pages;
   a.downstream_offset = request.downstream_ringbuffer_pageoffset;
   const absl::Status attached = AttachChannel(std::move(a));
-  if (attached.ok() && on_attached_) on_attached_(guest_id, relid);
-  // A refused attach (bad ring geometry written by the guest) fails the open.
-  server.CompleteOpen(relid, attached.ok() ? 0 : kStatusUnsuccessful).IgnoreError();
+  if (!attached.ok()) {
+    // A refused attach (bad ring geometry written by the guest) fails the open.
+    server.CompleteOpen(relid, kStatusUnsuccessful).IgnoreError();
+    return;
+  }
+  if (on_attached_) on_attached_(guest_id, relid);
+  if (!open_gate_) {
+    server.CompleteOpen(relid, 0).IgnoreError();
+    return;
+  }
+  open_gate_(guest_id, relid, [this, guest_id, relid](uint32_t status) {
+    if (status != 0 && FindChannel(guest_id, relid) != nullptr) {
+      if (on_detaching_) on_detaching_(guest_id, relid);
+      DetachChannel(guest_id, relid).IgnoreError();
+    }
+    // A rescind or unload meanwhile makes the server refuse; nothing to do then.
+    this->server(guest_id).CompleteOpen(relid, status).IgnoreError();
+  });
 }
 
 void Fabric::CloseFromServer(uint16_t guest_id, uint32_t relid) {

@@ -173,6 +173,19 @@ class Fabric {
   void SetChannelAttachedHook(ChannelHook hook) { on_attached_ = std::move(hook); }
   void SetChannelDetachingHook(ChannelHook hook) { on_detaching_ = std::move(hook); }
 
+  // Asked after an accepted OPENCHANNEL has attached the channel's data
+  // plane and before the open completes: the layer above (the host driver's
+  // EvtChannelOpened) answers `done(status)` now or later; 0 accepts, any
+  // other value detaches the data plane again and fails the open with that
+  // status. Without a gate every attached open is accepted at once.
+  using OpenDone = std::function<void(uint32_t status)>;
+  using OpenGate = std::function<void(uint16_t guest, uint32_t relid, OpenDone done)>;
+  void SetOpenGate(OpenGate gate) { open_gate_ = std::move(gate); }
+
+  // The host VP that runs the host endpoint of (guest, relid) once attached
+  // (relid % host VP count).
+  uint32_t HostVpFor(uint32_t relid) { return relid % root().vp_count(); }
+
   // Routes a guest event flag to the channel it names (the client's
   // interrupt handler forwards every flag here).
   void DispatchGuestEventFlag(uint16_t guest, uint32_t relid);
@@ -209,6 +222,7 @@ class Fabric {
   std::vector<std::unique_ptr<DeviceAdapter>> devices_;       // One per guest.
   ChannelHook on_attached_;
   ChannelHook on_detaching_;
+  OpenGate open_gate_;
   // Owns the attached channels, in (guest, relid) order.
   std::map<ChannelKey, Channel> channels_;
   // O(1) indexes into channels_ for the per-doorbell paths: per guest, by

@@ -1,0 +1,215 @@
+// Channel lifecycle through the public C header: callback order on both
+// endpoints, open, traffic, close, rescind, Init-state status codes.
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kmcl/testing/kmcl_world.h"
+#include "vmbuskernelmodeclientlibapi.h"
+
+namespace vmbsim::kmcl {
+namespace {
+
+using testing::KmclWorld;
+using testing::WorldOptions;
+
+constexpr GUID kType = {0x11223344, 0x5566, 0x7788, {1, 2, 3, 4, 5, 6, 7, 8}};
+constexpr GUID kInstance = {0xaabbccdd, 0x1, 0x2, {9, 9, 9, 9, 9, 9, 9, 9}};
+
+// What the callbacks saw, per endpoint, in order.
+struct Log {
+  std::vector<std::string> events;
+  int processed = 0;
+  std::vector<UINT32> batches;
+  std::vector<NTSTATUS> completions;
+  std::vector<std::vector<uint8_t>> completion_payloads;
+  bool complete_inline = true;
+  std::vector<VMBPACKETCOMPLETION> held;
+};
+
+Log* LogOf(VMBCHANNEL channel) { return static_cast<Log*>(VmbChannelGetPointer(channel)); }
+
+NTSTATUS OnOpened(VMBCHANNEL c) {
+  LogOf(c)->events.push_back("opened");
+  return STATUS_SUCCESS;
+}
+VOID OnClosed(VMBCHANNEL c) { LogOf(c)->events.push_back("closed"); }
+VOID OnSuspend(VMBCHANNEL c) { LogOf(c)->events.push_back("suspend"); }
+VOID OnStarted(VMBCHANNEL c) { LogOf(c)->events.push_back("started"); }
+VOID OnPostStarted(VMBCHANNEL c) { LogOf(c)->events.push_back("post_started"); }
+
+VOID OnPacket(VMBCHANNEL c, VMBPACKETCOMPLETION packet, PVOID buffer, UINT32 length, UINT32 flags) {
+  Log* log = LogOf(c);
+  ++log->processed;
+  if (log->complete_inline) {
+    VmbChannelPacketComplete(packet, buffer, length);  // Echo.
+  } else {
+    log->held.push_back(packet);
+  }
+}
+VOID OnBatch(VMBCHANNEL c, UINT32 count) { LogOf(c)->batches.push_back(count); }
+
+VOID OnSendDone(VMBPACKET packet, NTSTATUS status, PVOID buffer, UINT32 length) {
+  Log* log = static_cast<Log*>(VmbPacketGetPointer(packet));
+  log->completions.push_back(status);
+  const uint8_t* bytes = static_cast<const uint8_t*>(buffer);
+  log->completion_payloads.emplace_back(bytes, bytes + length);
+  VmbPacketFree(packet);
+}
+
+VMB_CHANNEL_STATE_CHANGE_CALLBACKS AllCallbacks() {
+  VMB_CHANNEL_STATE_CHANGE_CALLBACKS callbacks;
+  VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&callbacks);
+  callbacks.EvtChannelOpened = OnOpened;
+  callbacks.EvtChannelClosed = OnClosed;
+  callbacks.EvtChannelSuspend = OnSuspend;
+  callbacks.EvtChannelStarted = OnStarted;
+  callbacks.EvtChannelPostStarted = OnPostStarted;
+  return callbacks;
+}
+
+class LifecycleTest : public ::testing::Test {
+ protected:
+  explicit LifecycleTest(WorldOptions options = {}) : world_(options) {}
+
+  void MakeServer(UINT32 max_packet = 4096) {
+    world_.OnHost([this, max_packet] {
+      ASSERT_EQ(VmbChannelAllocate(world_.host_device(), TRUE, &server_), STATUS_SUCCESS);
+      VmbChannelSetPointer(server_, &server_log_);
+      ASSERT_EQ(VmbServerChannelInitSetVmbusHandle(server_, world_.vmbus_handle()), STATUS_SUCCESS);
+      ASSERT_EQ(VmbChannelInitSetMaximumPacketSize(server_, max_packet), STATUS_SUCCESS);
+      ASSERT_EQ(VmbServerChannelInitSetTargetInterfaceId(server_, kType, kInstance), STATUS_SUCCESS);
+      VMB_CHANNEL_STATE_CHANGE_CALLBACKS callbacks = AllCallbacks();
+      ASSERT_EQ(VmbChannelInitSetStateChangeCallbacks(server_, &callbacks), STATUS_SUCCESS);
+      ASSERT_EQ(VmbChannelInitSetProcessPacketCallbacks(server_, OnPacket, OnBatch), STATUS_SUCCESS);
+      ASSERT_EQ(VmbChannelEnable(server_), STATUS_SUCCESS);
+      VmbChannelStart(server_);
+    });
+  }
+
+  void MakeClient(UINT32 max_packet = 4096, UINT32 pages = 16) {
+    world_.OnGuest([this, max_packet, pages] {
+      ASSERT_EQ(VmbChannelAllocate(world_.guest_device(), FALSE, &client_), STATUS_SUCCESS);
+      ASSERT_EQ(VmbChannelInitSetMaximumPacketSize(client_, max_packet), STATUS_SUCCESS);
+      ASSERT_EQ(VmbClientChannelInitSetRingBufferPageCount(client_, pages, pages), STATUS_SUCCESS);
+      VMB_CHANNEL_STATE_CHANGE_CALLBACKS callbacks = AllCallbacks();
+      ASSERT_EQ(VmbChannelInitSetStateChangeCallbacks(client_, &callbacks), STATUS_SUCCESS);
+      ASSERT_EQ(VmbChannelInitSetProcessPacketCallbacks(client_, OnPacket, nullptr), STATUS_SUCCESS);
+      VmbChannelSetPointer(client_, &client_log_);
+      ASSERT_EQ(VmbClientChannelInitSetTargetPnp(client_, &kType, nullptr, nullptr), STATUS_SUCCESS);
+      ASSERT_EQ(VmbChannelEnable(client_), STATUS_SUCCESS);
+      VmbChannelStart(client_);
+    });
+  }
+
+  void SendFromGuest(int count, UINT32 bytes) {
+    world_.OnGuest([this, count, bytes] {
+      std::vector<uint8_t> payload(bytes);
+      for (int i = 0; i < count; ++i) {
+        for (UINT32 b = 0; b < bytes; ++b) payload[b] = static_cast<uint8_t>(i + b);
+        VMBPACKET packet = VmbPacketAllocate(client_);
+        ASSERT_NE(packet, nullptr);
+        VmbPacketSetPointer(packet, &client_log_);
+        VmbPacketSetCompletionRoutine(packet, OnSendDone);
+        ASSERT_EQ(VmbPacketSend(packet, payload.data(), bytes, nullptr, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION),
+                  STATUS_SUCCESS);
+      }
+    });
+  }
+
+  KmclWorld world_;
+  VMBCHANNEL server_ = nullptr;
+  VMBCHANNEL client_ = nullptr;
+  Log server_log_;
+  Log client_log_;
+};
+
+TEST_F(LifecycleTest, OpenRunsCallbacksInOrderOnBothEndpoints) {
+  MakeServer();
+  MakeClient();
+  world_.Run();
+  EXPECT_EQ(server_log_.events, (std::vector<std::string>{"opened", "started", "post_started"}));
+  EXPECT_EQ(client_log_.events, (std::vector<std::string>{"opened", "started", "post_started"}));
+  EXPECT_EQ(world_.runtime().StateOf(server_), "open");
+  EXPECT_EQ(world_.runtime().StateOf(client_), "open");
+  EXPECT_EQ(world_.runtime().verifier().total_count(), 0u);
+}
+
+TEST_F(LifecycleTest, RequestsAreEchoedInCompletions) {
+  MakeServer();
+  MakeClient();
+  world_.Run();
+  SendFromGuest(10, 64);
+  world_.Run();
+  EXPECT_EQ(server_log_.processed, 10);
+  ASSERT_EQ(client_log_.completions.size(), 10u);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(client_log_.completions[i], STATUS_SUCCESS);
+    ASSERT_EQ(client_log_.completion_payloads[i].size(), 64u);
+    EXPECT_EQ(client_log_.completion_payloads[i][0], static_cast<uint8_t>(i));
+  }
+  // ProcessingComplete counts add up to the packets processed.
+  UINT32 total = 0;
+  for (UINT32 b : server_log_.batches) total += b;
+  EXPECT_EQ(total, 10u);
+  EXPECT_EQ(world_.runtime().verifier().total_count(), 0u);
+}
+
+TEST_F(LifecycleTest, GuestDisableClosesBothEndpointsInOrder) {
+  MakeServer();
+  MakeClient();
+  world_.Run();
+  SendFromGuest(3, 64);
+  world_.Run();
+  world_.OnGuest([this] { VmbChannelDisable(client_); });
+  world_.Run();
+  EXPECT_EQ(client_log_.events,
+            (std::vector<std::string>{"opened", "started", "post_started", "suspend", "closed"}));
+  EXPECT_EQ(server_log_.events,
+            (std::vector<std::string>{"opened", "started", "post_started", "suspend", "closed"}));
+  EXPECT_EQ(world_.runtime().StateOf(client_), "disabled");
+  EXPECT_EQ(world_.runtime().StateOf(server_), "peer_closed");
+  world_.OnGuest([this] { VmbChannelCleanup(client_); });
+  world_.Run();
+  EXPECT_EQ(world_.runtime().StateOf(client_), "invalid");
+  EXPECT_EQ(world_.runtime().verifier().total_count(), 0u);
+}
+
+TEST_F(LifecycleTest, HostDisableRescindsAndTheGuestEndsDisabled) {
+  MakeServer();
+  MakeClient();
+  world_.Run();
+  world_.OnHost([this] { VmbChannelDisable(server_); });
+  world_.Run();
+  EXPECT_EQ(world_.runtime().StateOf(server_), "disabled");
+  EXPECT_EQ(world_.runtime().StateOf(client_), "disabled");
+  EXPECT_EQ(client_log_.events,
+            (std::vector<std::string>{"opened", "started", "post_started", "suspend", "closed"}));
+}
+
+TEST_F(LifecycleTest, InitSettersAfterEnableFailWithParameter1AndAFinding) {
+  MakeServer();
+  world_.Run();
+  world_.OnHost([this] {
+    EXPECT_EQ(VmbChannelInitSetMaximumPacketSize(server_, 128), STATUS_INVALID_PARAMETER_1);
+    EXPECT_EQ(VmbChannelInitSetFlags(server_, 0), STATUS_INVALID_PARAMETER_1);
+  });
+  world_.Run();
+  EXPECT_EQ(world_.runtime().verifier().count(Rule::kInitSetterWrongState), 2u);
+}
+
+TEST_F(LifecycleTest, StaleHandlesGetInvalidHandle) {
+  world_.OnHost([this] {
+    ASSERT_EQ(VmbChannelAllocate(world_.host_device(), TRUE, &server_), STATUS_SUCCESS);
+    VmbChannelCleanup(server_);
+    EXPECT_EQ(VmbChannelInitSetMaximumPacketSize(server_, 128), STATUS_INVALID_HANDLE);
+    EXPECT_EQ(VmbChannelEnable(reinterpret_cast<VMBCHANNEL>(0x1234)), STATUS_INVALID_HANDLE);
+  });
+  world_.Run();
+  EXPECT_EQ(world_.runtime().verifier().count(Rule::kStaleOrForeignHandle), 2u);
+}
+
+}  // namespace
+}  // namespace vmbsim::kmcl

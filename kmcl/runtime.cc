@@ -1,0 +1,1376 @@
+// runtime.cc: the KMCL runtime's world (device objects, workers, blocking),
+// the channel lifecycle (spec §7: Allocate, Init setters, Enable, open, run,
+// stop, close, rescind, Cleanup) and the fabric hooks. The data path lives
+// in runtime_io.cc.
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "kmcl/interface_tables.h"
+#include "kmcl/ntstatus.h"
+#include "kmcl/runtime.h"
+#include "kmcl/runtime_internal.h"
+#include "sim/check.h"
+
+namespace vmbsim::kmcl {
+namespace {
+
+thread_local Runtime* g_current = nullptr;
+
+constexpr uint64_t kPageBytes = 4096;
+
+bool SameGuid(const GUID& a, const GUID& b) { return std::memcmp(&a, &b, sizeof(GUID)) == 0; }
+
+fabric::Guid ToFabricGuid(const GUID& g) {
+  fabric::Guid out;
+  static_assert(sizeof(GUID) == 16);
+  std::memcpy(out.bytes.data(), &g, 16);  // Both are the little-endian wire form.
+  return out;
+}
+
+GUID FromFabricGuid(const fabric::Guid& g) {
+  GUID out;
+  std::memcpy(&out, g.bytes.data(), 16);
+  return out;
+}
+
+// VMBus handles are small non-zero values naming a guest: 0x1000 + guest.
+constexpr uintptr_t kVmbusHandleBase = 0x1000;
+
+}  // namespace
+
+const char* ConnStateName(ConnState state) {
+  switch (state) {
+    case ConnState::kDisabled: return "disabled";
+    case ConnState::kEnabled: return "enabled";
+    case ConnState::kOpen: return "open";
+    case ConnState::kPeerClosed: return "peer_closed";
+  }
+  return "unknown";
+}
+
+// ---------------------------------------------------------------------------
+// Context: what driver code runs now.
+
+// ---------------------------------------------------------------------------
+// Workers.
+
+Runtime::Worker::Worker(Runtime* runtime, fabric::VirtualProcessor* vp, std::string name)
+    : runtime_(runtime), vp_(vp), name_(std::move(name)) {
+  VMBSIM_CHECK(vp != nullptr);
+}
+
+Runtime::Worker::~Worker() = default;
+
+void Runtime::Worker::Post(std::function<void()> job) {
+  VMBSIM_CHECK(!retired_);
+  jobs_.push_back(std::move(job));
+  if (state_ == State::kIdle) Schedule();
+}
+
+void Runtime::Worker::Wake() {
+  if (state_ == State::kBlocked && !retired_) Schedule();
+}
+
+void Runtime::Worker::Schedule() {
+  state_ = State::kScheduled;
+  if (slice_queued_) return;
+  slice_queued_ = true;
+  vp_->Queue(fabric::Irql::kPassive, sim::SimDuration::Zero(), [this] { Slice(); });  // Workers outlive their VP items (retired, not freed).
+}
+
+void Runtime::Worker::Slice() {
+  slice_queued_ = false;
+  if (retired_ || state_ != State::kScheduled) return;
+  if (fiber_ == nullptr) fiber_ = std::make_unique<sim::Fiber>([this] { Body(); });
+  state_ = State::kRunning;
+  {
+    ContextScope scope(runtime_, Context{.irql = PASSIVE_LEVEL, .worker = this, .vp = vp_});
+    fiber_->Resume();
+  }
+  if (state_ == State::kRunning) state_ = State::kIdle;  // Body parked with nothing to do.
+  if (state_ == State::kIdle && !jobs_.empty()) Schedule();
+}
+
+void Runtime::Worker::Body() {
+  for (;;) {
+    while (jobs_.empty()) {
+      state_ = State::kIdle;
+      sim::Fiber::Suspend();
+      state_ = State::kRunning;
+    }
+    current_ = std::move(jobs_.front());
+    jobs_.pop_front();
+    current_();
+    current_ = nullptr;
+  }
+}
+
+void Runtime::Worker::BlockHere() {
+  state_ = State::kBlocked;
+  sim::Fiber::Suspend();
+  state_ = State::kRunning;
+}
+
+void Runtime::Worker::Retire() {
+  retired_ = true;
+  jobs_.clear();
+  if (state_ != State::kBlocked && state_ != State::kRunning) fiber_.reset();
+}
+
+// ---------------------------------------------------------------------------
+// Construction.
+
+namespace {
+
+class ClientListener : public fabric::VmbusClientListener {
+ public:
+  ClientListener(std::function<void(uint32_t)> on_offer, std::function<void(uint32_t)> on_rescind)
+      : on_offer_(std::move(on_offer)), on_rescind_(std::move(on_rescind)) {}
+  void OnOffer(const fabric::OfferChannel& offer) override { on_offer_(offer.child_relid); }
+  void OnRescind(uint32_t relid) override { on_rescind_(relid); }
+
+ private:
+  std::function<void(uint32_t)> on_offer_;
+  std::function<void(uint32_t)> on_rescind_;
+};
+
+}  // namespace
+
+Runtime::Runtime(fabric::Fabric* fabric, RuntimeOptions options)
+    : fabric_(fabric),
+      options_(std::move(options)),
+      channels_(kChannelHandleTag, "channel"),
+      packets_(kPacketHandleTag, "packet"),
+      completions_(kPacketCompletionHandleTag, "packet completion") {
+  VMBSIM_CHECK(fabric != nullptr);
+  verifier_.SetFatal(options_.fatal_findings);
+  verifier_.SetTraceSink(&sim().tracer());
+  const uint16_t partitions = static_cast<uint16_t>(fabric_->guest_count() + 1);
+  for (uint16_t p = 0; p < partitions; ++p) {
+    auto device = std::make_unique<Device>();
+    device->object = _DEVICE_OBJECT{.magic = kDeviceObjectMagic, .runtime = this, .partition = p};
+    devices_.push_back(std::move(device));
+  }
+  next_free_pfn_.assign(fabric_->guest_count(), options_.guest_page_base_pfn);
+  free_page_runs_.resize(fabric_->guest_count());
+  fabric_->SetChannelAttachedHook([this](uint16_t guest, uint32_t relid) { OnAttached(guest, relid); });
+  fabric_->SetChannelDetachingHook([this](uint16_t guest, uint32_t relid) { OnDetaching(guest, relid); });
+  fabric_->SetOpenGate([this](uint16_t guest, uint32_t relid, fabric::Fabric::OpenDone done) {
+    OnOpenGate(guest, relid, std::move(done));
+  });
+  for (uint16_t g = 1; g <= fabric_->guest_count(); ++g) {
+    listeners_.push_back(std::make_unique<ClientListener>([this, g](uint32_t relid) { OnOffer(g, relid); },
+                                                          [this, g](uint32_t relid) { OnRescind(g, relid); }));
+    fabric_->client(g).SetListener(listeners_.back().get());
+    if (options_.connect_guests) {
+      fabric_->client(g).Connect(options_.max_version, [](absl::StatusOr<uint32_t>) {}).IgnoreError();
+    }
+  }
+  if (g_current == nullptr) {
+    g_current = this;
+    made_current_ = true;
+  }
+}
+
+Runtime::~Runtime() {
+  fabric_->SetChannelAttachedHook(nullptr);
+  fabric_->SetChannelDetachingHook(nullptr);
+  fabric_->SetOpenGate(nullptr);
+  for (uint16_t g = 1; g <= fabric_->guest_count(); ++g) fabric_->client(g).SetListener(nullptr);
+  verifier_.SetTraceSink(nullptr);
+  if (made_current_ && g_current == this) g_current = nullptr;
+}
+
+Runtime* Runtime::Current() { return g_current; }
+
+Runtime* Runtime::ExchangeCurrent(Runtime* runtime) {
+  Runtime* previous = g_current;
+  g_current = runtime;
+  return previous;
+}
+
+Runtime::Scope::Scope(Runtime* runtime) : previous_(g_current) { g_current = runtime; }
+Runtime::Scope::~Scope() { g_current = previous_; }
+
+PDEVICE_OBJECT Runtime::device(uint16_t partition) { return &devices_.at(partition)->object; }
+
+HANDLE Runtime::vmbus_handle(uint16_t guest) const {
+  return reinterpret_cast<HANDLE>(kVmbusHandleBase + guest);
+}
+
+uint64_t Runtime::Now100ns() const {
+  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : fabric_->sim().Now();
+  return static_cast<uint64_t>(now.nanoseconds() / 100);
+}
+
+void Runtime::RunPassive(uint16_t partition, uint32_t vp, std::function<void()> body) {
+  fabric::Partition& part = partition == 0 ? fabric_->root() : fabric_->guest(partition);
+  auto worker = std::make_unique<Worker>(this, &part.vp(vp), absl::StrCat("passive.", partition, ".", vp));
+  worker->Post(std::move(body));
+  passive_workers_.push_back(std::move(worker));
+}
+
+void Runtime::RunDispatch(uint16_t partition, uint32_t vp, std::function<void()> body) {
+  fabric::Partition& part = partition == 0 ? fabric_->root() : fabric_->guest(partition);
+  fabric::VirtualProcessor* processor = &part.vp(vp);
+  auto held = std::make_unique<std::function<void()>>(std::move(body));
+  processor->Queue(fabric::Irql::kDispatch, sim::SimDuration::Zero(), [this, processor, held = std::move(held)] {
+    ContextScope scope(this, Context{.irql = DISPATCH_LEVEL, .kind = CallKind::kOther, .vp = processor});
+    (*held)();
+  });
+}
+
+size_t Runtime::blocked_worker_count() const {
+  size_t count = 0;
+  for (const Waiter& w : waiters_) count += w.worker->blocked() ? 1 : 0;
+  return count;
+}
+
+// ---------------------------------------------------------------------------
+// Blocking.
+
+bool Runtime::WaitUntil(const char* function, uint64_t channel, const std::function<bool()>& done,
+                        const void* wait_key) {
+  if (done()) return true;
+  Worker* worker = context_.worker;
+  if (worker != nullptr && sim::Fiber::InFiber()) {
+    waiters_.push_back(Waiter{worker, wait_key});
+    while (!done()) {
+      const Context saved = context_;
+      worker->BlockHere();
+      context_ = saved;
+      g_current = this;
+    }
+    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+      if (it->worker == worker && it->key == wait_key) {
+        waiters_.erase(it);
+        break;
+      }
+    }
+    return true;
+  }
+  if (AtDispatch() || sim().running()) {
+    Channel* ch = nullptr;
+    if (absl::StatusOr<Channel*> found = channels_.Lookup(channel); found.ok()) ch = *found;
+    Report(ch, function, Rule::kBlockingCallAtDispatch, STATUS_INVALID_DEVICE_STATE,
+           AtDispatch() ? "a blocking call at DISPATCH_LEVEL" : "a blocking call from an event that is not a worker")
+        .IgnoreError();
+    return false;
+  }
+  // Outside the run loop: run events until the condition holds.
+  Scope scope(this);
+  while (!done()) {
+    if (sim().pending_count() == 0) return false;
+    sim().Run(sim::RunLimits{.events_max = 1});
+  }
+  return true;
+}
+
+void Runtime::Notify(const void* wait_key) {
+  for (const Waiter& w : waiters_) {
+    if (w.key == wait_key) w.worker->Wake();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Lookups and findings.
+
+absl::Status Runtime::Report(Channel* channel, const char* function, Rule rule, NTSTATUS status,
+                             std::string detail) {
+  Finding finding;
+  finding.time = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  finding.channel = channel != nullptr ? channel->handle : 0;
+  finding.function = function;
+  finding.rule = rule;
+  finding.status = status;
+  finding.partition = channel != nullptr ? channel->partition : 0;
+  finding.vp = context_.vp != nullptr ? context_.vp->vp_index() : 0;
+  finding.relid = channel != nullptr ? channel->relid : 0;
+  std::string message = absl::StrCat(function, ": ", detail, " (t=", finding.time.ToString(), ")");
+  finding.detail = std::move(detail);
+  if (verifier_.Report(std::move(finding))) sim().RequestStop();
+  if (status == STATUS_SUCCESS) return absl::OkStatus();
+  return KmclError(status, message);
+}
+
+absl::StatusOr<Runtime::Channel*> Runtime::FindChannel(VMBCHANNEL handle, const char* function) {
+  absl::StatusOr<Channel*> found = channels_.Lookup(HandleValueOf(handle));
+  if (!found.ok()) {
+    return Report(nullptr, function, Rule::kStaleOrForeignHandle, STATUS_INVALID_HANDLE,
+                  std::string(found.status().message()));
+  }
+  ChargeCall();
+  return *found;
+}
+
+absl::Status Runtime::InitSetterGuard(Channel* channel, const char* function) {
+  if (channel->conn != ConnState::kDisabled) {
+    return Report(channel, function, Rule::kInitSetterWrongState, STATUS_INVALID_PARAMETER_1,
+                  absl::StrCat("Init setter on a channel that is ", ConnStateName(channel->conn),
+                               " (legal only while disabled)"));
+  }
+  return absl::OkStatus();
+}
+
+void Runtime::ChargeCall() {
+  if (context_.vp != nullptr && context_.vp->running()) context_.vp->Charge(fabric_->costs().kmcl_call);
+}
+
+Runtime::Channel* Runtime::ServerChannelFor(uint16_t guest, uint32_t relid) {
+  auto it = server_by_relid_.find({guest, relid});
+  return it == server_by_relid_.end() ? nullptr : it->second;
+}
+
+Runtime::Channel* Runtime::ClientChannelFor(uint16_t guest, uint32_t relid) {
+  auto it = client_by_relid_.find({guest, relid});
+  return it == client_by_relid_.end() ? nullptr : it->second;
+}
+
+fabric::ChannelDataPath* Runtime::EndpointOf(VMBCHANNEL handle) {
+  absl::StatusOr<Channel*> found = channels_.Lookup(HandleValueOf(handle));
+  return found.ok() ? (*found)->endpoint : nullptr;
+}
+
+std::string Runtime::StateOf(VMBCHANNEL handle) {
+  absl::StatusOr<Channel*> found = channels_.Lookup(HandleValueOf(handle));
+  if (!found.ok()) return "invalid";
+  return ConnStateName((*found)->conn);
+}
+
+uint32_t Runtime::RelidOf(VMBCHANNEL handle) {
+  absl::StatusOr<Channel*> found = channels_.Lookup(HandleValueOf(handle));
+  return found.ok() ? (*found)->relid : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Guest pages for rings and GPADL buffers: a first-fit list of freed runs,
+// then a bump pointer. Deterministic.
+
+uint64_t Runtime::AllocateGuestPages(uint16_t guest, uint64_t count) {
+  auto& runs = free_page_runs_.at(guest - 1);
+  for (auto it = runs.begin(); it != runs.end(); ++it) {
+    if (it->second >= count) {
+      const uint64_t pfn = it->first;
+      it->first += count;
+      it->second -= count;
+      if (it->second == 0) runs.erase(it);
+      return pfn;
+    }
+  }
+  const uint64_t pfn = next_free_pfn_.at(guest - 1);
+  next_free_pfn_[guest - 1] += count;
+  return pfn;
+}
+
+void Runtime::FreeGuestPages(uint16_t guest, uint64_t first_pfn, uint64_t count) {
+  if (count == 0) return;
+  auto& runs = free_page_runs_.at(guest - 1);
+  runs.emplace_back(first_pfn, count);
+  std::sort(runs.begin(), runs.end());
+}
+
+// ---------------------------------------------------------------------------
+// Allocate, Init setters, Cleanup.
+
+absl::StatusOr<VMBCHANNEL> Runtime::ChannelAllocate(PDEVICE_OBJECT parent, bool is_server) {
+  constexpr const char* kFn = "VmbChannelAllocate";
+  if (AtDispatch()) {
+    return Report(nullptr, kFn, Rule::kIrqlViolation, STATUS_INVALID_DEVICE_STATE, "called above PASSIVE_LEVEL");
+  }
+  if (is_server && parent->partition != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_2,
+                     absl::StrCat(kFn, ": a server channel needs the root partition's device (partition ",
+                                  parent->partition, " given)"));
+  }
+  if (!is_server && parent->partition == 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_2,
+                     absl::StrCat(kFn, ": a client channel needs a guest partition's device (root given)"));
+  }
+  auto channel = std::make_unique<Channel>();
+  Channel* ch = channel.get();
+  ch->partition = parent->partition;
+  ch->is_server = is_server;
+  ch->parent = parent;
+  ch->max_packet_size = options_.max_packet_size_default;
+  ch->quota = is_server ? options_.server_quota_default : options_.client_quota_default;
+  ch->incoming_pages = options_.ring_page_count_default;
+  ch->outgoing_pages = options_.ring_page_count_default;
+  ch->run_wanted = !is_server;
+  ch->guest = is_server ? 0 : parent->partition;
+  fabric::Partition& part = is_server ? fabric_->root() : fabric_->guest(parent->partition);
+  ch->vp = &part.vp(0);
+  VMBSIM_ASSIGN_OR_RETURN(const uint64_t handle, channels_.Insert(std::move(channel)));
+  ch->handle = handle;
+  ch->state_worker = std::make_unique<Worker>(this, ch->vp, absl::StrCat("state.", handle));
+  ch->packet_worker = std::make_unique<Worker>(this, ch->vp, absl::StrCat("packets.", handle));
+  ++counters_.channels_allocated;
+  return DriverHandleOf<VMBCHANNEL>(handle);
+}
+
+void Runtime::ChannelCleanup(VMBCHANNEL handle) {
+  constexpr const char* kFn = "VmbChannelCleanup";
+  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
+  if (!found.ok()) return;
+  Channel* ch = *found;
+  if (ch->conn != ConnState::kDisabled) {
+    Report(ch, kFn, Rule::kCleanupNotDisabled, STATUS_SUCCESS,
+           absl::StrCat("the channel is ", ConnStateName(ch->conn), "; call VmbChannelDisable first"))
+        .IgnoreError();
+    return;
+  }
+  DestroyChannel(ch);
+}
+
+void Runtime::DestroyChannel(Channel* ch) {
+  // Packet objects of the channel go with it (the library's lookaside list);
+  // caller-owned storage is only forgotten.
+  for (uint64_t handle : packets_.HandlesInIssueOrder()) {
+    absl::StatusOr<Packet*> packet = packets_.Lookup(handle);
+    if (packet.ok() && (*packet)->channel == ch->handle) packets_.Remove(handle).IgnoreError();
+  }
+  for (auto it = caller_packets_.begin(); it != caller_packets_.end();) {
+    it = it->second->channel == ch->handle ? caller_packets_.erase(it) : std::next(it);
+  }
+  for (uint64_t handle : std::vector<uint64_t>(ch->outstanding.begin(), ch->outstanding.end())) {
+    completions_.Remove(handle).IgnoreError();
+  }
+  ch->state_worker->Retire();
+  ch->packet_worker->Retire();
+  retired_workers_.push_back(std::move(ch->state_worker));
+  retired_workers_.push_back(std::move(ch->packet_worker));
+  channels_.Remove(ch->handle).IgnoreError();
+}
+
+absl::Status Runtime::InitSetMaximumPacketSize(VMBCHANNEL handle, uint32_t size) {
+  constexpr const char* kFn = "VmbChannelInitSetMaximumPacketSize";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (size == 0) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": PacketSize is 0"));
+  ch->max_packet_size = size;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::InitSetMaximumExternalData(VMBCHANNEL handle, uint32_t size, uint32_t chain_length) {
+  constexpr const char* kFn = "VmbChannelInitSetMaximumExternalData";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (size == 0) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": DataSize is 0"));
+  if (chain_length == 0) return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": ChainLength is 0"));
+  ch->max_external_data = size;
+  ch->max_chain_length = chain_length;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::InitSetClientContextSize(VMBCHANNEL handle, uint32_t size) {
+  constexpr const char* kFn = "VmbChannelInitSetClientContextSize";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (size > (1u << 20)) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": ContextSize ", size, " above 1 MiB"));
+  }
+  ch->client_context_size = size;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::InitSetProcessPacketCallbacks(VMBCHANNEL handle, PFN_VMB_CHANNEL_PROCESS_PACKET process,
+                                                    PFN_VMB_CHANNEL_PROCESSING_COMPLETE complete) {
+  constexpr const char* kFn = "VmbChannelInitSetProcessPacketCallbacks";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (process == nullptr) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": ProcessPacketCallback is NULL"));
+  }
+  ch->process_packet = process;
+  ch->processing_complete = complete;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::InitSetStateChangeCallbacks(VMBCHANNEL handle,
+                                                  const VMB_CHANNEL_STATE_CHANGE_CALLBACKS* callbacks) {
+  constexpr const char* kFn = "VmbChannelInitSetStateChangeCallbacks";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (callbacks == nullptr || callbacks->Version != 1 ||
+      callbacks->Size != sizeof(VMB_CHANNEL_STATE_CHANGE_CALLBACKS)) {
+    return KmclError(STATUS_INVALID_PARAMETER_2,
+                     absl::StrCat(kFn, ": need Version 1 and Size ", sizeof(VMB_CHANNEL_STATE_CHANGE_CALLBACKS)));
+  }
+  ch->callbacks = *callbacks;  // The caller's struct may be on its stack.
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::InitSetFriendlyName(VMBCHANNEL handle, PCUNICODE_STRING name) {
+  constexpr const char* kFn = "VmbChannelInitSetFriendlyName";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (name == nullptr || (name->Length != 0 && name->Buffer == nullptr) || name->Length % 2 != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": malformed UNICODE_STRING"));
+  }
+  ch->friendly_name.assign(reinterpret_cast<const char16_t*>(name->Buffer), name->Length / 2);
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::InitSetFlags(VMBCHANNEL handle, uint32_t flags) {
+  constexpr const char* kFn = "VmbChannelInitSetFlags";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if ((flags & ~uint32_t{VMBUS_CHANNEL_INIT_FLAGS}) != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": unknown flag bits 0x", absl::Hex(flags)));
+  }
+  ch->init_flags = flags;  // Replaces (spec §6.2 recommendation).
+  return absl::OkStatus();
+}
+
+void Runtime::SetIncomingProcessingAtPassive(VMBCHANNEL handle, bool passive) {
+  absl::StatusOr<Channel*> found = FindChannel(handle, "VmbChannelSetIncomingProcessingAtPassive");
+  if (!found.ok()) return;
+  (*found)->passive = passive;  // G7: takes effect for the next packet taken.
+}
+
+void Runtime::SetTransactionQuota(VMBCHANNEL handle, uint32_t quota) {
+  constexpr const char* kFn = "VmbChannelSetTransactionQuota";
+  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
+  if (!found.ok()) return;
+  if (quota == 0) {
+    Report(*found, kFn, Rule::kCallInWrongState, STATUS_SUCCESS, "Quota must be > 0; ignored").IgnoreError();
+    return;
+  }
+  // Never restarts a stalled queue by itself (§6.2): only a completion does.
+  (*found)->quota = quota;
+}
+
+void Runtime::ChannelSetPointer(VMBCHANNEL handle, void* pointer) {
+  absl::StatusOr<Channel*> found = FindChannel(handle, "VmbChannelSetPointer");
+  if (found.ok()) (*found)->pointer = pointer;
+}
+
+void* Runtime::ChannelGetPointer(VMBCHANNEL handle) {
+  absl::StatusOr<Channel*> found = FindChannel(handle, "VmbChannelGetPointer");
+  return found.ok() ? (*found)->pointer : nullptr;
+}
+
+absl::Status Runtime::ClientInitSetRingBufferPageCount(VMBCHANNEL handle, uint32_t incoming, uint32_t outgoing) {
+  constexpr const char* kFn = "VmbClientChannelInitSetRingBufferPageCount";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a server channel"));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  // G10: each count is the ring's total size including its control page.
+  if (incoming < 2 || incoming > 65536) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": IncomingPageCount ", incoming, " not in 2..65536"));
+  }
+  if (outgoing < 2 || outgoing > 65536) {
+    return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": OutgoingPageCount ", outgoing, " not in 2..65536"));
+  }
+  ch->incoming_pages = incoming;
+  ch->outgoing_pages = outgoing;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::ClientInitSetTargetPnp(VMBCHANNEL handle, const GUID* type, const GUID* instance,
+                                             PFN_VMB_CHANNEL_PNP_FAILURE pnp_failure) {
+  constexpr const char* kFn = "VmbClientChannelInitSetTargetPnp";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a server channel"));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (type == nullptr) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": InterfaceType is NULL"));
+  ch->target_set = true;
+  ch->interface_type = *type;
+  ch->instance_set = instance != nullptr;
+  ch->interface_instance = instance != nullptr ? *instance : GUID{};
+  ch->pnp_failure = pnp_failure;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::ServerInitSetTargetInterfaceId(VMBCHANNEL handle, const GUID& type, const GUID& instance) {
+  constexpr const char* kFn = "VmbServerChannelInitSetTargetInterfaceId";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  ch->target_set = true;
+  ch->interface_type = type;
+  ch->interface_instance = instance;
+  ch->instance_set = true;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::ServerInitSetFlags(VMBCHANNEL handle, uint32_t flags) {
+  constexpr const char* kFn = "VmbServerChannelInitSetFlags";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if ((flags & ~uint32_t{VMBUS_SERVER_CHANNEL_INIT_FLAGS}) != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": unknown flag bits 0x", absl::Hex(flags)));
+  }
+  ch->server_flags = flags;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::ServerInitSetMmioMegabytes(VMBCHANNEL handle, uint16_t mmio, uint16_t optional_mmio) {
+  constexpr const char* kFn = "VmbServerChannelInitSetMmioMegabytes";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (mmio == 0 && optional_mmio == 0) {  // G15: the prose rule.
+    return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(kFn, ": both sizes are 0"));
+  }
+  ch->mmio_megabytes = mmio;
+  ch->mmio_megabytes_optional = optional_mmio;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::ServerInitSetTargetVtl(VMBCHANNEL handle, uint8_t vtl) {
+  constexpr const char* kFn = "VmbServerChannelInitSetTargetVtl";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (vtl > 2) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": VTL ", vtl, " not in 0..2"));  // G16.
+  ch->target_vtl = vtl;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::ServerInitSetVmbusHandle(VMBCHANNEL handle, HANDLE vmbus) {
+  constexpr const char* kFn = "VmbServerChannelInitSetVmbusHandle";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  const uintptr_t value = reinterpret_cast<uintptr_t>(vmbus);
+  if (value <= kVmbusHandleBase || value > kVmbusHandleBase + fabric_->guest_count()) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": not a VMBus handle of this fabric"));
+  }
+  ch->target_guest = static_cast<uint16_t>(value - kVmbusHandleBase);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HANDLE> Runtime::ConvertVmbusHandleToKernelHandle(HANDLE vmbus) {
+  const uintptr_t value = reinterpret_cast<uintptr_t>(vmbus);
+  if (value <= kVmbusHandleBase || value > kVmbusHandleBase + fabric_->guest_count()) {
+    return KmclError(STATUS_INVALID_PARAMETER_1, "VmbConvertVmbusHandleToKernelHandle: not a VMBus handle");
+  }
+  return vmbus;  // One handle per guest serves both forms in the model.
+}
+
+absl::Status Runtime::ServerInitSetSaveRestorePacketCallbacks(VMBCHANNEL handle, PFN_VMB_CHANNEL_SAVE_PACKET save,
+                                                              PFN_VMB_CHANNEL_RESTORE_PACKET restore) {
+  constexpr const char* kFn = "VmbServerChannelInitSetSaveRestorePacketCallbacks";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  ch->save_packet = save;
+  ch->restore_packet = restore;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::InitSetPrimaryChannel(VMBCHANNEL sub_handle, VMBCHANNEL primary_handle) {
+  constexpr const char* kFn = "VmbChannelInitSetPrimaryChannel";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * sub, FindChannel(sub_handle, kFn));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(sub, kFn));
+  absl::StatusOr<Channel*> primary = FindChannel(primary_handle, kFn);
+  if (!primary.ok()) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": bad primary channel"));
+  if ((*primary)->is_server != sub->is_server || (*primary)->partition != sub->partition || *primary == sub ||
+      (*primary)->primary != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": not a primary of the same role and partition"));
+  }
+  sub->primary = (*primary)->handle;
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Queries.
+
+absl::StatusOr<GUID> Runtime::GetInterfaceInstance(VMBCHANNEL handle) {
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, "VmbChannelGetInterfaceInstance"));
+  if (ch->relid != 0) return ch->bound_instance;
+  return ch->interface_instance;  // G: configured, else GUID_NULL.
+}
+
+absl::Status Runtime::GetMmioSpace(VMBCHANNEL handle, uint64_t* address, uint64_t* size) {
+  constexpr const char* kFn = "VmbChannelGetMmioSpace";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  *address = 0;
+  *size = 0;
+  if (ch->is_server || ch->relid == 0 || !ch->open_window) return absl::OkStatus();
+  const fabric::OfferChannel* offer = fabric_->client(ch->guest).offer(ch->relid);
+  if (offer == nullptr) return absl::OkStatus();
+  const uint64_t megabytes = uint64_t{offer->mmio_megabytes} + offer->mmio_megabytes_optional;
+  if (megabytes == 0) return absl::OkStatus();
+  // G17: a guest-physical window per relid above 256 GiB, 4 GiB apart.
+  *address = (uint64_t{256} << 30) + uint64_t{ch->relid - 1} * (uint64_t{4} << 30);
+  *size = megabytes << 20;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> Runtime::SizeofPacket(VMBCHANNEL handle) {
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, "VmbChannelSizeofPacket"));
+  // A 64-byte object header plus room for one full in-band payload, so the
+  // documented floor (> MaxPacketSize + sizeof(PVOID)) always holds.
+  return static_cast<uint32_t>(64 + ((uint64_t{ch->max_packet_size} + 7) & ~uint64_t{7}));
+}
+
+absl::StatusOr<uint16_t> Runtime::SetInterruptLatency(VMBCHANNEL handle, uint16_t latency_100ns) {
+  constexpr const char* kFn = "VmbChannelSetInterruptLatency";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (ch->is_server) {
+    return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": guest (client) channels only"));
+  }
+  if (!ch->open_window) {
+    return Report(ch, kFn, Rule::kInterruptLatencyOutsideOpen, STATUS_INVALID_DEVICE_STATE,
+                  absl::StrCat("legal from EvtChannelOpened to EvtChannelClosed; the channel is ",
+                               ConnStateName(ch->conn)));
+  }
+  const fabric::OfferChannel* offer = fabric_->client(ch->guest).offer(ch->relid);
+  if (offer == nullptr || offer->monitor_id == fabric::kMonitorIdNone || (offer->monitor_allocated & 1) == 0) {
+    return KmclError(STATUS_INVALID_DEVICE_REQUEST, absl::StrCat(kFn, ": the channel has no monitor id (G25)"));
+  }
+  fabric::MonitorPage& page = fabric_->monitor_page(ch->guest);
+  const uint16_t previous = page.latency_100ns(offer->monitor_id);
+  VMBSIM_RETURN_IF_ERROR(page.SetLatency(offer->monitor_id, latency_100ns));
+  return previous;
+}
+
+absl::Status Runtime::QueryInterface(const GUID* type, INTERFACE* interface, uint16_t size, uint16_t version) {
+  const bool client = SameGuid(*type, KMCL_CLIENT_INTERFACE_TYPE);
+  const bool server = SameGuid(*type, KMCL_SERVER_INTERFACE_TYPE);
+  if (!client && !server) return KmclError(STATUS_NOT_SUPPORTED, "VmbsimQueryInterface: unknown interface type");
+  const size_t needed = client ? sizeof(KMCL_CLIENT_INTERFACE_V1) : sizeof(KMCL_SERVER_INTERFACE_V1);
+  if (version != 1) {
+    return KmclError(STATUS_NOT_SUPPORTED, absl::StrCat("VmbsimQueryInterface: version ", version,
+                                                        " not served (V1 only, G2)"));
+  }
+  if (size < needed) {
+    return KmclError(STATUS_NOT_SUPPORTED,
+                     absl::StrCat("VmbsimQueryInterface: Size ", size, " below the V1 table's ", needed));
+  }
+  FillKmclInterface(server, this, interface, size);
+  ++interface_references_;
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Enable / Start / Pause / Disable.
+
+absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
+  constexpr const char* kFn = "VmbChannelEnable";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (AtDispatch()) {
+    return Report(ch, kFn, Rule::kBlockingCallAtDispatch, STATUS_INVALID_DEVICE_STATE, "called at DISPATCH_LEVEL");
+  }
+  if (ch->conn != ConnState::kDisabled) {
+    return Report(ch, kFn, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE,
+                  absl::StrCat("the channel is ", ConnStateName(ch->conn)));
+  }
+  if (ch->process_packet == nullptr) {
+    return KmclError(STATUS_INVALID_DEVICE_STATE, absl::StrCat(kFn, ": no ProcessPacket callback was set"));
+  }
+  if ((ch->init_flags & VMBUS_CHANNEL_INIT_FLAG_IS_PIPE) != 0 ||
+      (ch->server_flags & (VMBUS_SERVER_CHANNEL_INIT_FLAG_OFFER_AS_PIPE |
+                           VMBUS_SERVER_CHANNEL_INIT_FLAG_TLNPI_PROVIDER_OFFER |
+                           VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER)) != 0) {
+    return KmclError(STATUS_NOT_SUPPORTED, absl::StrCat(kFn, ": pipe, hvsock and loopback offers are not modelled (G13, G27)"));
+  }
+  if (!ch->target_set && ch->primary == 0) {
+    return KmclError(STATUS_INVALID_DEVICE_STATE, absl::StrCat(kFn, ": no interface type was set (",
+                                                               ch->is_server ? "VmbServerChannelInitSetTargetInterfaceId"
+                                                                             : "VmbClientChannelInitSetTargetPnp",
+                                                               ")"));
+  }
+  Channel* primary = nullptr;
+  if (ch->primary != 0) {
+    absl::StatusOr<Channel*> found = channels_.Lookup(ch->primary);
+    if (!found.ok() || (*found)->conn == ConnState::kDisabled) {
+      return KmclError(STATUS_INVALID_DEVICE_STATE, absl::StrCat(kFn, ": the primary channel is not enabled"));
+    }
+    primary = *found;
+    ch->interface_type = primary->interface_type;
+    ch->interface_instance = primary->is_server ? primary->interface_instance : primary->bound_instance;
+  }
+  if (ch->is_server) {
+    uint16_t guest = ch->target_guest;
+    if (primary != nullptr) guest = primary->guest;
+    if (guest == 0) {
+      if (fabric_->guest_count() != 1) {
+        return KmclError(STATUS_INVALID_DEVICE_STATE,
+                         absl::StrCat(kFn, ": no VMBus handle set and the fabric has ", fabric_->guest_count(),
+                                      " guests"));
+      }
+      guest = 1;  // vmbsim: with one guest the handle may be omitted.
+    }
+    fabric::OfferParams offer;
+    offer.interface_id = ToFabricGuid(ch->interface_type);
+    offer.instance_id = ToFabricGuid(ch->interface_instance);
+    if (primary != nullptr) offer.sub_channel_index = ++primary->next_sub_index;
+    if ((ch->server_flags & VMBUS_SERVER_CHANNEL_INIT_FLAG_ENUMERATE_DEVICE_INTERFACE) != 0) {
+      offer.chn_flags |= fabric::kOfferFlagEnumerateDeviceInterface;  // Translated, not copied (§4.4).
+    }
+    offer.mmio_megabytes = ch->mmio_megabytes;
+    offer.mmio_megabytes_optional = ch->mmio_megabytes_optional;
+    offer.monitored = options_.offer_monitored;
+    offer.interrupt_latency_100ns = options_.offer_interrupt_latency_100ns;
+    absl::StatusOr<uint32_t> relid = fabric_->server(guest).OfferChannel(offer);
+    if (!relid.ok()) {
+      return KmclError(STATUS_INVALID_DEVICE_STATE, absl::StrCat(kFn, ": offer refused: ", relid.status().message()));
+    }
+    ch->guest = guest;
+    ch->relid = *relid;
+    ch->sub_channel_index = offer.sub_channel_index;
+    ch->bound_instance = ch->interface_instance;
+    server_by_relid_[{guest, *relid}] = ch;
+    ch->vp = &fabric_->root().vp(fabric_->HostVpFor(*relid));
+    ch->state_worker->set_vp(ch->vp);
+    ch->packet_worker->set_vp(ch->vp);
+    ch->conn = ConnState::kEnabled;
+  } else {
+    ch->conn = ConnState::kEnabled;
+    ch->run_wanted = !ch->start_paused;  // The "start paused" latch (§6.1 Pause).
+    ch->start_paused = false;
+    TryBindClient(*ch);
+  }
+  sim().tracer().Emit({.time = sim().Now(), .kind = kKmclStateTraceKind, .partition = ch->partition,
+                       .channel = ch->relid, .id0 = ch->handle, .id1 = static_cast<uint64_t>(ch->conn)});
+  return absl::OkStatus();
+}
+
+void Runtime::TryBindClient(Channel& ch) {
+  if (ch.conn != ConnState::kEnabled || ch.relid != 0) return;
+  fabric::VmbusClient& client = fabric_->client(ch.guest);
+  Channel* primary = nullptr;
+  if (ch.primary != 0) {
+    absl::StatusOr<Channel*> found = channels_.Lookup(ch.primary);
+    if (!found.ok() || (*found)->relid == 0) return;  // Waits for the primary's offer.
+    primary = *found;
+  }
+  for (uint32_t relid : client.relids()) {  // Ascending: the lowest match wins (G4).
+    const fabric::OfferChannel* offer = client.offer(relid);
+    if (offer == nullptr || client.rescinded(relid) || ClientChannelFor(ch.guest, relid) != nullptr) continue;
+    if (client.channel_state(relid) != fabric::ClientChannelState::kOffered) continue;
+    if (!SameGuid(FromFabricGuid(offer->interface_id), ch.interface_type)) continue;
+    if (primary != nullptr) {
+      if (offer->sub_channel_index == 0 || !SameGuid(FromFabricGuid(offer->instance_id), primary->bound_instance)) {
+        continue;
+      }
+    } else {
+      if (offer->sub_channel_index != 0) continue;
+      if (ch.instance_set && !SameGuid(FromFabricGuid(offer->instance_id), ch.interface_instance)) continue;
+    }
+    ch.relid = relid;
+    ch.bound_instance = FromFabricGuid(offer->instance_id);
+    ch.sub_channel_index = offer->sub_channel_index;
+    client_by_relid_[{ch.guest, relid}] = &ch;
+    StartClientOpen(ch);
+    return;
+  }
+}
+
+void Runtime::OnOffer(uint16_t guest, uint32_t relid) {
+  // Offers arrive as PASSIVE work on the client VP: any enabled client
+  // channel still looking gets a chance, in handle order.
+  for (uint64_t handle : channels_.HandlesInIssueOrder()) {
+    absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+    if (!found.ok()) continue;
+    Channel* ch = *found;
+    if (!ch->is_server && ch->guest == guest && ch->conn == ConnState::kEnabled && ch->relid == 0) {
+      TryBindClient(*ch);
+      if (ch->relid == relid) return;
+    }
+  }
+}
+
+void Runtime::StartClientOpen(Channel& ch) {
+  fabric::VmbusClient& client = fabric_->client(ch.guest);
+  // G10: grow the rings so one maximum packet (with descriptors for the
+  // declared external data) fits: descriptor 16 + GPA ranges + payload +
+  // trailer 8, with the one byte a ring keeps free.
+  const uint64_t ext_pages = ch.max_external_data == 0 ? 0 : (uint64_t{ch.max_external_data} + kPageBytes - 1) / kPageBytes + 1;
+  const uint64_t ext_bytes = ch.max_external_data == 0 ? 0 : 8 + uint64_t{std::max<uint32_t>(1, ch.max_chain_length)} * 8 + ext_pages * 8;
+  const uint64_t need = 16 + ext_bytes + ((uint64_t{ch.max_packet_size} + 7) & ~uint64_t{7}) + 8 + 8;
+  const uint64_t min_pages = 1 + (need + kPageBytes - 1) / kPageBytes;
+  const uint64_t outgoing = std::max<uint64_t>(ch.outgoing_pages, min_pages);
+  const uint64_t incoming = std::max<uint64_t>(ch.incoming_pages, min_pages);
+  ch.ring_page_count = outgoing + incoming;
+  ch.outgoing_ring_pages = static_cast<uint32_t>(outgoing);
+  ch.ring_first_pfn = AllocateGuestPages(ch.guest, ch.ring_page_count);
+  fabric::GpaRange range;
+  range.byte_offset = 0;
+  range.byte_count = static_cast<uint32_t>(ch.ring_page_count * kPageBytes);
+  for (uint64_t i = 0; i < ch.ring_page_count; ++i) range.pfns.push_back(ch.ring_first_pfn + i);
+  // Host->guest interrupts: relid % guest VP count (vmbsim's spread).
+  const uint32_t target_vp = ch.relid % fabric_->guest(ch.guest).vp_count();
+  ch.vp = &fabric_->guest(ch.guest).vp(target_vp);
+  ch.state_worker->set_vp(ch.vp);
+  ch.packet_worker->set_vp(ch.vp);
+  ch.opening = true;
+  const uint64_t handle = ch.handle;
+  absl::StatusOr<uint32_t> gpadl = client.CreateGpadl(
+      ch.relid, absl::MakeConstSpan(&range, 1), [this, handle, target_vp](uint32_t status, uint32_t gpadl_id) {
+        absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+        if (!found.ok()) return;
+        Channel* c = *found;
+        if (status != 0) {
+          ClientOpenResult(*c, status);
+          return;
+        }
+        c->ring_gpadl = gpadl_id;
+        absl::Status opened = fabric_->client(c->guest).OpenChannel(
+            c->relid, gpadl_id, c->outgoing_ring_pages, target_vp, {}, [this, handle](uint32_t open_status) {
+              absl::StatusOr<Channel*> again = channels_.Lookup(handle);
+              if (again.ok()) ClientOpenResult(**again, open_status);
+            });
+        if (!opened.ok()) ClientOpenResult(*c, STATUS_UNSUCCESSFUL);
+      });
+  if (!gpadl.ok()) ClientOpenResult(ch, STATUS_UNSUCCESSFUL);
+}
+
+void Runtime::ReleaseRing(Channel& ch) {
+  if (ch.ring_page_count != 0) FreeGuestPages(ch.guest, ch.ring_first_pfn, ch.ring_page_count);
+  ch.ring_page_count = 0;
+  ch.ring_first_pfn = 0;
+  ch.ring_gpadl = 0;
+}
+
+void Runtime::ClientOpenResult(Channel& ch, uint32_t status) {
+  ch.opening = false;
+  Notify(&ch);
+  const uint64_t handle = ch.handle;
+  if (status != 0) {
+    // G8: the open failed after the offer was found: give the ring back,
+    // unbind, stay Enabled without retrying, report through PnpFailure.
+    fabric::VmbusClient& client = fabric_->client(ch.guest);
+    if (ch.ring_gpadl != 0) client.TeardownGpadl(ch.relid, ch.ring_gpadl, [](uint32_t) {}).IgnoreError();
+    ReleaseRing(ch);
+    client_by_relid_.erase({ch.guest, ch.relid});
+    ch.relid = 0;
+    if (ch.pnp_failure != nullptr) {
+      const NTSTATUS failure = static_cast<NTSTATUS>(status);
+      ch.state_worker->Post([this, handle, failure] {
+        absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+        if (!found.ok() || (*found)->pnp_failure == nullptr) return;
+        Channel& c = **found;
+        ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &c, .kind = CallKind::kStateCallback,
+                                         .worker = c.state_worker.get(), .vp = c.state_worker->vp()});
+        c.pnp_failure(DriverHandleOf<VMBCHANNEL>(handle), failure);
+      });
+    }
+    return;
+  }
+  ch.state_worker->Post([this, handle] {
+    absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+    if (!found.ok()) return;
+    Channel& c = **found;
+    if (c.conn != ConnState::kEnabled || c.relid == 0) return;  // Disabled meanwhile.
+    c.open_window = true;
+    NTSTATUS opened = STATUS_SUCCESS;
+    if (c.callbacks.EvtChannelOpened != nullptr) {
+      c.in_state_callback = true;
+      c.current_callback = CallbackId::kOpened;
+      ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &c, .kind = CallKind::kStateCallback,
+                                       .worker = c.state_worker.get(), .vp = c.state_worker->vp()});
+      ChargeCall();
+      opened = c.callbacks.EvtChannelOpened(DriverHandleOf<VMBCHANNEL>(handle));
+      c.in_state_callback = false;
+    }
+    if (opened != STATUS_SUCCESS) {
+      // G8: close the wire channel; stay Enabled; report via PnpFailure.
+      c.open_window = false;
+      ClientWireTeardown(c, false);
+      if (c.pnp_failure != nullptr) {
+        ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &c, .kind = CallKind::kStateCallback,
+                                         .worker = c.state_worker.get(), .vp = c.state_worker->vp()});
+        c.pnp_failure(DriverHandleOf<VMBCHANNEL>(handle), opened);
+      }
+      return;
+    }
+    c.conn = ConnState::kOpen;
+    sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = c.partition,
+                         .channel = c.relid, .id0 = c.handle, .id1 = static_cast<uint64_t>(c.conn)});
+    FlushSendQueue(c);
+    TRun(c);
+    // Sub-channels waiting for this primary's offer binding.
+    for (uint64_t other : channels_.HandlesInIssueOrder()) {
+      absl::StatusOr<Channel*> sub = channels_.Lookup(other);
+      if (sub.ok() && (*sub)->primary == handle) TryBindClient(**sub);
+    }
+  });
+}
+
+void Runtime::OnOpenGate(uint16_t guest, uint32_t relid, fabric::Fabric::OpenDone done) {
+  Channel* ch = ServerChannelFor(guest, relid);
+  if (ch == nullptr) {
+    done(0);  // Not a KMCL channel.
+    return;
+  }
+  const uint64_t handle = ch->handle;
+  ch->state_worker->Post([this, handle, done = std::move(done)] {
+    absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+    if (!found.ok() || ((*found)->conn != ConnState::kEnabled && (*found)->conn != ConnState::kPeerClosed)) {
+      done(STATUS_UNSUCCESSFUL);
+      return;
+    }
+    Channel& c = **found;
+    c.open_window = true;
+    NTSTATUS opened = STATUS_SUCCESS;
+    if (c.callbacks.EvtChannelOpened != nullptr) {
+      c.in_state_callback = true;
+      c.current_callback = CallbackId::kOpened;
+      ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &c, .kind = CallKind::kStateCallback,
+                                       .worker = c.state_worker.get(), .vp = c.state_worker->vp()});
+      ChargeCall();
+      opened = c.callbacks.EvtChannelOpened(DriverHandleOf<VMBCHANNEL>(handle));
+      c.in_state_callback = false;
+    }
+    if (opened != STATUS_SUCCESS) {
+      c.open_window = false;
+      done(static_cast<uint32_t>(opened));  // G8: reject the open; keep the offer.
+      return;
+    }
+    c.conn = ConnState::kOpen;
+    c.closing_locally = false;
+    sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = c.partition,
+                         .channel = c.relid, .id0 = c.handle, .id1 = static_cast<uint64_t>(c.conn)});
+    done(0);
+    FlushSendQueue(c);
+    TRun(c);
+  });
+}
+
+void Runtime::OnAttached(uint16_t guest, uint32_t relid) {
+  if (Channel* ch = ServerChannelFor(guest, relid)) {
+    ch->endpoint = fabric_->host_endpoint(guest, relid);
+    WireEndpoint(*ch);
+  }
+  if (Channel* ch = ClientChannelFor(guest, relid)) {
+    ch->endpoint = fabric_->guest_endpoint(guest, relid);
+    WireEndpoint(*ch);
+  }
+}
+
+void Runtime::WireEndpoint(Channel& ch) {
+  fabric::ChannelDataPath* ep = ch.endpoint;
+  if (ep == nullptr) return;
+  const uint64_t handle = ch.handle;
+  Channel* c = &ch;
+  // The endpoint dies before the channel does (OnDetaching clears it), and
+  // the channel object is stable while bound, so the raw pointer is safe.
+  ep->SetAcceptGate([this, c] { return AcceptGate(*c); });
+  ep->SetPacketHandler([this, c](const fabric::ParsedPacket& packet) { OnPacket(*c, packet); });
+  ep->SetBatchEndHandler([this, c](uint32_t count, fabric::BatchEnd) { OnBatchEnd(*c, count); });
+  ep->SetWritableHandler([this, c] { FlushSendQueue(*c); });
+  (void)handle;
+}
+
+void Runtime::OnDetaching(uint16_t guest, uint32_t relid) {
+  if (Channel* ch = ClientChannelFor(guest, relid)) {
+    ch->endpoint = nullptr;
+    Notify(ch);
+  }
+  Channel* ch = ServerChannelFor(guest, relid);
+  if (ch == nullptr) return;
+  ch->endpoint = nullptr;
+  Notify(ch);
+  if (ch->conn != ConnState::kOpen || ch->closing_locally) return;
+  // The guest closed (or the VM went away): T-close on the server; the offer
+  // stays (PeerClosed).
+  const uint64_t handle = ch->handle;
+  ch->state_worker->Post([this, handle] {
+    absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+    if (!found.ok() || (*found)->conn != ConnState::kOpen) return;
+    Channel& c = **found;
+    TClose(c, true);
+    c.conn = ConnState::kPeerClosed;
+    sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = c.partition,
+                         .channel = c.relid, .id0 = c.handle, .id1 = static_cast<uint64_t>(c.conn)});
+    Notify(&c);
+  });
+}
+
+void Runtime::OnRescind(uint16_t guest, uint32_t relid) {
+  Channel* ch = ClientChannelFor(guest, relid);
+  fabric::VmbusClient& client = fabric_->client(guest);
+  if (ch == nullptr) {
+    // Nobody holds it: give the relid back.
+    if (client.channel_state(relid) == fabric::ClientChannelState::kOffered) client.ReleaseRelid(relid).IgnoreError();
+    return;
+  }
+  const uint64_t handle = ch->handle;
+  ch->state_worker->Post([this, handle, guest, relid] {
+    absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+    if (!found.ok()) return;
+    Channel& c = **found;
+    WaitUntil("rescind", handle, [&c] { return !c.opening; }, &c);
+    if (c.relid != relid) {
+      fabric::VmbusClient& cl = fabric_->client(guest);
+      if (cl.channel_state(relid) == fabric::ClientChannelState::kOffered) cl.ReleaseRelid(relid).IgnoreError();
+      return;
+    }
+    if (c.conn == ConnState::kOpen) TClose(c, true);
+    c.open_window = false;
+    CancelOutgoing(c, STATUS_DEVICE_REMOVED);  // G9.
+    ClientWireTeardown(c, true);
+    c.conn = ConnState::kDisabled;  // G26: the driver must Enable again.
+    c.running = false;
+    c.run_wanted = false;
+    sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = c.partition,
+                         .channel = relid, .id0 = c.handle, .id1 = static_cast<uint64_t>(c.conn)});
+    Notify(&c);
+  });
+}
+
+void Runtime::ClientWireTeardown(Channel& ch, bool rescinded) {
+  if (ch.relid == 0) return;
+  fabric::VmbusClient& client = fabric_->client(ch.guest);
+  const uint32_t relid = ch.relid;
+  if (client.channel_state(relid) == fabric::ClientChannelState::kOpened) client.CloseChannel(relid).IgnoreError();
+  if (ch.ring_gpadl != 0 && client.gpadl_state(ch.ring_gpadl) == fabric::ClientGpadlState::kCreated) {
+    bool torn_down = false;
+    if (client.TeardownGpadl(relid, ch.ring_gpadl, [this, &torn_down, &ch](uint32_t) {
+          torn_down = true;
+          Notify(&ch);
+        }).ok()) {
+      WaitUntil("VmbChannelDisable", ch.handle, [&torn_down] { return torn_down; }, &ch);
+    }
+  }
+  ReleaseRing(ch);
+  if (rescinded) client.ReleaseRelid(relid).IgnoreError();
+  client_by_relid_.erase({ch.guest, relid});
+  ch.relid = 0;
+  ch.endpoint = nullptr;
+}
+
+// T-run (spec §7.3): Started, queue enabled, PostStarted. On the state worker.
+void Runtime::TRun(Channel& ch) {
+  if (!(ch.conn == ConnState::kOpen && ch.run_wanted && !ch.running)) return;
+  const VMBCHANNEL handle = DriverHandleOf<VMBCHANNEL>(ch.handle);
+  ch.suspended = false;
+  if (ch.callbacks.EvtChannelStarted != nullptr) {
+    ch.current_callback = CallbackId::kStarted;
+    InvokeStateCallback(ch, ch.callbacks.EvtChannelStarted);
+  }
+  ch.running = true;
+  sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = ch.partition,
+                       .channel = ch.relid, .id0 = ch.handle, .id1 = static_cast<uint64_t>(ch.conn), .size0 = 1});
+  MaybeKick(ch);
+  if (ch.callbacks.EvtChannelPostStarted != nullptr) {
+    ch.current_callback = CallbackId::kPostStarted;
+    InvokeStateCallback(ch, ch.callbacks.EvtChannelPostStarted);
+  }
+  (void)handle;
+  Notify(&ch);
+}
+
+void Runtime::InvokeStateCallback(Channel& ch, PFN_VMB_CHANNEL_SUSPEND fn) {
+  ch.in_state_callback = true;
+  {
+    ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &ch, .kind = CallKind::kStateCallback,
+                                     .worker = ch.state_worker.get(), .vp = ch.state_worker->vp()});
+    if (context_.vp->running()) context_.vp->Charge(fabric_->costs().kmcl_callback);
+    sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclCallbackTraceKind, .partition = ch.partition,
+                         .channel = ch.relid, .id0 = ch.handle, .id1 = static_cast<uint64_t>(ch.current_callback)});
+    fn(DriverHandleOf<VMBCHANNEL>(ch.handle));
+  }
+  ch.in_state_callback = false;
+}
+
+// T-stop (spec §7.3): stop pulling, Suspend, wait for every indicated packet.
+void Runtime::TStop(Channel& ch) {
+  if (!ch.running) return;
+  ch.running = false;  // The accept gate closes: nothing more is taken.
+  Channel* c = &ch;
+  // Packets already taken for PASSIVE processing are delivered first (no
+  // ProcessPacket may follow Suspend).
+  WaitUntil("T-stop", ch.handle, [c] { return c->passive_queue.empty() && !c->passive_job_posted; }, &ch);
+  ch.suspended = true;
+  if (ch.callbacks.EvtChannelSuspend != nullptr) {
+    ch.current_callback = CallbackId::kSuspend;
+    InvokeStateCallback(ch, ch.callbacks.EvtChannelSuspend);
+  }
+  sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = ch.partition,
+                       .channel = ch.relid, .id0 = ch.handle, .id1 = static_cast<uint64_t>(ch.conn), .size0 = 0});
+  if (!ch.outstanding.empty()) {
+    bool timed_out = false;
+    const sim::EventId timer = sim().ScheduleAfter(options_.close_completion_timeout, [this, &timed_out, c] {
+      timed_out = true;
+      Notify(c);
+    });
+    WaitUntil("T-stop", ch.handle, [c, &timed_out] { return c->outstanding.empty() || timed_out; }, &ch);
+    sim().Cancel(timer);
+    if (!ch.outstanding.empty()) {
+      Report(&ch, "VmbChannelPause/Disable", Rule::kPacketNotCompletedAtClose, STATUS_SUCCESS,
+             absl::StrCat(ch.outstanding.size(), " indicated packet(s) not completed ",
+                          options_.close_completion_timeout.ToString(), " after EvtChannelSuspend; retired"))
+          .IgnoreError();
+      for (uint64_t handle : std::vector<uint64_t>(ch.outstanding.begin(), ch.outstanding.end())) {
+        absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
+        if (inc.ok()) RetireIncoming(**inc);
+      }
+    }
+  }
+}
+
+// T-close (spec §7.3). On the state worker.
+void Runtime::TClose(Channel& ch, bool peer_gone) {
+  TStop(ch);
+  if (ch.callbacks.EvtChannelClosed != nullptr) {
+    ch.current_callback = CallbackId::kClosed;
+    InvokeStateCallback(ch, ch.callbacks.EvtChannelClosed);
+  }
+  ch.open_window = false;
+  if (!ch.is_server && !ch.gpadls.empty()) {
+    Report(&ch, "EvtChannelClosed", Rule::kGpadlNotDeletedAtClose, STATUS_SUCCESS,
+           absl::StrCat(ch.gpadls.size(), " GPADL(s) still exist when EvtChannelClosed returned"))
+        .IgnoreError();
+  }
+  // Transactions in the ring can no longer complete: the ring is going away.
+  if (peer_gone || !ch.is_server) {
+    for (auto it = ch.in_flight.begin(); it != ch.in_flight.end();) {
+      Packet* p = it->second;
+      it = ch.in_flight.erase(it);
+      ++counters_.transactions_cancelled;
+      FinishTransaction(*p, ch.is_server ? STATUS_CANCELLED : STATUS_DEVICE_REMOVED, nullptr, 0);
+    }
+  }
+  // Completions of received packets that never made it into the ring.
+  for (auto it = ch.send_queue.begin(); it != ch.send_queue.end();) {
+    it = it->packet == nullptr ? ch.send_queue.erase(it) : std::next(it);
+  }
+}
+
+void Runtime::CancelOutgoing(Channel& ch, NTSTATUS status) {
+  std::deque<QueuedSend> queued;
+  queued.swap(ch.send_queue);
+  for (QueuedSend& q : queued) {
+    if (q.packet == nullptr) continue;
+    ++counters_.transactions_cancelled;
+    FinishTransaction(*q.packet, status, nullptr, 0);
+  }
+  std::map<uint64_t, Packet*> flying;
+  flying.swap(ch.in_flight);
+  for (auto& [id, p] : flying) {
+    ++counters_.transactions_cancelled;
+    FinishTransaction(*p, status, nullptr, 0);
+  }
+}
+
+void Runtime::ChannelStart(VMBCHANNEL handle) {
+  constexpr const char* kFn = "VmbChannelStart";
+  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
+  if (!found.ok()) return;
+  Channel* ch = *found;
+  if (ch->in_state_callback) {
+    Report(ch, kFn, Rule::kLifecycleCallInStateCallback, STATUS_SUCCESS, "called from a state-change callback")
+        .IgnoreError();
+    return;
+  }
+  if (ch->conn == ConnState::kDisabled) {
+    Report(ch, kFn, Rule::kCallInWrongState, STATUS_SUCCESS, "the channel is not enabled").IgnoreError();
+    return;
+  }
+  if (ch->run_wanted && (ch->running || ch->conn != ConnState::kOpen)) {
+    return;  // Redundant (real clients call it after Enable).
+  }
+  ch->run_wanted = true;
+  if (ch->conn != ConnState::kOpen) return;  // Starts as soon as it opens.
+  bool done = false;
+  const uint64_t value = ch->handle;
+  ch->state_worker->Post([this, value, &done] {
+    absl::StatusOr<Channel*> c = channels_.Lookup(value);
+    if (c.ok()) TRun(**c);
+    done = true;
+    if (c.ok()) Notify(*c);
+  });
+  // G5: Start returns after Started has returned and the queue is enabled
+  // (PostStarted runs on the state worker, so this waits for it as well).
+  if (!AtDispatch()) WaitUntil(kFn, value, [&done] { return done; }, ch);
+}
+
+void Runtime::ChannelPause(VMBCHANNEL handle) {
+  constexpr const char* kFn = "VmbChannelPause";
+  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
+  if (!found.ok()) return;
+  Channel* ch = *found;
+  if (ch->in_state_callback) {
+    Report(ch, kFn, Rule::kLifecycleCallInStateCallback, STATUS_SUCCESS, "called from a state-change callback")
+        .IgnoreError();
+    return;
+  }
+  if (AtDispatch()) {
+    Report(ch, kFn, Rule::kBlockingCallAtDispatch, STATUS_SUCCESS, "Pause blocks; called at DISPATCH_LEVEL")
+        .IgnoreError();
+    return;
+  }
+  if (ch->conn == ConnState::kDisabled) {
+    ch->start_paused = true;  // The next Enable leaves the channel paused.
+    ch->run_wanted = false;
+    return;
+  }
+  ch->run_wanted = false;
+  bool done = false;
+  const uint64_t value = ch->handle;
+  ch->state_worker->Post([this, value, &done] {
+    absl::StatusOr<Channel*> c = channels_.Lookup(value);
+    if (c.ok()) TStop(**c);
+    done = true;
+    if (c.ok()) Notify(*c);
+  });
+  WaitUntil(kFn, value, [&done] { return done; }, ch);
+}
+
+void Runtime::ChannelDisable(VMBCHANNEL handle) {
+  constexpr const char* kFn = "VmbChannelDisable";
+  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
+  if (!found.ok()) return;
+  Channel* ch = *found;
+  if (ch->in_state_callback) {
+    Report(ch, kFn, Rule::kLifecycleCallInStateCallback, STATUS_SUCCESS,
+           "called from a state-change callback (it would deadlock)")
+        .IgnoreError();
+    return;
+  }
+  if (AtDispatch()) {
+    Report(ch, kFn, Rule::kBlockingCallAtDispatch, STATUS_SUCCESS, "Disable blocks; called at DISPATCH_LEVEL")
+        .IgnoreError();
+    return;
+  }
+  if (ch->conn == ConnState::kDisabled) return;
+  bool done = false;
+  const uint64_t value = ch->handle;
+  ch->state_worker->Post([this, value, &done] {
+    absl::StatusOr<Channel*> c = channels_.Lookup(value);
+    if (c.ok()) {
+      Channel& chan = **c;
+      if (chan.is_server) {
+        if (chan.conn == ConnState::kOpen) {
+          chan.closing_locally = true;
+          TClose(chan, false);
+        }
+        if (chan.relid != 0) {
+          fabric_->server(chan.guest).RescindChannel(chan.relid).IgnoreError();
+          Channel* p = &chan;
+          WaitUntil("VmbChannelDisable", value, [p] { return p->endpoint == nullptr; }, p);
+          server_by_relid_.erase({chan.guest, chan.relid});
+        }
+        CancelOutgoing(chan, STATUS_CANCELLED);
+        chan.relid = 0;
+      } else {
+        Channel* p = &chan;
+        WaitUntil("VmbChannelDisable", value, [p] { return !p->opening; }, p);
+        if (chan.conn == ConnState::kOpen) TClose(chan, false);
+        chan.open_window = false;
+        CancelOutgoing(chan, STATUS_CANCELLED);
+        ClientWireTeardown(chan, false);
+      }
+      chan.conn = ConnState::kDisabled;
+      chan.running = false;
+      chan.run_wanted = !chan.is_server;
+      chan.queue_failed = false;
+      chan.closing_locally = false;
+      sim().tracer().Emit({.time = chan.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = chan.partition,
+                           .id0 = chan.handle, .id1 = static_cast<uint64_t>(chan.conn)});
+    }
+    done = true;
+    if (c.ok()) Notify(*c);
+  });
+  WaitUntil(kFn, value, [&done] { return done; }, ch);
+}
+
+}  // namespace vmbsim::kmcl

@@ -1,0 +1,416 @@
+// runtime.h
+//
+// The KMCL runtime: the implementation behind every function of
+// vmbuskernelmodeclientlibapi.h, over one simulated fabric (sim/fabric). One
+// Runtime serves every partition of one Fabric; the exported C functions
+// (kmcl_c_api.cc, thin thunks) find it through the device object
+// (VmbChannelAllocate) or as the runtime current on this thread (every other
+// call: the runtime makes itself current while it runs driver code, and a
+// `Runtime::Scope` makes it current for code outside the run loop).
+//
+// Objects and handles (spec §3.1). Channels, allocated packets and received
+// packets (VMBPACKETCOMPLETION) live in generation-checked handle tables
+// (handle_table.h); a VMBPACKET made by VmbPacketInitialize is the caller's
+// buffer address, found in a side table keyed by that address (never
+// dereferenced). A stale, foreign or made-up handle is STATUS_INVALID_HANDLE
+// and a verifier finding.
+//
+// Execution (DESIGN.md "Driver execution"). Driver code runs in two
+// contexts:
+//   DISPATCH  inside a DPC work item on the channel's VP: ProcessPacket and
+//             ProcessingComplete (unless the channel asked for PASSIVE), and
+//             packet completion routines. Blocking calls here are findings.
+//   PASSIVE   on a worker: a fiber whose slices run as PASSIVE work items on
+//             a VP. Each channel has a state worker (Opened, Started,
+//             PostStarted, Suspend, Closed run there, in order) and a packet
+//             worker (PASSIVE processing, deferred packets); `RunPassive`
+//             gives driver entry code its own worker. A blocking call on a
+//             worker suspends the fiber; the VP is free meanwhile, and the
+//             fiber continues in a new work item once its condition holds.
+// Code outside the run loop (a test body, a tool) may make blocking calls
+// too: they run the simulator event by event until the condition holds (or
+// nothing is left to run).
+//
+// Where the spec is silent the choices are the spec's §11 recommendations,
+// each named by its gap id (Gn) at the code that makes it; the README lists
+// them. The main ones:
+//   - Incoming packets are taken from the ring by the channel's DPC; a
+//     PASSIVE channel hands them to its packet worker. A packet counts
+//     against the transaction quota from the moment it is taken until it is
+//     completed, failed or force-retired; when the quota is reached the
+//     packets stay in the ring (the sender sees backpressure) until a
+//     completion restarts the drain (changing the quota never does, §6.2).
+//   - ProcessingComplete(count) after every batch that delivered packets:
+//     ring empty, quota reached, or batch cap (G22).
+//   - In-band bytes are copied at send time (G6). Packets sent while the
+//     channel is not open, or while the ring is full, wait in the channel's
+//     send queue, in order; Disable and rescind cancel them (G6, G9).
+//   - BufferLength of a delivered packet is the in-band length the ring
+//     carries: the sent length rounded up to 8 bytes (Hyper-V rings count in
+//     8-byte units; the padding is zero).
+//   - A driver that never completes an indicated packet: Pause / Disable /
+//     peer close wait `RuntimeOptions::close_completion_timeout` of virtual
+//     time, then report packet_not_completed_at_close and retire the packets
+//     (their handles go stale).
+
+#ifndef VMBSIM_KMCL_RUNTIME_H_
+#define VMBSIM_KMCL_RUNTIME_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kmcl/handle_table.h"
+#include "kmcl/verifier.h"
+#include "kmcl/vmbuskernelmodeclientlibapi.h"
+#include "sim/core/fiber.h"
+#include "sim/core/simulator.h"
+#include "sim/fabric/fabric.h"
+
+namespace vmbsim::kmcl {
+class Runtime;
+}  // namespace vmbsim::kmcl
+
+// The device object a partition hands to drivers. Drivers only pass it back.
+struct _DEVICE_OBJECT {
+  uint64_t magic;
+  vmbsim::kmcl::Runtime* runtime;
+  uint16_t partition;
+};
+
+namespace vmbsim::kmcl {
+
+class Runtime;
+struct GpadlRecord;
+inline constexpr uint64_t kDeviceObjectMagic = 0x564d4253494d4456ull;  // "VMBSIMDV"
+
+struct RuntimeOptions {
+  // G10: defaults of a channel that never set them.
+  uint32_t max_packet_size_default = 4096;
+  uint32_t ring_page_count_default = 16;
+  // G7: default transaction quota (observed field values, low confidence).
+  uint32_t client_quota_default = 0xFFFFFFFF;
+  uint32_t server_quota_default = 256;
+  // How server offers are made (not visible through the KMCL API).
+  bool offer_monitored = true;
+  uint16_t offer_interrupt_latency_100ns = 0;  // 0: the fabric's default.
+  // G23: external data requires WAIT_FOR_COMPLETION.
+  bool require_wait_with_external_data = true;
+  // How long Pause / Disable / a peer close wait for the driver to complete
+  // indicated packets before reporting and retiring them.
+  sim::SimDuration close_completion_timeout = sim::SimDuration::Milliseconds(100);
+  // Findings of severity error stop the simulator (Verifier::SetFatal).
+  bool fatal_findings = false;
+  // The newest protocol version guests offer when the runtime connects them.
+  uint32_t max_version = fabric::kVersionWin10Rs5;
+  // Connect every guest's VMBus client at construction.
+  bool connect_guests = true;
+  // Guest pages KMCL hands out (rings, GPADL buffers) start at this PFN.
+  uint64_t guest_page_base_pfn = 0x10000;
+  // Test knob (§10.6): the first VmbChannelPacketGetExternalData of each
+  // packet returns STATUS_PENDING and the packet is delivered again.
+  bool external_data_pends_first = false;
+};
+
+struct RuntimeCounters {
+  uint64_t channels_allocated = 0;
+  uint64_t packets_sent = 0;          // Entered the ring.
+  uint64_t packets_queued = 0;        // Waited in a send queue first.
+  uint64_t packets_delivered = 0;     // ProcessPacket calls (re-deliveries included).
+  uint64_t packets_completed = 0;     // VmbChannelPacketComplete.
+  uint64_t completions_received = 0;  // Completion packets matched to a transaction.
+  uint64_t transactions_cancelled = 0;
+  uint64_t processing_complete_calls = 0;
+  uint64_t peer_violations = 0;       // Bad packets or completions from the peer.
+  uint64_t quota_stalls = 0;
+};
+
+// What went wrong with bytes the peer wrote (never a crash).
+struct PeerViolation {
+  sim::SimTime time;
+  uint64_t channel = 0;
+  std::string reason;
+};
+
+class Runtime {
+ public:
+  // `*fabric` must outlive the runtime. Installs the runtime's hooks on the
+  // fabric (attach, detach, open gate, client listeners) and, with
+  // `connect_guests`, connects every guest.
+  Runtime(fabric::Fabric* fabric, RuntimeOptions options = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // The runtime the exported functions use on this thread, or null.
+  static Runtime* Current();
+  // Makes `runtime` current for the scope's lifetime (restoring the previous).
+  class Scope {
+   public:
+    explicit Scope(Runtime* runtime);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    Runtime* previous_;
+  };
+
+  // The device object of partition `partition` (0 = root), for
+  // VmbChannelAllocate. REQUIRES: the partition exists.
+  PDEVICE_OBJECT device(uint16_t partition);
+  // The VMBus handle of guest `guest` for VmbServerChannelInitSetVmbusHandle
+  // (what VmbConvertVmbusHandleToKernelHandle returns for it too).
+  HANDLE vmbus_handle(uint16_t guest) const;
+
+  // Runs `body` as PASSIVE driver code on its own worker on `vp` of
+  // `partition`, starting at the current time. It may block.
+  void RunPassive(uint16_t partition, uint32_t vp, std::function<void()> body);
+
+  // Blocks the calling PASSIVE context until `done()` holds: a worker fiber
+  // suspends; code outside the run loop runs events. False (with a finding
+  // against `function`) when the caller cannot block (DISPATCH, or an event
+  // that is not a worker) or when nothing is left to run.
+  bool WaitUntil(const char* function, uint64_t channel, const std::function<bool()>& done,
+                 const void* wait_key);
+  // Wakes the workers waiting on `wait_key` so they re-check.
+  void Notify(const void* wait_key);
+
+  fabric::Fabric& fabric() { return *fabric_; }
+  sim::Simulator& sim() { return fabric_->sim(); }
+  Verifier& verifier() { return verifier_; }
+  const RuntimeOptions& options() const { return options_; }
+  const RuntimeCounters& counters() const { return counters_; }
+  const std::vector<PeerViolation>& peer_violations() const { return peer_violations_; }
+  size_t channel_count() const { return channels_.size(); }
+  size_t live_packet_count() const { return packets_.size() + caller_packets_.size(); }
+  size_t live_completion_count() const { return completions_.size(); }
+  size_t blocked_worker_count() const;
+
+  // ---- The API, one method per exported function (kmcl_c_api.cc). Handles
+  // are the driver's values; errors are absl::Status carrying the exact
+  // NTSTATUS (ntstatus.h).
+  absl::StatusOr<VMBCHANNEL> ChannelAllocate(PDEVICE_OBJECT parent, bool is_server);
+  void ChannelCleanup(VMBCHANNEL channel);
+  absl::Status ChannelEnable(VMBCHANNEL channel);
+  void ChannelDisable(VMBCHANNEL channel);
+  void ChannelStart(VMBCHANNEL channel);
+  void ChannelPause(VMBCHANNEL channel);
+
+  absl::Status InitSetMaximumPacketSize(VMBCHANNEL channel, uint32_t size);
+  absl::Status InitSetMaximumExternalData(VMBCHANNEL channel, uint32_t size, uint32_t chain_length);
+  absl::Status InitSetClientContextSize(VMBCHANNEL channel, uint32_t size);
+  absl::Status InitSetProcessPacketCallbacks(VMBCHANNEL channel, PFN_VMB_CHANNEL_PROCESS_PACKET process,
+                                             PFN_VMB_CHANNEL_PROCESSING_COMPLETE complete);
+  absl::Status InitSetStateChangeCallbacks(VMBCHANNEL channel,
+                                           const VMB_CHANNEL_STATE_CHANGE_CALLBACKS* callbacks);
+  absl::Status InitSetFriendlyName(VMBCHANNEL channel, PCUNICODE_STRING name);
+  absl::Status InitSetFlags(VMBCHANNEL channel, uint32_t flags);
+  void SetIncomingProcessingAtPassive(VMBCHANNEL channel, bool passive);
+  void SetTransactionQuota(VMBCHANNEL channel, uint32_t quota);
+  void ChannelSetPointer(VMBCHANNEL channel, void* pointer);
+  void* ChannelGetPointer(VMBCHANNEL channel);
+  absl::StatusOr<uint16_t> SetInterruptLatency(VMBCHANNEL channel, uint16_t latency_100ns);
+  absl::Status ClientInitSetRingBufferPageCount(VMBCHANNEL channel, uint32_t incoming, uint32_t outgoing);
+  absl::Status ClientInitSetTargetPnp(VMBCHANNEL channel, const GUID* type, const GUID* instance,
+                                      PFN_VMB_CHANNEL_PNP_FAILURE pnp_failure);
+  absl::Status ServerInitSetTargetInterfaceId(VMBCHANNEL channel, const GUID& type, const GUID& instance);
+  absl::Status ServerInitSetFlags(VMBCHANNEL channel, uint32_t flags);
+  absl::Status ServerInitSetMmioMegabytes(VMBCHANNEL channel, uint16_t mmio, uint16_t optional_mmio);
+  absl::Status ServerInitSetTargetVtl(VMBCHANNEL channel, uint8_t vtl);
+  absl::Status ServerInitSetVmbusHandle(VMBCHANNEL channel, HANDLE handle);
+  absl::StatusOr<HANDLE> ConvertVmbusHandleToKernelHandle(HANDLE handle);
+  absl::Status ServerInitSetSaveRestorePacketCallbacks(VMBCHANNEL channel, PFN_VMB_CHANNEL_SAVE_PACKET save,
+                                                       PFN_VMB_CHANNEL_RESTORE_PACKET restore);
+  // V5 (undocumented; vmbsim's guess, §6.11): ties a sub-channel to its primary.
+  absl::Status InitSetPrimaryChannel(VMBCHANNEL sub_channel, VMBCHANNEL primary);
+
+  absl::StatusOr<GUID> GetInterfaceInstance(VMBCHANNEL channel);
+  absl::Status GetMmioSpace(VMBCHANNEL channel, uint64_t* address, uint64_t* size);
+  absl::StatusOr<uint32_t> SizeofPacket(VMBCHANNEL channel);
+
+  void PacketComplete(VMBPACKETCOMPLETION packet, const void* buffer, uint32_t size);
+  void PacketDeferToPassive(VMBPACKETCOMPLETION packet);
+  void PacketFail(VMBPACKETCOMPLETION packet);
+  absl::StatusOr<PMDL> PacketGetExternalData(VMBPACKETCOMPLETION packet, uint32_t flags);
+  void* PacketGetClientContext(VMBPACKETCOMPLETION packet);
+
+  absl::StatusOr<VMBPACKET> PacketAllocate(VMBCHANNEL channel);
+  absl::Status PacketInitialize(VMBCHANNEL channel, VMBPACKET storage, uint32_t size);
+  void PacketFree(VMBPACKET packet);
+  void PacketSetCompletionRoutine(VMBPACKET packet, PFN_VMB_PACKET_COMPLETION_ROUTINE routine);
+  void PacketSetPointer(VMBPACKET packet, void* pointer);
+  void* PacketGetPointer(VMBPACKET packet);
+  VMBCHANNEL PacketGetChannel(VMBPACKET packet);
+  // The three sends. `mdl` may be null; `pfns` only for the PFN form.
+  absl::Status PacketSend(VMBPACKET packet, const void* buffer, uint32_t length, PMDL mdl, uint32_t flags);
+  absl::Status PacketSendWithExternalMdl(VMBPACKET packet, const void* buffer, uint32_t length, PMDL mdl,
+                                         uint32_t mdl_offset, uint32_t mdl_length, uint32_t flags);
+  absl::Status PacketSendWithExternalPfns(VMBPACKET packet, const void* buffer, uint32_t length,
+                                          const PFN_NUMBER* pfns, uint32_t pfn_count, uint32_t flags);
+  absl::Status SendSynchronousRequest(VMBCHANNEL channel, const void* buffer, uint32_t length, PMDL mdl,
+                                      uint32_t flags, void* completion_buffer, uint32_t* completion_size,
+                                      const LARGE_INTEGER* timeout);
+
+  absl::StatusOr<uint32_t> CreateGpadlFromBuffer(VMBCHANNEL channel, uint32_t flags, void* buffer,
+                                                 uint32_t size);
+  absl::StatusOr<uint32_t> CreateGpadlFromMdl(VMBCHANNEL channel, uint32_t flags, PMDL mdl,
+                                              uint32_t offset, uint32_t length);
+  void DeleteGpadl(VMBCHANNEL channel, uint32_t gpadl);
+  absl::StatusOr<PMDL> MapGpadl(VMBCHANNEL channel, uint32_t flags, uint32_t gpadl);
+  void UnmapGpadl(VMBCHANNEL channel, uint32_t gpadl);
+
+  absl::Status SaveBegin(VMBCHANNEL channel);
+  // On success *filled bytes were written and everything is saved; a
+  // STATUS_BUFFER_OVERFLOW / STATUS_BUFFER_TOO_SMALL error still sets
+  // *filled and *required.
+  absl::Status SaveContinue(VMBCHANNEL channel, void* buffer, uint32_t size, uint32_t* filled,
+                            uint32_t* required);
+  void SaveEnd(VMBCHANNEL channel);
+  absl::Status RestoreFromBuffer(VMBCHANNEL channel, const void* buffer, uint32_t size);
+  absl::Status PacketRestore(VMBPACKET packet, const void* buffer, uint32_t size);
+
+  // Interface query (vmbsim's stand-in for WdfFdoQueryForInterface).
+  absl::Status QueryInterface(const GUID* type, INTERFACE* interface, uint16_t size, uint16_t version);
+  int interface_references() const { return interface_references_; }
+  void InterfaceReference() { ++interface_references_; }
+  void InterfaceDereference() { --interface_references_; }
+
+  // Test access: the fabric endpoint of a channel (null unless attached),
+  // and its state name ("disabled", "enabled", "open", "peer_closed").
+  fabric::ChannelDataPath* EndpointOf(VMBCHANNEL channel);
+  std::string StateOf(VMBCHANNEL channel);
+  // The relid a channel is bound to (0 if none).
+  uint32_t RelidOf(VMBCHANNEL channel);
+  // Simulated time in 100 ns units (the running VP's clock inside work).
+  uint64_t Now100ns() const;
+
+  // Queues `body` as DISPATCH driver code (a DPC) on `vp` of `partition`.
+  void RunDispatch(uint16_t partition, uint32_t vp, std::function<void()> body);
+
+  // Internal types, public only for the .cc files.
+  struct Channel;
+  struct Packet;
+  struct Incoming;
+  class Worker;
+
+ private:
+  friend class Worker;
+  struct Waiter {
+    Worker* worker;
+    const void* key;
+  };
+  struct Device {
+    _DEVICE_OBJECT object;
+  };
+  enum class CallKind : uint8_t { kNone, kStateCallback, kProcessPacket, kCompletionRoutine, kOther };
+  // What driver code is running now (for IRQL and context rules).
+  struct Context {
+    int irql = 0;  // PASSIVE_LEVEL or DISPATCH_LEVEL.
+    Channel* channel = nullptr;
+    CallKind kind = CallKind::kNone;
+    Incoming* incoming = nullptr;  // The packet in ProcessPacket.
+    Worker* worker = nullptr;
+    fabric::VirtualProcessor* vp = nullptr;  // The VP the code runs on, if any.
+  };
+  class ContextScope;
+  // Sets the thread's current runtime; returns the previous one.
+  static Runtime* ExchangeCurrent(Runtime* runtime);
+
+  // Lookups; a failure is reported (rule kStaleOrForeignHandle) against `function`.
+  absl::StatusOr<Channel*> FindChannel(VMBCHANNEL handle, const char* function);
+  absl::StatusOr<Packet*> FindPacket(VMBPACKET handle, const char* function);
+  absl::StatusOr<Incoming*> FindIncoming(VMBPACKETCOMPLETION handle, const char* function);
+
+  // Reports a finding and returns `status` (with `detail` as its message).
+  absl::Status Report(Channel* channel, const char* function, Rule rule, NTSTATUS status, std::string detail);
+  absl::Status InitSetterGuard(Channel* channel, const char* function);
+  bool AtDispatch() const { return context_.irql >= DISPATCH_LEVEL; }
+  void ChargeCall();
+
+  // Lifecycle (runtime.cc).
+  void TryBindClient(Channel& channel);
+  void OnOffer(uint16_t guest, uint32_t relid);
+  void OnRescind(uint16_t guest, uint32_t relid);
+  void OnAttached(uint16_t guest, uint32_t relid);
+  void OnDetaching(uint16_t guest, uint32_t relid);
+  void OnOpenGate(uint16_t guest, uint32_t relid, fabric::Fabric::OpenDone done);
+  void ClientOpenResult(Channel& channel, uint32_t status);
+  void StartClientOpen(Channel& channel);
+  void TRun(Channel& channel);
+  void TStop(Channel& channel);
+  void TClose(Channel& channel, bool peer_gone);
+  void InvokeStateCallback(Channel& channel, PFN_VMB_CHANNEL_SUSPEND fn);
+  void ClientWireTeardown(Channel& channel, bool rescinded);
+  void CancelOutgoing(Channel& channel, NTSTATUS status);
+  void ReleaseRing(Channel& channel);
+  void MaybeKick(Channel& channel);
+  void WireEndpoint(Channel& channel);
+  Channel* ServerChannelFor(uint16_t guest, uint32_t relid);
+  Channel* ClientChannelFor(uint16_t guest, uint32_t relid);
+  uint64_t AllocateGuestPages(uint16_t guest, uint64_t count);
+  void FreeGuestPages(uint16_t guest, uint64_t first_pfn, uint64_t count);
+  void DestroyChannel(Channel* channel);
+
+  // Data path (runtime_io.cc).
+  bool AcceptGate(Channel& channel);
+  void OnPacket(Channel& channel, const fabric::ParsedPacket& packet);
+  void OnBatchEnd(Channel& channel, uint32_t count);
+  void Deliver(Channel& channel, Incoming& incoming);
+  void RunPassiveBatch(Channel& channel);
+  void RetireIncoming(Incoming& incoming);
+  void OnCompletionPacket(Channel& channel, const fabric::ParsedPacket& packet);
+  void FinishTransaction(Packet& packet, NTSTATUS status, const uint8_t* data, uint32_t size);
+  absl::Status SubmitSend(Packet& packet, Channel& channel, const void* buffer, uint32_t length,
+                          std::vector<fabric::GpaRange> ranges, uint32_t flags, const char* function);
+  void FlushSendQueue(Channel& channel);
+  // kWritten, kRingFull, or an error (the endpoint failed).
+  absl::StatusOr<bool> TryWrite(Channel& channel, Packet& packet);
+  void AfterWritten(Channel& channel, Packet& packet);
+  void PeerViolationFor(Channel& channel, std::string reason);
+  absl::StatusOr<std::vector<fabric::GpaRange>> RangesFromMdl(Channel& channel, PMDL mdl, uint32_t offset,
+                                                              uint32_t length, bool force_length,
+                                                              const char* function);
+  void FreePacketObject(Packet* packet);
+  Packet* PacketByValue(uint64_t value);
+  void PostPassiveJob(Channel& channel);
+
+  fabric::Fabric* const fabric_;
+  const RuntimeOptions options_;
+  Verifier verifier_;
+  std::vector<std::unique_ptr<Device>> devices_;  // [partition]
+  HandleTable<Channel> channels_;
+  HandleTable<Packet> packets_;
+  HandleTable<Incoming> completions_;
+  std::map<uintptr_t, std::unique_ptr<Packet>> caller_packets_;  // VmbPacketInitialize storage.
+  std::map<std::pair<uint16_t, uint32_t>, Channel*> server_by_relid_;
+  std::map<std::pair<uint16_t, uint32_t>, Channel*> client_by_relid_;
+  std::vector<std::unique_ptr<fabric::VmbusClientListener>> listeners_;
+  std::vector<std::unique_ptr<Worker>> passive_workers_;  // RunPassive; finished ones are reaped.
+  std::vector<Waiter> waiters_;
+  std::vector<std::unique_ptr<Worker>> retired_workers_;
+  std::map<std::pair<uint16_t, uint32_t>, std::unique_ptr<GpadlRecord>> gpadls_;  // (guest, id).
+  std::vector<uint64_t> next_free_pfn_;  // Per guest (index guest - 1).
+  std::vector<std::vector<std::pair<uint64_t, uint64_t>>> free_page_runs_;  // Per guest: (pfn, count).
+  Context context_;
+  Runtime* previous_current_ = nullptr;
+  bool made_current_ = false;
+  int interface_references_ = 0;
+  uint64_t next_kernel_handle_ = 0x100;
+  std::vector<PeerViolation> peer_violations_;
+  RuntimeCounters counters_;
+  std::vector<std::unique_ptr<Incoming>> incoming_pool_;
+  std::vector<std::unique_ptr<Packet>> packet_pool_;
+};
+
+}  // namespace vmbsim::kmcl
+
+#endif  // VMBSIM_KMCL_RUNTIME_H_

@@ -1,0 +1,269 @@
+// runtime_internal.h
+//
+// The objects behind the KMCL handles, shared by runtime.cc (lifecycle,
+// workers, blocking) and runtime_io.cc (packets, GPADLs, save/restore).
+// Nothing outside kmcl/ includes this file.
+
+#ifndef VMBSIM_KMCL_RUNTIME_INTERNAL_H_
+#define VMBSIM_KMCL_RUNTIME_INTERNAL_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kmcl/runtime.h"
+#include "sim/core/fiber.h"
+#include "sim/fabric/packet_format.h"
+
+namespace vmbsim::kmcl {
+
+// Trace kinds of the KMCL layer (0x0200 is the verifier's).
+inline constexpr uint16_t kKmclStateTraceKind = 0x0201;     // id0 channel, id1 ConnState, size0 running.
+inline constexpr uint16_t kKmclDeliverTraceKind = 0x0202;   // id0 channel, id1 trans id, size0 bytes, size1 passive.
+inline constexpr uint16_t kKmclFinishTraceKind = 0x0203;    // id0 channel, id1 trans id, size0 NTSTATUS.
+inline constexpr uint16_t kKmclCallbackTraceKind = 0x0204;  // id0 channel, id1 CallbackId.
+
+enum class ConnState : uint8_t {
+  kDisabled = 0,
+  kEnabled = 1,     // Offered (server) / looking for or opening an offer (client).
+  kOpen = 2,
+  kPeerClosed = 3,  // Server only: the guest closed; the offer stands.
+};
+const char* ConnStateName(ConnState state);
+
+enum class CallbackId : uint8_t {
+  kOpened = 1,
+  kClosed = 2,
+  kSuspend = 3,
+  kStarted = 4,
+  kPostStarted = 5,
+  kProcessingComplete = 6,
+  kPnpFailure = 7,
+};
+
+// Sets what driver code runs now (IRQL, channel, packet, worker, VP) and
+// makes the runtime current, for one scope.
+class Runtime::ContextScope {
+ public:
+  ContextScope(Runtime* runtime, Context context)
+      : runtime_(runtime), saved_(runtime->context_), previous_(ExchangeCurrent(runtime)) {
+    runtime_->context_ = context;
+  }
+  ~ContextScope() {
+    runtime_->context_ = saved_;
+    ExchangeCurrent(previous_);
+  }
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+
+ private:
+  Runtime* const runtime_;
+  const Context saved_;
+  Runtime* const previous_;
+};
+
+// A PASSIVE execution context: a fiber whose slices run as PASSIVE work
+// items on a VP. Jobs run in order; a job may block (Runtime::WaitUntil).
+class Runtime::Worker {
+ public:
+  Worker(Runtime* runtime, fabric::VirtualProcessor* vp, std::string name);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void Post(std::function<void()> job);
+  // A blocked worker re-checks its condition in a new slice.
+  void Wake();
+  void set_vp(fabric::VirtualProcessor* vp) { vp_ = vp; }
+  fabric::VirtualProcessor* vp() const { return vp_; }
+  bool idle() const { return state_ == State::kIdle && jobs_.empty(); }
+  bool blocked() const { return state_ == State::kBlocked; }
+  // Called by WaitUntil from inside the fiber.
+  void BlockHere();
+  // Stops scheduling; frees the stack when the fiber is not mid-job.
+  void Retire();
+  const std::string& name() const { return name_; }
+
+ private:
+  enum class State : uint8_t { kIdle, kScheduled, kRunning, kBlocked };
+  void Schedule();
+  void Slice();
+  void Body();
+
+  Runtime* const runtime_;
+  fabric::VirtualProcessor* vp_;
+  const std::string name_;
+  std::unique_ptr<sim::Fiber> fiber_;
+  std::deque<std::function<void()>> jobs_;
+  std::function<void()> current_;  // Kept off the fiber stack.
+  State state_ = State::kIdle;
+  bool retired_ = false;
+  bool slice_queued_ = false;
+};
+
+struct Runtime::Packet {
+  enum class State : uint8_t {
+    kIdle = 0,
+    kQueued = 1,      // In the channel's send queue.
+    kInFlight = 2,    // In the ring, waiting for the peer's completion.
+    kFinishing = 3,   // Written without WAIT; its completion routine is queued.
+  };
+  uint64_t handle = 0;          // The VMBPACKET value.
+  bool caller_owned = false;    // From VmbPacketInitialize.
+  uint64_t channel = 0;         // The channel's handle.
+  PFN_VMB_PACKET_COMPLETION_ROUTINE routine = nullptr;
+  bool routine_set = false;     // Allocated packets free themselves until set.
+  void* pointer = nullptr;
+  State state = State::kIdle;
+  std::vector<uint8_t> inband;
+  std::vector<fabric::GpaRange> ranges;
+  uint32_t flags = 0;
+  uint64_t trans_id = 0;
+  // A synchronous request's wait state (internal packets only).
+  struct Sync* sync = nullptr;
+  bool restored = false;
+};
+
+struct Runtime::Incoming {
+  uint64_t handle = 0;
+  uint64_t channel = 0;
+  uint64_t trans_id = 0;
+  bool completion_requested = false;
+  bool external = false;
+  std::vector<uint8_t> payload;
+  std::vector<fabric::GpaRange> ranges;
+  std::vector<uint8_t> client_context;
+  std::vector<uint64_t> mdl_storage;  // MDLs and PFN arrays for GetExternalData.
+  bool pended_once = false;
+  bool defer_requested = false;
+  bool redeliver = false;             // GetExternalData said STATUS_PENDING.
+  bool completed_inline = false;      // Completed or failed during its ProcessPacket.
+};
+
+struct Sync {
+  bool done = false;
+  bool timed_out = false;
+  NTSTATUS status = 0;
+  std::vector<uint8_t> completion;
+};
+
+// One entry of a channel's send queue: a packet object, or a completion of a
+// received packet that did not fit into the ring.
+struct QueuedSend {
+  Runtime::Packet* packet = nullptr;
+  uint64_t trans_id = 0;
+  std::vector<uint8_t> completion;
+};
+
+struct GpadlRecord {
+  uint64_t channel = 0;  // The client channel that created it.
+  uint16_t guest = 0;
+  uint32_t relid = 0;
+  uintptr_t va = 0;      // The driver's buffer.
+  uint32_t size = 0;
+  uint32_t byte_offset = 0;
+  std::vector<uint64_t> pfns;
+  bool read_only = false;
+  bool pages_owned = false;  // Allocated by the runtime (buffer form).
+  bool mapped = false;
+  std::vector<uint64_t> mdl_storage;  // The server's mapping.
+};
+
+struct Runtime::Channel {
+  uint64_t handle = 0;
+  uint16_t partition = 0;
+  bool is_server = false;
+  PDEVICE_OBJECT parent = nullptr;
+
+  // Configuration (Init* setters).
+  uint32_t max_packet_size = 0;
+  uint32_t max_external_data = 0;
+  uint32_t max_chain_length = 0;
+  uint32_t client_context_size = 0;
+  uint32_t init_flags = 0;
+  PFN_VMB_CHANNEL_PROCESS_PACKET process_packet = nullptr;
+  PFN_VMB_CHANNEL_PROCESSING_COMPLETE processing_complete = nullptr;
+  VMB_CHANNEL_STATE_CHANGE_CALLBACKS callbacks = {};
+  std::u16string friendly_name;
+  bool passive = false;
+  uint32_t quota = 0;
+  void* pointer = nullptr;
+  uint32_t incoming_pages = 0;
+  uint32_t outgoing_pages = 0;
+  bool target_set = false;
+  GUID interface_type = {};
+  GUID interface_instance = {};
+  bool instance_set = false;
+  PFN_VMB_CHANNEL_PNP_FAILURE pnp_failure = nullptr;
+  uint32_t server_flags = 0;
+  uint16_t mmio_megabytes = 0;
+  uint16_t mmio_megabytes_optional = 0;
+  uint8_t target_vtl = 0;
+  uint16_t target_guest = 0;  // Server: from the VMBus handle (0 = not set).
+  PFN_VMB_CHANNEL_SAVE_PACKET save_packet = nullptr;
+  PFN_VMB_CHANNEL_RESTORE_PACKET restore_packet = nullptr;
+  uint64_t primary = 0;       // Sub-channel: the primary's handle.
+  uint16_t next_sub_index = 0;
+
+  // State (spec §7.2).
+  ConnState conn = ConnState::kDisabled;
+  bool run_wanted = false;
+  bool start_paused = false;
+  bool running = false;
+  bool suspended = false;       // Between EvtChannelSuspend and the next Started.
+  bool in_state_callback = false;
+  CallbackId current_callback = CallbackId::kOpened;
+  bool open_window = false;     // EvtChannelOpened .. EvtChannelClosed, inclusive.
+  bool opening = false;         // Client: GPADL / OPENCHANNEL outstanding.
+  bool queue_failed = false;    // VmbChannelPacketFail stopped the queue.
+  bool deferring = false;       // G18: the drain feeds the packet worker.
+  bool closing_locally = false;
+  bool quota_stalled = false;
+
+  // Fabric binding.
+  uint16_t guest = 0;
+  uint32_t relid = 0;
+  fabric::ChannelDataPath* endpoint = nullptr;
+  fabric::VirtualProcessor* vp = nullptr;
+  uint32_t ring_gpadl = 0;
+  uint64_t ring_first_pfn = 0;
+  uint64_t ring_page_count = 0;
+  uint32_t outgoing_ring_pages = 0;
+  GUID bound_instance = {};
+  uint16_t sub_channel_index = 0;
+
+  // Traffic.
+  std::set<uint64_t> outstanding;  // Incoming handles indicated and not completed.
+  std::deque<uint64_t> passive_queue;  // Incoming handles; 0 = end of a batch.
+  std::vector<uint32_t> passive_batch_counts;
+  bool passive_job_posted = false;
+  uint32_t batch_delivered = 0;
+  std::deque<QueuedSend> send_queue;
+  std::map<uint64_t, Packet*> in_flight;  // By transaction id.
+  std::set<uint64_t> abandoned_trans;     // Timed-out sync requests: late completions are absorbed.
+  uint64_t next_trans_id = 0;
+  std::set<uint32_t> gpadls;              // Client: created, not deleted.
+
+  // Save / restore.
+  std::vector<std::vector<uint8_t>> save_chunks;
+  size_t save_next = 0;
+  bool saving = false;
+  bool restore_done = false;
+
+  std::unique_ptr<Runtime::Worker> state_worker;
+  std::unique_ptr<Runtime::Worker> packet_worker;
+};
+
+// Chunked save format (private; G12). Each chunk: u32 length, u32 kind, body.
+inline constexpr uint32_t kSaveChunkHeader = 1;
+inline constexpr uint32_t kSaveChunkPacket = 2;
+inline constexpr uint32_t kSaveChunkEnd = 3;
+
+}  // namespace vmbsim::kmcl
+
+#endif  // VMBSIM_KMCL_RUNTIME_INTERNAL_H_

@@ -1,0 +1,1223 @@
+// runtime_io.cc: the KMCL data path over the fabric: the incoming queue
+// (accept gate, ProcessPacket, ProcessingComplete, quota, PASSIVE
+// processing, deferral, completion), packet objects and the three sends,
+// synchronous requests, GPADLs, and server save/restore.
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "kmcl/ntstatus.h"
+#include "kmcl/runtime.h"
+#include "kmcl/runtime_internal.h"
+#include "sim/check.h"
+
+namespace vmbsim::kmcl {
+namespace {
+
+constexpr uint64_t kPageBytes = 4096;
+constexpr uint32_t kMdlChainMax = 4096;        // Longer chains are taken as cycles.
+constexpr uint64_t kExternalBytesMax = 1u << 30;  // Per packet.
+
+uint64_t PagesSpanned(uint64_t byte_offset, uint64_t byte_count) {
+  return (byte_offset % kPageBytes + byte_count + kPageBytes - 1) / kPageBytes;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Incoming queue.
+
+bool Runtime::AcceptGate(Channel& ch) {
+  if (!ch.running || ch.queue_failed) return false;
+  if (ch.outstanding.size() >= ch.quota) {
+    if (!ch.quota_stalled) ++counters_.quota_stalls;
+    ch.quota_stalled = true;
+    return false;
+  }
+  return true;
+}
+
+void Runtime::MaybeKick(Channel& ch) {
+  if (ch.endpoint != nullptr && ch.endpoint->stalled() && ch.running && !ch.queue_failed &&
+      ch.outstanding.size() < ch.quota) {
+    ch.quota_stalled = false;
+    ch.endpoint->Kick();
+  }
+}
+
+void Runtime::PeerViolationFor(Channel& ch, std::string reason) {
+  ++counters_.peer_violations;
+  peer_violations_.push_back(PeerViolation{.time = sim().Now(), .channel = ch.handle, .reason = std::move(reason)});
+}
+
+void Runtime::OnPacket(Channel& ch, const fabric::ParsedPacket& packet) {
+  const fabric::PacketType type = packet.type();
+  if (type == fabric::PacketType::kComp) {
+    OnCompletionPacket(ch, packet);
+    return;
+  }
+  if (type != fabric::PacketType::kDataInband && type != fabric::PacketType::kDataUsingGpaDirect) {
+    PeerViolationFor(ch, absl::StrCat("packet type ", static_cast<int>(type), " is not one KMCL receives; dropped"));
+    return;
+  }
+  std::unique_ptr<Incoming> object;
+  if (!incoming_pool_.empty()) {
+    object = std::move(incoming_pool_.back());
+    incoming_pool_.pop_back();
+  } else {
+    object = std::make_unique<Incoming>();
+  }
+  Incoming* inc = object.get();
+  inc->channel = ch.handle;
+  inc->trans_id = packet.descriptor.trans_id;
+  inc->completion_requested = (packet.descriptor.flags & fabric::kCompletionRequestedFlag) != 0;
+  inc->external = type == fabric::PacketType::kDataUsingGpaDirect;
+  const absl::Span<const uint8_t> payload = packet.payload();
+  inc->payload.assign(payload.begin(), payload.end());
+  inc->ranges.clear();
+  if (inc->external) inc->ranges = packet.GpaRanges();
+  inc->client_context.assign(ch.client_context_size, 0);  // G11: zero-filled.
+  inc->mdl_storage.clear();
+  inc->pended_once = false;
+  inc->defer_requested = false;
+  inc->redeliver = false;
+  absl::StatusOr<uint64_t> handle = completions_.Insert(std::move(object));
+  if (!handle.ok()) {
+    PeerViolationFor(ch, "no room for another received packet; dropped");
+    return;
+  }
+  inc->handle = *handle;
+  ch.outstanding.insert(*handle);
+  if (ch.passive || ch.deferring) {
+    ch.passive_queue.push_back(*handle);
+    ++ch.batch_delivered;
+    PostPassiveJob(ch);
+  } else {
+    Deliver(ch, *inc);
+  }
+}
+
+void Runtime::Deliver(Channel& ch, Incoming& inc) {
+  const uint64_t handle = inc.handle;
+  const bool passive = context_.worker != nullptr;
+  {
+    ContextScope scope(this, Context{.irql = passive ? PASSIVE_LEVEL : DISPATCH_LEVEL,
+                                     .channel = &ch,
+                                     .kind = CallKind::kProcessPacket,
+                                     .incoming = &inc,
+                                     .worker = context_.worker,
+                                     .vp = ch.vp});
+    if (ch.vp->running()) ch.vp->Charge(fabric_->costs().kmcl_callback);
+    sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclDeliverTraceKind, .partition = ch.partition,
+                         .vp = ch.vp->vp_index(), .channel = ch.relid, .id0 = ch.handle, .id1 = inc.trans_id,
+                         .size0 = inc.payload.size(), .size1 = passive ? 1u : 0u});
+    inc.defer_requested = false;
+    inc.redeliver = false;
+    if (!passive) ++ch.batch_delivered;
+    ++counters_.packets_delivered;
+    ch.process_packet(DriverHandleOf<VMBCHANNEL>(ch.handle), DriverHandleOf<VMBPACKETCOMPLETION>(handle),
+                      inc.payload.data(), static_cast<UINT32>(inc.payload.size()),
+                      inc.external ? VMBUS_CHANNEL_PROCESS_PACKET_FLAG_EXTERNAL_DATA : 0);
+  }
+  absl::StatusOr<Incoming*> still = completions_.Lookup(handle);
+  if (!still.ok()) return;  // Completed or failed inline.
+  Incoming& live = **still;
+  if (live.defer_requested) {
+    // G18: the rest of the queue follows it to PASSIVE, in order.
+    ch.deferring = true;
+    ch.passive_queue.push_front(handle);
+    PostPassiveJob(ch);
+  } else if (live.redeliver) {
+    if (passive) {
+      ch.passive_queue.push_front(handle);
+      PostPassiveJob(ch);
+    } else {
+      const uint64_t channel = ch.handle;
+      ch.vp->Queue(fabric::Irql::kDispatch, sim::SimDuration::Zero(), [this, channel, handle] {
+        absl::StatusOr<Channel*> c = channels_.Lookup(channel);
+        absl::StatusOr<Incoming*> i = completions_.Lookup(handle);
+        if (c.ok() && i.ok()) Deliver(**c, **i);
+      });
+    }
+  }
+}
+
+void Runtime::PostPassiveJob(Channel& ch) {
+  if (ch.passive_job_posted) return;
+  ch.passive_job_posted = true;
+  const uint64_t handle = ch.handle;
+  ch.packet_worker->Post([this, handle] {
+    absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+    if (found.ok()) RunPassiveBatch(**found);
+  });
+}
+
+void Runtime::RunPassiveBatch(Channel& ch) {
+  uint32_t delivered = 0;
+  while (!ch.passive_queue.empty()) {
+    const uint64_t handle = ch.passive_queue.front();
+    ch.passive_queue.pop_front();
+    if (handle == 0) {  // End of a DPC batch.
+      if (delivered > 0 && ch.processing_complete != nullptr) {
+        ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &ch, .kind = CallKind::kOther,
+                                         .worker = ch.packet_worker.get(), .vp = ch.vp});
+        ++counters_.processing_complete_calls;
+        ch.processing_complete(DriverHandleOf<VMBCHANNEL>(ch.handle), delivered);
+      }
+      delivered = 0;
+      continue;
+    }
+    absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
+    if (!inc.ok()) continue;  // Retired meanwhile (close timeout).
+    ++delivered;
+    Deliver(ch, **inc);
+  }
+  ch.passive_job_posted = false;
+  ch.deferring = false;
+  Notify(&ch);
+}
+
+void Runtime::OnBatchEnd(Channel& ch, uint32_t count) {
+  (void)count;  // Completion packets do not count as delivered.
+  if (ch.deferring || ch.passive) {
+    ch.passive_queue.push_back(0);  // ProcessingComplete at PASSIVE after the batch.
+    ch.batch_delivered = 0;
+    PostPassiveJob(ch);
+    return;
+  }
+  const uint32_t delivered = ch.batch_delivered;
+  ch.batch_delivered = 0;
+  if (delivered == 0 || ch.processing_complete == nullptr) return;
+  ContextScope scope(this, Context{.irql = DISPATCH_LEVEL, .channel = &ch, .kind = CallKind::kOther, .vp = ch.vp});
+  if (ch.vp->running()) ch.vp->Charge(fabric_->costs().kmcl_callback);
+  ++counters_.processing_complete_calls;
+  ch.processing_complete(DriverHandleOf<VMBCHANNEL>(ch.handle), delivered);
+}
+
+void Runtime::RetireIncoming(Incoming& inc) {
+  const uint64_t handle = inc.handle;
+  absl::StatusOr<Channel*> found = channels_.Lookup(inc.channel);
+  absl::StatusOr<std::unique_ptr<Incoming>> removed = completions_.Remove(handle);
+  if (removed.ok()) incoming_pool_.push_back(std::move(*removed));
+  if (!found.ok()) return;
+  Channel& ch = **found;
+  ch.outstanding.erase(handle);
+  MaybeKick(ch);
+  if (ch.outstanding.empty()) Notify(&ch);
+}
+
+absl::StatusOr<Runtime::Incoming*> Runtime::FindIncoming(VMBPACKETCOMPLETION handle, const char* function) {
+  const uint64_t value = HandleValueOf(handle);
+  absl::StatusOr<Incoming*> found = completions_.Lookup(value);
+  if (found.ok()) {
+    ChargeCall();
+    return *found;
+  }
+  if (completions_.Classify(value) == HandleState::kStale) {
+    return Report(context_.channel, function, Rule::kDoubleCompletion, STATUS_INVALID_HANDLE,
+                  "the packet was already completed or failed");
+  }
+  return Report(context_.channel, function, Rule::kStaleOrForeignHandle, STATUS_INVALID_HANDLE,
+                std::string(found.status().message()));
+}
+
+void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uint32_t size) {
+  constexpr const char* kFn = "VmbChannelPacketComplete";
+  absl::StatusOr<Incoming*> found = FindIncoming(handle, kFn);
+  if (!found.ok()) return;
+  Incoming& inc = **found;
+  absl::StatusOr<Channel*> channel = channels_.Lookup(inc.channel);
+  if (context_.incoming == &inc && inc.defer_requested) {
+    Report(channel.ok() ? *channel : nullptr, kFn, Rule::kDoubleCompletion, STATUS_SUCCESS,
+           "completed in the same invocation that deferred it to PASSIVE")
+        .IgnoreError();
+    return;
+  }
+  if (buffer == nullptr) size = 0;
+  if (channel.ok()) {
+    Channel& ch = **channel;
+    if (inc.completion_requested && ch.endpoint != nullptr) {
+      const absl::Span<const uint8_t> payload(static_cast<const uint8_t*>(buffer), size);
+      bool queued = !ch.send_queue.empty();
+      if (!queued) {
+        absl::StatusOr<fabric::WriteOutcome> sent = ch.endpoint->SendCompletion(inc.trans_id, payload);
+        if (!sent.ok() && absl::IsInvalidArgument(sent.status())) {
+          Report(&ch, kFn, Rule::kOversizePacket, STATUS_SUCCESS,
+                 absl::StrCat("a ", size, "-byte completion can never fit the ring; not sent"))
+              .IgnoreError();
+        } else if (!sent.ok() || *sent == fabric::WriteOutcome::kRingFull) {
+          queued = ch.endpoint->failed() ? false : true;
+        }
+      }
+      if (queued) {
+        QueuedSend q;
+        q.trans_id = inc.trans_id;
+        q.completion.assign(payload.begin(), payload.end());
+        ch.send_queue.push_back(std::move(q));
+      }
+    }
+  }
+  ++counters_.packets_completed;
+  RetireIncoming(inc);
+}
+
+void Runtime::PacketDeferToPassive(VMBPACKETCOMPLETION handle) {
+  constexpr const char* kFn = "VmbChannelPacketDeferToPassive";
+  absl::StatusOr<Incoming*> found = FindIncoming(handle, kFn);
+  if (!found.ok()) return;
+  if (context_.incoming != *found) {
+    Report(context_.channel, kFn, Rule::kPacketCallOutsideProcessPacket, STATUS_SUCCESS,
+           "legal only inline in EvtVmbChannelProcessPacket for that packet")
+        .IgnoreError();
+    return;
+  }
+  (*found)->defer_requested = true;
+}
+
+void Runtime::PacketFail(VMBPACKETCOMPLETION handle) {
+  constexpr const char* kFn = "VmbChannelPacketFail";
+  absl::StatusOr<Incoming*> found = FindIncoming(handle, kFn);
+  if (!found.ok()) return;
+  if (context_.incoming != *found) {
+    Report(context_.channel, kFn, Rule::kPacketCallOutsideProcessPacket, STATUS_SUCCESS,
+           "legal only inline in EvtVmbChannelProcessPacket for that packet")
+        .IgnoreError();
+    return;
+  }
+  // G19: retired without a completion message; the queue stops until Disable.
+  absl::StatusOr<Channel*> channel = channels_.Lookup((*found)->channel);
+  if (channel.ok()) {
+    (*channel)->queue_failed = true;
+    PeerViolationFor(**channel, "the driver failed a packet (VmbChannelPacketFail); incoming queue stopped");
+  }
+  RetireIncoming(**found);
+}
+
+absl::StatusOr<PMDL> Runtime::PacketGetExternalData(VMBPACKETCOMPLETION handle, uint32_t flags) {
+  constexpr const char* kFn = "VmbChannelPacketGetExternalData";
+  VMBSIM_ASSIGN_OR_RETURN(Incoming * inc, FindIncoming(handle, kFn));
+  if (context_.incoming != inc) {
+    return Report(context_.channel, kFn, Rule::kPacketCallOutsideProcessPacket, STATUS_INVALID_DEVICE_STATE,
+                  "legal only during EvtVmbChannelProcessPacket for that packet");
+  }
+  if ((flags & ~uint32_t{VMBUS_CHANNEL_PACKET_EXTERNAL_DATA_FLAGS}) != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": unknown flag bits"));
+  }
+  if (!inc->external) return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(kFn, ": the packet has no external data"));
+  if (options_.external_data_pends_first && !inc->pended_once) {
+    inc->pended_once = true;
+    inc->redeliver = true;
+    return KmclError(STATUS_PENDING, absl::StrCat(kFn, ": pages being pinned; the packet is delivered again"));
+  }
+  if (inc->mdl_storage.empty()) {
+    // One MDL per GPA range, each followed by its PFN array, chained.
+    size_t words = 0;
+    for (const fabric::GpaRange& r : inc->ranges) words += sizeof(MDL) / 8 + r.pfns.size();
+    inc->mdl_storage.assign(words, 0);
+    uint64_t* cursor = inc->mdl_storage.data();
+    MDL* previous = nullptr;
+    for (const fabric::GpaRange& r : inc->ranges) {
+      MDL* mdl = reinterpret_cast<MDL*>(cursor);
+      mdl->Size = static_cast<CSHORT>(sizeof(MDL) + r.pfns.size() * sizeof(PFN_NUMBER));
+      mdl->ByteCount = r.byte_count;
+      mdl->ByteOffset = r.byte_offset;
+      PPFN_NUMBER pfns = MmGetMdlPfnArray(mdl);
+      for (size_t i = 0; i < r.pfns.size(); ++i) pfns[i] = static_cast<PFN_NUMBER>(r.pfns[i]);
+      if (previous != nullptr) previous->Next = mdl;
+      previous = mdl;
+      cursor += sizeof(MDL) / 8 + r.pfns.size();
+    }
+  }
+  if (inc->mdl_storage.empty()) return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(kFn, ": no ranges"));
+  return reinterpret_cast<PMDL>(inc->mdl_storage.data());
+}
+
+void* Runtime::PacketGetClientContext(VMBPACKETCOMPLETION handle) {
+  absl::StatusOr<Incoming*> found = FindIncoming(handle, "VmbChannelPacketGetClientContext");
+  if (!found.ok() || (*found)->client_context.empty()) return nullptr;
+  return (*found)->client_context.data();
+}
+
+// ---------------------------------------------------------------------------
+// Transactions.
+
+void Runtime::OnCompletionPacket(Channel& ch, const fabric::ParsedPacket& packet) {
+  const uint64_t trans_id = packet.descriptor.trans_id;
+  auto it = ch.in_flight.find(trans_id);
+  if (it == ch.in_flight.end()) {
+    if (ch.abandoned_trans.erase(trans_id) == 0) {
+      PeerViolationFor(ch, absl::StrCat("completion for unknown transaction ", trans_id, "; dropped"));
+    }
+    return;
+  }
+  Packet* p = it->second;
+  ch.in_flight.erase(it);
+  ++counters_.completions_received;
+  const absl::Span<const uint8_t> payload = packet.payload();
+  FinishTransaction(*p, STATUS_SUCCESS, payload.data(), static_cast<uint32_t>(payload.size()));
+}
+
+void Runtime::FinishTransaction(Packet& p, NTSTATUS status, const uint8_t* data, uint32_t size) {
+  absl::StatusOr<Channel*> channel = channels_.Lookup(p.channel);
+  Channel* ch = channel.ok() ? *channel : nullptr;
+  if (ch != nullptr) {
+    sim().tracer().Emit({.time = ch->vp->LocalNow(), .kind = kKmclFinishTraceKind, .partition = ch->partition,
+                         .vp = ch->vp->vp_index(), .channel = ch->relid, .id0 = ch->handle, .id1 = p.trans_id,
+                         .size0 = static_cast<uint32_t>(status)});
+  }
+  p.state = Packet::State::kIdle;
+  if (p.sync != nullptr) {
+    Sync* sync = p.sync;
+    sync->done = true;
+    sync->status = status;
+    sync->completion.assign(data, data + size);
+    Notify(sync);
+    return;
+  }
+  const uint64_t handle = p.handle;
+  if (!p.routine_set) {
+    FreePacketObject(&p);  // The default routine of an allocated packet frees it (§6.7).
+    return;
+  }
+  PFN_VMB_PACKET_COMPLETION_ROUTINE routine = p.routine;
+  ContextScope scope(this, Context{.irql = std::max<int>(context_.irql, PASSIVE_LEVEL),
+                                   .channel = ch,
+                                   .kind = CallKind::kCompletionRoutine,
+                                   .worker = context_.worker,
+                                   .vp = ch != nullptr ? ch->vp : context_.vp});
+  if (context_.vp != nullptr && context_.vp->running()) context_.vp->Charge(fabric_->costs().kmcl_callback);
+  if (routine != nullptr) routine(DriverHandleOf<VMBPACKET>(handle), status, size == 0 ? nullptr : const_cast<uint8_t*>(data), size);
+}
+
+// ---------------------------------------------------------------------------
+// Packet objects.
+
+Runtime::Packet* Runtime::PacketByValue(uint64_t value) {
+  if (HandleMarkerBits(value) == kHandleMarker) {
+    absl::StatusOr<Packet*> found = packets_.Lookup(value);
+    return found.ok() ? *found : nullptr;
+  }
+  auto it = caller_packets_.find(static_cast<uintptr_t>(value));
+  return it == caller_packets_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<Runtime::Packet*> Runtime::FindPacket(VMBPACKET handle, const char* function) {
+  const uint64_t value = HandleValueOf(handle);
+  Packet* p = PacketByValue(value);
+  if (p != nullptr) {
+    ChargeCall();
+    return p;
+  }
+  std::string why = HandleMarkerBits(value) == kHandleMarker
+                        ? std::string(packets_.Lookup(value).status().message())
+                        : absl::StrCat("0x", absl::Hex(value), " is neither an allocated packet nor "
+                                       "storage given to VmbPacketInitialize");
+  return Report(context_.channel, function, Rule::kStaleOrForeignHandle, STATUS_INVALID_HANDLE, std::move(why));
+}
+
+void Runtime::FreePacketObject(Packet* p) {
+  if (p->caller_owned) {
+    caller_packets_.erase(static_cast<uintptr_t>(p->handle));
+    return;
+  }
+  absl::StatusOr<std::unique_ptr<Packet>> removed = packets_.Remove(p->handle);
+  if (removed.ok()) packet_pool_.push_back(std::move(*removed));
+}
+
+absl::StatusOr<VMBPACKET> Runtime::PacketAllocate(VMBCHANNEL handle) {
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, "VmbPacketAllocate"));
+  std::unique_ptr<Packet> object;
+  if (!packet_pool_.empty()) {
+    object = std::move(packet_pool_.back());
+    packet_pool_.pop_back();
+  } else {
+    object = std::make_unique<Packet>();
+  }
+  Packet* p = object.get();
+  *p = Packet{};
+  p->inband.reserve(ch->max_packet_size);
+  p->channel = ch->handle;
+  VMBSIM_ASSIGN_OR_RETURN(const uint64_t value, packets_.Insert(std::move(object)));
+  p->handle = value;
+  return DriverHandleOf<VMBPACKET>(value);
+}
+
+absl::Status Runtime::PacketInitialize(VMBCHANNEL handle, VMBPACKET storage, uint32_t size) {
+  constexpr const char* kFn = "VmbPacketInitialize";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  const uintptr_t address = reinterpret_cast<uintptr_t>(storage);
+  if (address == 0 || HandleMarkerBits(address) == kHandleMarker) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": VmbPacket is not caller storage"));
+  }
+  VMBSIM_ASSIGN_OR_RETURN(const uint32_t needed, SizeofPacket(handle));
+  if (size < needed) {
+    return KmclError(STATUS_INVALID_PARAMETER_3,
+                     absl::StrCat(kFn, ": ByteCount ", size, " below VmbChannelSizeofPacket() = ", needed));
+  }
+  auto it = caller_packets_.find(address);
+  if (it != caller_packets_.end() && it->second->state != Packet::State::kIdle) {
+    return Report(ch, kFn, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE,
+                  "re-initialising a packet that is still in flight");
+  }
+  auto p = std::make_unique<Packet>();
+  p->handle = address;
+  p->caller_owned = true;
+  p->channel = ch->handle;
+  p->routine_set = false;  // Invalid until VmbPacketSetCompletionRoutine (§6.7).
+  p->inband.reserve(ch->max_packet_size);
+  caller_packets_[address] = std::move(p);
+  return absl::OkStatus();
+}
+
+void Runtime::PacketFree(VMBPACKET handle) {
+  constexpr const char* kFn = "VmbPacketFree";
+  absl::StatusOr<Packet*> found = FindPacket(handle, kFn);
+  if (!found.ok()) return;
+  Packet* p = *found;
+  absl::StatusOr<Channel*> ch = channels_.Lookup(p->channel);
+  if (p->caller_owned) {
+    Report(ch.ok() ? *ch : nullptr, kFn, Rule::kPacketFreeInvalid, STATUS_SUCCESS,
+           "the packet came from VmbPacketInitialize (caller storage)")
+        .IgnoreError();
+    return;
+  }
+  if (p->state != Packet::State::kIdle) {
+    Report(ch.ok() ? *ch : nullptr, kFn, Rule::kPacketFreeInvalid, STATUS_SUCCESS,
+           "the packet is in flight (queued or awaiting its completion)")
+        .IgnoreError();
+    return;
+  }
+  FreePacketObject(p);
+}
+
+void Runtime::PacketSetCompletionRoutine(VMBPACKET handle, PFN_VMB_PACKET_COMPLETION_ROUTINE routine) {
+  absl::StatusOr<Packet*> found = FindPacket(handle, "VmbPacketSetCompletionRoutine");
+  if (!found.ok()) return;
+  (*found)->routine = routine;
+  (*found)->routine_set = true;  // Freeing is now the driver's duty.
+}
+
+void Runtime::PacketSetPointer(VMBPACKET handle, void* pointer) {
+  absl::StatusOr<Packet*> found = FindPacket(handle, "VmbPacketSetPointer");
+  if (found.ok()) (*found)->pointer = pointer;
+}
+
+void* Runtime::PacketGetPointer(VMBPACKET handle) {
+  absl::StatusOr<Packet*> found = FindPacket(handle, "VmbPacketGetPointer");
+  return found.ok() ? (*found)->pointer : nullptr;
+}
+
+VMBCHANNEL Runtime::PacketGetChannel(VMBPACKET handle) {
+  absl::StatusOr<Packet*> found = FindPacket(handle, "VmbPacketGetChannel");
+  return found.ok() ? DriverHandleOf<VMBCHANNEL>((*found)->channel) : nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Sends.
+
+absl::StatusOr<std::vector<fabric::GpaRange>> Runtime::RangesFromMdl(Channel& ch, PMDL mdl, uint32_t offset,
+                                                                     uint32_t length, bool force_length,
+                                                                     const char* function) {
+  std::vector<fabric::GpaRange> ranges;
+  uint64_t total = 0;
+  uint32_t skip = offset;
+  uint64_t remaining = length;  // 0: to the end.
+  uint32_t pieces = 0;
+  for (MDL* m = mdl; m != nullptr; m = force_length ? nullptr : m->Next) {
+    if (++pieces > kMdlChainMax) {
+      return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(function, ": MDL chain longer than ", kMdlChainMax));
+    }
+    uint64_t count = m->ByteCount;
+    if (force_length && length != 0) {
+      // FORCE_MDL_LENGTH: MdlLength may exceed ByteCount up to the last page's end.
+      const uint64_t page_end = PagesSpanned(m->ByteOffset, m->ByteCount) * kPageBytes - m->ByteOffset % kPageBytes;
+      if (uint64_t{offset} + length > page_end) {
+        return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(function, ": MdlLength beyond the MDL's last page"));
+      }
+      count = std::max<uint64_t>(count, uint64_t{offset} + length);
+    }
+    if (count > kExternalBytesMax) {
+      return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(function, ": MDL ByteCount ", count, " too large"));
+    }
+    if (skip >= count) {
+      skip -= static_cast<uint32_t>(count);
+      continue;
+    }
+    const uint64_t start = uint64_t{m->ByteOffset % kPageBytes} + skip;
+    uint64_t take = count - skip;
+    if (length != 0) take = std::min(take, remaining);
+    skip = 0;
+    fabric::GpaRange range;
+    range.byte_offset = static_cast<uint32_t>(start % kPageBytes);
+    range.byte_count = static_cast<uint32_t>(take);
+    const PPFN_NUMBER pfns = MmGetMdlPfnArray(m);
+    const uint64_t first_page = start / kPageBytes;
+    const uint64_t pages = PagesSpanned(range.byte_offset, take);
+    for (uint64_t i = 0; i < pages; ++i) range.pfns.push_back(pfns[first_page + i]);
+    ranges.push_back(std::move(range));
+    total += take;
+    if (length != 0) {
+      remaining -= take;
+      if (remaining == 0) break;
+    }
+  }
+  if (ranges.empty() || (length != 0 && remaining != 0)) {
+    return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(function, ": offset/length outside the MDL chain"));
+  }
+  if (ch.max_chain_length != 0 && ranges.size() > ch.max_chain_length) {
+    return Report(&ch, function, Rule::kOversizePacket, STATUS_INVALID_PARAMETER,
+                  absl::StrCat(ranges.size(), " MDLs above the declared chain length ", ch.max_chain_length));
+  }
+  if (ch.max_external_data != 0 && total > ch.max_external_data) {
+    return Report(&ch, function, Rule::kOversizePacket, STATUS_INVALID_PARAMETER,
+                  absl::StrCat(total, " external bytes above the declared ", ch.max_external_data));
+  }
+  return ranges;
+}
+
+absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uint32_t length,
+                                 std::vector<fabric::GpaRange> ranges, uint32_t flags, const char* function) {
+  if (length > 0 && buffer == nullptr) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(function, ": Buffer is NULL"));
+  }
+  if (length > ch.max_packet_size) {
+    return Report(&ch, function, Rule::kOversizePacket, STATUS_INVALID_PARAMETER_3,
+                  absl::StrCat("BufferLength ", length, " above the maximum packet size ", ch.max_packet_size));
+  }
+  if (p.state != Packet::State::kIdle) {
+    return Report(&ch, function, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE,
+                  "the packet object is already in flight");
+  }
+  if (p.caller_owned && !p.routine_set && p.sync == nullptr) {
+    return Report(&ch, function, Rule::kSendWithoutCompletionRoutine, STATUS_INVALID_DEVICE_STATE,
+                  "a VmbPacketInitialize'd packet needs VmbPacketSetCompletionRoutine before its send");
+  }
+  if (ch.conn == ConnState::kDisabled) {
+    return Report(&ch, function, Rule::kSendOnDisabledChannel, STATUS_INVALID_DEVICE_STATE,
+                  "the channel is disabled (never enabled, disabled, or rescinded)");
+  }
+  if ((flags & VMBUS_CHANNEL_FORMAT_FLAG_PAGED_BUFFER) != 0 && AtDispatch()) {
+    Report(&ch, function, Rule::kIrqlViolation, STATUS_SUCCESS,
+           "PAGED_BUFFER announces a pageable buffer; the call must be at PASSIVE_LEVEL")
+        .IgnoreError();
+  }
+  if (ch.suspended && ch.conn == ConnState::kOpen && !ch.running) {
+    Report(&ch, function, Rule::kSendAfterSuspend, STATUS_SUCCESS,
+           "a send after EvtChannelSuspend and before the next EvtChannelStarted")
+        .IgnoreError();
+  }
+  p.inband.assign(static_cast<const uint8_t*>(buffer), static_cast<const uint8_t*>(buffer) + length);  // G6.
+  p.ranges = std::move(ranges);
+  p.flags = flags;
+  p.trans_id = ++ch.next_trans_id;
+  if (ch.conn == ConnState::kOpen && ch.endpoint != nullptr && ch.send_queue.empty()) {
+    VMBSIM_ASSIGN_OR_RETURN(const bool written, TryWrite(ch, p));
+    if (written) return absl::OkStatus();
+  }
+  p.state = Packet::State::kQueued;
+  ch.send_queue.push_back(QueuedSend{.packet = &p});
+  ++counters_.packets_queued;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Runtime::TryWrite(Channel& ch, Packet& p) {
+  fabric::OutgoingPacket out;
+  out.type = p.ranges.empty() ? fabric::PacketType::kDataInband : fabric::PacketType::kDataUsingGpaDirect;
+  out.flags = (p.flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) != 0 ? fabric::kCompletionRequestedFlag : 0;
+  out.trans_id = p.trans_id;
+  out.payload = absl::MakeConstSpan(p.inband);
+  out.gpa_ranges = absl::MakeConstSpan(p.ranges);
+  absl::StatusOr<fabric::WriteOutcome> outcome = ch.endpoint->Send(out);
+  if (!outcome.ok()) {
+    if (absl::IsFailedPrecondition(outcome.status()) && !ch.endpoint->failed()) return false;  // Writer blocked.
+    return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat("send of transaction ", p.trans_id, ": ",
+                                                            outcome.status().message()));
+  }
+  if (*outcome == fabric::WriteOutcome::kRingFull) return false;
+  AfterWritten(ch, p);
+  return true;
+}
+
+void Runtime::AfterWritten(Channel& ch, Packet& p) {
+  ++counters_.packets_sent;
+  if ((p.flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) != 0) {
+    p.state = Packet::State::kInFlight;
+    ch.in_flight[p.trans_id] = &p;
+    return;
+  }
+  if (p.sync != nullptr) {
+    FinishTransaction(p, STATUS_SUCCESS, nullptr, 0);
+    return;
+  }
+  // Without WAIT the transaction is over once the packet is in the ring; its
+  // routine runs later as a DPC, never inside the send (§10.4).
+  p.state = Packet::State::kFinishing;
+  const uint64_t value = p.handle;
+  fabric::VirtualProcessor* vp = ch.vp;
+  vp->Queue(fabric::Irql::kDispatch, sim::SimDuration::Zero(), [this, value, vp] {
+    Packet* packet = PacketByValue(value);
+    if (packet == nullptr || packet->state != Packet::State::kFinishing) return;
+    ContextScope scope(this, Context{.irql = DISPATCH_LEVEL, .kind = CallKind::kCompletionRoutine, .vp = vp});
+    FinishTransaction(*packet, STATUS_SUCCESS, nullptr, 0);
+  });
+}
+
+void Runtime::FlushSendQueue(Channel& ch) {
+  while (!ch.send_queue.empty() && ch.conn == ConnState::kOpen && ch.endpoint != nullptr) {
+    QueuedSend& q = ch.send_queue.front();
+    if (q.packet == nullptr) {
+      absl::StatusOr<fabric::WriteOutcome> sent =
+          ch.endpoint->SendCompletion(q.trans_id, absl::MakeConstSpan(q.completion));
+      if (sent.ok() && *sent == fabric::WriteOutcome::kRingFull) return;
+      if (!sent.ok() && absl::IsFailedPrecondition(sent.status()) && !ch.endpoint->failed()) return;
+      ch.send_queue.pop_front();
+      continue;
+    }
+    Packet* p = q.packet;
+    p->state = Packet::State::kIdle;
+    absl::StatusOr<bool> written = TryWrite(ch, *p);
+    if (written.ok() && !*written) {
+      p->state = Packet::State::kQueued;
+      return;
+    }
+    ch.send_queue.pop_front();
+    if (!written.ok()) FinishTransaction(*p, ToNtStatus(written.status()), nullptr, 0);
+  }
+}
+
+absl::Status Runtime::PacketSend(VMBPACKET handle, const void* buffer, uint32_t length, PMDL mdl, uint32_t flags) {
+  constexpr const char* kFn = "VmbPacketSend";
+  VMBSIM_ASSIGN_OR_RETURN(Packet * p, FindPacket(handle, kFn));
+  if ((flags & ~uint32_t{VMBUS_CHANNEL_FORMAT_FLAGS}) != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_5, absl::StrCat(kFn, ": unknown flag bits"));
+  }
+  absl::StatusOr<Channel*> ch = channels_.Lookup(p->channel);
+  if (!ch.ok()) return KmclError(STATUS_INVALID_HANDLE, absl::StrCat(kFn, ": the packet's channel is gone"));
+  std::vector<fabric::GpaRange> ranges;
+  if (mdl != nullptr) {
+    if (options_.require_wait_with_external_data && (flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) == 0) {
+      return KmclError(STATUS_INVALID_PARAMETER_5, absl::StrCat(kFn, ": external data needs WAIT_FOR_COMPLETION (G23)"));
+    }
+    VMBSIM_ASSIGN_OR_RETURN(ranges, RangesFromMdl(**ch, mdl, 0, 0, false, kFn));
+  }
+  return SubmitSend(*p, **ch, buffer, length, std::move(ranges), flags, kFn);
+}
+
+absl::Status Runtime::PacketSendWithExternalMdl(VMBPACKET handle, const void* buffer, uint32_t length, PMDL mdl,
+                                                uint32_t mdl_offset, uint32_t mdl_length, uint32_t flags) {
+  constexpr const char* kFn = "VmbPacketSendWithExternalMdl";
+  VMBSIM_ASSIGN_OR_RETURN(Packet * p, FindPacket(handle, kFn));
+  if ((flags & ~uint32_t{VMBUS_CHANNEL_FORMAT_FLAGS}) != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_7, absl::StrCat(kFn, ": unknown flag bits"));
+  }
+  if ((flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) == 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_7, absl::StrCat(kFn, ": WAIT_FOR_COMPLETION must be set"));
+  }
+  if (mdl == nullptr) return KmclError(STATUS_INVALID_PARAMETER_4, absl::StrCat(kFn, ": ExternalDataMdl is NULL"));
+  absl::StatusOr<Channel*> ch = channels_.Lookup(p->channel);
+  if (!ch.ok()) return KmclError(STATUS_INVALID_HANDLE, absl::StrCat(kFn, ": the packet's channel is gone"));
+  VMBSIM_ASSIGN_OR_RETURN(
+      std::vector<fabric::GpaRange> ranges,
+      RangesFromMdl(**ch, mdl, mdl_offset, mdl_length, (flags & VMBUS_CHANNEL_FORMAT_FLAG_FORCE_MDL_LENGTH) != 0, kFn));
+  return SubmitSend(*p, **ch, buffer, length, std::move(ranges), flags, kFn);
+}
+
+absl::Status Runtime::PacketSendWithExternalPfns(VMBPACKET handle, const void* buffer, uint32_t length,
+                                                 const PFN_NUMBER* pfns, uint32_t pfn_count, uint32_t flags) {
+  constexpr const char* kFn = "VmbPacketSendWithExternalPfns";
+  VMBSIM_ASSIGN_OR_RETURN(Packet * p, FindPacket(handle, kFn));
+  if ((flags & ~uint32_t{VMBUS_CHANNEL_FORMAT_FLAGS}) != 0 ||
+      (flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) == 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_6, absl::StrCat(kFn, ": WAIT_FOR_COMPLETION must be set, no unknown bits"));
+  }
+  if (pfns == nullptr || pfn_count == 0 || uint64_t{pfn_count} * kPageBytes > kExternalBytesMax) {
+    return KmclError(STATUS_INVALID_PARAMETER_4, absl::StrCat(kFn, ": PFN list empty or too long"));
+  }
+  absl::StatusOr<Channel*> ch = channels_.Lookup(p->channel);
+  if (!ch.ok()) return KmclError(STATUS_INVALID_HANDLE, absl::StrCat(kFn, ": the packet's channel is gone"));
+  fabric::GpaRange range;  // G20: one range, offset 0, whole pages.
+  range.byte_offset = 0;
+  range.byte_count = pfn_count * static_cast<uint32_t>(kPageBytes);
+  range.pfns.assign(pfns, pfns + pfn_count);
+  if ((*ch)->max_external_data != 0 && range.byte_count > (*ch)->max_external_data) {
+    return Report(*ch, kFn, Rule::kOversizePacket, STATUS_INVALID_PARAMETER,
+                  absl::StrCat(range.byte_count, " external bytes above the declared ", (*ch)->max_external_data));
+  }
+  std::vector<fabric::GpaRange> ranges;
+  ranges.push_back(std::move(range));
+  return SubmitSend(*p, **ch, buffer, length, std::move(ranges), flags, kFn);
+}
+
+absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buffer, uint32_t length, PMDL mdl,
+                                             uint32_t flags, void* completion_buffer, uint32_t* completion_size,
+                                             const LARGE_INTEGER* timeout) {
+  constexpr const char* kFn = "VmbChannelSendSynchronousRequest";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if ((flags & ~uint32_t{VMBUS_CHANNEL_FORMAT_FLAGS}) != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_5, absl::StrCat(kFn, ": unknown flag bits"));
+  }
+  const bool wait_flag = (flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) != 0;
+  const bool zero_timeout = timeout != nullptr && timeout->QuadPart == 0;
+  const bool waits = !zero_timeout || wait_flag;
+  if (ch->is_server && waits) {
+    return Report(ch, kFn, Rule::kSyncRequestWaitOnServer, STATUS_INVALID_PARAMETER,
+                  "the root may only use a zero timeout without WAIT_FOR_COMPLETION");
+  }
+  if (waits && ch->in_state_callback && ch->current_callback == CallbackId::kStarted && context_.channel == ch) {
+    return Report(ch, kFn, Rule::kSyncRequestInStarted, STATUS_INVALID_DEVICE_STATE,
+                  "a waiting request from EvtChannelStarted would never return (the queue is not running)");
+  }
+  if (waits && AtDispatch()) {
+    return Report(ch, kFn, Rule::kBlockingCallAtDispatch, STATUS_INVALID_DEVICE_STATE,
+                  "a waiting synchronous request at DISPATCH_LEVEL");
+  }
+  if (completion_size != nullptr && *completion_size % 8 != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER,
+                     absl::StrCat(kFn, ": *CompletionBufferSize ", *completion_size, " is not a multiple of 8 (G21)"));
+  }
+  if (completion_size != nullptr && *completion_size != 0 && completion_buffer == nullptr) {
+    return KmclError(STATUS_INVALID_PARAMETER_6, absl::StrCat(kFn, ": CompletionBuffer is NULL"));
+  }
+  if (ch->conn == ConnState::kDisabled) {
+    return Report(ch, kFn, Rule::kSendOnDisabledChannel, STATUS_DEVICE_REMOVED, "the channel is not enabled");
+  }
+  std::vector<fabric::GpaRange> ranges;
+  if (mdl != nullptr) {
+    if (ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_4, absl::StrCat(kFn, ": no external data from the root (G21)"));
+    VMBSIM_ASSIGN_OR_RETURN(ranges, RangesFromMdl(*ch, mdl, 0, 0, false, kFn));
+  }
+  Sync sync;
+  Packet p;
+  p.channel = ch->handle;
+  p.sync = &sync;
+  if (zero_timeout && !wait_flag) {
+    // Not queued at all if it does not fit right now.
+    if (ch->conn != ConnState::kOpen || ch->endpoint == nullptr || !ch->send_queue.empty()) {
+      return KmclError(STATUS_BUFFER_OVERFLOW, absl::StrCat(kFn, ": the channel cannot take the packet now"));
+    }
+    if (length > ch->max_packet_size) {
+      return Report(ch, kFn, Rule::kOversizePacket, STATUS_INVALID_PARAMETER_3,
+                    absl::StrCat("BufferSize ", length, " above the maximum packet size ", ch->max_packet_size));
+    }
+    p.inband.assign(static_cast<const uint8_t*>(buffer), static_cast<const uint8_t*>(buffer) + length);
+    p.ranges = std::move(ranges);
+    p.flags = flags;
+    p.trans_id = ++ch->next_trans_id;
+    VMBSIM_ASSIGN_OR_RETURN(const bool written, TryWrite(*ch, p));
+    if (!written) return KmclError(STATUS_BUFFER_OVERFLOW, absl::StrCat(kFn, ": the ring is full"));
+    if (completion_size != nullptr) *completion_size = 0;
+    return absl::OkStatus();
+  }
+  VMBSIM_RETURN_IF_ERROR(SubmitSend(p, *ch, buffer, length, std::move(ranges), flags, kFn));
+  sim::EventId timer;
+  bool has_timer = false;
+  if (timeout != nullptr) {
+    // KeWaitForSingleObject form: negative = relative, positive = absolute, 100 ns.
+    const int64_t now_100ns = sim().Now().nanoseconds() / 100;
+    const int64_t deadline_100ns = timeout->QuadPart < 0 ? now_100ns - timeout->QuadPart : timeout->QuadPart;
+    const sim::SimDuration delay = sim::SimDuration::Units100ns(std::max<int64_t>(0, deadline_100ns - now_100ns));
+    Sync* s = &sync;
+    timer = sim().ScheduleAfter(delay, [this, s] {
+      s->timed_out = true;
+      Notify(s);
+    });
+    has_timer = true;
+  }
+  Sync* s = &sync;
+  const bool waited = WaitUntil(kFn, ch->handle, [s] { return s->done || s->timed_out; }, s);
+  if (has_timer) sim().Cancel(timer);
+  absl::StatusOr<Channel*> still = channels_.Lookup(p.channel);
+  if (!sync.done) {
+    // Timed out (or could not wait): cancel the packet wherever it is.
+    if (still.ok()) {
+      Channel& c = **still;
+      for (auto it = c.send_queue.begin(); it != c.send_queue.end(); ++it) {
+        if (it->packet == &p) {
+          c.send_queue.erase(it);
+          break;
+        }
+      }
+      if (c.in_flight.erase(p.trans_id) != 0) c.abandoned_trans.insert(p.trans_id);
+    }
+    if (!waited && !sync.timed_out) return KmclError(STATUS_CANCELLED, absl::StrCat(kFn, ": could not wait"));
+    return KmclError(STATUS_CANCELLED, absl::StrCat(kFn, ": timed out; the request was cancelled"));
+  }
+  if (sync.status != STATUS_SUCCESS) {
+    return KmclError(sync.status == STATUS_CANCELLED ? STATUS_DEVICE_REMOVED : sync.status,
+                     absl::StrCat(kFn, ": the channel is shutting down"));
+  }
+  if (completion_size != nullptr) {
+    if (sync.completion.size() > *completion_size) {
+      return KmclError(STATUS_BUFFER_TOO_SMALL,
+                       absl::StrCat(kFn, ": the completion has ", sync.completion.size(), " bytes, the buffer ",
+                                    *completion_size, " (G21: never truncated)"));
+    }
+    if (!sync.completion.empty()) std::memcpy(completion_buffer, sync.completion.data(), sync.completion.size());
+    *completion_size = static_cast<uint32_t>(sync.completion.size());
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// GPADLs. The client's buffer gets guest pages for the wire protocol; the
+// host's mapping (MappedSystemVa) points at that same buffer, since both
+// partitions live in one process.
+
+absl::StatusOr<uint32_t> Runtime::CreateGpadlFromBuffer(VMBCHANNEL handle, uint32_t flags, void* buffer,
+                                                        uint32_t size) {
+  constexpr const char* kFn = "VmbChannelCreateGpadlFromBuffer";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": client channels only"));
+  if ((flags & ~uint32_t{VMBUS_CHANNEL_GPADL_FLAGS}) != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": unknown flag bits"));
+  }
+  if (buffer == nullptr) return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": Buffer is NULL"));
+  if (size == 0 || size > kExternalBytesMax) {
+    return KmclError(STATUS_INVALID_PARAMETER_4, absl::StrCat(kFn, ": ByteCount ", size, " not in 1..1 GiB"));
+  }
+  const uintptr_t va = reinterpret_cast<uintptr_t>(buffer);
+  const uint64_t pages = PagesSpanned(va % kPageBytes, size);
+  std::vector<uint64_t> pfns;
+  const uint64_t first = 0;
+  (void)first;
+  if (!ch->open_window || ch->relid == 0) {
+    return Report(ch, kFn, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE,
+                  "GPADLs may be created from EvtChannelOpened to EvtChannelClosed (G24)");
+  }
+  if (AtDispatch()) {
+    return Report(ch, kFn, Rule::kBlockingCallAtDispatch, STATUS_INVALID_DEVICE_STATE, "it blocks; called at DISPATCH");
+  }
+  const uint64_t base = AllocateGuestPages(ch->guest, pages);
+  for (uint64_t i = 0; i < pages; ++i) pfns.push_back(base + i);
+  auto record = std::make_unique<GpadlRecord>();
+  record->va = va;
+  record->size = size;
+  record->byte_offset = static_cast<uint32_t>(va % kPageBytes);
+  record->pfns = pfns;
+  record->pages_owned = true;
+  record->read_only = (flags & VMBUS_CHANNEL_GPADL_FLAG_READ_ONLY) != 0;
+  record->channel = ch->handle;
+  record->guest = ch->guest;
+  record->relid = ch->relid;
+  fabric::GpaRange range;
+  range.byte_offset = record->byte_offset;
+  range.byte_count = size;
+  range.pfns = std::move(pfns);
+  bool done = false;
+  uint32_t status = 0;
+  absl::StatusOr<uint32_t> id = fabric_->client(ch->guest).CreateGpadl(
+      ch->relid, absl::MakeConstSpan(&range, 1), [this, ch, &done, &status](uint32_t s, uint32_t) {
+        status = s;
+        done = true;
+        Notify(ch);
+      });
+  if (!id.ok()) {
+    FreeGuestPages(ch->guest, base, pages);
+    return KmclError(STATUS_INVALID_DEVICE_STATE, absl::StrCat(kFn, ": ", id.status().message()));
+  }
+  if (!WaitUntil(kFn, ch->handle, [&done] { return done; }, ch) || status != 0) {
+    FreeGuestPages(ch->guest, base, pages);
+    return KmclError(STATUS_UNSUCCESSFUL, absl::StrCat(kFn, ": the host refused the GPADL (status 0x",
+                                                       absl::Hex(status), ")"));
+  }
+  ch->gpadls.insert(*id);
+  gpadls_[{ch->guest, *id}] = std::move(record);
+  return *id;
+}
+
+absl::StatusOr<uint32_t> Runtime::CreateGpadlFromMdl(VMBCHANNEL handle, uint32_t flags, PMDL mdl, uint32_t offset,
+                                                     uint32_t length) {
+  constexpr const char* kFn = "VmbChannelCreateGpadlFromMdl";
+  if (mdl == nullptr) return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": Mdl is NULL"));
+  // The bytes the MDL names, at its virtual address (first piece's view).
+  const uint64_t available = mdl->ByteCount;
+  if (offset >= available) return KmclError(STATUS_INVALID_PARAMETER_4, absl::StrCat(kFn, ": offset past the MDL"));
+  const uint32_t bytes = length == 0 ? static_cast<uint32_t>(available - offset) : length;
+  if (uint64_t{offset} + bytes > available) {
+    return KmclError(STATUS_INVALID_PARAMETER_5, absl::StrCat(kFn, ": length past the MDL"));
+  }
+  void* va = static_cast<uint8_t*>(MmGetMdlVirtualAddress(mdl)) + offset;
+  return CreateGpadlFromBuffer(handle, flags, va, bytes);
+}
+
+void Runtime::DeleteGpadl(VMBCHANNEL handle, uint32_t gpadl) {
+  constexpr const char* kFn = "VmbChannelDeleteGpadl";
+  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
+  if (!found.ok()) return;
+  Channel* ch = *found;
+  if (ch->gpadls.count(gpadl) == 0) {
+    Report(ch, kFn, Rule::kCallInWrongState, STATUS_SUCCESS, absl::StrCat("no GPADL ", gpadl, " of this channel"))
+        .IgnoreError();
+    return;
+  }
+  if (AtDispatch()) {
+    Report(ch, kFn, Rule::kBlockingCallAtDispatch, STATUS_SUCCESS, "it blocks; called at DISPATCH").IgnoreError();
+    return;
+  }
+  auto it = gpadls_.find({ch->guest, gpadl});
+  GpadlRecord* record = it == gpadls_.end() ? nullptr : it->second.get();
+  fabric::VmbusClient& client = fabric_->client(ch->guest);
+  const bool host_gone = ch->relid == 0 || client.rescinded(ch->relid) || ch->endpoint == nullptr;
+  if (record != nullptr && record->mapped && !host_gone) {
+    WaitUntil(kFn, ch->handle, [record, ch] { return !record->mapped || ch->endpoint == nullptr; }, ch);
+  }
+  if (!host_gone && client.gpadl_state(gpadl) == fabric::ClientGpadlState::kCreated) {
+    bool done = false;
+    if (client.TeardownGpadl(ch->relid, gpadl, [this, ch, &done](uint32_t) {
+          done = true;
+          Notify(ch);
+        }).ok()) {
+      WaitUntil(kFn, ch->handle, [&done] { return done; }, ch);
+    }
+  }
+  // G24: with the host side gone the delete completes at once.
+  if (record != nullptr && record->pages_owned) {
+    FreeGuestPages(ch->guest, record->pfns.front(), record->pfns.size());
+  }
+  if (it != gpadls_.end()) gpadls_.erase(it);
+  ch->gpadls.erase(gpadl);
+}
+
+absl::StatusOr<PMDL> Runtime::MapGpadl(VMBCHANNEL handle, uint32_t flags, uint32_t gpadl) {
+  constexpr const char* kFn = "VmbChannelMapGpadl";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": server channels only"));
+  if ((flags & ~uint32_t{VMBUS_CHANNEL_GPADL_FLAGS}) != 0) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": unknown flag bits"));
+  }
+  if (ch->conn != ConnState::kOpen) {
+    return Report(ch, kFn, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE, "the channel is not open");
+  }
+  auto it = gpadls_.find({ch->guest, gpadl});
+  if (it == gpadls_.end() || it->second->relid != ch->relid) {
+    return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": no GPADL ", gpadl, " on this channel"));
+  }
+  GpadlRecord& record = *it->second;
+  if (record.mapped) return KmclError(STATUS_INVALID_DEVICE_STATE, absl::StrCat(kFn, ": already mapped"));
+  if (record.read_only && (flags & VMBUS_CHANNEL_GPADL_FLAG_READ_ONLY) == 0) {
+    return KmclError(STATUS_ACCESS_DENIED, absl::StrCat(kFn, ": write access to a read-only GPADL"));
+  }
+  record.mdl_storage.assign(sizeof(MDL) / 8 + record.pfns.size(), 0);
+  MDL* mdl = reinterpret_cast<MDL*>(record.mdl_storage.data());
+  mdl->Size = static_cast<CSHORT>(sizeof(MDL) + record.pfns.size() * sizeof(PFN_NUMBER));
+  mdl->StartVa = reinterpret_cast<PVOID>(record.va - record.byte_offset);
+  mdl->MappedSystemVa = reinterpret_cast<PVOID>(record.va);
+  mdl->ByteOffset = record.byte_offset;
+  mdl->ByteCount = record.size;
+  for (size_t i = 0; i < record.pfns.size(); ++i) MmGetMdlPfnArray(mdl)[i] = record.pfns[i];
+  record.mapped = true;
+  return mdl;
+}
+
+void Runtime::UnmapGpadl(VMBCHANNEL handle, uint32_t gpadl) {
+  constexpr const char* kFn = "VmbChannelUnmapGpadl";
+  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
+  if (!found.ok()) return;
+  auto it = gpadls_.find({(*found)->guest, gpadl});
+  if (it == gpadls_.end() || !it->second->mapped) {
+    Report(*found, kFn, Rule::kCallInWrongState, STATUS_SUCCESS, absl::StrCat("GPADL ", gpadl, " is not mapped"))
+        .IgnoreError();
+    return;
+  }
+  it->second->mapped = false;
+  it->second->mdl_storage.clear();
+  absl::StatusOr<Channel*> owner = channels_.Lookup(it->second->channel);
+  if (owner.ok()) Notify(*owner);
+}
+
+// ---------------------------------------------------------------------------
+// Save / restore (server). Private chunked format (G12): chunk = u32 length
+// (of the whole chunk), u32 kind, body. Header body: u32 max packet size,
+// u32 quota, u32 packet count. Packet body: u64 trans id, u32 flags, u32
+// in-band length, in-band bytes, u32 VSP blob length, VSP blob. End: empty.
+
+namespace {
+
+void PutU32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+void PutU64(std::vector<uint8_t>& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+uint32_t GetU32(const uint8_t* p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+std::vector<uint8_t> Chunk(uint32_t kind, const std::vector<uint8_t>& body) {
+  std::vector<uint8_t> out;
+  PutU32(out, static_cast<uint32_t>(8 + body.size()));
+  PutU32(out, kind);
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+}  // namespace
+
+absl::Status Runtime::SaveBegin(VMBCHANNEL handle) {
+  constexpr const char* kFn = "VmbChannelSaveBegin";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": server channels only"));
+  if (ch->running || ch->saving) {
+    return Report(ch, kFn, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE,
+                  "save only while paused, peer-closed or disabled, once at a time (G12)");
+  }
+  // In-use packet objects: queued sends, then transactions in flight, each in order.
+  std::vector<Packet*> in_use;
+  for (const QueuedSend& q : ch->send_queue) {
+    if (q.packet != nullptr && q.packet->sync == nullptr) in_use.push_back(q.packet);
+  }
+  for (const auto& [id, p] : ch->in_flight) {
+    if (p->sync == nullptr) in_use.push_back(p);
+  }
+  std::sort(in_use.begin(), in_use.end(), [](const Packet* a, const Packet* b) { return a->trans_id < b->trans_id; });
+  ch->save_chunks.clear();
+  std::vector<uint8_t> header;
+  PutU32(header, ch->max_packet_size);
+  PutU32(header, ch->quota);
+  PutU32(header, static_cast<uint32_t>(in_use.size()));
+  ch->save_chunks.push_back(Chunk(kSaveChunkHeader, header));
+  for (Packet* p : in_use) {
+    std::vector<uint8_t> vsp;
+    if (ch->save_packet != nullptr) {
+      // Two-call protocol (§5.9): size 0 first; a failure with BytesNeeded asks for a buffer.
+      ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = ch, .kind = CallKind::kOther,
+                                       .worker = context_.worker, .vp = context_.vp});
+      UINT32 needed = 0;
+      NTSTATUS status = ch->save_packet(handle, DriverHandleOf<VMBPACKET>(p->handle), nullptr, 0, &needed);
+      if (status != STATUS_SUCCESS && needed > 0 && needed <= (1u << 20)) {
+        vsp.assign(needed, 0);
+        status = ch->save_packet(handle, DriverHandleOf<VMBPACKET>(p->handle), vsp.data(), needed, &needed);
+        if (needed < vsp.size()) vsp.resize(needed);
+      }
+      if (status != STATUS_SUCCESS) {
+        ch->save_chunks.clear();
+        return FromNtStatus(status, absl::StrCat(kFn, ": EvtVmbChannelSavePacket failed"));
+      }
+    }
+    std::vector<uint8_t> body;
+    PutU64(body, p->trans_id);
+    PutU32(body, p->flags);
+    PutU32(body, static_cast<uint32_t>(p->inband.size()));
+    body.insert(body.end(), p->inband.begin(), p->inband.end());
+    PutU32(body, static_cast<uint32_t>(vsp.size()));
+    body.insert(body.end(), vsp.begin(), vsp.end());
+    ch->save_chunks.push_back(Chunk(kSaveChunkPacket, body));
+  }
+  ch->save_chunks.push_back(Chunk(kSaveChunkEnd, {}));
+  ch->save_next = 0;
+  ch->saving = true;
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::SaveContinue(VMBCHANNEL handle, void* buffer, uint32_t size, uint32_t* filled,
+                                   uint32_t* required) {
+  constexpr const char* kFn = "VmbChannelSaveContinue";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->saving) {
+    return Report(ch, kFn, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE, "no VmbChannelSaveBegin");
+  }
+  *filled = 0;
+  *required = 0;
+  uint8_t* out = static_cast<uint8_t*>(buffer);
+  while (ch->save_next < ch->save_chunks.size()) {
+    const std::vector<uint8_t>& chunk = ch->save_chunks[ch->save_next];
+    if (*filled + chunk.size() > size || (buffer == nullptr && !chunk.empty())) {
+      if (*filled == 0) {
+        *required = static_cast<uint32_t>(chunk.size());
+        return KmclError(STATUS_BUFFER_TOO_SMALL, absl::StrCat(kFn, ": the next chunk needs ", chunk.size(), " bytes"));
+      }
+      *required = static_cast<uint32_t>(chunk.size());
+      return KmclError(STATUS_BUFFER_OVERFLOW, absl::StrCat(kFn, ": more chunks follow"));
+    }
+    std::memcpy(out + *filled, chunk.data(), chunk.size());
+    *filled += static_cast<uint32_t>(chunk.size());
+    ++ch->save_next;
+  }
+  return absl::OkStatus();
+}
+
+void Runtime::SaveEnd(VMBCHANNEL handle) {
+  absl::StatusOr<Channel*> found = FindChannel(handle, "VmbChannelSaveEnd");
+  if (!found.ok()) return;
+  (*found)->saving = false;
+  (*found)->save_chunks.clear();
+  (*found)->save_next = 0;
+}
+
+absl::Status Runtime::RestoreFromBuffer(VMBCHANNEL handle, const void* buffer, uint32_t size) {
+  constexpr const char* kFn = "VmbChannelRestoreFromBuffer";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": server channels only"));
+  if (ch->conn != ConnState::kDisabled || ch->restore_done) {
+    return Report(ch, kFn, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE,
+                  "restore only on a configured, disabled channel before Enable (G12)");
+  }
+  if (buffer == nullptr && size != 0) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": Buffer is NULL"));
+  const uint8_t* p = static_cast<const uint8_t*>(buffer);
+  uint32_t at = 0;
+  while (at < size) {
+    if (size - at < 8) return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": partial chunk at ", at));
+    const uint32_t length = GetU32(p + at);
+    const uint32_t kind = GetU32(p + at + 4);
+    if (length < 8 || length > size - at) {
+      return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": chunk at ", at, " has length ", length));
+    }
+    const uint8_t* body = p + at + 8;
+    const uint32_t body_size = length - 8;
+    if (kind == kSaveChunkEnd) {
+      ch->restore_done = true;
+      return absl::OkStatus();
+    }
+    if (kind == kSaveChunkHeader) {
+      if (body_size != 12) return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": bad header chunk"));
+    } else if (kind == kSaveChunkPacket) {
+      if (body_size < 20) return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": short packet chunk"));
+      const uint32_t inband = GetU32(body + 12);
+      if (inband > body_size - 20) return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": bad packet chunk"));
+      const uint32_t vsp = GetU32(body + 16 + inband);
+      if (vsp != body_size - 20 - inband) {
+        return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": bad packet chunk"));
+      }
+      if (ch->restore_packet == nullptr) {
+        return KmclError(STATUS_INVALID_DEVICE_STATE, absl::StrCat(kFn, ": saved packets but no restore callback"));
+      }
+      ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = ch, .kind = CallKind::kOther,
+                                       .worker = context_.worker, .vp = context_.vp});
+      const NTSTATUS status = ch->restore_packet(handle, const_cast<uint8_t*>(body), body_size,
+                                                 const_cast<uint8_t*>(body + 20 + inband), vsp);
+      if (status != STATUS_SUCCESS) return FromNtStatus(status, absl::StrCat(kFn, ": EvtVmbChannelRestorePacket failed"));
+    } else {
+      return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": unknown chunk kind ", kind));
+    }
+    at += length;
+  }
+  return KmclError(STATUS_MORE_PROCESSING_REQUIRED, absl::StrCat(kFn, ": more chunks follow"));
+}
+
+absl::Status Runtime::PacketRestore(VMBPACKET handle, const void* buffer, uint32_t size) {
+  constexpr const char* kFn = "VmbPacketRestore";
+  VMBSIM_ASSIGN_OR_RETURN(Packet * p, FindPacket(handle, kFn));
+  const uint8_t* body = static_cast<const uint8_t*>(buffer);
+  if (body == nullptr || size < 20) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": not a saved packet"));
+  const uint32_t inband = GetU32(body + 12);
+  if (inband > size - 20) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": not a saved packet"));
+  absl::StatusOr<Channel*> ch = channels_.Lookup(p->channel);
+  if (!ch.ok()) return KmclError(STATUS_INVALID_HANDLE, absl::StrCat(kFn, ": the packet's channel is gone"));
+  if (p->state != Packet::State::kIdle) {
+    return Report(*ch, kFn, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE, "the packet is in flight");
+  }
+  if (inband > (*ch)->max_packet_size) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": saved payload above the maximum packet size"));
+  }
+  p->flags = GetU32(body + 8);
+  p->inband.assign(body + 16, body + 16 + inband);
+  p->ranges.clear();
+  p->trans_id = ++(*ch)->next_trans_id;
+  p->restored = true;
+  p->state = Packet::State::kQueued;  // Transmitted once the channel opens.
+  (*ch)->send_queue.push_back(QueuedSend{.packet = p});
+  return absl::OkStatus();
+}
+
+}  // namespace vmbsim::kmcl
