@@ -75,9 +75,15 @@ absl::StatusOr<HandleAllocator::Issued> HandleAllocator::Acquire() {
   VMBSIM_CHECK(!slot.live);     // Free-list entries are free...
   VMBSIM_CHECK(!slot.retired);  // ...and never retired.
   slot.live = true;
-  slot.issue_sequence = next_issue_sequence_++;
-  const bool inserted = live_by_issue_.emplace(slot.issue_sequence, slot_index).second;
-  VMBSIM_CHECK(inserted);
+  slot.prev = last_live_;
+  slot.next = kNoSlot;
+  if (last_live_ != kNoSlot) {
+    slots_[last_live_].next = slot_index;
+  } else {
+    first_live_ = slot_index;
+  }
+  last_live_ = slot_index;
+  ++live_count_;
   Issued issued;
   issued.handle = EncodeHandle(tag_, slot.generation, slot_index);
   issued.slot = slot_index;
@@ -142,8 +148,19 @@ absl::StatusOr<uint32_t> HandleAllocator::Release(uint64_t handle) {
   absl::StatusOr<uint32_t> slot_index = Resolve(handle);
   if (!slot_index.ok()) return slot_index.status();
   Slot& slot = slots_[*slot_index];
-  const size_t erased = live_by_issue_.erase(slot.issue_sequence);
-  VMBSIM_CHECK_EQ(erased, 1u);
+  if (slot.prev != kNoSlot) {
+    slots_[slot.prev].next = slot.next;
+  } else {
+    first_live_ = slot.next;
+  }
+  if (slot.next != kNoSlot) {
+    slots_[slot.next].prev = slot.prev;
+  } else {
+    last_live_ = slot.prev;
+  }
+  slot.prev = kNoSlot;
+  slot.next = kNoSlot;
+  --live_count_;
   slot.live = false;
   if (slot.generation == kHandleGenerationMax) {
     // Wrapping would re-issue old values; retire the slot instead.
@@ -160,10 +177,9 @@ absl::StatusOr<uint32_t> HandleAllocator::Release(uint64_t handle) {
 void HandleAllocator::ForEachLive(
     absl::FunctionRef<void(uint64_t handle, uint32_t slot)> fn) const {
   ++iteration_depth_;
-  for (const auto& [issue_sequence, slot_index] : live_by_issue_) {
+  for (uint32_t slot_index = first_live_; slot_index != kNoSlot; slot_index = slots_[slot_index].next) {
     const Slot& slot = slots_[slot_index];
     VMBSIM_CHECK(slot.live);
-    VMBSIM_CHECK_EQ(slot.issue_sequence, issue_sequence);
     fn(EncodeHandle(tag_, slot.generation, slot_index), slot_index);
   }
   --iteration_depth_;
@@ -171,7 +187,7 @@ void HandleAllocator::ForEachLive(
 
 std::vector<uint64_t> HandleAllocator::HandlesInIssueOrder() const {
   std::vector<uint64_t> handles;
-  handles.reserve(live_by_issue_.size());
+  handles.reserve(live_count_);
   ForEachLive([&](uint64_t handle, uint32_t) { handles.push_back(handle); });
   return handles;
 }

@@ -171,7 +171,7 @@ class HandleAllocator {
   void ForEachLive(absl::FunctionRef<void(uint64_t handle, uint32_t slot)> fn) const;
   std::vector<uint64_t> HandlesInIssueOrder() const;
 
-  size_t size() const { return live_by_issue_.size(); }
+  size_t size() const { return live_count_; }
   uint32_t slot_count() const { return static_cast<uint32_t>(slots_.size()); }
   uint32_t retired_slot_count() const { return retired_slot_count_; }
   uint16_t tag() const { return tag_; }
@@ -186,7 +186,9 @@ class HandleAllocator {
     uint32_t generation = 0;   // Of the live handle, or the next one to issue.
     bool live = false;
     bool retired = false;      // Generation exhausted; never reused.
-    uint64_t issue_sequence = 0;  // Key in live_by_issue_ while live.
+    // While live: neighbours in the issue-order list (kNoSlot at the ends).
+    uint32_t prev = kNoSlot;
+    uint32_t next = kNoSlot;
   };
 
   std::string DescribeInvalid(uint64_t handle, HandleState state) const;
@@ -196,8 +198,11 @@ class HandleAllocator {
   const uint32_t slot_count_max_;
   std::vector<Slot> slots_;
   std::deque<uint32_t> free_slots_;             // Oldest freed first.
-  std::map<uint64_t, uint32_t> live_by_issue_;  // Issue sequence -> slot.
-  uint64_t next_issue_sequence_ = 0;
+  // Live slots in issue order: an intrusive list (no allocation per handle).
+  static constexpr uint32_t kNoSlot = 0xFFFFFFFF;
+  uint32_t first_live_ = kNoSlot;
+  uint32_t last_live_ = kNoSlot;
+  size_t live_count_ = 0;
   uint32_t retired_slot_count_ = 0;
   mutable int iteration_depth_ = 0;
 };

@@ -372,6 +372,14 @@ void Runtime::FreeGuestPages(uint16_t guest, uint64_t first_pfn, uint64_t count)
   std::sort(runs.begin(), runs.end());
 }
 
+std::vector<uint64_t> Runtime::SortedTransactionIds(const Channel& ch) {
+  std::vector<uint64_t> ids;
+  ids.reserve(ch.in_flight.size());
+  for (const auto& [id, packet] : ch.in_flight) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 // ---------------------------------------------------------------------------
 // Allocate, Init setters, Cleanup.
 
@@ -434,8 +442,9 @@ void Runtime::DestroyChannel(Channel* ch) {
   for (auto it = caller_packets_.begin(); it != caller_packets_.end();) {
     it = it->second->channel == ch->handle ? caller_packets_.erase(it) : std::next(it);
   }
-  for (uint64_t handle : std::vector<uint64_t>(ch->outstanding.begin(), ch->outstanding.end())) {
-    completions_.Remove(handle).IgnoreError();
+  for (uint64_t handle : completions_.HandlesInIssueOrder()) {
+    absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
+    if (inc.ok() && (*inc)->channel == ch->handle) completions_.Remove(handle).IgnoreError();
   }
   ch->state_worker->Retire();
   ch->packet_worker->Retire();
@@ -1186,22 +1195,22 @@ void Runtime::TStop(Channel& ch) {
   }
   sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = ch.partition,
                        .channel = ch.relid, .id0 = ch.handle, .id1 = static_cast<uint64_t>(ch.conn), .size0 = 0});
-  if (!ch.outstanding.empty()) {
+  if (ch.outstanding != 0) {
     bool timed_out = false;
     const sim::EventId timer = sim().ScheduleAfter(options_.close_completion_timeout, [this, &timed_out, c] {
       timed_out = true;
       Notify(c);
     });
-    WaitUntil("T-stop", ch.handle, [c, &timed_out] { return c->outstanding.empty() || timed_out; }, &ch);
+    WaitUntil("T-stop", ch.handle, [c, &timed_out] { return c->outstanding == 0 || timed_out; }, &ch);
     sim().Cancel(timer);
-    if (!ch.outstanding.empty()) {
+    if (ch.outstanding != 0) {
       Report(&ch, "VmbChannelPause/Disable", Rule::kPacketNotCompletedAtClose, STATUS_SUCCESS,
-             absl::StrCat(ch.outstanding.size(), " indicated packet(s) not completed ",
+             absl::StrCat(ch.outstanding, " indicated packet(s) not completed ",
                           options_.close_completion_timeout.ToString(), " after EvtChannelSuspend; retired"))
           .IgnoreError();
-      for (uint64_t handle : std::vector<uint64_t>(ch.outstanding.begin(), ch.outstanding.end())) {
+      for (uint64_t handle : completions_.HandlesInIssueOrder()) {
         absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
-        if (inc.ok()) RetireIncoming(**inc);
+        if (inc.ok() && (*inc)->channel == ch.handle) RetireIncoming(**inc);
       }
     }
   }
@@ -1222,9 +1231,9 @@ void Runtime::TClose(Channel& ch, bool peer_gone) {
   }
   // Transactions in the ring can no longer complete: the ring is going away.
   if (peer_gone || !ch.is_server) {
-    for (auto it = ch.in_flight.begin(); it != ch.in_flight.end();) {
-      Packet* p = it->second;
-      it = ch.in_flight.erase(it);
+    for (uint64_t id : SortedTransactionIds(ch)) {
+      Packet* p = ch.in_flight[id];
+      ch.in_flight.erase(id);
       ++counters_.transactions_cancelled;
       FinishTransaction(*p, ch.is_server ? STATUS_CANCELLED : STATUS_DEVICE_REMOVED, nullptr, 0);
     }
@@ -1243,11 +1252,12 @@ void Runtime::CancelOutgoing(Channel& ch, NTSTATUS status) {
     ++counters_.transactions_cancelled;
     FinishTransaction(*q.packet, status, nullptr, 0);
   }
-  std::map<uint64_t, Packet*> flying;
+  const std::vector<uint64_t> ids = SortedTransactionIds(ch);
+  absl::flat_hash_map<uint64_t, Packet*> flying;
   flying.swap(ch.in_flight);
-  for (auto& [id, p] : flying) {
+  for (uint64_t id : ids) {
     ++counters_.transactions_cancelled;
-    FinishTransaction(*p, status, nullptr, 0);
+    FinishTransaction(*flying[id], status, nullptr, 0);
   }
 }
 

@@ -381,6 +381,7 @@ class Runtime {
                                                               const char* function);
   void FreePacketObject(Packet* packet);
   Packet* PacketByValue(uint64_t value);
+  static std::vector<uint64_t> SortedTransactionIds(const Channel& channel);
   void PostPassiveJob(Channel& channel);
 
   fabric::Fabric* const fabric_;

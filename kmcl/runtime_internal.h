@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "kmcl/runtime.h"
 #include "sim/core/fiber.h"
 #include "sim/fabric/packet_format.h"
@@ -238,13 +239,14 @@ struct Runtime::Channel {
   uint16_t sub_channel_index = 0;
 
   // Traffic.
-  std::set<uint64_t> outstanding;  // Incoming handles indicated and not completed.
+  uint32_t outstanding = 0;  // Incoming packets taken and not yet completed, failed or retired.
   std::deque<uint64_t> passive_queue;  // Incoming handles; 0 = end of a batch.
   std::vector<uint32_t> passive_batch_counts;
   bool passive_job_posted = false;
   uint32_t batch_delivered = 0;
   std::deque<QueuedSend> send_queue;
-  std::map<uint64_t, Packet*> in_flight;  // By transaction id.
+  // By transaction id. Hash order is never observed: walks sort the ids first.
+  absl::flat_hash_map<uint64_t, Packet*> in_flight;
   std::set<uint64_t> abandoned_trans;     // Timed-out sync requests: late completions are absorbed.
   uint64_t next_trans_id = 0;
   std::set<uint32_t> gpadls;              // Client: created, not deleted.

@@ -31,7 +31,7 @@ uint64_t PagesSpanned(uint64_t byte_offset, uint64_t byte_count) {
 
 bool Runtime::AcceptGate(Channel& ch) {
   if (!ch.running || ch.queue_failed) return false;
-  if (ch.outstanding.size() >= ch.quota) {
+  if (ch.outstanding >= ch.quota) {
     if (!ch.quota_stalled) ++counters_.quota_stalls;
     ch.quota_stalled = true;
     return false;
@@ -41,7 +41,7 @@ bool Runtime::AcceptGate(Channel& ch) {
 
 void Runtime::MaybeKick(Channel& ch) {
   if (ch.endpoint != nullptr && ch.endpoint->stalled() && ch.running && !ch.queue_failed &&
-      ch.outstanding.size() < ch.quota) {
+      ch.outstanding < ch.quota) {
     ch.quota_stalled = false;
     ch.endpoint->Kick();
   }
@@ -89,7 +89,7 @@ void Runtime::OnPacket(Channel& ch, const fabric::ParsedPacket& packet) {
     return;
   }
   inc->handle = *handle;
-  ch.outstanding.insert(*handle);
+  ++ch.outstanding;
   if (ch.passive || ch.deferring) {
     ch.passive_queue.push_back(*handle);
     ++ch.batch_delivered;
@@ -121,9 +121,8 @@ void Runtime::Deliver(Channel& ch, Incoming& inc) {
                       inc.payload.data(), static_cast<UINT32>(inc.payload.size()),
                       inc.external ? VMBUS_CHANNEL_PROCESS_PACKET_FLAG_EXTERNAL_DATA : 0);
   }
-  absl::StatusOr<Incoming*> still = completions_.Lookup(handle);
-  if (!still.ok()) return;  // Completed or failed inline.
-  Incoming& live = **still;
+  if (completions_.Classify(handle) != HandleState::kLive) return;  // Completed or failed inline.
+  Incoming& live = inc;
   if (live.defer_requested) {
     // G18: the rest of the queue follows it to PASSIVE, in order.
     ch.deferring = true;
@@ -203,9 +202,10 @@ void Runtime::RetireIncoming(Incoming& inc) {
   if (removed.ok()) incoming_pool_.push_back(std::move(*removed));
   if (!found.ok()) return;
   Channel& ch = **found;
-  ch.outstanding.erase(handle);
+  VMBSIM_CHECK_GT(ch.outstanding, 0u);
+  --ch.outstanding;
   MaybeKick(ch);
-  if (ch.outstanding.empty()) Notify(&ch);
+  if (ch.outstanding == 0) Notify(&ch);
 }
 
 absl::StatusOr<Runtime::Incoming*> Runtime::FindIncoming(VMBPACKETCOMPLETION handle, const char* function) {
@@ -1067,7 +1067,8 @@ absl::Status Runtime::SaveBegin(VMBCHANNEL handle) {
   for (const QueuedSend& q : ch->send_queue) {
     if (q.packet != nullptr && q.packet->sync == nullptr) in_use.push_back(q.packet);
   }
-  for (const auto& [id, p] : ch->in_flight) {
+  for (uint64_t id : SortedTransactionIds(*ch)) {
+    Packet* p = ch->in_flight[id];
     if (p->sync == nullptr) in_use.push_back(p);
   }
   std::sort(in_use.begin(), in_use.end(), [](const Packet* a, const Packet* b) { return a->trans_id < b->trans_id; });
