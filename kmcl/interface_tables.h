@@ -27,6 +27,12 @@ class Runtime;
 // nothing written) when `out` is null or `size` is smaller than the table.
 size_t FillKmclInterface(bool server, Runtime* runtime, void* out, size_t size);
 
+// The V5 tables (client or server): the V1 members, plus the V2-V5 members
+// vmbsim implements (VmbChannelPacketGetClientContext,
+// VmbChannelGetParentDeviceObject, VmbChannelInitSetPrimaryChannel,
+// VmbClientChannelInitSetTargetProcessorIndex); the rest are NULL (G2).
+size_t FillKmclInterfaceV5(bool server, Runtime* runtime, void* out, size_t size);
+
 }  // namespace vmbsim::kmcl
 
 #endif  // VMBSIM_KMCL_INTERFACE_TABLES_H_

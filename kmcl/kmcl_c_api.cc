@@ -551,6 +551,71 @@ constexpr KMCL_SERVER_INTERFACE_V1 kServerInterfaceV1 = {
 
 #pragma GCC diagnostic pop
 
+// V2-V5 members vmbsim implements (G2: the contracts are vmbsim's reading of
+// spec §6.11). They are reachable only through the V5 tables, as on Windows;
+// every other V2-V5 member is NULL in the tables.
+PVOID V2PacketGetClientContext(VMBPACKETCOMPLETION Packet) {
+  Runtime* runtime = Runtime::Current();
+  return runtime == nullptr ? nullptr : runtime->PacketGetClientContext(Packet);
+}
+
+PDEVICE_OBJECT V2GetParentDeviceObject(VMBCHANNEL Channel) {
+  Runtime* runtime = Runtime::Current();
+  return runtime == nullptr ? nullptr : runtime->ParentDeviceOf(Channel);
+}
+
+NTSTATUS V5InitSetPrimaryChannel(VMBCHANNEL SubChannel, VMBCHANNEL PrimaryChannel) {
+  Runtime* runtime = Runtime::Current();
+  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  return ToNtStatus(runtime->InitSetPrimaryChannel(SubChannel, PrimaryChannel));
+}
+
+NTSTATUS V5ClientInitSetTargetProcessorIndex(VMBCHANNEL Channel, ULONG ProcessorIndex) {
+  Runtime* runtime = Runtime::Current();
+  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  return ToNtStatus(runtime->ClientInitSetTargetProcessorIndex(Channel, ProcessorIndex));
+}
+
+template <typename Table>
+constexpr Table WithV5Members(Table table) {
+  table.VmbChannelPacketGetClientContext = &V2PacketGetClientContext;
+  table.VmbChannelGetParentDeviceObject = &V2GetParentDeviceObject;
+  table.VmbChannelInitSetPrimaryChannel = &V5InitSetPrimaryChannel;
+  table.VmbClientChannelInitSetTargetProcessorIndex = &V5ClientInitSetTargetProcessorIndex;
+  return table;
+}
+
+KMCL_CLIENT_INTERFACE_V5 MakeClientInterfaceV5() {
+  KMCL_CLIENT_INTERFACE_V5 table = {};
+  std::memcpy(&table, &kClientInterfaceV1, sizeof(kClientInterfaceV1));
+  table.Size = sizeof(KMCL_CLIENT_INTERFACE_V5);
+  table.Version = KMCL_CLIENT_INTERFACE_VERSION_V5;
+  return WithV5Members(table);
+}
+
+KMCL_SERVER_INTERFACE_V5 MakeServerInterfaceV5() {
+  KMCL_SERVER_INTERFACE_V5 table = {};
+  std::memcpy(&table, &kClientInterfaceV1, sizeof(kClientInterfaceV1));
+  table.Size = sizeof(KMCL_SERVER_INTERFACE_V5);
+  table.Version = KMCL_SERVER_INTERFACE_VERSION_V5;
+  table.VmbChannelMapGpadl = kServerInterfaceV1.VmbChannelMapGpadl;
+  table.VmbChannelRestoreFromBuffer = kServerInterfaceV1.VmbChannelRestoreFromBuffer;
+  table.VmbChannelSaveBegin = kServerInterfaceV1.VmbChannelSaveBegin;
+  table.VmbChannelSaveContinue = kServerInterfaceV1.VmbChannelSaveContinue;
+  table.VmbChannelSaveEnd = kServerInterfaceV1.VmbChannelSaveEnd;
+  table.VmbChannelUnmapGpadl = kServerInterfaceV1.VmbChannelUnmapGpadl;
+  table.VmbConvertVmbusHandleToKernelHandle = kServerInterfaceV1.VmbConvertVmbusHandleToKernelHandle;
+  table.VmbPacketRestore = kServerInterfaceV1.VmbPacketRestore;
+  table.VmbServerChannelInitSetFlags = kServerInterfaceV1.VmbServerChannelInitSetFlags;
+  table.VmbServerChannelInitSetMmioMegabytes = kServerInterfaceV1.VmbServerChannelInitSetMmioMegabytes;
+  table.VmbServerChannelInitSetSaveRestorePacketCallbacks =
+      kServerInterfaceV1.VmbServerChannelInitSetSaveRestorePacketCallbacks;
+  table.VmbServerChannelInitSetTargetInterfaceId = kServerInterfaceV1.VmbServerChannelInitSetTargetInterfaceId;
+  table.VmbServerChannelInitSetTargetVtl = kServerInterfaceV1.VmbServerChannelInitSetTargetVtl;
+  table.VmbServerChannelInitSetVmbusHandle = kServerInterfaceV1.VmbServerChannelInitSetVmbusHandle;
+  return WithV5Members(table);
+}
+
 #undef VMBSIM_KMCL_TABLE_HEADER_
 #undef VMBSIM_KMCL_CLIENT_V1_ENTRIES_
 
@@ -571,6 +636,12 @@ namespace vmbsim::kmcl {
 size_t FillKmclInterface(bool server, Runtime* runtime, void* out, size_t size) {
   return server ? CopyTable(kServerInterfaceV1, runtime, out, size)
                 : CopyTable(kClientInterfaceV1, runtime, out, size);
+}
+
+size_t FillKmclInterfaceV5(bool server, Runtime* runtime, void* out, size_t size) {
+  static const KMCL_CLIENT_INTERFACE_V5 client = MakeClientInterfaceV5();
+  static const KMCL_SERVER_INTERFACE_V5 server_table = MakeServerInterfaceV5();
+  return server ? CopyTable(server_table, runtime, out, size) : CopyTable(client, runtime, out, size);
 }
 
 }  // namespace vmbsim::kmcl

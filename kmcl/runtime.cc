@@ -686,6 +686,24 @@ absl::Status Runtime::InitSetPrimaryChannel(VMBCHANNEL sub_handle, VMBCHANNEL pr
   return absl::OkStatus();
 }
 
+absl::Status Runtime::ClientInitSetTargetProcessorIndex(VMBCHANNEL handle, uint32_t vp) {
+  constexpr const char* kFn = "VmbClientChannelInitSetTargetProcessorIndex";
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
+  if (ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a server channel"));
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  if (vp >= fabric_->guest(ch->partition).vp_count()) {
+    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": VP ", vp, " of ",
+                                                              fabric_->guest(ch->partition).vp_count()));
+  }
+  ch->target_vp = vp;
+  return absl::OkStatus();
+}
+
+PDEVICE_OBJECT Runtime::ParentDeviceOf(VMBCHANNEL handle) {
+  absl::StatusOr<Channel*> found = FindChannel(handle, "VmbChannelGetParentDeviceObject");
+  return found.ok() ? (*found)->parent : nullptr;
+}
+
 // ---------------------------------------------------------------------------
 // Queries.
 
@@ -743,16 +761,23 @@ absl::Status Runtime::QueryInterface(const GUID* type, INTERFACE* interface, uin
   const bool client = SameGuid(*type, KMCL_CLIENT_INTERFACE_TYPE);
   const bool server = SameGuid(*type, KMCL_SERVER_INTERFACE_TYPE);
   if (!client && !server) return KmclError(STATUS_NOT_SUPPORTED, "VmbsimQueryInterface: unknown interface type");
-  const size_t needed = client ? sizeof(KMCL_CLIENT_INTERFACE_V1) : sizeof(KMCL_SERVER_INTERFACE_V1);
-  if (version != 1) {
+  // G2: V1, and V5 with the V2-V5 members vmbsim implements (others NULL).
+  const bool v5 = version == 5;
+  const size_t needed = v5 ? (client ? sizeof(KMCL_CLIENT_INTERFACE_V5) : sizeof(KMCL_SERVER_INTERFACE_V5))
+                           : (client ? sizeof(KMCL_CLIENT_INTERFACE_V1) : sizeof(KMCL_SERVER_INTERFACE_V1));
+  if (version != 1 && !v5) {
     return KmclError(STATUS_NOT_SUPPORTED, absl::StrCat("VmbsimQueryInterface: version ", version,
-                                                        " not served (V1 only, G2)"));
+                                                        " not served (V1 and V5 only, G2)"));
   }
   if (size < needed) {
     return KmclError(STATUS_NOT_SUPPORTED,
                      absl::StrCat("VmbsimQueryInterface: Size ", size, " below the V1 table's ", needed));
   }
-  FillKmclInterface(server, this, interface, size);
+  if (v5) {
+    FillKmclInterfaceV5(server, this, interface, size);
+  } else {
+    FillKmclInterface(server, this, interface, size);
+  }
   ++interface_references_;
   return absl::OkStatus();
 }
@@ -904,8 +929,11 @@ void Runtime::StartClientOpen(Channel& ch) {
   range.byte_offset = 0;
   range.byte_count = static_cast<uint32_t>(ch.ring_page_count * kPageBytes);
   for (uint64_t i = 0; i < ch.ring_page_count; ++i) range.pfns.push_back(ch.ring_first_pfn + i);
-  // Host->guest interrupts: relid % guest VP count (vmbsim's spread).
-  const uint32_t target_vp = ch.relid % fabric_->guest(ch.guest).vp_count();
+  // Host->guest interrupts: the driver's choice (V5), else relid % guest VP
+  // count (vmbsim's spread).
+  const uint32_t vp_count = fabric_->guest(ch.guest).vp_count();
+  const uint32_t target_vp =
+      ch.target_vp >= 0 ? static_cast<uint32_t>(ch.target_vp) % vp_count : ch.relid % vp_count;
   ch.vp = &fabric_->guest(ch.guest).vp(target_vp);
   ch.state_worker->set_vp(ch.vp);
   ch.packet_worker->set_vp(ch.vp);

@@ -232,6 +232,11 @@ class Runtime {
                                                        PFN_VMB_CHANNEL_RESTORE_PACKET restore);
   // V5 (undocumented; vmbsim's guess, §6.11): ties a sub-channel to its primary.
   absl::Status InitSetPrimaryChannel(VMBCHANNEL sub_channel, VMBCHANNEL primary);
+  // V5: the guest VP that receives the channel's host->guest interrupts
+  // (OPENCHANNEL target_vp). Default: relid % guest VP count.
+  absl::Status ClientInitSetTargetProcessorIndex(VMBCHANNEL channel, uint32_t vp);
+  // V2: ParentDeviceObject from VmbChannelAllocate.
+  PDEVICE_OBJECT ParentDeviceOf(VMBCHANNEL channel);
 
   absl::StatusOr<GUID> GetInterfaceInstance(VMBCHANNEL channel);
   absl::Status GetMmioSpace(VMBCHANNEL channel, uint64_t* address, uint64_t* size);

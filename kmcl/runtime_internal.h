@@ -209,6 +209,7 @@ struct Runtime::Channel {
   PFN_VMB_CHANNEL_SAVE_PACKET save_packet = nullptr;
   PFN_VMB_CHANNEL_RESTORE_PACKET restore_packet = nullptr;
   uint64_t primary = 0;       // Sub-channel: the primary's handle.
+  int64_t target_vp = -1;     // Client: VmbClientChannelInitSetTargetProcessorIndex.
   uint16_t next_sub_index = 0;
 
   // State (spec §7.2).

@@ -203,6 +203,12 @@ void ChannelDataPath::StepCommitRead() {
   }
   if (signal_writer) Ring();
   if (last_batch_gated_) {
+    if (accept_gate_ && accept_gate_()) {
+      // The gate opened while the batch ended (the batch-end handler freed
+      // room): read on instead of stalling.
+      Queue(&ChannelDataPath::StepReadBatch);
+      return;
+    }
     // Held by the layer above: stay masked until Kick().
     stalled_ = true;
     draining_ = false;

@@ -1,0 +1,231 @@
+// The sample drivers against the real KMCL runtime: each scenario creates
+// drivers through their public headers in a KmclWorld (one host, one guest),
+// runs the simulator, and checks the drivers' own statistics and that the
+// runtime's contract verifier found nothing. The drivers reach KMCL only
+// through the exported C functions, so this also proves they link against it.
+
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kmcl/drivers/echo_vsp.h"
+#include "kmcl/drivers/request_response_vsc.h"
+#include "kmcl/drivers/sync_request_client.h"
+#include "kmcl/testing/kmcl_world.h"
+
+namespace vmbsim::kmcl {
+namespace {
+
+using testing::KmclWorld;
+
+constexpr GUID kType = {0x0e0e0e0e, 0x1, 0x2, {3, 4, 5, 6, 7, 8, 9, 10}};
+constexpr GUID kInstance = {0x1e1e1e1e, 0x1, 0x2, {3, 4, 5, 6, 7, 8, 9, 10}};
+
+const std::vector<UINT32> kOpenedAndRunning = {
+    VMBSIM_DRIVER_EVENT_OPENED, VMBSIM_DRIVER_EVENT_STARTED, VMBSIM_DRIVER_EVENT_POST_STARTED};
+
+std::vector<UINT32> Events(const UINT32* log, UINT32 count) {
+  return std::vector<UINT32>(log, log + (count < VMBSIM_DRIVER_EVENT_LOG_CAPACITY
+                                             ? count
+                                             : VMBSIM_DRIVER_EVENT_LOG_CAPACITY));
+}
+
+ECHO_VSP_CONFIG EchoConfig() {
+  ECHO_VSP_CONFIG config{};
+  config.InterfaceType = kType;
+  config.InterfaceInstance = kInstance;
+  config.MaxPacketSize = 4096;
+  return config;
+}
+
+RR_VSC_CONFIG RrConfig() {
+  RR_VSC_CONFIG config{};
+  config.InterfaceType = kType;  // Any instance.
+  config.MaxPacketSize = 4096;
+  config.RequestBytes = 64;
+  return config;
+}
+
+class DriversTest : public ::testing::Test {
+ protected:
+  void CreateEcho(const ECHO_VSP_CONFIG& config) {
+    world_.OnHost([this, config] {
+      ASSERT_EQ(EchoVspCreate(world_.host_device(), world_.vmbus_handle(), &config, &echo_),
+                STATUS_SUCCESS);
+    });
+  }
+  void CreateRr(const RR_VSC_CONFIG& config) {
+    world_.OnGuest([this, config] {
+      ASSERT_EQ(RrVscCreate(world_.guest_device(), &config, &rr_), STATUS_SUCCESS);
+    });
+  }
+  ECHO_VSP_STATS EchoStats() {
+    ECHO_VSP_STATS stats;
+    EchoVspGetStats(echo_, &stats);
+    return stats;
+  }
+  RR_VSC_STATS RrStats() {
+    RR_VSC_STATS stats;
+    RrVscGetStats(rr_, &stats);
+    return stats;
+  }
+  uint64_t Findings() { return world_.runtime().verifier().total_count(); }
+
+  // Submits `count` open-loop requests from the guest, runs, checks that each
+  // got a `completion_bytes` completion, then destroys both drivers and
+  // checks that nothing is left behind.
+  void SubmitAndCheck(int count, UINT32 completion_bytes) {
+    world_.OnGuest([this, count] {
+      for (int i = 0; i < count; ++i) ASSERT_EQ(RrVscSubmit(rr_), STATUS_SUCCESS);
+    });
+    world_.Run();
+    EXPECT_EQ(RrStats().Completed, static_cast<uint64_t>(count));
+    EXPECT_EQ(RrStats().BytesReceived, static_cast<uint64_t>(count) * completion_bytes);
+    EXPECT_EQ(EchoStats().ProcessingCompletePackets, static_cast<uint64_t>(count));
+    world_.OnGuest([this] { RrVscDestroy(rr_); });
+    world_.OnHost([this] { EchoVspDestroy(echo_); });
+    world_.Run();
+    EXPECT_EQ(Findings(), 0u);
+    EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
+  }
+
+  KmclWorld world_;
+  ECHO_VSP* echo_ = nullptr;
+  RR_VSC* rr_ = nullptr;
+};
+
+TEST_F(DriversTest, ClosedLoopEchoesEveryRequestAndTearsDownCleanly) {
+  CreateEcho(EchoConfig());
+  RR_VSC_CONFIG rr = RrConfig();
+  rr.Outstanding = 4;
+  rr.TotalRequests = 100;
+  CreateRr(rr);
+  world_.Run();
+  const RR_VSC_STATS stats = RrStats();
+  EXPECT_EQ(stats.Sent, 100u);
+  EXPECT_EQ(stats.Completed, 100u);
+  EXPECT_EQ(stats.Failed, 0u);
+  EXPECT_EQ(stats.InFlight, 0u);
+  EXPECT_EQ(stats.BytesReceived, 100u * 64);
+  EXPECT_EQ(stats.LatencyCount, 100u);
+  EXPECT_GT(stats.LatencyMin100ns, 0u);
+  EXPECT_LE(stats.LatencyMin100ns, stats.LatencyMax100ns);
+  EXPECT_EQ(Events(stats.EventLog, stats.EventCount), kOpenedAndRunning);
+  EXPECT_EQ(EchoStats().PacketsProcessed, 100u);
+  EXPECT_EQ(EchoStats().ProcessingCompletePackets, 100u);
+  EXPECT_EQ(Events(EchoStats().EventLog, EchoStats().EventCount), kOpenedAndRunning);
+
+  world_.OnGuest([this] { RrVscDestroy(rr_); });
+  world_.Run();
+  world_.OnHost([this] { EchoVspDestroy(echo_); });
+  world_.Run();
+  EXPECT_EQ(Findings(), 0u);
+  EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
+}
+
+TEST_F(DriversTest, OpenLoopCompletesFromProcessingComplete) {
+  ECHO_VSP_CONFIG echo = EchoConfig();
+  echo.CompletionBytes = 24;
+  echo.CompleteAsynchronously = TRUE;
+  CreateEcho(echo);
+  CreateRr(RrConfig());
+  world_.Run();
+  SubmitAndCheck(10, 24);
+}
+
+TEST_F(DriversTest, OpenLoopUnderATransactionQuota) {
+  ECHO_VSP_CONFIG echo = EchoConfig();
+  echo.CompletionBytes = 24;
+  echo.TransactionQuota = 2;
+  CreateEcho(echo);
+  CreateRr(RrConfig());
+  world_.Run();
+  SubmitAndCheck(10, 24);  // Inline completions keep it under the quota.
+}
+
+// TODO(kmcl): the runtime stalls here. A batch that ends because the quota
+// is reached calls ProcessingComplete from inside the data path's read step;
+// the driver's completions there find the endpoint not yet stalled (it is
+// marked so only in StepCommitRead), so nothing kicks it afterwards and the
+// queue stops with 0 packets outstanding. Enable once that is fixed.
+TEST_F(DriversTest, OpenLoopCompletesFromProcessingCompleteUnderAQuota) {
+  ECHO_VSP_CONFIG echo = EchoConfig();
+  echo.CompletionBytes = 24;
+  echo.CompleteAsynchronously = TRUE;
+  echo.TransactionQuota = 2;
+  CreateEcho(echo);
+  CreateRr(RrConfig());
+  world_.Run();
+  SubmitAndCheck(10, 24);
+}
+
+TEST_F(DriversTest, RescindStopsTheClosedLoopWithoutFindings) {
+  CreateEcho(EchoConfig());
+  RR_VSC_CONFIG rr = RrConfig();
+  rr.Outstanding = 8;  // Unlimited requests.
+  CreateRr(rr);
+  world_.Run(sim::SimDuration::Milliseconds(5));
+  EXPECT_GT(RrStats().Completed, 0u);
+  world_.OnHost([this] { EchoVspDestroy(echo_); });
+  world_.Run();
+  const RR_VSC_STATS stats = RrStats();
+  EXPECT_EQ(stats.InFlight, 0u);
+  EXPECT_EQ(stats.Sent, stats.Completed + stats.Failed);
+  EXPECT_EQ(stats.Cancelled, stats.Failed);
+  EXPECT_EQ(Events(stats.EventLog, stats.EventCount),
+            (std::vector<UINT32>{VMBSIM_DRIVER_EVENT_OPENED, VMBSIM_DRIVER_EVENT_STARTED,
+                                 VMBSIM_DRIVER_EVENT_POST_STARTED, VMBSIM_DRIVER_EVENT_SUSPEND,
+                                 VMBSIM_DRIVER_EVENT_CLOSED}));
+  world_.OnGuest([this] { RrVscDestroy(rr_); });
+  world_.Run();
+  EXPECT_EQ(Findings(), 0u);
+  EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
+}
+
+// Each case: completion buffer capacity, expected status and completion size
+// for a 64-byte request echoed back.
+struct SyncCase {
+  UINT32 capacity;
+  NTSTATUS status;
+  UINT32 size;
+};
+
+class SyncClientTest : public DriversTest, public ::testing::WithParamInterface<SyncCase> {};
+
+TEST_P(SyncClientTest, NegotiatesFromPostStarted) {
+  CreateEcho(EchoConfig());
+  SYNC_CLIENT_CONFIG config{};
+  config.InterfaceType = kType;
+  config.RequestBytes = 64;
+  config.CompletionBufferBytes = GetParam().capacity;
+  config.Requests = 3;
+  config.TimeoutMs = 100;
+  SYNC_CLIENT* client = nullptr;
+  world_.OnGuest([&] {
+    ASSERT_EQ(SyncClientCreate(world_.guest_device(), &config, &client), STATUS_SUCCESS);
+  });
+  world_.Run();
+  SYNC_CLIENT_STATS stats;
+  SyncClientGetStats(client, &stats);
+  EXPECT_EQ(stats.Negotiations, 1u);
+  ASSERT_EQ(stats.RecordCount, 3u);
+  for (UINT32 i = 0; i < 3; ++i) {
+    EXPECT_EQ(stats.RequestStatus[i], GetParam().status) << i;
+    EXPECT_EQ(stats.CompletionSize[i], GetParam().size) << i;
+  }
+  world_.OnGuest([&] { SyncClientDestroy(client); });
+  world_.OnHost([this] { EchoVspDestroy(echo_); });
+  world_.Run();
+  if (GetParam().status == STATUS_SUCCESS) {
+    EXPECT_EQ(Findings(), 0u);  // The error cases are findings by design.
+  }
+  EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Capacities, SyncClientTest,
+                         ::testing::Values(SyncCase{128, STATUS_SUCCESS, 64},
+                                           SyncCase{64, STATUS_SUCCESS, 64},
+                                           SyncCase{16, STATUS_BUFFER_TOO_SMALL, 16},
+                                           SyncCase{12, STATUS_INVALID_PARAMETER, 12}));
+
+}  // namespace
+}  // namespace vmbsim::kmcl

@@ -1,0 +1,90 @@
+/* kmcl/drivers/echo_vsp.h
+ *
+ * A sample host-side VSP (KMCL server endpoint) written against nothing but
+ * the public KMCL header: it offers one channel and completes every packet
+ * the guest sends, with either the request bytes echoed back or a fixed-size
+ * deterministic pattern as the completion payload. It follows the call order
+ * of a real host driver (spec §8.4) and the receive pattern of one (§8.6):
+ * check the length, fail malformed packets with VmbChannelPacketFail,
+ * complete everything else exactly once, inline or from the end-of-batch
+ * callback.
+ *
+ * The echo protocol: any in-band payload is a request. A packet is malformed
+ * (failed, which stops the channel's incoming queue, spec §6.6) when it
+ * carries flag bits this KMCL version does not define, or a NULL buffer with
+ * a non-zero length. External data, if present, is not read; completing the
+ * packet releases it.
+ *
+ * Threading: vmbsim delivers every callback as an event of its single-
+ * threaded event loop, so the counters are plain fields. A Windows build of
+ * this driver would need interlocked updates.
+ */
+#ifndef VMBSIM_KMCL_DRIVERS_ECHO_VSP_H_
+#define VMBSIM_KMCL_DRIVERS_ECHO_VSP_H_
+
+#include "vmbuskernelmodeclientlibapi.h"
+
+#include "kmcl/drivers/driver_events.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _ECHO_VSP_CONFIG {
+  GUID InterfaceType;     /* Offer's type (the protocol). */
+  GUID InterfaceInstance; /* Offer's instance. */
+  UINT32 MaxPacketSize;   /* Passed to VmbChannelInitSetMaximumPacketSize. */
+  BOOLEAN ProcessAtPassive;
+  UINT32 TransactionQuota; /* 0 = library default (the setter is not called). */
+  /* Completion payload size when the sender asked for a completion: 0 echoes
+     the request back, up to MaxPacketSize bytes; otherwise this many bytes of
+     a fixed pattern (see EchoVspPatternByte). */
+  UINT32 CompletionBytes;
+  /* TRUE: keep received packets on a list and complete them from
+     EvtVmbChannelProcessingComplete (or EvtChannelSuspend) instead of inline. */
+  BOOLEAN CompleteAsynchronously;
+} ECHO_VSP_CONFIG;
+
+typedef struct _ECHO_VSP_STATS {
+  UINT64 PacketsProcessed;  /* ProcessPacket calls that were completed. */
+  UINT64 BytesProcessed;    /* Their BufferLength (the ring's 8-byte-rounded length). */
+  UINT64 PacketsFailed;     /* Malformed packets, failed with VmbChannelPacketFail. */
+  UINT64 ProcessingCompleteCalls;
+  UINT64 ProcessingCompletePackets; /* Sum of their PacketsProcessed arguments. */
+  UINT64 Opened, Closed, Suspended, Started, PostStarted;
+  UINT32 EventLog[VMBSIM_DRIVER_EVENT_LOG_CAPACITY]; /* VMBSIM_DRIVER_EVENT codes. */
+  UINT32 EventCount; /* Events so far; only the first 32 are in EventLog. */
+} ECHO_VSP_STATS;
+
+typedef struct _ECHO_VSP ECHO_VSP;
+
+/* Creates the VSP's server channel under `Device` (the control device the
+   host driver owns), configures it, enables it (posting the offer) and starts
+   it. `VmbusHandle` selects the guest partition; NULL leaves the library's
+   default target. On success writes *Vsp; on failure returns the failing
+   call's NTSTATUS (STATUS_INVALID_PARAMETER for a NULL Config or Vsp,
+   STATUS_INSUFFICIENT_RESOURCES when memory runs out) and leaves nothing
+   behind. PASSIVE_LEVEL. */
+NTSTATUS EchoVspCreate(PDEVICE_OBJECT Device, HANDLE VmbusHandle, const ECHO_VSP_CONFIG* Config,
+                       ECHO_VSP** Vsp);
+
+/* Disables the channel (rescinding the offer; blocks until torn down),
+   cleans it up and frees the VSP. NULL is ignored. PASSIVE_LEVEL, not from
+   one of the VSP's own callbacks. */
+VOID EchoVspDestroy(ECHO_VSP* Vsp);
+
+/* Copies the VSP's counters to *Stats. */
+VOID EchoVspGetStats(const ECHO_VSP* Vsp, ECHO_VSP_STATS* Stats);
+
+/* The VSP's channel, for tests that drive it further (pause, start). */
+VMBCHANNEL EchoVspChannel(const ECHO_VSP* Vsp);
+
+/* Byte `Index` of the pattern completion payload, so that a test can check
+   what the guest received. */
+UINT8 EchoVspPatternByte(UINT32 Index);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif /* VMBSIM_KMCL_DRIVERS_ECHO_VSP_H_ */

@@ -1,0 +1,414 @@
+/* kmcl/drivers/request_response_vsc.c
+ *
+ * The request/response VSC (request_response_vsc.h): a KMCL client driver
+ * that sends requests as transactions and measures their round trips.
+ * Written as a Windows guest driver would be, using only the exported KMCL
+ * functions, to prove that the public header is enough for one.
+ */
+#include "kmcl/drivers/request_response_vsc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmbuskernelmodeclientlibapi.h"
+
+/* One request's packet object and timing. Closed-loop requests live in the
+   pool and are reused; open-loop ones are allocated per RrVscSubmit, linked
+   into a list while in flight, and freed by their completion routine. */
+typedef struct _RR_REQUEST {
+  RR_VSC* Vsc;
+  VMBPACKET Packet; /* NULL in a pool entry VmbPacketAllocate could not fill. */
+  struct _RR_REQUEST* Next;
+  struct _RR_REQUEST* Prev;
+  ULONGLONG SentAt100ns;
+  BOOLEAN Pooled;
+  BOOLEAN InFlight;
+} RR_REQUEST;
+
+struct _RR_VSC {
+  VMBCHANNEL Channel;
+  RR_VSC_CONFIG Config;
+  RR_VSC_STATS Stats;
+  UINT8* Request; /* The request being built; VmbPacketSend copies it. */
+  UINT64 NextSequence;
+  BOOLEAN Running;           /* From EvtChannelPostStarted to EvtChannelSuspend. */
+  BOOLEAN PoolHasPackets;    /* The pool's packet objects were allocated. */
+  RR_REQUEST* Pool;          /* Config.Outstanding entries. */
+  RR_REQUEST* OpenLoopHead;  /* Open-loop requests in flight. */
+};
+
+static EVT_VMB_CHANNEL_OPENED RrChannelOpened;
+static EVT_VMB_CHANNEL_CLOSED RrChannelClosed;
+static EVT_VMB_CHANNEL_SUSPEND RrChannelSuspend;
+static EVT_VMB_CHANNEL_STARTED RrChannelStarted;
+static EVT_VMB_CHANNEL_POST_STARTED RrChannelPostStarted;
+static EVT_VMB_CHANNEL_PNP_FAILURE RrChannelPnpFailure;
+static EVT_VMB_CHANNEL_PROCESS_PACKET RrProcessPacket;
+static EVT_VMB_PACKET_COMPLETION_ROUTINE RrPacketCompleted;
+
+/* Written as a UTF-16 literal: WCHAR is a 16-bit code unit (wdk_shim.h). */
+static WCHAR kRrFriendlyName[] = u"RrVsc";
+
+UINT8 RrVscPatternByte(UINT32 Offset) { return (UINT8)(Offset * 13u + 0x5Au); }
+
+/* ---- Requests and their transactions ---- */
+
+/* Writes `sequence` little-endian into the request's first (up to) 8 bytes;
+   the pattern after them was written once at creation. */
+static VOID RrStampSequence(RR_VSC* vsc, UINT64 sequence) {
+  for (UINT32 i = 0; i < 8 && i < vsc->Config.RequestBytes; ++i) {
+    vsc->Request[i] = (UINT8)(sequence >> (8 * i));
+  }
+}
+
+/* Sends the next request on `request`'s packet object. KMCL never runs a
+   completion routine inside the call that caused it (header conventions), so
+   the bookkeeping can follow the send. */
+static NTSTATUS RrSend(RR_VSC* vsc, RR_REQUEST* request) {
+  RrStampSequence(vsc, vsc->NextSequence);
+  request->SentAt100ns = KeQueryInterruptTime();
+  const NTSTATUS status =
+      VmbPacketSend(request->Packet, vsc->Request, vsc->Config.RequestBytes, NULL,
+                    VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
+  if (!NT_SUCCESS(status)) {
+    vsc->Stats.SendErrors += 1;
+    return status;
+  }
+  request->InFlight = TRUE;
+  vsc->NextSequence += 1;
+  vsc->Stats.Sent += 1;
+  vsc->Stats.InFlight += 1;
+  vsc->Stats.BytesSent += vsc->Config.RequestBytes;
+  return status;
+}
+
+static UINT32 RrLatencyBucket(UINT64 latency_100ns) {
+  UINT32 bucket = 0;
+  while (latency_100ns > 1) { /* At most 63 steps. */
+    latency_100ns >>= 1;
+    bucket += 1;
+  }
+  return bucket;
+}
+
+static VOID RrRecordLatency(RR_VSC_STATS* stats, UINT64 latency_100ns) {
+  if (stats->LatencyCount == 0 || latency_100ns < stats->LatencyMin100ns) {
+    stats->LatencyMin100ns = latency_100ns;
+  }
+  if (latency_100ns > stats->LatencyMax100ns) {
+    stats->LatencyMax100ns = latency_100ns;
+  }
+  stats->LatencyCount += 1;
+  stats->LatencySum100ns += latency_100ns;
+  stats->LatencyHistogram[RrLatencyBucket(latency_100ns)] += 1;
+}
+
+static VOID RrRecordOutcome(RR_VSC* vsc, const RR_REQUEST* request, NTSTATUS status,
+                            UINT32 completion_length) {
+  RR_VSC_STATS* stats = &vsc->Stats;
+  stats->InFlight -= 1;
+  if (status != STATUS_SUCCESS) {
+    stats->Failed += 1;
+    stats->LastFailureStatus = status;
+    if (status == STATUS_CANCELLED || status == STATUS_DEVICE_REMOVED) {
+      stats->Cancelled += 1;
+    }
+    return;
+  }
+  const ULONGLONG now_100ns = KeQueryInterruptTime();
+  stats->Completed += 1;
+  stats->BytesReceived += completion_length;
+  RrRecordLatency(stats, now_100ns >= request->SentAt100ns ? now_100ns - request->SentAt100ns : 0);
+}
+
+static BOOLEAN RrClosedLoopWantsMore(const RR_VSC* vsc) {
+  return vsc->Config.TotalRequests == 0 || vsc->Stats.Sent < vsc->Config.TotalRequests;
+}
+
+static VOID RrUnlinkOpenLoop(RR_VSC* vsc, RR_REQUEST* request) {
+  if (request->Prev != NULL) {
+    request->Prev->Next = request->Next;
+  } else {
+    vsc->OpenLoopHead = request->Next;
+  }
+  if (request->Next != NULL) {
+    request->Next->Prev = request->Prev;
+  }
+}
+
+/* The transaction is over: record it, then reuse the pooled packet while the
+   closed loop runs (else leave it idle), or free an open-loop one. */
+static VOID RrPacketCompleted(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
+                              UINT32 BufferLength) {
+  RR_REQUEST* request = (RR_REQUEST*)VmbPacketGetPointer(Packet);
+  (void)Buffer; /* Only the completion's length is recorded. */
+  if (request == NULL || !request->InFlight) {
+    return; /* Not a transaction of ours: nothing safe to do. */
+  }
+  RR_VSC* vsc = request->Vsc;
+  request->InFlight = FALSE;
+  RrRecordOutcome(vsc, request, Status, BufferLength);
+  if (!request->Pooled) {
+    RrUnlinkOpenLoop(vsc, request);
+    VmbPacketFree(Packet);
+    free(request);
+    return;
+  }
+  if (vsc->Running && RrClosedLoopWantsMore(vsc)) {
+    (void)RrSend(vsc, request); /* A failure leaves it idle until the next PostStarted. */
+  }
+}
+
+/* ---- Closed loop ---- */
+
+/* Gives every pool entry a packet object whose completion routine (and so
+   whose freeing) is ours. Entries left without one shrink the window. */
+static VOID RrAllocatePoolPackets(RR_VSC* vsc) {
+  for (UINT32 i = 0; i < vsc->Config.Outstanding; ++i) {
+    RR_REQUEST* request = &vsc->Pool[i];
+    request->Packet = VmbPacketAllocate(vsc->Channel);
+    if (request->Packet == NULL) {
+      break;
+    }
+    VmbPacketSetCompletionRoutine(request->Packet, RrPacketCompleted);
+    VmbPacketSetPointer(request->Packet, request);
+  }
+  vsc->PoolHasPackets = TRUE;
+}
+
+static VOID RrStartClosedLoop(RR_VSC* vsc) {
+  if (!vsc->PoolHasPackets) {
+    RrAllocatePoolPackets(vsc);
+  }
+  for (UINT32 i = 0; i < vsc->Config.Outstanding && RrClosedLoopWantsMore(vsc); ++i) {
+    RR_REQUEST* request = &vsc->Pool[i];
+    if (request->Packet != NULL && !request->InFlight) {
+      (void)RrSend(vsc, request);
+    }
+  }
+}
+
+/* ---- Open loop ---- */
+
+NTSTATUS RrVscSubmit(RR_VSC* Vsc) {
+  RR_REQUEST* request = (RR_REQUEST*)calloc(1, sizeof(RR_REQUEST));
+  if (request == NULL) {
+    return STATUS_INSUFFICIENT_RESOURCES;
+  }
+  request->Vsc = Vsc;
+  request->Packet = VmbPacketAllocate(Vsc->Channel);
+  if (request->Packet == NULL) {
+    free(request);
+    return STATUS_INSUFFICIENT_RESOURCES;
+  }
+  VmbPacketSetCompletionRoutine(request->Packet, RrPacketCompleted);
+  VmbPacketSetPointer(request->Packet, request);
+  const NTSTATUS status = RrSend(Vsc, request);
+  if (!NT_SUCCESS(status)) {
+    VmbPacketFree(request->Packet); /* Not accepted, so still ours. */
+    free(request);
+    return status;
+  }
+  request->Next = Vsc->OpenLoopHead;
+  if (Vsc->OpenLoopHead != NULL) {
+    Vsc->OpenLoopHead->Prev = request;
+  }
+  Vsc->OpenLoopHead = request;
+  return status;
+}
+
+/* ---- Channel callbacks ---- */
+
+/* Packets from the host carry nothing this driver acts on. */
+static VOID RrProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet, PVOID Buffer,
+                            UINT32 BufferLength, UINT32 Flags) {
+  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  (void)Buffer;
+  (void)BufferLength;
+  (void)Flags;
+  vsc->Stats.ProcessPacketCalls += 1;
+  VmbChannelPacketComplete(Packet, NULL, 0);
+}
+
+static VOID RrRecordEvent(RR_VSC* vsc, VMBSIM_DRIVER_EVENT event, UINT64* counter) {
+  *counter += 1;
+  VmbsimDriverEventAppend(vsc->Stats.EventLog, &vsc->Stats.EventCount, event);
+}
+
+static NTSTATUS RrChannelOpened(VMBCHANNEL Channel) {
+  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_OPENED, &vsc->Stats.Opened);
+  return STATUS_SUCCESS;
+}
+
+static VOID RrChannelClosed(VMBCHANNEL Channel) {
+  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_CLOSED, &vsc->Stats.Closed);
+}
+
+/* The driver must stop sending (spec §5.3): completions from here on leave
+   their packets idle. */
+static VOID RrChannelSuspend(VMBCHANNEL Channel) {
+  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_SUSPEND, &vsc->Stats.Suspended);
+  vsc->Running = FALSE;
+}
+
+static VOID RrChannelStarted(VMBCHANNEL Channel) {
+  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_STARTED, &vsc->Stats.Started);
+}
+
+/* The incoming queue runs, so completions can arrive: start (or resume) the
+   closed loop. */
+static VOID RrChannelPostStarted(VMBCHANNEL Channel) {
+  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_POST_STARTED, &vsc->Stats.PostStarted);
+  vsc->Running = TRUE;
+  if (vsc->Config.Outstanding != 0) {
+    RrStartClosedLoop(vsc);
+  }
+}
+
+static VOID RrChannelPnpFailure(VMBCHANNEL Channel, NTSTATUS FailureStatus) {
+  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_PNP_FAILURE, &vsc->Stats.PnpFailures);
+  vsc->Stats.LastPnpFailureStatus = FailureStatus;
+}
+
+/* ---- Creation and teardown ---- */
+
+static BOOLEAN RrIsZeroGuid(const GUID* guid) {
+  static const GUID kZero;
+  return memcmp(guid, &kZero, sizeof(GUID)) == 0;
+}
+
+/* The checked Init* calls of spec §8.2 with callbacks and pointer, in that
+   order; returns the first failure. */
+static NTSTATUS RrConfigureChannel(RR_VSC* vsc) {
+  const VMBCHANNEL channel = vsc->Channel;
+  const RR_VSC_CONFIG* config = &vsc->Config;
+  NTSTATUS status = VmbChannelInitSetMaximumPacketSize(channel, config->MaxPacketSize);
+  if (NT_SUCCESS(status) && (config->IncomingPageCount != 0 || config->OutgoingPageCount != 0)) {
+    status = VmbClientChannelInitSetRingBufferPageCount(channel, config->IncomingPageCount,
+                                                        config->OutgoingPageCount);
+  }
+  if (NT_SUCCESS(status)) {
+    VMB_CHANNEL_STATE_CHANGE_CALLBACKS callbacks;
+    VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&callbacks);
+    callbacks.EvtChannelOpened = RrChannelOpened;
+    callbacks.EvtChannelClosed = RrChannelClosed;
+    callbacks.EvtChannelSuspend = RrChannelSuspend;
+    callbacks.EvtChannelStarted = RrChannelStarted;
+    callbacks.EvtChannelPostStarted = RrChannelPostStarted;
+    status = VmbChannelInitSetStateChangeCallbacks(channel, &callbacks);
+  }
+  if (NT_SUCCESS(status)) {
+    status = VmbChannelInitSetProcessPacketCallbacks(channel, RrProcessPacket, NULL);
+  }
+  VmbChannelSetPointer(channel, vsc);
+  if (NT_SUCCESS(status)) {
+    const GUID* instance =
+        RrIsZeroGuid(&config->InterfaceInstance) ? NULL : &config->InterfaceInstance;
+    status = VmbClientChannelInitSetTargetPnp(channel, &config->InterfaceType, instance,
+                                              RrChannelPnpFailure);
+  }
+  return status;
+}
+
+/* The settings real drivers make without checking a result (spec §8.2). */
+static VOID RrApplyUncheckedSettings(RR_VSC* vsc) {
+  UNICODE_STRING name;
+  VmbChannelSetIncomingProcessingAtPassive(vsc->Channel, vsc->Config.ProcessAtPassive);
+  name.Buffer = kRrFriendlyName;
+  name.Length = (USHORT)(sizeof(kRrFriendlyName) - sizeof(WCHAR)); /* Bytes, no NUL. */
+  name.MaximumLength = (USHORT)sizeof(kRrFriendlyName);
+  (void)VmbChannelInitSetFriendlyName(vsc->Channel, &name);
+}
+
+static VOID RrFree(RR_VSC* vsc) {
+  free(vsc->Pool);
+  free(vsc->Request);
+  free(vsc);
+}
+
+static RR_VSC* RrAllocate(const RR_VSC_CONFIG* config) {
+  RR_VSC* vsc = (RR_VSC*)calloc(1, sizeof(RR_VSC));
+  if (vsc == NULL) {
+    return NULL;
+  }
+  vsc->Config = *config;
+  /* calloc of 0 may return NULL, so ask for at least one of each. */
+  vsc->Request = (UINT8*)calloc(config->RequestBytes != 0 ? config->RequestBytes : 1, 1);
+  vsc->Pool = (RR_REQUEST*)calloc(config->Outstanding != 0 ? config->Outstanding : 1,
+                                  sizeof(RR_REQUEST));
+  if (vsc->Request == NULL || vsc->Pool == NULL) {
+    RrFree(vsc);
+    return NULL;
+  }
+  for (UINT32 i = 8; i < config->RequestBytes; ++i) {
+    vsc->Request[i] = RrVscPatternByte(i);
+  }
+  for (UINT32 i = 0; i < config->Outstanding; ++i) {
+    vsc->Pool[i].Vsc = vsc;
+    vsc->Pool[i].Pooled = TRUE;
+  }
+  return vsc;
+}
+
+NTSTATUS RrVscCreate(PDEVICE_OBJECT Device, const RR_VSC_CONFIG* Config, RR_VSC** Vsc) {
+  if (Config == NULL || Vsc == NULL) {
+    return STATUS_INVALID_PARAMETER;
+  }
+  RR_VSC* vsc = RrAllocate(Config);
+  if (vsc == NULL) {
+    return STATUS_INSUFFICIENT_RESOURCES;
+  }
+  NTSTATUS status = VmbChannelAllocate(Device, FALSE, &vsc->Channel);
+  if (!NT_SUCCESS(status)) {
+    RrFree(vsc);
+    return status;
+  }
+  status = RrConfigureChannel(vsc);
+  if (NT_SUCCESS(status)) {
+    RrApplyUncheckedSettings(vsc);
+    status = VmbChannelEnable(vsc->Channel);
+  }
+  if (!NT_SUCCESS(status)) {
+    VmbChannelCleanup(vsc->Channel); /* Still Disabled: a failed Enable leaves it so. */
+    RrFree(vsc);
+    return status;
+  }
+  /* Implied by Enable on a client; real drivers call it anyway (spec §8.2). */
+  VmbChannelStart(vsc->Channel);
+  *Vsc = vsc;
+  return STATUS_SUCCESS;
+}
+
+VOID RrVscDestroy(RR_VSC* Vsc) {
+  if (Vsc == NULL) {
+    return;
+  }
+  VmbChannelDisable(Vsc->Channel);
+  Vsc->Running = FALSE; /* Also when the channel never ran. */
+  for (UINT32 i = 0; i < Vsc->Config.Outstanding; ++i) {
+    RR_REQUEST* request = &Vsc->Pool[i];
+    if (request->Packet != NULL && !request->InFlight) {
+      VmbPacketFree(request->Packet);
+    }
+  }
+  /* Packet objects still in flight (KMCL never ended their transaction) go
+     with the channel; after Cleanup no completion routine can run. */
+  VmbChannelCleanup(Vsc->Channel);
+  while (Vsc->OpenLoopHead != NULL) {
+    RR_REQUEST* request = Vsc->OpenLoopHead;
+    Vsc->OpenLoopHead = request->Next;
+    free(request);
+  }
+  RrFree(Vsc);
+}
+
+VOID RrVscGetStats(const RR_VSC* Vsc, RR_VSC_STATS* Stats) { *Stats = Vsc->Stats; }
+
+VMBCHANNEL RrVscChannel(const RR_VSC* Vsc) { return Vsc->Channel; }

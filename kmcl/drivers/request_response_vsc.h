@@ -1,0 +1,117 @@
+/* kmcl/drivers/request_response_vsc.h
+ *
+ * A sample guest-side VSC (KMCL client endpoint) written against nothing but
+ * the public KMCL header: it opens one offer and sends requests as KMCL
+ * transactions (VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION), timing each
+ * round trip with KeQueryInterruptTime. It follows the call order of a real
+ * guest driver (spec §8.2) and the request/response send pattern (§8.7).
+ *
+ * Two ways to load the channel:
+ *   - Closed loop (Config.Outstanding > 0): from EvtChannelPostStarted the
+ *     driver keeps Outstanding requests in flight, on a pool of packet
+ *     objects allocated once and reused from their completion routine, until
+ *     Sent reaches Config.TotalRequests. It stops resending at
+ *     EvtChannelSuspend and picks up again at the next PostStarted.
+ *   - Open loop: the host program calls RrVscSubmit, which sends one request
+ *     on a freshly allocated packet object, freed when its transaction ends.
+ *
+ * A request is Config.RequestBytes bytes: its sequence number (UINT64,
+ * little-endian; truncated if RequestBytes < 8) followed by
+ * RrVscPatternByte(offset). Packets the host sends to the guest are
+ * completed at once with no payload.
+ *
+ * Threading: vmbsim delivers every callback as an event of its single-
+ * threaded event loop, so the counters are plain fields.
+ */
+#ifndef VMBSIM_KMCL_DRIVERS_REQUEST_RESPONSE_VSC_H_
+#define VMBSIM_KMCL_DRIVERS_REQUEST_RESPONSE_VSC_H_
+
+#include "vmbuskernelmodeclientlibapi.h"
+
+#include "kmcl/drivers/driver_events.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _RR_VSC_CONFIG {
+  GUID InterfaceType;
+  GUID InterfaceInstance; /* All zero: any instance of InterfaceType. */
+  /* Ring sizes in 4 KiB pages; both 0 = library default (the setter is not
+     called), otherwise both are passed as given. */
+  UINT32 IncomingPageCount;
+  UINT32 OutgoingPageCount;
+  UINT32 MaxPacketSize; /* Passed to VmbChannelInitSetMaximumPacketSize. */
+  UINT32 RequestBytes;
+  UINT32 Outstanding;    /* Closed-loop window; 0 = open loop (RrVscSubmit). */
+  UINT64 TotalRequests;  /* Closed loop stops once Sent reaches it; 0 = never. */
+  BOOLEAN ProcessAtPassive;
+} RR_VSC_CONFIG;
+
+#define RR_VSC_LATENCY_BUCKETS 64u
+
+typedef struct _RR_VSC_STATS {
+  UINT64 Sent;       /* VmbPacketSend calls that succeeded. */
+  UINT64 SendErrors; /* ... and that failed (the packet stayed the driver's). */
+  UINT64 Completed;  /* Transactions that ended with STATUS_SUCCESS. */
+  UINT64 Failed;     /* ... with any other status (Cancelled included). */
+  UINT64 Cancelled;  /* ... with STATUS_CANCELLED or STATUS_DEVICE_REMOVED. */
+  UINT64 InFlight;   /* Sent - Completed - Failed. */
+  NTSTATUS LastFailureStatus; /* STATUS_SUCCESS until a transaction fails. */
+  UINT64 BytesSent;
+  UINT64 BytesReceived; /* Completion payload bytes of successful transactions. */
+  /* Round trip of successful transactions, KeQueryInterruptTime at send to
+     KeQueryInterruptTime in the completion routine, in 100 ns units. Min and
+     Max are 0 while LatencyCount is 0. Bucket b of the histogram counts
+     latencies in [2^b, 2^(b+1)); bucket 0 also counts 0. */
+  UINT64 LatencyCount;
+  UINT64 LatencySum100ns;
+  UINT64 LatencyMin100ns;
+  UINT64 LatencyMax100ns;
+  UINT64 LatencyHistogram[RR_VSC_LATENCY_BUCKETS];
+  UINT64 ProcessPacketCalls; /* Packets from the host, each completed at once. */
+  UINT64 Opened, Closed, Suspended, Started, PostStarted, PnpFailures;
+  NTSTATUS LastPnpFailureStatus;
+  UINT32 EventLog[VMBSIM_DRIVER_EVENT_LOG_CAPACITY]; /* VMBSIM_DRIVER_EVENT codes. */
+  UINT32 EventCount; /* Events so far; only the first 32 are in EventLog. */
+} RR_VSC_STATS;
+
+typedef struct _RR_VSC RR_VSC;
+
+/* Creates the VSC's client channel under `Device` (the guest device it
+   serves), configures it, and enables and starts it; the channel opens when
+   a matching offer exists. On success writes *Vsc; on failure returns the
+   failing call's NTSTATUS (STATUS_INVALID_PARAMETER for a NULL Config or
+   Vsc, STATUS_INSUFFICIENT_RESOURCES when memory runs out) and leaves
+   nothing behind. PASSIVE_LEVEL. */
+NTSTATUS RrVscCreate(PDEVICE_OBJECT Device, const RR_VSC_CONFIG* Config, RR_VSC** Vsc);
+
+/* Disables the channel (closing it; blocks until torn down; KMCL ends the
+   transactions still in flight), frees the packet objects the driver still
+   owns, cleans the channel up and frees the VSC. NULL is ignored.
+   PASSIVE_LEVEL, not from one of the VSC's own callbacks. */
+VOID RrVscDestroy(RR_VSC* Vsc);
+
+/* Open loop: sends one request now on a newly allocated packet object and
+   returns VmbPacketSend's status (STATUS_INSUFFICIENT_RESOURCES if no packet
+   object or memory could be had). It does not check the channel's state:
+   before the channel opens KMCL queues the request, and sending after
+   EvtChannelSuspend is the caller's contract violation to provoke or avoid.
+   DISPATCH_LEVEL. */
+NTSTATUS RrVscSubmit(RR_VSC* Vsc);
+
+/* Copies the VSC's counters to *Stats. */
+VOID RrVscGetStats(const RR_VSC* Vsc, RR_VSC_STATS* Stats);
+
+/* The VSC's channel, for tests that drive it further. */
+VMBCHANNEL RrVscChannel(const RR_VSC* Vsc);
+
+/* Byte `Offset` (>= 8) of every request's payload after its sequence
+   number. */
+UINT8 RrVscPatternByte(UINT32 Offset);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif /* VMBSIM_KMCL_DRIVERS_REQUEST_RESPONSE_VSC_H_ */
