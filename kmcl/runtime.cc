@@ -842,6 +842,11 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
     offer.mmio_megabytes_optional = ch->mmio_megabytes_optional;
     offer.monitored = options_.offer_monitored;
     offer.interrupt_latency_100ns = options_.offer_interrupt_latency_100ns;
+    if (options_.channel_policy) {
+      const ChannelPolicy policy = options_.channel_policy(true, ch->interface_type, ch->interface_instance);
+      if (policy.monitored.has_value()) offer.monitored = *policy.monitored;
+      if (policy.interrupt_latency_100ns.has_value()) offer.interrupt_latency_100ns = *policy.interrupt_latency_100ns;
+    }
     absl::StatusOr<uint32_t> relid = fabric_->server(guest).OfferChannel(offer);
     if (!relid.ok()) {
       return KmclError(STATUS_INVALID_DEVICE_STATE, absl::StrCat(kFn, ": offer refused: ", relid.status().message()));
@@ -856,6 +861,10 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
     ch->packet_worker->set_vp(ch->vp);
     ch->conn = ConnState::kEnabled;
   } else {
+    if (options_.channel_policy && ch->target_vp < 0) {
+      const ChannelPolicy policy = options_.channel_policy(false, ch->interface_type, ch->interface_instance);
+      if (policy.guest_target_vp.has_value()) ch->target_vp = *policy.guest_target_vp;
+    }
     ch->conn = ConnState::kEnabled;
     ch->run_wanted = !ch->start_paused;  // The "start paused" latch (§6.1 Pause).
     ch->start_paused = false;
@@ -925,6 +934,15 @@ void Runtime::StartClientOpen(Channel& ch) {
   ch.ring_page_count = outgoing + incoming;
   ch.outgoing_ring_pages = static_cast<uint32_t>(outgoing);
   ch.ring_first_pfn = AllocateGuestPages(ch.guest, ch.ring_page_count);
+  // A ring starts zeroed (indices 0, interrupts unmasked): pages a closed
+  // ring gave back still hold its control pages and packets.
+  fabric::GuestMemory& memory = fabric_->guest(ch.guest).memory();
+  for (uint64_t i = 0; i < ch.ring_page_count; ++i) {
+    const uint64_t pfn = ch.ring_first_pfn + i;
+    if (memory.CheckPfn(pfn).ok() && memory.PageIfPresent(pfn) != nullptr) {
+      std::memset(memory.PageForWrite(pfn), 0, kPageBytes);
+    }
+  }
   fabric::GpaRange range;
   range.byte_offset = 0;
   range.byte_count = static_cast<uint32_t>(ch.ring_page_count * kPageBytes);
@@ -1263,7 +1281,8 @@ void Runtime::TClose(Channel& ch, bool peer_gone) {
       Packet* p = ch.in_flight[id];
       ch.in_flight.erase(id);
       ++counters_.transactions_cancelled;
-      FinishTransaction(*p, ch.is_server ? STATUS_CANCELLED : STATUS_DEVICE_REMOVED, nullptr, 0);
+      // G9: a rescind removes the device; a local Disable or a peer close cancels.
+      FinishTransaction(*p, !ch.is_server && peer_gone ? STATUS_DEVICE_REMOVED : STATUS_CANCELLED, nullptr, 0);
     }
   }
   // Completions of received packets that never made it into the ring.

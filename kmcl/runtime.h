@@ -92,6 +92,16 @@ class Runtime;
 struct GpadlRecord;
 inline constexpr uint64_t kDeviceObjectMagic = 0x564d4253494d4456ull;  // "VMBSIMDV"
 
+// Channel settings a scenario gives that the KMCL API cannot express: how
+// the host offers a channel and which guest VP a client's interrupts target.
+struct ChannelPolicy {
+  std::optional<bool> monitored;                    // Server: the offer asks for a monitor id.
+  std::optional<uint16_t> interrupt_latency_100ns;  // Server: the offer's monitor latency.
+  std::optional<uint32_t> guest_target_vp;          // Client: unless the driver chose one.
+};
+// Asked at Enable with the channel's role and interface GUIDs.
+using ChannelPolicyFn = std::function<ChannelPolicy(bool is_server, const GUID& type, const GUID& instance)>;
+
 struct RuntimeOptions {
   // G10: defaults of a channel that never set them.
   uint32_t max_packet_size_default = 4096;
@@ -118,6 +128,8 @@ struct RuntimeOptions {
   // Test knob (§10.6): the first VmbChannelPacketGetExternalData of each
   // packet returns STATUS_PENDING and the packet is delivered again.
   bool external_data_pends_first = false;
+  // Per-channel settings beyond the API (scenarios); null: the defaults above.
+  ChannelPolicyFn channel_policy;
 };
 
 struct RuntimeCounters {

@@ -112,7 +112,7 @@ void Runtime::Deliver(Channel& ch, Incoming& inc) {
     if (ch.vp->running()) ch.vp->Charge(fabric_->costs().kmcl_callback);
     sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclDeliverTraceKind, .partition = ch.partition,
                          .vp = ch.vp->vp_index(), .channel = ch.relid, .id0 = ch.handle, .id1 = inc.trans_id,
-                         .size0 = inc.payload.size(), .size1 = passive ? 1u : 0u});
+                         .size0 = inc.payload.size(), .size1 = ch.guest | (passive ? 1u << 16 : 0u)});
     inc.defer_requested = false;
     inc.redeliver = false;
     if (!passive) ++ch.batch_delivered;
@@ -137,7 +137,11 @@ void Runtime::Deliver(Channel& ch, Incoming& inc) {
       ch.vp->Queue(fabric::Irql::kDispatch, sim::SimDuration::Zero(), [this, channel, handle] {
         absl::StatusOr<Channel*> c = channels_.Lookup(channel);
         absl::StatusOr<Incoming*> i = completions_.Lookup(handle);
-        if (c.ok() && i.ok()) Deliver(**c, **i);
+        if (!c.ok() || !i.ok()) return;
+        // A batch of its own: ProcessingComplete follows it, and its count
+        // does not leak into the next ring batch (§5.7).
+        Deliver(**c, **i);
+        if (channels_.Lookup(channel).ok()) OnBatchEnd(**c, 0);
       });
     }
   }
@@ -179,7 +183,10 @@ void Runtime::RunPassiveBatch(Channel& ch) {
 }
 
 void Runtime::OnBatchEnd(Channel& ch, uint32_t count) {
-  (void)count;  // Completion packets do not count as delivered.
+  // `count` includes completion packets; ProcessingComplete counts deliveries.
+  sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclBatchTraceKind, .partition = ch.partition,
+                       .vp = ch.vp->vp_index(), .channel = ch.relid, .id0 = ch.handle, .size0 = count,
+                       .size1 = ch.guest});
   if (ch.deferring || ch.passive) {
     ch.passive_queue.push_back(0);  // ProcessingComplete at PASSIVE after the batch.
     ch.batch_delivered = 0;
@@ -365,7 +372,7 @@ void Runtime::FinishTransaction(Packet& p, NTSTATUS status, const uint8_t* data,
   if (ch != nullptr) {
     sim().tracer().Emit({.time = ch->vp->LocalNow(), .kind = kKmclFinishTraceKind, .partition = ch->partition,
                          .vp = ch->vp->vp_index(), .channel = ch->relid, .id0 = ch->handle, .id1 = p.trans_id,
-                         .size0 = static_cast<uint32_t>(status)});
+                         .size0 = static_cast<uint32_t>(status), .size1 = ch->guest});
   }
   p.state = Packet::State::kIdle;
   if (p.sync != nullptr) {
@@ -612,7 +619,12 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
   p.ranges = std::move(ranges);
   p.flags = flags;
   p.trans_id = ++ch.next_trans_id;
-  if (ch.conn == ConnState::kOpen && ch.endpoint != nullptr && ch.send_queue.empty()) {
+  const bool direct = ch.conn == ConnState::kOpen && ch.endpoint != nullptr && ch.send_queue.empty();
+  sim().tracer().Emit({.time = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now(),
+                       .kind = kKmclSendTraceKind, .partition = ch.partition, .vp = ch.vp->vp_index(),
+                       .channel = ch.relid, .id0 = ch.handle, .id1 = p.trans_id, .size0 = length,
+                       .size1 = ch.guest | (direct ? 0u : 1u << 16)});
+  if (direct) {
     VMBSIM_ASSIGN_OR_RETURN(const bool written, TryWrite(ch, p));
     if (written) return absl::OkStatus();
   }

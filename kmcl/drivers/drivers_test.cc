@@ -4,11 +4,13 @@
 // runtime's contract verifier found nothing. The drivers reach KMCL only
 // through the exported C functions, so this also proves they link against it.
 
+#include <set>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kmcl/drivers/echo_vsp.h"
 #include "kmcl/drivers/request_response_vsc.h"
+#include "kmcl/drivers/streaming_vsc.h"
 #include "kmcl/drivers/sync_request_client.h"
 #include "kmcl/testing/kmcl_world.h"
 
@@ -16,6 +18,7 @@ namespace vmbsim::kmcl {
 namespace {
 
 using testing::KmclWorld;
+using testing::WorldOptions;
 
 constexpr GUID kType = {0x0e0e0e0e, 0x1, 0x2, {3, 4, 5, 6, 7, 8, 9, 10}};
 constexpr GUID kInstance = {0x1e1e1e1e, 0x1, 0x2, {3, 4, 5, 6, 7, 8, 9, 10}};
@@ -47,6 +50,9 @@ RR_VSC_CONFIG RrConfig() {
 
 class DriversTest : public ::testing::Test {
  protected:
+  DriversTest() = default;
+  explicit DriversTest(const WorldOptions& options) : world_(options) {}
+
   void CreateEcho(const ECHO_VSP_CONFIG& config) {
     world_.OnHost([this, config] {
       ASSERT_EQ(EchoVspCreate(world_.host_device(), world_.vmbus_handle(), &config, &echo_),
@@ -179,6 +185,125 @@ TEST_F(DriversTest, RescindStopsTheClosedLoopWithoutFindings) {
   world_.Run();
   EXPECT_EQ(Findings(), 0u);
   EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
+}
+
+// A guest with 4 VPs, for the multi-channel drivers.
+class MultiChannelTest : public DriversTest {
+ protected:
+  MultiChannelTest() : DriversTest(FourGuestVps()) {}
+  static WorldOptions FourGuestVps() {
+    WorldOptions options;
+    options.guest_vps = 4;
+    return options;
+  }
+
+  // Echo VSP and streaming VSC, both with 3 sub-channels, 1000 packets per
+  // channel, the VSC's channels spread over the 4 VPs; runs and checks.
+  void StreamOverFourChannels() {
+    ECHO_VSP_CONFIG echo = EchoConfig();
+    echo.SubChannels = 3;
+    CreateEcho(echo);
+    STREAMING_VSC_CONFIG config{};
+    config.InterfaceType = kType;
+    config.SubChannels = 3;
+    config.PacketBytes = 64;
+    config.PacketsPerChannel = 1000;
+    config.TargetVpSpread = TRUE;
+    config.VpCount = 4;
+    world_.OnGuest([this, config] {
+      ASSERT_EQ(StreamingVscCreate(world_.guest_device(), &config, &vsc_), STATUS_SUCCESS);
+    });
+    world_.Run();
+
+    STREAMING_VSC_STATS stats;
+    StreamingVscGetStats(vsc_, &stats);
+    EXPECT_EQ(stats.Channels, 4u);
+    EXPECT_EQ(stats.ChannelsOpen, 4u);
+    EXPECT_EQ(stats.Opened, 4u);
+    EXPECT_EQ(stats.PostStarted, 4u);
+    EXPECT_EQ(stats.SubChannelEnableErrors, 0u);
+    EXPECT_EQ(stats.SendErrors, 0u);
+    EXPECT_EQ(stats.Sent, 4000u);
+    const ECHO_VSP_STATS echo_stats = EchoStats();
+    EXPECT_EQ(echo_stats.Channels, 4u);
+    EXPECT_EQ(echo_stats.Opened, 4u);
+    EXPECT_EQ(echo_stats.PacketsProcessed, 4000u);
+    EXPECT_EQ(echo_stats.BytesProcessed, 4000u * 64);
+    EXPECT_EQ(echo_stats.PacketsFailed, 0u);
+    std::set<uint32_t> relids;
+    std::set<uint32_t> vps;
+    for (UINT32 i = 0; i < 4; ++i) {
+      EXPECT_EQ(stats.ChannelPacketsSent[i], 1000u) << i;
+      EXPECT_EQ(echo_stats.ChannelPacketsProcessed[i], 1000u) << i;
+      EXPECT_NE(world_.runtime().EndpointOf(EchoVspChannelAt(echo_, i)), nullptr) << i;
+      const VMBCHANNEL channel = StreamingVscChannel(vsc_, i);
+      ASSERT_NE(channel, nullptr);
+      EXPECT_NE(world_.runtime().EndpointOf(channel), nullptr) << i;
+      EXPECT_EQ(world_.runtime().StateOf(channel), "open") << i;
+      const uint32_t relid = world_.runtime().RelidOf(channel);
+      relids.insert(relid);
+      // The OPENCHANNEL the guest sent: channel i interrupts VP i.
+      absl::StatusOr<fabric::ServerChannelInfo> info = world_.fabric().server(1).channel(relid);
+      ASSERT_TRUE(info.ok()) << info.status();
+      EXPECT_EQ(info->target_vp, i);
+      EXPECT_EQ(info->offer.sub_channel_index != 0, i != 0) << i;
+      vps.insert(info->target_vp);
+      EXPECT_GT(world_.fabric().guest(1).vp(i).items_run(), 0u) << i;
+    }
+    EXPECT_EQ(relids.size(), 4u);
+    EXPECT_EQ(vps.size(), 4u);
+    EXPECT_EQ(StreamingVscChannel(vsc_, 4), nullptr);
+    EXPECT_EQ(EchoVspChannelAt(echo_, 4), nullptr);
+  }
+
+  STREAMING_VSC* vsc_ = nullptr;
+};
+
+TEST_F(MultiChannelTest, StreamsOverSubChannelsOnDistinctVps) {
+  StreamOverFourChannels();
+  world_.OnGuest([this] { StreamingVscDestroy(vsc_); });
+  world_.Run();
+  EXPECT_EQ(EchoStats().Closed, 4u);  // The guest closed all four.
+  world_.OnHost([this] { EchoVspDestroy(echo_); });
+  world_.Run();
+  EXPECT_EQ(Findings(), 0u);
+  EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
+  EXPECT_EQ(world_.runtime().interface_references(), 0);
+}
+
+TEST_F(MultiChannelTest, HostTeardownRescindsEverySubChannel) {
+  StreamOverFourChannels();
+  world_.OnHost([this] { EchoVspDestroy(echo_); });
+  world_.Run();
+  STREAMING_VSC_STATS stats;
+  StreamingVscGetStats(vsc_, &stats);
+  EXPECT_EQ(stats.ChannelsOpen, 0u);
+  EXPECT_EQ(stats.Closed, 4u);
+  for (UINT32 i = 0; i < 4; ++i) {
+    EXPECT_EQ(world_.runtime().StateOf(StreamingVscChannel(vsc_, i)), "disabled") << i;
+  }
+  world_.OnGuest([this] { StreamingVscDestroy(vsc_); });
+  world_.Run();
+  EXPECT_EQ(Findings(), 0u);
+  EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
+  EXPECT_EQ(world_.runtime().interface_references(), 0);
+}
+
+TEST_F(DriversTest, ClientV5QueryWithAWrongSizeIsNotSupported) {
+  world_.OnGuest([this] {
+    KMCL_CLIENT_INTERFACE_V5 table{};
+    for (USHORT size : {static_cast<USHORT>(sizeof(KMCL_CLIENT_INTERFACE_V1)),
+                        static_cast<USHORT>(sizeof(KMCL_CLIENT_INTERFACE_V5) - 8)}) {
+      EXPECT_EQ(VmbsimQueryInterface(world_.guest_device(), &KMCL_CLIENT_INTERFACE_TYPE,
+                                     reinterpret_cast<PINTERFACE>(&table), size,
+                                     KMCL_CLIENT_INTERFACE_VERSION_V5, nullptr),
+                STATUS_NOT_SUPPORTED)
+          << size;
+      EXPECT_EQ(table.Size, 0u);  // Nothing written.
+    }
+  });
+  world_.Run();
+  EXPECT_EQ(world_.runtime().interface_references(), 0);
 }
 
 // Each case: completion buffer capacity, expected status and completion size

@@ -23,13 +23,23 @@ typedef struct _ECHO_PENDING {
   UINT8 Echo[]; /* EchoLength bytes; none in pattern mode. */
 } ECHO_PENDING;
 
-struct _ECHO_VSP {
+/* One of the VSP's channels; its VmbChannelGetPointer. */
+typedef struct _ECHO_CHANNEL {
+  ECHO_VSP* Vsp;
   VMBCHANNEL Channel;
+  UINT32 Index; /* 0 = the primary. */
+  ECHO_PENDING* PendingHead; /* FIFO of this channel's packets to complete later. */
+  ECHO_PENDING* PendingTail;
+} ECHO_CHANNEL;
+
+struct _ECHO_VSP {
+  ECHO_CHANNEL Channels[ECHO_VSP_MAX_CHANNELS]; /* [0] the primary. */
+  UINT32 ChannelCount; /* Enabled and started, in Channels[0..ChannelCount). */
   ECHO_VSP_CONFIG Config;
   ECHO_VSP_STATS Stats;
   UINT8* Pattern; /* Config.CompletionBytes bytes of EchoVspPatternByte. */
-  ECHO_PENDING* PendingHead; /* FIFO of packets to complete later. */
-  ECHO_PENDING* PendingTail;
+  KMCL_SERVER_INTERFACE_V5 Kmcl; /* For VmbChannelInitSetPrimaryChannel. */
+  BOOLEAN HaveKmcl;              /* Kmcl holds a reference. */
 };
 
 static EVT_VMB_CHANNEL_OPENED EchoChannelOpened;
@@ -62,9 +72,14 @@ static VOID EchoComplete(ECHO_VSP* vsp, VMBPACKETCOMPLETION packet, PVOID reques
   }
 }
 
+static ECHO_CHANNEL* EchoChannelOf(VMBCHANNEL channel) {
+  return (ECHO_CHANNEL*)VmbChannelGetPointer(channel);
+}
+
 /* Queues `packet` for EchoCompletePending; FALSE when out of memory. */
-static BOOLEAN EchoDefer(ECHO_VSP* vsp, VMBPACKETCOMPLETION packet, const void* request,
+static BOOLEAN EchoDefer(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet, const void* request,
                          UINT32 request_length) {
+  const ECHO_VSP* vsp = ech->Vsp;
   const UINT32 echo_length =
       vsp->Config.CompletionBytes != 0 ? 0 : EchoLengthFor(vsp, request_length);
   ECHO_PENDING* pending = (ECHO_PENDING*)malloc(sizeof(ECHO_PENDING) + echo_length);
@@ -77,23 +92,23 @@ static BOOLEAN EchoDefer(ECHO_VSP* vsp, VMBPACKETCOMPLETION packet, const void* 
   if (echo_length != 0) {
     memcpy(pending->Echo, request, echo_length);
   }
-  if (vsp->PendingTail == NULL) {
-    vsp->PendingHead = pending;
+  if (ech->PendingTail == NULL) {
+    ech->PendingHead = pending;
   } else {
-    vsp->PendingTail->Next = pending;
+    ech->PendingTail->Next = pending;
   }
-  vsp->PendingTail = pending;
+  ech->PendingTail = pending;
   return TRUE;
 }
 
-/* Completes every queued packet, oldest first. */
-static VOID EchoCompletePending(ECHO_VSP* vsp) {
-  ECHO_PENDING* pending = vsp->PendingHead;
-  vsp->PendingHead = NULL;
-  vsp->PendingTail = NULL;
+/* Completes every packet queued on `ech`, oldest first. */
+static VOID EchoCompletePending(ECHO_CHANNEL* ech) {
+  ECHO_PENDING* pending = ech->PendingHead;
+  ech->PendingHead = NULL;
+  ech->PendingTail = NULL;
   while (pending != NULL) {
     ECHO_PENDING* next = pending->Next;
-    EchoComplete(vsp, pending->Packet, pending->Echo, pending->EchoLength);
+    EchoComplete(ech->Vsp, pending->Packet, pending->Echo, pending->EchoLength);
     free(pending);
     pending = next;
   }
@@ -110,25 +125,28 @@ static BOOLEAN EchoIsMalformed(PVOID buffer, UINT32 buffer_length, UINT32 flags)
 
 static VOID EchoProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet, PVOID Buffer,
                               UINT32 BufferLength, UINT32 Flags) {
-  ECHO_VSP* vsp = (ECHO_VSP*)VmbChannelGetPointer(Channel);
+  ECHO_CHANNEL* ech = EchoChannelOf(Channel);
+  ECHO_VSP* vsp = ech->Vsp;
   if (EchoIsMalformed(Buffer, BufferLength, Flags)) {
     vsp->Stats.PacketsFailed += 1;
     VmbChannelPacketFail(Packet);
     return;
   }
   vsp->Stats.PacketsProcessed += 1;
+  vsp->Stats.ChannelPacketsProcessed[ech->Index] += 1;
   vsp->Stats.BytesProcessed += BufferLength;
-  if (vsp->Config.CompleteAsynchronously && EchoDefer(vsp, Packet, Buffer, BufferLength)) {
+  if (vsp->Config.CompleteAsynchronously && EchoDefer(ech, Packet, Buffer, BufferLength)) {
     return;
   }
   EchoComplete(vsp, Packet, Buffer, BufferLength);
 }
 
 static VOID EchoProcessingComplete(VMBCHANNEL Channel, UINT32 PacketsProcessed) {
-  ECHO_VSP* vsp = (ECHO_VSP*)VmbChannelGetPointer(Channel);
+  ECHO_CHANNEL* ech = EchoChannelOf(Channel);
+  ECHO_VSP* vsp = ech->Vsp;
   vsp->Stats.ProcessingCompleteCalls += 1;
   vsp->Stats.ProcessingCompletePackets += PacketsProcessed;
-  EchoCompletePending(vsp);
+  EchoCompletePending(ech);
 }
 
 /* ---- State-change callbacks: count, log, and keep the contract ---- */
@@ -139,40 +157,41 @@ static VOID EchoRecordEvent(ECHO_VSP* vsp, VMBSIM_DRIVER_EVENT event, UINT64* co
 }
 
 static NTSTATUS EchoChannelOpened(VMBCHANNEL Channel) {
-  ECHO_VSP* vsp = (ECHO_VSP*)VmbChannelGetPointer(Channel);
+  ECHO_VSP* vsp = EchoChannelOf(Channel)->Vsp;
   EchoRecordEvent(vsp, VMBSIM_DRIVER_EVENT_OPENED, &vsp->Stats.Opened);
   return STATUS_SUCCESS;
 }
 
 static VOID EchoChannelClosed(VMBCHANNEL Channel) {
-  ECHO_VSP* vsp = (ECHO_VSP*)VmbChannelGetPointer(Channel);
+  ECHO_VSP* vsp = EchoChannelOf(Channel)->Vsp;
   EchoRecordEvent(vsp, VMBSIM_DRIVER_EVENT_CLOSED, &vsp->Stats.Closed);
 }
 
 /* The pause or close that suspends the channel waits for every delivered
    packet to be completed (spec §5.3), so the deferred ones go now. */
 static VOID EchoChannelSuspend(VMBCHANNEL Channel) {
-  ECHO_VSP* vsp = (ECHO_VSP*)VmbChannelGetPointer(Channel);
+  ECHO_CHANNEL* ech = EchoChannelOf(Channel);
+  ECHO_VSP* vsp = ech->Vsp;
   EchoRecordEvent(vsp, VMBSIM_DRIVER_EVENT_SUSPEND, &vsp->Stats.Suspended);
-  EchoCompletePending(vsp);
+  EchoCompletePending(ech);
 }
 
 static VOID EchoChannelStarted(VMBCHANNEL Channel) {
-  ECHO_VSP* vsp = (ECHO_VSP*)VmbChannelGetPointer(Channel);
+  ECHO_VSP* vsp = EchoChannelOf(Channel)->Vsp;
   EchoRecordEvent(vsp, VMBSIM_DRIVER_EVENT_STARTED, &vsp->Stats.Started);
 }
 
 static VOID EchoChannelPostStarted(VMBCHANNEL Channel) {
-  ECHO_VSP* vsp = (ECHO_VSP*)VmbChannelGetPointer(Channel);
+  ECHO_VSP* vsp = EchoChannelOf(Channel)->Vsp;
   EchoRecordEvent(vsp, VMBSIM_DRIVER_EVENT_POST_STARTED, &vsp->Stats.PostStarted);
 }
 
 /* ---- Creation and teardown ---- */
 
 /* The checked Init* calls of spec §8.4, in that order; returns the first failure. */
-static NTSTATUS EchoConfigureChannel(ECHO_VSP* vsp, HANDLE vmbus_handle) {
-  const VMBCHANNEL channel = vsp->Channel;
-  const ECHO_VSP_CONFIG* config = &vsp->Config;
+static NTSTATUS EchoConfigureChannel(ECHO_CHANNEL* ech, HANDLE vmbus_handle) {
+  const VMBCHANNEL channel = ech->Channel;
+  const ECHO_VSP_CONFIG* config = &ech->Vsp->Config;
   NTSTATUS status = STATUS_SUCCESS;
   if (vmbus_handle != NULL) {
     status = VmbServerChannelInitSetVmbusHandle(channel, vmbus_handle);
@@ -180,7 +199,7 @@ static NTSTATUS EchoConfigureChannel(ECHO_VSP* vsp, HANDLE vmbus_handle) {
   if (NT_SUCCESS(status)) {
     status = VmbChannelInitSetMaximumPacketSize(channel, config->MaxPacketSize);
   }
-  VmbChannelSetPointer(channel, vsp);
+  VmbChannelSetPointer(channel, ech);
   if (NT_SUCCESS(status)) {
     status = VmbServerChannelInitSetTargetInterfaceId(channel, config->InterfaceType,
                                                       config->InterfaceInstance);
@@ -208,18 +227,19 @@ static NTSTATUS EchoConfigureChannel(ECHO_VSP* vsp, HANDLE vmbus_handle) {
 
 /* The settings real drivers make without checking a result (spec §8.2,
    §8.4): processing level, quota, friendly name. */
-static VOID EchoApplyUncheckedSettings(ECHO_VSP* vsp) {
+static VOID EchoApplyUncheckedSettings(ECHO_CHANNEL* ech) {
+  const ECHO_VSP_CONFIG* config = &ech->Vsp->Config;
   UNICODE_STRING name;
-  if (vsp->Config.ProcessAtPassive) {
-    VmbChannelSetIncomingProcessingAtPassive(vsp->Channel, TRUE);
+  if (config->ProcessAtPassive) {
+    VmbChannelSetIncomingProcessingAtPassive(ech->Channel, TRUE);
   }
-  if (vsp->Config.TransactionQuota != 0) {
-    VmbChannelSetTransactionQuota(vsp->Channel, vsp->Config.TransactionQuota);
+  if (config->TransactionQuota != 0) {
+    VmbChannelSetTransactionQuota(ech->Channel, config->TransactionQuota);
   }
   name.Buffer = kEchoFriendlyName;
   name.Length = (USHORT)(sizeof(kEchoFriendlyName) - sizeof(WCHAR)); /* Bytes, no NUL. */
   name.MaximumLength = (USHORT)sizeof(kEchoFriendlyName);
-  (void)VmbChannelInitSetFriendlyName(vsp->Channel, &name);
+  (void)VmbChannelInitSetFriendlyName(ech->Channel, &name);
 }
 
 static ECHO_VSP* EchoAllocate(const ECHO_VSP_CONFIG* config) {
@@ -241,45 +261,106 @@ static ECHO_VSP* EchoAllocate(const ECHO_VSP_CONFIG* config) {
   return vsp;
 }
 
-/* Frees the VSP. Packets still on the pending list (none after a Disable,
+/* Frees the VSP. Packets still on a pending list (none after a Disable,
    whose Suspend completed them) are dropped, not completed: their channel is
    gone. */
 static VOID EchoFree(ECHO_VSP* vsp) {
-  ECHO_PENDING* pending = vsp->PendingHead;
-  while (pending != NULL) {
-    ECHO_PENDING* next = pending->Next;
-    free(pending);
-    pending = next;
+  for (UINT32 i = 0; i < ECHO_VSP_MAX_CHANNELS; ++i) {
+    ECHO_PENDING* pending = vsp->Channels[i].PendingHead;
+    while (pending != NULL) {
+      ECHO_PENDING* next = pending->Next;
+      free(pending);
+      pending = next;
+    }
   }
   free(vsp->Pattern);
   free(vsp);
 }
 
+/* Allocates, configures, enables and starts the next channel: the primary
+   when there is none yet, else a sub-channel of it. On failure the channel
+   is cleaned up again and not counted. */
+static NTSTATUS EchoCreateChannel(ECHO_VSP* vsp, PDEVICE_OBJECT device, HANDLE vmbus_handle) {
+  ECHO_CHANNEL* ech = &vsp->Channels[vsp->ChannelCount];
+  ech->Vsp = vsp;
+  ech->Index = vsp->ChannelCount;
+  NTSTATUS status = VmbChannelAllocate(device, TRUE, &ech->Channel);
+  if (!NT_SUCCESS(status)) {
+    ech->Channel = NULL;
+    return status;
+  }
+  status = EchoConfigureChannel(ech, vmbus_handle);
+  if (NT_SUCCESS(status) && ech->Index != 0) {
+    /* Before Enable, like every Init* setter; the primary is enabled. */
+    status = vsp->Kmcl.VmbChannelInitSetPrimaryChannel(ech->Channel, vsp->Channels[0].Channel);
+  }
+  if (NT_SUCCESS(status)) {
+    EchoApplyUncheckedSettings(ech);
+    status = VmbChannelEnable(ech->Channel);
+  }
+  if (!NT_SUCCESS(status)) {
+    VmbChannelCleanup(ech->Channel); /* Still Disabled: a failed Enable leaves it so. */
+    ech->Channel = NULL;
+    return status;
+  }
+  VmbChannelStart(ech->Channel); /* Servers start explicitly (spec §6.1). */
+  vsp->ChannelCount += 1;
+  return STATUS_SUCCESS;
+}
+
+/* Queries the server V5 table for VmbChannelInitSetPrimaryChannel and keeps
+   its reference. */
+static NTSTATUS EchoQueryServerV5(ECHO_VSP* vsp, PDEVICE_OBJECT device) {
+  memset(&vsp->Kmcl, 0, sizeof(vsp->Kmcl));
+  const NTSTATUS status = VmbsimQueryInterface(
+      device, &KMCL_SERVER_INTERFACE_TYPE, (PINTERFACE)&vsp->Kmcl,
+      (USHORT)sizeof(KMCL_SERVER_INTERFACE_V5), KMCL_SERVER_INTERFACE_VERSION_V5, NULL);
+  if (!NT_SUCCESS(status)) {
+    return status;
+  }
+  vsp->HaveKmcl = TRUE;
+  return vsp->Kmcl.VmbChannelInitSetPrimaryChannel != NULL ? STATUS_SUCCESS
+                                                           : STATUS_NOT_SUPPORTED;
+}
+
+/* Disables the sub-channels, last first, then the primary, cleans them all
+   up, releases the table and frees the VSP. Disable runs
+   EvtChannelSuspend (which completes deferred packets) and waits for every
+   delivered packet before returning. */
+static VOID EchoTeardown(ECHO_VSP* vsp) {
+  for (UINT32 i = vsp->ChannelCount; i > 0; --i) {
+    VmbChannelDisable(vsp->Channels[i - 1].Channel);
+  }
+  for (UINT32 i = vsp->ChannelCount; i > 0; --i) {
+    VmbChannelCleanup(vsp->Channels[i - 1].Channel);
+  }
+  if (vsp->HaveKmcl) {
+    vsp->Kmcl.InterfaceDereference(vsp->Kmcl.Context);
+  }
+  EchoFree(vsp);
+}
+
 NTSTATUS EchoVspCreate(PDEVICE_OBJECT Device, HANDLE VmbusHandle, const ECHO_VSP_CONFIG* Config,
                        ECHO_VSP** Vsp) {
-  if (Config == NULL || Vsp == NULL) {
+  if (Config == NULL || Vsp == NULL || Config->SubChannels >= ECHO_VSP_MAX_CHANNELS) {
     return STATUS_INVALID_PARAMETER;
   }
   ECHO_VSP* vsp = EchoAllocate(Config);
   if (vsp == NULL) {
     return STATUS_INSUFFICIENT_RESOURCES;
   }
-  NTSTATUS status = VmbChannelAllocate(Device, TRUE, &vsp->Channel);
-  if (!NT_SUCCESS(status)) {
-    EchoFree(vsp);
-    return status;
+  NTSTATUS status = EchoCreateChannel(vsp, Device, VmbusHandle);
+  if (NT_SUCCESS(status) && Config->SubChannels != 0) {
+    status = EchoQueryServerV5(vsp, Device);
   }
-  status = EchoConfigureChannel(vsp, VmbusHandle);
-  if (NT_SUCCESS(status)) {
-    EchoApplyUncheckedSettings(vsp);
-    status = VmbChannelEnable(vsp->Channel);
+  for (UINT32 i = 0; NT_SUCCESS(status) && i < Config->SubChannels; ++i) {
+    status = EchoCreateChannel(vsp, Device, VmbusHandle);
   }
   if (!NT_SUCCESS(status)) {
-    VmbChannelCleanup(vsp->Channel); /* Still Disabled: a failed Enable leaves it so. */
-    EchoFree(vsp);
+    EchoTeardown(vsp);
     return status;
   }
-  VmbChannelStart(vsp->Channel); /* Servers start explicitly (spec §6.1). */
+  vsp->Stats.Channels = vsp->ChannelCount;
   *Vsp = vsp;
   return STATUS_SUCCESS;
 }
@@ -288,13 +369,13 @@ VOID EchoVspDestroy(ECHO_VSP* Vsp) {
   if (Vsp == NULL) {
     return;
   }
-  /* Disable runs EvtChannelSuspend (which completes deferred packets) and
-     waits for every delivered packet before returning. */
-  VmbChannelDisable(Vsp->Channel);
-  VmbChannelCleanup(Vsp->Channel);
-  EchoFree(Vsp);
+  EchoTeardown(Vsp);
 }
 
 VOID EchoVspGetStats(const ECHO_VSP* Vsp, ECHO_VSP_STATS* Stats) { *Stats = Vsp->Stats; }
 
-VMBCHANNEL EchoVspChannel(const ECHO_VSP* Vsp) { return Vsp->Channel; }
+VMBCHANNEL EchoVspChannel(const ECHO_VSP* Vsp) { return Vsp->Channels[0].Channel; }
+
+VMBCHANNEL EchoVspChannelAt(const ECHO_VSP* Vsp, UINT32 Index) {
+  return Index < Vsp->ChannelCount ? Vsp->Channels[Index].Channel : NULL;
+}

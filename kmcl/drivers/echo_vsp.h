@@ -15,9 +15,22 @@
  * a non-zero length. External data, if present, is not read; completing the
  * packet releases it.
  *
+ * Sub-channels (Config.SubChannels > 0): after the primary is enabled and
+ * started, the VSP queries the server V5 table (VmbsimQueryInterface with
+ * KMCL_SERVER_INTERFACE_TYPE / KMCL_SERVER_INTERFACE_VERSION_V5) and creates
+ * that many more server channels, configured like the primary and tied to it
+ * with the table's VmbChannelInitSetPrimaryChannel before their Enable and
+ * Start; KMCL offers each with the primary's type and instance and the next
+ * sub-channel index (spec §6.11, vmbsim's reading). Every channel runs the
+ * same callbacks: the statistics add up over all of them, except
+ * ChannelPacketsProcessed, which is per channel (0 = primary, then the
+ * sub-channels in creation order). Deferred completions are kept per
+ * channel. The table's reference is held until EchoVspDestroy.
+ *
  * Threading: vmbsim delivers every callback as an event of its single-
  * threaded event loop, so the counters are plain fields. A Windows build of
- * this driver would need interlocked updates.
+ * this driver would need interlocked updates (and per-channel counters, as
+ * its channels' callbacks would run on different processors).
  */
 #ifndef VMBSIM_KMCL_DRIVERS_ECHO_VSP_H_
 #define VMBSIM_KMCL_DRIVERS_ECHO_VSP_H_
@@ -43,7 +56,14 @@ typedef struct _ECHO_VSP_CONFIG {
   /* TRUE: keep received packets on a list and complete them from
      EvtVmbChannelProcessingComplete (or EvtChannelSuspend) instead of inline. */
   BOOLEAN CompleteAsynchronously;
+  /* Sub-channels to offer besides the primary, 0 to ECHO_VSP_MAX_CHANNELS - 1
+     (more fail creation with STATUS_INVALID_PARAMETER). 0 = no query of the
+     V5 table. */
+  UINT32 SubChannels;
 } ECHO_VSP_CONFIG;
+
+/* The primary plus at most 63 sub-channels. */
+#define ECHO_VSP_MAX_CHANNELS 64u
 
 typedef struct _ECHO_VSP_STATS {
   UINT64 PacketsProcessed;  /* ProcessPacket calls that were completed. */
@@ -54,30 +74,40 @@ typedef struct _ECHO_VSP_STATS {
   UINT64 Opened, Closed, Suspended, Started, PostStarted;
   UINT32 EventLog[VMBSIM_DRIVER_EVENT_LOG_CAPACITY]; /* VMBSIM_DRIVER_EVENT codes. */
   UINT32 EventCount; /* Events so far; only the first 32 are in EventLog. */
+  UINT32 Channels;   /* Channels created: 1 + Config.SubChannels. */
+  /* PacketsProcessed per channel: [0] the primary, [i] sub-channel i. */
+  UINT64 ChannelPacketsProcessed[ECHO_VSP_MAX_CHANNELS];
 } ECHO_VSP_STATS;
 
 typedef struct _ECHO_VSP ECHO_VSP;
 
 /* Creates the VSP's server channel under `Device` (the control device the
    host driver owns), configures it, enables it (posting the offer) and starts
-   it. `VmbusHandle` selects the guest partition; NULL leaves the library's
+   it, then its sub-channels the same way (see above). `VmbusHandle` selects the guest partition; NULL leaves the library's
    default target. On success writes *Vsp; on failure returns the failing
    call's NTSTATUS (STATUS_INVALID_PARAMETER for a NULL Config or Vsp,
-   STATUS_INSUFFICIENT_RESOURCES when memory runs out) and leaves nothing
-   behind. PASSIVE_LEVEL. */
+   STATUS_INSUFFICIENT_RESOURCES when memory runs out, STATUS_NOT_SUPPORTED
+   when the V5 table lacks VmbChannelInitSetPrimaryChannel) and leaves
+   nothing behind. PASSIVE_LEVEL. */
 NTSTATUS EchoVspCreate(PDEVICE_OBJECT Device, HANDLE VmbusHandle, const ECHO_VSP_CONFIG* Config,
                        ECHO_VSP** Vsp);
 
-/* Disables the channel (rescinding the offer; blocks until torn down),
-   cleans it up and frees the VSP. NULL is ignored. PASSIVE_LEVEL, not from
+/* Disables the sub-channels (last first), then the primary (rescinding
+   the offers; blocks until torn down), cleans them up, releases the V5
+   table and frees the VSP. NULL is ignored. PASSIVE_LEVEL, not from
    one of the VSP's own callbacks. */
 VOID EchoVspDestroy(ECHO_VSP* Vsp);
 
 /* Copies the VSP's counters to *Stats. */
 VOID EchoVspGetStats(const ECHO_VSP* Vsp, ECHO_VSP_STATS* Stats);
 
-/* The VSP's channel, for tests that drive it further (pause, start). */
+/* The VSP's (primary) channel, for tests that drive it further (pause,
+   start). */
 VMBCHANNEL EchoVspChannel(const ECHO_VSP* Vsp);
+
+/* Channel `Index` of the VSP: 0 the primary, 1..SubChannels the
+   sub-channels; NULL past the last. */
+VMBCHANNEL EchoVspChannelAt(const ECHO_VSP* Vsp, UINT32 Index);
 
 /* Byte `Index` of the pattern completion payload, so that a test can check
    what the guest received. */

@@ -65,11 +65,11 @@ static VOID RrStampSequence(RR_VSC* vsc, UINT64 sequence) {
 /* Sends the next request on `request`'s packet object. KMCL never runs a
    completion routine inside the call that caused it (header conventions), so
    the bookkeeping can follow the send. */
-static NTSTATUS RrSend(RR_VSC* vsc, RR_REQUEST* request) {
+static NTSTATUS RrSendBytes(RR_VSC* vsc, RR_REQUEST* request, UINT32 bytes) {
   RrStampSequence(vsc, vsc->NextSequence);
   request->SentAt100ns = KeQueryInterruptTime();
   const NTSTATUS status =
-      VmbPacketSend(request->Packet, vsc->Request, vsc->Config.RequestBytes, NULL,
+      VmbPacketSend(request->Packet, vsc->Request, bytes, NULL,
                     VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
   if (!NT_SUCCESS(status)) {
     vsc->Stats.SendErrors += 1;
@@ -79,8 +79,12 @@ static NTSTATUS RrSend(RR_VSC* vsc, RR_REQUEST* request) {
   vsc->NextSequence += 1;
   vsc->Stats.Sent += 1;
   vsc->Stats.InFlight += 1;
-  vsc->Stats.BytesSent += vsc->Config.RequestBytes;
+  vsc->Stats.BytesSent += bytes;
   return status;
+}
+
+static NTSTATUS RrSend(RR_VSC* vsc, RR_REQUEST* request) {
+  return RrSendBytes(vsc, request, vsc->Config.RequestBytes);
 }
 
 static UINT32 RrLatencyBucket(UINT64 latency_100ns) {
@@ -191,7 +195,12 @@ static VOID RrStartClosedLoop(RR_VSC* vsc) {
 
 /* ---- Open loop ---- */
 
-NTSTATUS RrVscSubmit(RR_VSC* Vsc) {
+NTSTATUS RrVscSubmit(RR_VSC* Vsc) { return RrVscSubmitBytes(Vsc, Vsc->Config.RequestBytes); }
+
+NTSTATUS RrVscSubmitBytes(RR_VSC* Vsc, UINT32 Bytes) {
+  if (Bytes > Vsc->Config.RequestBytes) {
+    return STATUS_INVALID_PARAMETER_2; /* The request buffer holds RequestBytes. */
+  }
   RR_REQUEST* request = (RR_REQUEST*)calloc(1, sizeof(RR_REQUEST));
   if (request == NULL) {
     return STATUS_INSUFFICIENT_RESOURCES;
@@ -204,7 +213,7 @@ NTSTATUS RrVscSubmit(RR_VSC* Vsc) {
   }
   VmbPacketSetCompletionRoutine(request->Packet, RrPacketCompleted);
   VmbPacketSetPointer(request->Packet, request);
-  const NTSTATUS status = RrSend(Vsc, request);
+  const NTSTATUS status = RrSendBytes(Vsc, request, Bytes);
   if (!NT_SUCCESS(status)) {
     VmbPacketFree(request->Packet); /* Not accepted, so still ours. */
     free(request);

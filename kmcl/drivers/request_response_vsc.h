@@ -101,6 +101,11 @@ VOID RrVscDestroy(RR_VSC* Vsc);
 NTSTATUS RrVscSubmit(RR_VSC* Vsc);
 
 /* Copies the VSC's counters to *Stats. */
+/* As RrVscSubmit, with a request of `Bytes` bytes (at most RequestBytes, the
+   size of the request buffer; STATUS_INVALID_PARAMETER_2 otherwise).
+   DISPATCH_LEVEL. */
+NTSTATUS RrVscSubmitBytes(RR_VSC* Vsc, UINT32 Bytes);
+
 VOID RrVscGetStats(const RR_VSC* Vsc, RR_VSC_STATS* Stats);
 
 /* The VSC's channel, for tests that drive it further. */
