@@ -856,6 +856,9 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
     ch->sub_channel_index = offer.sub_channel_index;
     ch->bound_instance = ch->interface_instance;
     server_by_relid_[{guest, *relid}] = ch;
+    offers_.push_back(OfferRecord{.guest = guest, .relid = *relid, .interface_type = ch->interface_type,
+                                  .interface_instance = ch->interface_instance,
+                                  .sub_channel_index = offer.sub_channel_index});
     ch->vp = &fabric_->root().vp(fabric_->HostVpFor(*relid));
     ch->state_worker->set_vp(ch->vp);
     ch->packet_worker->set_vp(ch->vp);
@@ -1114,7 +1117,58 @@ void Runtime::WireEndpoint(Channel& ch) {
   (void)handle;
 }
 
+namespace {
+
+void AddCounters(fabric::DataPathCounters& into, const fabric::DataPathCounters& c) {
+  into.packets_sent += c.packets_sent;
+  into.bytes_sent += c.bytes_sent;
+  into.packets_received += c.packets_received;
+  into.bytes_received += c.bytes_received;
+  into.signals_sent += c.signals_sent;
+  into.signals_suppressed += c.signals_suppressed;
+  into.doorbells += c.doorbells;
+  into.doorbells_coalesced += c.doorbells_coalesced;
+  into.batches += c.batches;
+  into.empty_drains += c.empty_drains;
+  into.ring_full += c.ring_full;
+  into.writer_wakeups += c.writer_wakeups;
+}
+
+void AddEndpoints(EndpointTotals& into, fabric::ChannelDataPath* guest, fabric::ChannelDataPath* host) {
+  if (guest != nullptr) {
+    AddCounters(into.guest, guest->counters());
+    into.guest_batches.Merge(guest->batch_sizes());
+  }
+  if (host != nullptr) {
+    AddCounters(into.host, host->counters());
+    into.host_batches.Merge(host->batch_sizes());
+  }
+}
+
+}  // namespace
+
+EndpointTotals Runtime::TotalsFor(uint16_t guest, uint32_t relid) const {
+  EndpointTotals totals;
+  auto it = endpoint_history_.find({guest, relid});
+  if (it != endpoint_history_.end()) totals = it->second;
+  AddEndpoints(totals, fabric_->guest_endpoint(guest, relid), fabric_->host_endpoint(guest, relid));
+  return totals;
+}
+
+std::vector<std::pair<uint16_t, uint32_t>> Runtime::AttachedChannels() const {
+  std::set<std::pair<uint16_t, uint32_t>> keys;
+  for (const auto& [key, totals] : endpoint_history_) keys.insert(key);
+  for (uint16_t g = 1; g <= fabric_->guest_count(); ++g) {
+    for (uint32_t relid : fabric_->server(g).relids()) {
+      if (fabric_->guest_endpoint(g, relid) != nullptr) keys.insert({g, relid});
+    }
+  }
+  return std::vector<std::pair<uint16_t, uint32_t>>(keys.begin(), keys.end());
+}
+
 void Runtime::OnDetaching(uint16_t guest, uint32_t relid) {
+  AddEndpoints(endpoint_history_[{guest, relid}], fabric_->guest_endpoint(guest, relid),
+               fabric_->host_endpoint(guest, relid));
   if (Channel* ch = ClientChannelFor(guest, relid)) {
     ch->endpoint = nullptr;
     Notify(ch);

@@ -152,6 +152,25 @@ struct PeerViolation {
   std::string reason;
 };
 
+// A channel's data-path counters over its whole life (every open), both
+// endpoints: the fabric drops an endpoint at close; the runtime keeps its
+// figures.
+struct EndpointTotals {
+  fabric::DataPathCounters guest;
+  fabric::DataPathCounters host;
+  sim::Histogram guest_batches;  // Packets read per drain batch.
+  sim::Histogram host_batches;
+};
+
+// One offer a server channel made (Enable), in order.
+struct OfferRecord {
+  uint16_t guest = 0;
+  uint32_t relid = 0;
+  GUID interface_type = {};
+  GUID interface_instance = {};
+  uint16_t sub_channel_index = 0;
+};
+
 class Runtime {
  public:
   // `*fabric` must outlive the runtime. Installs the runtime's hooks on the
@@ -307,6 +326,13 @@ class Runtime {
   std::string StateOf(VMBCHANNEL channel);
   // The relid a channel is bound to (0 if none).
   uint32_t RelidOf(VMBCHANNEL channel);
+  // Data-path totals of channel (guest, relid): closed opens plus the live one.
+  EndpointTotals TotalsFor(uint16_t guest, uint32_t relid) const;
+  // Every offer KMCL server channels made, in order.
+  const std::vector<OfferRecord>& offers() const { return offers_; }
+  // Every (guest, relid) that was ever attached, ascending.
+  std::vector<std::pair<uint16_t, uint32_t>> AttachedChannels() const;
+
   // Simulated time in 100 ns units (the running VP's clock inside work).
   uint64_t Now100ns() const;
 
@@ -425,6 +451,8 @@ class Runtime {
   uint64_t next_kernel_handle_ = 0x100;
   std::vector<PeerViolation> peer_violations_;
   RuntimeCounters counters_;
+  std::map<std::pair<uint16_t, uint32_t>, EndpointTotals> endpoint_history_;
+  std::vector<OfferRecord> offers_;
   std::vector<std::unique_ptr<Incoming>> incoming_pool_;
   std::vector<std::unique_ptr<Packet>> packet_pool_;
 };

@@ -11,7 +11,7 @@ set -uo pipefail
 vmbsim=$1
 GOLDEN_SEED7=d2699c5c2400711c
 GOLDEN_SEED7_TIEBREAK1=e66e01fcaa47a9c6
-GOLDEN_FABRIC_SEED7=7f121a7bf92837e8
+GOLDEN_FABRIC_SEED7=ed62d79a3cce8f6b
 
 fingerprint() { "$vmbsim" demo --requests 20000 "$@" | grep '^fingerprint=' | cut -d= -f2; }
 

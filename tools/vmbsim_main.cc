@@ -10,11 +10,13 @@
 //       Runs the VMBus fabric through its control plane (tools/fabric_demo.h):
 //       a guest opens N channels and streams echoed requests on each; prints
 //       per-channel round trips, doorbells, batching and the fingerprint.
-//       This is the default command.
+//   vmbsim run | check | list ...
+//       Scenarios (tools/scenario_commands.h); `run` is the default command.
 //   vmbsim help | --help | -h
 //
 // Exit codes: 0 success; 2 invalid command line (the message names the flag).
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -28,6 +30,7 @@
 #include "sim/core/histogram.h"
 #include "tools/demo_workload.h"
 #include "tools/fabric_demo.h"
+#include "tools/scenario_commands.h"
 
 namespace vmbsim::tools {
 namespace {
@@ -39,7 +42,10 @@ constexpr int kExitInternalError = 70;
 constexpr const char* kUsage = R"(usage: vmbsim <command> [flags]
 
 commands:
-  fabric   run the VMBus fabric: a guest opens channels and streams echoed requests (default)
+  run      run a scenario and print its report (default; see the scenario commands below)
+  check    validate scenario files
+  list     list the scenario library
+  fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
   help     show this help
 
@@ -236,18 +242,28 @@ int RunFabricCommand(const std::vector<std::string>& args) {
 
 int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) return RunFabricCommand({});
+  if (args.empty()) return RunScenarioCommand({});
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "help" || command == "--help" || command == "-h") {
     std::fputs(kUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(kScenarioCommandsUsage, stdout);
     return kExitOk;
   }
+  const bool wants_help = std::find(args.begin(), args.end(), "--help") != args.end();
+  if (wants_help && (command == "run" || command == "check" || command == "list")) {
+    std::fputs(kScenarioCommandsUsage, stdout);
+    return kExitOk;
+  }
+  if (command == "run") return RunScenarioCommand(args);
+  if (command == "check") return CheckScenarioCommand(args);
+  if (command == "list") return ListScenariosCommand(args);
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);
   if (command.rfind("--", 0) == 0) {  // Flags without a command: the default command's.
     args.insert(args.begin(), command);
-    return RunFabricCommand(args);
+    return RunScenarioCommand(args);
   }
   return Fail(absl::StrCat("unknown command '", command, "'"));
 }

@@ -83,12 +83,14 @@ typedef struct _ECHO_VSP ECHO_VSP;
 
 /* Creates the VSP's server channel under `Device` (the control device the
    host driver owns), configures it, enables it (posting the offer) and starts
-   it, then its sub-channels the same way (see above). `VmbusHandle` selects the guest partition; NULL leaves the library's
-   default target. On success writes *Vsp; on failure returns the failing
-   call's NTSTATUS (STATUS_INVALID_PARAMETER for a NULL Config or Vsp,
-   STATUS_INSUFFICIENT_RESOURCES when memory runs out, STATUS_NOT_SUPPORTED
-   when the V5 table lacks VmbChannelInitSetPrimaryChannel) and leaves
-   nothing behind. PASSIVE_LEVEL. */
+   it, then its sub-channels the same way (see above). `VmbusHandle` selects
+   the guest partition; NULL leaves the library's default target. On success
+   writes *Vsp; on failure returns the failing call's NTSTATUS
+   (STATUS_INVALID_PARAMETER for a NULL Config or Vsp or too many
+   sub-channels, STATUS_INSUFFICIENT_RESOURCES when memory runs out,
+   STATUS_NOT_SUPPORTED when the V5 table lacks
+   VmbChannelInitSetPrimaryChannel) and leaves nothing behind.
+   PASSIVE_LEVEL. */
 NTSTATUS EchoVspCreate(PDEVICE_OBJECT Device, HANDLE VmbusHandle, const ECHO_VSP_CONFIG* Config,
                        ECHO_VSP** Vsp);
 

@@ -19,6 +19,7 @@ namespace vmbsim::fabric {
 enum class FabricTraceKind : uint16_t {
   kVpWorkStart = 0x0100,     // id0 = irql, size0 = queue depth after dequeue.
   kVpStall = 0x0101,         // size0 = stall ns.
+  kVpWorkEnd = 0x0102,       // Item finished; time = its end. id0 = irql, size0 = busy ns of the item.
   kSignalEvent = 0x0110,     // Guest HvSignalEvent. id0 = connection id, id1 = flag.
   kEventFlagSet = 0x0111,    // id0 = flag, id1 = 1 if it went 0->1.
   kInterrupt = 0x0112,       // SINT delivered to a VP. id0 = sint.

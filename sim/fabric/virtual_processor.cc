@@ -86,6 +86,16 @@ void VirtualProcessor::StartNext() {
   local_now_ = now + item.cost;
   item.work();
   running_ = false;
+  VMBSIM_CHECK_GE(local_now_.nanoseconds(), now.nanoseconds());  // Charges are non-negative.
+  // Emitted when the callable returns but timed at the item's end (its local
+  // clock), so later records in the trace may carry earlier times. A stall
+  // that lands inside the item extends `busy_until_` but not this record.
+  sim_->tracer().Emit({.time = local_now_,
+                       .kind = TraceKind(FabricTraceKind::kVpWorkEnd),
+                       .partition = partition_id_,
+                       .vp = vp_index_,
+                       .id0 = static_cast<uint64_t>(running_level_),
+                       .size0 = static_cast<uint64_t>((local_now_ - now).nanoseconds())});
   busy_time_ += local_now_ - now;
   busy_until_ = local_now_;
   ++items_run_;

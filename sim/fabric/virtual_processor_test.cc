@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "sim/core/trace.h"
+#include "sim/fabric/trace_kinds.h"
 
 namespace vmbsim::fabric {
 namespace {
@@ -94,6 +96,42 @@ TEST(VirtualProcessorTest, StallDelaysStartAndEnd) {
   EXPECT_EQ(starts, (std::vector<int64_t>{500, 800}));
   EXPECT_EQ(vp.stalled_time(), Ns(700));
   EXPECT_EQ(vp.busy_time(), Ns(200));
+}
+
+// Goal: each item is traced as a start and an end record, the end stamped at
+// the item's local clock after its cost and charges and carrying that busy
+// time, so a timeline can draw the item as one slice.
+TEST(VirtualProcessorTest, TracesEachItemsStartAndEnd) {
+  sim::Simulator sim({.seed = 1});
+  sim::RecordingTraceSink trace;
+  sim.tracer().AddSink(&trace);
+  VirtualProcessor vp(&sim, 3, 1);
+  vp.Queue(Irql::kPassive, Ns(100), [] {});
+  vp.Queue(Irql::kDispatch, Ns(50), [v = &vp] { v->Charge(Ns(30)); });
+  sim.Run({});
+  struct Seen {
+    uint16_t kind;
+    int64_t time_ns;
+    uint64_t irql;
+    uint64_t size0;
+    bool operator==(const Seen&) const = default;
+  };
+  std::vector<Seen> seen;
+  for (const sim::TraceRecord& r : trace.records()) {
+    EXPECT_EQ(r.partition, 3u);
+    EXPECT_EQ(r.vp, 1u);
+    seen.push_back({r.kind, r.time.nanoseconds(), r.id0, r.size0});
+  }
+  const uint16_t start = TraceKind(FabricTraceKind::kVpWorkStart);
+  const uint16_t end = TraceKind(FabricTraceKind::kVpWorkEnd);
+  const std::vector<Seen> expected = {
+      {start, 0, 2, 1},   // size0: queue depth after dequeue.
+      {end, 80, 2, 80},   // Cost 50 plus the 30 charged.
+      {start, 80, 0, 0},
+      {end, 180, 0, 100},
+  };
+  EXPECT_EQ(seen, expected);
+  sim.tracer().RemoveSink(&trace);
 }
 
 }  // namespace

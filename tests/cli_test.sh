@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The vmbsim command end to end: run (default scenario, --seed, --set,
+# --out, --timeline, --driver-lib), check, list, help, and the documented
+# exit codes for bad input and failed expectations.
+#
+# Usage: cli_test.sh VMBSIM LIBMY_VSP.so MY_VSP_SCENARIO.json
+set -uo pipefail
+vmbsim=$1
+plugin=$2
+plugin_scenario=$3
+export VMBSIM_SCENARIO_DIR=scenarios
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+expect_code() {  # expect_code WANT DESCRIPTION -- command...
+  local want=$1 what=$2
+  shift 3
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  if [[ $got != "$want" ]]; then
+    fail "$what: exit $got, expected $want"
+    sed 's/^/  | /' "$work/out" "$work/err" | head -20
+  fi
+}
+
+# The default scenario, with a report.
+expect_code 0 "run (default scenario)" -- "$vmbsim" run --out "$work/hello"
+[[ $(head -1 "$work/out") == "seed=1" ]] || fail "run: the seed is not the first line"
+grep -q '^scenario hello:' "$work/out" || fail "run: no summary"
+grep -q '"fingerprint": "[0-9a-f]\{16\}"' "$work/hello/report.json" || fail "run: report.json has no fingerprint"
+grep -q '"send_to_completion"' "$work/hello/report.json" || fail "run: report.json has no latency histogram"
+fp1=$(grep '^fingerprint' "$work/out")
+
+# Same scenario and seed, same run; another seed is accepted and printed first.
+expect_code 0 "run hello again" -- "$vmbsim" run hello
+[[ $(grep '^fingerprint' "$work/out") == "$fp1" ]] || fail "run: the same seed gave another fingerprint"
+expect_code 0 "run --seed" -- "$vmbsim" run hello --seed 5
+[[ $(head -1 "$work/out") == "seed=5" ]] || fail "run --seed: seed not printed first"
+
+# --set overrides are applied (and validated).
+expect_code 0 "run --set" -- "$vmbsim" run hello --set workloads.0.requests=10 --out "$work/set"
+grep -q '"requests_issued": 10,' "$work/set/report.json" || fail "run --set: requests not overridden"
+expect_code 2 "run --set bad value" -- "$vmbsim" run hello --set workloads.0.requests=lots
+grep -q '/workloads/0/requests' "$work/err" || fail "run --set bad value: the error does not name the field"
+
+# A timeline.
+expect_code 0 "run --timeline" -- "$vmbsim" run hello --timeline "$work/timeline.json"
+grep -q '"traceEvents"' "$work/timeline.json" || fail "run --timeline: no trace events"
+
+# A failed expectation exits 1.
+expect_code 1 "run with an impossible latency bound" -- \
+  "$vmbsim" run hello --set expectations.latency.0.max_ns=1
+
+# check and list.
+expect_code 0 "check the library" -- "$vmbsim" check scenarios/hello.json scenarios/quota_stall.json
+printf '{"name": "typo", "chanels": []}' >"$work/typo.json"
+expect_code 2 "check a typo" -- "$vmbsim" check "$work/typo.json"
+grep -q 'did you mean "channels"' "$work/err" || fail "check: no suggestion for a misspelt key"
+printf '{"name": "broken", ' >"$work/broken.json"
+expect_code 2 "check broken JSON" -- "$vmbsim" check "$work/broken.json"
+expect_code 0 "list" -- "$vmbsim" list
+grep -q '^hello ' "$work/out" || fail "list: hello missing"
+expect_code 0 "help" -- "$vmbsim" help
+grep -q 'driver-lib' "$work/out" || fail "help: run flags missing"
+
+# Bad command lines exit 2.
+expect_code 2 "unknown flag" -- "$vmbsim" run hello --no-such-flag
+expect_code 2 "missing scenario" -- "$vmbsim" run no_such_scenario
+
+# A driver library.
+expect_code 0 "run --driver-lib" -- "$vmbsim" run "$plugin_scenario" --driver-lib "$plugin" --out "$work/plugin"
+grep -q '"packets_processed": 100,' "$work/plugin/report.json" || fail "driver-lib: the library's driver did not serve"
+expect_code 2 "the scenario without its library" -- "$vmbsim" run "$plugin_scenario"
+grep -q 'my_vsp' "$work/err" || fail "driver-lib missing: the error does not name the driver"
+expect_code 2 "a library that does not load" -- "$vmbsim" run hello --driver-lib "$work/none.so"
+grep -q 'cannot load' "$work/err" || fail "driver-lib: no clear error for a missing library"
+
+if [[ $failures -ne 0 ]]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "cli_test: all checks passed"

@@ -1,0 +1,266 @@
+#include "tools/scenario/drivers.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "kmcl/drivers/echo_vsp.h"
+#include "kmcl/drivers/request_response_vsc.h"
+#include "kmcl/drivers/streaming_vsc.h"
+#include "kmcl/drivers/sync_request_client.h"
+#include "kmcl/ntstatus.h"
+
+namespace vmbsim::scenario {
+namespace {
+
+absl::Status FromDriver(NTSTATUS status, const std::string& what) {
+  return kmcl::FromNtStatus(status, what);
+}
+
+// echo_vsp: the echo VSP of kmcl/drivers/echo_vsp.h.
+class EchoVspInstance : public DriverInstance {
+ public:
+  explicit EchoVspInstance(ECHO_VSP* vsp) : vsp_(vsp) {}
+  void Destroy() override {
+    EchoVspDestroy(vsp_);
+    vsp_ = nullptr;
+  }
+  std::map<std::string, int64_t> figures() const override {
+    ECHO_VSP_STATS stats = {};
+    if (vsp_ != nullptr) EchoVspGetStats(vsp_, &stats);
+    return {{"processed", static_cast<int64_t>(stats.PacketsProcessed)},
+            {"failed", static_cast<int64_t>(stats.PacketsFailed)},
+            {"processing_complete_calls", static_cast<int64_t>(stats.ProcessingCompleteCalls)}};
+  }
+
+ private:
+  ECHO_VSP* vsp_;
+};
+
+absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext& c) {
+  ECHO_VSP_CONFIG config = {};
+  config.InterfaceType = c.interface_type;
+  config.InterfaceInstance = c.interface_instance;
+  config.MaxPacketSize = c.channel->max_packet_bytes;
+  config.ProcessAtPassive = c.channel->host_passive_processing ? TRUE : FALSE;
+  config.TransactionQuota = c.channel->host_transaction_quota.value_or(0);
+  config.CompletionBytes = static_cast<UINT32>(IntParam(*c.driver, "completion_bytes", 0));
+  config.CompleteAsynchronously = BoolParam(*c.driver, "complete_asynchronously", false) ? TRUE : FALSE;
+  config.SubChannels = c.channel->sub_channels;
+  ECHO_VSP* vsp = nullptr;
+  const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
+  if (status != STATUS_SUCCESS) return FromDriver(status, absl::StrCat("echo_vsp on channel ", c.channel->name));
+  return std::make_unique<EchoVspInstance>(vsp);
+}
+
+// rr_vsc: the request/response VSC; closed loop from the workload, or open
+// loop with submissions from the runner.
+class RrVscInstance : public DriverInstance {
+ public:
+  explicit RrVscInstance(RR_VSC* vsc) : vsc_(vsc) {}
+  void Destroy() override {
+    RrVscDestroy(vsc_);
+    vsc_ = nullptr;
+  }
+  bool Submit(uint32_t bytes) override {
+    if (vsc_ == nullptr) return false;
+    RrVscSubmitBytes(vsc_, bytes);
+    return true;
+  }
+  int64_t requests_issued() const override { return static_cast<int64_t>(Stats().Sent); }
+  int64_t requests_ended() const override {
+    const RR_VSC_STATS s = Stats();
+    return static_cast<int64_t>(s.Completed + s.Failed);
+  }
+  std::map<std::string, int64_t> figures() const override {
+    const RR_VSC_STATS s = Stats();
+    return {{"sent", static_cast<int64_t>(s.Sent)},
+            {"completed", static_cast<int64_t>(s.Completed)},
+            {"failed", static_cast<int64_t>(s.Failed)},
+            {"send_errors", static_cast<int64_t>(s.SendErrors)}};
+  }
+
+ private:
+  RR_VSC_STATS Stats() const {
+    RR_VSC_STATS stats = {};
+    if (vsc_ != nullptr) RrVscGetStats(vsc_, &stats);
+    last_ = stats;
+    return vsc_ != nullptr ? stats : last_;
+  }
+  RR_VSC* vsc_;
+  mutable RR_VSC_STATS last_ = {};
+};
+
+absl::StatusOr<std::unique_ptr<DriverInstance>> MakeRrVsc(const DriverContext& c) {
+  RR_VSC_CONFIG config = {};
+  config.InterfaceType = c.interface_type;
+  config.InterfaceInstance = c.interface_instance;
+  config.IncomingPageCount = c.channel->incoming_ring_pages;
+  config.OutgoingPageCount = c.channel->outgoing_ring_pages;
+  config.MaxPacketSize = c.channel->max_packet_bytes;
+  config.RequestBytes = c.request_bytes_max;
+  config.ProcessAtPassive = c.channel->guest_passive_processing ? TRUE : FALSE;
+  if (c.closed_loop != nullptr) {
+    config.Outstanding = c.closed_loop->arrival.outstanding;
+    config.TotalRequests = c.closed_loop->requests;
+  }
+  RR_VSC* vsc = nullptr;
+  const NTSTATUS status = RrVscCreate(c.device, &config, &vsc);
+  if (status != STATUS_SUCCESS) return FromDriver(status, absl::StrCat("rr_vsc on channel ", c.channel->name));
+  return std::make_unique<RrVscInstance>(vsc);
+}
+
+// sync_client: synchronous requests from EvtChannelPostStarted.
+class SyncClientInstance : public DriverInstance {
+ public:
+  explicit SyncClientInstance(SYNC_CLIENT* client) : client_(client) {}
+  void Destroy() override {
+    SyncClientDestroy(client_);
+    client_ = nullptr;
+  }
+  std::map<std::string, int64_t> figures() const override {
+    SYNC_CLIENT_STATS s = {};
+    if (client_ != nullptr) SyncClientGetStats(client_, &s);
+    return {{"requests", static_cast<int64_t>(s.RequestsMade)},
+            {"succeeded", static_cast<int64_t>(s.Succeeded)},
+            {"failed", static_cast<int64_t>(s.Failed)}};
+  }
+
+ private:
+  SYNC_CLIENT* client_;
+};
+
+absl::StatusOr<std::unique_ptr<DriverInstance>> MakeSyncClient(const DriverContext& c) {
+  SYNC_CLIENT_CONFIG config = {};
+  config.InterfaceType = c.interface_type;
+  config.InterfaceInstance = c.interface_instance;
+  config.MaxPacketSize = c.channel->max_packet_bytes;
+  config.RequestBytes = static_cast<UINT32>(IntParam(*c.driver, "request_bytes", 64));
+  config.CompletionBufferBytes = static_cast<UINT32>(IntParam(*c.driver, "completion_buffer_bytes", 4096));
+  config.Requests = static_cast<UINT32>(IntParam(*c.driver, "requests", 1));
+  config.TimeoutMs = static_cast<UINT32>(IntParam(*c.driver, "timeout_ms", 0));
+  SYNC_CLIENT* client = nullptr;
+  const NTSTATUS status = SyncClientCreate(c.device, &config, &client);
+  if (status != STATUS_SUCCESS) {
+    return FromDriver(status, absl::StrCat("sync_client on channel ", c.channel->name));
+  }
+  return std::make_unique<SyncClientInstance>(client);
+}
+
+// streaming_vsc: fire-and-forget packets over a primary and its sub-channels.
+class StreamingVscInstance : public DriverInstance {
+ public:
+  explicit StreamingVscInstance(STREAMING_VSC* vsc) : vsc_(vsc) {}
+  void Destroy() override {
+    StreamingVscDestroy(vsc_);
+    vsc_ = nullptr;
+  }
+  std::map<std::string, int64_t> figures() const override {
+    STREAMING_VSC_STATS s = {};
+    if (vsc_ != nullptr) StreamingVscGetStats(vsc_, &s);
+    return {{"sent", static_cast<int64_t>(s.Sent)},
+            {"channels_open", static_cast<int64_t>(s.ChannelsOpen)},
+            {"send_errors", static_cast<int64_t>(s.SendErrors)}};
+  }
+
+ private:
+  STREAMING_VSC* vsc_;
+};
+
+absl::StatusOr<std::unique_ptr<DriverInstance>> MakeStreamingVsc(const DriverContext& c) {
+  STREAMING_VSC_CONFIG config = {};
+  config.InterfaceType = c.interface_type;
+  config.InterfaceInstance = c.interface_instance;
+  config.SubChannels = c.channel->sub_channels;
+  config.PacketBytes = static_cast<UINT32>(IntParam(*c.driver, "packet_bytes", 64));
+  config.PacketsPerChannel = static_cast<UINT64>(IntParam(*c.driver, "packets_per_channel", 1000));
+  config.TargetVpSpread = BoolParam(*c.driver, "target_vp_spread", true) ? TRUE : FALSE;
+  config.VpCount = static_cast<UINT32>(IntParam(*c.driver, "vp_count", 1));
+  config.IncomingPageCount = c.channel->incoming_ring_pages;
+  config.OutgoingPageCount = c.channel->outgoing_ring_pages;
+  config.MaxPacketSize = c.channel->max_packet_bytes;
+  STREAMING_VSC* vsc = nullptr;
+  const NTSTATUS status = StreamingVscCreate(c.device, &config, &vsc);
+  if (status != STATUS_SUCCESS) {
+    return FromDriver(status, absl::StrCat("streaming_vsc on channel ", c.channel->name));
+  }
+  return std::make_unique<StreamingVscInstance>(vsc);
+}
+
+}  // namespace
+
+int64_t IntParam(const DriverSpec& driver, const std::string& name, int64_t fallback) {
+  auto it = driver.int_params.find(name);
+  return it == driver.int_params.end() ? fallback : it->second;
+}
+
+bool BoolParam(const DriverSpec& driver, const std::string& name, bool fallback) {
+  auto it = driver.bool_params.find(name);
+  return it == driver.bool_params.end() ? fallback : it->second;
+}
+
+DriverRegistry DriverRegistry::WithBuiltins() {
+  DriverRegistry registry;
+  registry
+      .Register({.name = "echo_vsp",
+                 .description = "host VSP: completes every request with an echo (or a fixed-size pattern)",
+                 .host_side = true,
+                 .params = {{"completion_bytes", ParamType::kInt,
+                             "completion payload bytes; 0 echoes the request"},
+                            {"complete_asynchronously", ParamType::kBool,
+                             "complete from ProcessingComplete instead of inline"}}},
+                MakeEchoVsp)
+      .IgnoreError();
+  registry
+      .Register({.name = "rr_vsc",
+                 .description = "guest VSC: request/response transactions from the channel's workload",
+                 .guest_side = true,
+                 .params = {}},
+                MakeRrVsc)
+      .IgnoreError();
+  registry
+      .Register({.name = "sync_client",
+                 .description = "guest client: VmbChannelSendSynchronousRequest from EvtChannelPostStarted",
+                 .guest_side = true,
+                 .params = {{"request_bytes", ParamType::kInt, "bytes per request"},
+                            {"completion_buffer_bytes", ParamType::kInt, "completion buffer capacity"},
+                            {"requests", ParamType::kInt, "requests per negotiation"},
+                            {"timeout_ms", ParamType::kInt, "timeout per request; 0 waits forever"}}},
+                MakeSyncClient)
+      .IgnoreError();
+  registry
+      .Register({.name = "streaming_vsc",
+                 .description = "guest VSC: streams fire-and-forget packets over a primary and its sub-channels",
+                 .guest_side = true,
+                 .params = {{"packet_bytes", ParamType::kInt, "in-band bytes per packet"},
+                            {"packets_per_channel", ParamType::kInt, "packets each channel sends"},
+                            {"target_vp_spread", ParamType::kBool, "channel i interrupts guest VP i % vp_count"},
+                            {"vp_count", ParamType::kInt, "guest VPs to spread over"}}},
+                MakeStreamingVsc)
+      .IgnoreError();
+  return registry;
+}
+
+absl::Status DriverRegistry::Register(DriverDescriptor descriptor, DriverFactory factory) {
+  const std::string name = descriptor.name;
+  if (entries_.count(name) != 0) return absl::AlreadyExistsError(absl::StrCat("driver '", name, "' is already registered"));
+  entries_[name] = Entry{std::move(descriptor), std::move(factory)};
+  return absl::OkStatus();
+}
+
+const DriverFactory* DriverRegistry::Find(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->second.factory;
+}
+
+const DriverDescriptor* DriverRegistry::Descriptor(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->second.descriptor;
+}
+
+std::vector<DriverDescriptor> DriverRegistry::descriptors() const {
+  std::vector<DriverDescriptor> out;
+  for (const auto& [name, entry] : entries_) out.push_back(entry.descriptor);
+  return out;
+}
+
+}  // namespace vmbsim::scenario

@@ -1,0 +1,91 @@
+// drivers.h
+//
+// The drivers a scenario can name: a registry from driver name to a
+// descriptor (parameters, which side it may run on; the loader validates
+// scenario files against it) and a factory that creates the driver on one end
+// of a channel. The built-in entries wrap the sample drivers of kmcl/drivers/;
+// `--driver-lib` adds the ones a shared object registers (driver_plugin.h).
+//
+// A factory runs as PASSIVE driver code on a worker of the channel's
+// partition (it may block), and gets everything the driver needs: the
+// partition's device object, the guest's VMBus handle, the channel's GUIDs,
+// its parameters, and the scenario's channel settings.
+
+#ifndef VMBSIM_TOOLS_SCENARIO_DRIVERS_H_
+#define VMBSIM_TOOLS_SCENARIO_DRIVERS_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kmcl/runtime.h"
+#include "tools/scenario/loader.h"
+#include "tools/scenario/spec.h"
+
+namespace vmbsim::scenario {
+
+// One driver on one end of one channel.
+class DriverInstance {
+ public:
+  virtual ~DriverInstance() = default;
+  // Tears the driver down (Disable, Cleanup). PASSIVE.
+  virtual void Destroy() = 0;
+  // Open-loop workloads: send one request of `bytes` now. DISPATCH. False
+  // when the driver does not take submissions.
+  virtual bool Submit(uint32_t bytes) { return false; }
+  // Requests this driver issued and those that ended (success or failure),
+  // for the no-lost-packets expectation; -1 when it does not issue requests.
+  virtual int64_t requests_issued() const { return -1; }
+  virtual int64_t requests_ended() const { return -1; }
+  // Driver-specific figures for the report ("processed": 12, ...).
+  virtual std::map<std::string, int64_t> figures() const { return {}; }
+};
+
+struct DriverContext {
+  kmcl::Runtime* runtime = nullptr;
+  PDEVICE_OBJECT device = nullptr;
+  HANDLE vmbus_handle = nullptr;  // The guest's (server side).
+  GUID interface_type = {};
+  GUID interface_instance = {};
+  const ChannelSpec* channel = nullptr;
+  const DriverSpec* driver = nullptr;
+  bool host_side = false;
+  // The closed-loop workload of this channel, if any (guest side only).
+  const WorkloadSpec* closed_loop = nullptr;
+  // The largest request any workload of this channel sends.
+  uint32_t request_bytes_max = 64;
+};
+
+using DriverFactory = std::function<absl::StatusOr<std::unique_ptr<DriverInstance>>(const DriverContext&)>;
+
+class DriverRegistry {
+ public:
+  // The built-in drivers: echo_vsp, rr_vsc, sync_client, streaming_vsc.
+  static DriverRegistry WithBuiltins();
+
+  // AlreadyExists for a name that is taken.
+  absl::Status Register(DriverDescriptor descriptor, DriverFactory factory);
+  const DriverFactory* Find(const std::string& name) const;
+  const DriverDescriptor* Descriptor(const std::string& name) const;
+  std::vector<DriverDescriptor> descriptors() const;
+
+ private:
+  struct Entry {
+    DriverDescriptor descriptor;
+    DriverFactory factory;
+  };
+  std::map<std::string, Entry> entries_;
+};
+
+// Parameter lookups with defaults (the loader has checked names and types).
+int64_t IntParam(const DriverSpec& driver, const std::string& name, int64_t fallback);
+bool BoolParam(const DriverSpec& driver, const std::string& name, bool fallback);
+
+}  // namespace vmbsim::scenario
+
+#endif  // VMBSIM_TOOLS_SCENARIO_DRIVERS_H_

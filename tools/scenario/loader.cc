@@ -1,0 +1,1345 @@
+// loader.cc
+//
+// Three steps: parse the text into a DOM (a SAX builder, so that a syntax
+// error keeps its byte position and a repeated key is caught), apply the
+// `--set` overrides to that DOM, then walk it once against the key table,
+// filling a ScenarioSpec and stopping at the first problem. nlohmann/json
+// never throws here: the SAX parser reports errors through the builder, and
+// every typed read first checks the value's type.
+
+#include "tools/scenario/loader.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "kmcl/verifier.h"
+#include "nlohmann/json.hpp"
+#include "sim/check.h"
+
+namespace vmbsim::scenario {
+namespace {
+
+using Json = nlohmann::json;
+
+// Bounds. Wide enough for any experiment we can imagine, narrow enough that
+// downstream arithmetic (time + duration, pages * 4096, count * size) cannot
+// overflow int64.
+constexpr int64_t kVpsMax = 64;
+constexpr size_t kGuestsMax = 16;
+constexpr int64_t kMemoryMibMax = int64_t{1} << 20;        // 1 TiB.
+constexpr int64_t kRingPagesMin = 2;                       // Control page + one data page.
+constexpr int64_t kRingPagesMax = 65536;                   // 256 MiB.
+constexpr int64_t kPacketBytesMax = int64_t{16} << 20;     // 16 MiB.
+constexpr int64_t kTimeNsMax = 1'000'000'000'000'000'000;  // About 31.7 years.
+constexpr int64_t kDurationNsMax = 1'000'000'000'000'000;  // About 11.6 days.
+constexpr int64_t kCountMax = 1'000'000'000;
+constexpr int64_t kCostMax = 1'000'000'000'000;  // 1000 s in ns; 1 s per byte in ps.
+constexpr int64_t kQuotaMax = int64_t{1} << 20;
+constexpr int64_t kSubChannelsMax = 64;
+constexpr int64_t kOutstandingMax = int64_t{1} << 20;
+constexpr int64_t kInterruptLatency100nsMax = 65535;
+constexpr double kInterruptsPerPacketMax = 1e6;
+constexpr size_t kChannelsMax = 4096;
+constexpr size_t kWorkloadsMax = 4096;
+constexpr size_t kSizeTableMax = 4096;
+constexpr size_t kLatencyBoundsMax = 1024;
+constexpr size_t kFindingsMax = 1024;
+constexpr size_t kNameBytesMax = 64;
+constexpr size_t kFileBytesMax = size_t{64} << 20;
+constexpr size_t kFoundStringBytesMax = 48;  // Longer strings are cut in messages.
+
+static_assert(kRingPagesMax * 4096 <= std::numeric_limits<uint32_t>::max() + int64_t{1});
+static_assert(kDurationNsMax <= kTimeNsMax);
+
+const std::vector<std::string>& KeysOf(absl::string_view schema_path);
+
+// ---------------------------------------------------------------------------
+// Text helpers.
+
+// `text` as a JSON string literal; invalid UTF-8 (possible in an override)
+// becomes U+FFFD instead of an exception.
+std::string Quote(absl::string_view text) {
+  return Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string QuoteList(const std::vector<std::string>& values) {
+  std::string out;
+  for (const std::string& value : values) {
+    absl::StrAppend(&out, out.empty() ? "" : ", ", Quote(value));
+  }
+  return out;
+}
+
+// A value as it appears after "found" in a message.
+std::string Describe(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return value.empty() ? "{}" : "an object";
+    case Json::value_t::array:
+      return value.empty() ? "[]" : "an array";
+    case Json::value_t::string: {
+      const std::string& text = value.get_ref<const std::string&>();
+      if (text.size() <= kFoundStringBytesMax) return Quote(text);
+      std::string quoted = Quote(text.substr(0, kFoundStringBytesMax));
+      quoted.insert(quoted.size() - 1, "...");
+      return quoted;
+    }
+    case Json::value_t::number_float:
+      // 1e400 parses to infinity, which nlohmann would print as null.
+      if (!std::isfinite(value.get<double>())) return "a number out of range";
+      break;
+    default:
+      break;
+  }
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// A bound of a number range: integral bounds without exponent ("1000000",
+// where StrCat would print "1e+06").
+std::string FormatBound(double bound) {
+  if (bound == std::trunc(bound) && std::fabs(bound) < 1e15) {
+    return absl::StrCat(static_cast<int64_t>(bound));
+  }
+  return absl::StrCat(bound);
+}
+
+// "an integer", "a string", ...: for "X is <kind>, not ..." messages.
+std::string KindOf(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+      return "an integer";
+    case Json::value_t::number_float:
+      return "a number";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::object:
+      return "an object";
+    default:
+      return "a binary value";
+  }
+}
+
+// RFC 6901: "~" and "/" in a reference token are written "~0" and "~1".
+std::string Child(absl::string_view pointer, absl::string_view key) {
+  std::string out = absl::StrCat(pointer, "/");
+  for (const char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string Child(absl::string_view pointer, size_t index) {
+  return absl::StrCat(pointer, "/", index);
+}
+
+// Optimal string alignment distance (Levenshtein plus adjacent
+// transpositions), ignoring ASCII case: "defualt" is one edit from "default".
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  const size_t n = a.size();
+  const size_t m = b.size();
+  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1, 0));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      const char ai = absl::ascii_tolower(static_cast<unsigned char>(a[i - 1]));
+      const char bj = absl::ascii_tolower(static_cast<unsigned char>(b[j - 1]));
+      const size_t cost = ai == bj ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && ai == absl::ascii_tolower(static_cast<unsigned char>(b[j - 2])) &&
+          absl::ascii_tolower(static_cast<unsigned char>(a[i - 2])) == bj) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+// The candidate nearest to `word`, when it is near enough to be a likely
+// typo: at most a third of the longer word's length in edits (two for short
+// words), or a prefix of at least 3 characters of the other ("delay" for
+// "delay_ns": a forgotten unit). Ties go to the earlier candidate, so the
+// answer is deterministic.
+std::optional<std::string> Nearest(absl::string_view word,
+                                   const std::vector<std::string>& candidates) {
+  // Bounded: the table is O(n*m), and no valid name is longer than this.
+  constexpr size_t kWordBytesMax = 256;
+  if (word.size() > kWordBytesMax) return std::nullopt;
+  std::optional<std::string> best;
+  size_t best_distance = 0;
+  for (const std::string& candidate : candidates) {
+    const size_t distance = EditDistance(word, candidate);
+    const size_t limit = std::max<size_t>(2, std::max(word.size(), candidate.size()) / 3);
+    const absl::string_view shorter = word.size() < candidate.size() ? word : candidate;
+    const absl::string_view longer = word.size() < candidate.size() ? candidate : word;
+    const bool is_prefix = shorter.size() >= 3 && absl::StartsWithIgnoreCase(longer, shorter);
+    if (distance > limit && !is_prefix) continue;
+    if (!best.has_value() || distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+// "; did you mean "x"?" or "".
+std::string DidYouMean(absl::string_view word, const std::vector<std::string>& candidates) {
+  const std::optional<std::string> nearest = Nearest(word, candidates);
+  if (!nearest.has_value()) return "";
+  return absl::StrCat("; did you mean ", Quote(*nearest), "?");
+}
+
+// For unknown names: the nearest valid one, or the whole list when none is
+// near.
+std::string UnknownNameHint(absl::string_view word, const std::vector<std::string>& candidates) {
+  std::string hint = DidYouMean(word, candidates);
+  if (hint.empty() && !candidates.empty()) {
+    hint = absl::StrCat("; expected one of ", QuoteList(candidates));
+  }
+  return hint;
+}
+
+bool Contains(const std::vector<std::string>& values, absl::string_view value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+// ---------------------------------------------------------------------------
+// Numbers. Integral floats (1e6) count as integers, as in JSON Schema.
+
+std::optional<int64_t> AsInt64(const Json& value) {
+  if (value.is_number_unsigned()) {
+    const uint64_t u = value.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+    return static_cast<int64_t>(u);
+  }
+  if (value.is_number_integer()) return value.get<int64_t>();
+  if (value.is_number_float()) {
+    const double d = value.get<double>();
+    // [-2^63, 2^63) is exactly the doubles that convert without overflow.
+    if (std::isfinite(d) && d == std::trunc(d) && d >= -9223372036854775808.0 &&
+        d < 9223372036854775808.0) {
+      return static_cast<int64_t>(d);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> AsUint64(const Json& value) {
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  if (value.is_number_integer()) {
+    const int64_t i = value.get<int64_t>();
+    if (i < 0) return std::nullopt;
+    return static_cast<uint64_t>(i);
+  }
+  if (value.is_number_float()) {
+    const double d = value.get<double>();
+    if (std::isfinite(d) && d == std::trunc(d) && d >= 0.0 && d < 18446744073709551616.0) {
+      return static_cast<uint64_t>(d);
+    }
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Key and enum tables: what the loader reads, and what schema_test compares
+// with the schema.
+
+const std::vector<std::string>& CostOverrideNamesList() {
+  static const auto* const names = new std::vector<std::string>{
+      "hypercall_signal_event_ns",
+      "signal_delivery_to_running_vp_ns",
+      "vp_wakeup_from_halt_ns",
+      "hypercall_post_message_ns",
+      "host_ctrl_msg_processing_ns",
+      "host_gpadl_per_page_ns",
+      "simp_delivery_ns",
+      "eom_redelivery_ns",
+      "monitor_latency_default_ns",
+      "monitor_set_bit_ns",
+      "ring_copy_per_packet_ns",
+      "ring_copy_per_byte_ps",
+      "isr_dispatch_ns",
+      "kmcl_callback_ns",
+      "kmcl_call_ns",
+  };
+  return *names;
+}
+
+const std::map<std::string, std::vector<std::string>>& KeyTable() {
+  static const auto* const table = new std::map<std::string, std::vector<std::string>>{
+      {"",
+       {"name", "description", "seed", "stop", "fabric", "channels", "workloads", "exploration",
+        "expectations", "faults"}},
+      {"stop", {"time_ns", "events_max", "quiescence"}},
+      {"fabric", {"root_vps", "guests", "cost_profile", "cost_overrides", "monitor_mode"}},
+      {"fabric.guests[]", {"vps", "memory_mib"}},
+      {"fabric.cost_overrides", CostOverrideNamesList()},
+      {"channels[]",
+       {"name", "interface_type", "interface_instance", "guest", "host_driver", "guest_driver",
+        "incoming_ring_pages", "outgoing_ring_pages", "max_packet_bytes", "monitored",
+        "interrupt_latency_100ns", "guest_target_vp", "host_passive_processing",
+        "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
+        "sub_channels"}},
+      {"channels[].host_driver", {"name", "params"}},
+      {"channels[].guest_driver", {"name", "params"}},
+      {"workloads[]", {"channel", "arrival", "size", "requests", "start_ns"}},
+      {"workloads[].arrival", {"kind", "outstanding", "interval_ns", "burst", "on_ns", "off_ns"}},
+      {"workloads[].size", {"kind", "bytes", "min_bytes", "max_bytes", "table"}},
+      {"workloads[].size.table[]", {"bytes", "weight"}},
+      {"exploration", {"tie_break_seed"}},
+      {"expectations",
+       {"no_lost_packets", "no_verifier_findings", "latency", "interrupts_per_packet_max",
+        "interrupts_per_packet_min", "findings"}},
+      {"expectations.latency[]", {"channel", "metric", "percentile", "max_ns"}},
+      {"expectations.findings[]", {"rule", "min_count", "max_count"}},
+      {"faults", {}},
+  };
+  return *table;
+}
+
+const std::vector<std::string>& KeysOf(absl::string_view schema_path) {
+  const auto& table = KeyTable();
+  const auto it = table.find(std::string(schema_path));
+  VMBSIM_CHECK_MSG(it != table.end(), schema_path);
+  return it->second;
+}
+
+const std::vector<std::string>& CostProfiles() {
+  static const auto* const values = new std::vector<std::string>{"default", "zero"};
+  return *values;
+}
+
+const std::vector<std::string>& MonitorModes() {
+  static const auto* const values = new std::vector<std::string>{"timer_per_id", "periodic_poll"};
+  return *values;
+}
+
+const std::vector<std::string>& ArrivalKinds() {
+  static const auto* const values =
+      new std::vector<std::string>{"closed_loop", "fixed_rate", "poisson", "bursts", "on_off"};
+  return *values;
+}
+
+const std::vector<std::string>& SizeKinds() {
+  static const auto* const values = new std::vector<std::string>{"fixed", "uniform", "empirical"};
+  return *values;
+}
+
+const std::vector<std::string>& LatencyMetrics() {
+  static const auto* const values =
+      new std::vector<std::string>{"send_to_completion", "send_to_process"};
+  return *values;
+}
+
+const std::vector<std::string>& RuleNames() {
+  static const auto* const values = [] {
+    auto* names = new std::vector<std::string>;
+    for (const kmcl::Rule rule : kmcl::kAllRules) names->push_back(kmcl::RuleName(rule));
+    return names;
+  }();
+  return *values;
+}
+
+// ---------------------------------------------------------------------------
+// Parsing: a SAX handler that builds the DOM, like nlohmann's own
+// json_sax_dom_parser, but keeps the error position and rejects a key
+// repeated in one object.
+
+class DomBuilder {
+ public:
+  using number_integer_t = Json::number_integer_t;
+  using number_unsigned_t = Json::number_unsigned_t;
+  using number_float_t = Json::number_float_t;
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
+
+  // `*root` receives the document. It must outlive the builder.
+  explicit DomBuilder(Json* root) : root_(root) {}
+
+  bool null() { return Place(Json(nullptr)) != nullptr; }
+  bool boolean(bool value) { return Place(Json(value)) != nullptr; }
+  bool number_integer(number_integer_t value) { return Place(Json(value)) != nullptr; }
+  bool number_unsigned(number_unsigned_t value) { return Place(Json(value)) != nullptr; }
+  bool number_float(number_float_t value, const string_t& /*text*/) {
+    return Place(Json(value)) != nullptr;
+  }
+  bool string(string_t& value) { return Place(Json(std::move(value))) != nullptr; }
+  bool binary(binary_t& value) { return Place(Json::binary(std::move(value))) != nullptr; }
+
+  bool start_object(std::size_t /*size*/) {
+    stack_.push_back(Place(Json::object()));
+    return true;
+  }
+  bool key(string_t& key) {
+    VMBSIM_CHECK(!stack_.empty());
+    Json& object = *stack_.back();
+    VMBSIM_CHECK(object.is_object());
+    if (object.contains(key)) {
+      duplicate_pointer_ = Child(PointerOfTop(), key);
+      return false;
+    }
+    key_slot_ = &object[key];
+    return true;
+  }
+  bool end_object() {
+    VMBSIM_CHECK(!stack_.empty());
+    stack_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t /*size*/) {
+    stack_.push_back(Place(Json::array()));
+    return true;
+  }
+  bool end_array() {
+    VMBSIM_CHECK(!stack_.empty());
+    stack_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string& /*last_token*/,
+                   const Json::exception& error) {
+    error_position_ = position;
+    error_what_ = error.what();
+    return false;
+  }
+
+  // Set when parsing stopped at a repeated key.
+  const std::optional<std::string>& duplicate_pointer() const { return duplicate_pointer_; }
+  // Set when parsing stopped at a syntax error: bytes read, and nlohmann's text.
+  const std::optional<size_t>& error_position() const { return error_position_; }
+  const std::string& error_what() const { return error_what_; }
+
+ private:
+  // Stores `value` where the parser is (the root, the next array element, or
+  // the slot of the last key) and returns its address. Addresses stay valid
+  // while the value is on `stack_`: a parent gains no element until the child
+  // on top of it is closed, and object elements never move.
+  Json* Place(Json value) {
+    if (stack_.empty()) {
+      *root_ = std::move(value);
+      return root_;
+    }
+    Json& parent = *stack_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(value));
+      return &parent.back();
+    }
+    VMBSIM_CHECK(key_slot_ != nullptr);
+    Json* slot = key_slot_;
+    key_slot_ = nullptr;
+    *slot = std::move(value);
+    return slot;
+  }
+
+  // The JSON pointer of the innermost open container. Error path only: it
+  // searches each object for the child's address.
+  std::string PointerOfTop() const {
+    std::string pointer;
+    for (size_t i = 1; i < stack_.size(); ++i) {
+      const Json& parent = *stack_[i - 1];
+      if (parent.is_array()) {
+        pointer = Child(pointer, parent.size() - 1);
+        continue;
+      }
+      for (auto it = parent.begin(); it != parent.end(); ++it) {
+        if (&it.value() == stack_[i]) {
+          pointer = Child(pointer, it.key());
+          break;
+        }
+      }
+    }
+    return pointer;
+  }
+
+  Json* root_;
+  std::vector<Json*> stack_;  // Open containers, outermost first.
+  Json* key_slot_ = nullptr;  // Where the value after a key goes.
+  std::optional<std::string> duplicate_pointer_;
+  std::optional<size_t> error_position_;
+  std::string error_what_;
+};
+
+absl::Status Parse(absl::string_view text, absl::string_view source, Json* doc) {
+  DomBuilder builder(doc);
+  const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json,
+                                  /*strict=*/true, /*ignore_comments=*/false);
+  if (ok) return absl::OkStatus();
+  if (builder.duplicate_pointer().has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", *builder.duplicate_pointer(), ": duplicate key"));
+  }
+  VMBSIM_CHECK(builder.error_position().has_value());
+  // nlohmann counts bytes read, the offending one included (and end of input
+  // as one more), so the offending byte is at position - 1.
+  const size_t position = *builder.error_position();
+  const size_t offset = std::min(position == 0 ? 0 : position - 1, text.size());
+  size_t line = 1;
+  size_t line_start = 0;
+  for (size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  const size_t column = offset - line_start + 1;  // In bytes.
+  // "[json.exception.parse_error.101] parse error at line 1, column 5: <reason>"
+  // or "[json.exception.out_of_range.406] number overflow parsing '1e400'":
+  // keep the reason; the position is ours.
+  absl::string_view reason = builder.error_what();
+  if (absl::StartsWith(reason, "[json.exception.")) {
+    const size_t tag_end = reason.find("] ");
+    if (tag_end != absl::string_view::npos) reason.remove_prefix(tag_end + 2);
+  }
+  if (absl::StartsWith(reason, "parse error")) {
+    const size_t reason_at = reason.find(": ");
+    if (reason_at != absl::string_view::npos) reason.remove_prefix(reason_at + 2);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ":", line, ":", column, ": invalid JSON: ", reason));
+}
+
+// ---------------------------------------------------------------------------
+// Overrides.
+
+std::optional<size_t> ParseIndex(absl::string_view token) {
+  if (token.empty() || token.size() > 9) return std::nullopt;
+  if (token.size() > 1 && token[0] == '0') return std::nullopt;  // RFC 6901: no leading zeros.
+  size_t index = 0;
+  for (const char c : token) {
+    if (c < '0' || c > '9') return std::nullopt;
+    index = index * 10 + static_cast<size_t>(c - '0');
+  }
+  return index;
+}
+
+absl::Status ApplyOverride(const std::string& text, Json* doc) {
+  const auto fail = [&text](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("--set ", Quote(text), ": ", why));
+  };
+  const size_t equals = text.find('=');
+  if (equals == std::string::npos) return fail("expected \"path=value\"");
+  const absl::string_view path = absl::string_view(text).substr(0, equals);
+  const std::string value_text = text.substr(equals + 1);
+  if (path.empty()) return fail("empty path");
+
+  std::vector<std::string> tokens;
+  if (path[0] == '/') {
+    for (absl::string_view raw : absl::StrSplit(path.substr(1), '/')) {
+      std::string token;
+      for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] != '~') {
+          token += raw[i];
+        } else if (i + 1 < raw.size() && (raw[i + 1] == '0' || raw[i + 1] == '1')) {
+          token += raw[i + 1] == '0' ? '~' : '/';
+          ++i;
+        } else {
+          return fail(
+              absl::StrCat("bad JSON pointer ", Quote(path), " (\"~\" must be \"~0\" or \"~1\")"));
+        }
+      }
+      tokens.push_back(std::move(token));
+    }
+  } else {
+    for (absl::string_view token : absl::StrSplit(path, '.')) {
+      if (token.empty()) return fail(absl::StrCat("empty component in path ", Quote(path)));
+      tokens.emplace_back(token);
+    }
+  }
+
+  Json value = Json::parse(value_text, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) value = Json(value_text);  // Not JSON: a bare string.
+
+  Json* node = doc;
+  std::string pointer;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& token = tokens[i];
+    const bool last = i + 1 == tokens.size();
+    if (node->is_object()) {
+      if (last) {
+        (*node)[token] = std::move(value);
+        return absl::OkStatus();
+      }
+      const auto it = node->find(token);
+      node = it == node->end() ? &((*node)[token] = Json::object()) : &it.value();
+    } else if (node->is_array()) {
+      const std::optional<size_t> index = ParseIndex(token);
+      if (!index.has_value()) {
+        return fail(absl::StrCat(pointer.empty() ? "the document" : pointer, " is an array and ",
+                                 Quote(token), " is not an index"));
+      }
+      if (*index >= node->size()) {
+        return fail(absl::StrCat(Child(pointer, *index), ": no such element (the array has ",
+                                 node->size(), ")"));
+      }
+      if (last) {
+        (*node)[*index] = std::move(value);
+        return absl::OkStatus();
+      }
+      node = &(*node)[*index];
+    } else {
+      return fail(absl::StrCat(pointer.empty() ? "the document" : pointer, " is ", KindOf(*node),
+                               ", not an object or array"));
+    }
+    pointer = Child(pointer, token);
+  }
+  VMBSIM_CHECK(false);  // The loop returns at the last token; tokens is never empty.
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Validation.
+
+bool IsName(absl::string_view text) {
+  if (text.empty() || text.size() > kNameBytesMax) return false;
+  for (const char c : text) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", either case: what fabric::Guid::Parse
+// accepts, without depending on the fabric.
+bool IsGuid(absl::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (text[i] != '-') return false;
+    } else if (!absl::ascii_isxdigit(static_cast<unsigned char>(text[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// An object of the document whose keys have been checked against the table.
+class Object {
+ public:
+  Object(const Json* json, std::string pointer, const std::vector<std::string>* keys)
+      : json_(json), pointer_(std::move(pointer)), keys_(keys) {}
+
+  // The value of `key`, or nullptr when absent. REQUIRES: `key` is in the
+  // object's key table (a loader bug otherwise: the schema test would miss it).
+  const Json* Find(absl::string_view key) const {
+    VMBSIM_CHECK_MSG(Contains(*keys_, key), key);
+    const auto it = json_->find(std::string(key));
+    return it == json_->end() ? nullptr : &it.value();
+  }
+  std::string Pointer(absl::string_view key) const { return Child(pointer_, key); }
+  const std::string& pointer() const { return pointer_; }
+
+ private:
+  const Json* json_;
+  std::string pointer_;
+  const std::vector<std::string>* keys_;
+};
+
+class Loader {
+ public:
+  Loader(absl::string_view source, const std::vector<DriverDescriptor>& drivers)
+      : source_(source), drivers_(drivers) {}
+
+  absl::StatusOr<ScenarioSpec> Load(const Json& doc) const;
+
+ private:
+  absl::Status Error(absl::string_view pointer, absl::string_view what) const {
+    if (pointer.empty()) return absl::InvalidArgumentError(absl::StrCat(source_, ": ", what));
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", pointer, ": ", what));
+  }
+  absl::Status Mismatch(absl::string_view pointer, absl::string_view expected, const Json& found,
+                        absl::string_view tail = "") const {
+    return Error(pointer, absl::StrCat("expected ", expected, ", found ", Describe(found), tail));
+  }
+  absl::Status Missing(const Object& object, absl::string_view key,
+                       absl::string_view why = "") const {
+    return Error(object.pointer(), absl::StrCat("missing required key ", Quote(key), why));
+  }
+
+  // Checks that `json` is an object with only the keys of `schema_path`.
+  absl::StatusOr<Object> ReadObject(const Json& json, std::string pointer,
+                                    absl::string_view schema_path) const {
+    const std::vector<std::string>& keys = KeysOf(schema_path);
+    if (!json.is_object()) return Mismatch(pointer, "an object", json);
+    for (auto it = json.begin(); it != json.end(); ++it) {
+      if (!Contains(keys, it.key())) {
+        return Error(Child(pointer, it.key()),
+                     absl::StrCat("unknown key", UnknownNameHint(it.key(), keys)));
+      }
+    }
+    return Object(&json, std::move(pointer), &keys);
+  }
+
+  // Checks that `key` of `object`, when present, is an array of
+  // `count_min..count_max` elements, and returns it (nullptr when absent).
+  absl::StatusOr<const Json*> ReadArray(const Object& object, absl::string_view key,
+                                        size_t count_min, size_t count_max,
+                                        absl::string_view noun) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return value;
+    if (!value->is_array() || value->size() < count_min || value->size() > count_max) {
+      return Mismatch(object.Pointer(key),
+                      absl::StrCat("an array of ", count_min, "..", count_max, " ", noun), *value);
+    }
+    return value;
+  }
+
+  // Typed field readers: each leaves `*out` unchanged when `key` is absent.
+  template <typename T>
+  absl::Status IntValue(const Json& value, absl::string_view pointer, int64_t min, int64_t max,
+                        T* out, absl::string_view note = "") const {
+    VMBSIM_CHECK_LE(min, max);
+    VMBSIM_CHECK(std::in_range<T>(min));
+    VMBSIM_CHECK(std::in_range<T>(max));
+    const std::optional<int64_t> number = AsInt64(value);
+    if (!number.has_value() || *number < min || *number > max) {
+      return Mismatch(pointer, absl::StrCat("an integer in ", min, "..", max, note), value);
+    }
+    *out = static_cast<T>(*number);
+    return absl::OkStatus();
+  }
+
+  template <typename T>
+  absl::Status Int(const Object& object, absl::string_view key, int64_t min, int64_t max, T* out,
+                   absl::string_view note = "") const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    return IntValue(*value, object.Pointer(key), min, max, out, note);
+  }
+
+  // `null` resets the field.
+  template <typename T>
+  absl::Status OptionalInt(const Object& object, absl::string_view key, int64_t min, int64_t max,
+                           std::optional<T>* out, absl::string_view note = "") const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    if (value->is_null()) {
+      out->reset();
+      return absl::OkStatus();
+    }
+    T number{};
+    VMBSIM_RETURN_IF_ERROR(IntValue(*value, object.Pointer(key), min, max, &number, note));
+    *out = number;
+    return absl::OkStatus();
+  }
+
+  absl::Status Uint64Value(const Json& value, absl::string_view pointer, uint64_t* out) const {
+    const std::optional<uint64_t> number = AsUint64(value);
+    if (!number.has_value()) {
+      return Mismatch(
+          pointer, absl::StrCat("an integer in 0..", std::numeric_limits<uint64_t>::max()), value);
+    }
+    *out = *number;
+    return absl::OkStatus();
+  }
+
+  absl::Status Uint64(const Object& object, absl::string_view key, uint64_t* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    return Uint64Value(*value, object.Pointer(key), out);
+  }
+
+  absl::Status OptionalUint64(const Object& object, absl::string_view key,
+                              std::optional<uint64_t>* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    if (value->is_null()) {
+      out->reset();
+      return absl::OkStatus();
+    }
+    uint64_t number = 0;
+    VMBSIM_RETURN_IF_ERROR(Uint64Value(*value, object.Pointer(key), &number));
+    *out = number;
+    return absl::OkStatus();
+  }
+
+  // A number in [min, max], or (min, max] when `min_exclusive`.
+  absl::Status NumberValue(const Json& value, absl::string_view pointer, double min,
+                           bool min_exclusive, double max, double* out) const {
+    const bool in_range =
+        value.is_number() && std::isfinite(value.get<double>()) &&
+        (min_exclusive ? value.get<double>() > min : value.get<double>() >= min) &&
+        value.get<double>() <= max;
+    if (!in_range) {
+      return Mismatch(pointer,
+                      absl::StrCat("a number in ", min_exclusive ? "(" : "[", FormatBound(min),
+                                   ", ", FormatBound(max), "]"),
+                      value);
+    }
+    *out = value.get<double>();
+    return absl::OkStatus();
+  }
+
+  absl::Status Number(const Object& object, absl::string_view key, double min, bool min_exclusive,
+                      double max, double* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    return NumberValue(*value, object.Pointer(key), min, min_exclusive, max, out);
+  }
+
+  absl::Status OptionalNumber(const Object& object, absl::string_view key, double min, double max,
+                              std::optional<double>* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    if (value->is_null()) {
+      out->reset();
+      return absl::OkStatus();
+    }
+    double number = 0;
+    VMBSIM_RETURN_IF_ERROR(NumberValue(*value, object.Pointer(key), min, false, max, &number));
+    *out = number;
+    return absl::OkStatus();
+  }
+
+  absl::Status Bool(const Object& object, absl::string_view key, bool* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    if (!value->is_boolean()) return Mismatch(object.Pointer(key), "true or false", *value);
+    *out = value->get<bool>();
+    return absl::OkStatus();
+  }
+
+  absl::Status String(const Object& object, absl::string_view key, std::string* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    if (!value->is_string()) return Mismatch(object.Pointer(key), "a string", *value);
+    *out = value->get<std::string>();
+    return absl::OkStatus();
+  }
+
+  absl::Status Name(const Object& object, absl::string_view key, std::string* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    if (!value->is_string() || !IsName(value->get_ref<const std::string&>())) {
+      return Mismatch(object.Pointer(key),
+                      absl::StrCat("a name of 1..", kNameBytesMax, " characters [a-z0-9_-]"),
+                      *value);
+    }
+    *out = value->get<std::string>();
+    return absl::OkStatus();
+  }
+
+  absl::Status Guid(const Object& object, absl::string_view key, std::string* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    if (!value->is_string() || !IsGuid(value->get_ref<const std::string&>())) {
+      return Mismatch(object.Pointer(key), "a GUID \"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\"",
+                      *value);
+    }
+    *out = value->get<std::string>();
+    return absl::OkStatus();
+  }
+
+  // One of `values`; an unknown string gets the nearest value suggested.
+  absl::Status Enum(const Object& object, absl::string_view key,
+                    const std::vector<std::string>& values, std::string* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    if (value->is_string() && Contains(values, value->get_ref<const std::string&>())) {
+      *out = value->get<std::string>();
+      return absl::OkStatus();
+    }
+    const std::string tail =
+        value->is_string() ? DidYouMean(value->get_ref<const std::string&>(), values) : "";
+    return Mismatch(object.Pointer(key), absl::StrCat("one of ", QuoteList(values)), *value, tail);
+  }
+
+  // The name of a channel declared in "channels".
+  absl::Status ChannelRef(const Object& object, absl::string_view key,
+                          const std::vector<std::string>& channel_names, std::string* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    if (value->is_string() && Contains(channel_names, value->get_ref<const std::string&>())) {
+      *out = value->get<std::string>();
+      return absl::OkStatus();
+    }
+    const std::string expected =
+        channel_names.empty()
+            ? std::string("the name of a channel (the scenario declares none)")
+            : absl::StrCat("the name of a channel (one of ", QuoteList(channel_names), ")");
+    const std::string tail =
+        value->is_string() ? DidYouMean(value->get_ref<const std::string&>(), channel_names) : "";
+    return Mismatch(object.Pointer(key), expected, *value, tail);
+  }
+
+  absl::Status ReadStop(const Json& json, std::string pointer, StopSpec* out) const;
+  absl::Status ReadFabric(const Json& json, std::string pointer, FabricSpec* out) const;
+  absl::Status ReadDriver(const Json& json, std::string pointer, absl::string_view schema_path,
+                          bool host_side, DriverSpec* out) const;
+  absl::Status ReadChannel(const Json& json, std::string pointer, const FabricSpec& fabric,
+                           ChannelSpec* out) const;
+  absl::Status ReadWorkload(const Json& json, std::string pointer,
+                            const std::vector<std::string>& channel_names, WorkloadSpec* out) const;
+  absl::Status ReadArrival(const Json& json, std::string pointer, ArrivalSpec* out) const;
+  absl::Status ReadSize(const Json& json, std::string pointer, SizeSpec* out) const;
+  absl::Status ReadExpectations(const Json& json, std::string pointer,
+                                const std::vector<std::string>& channel_names,
+                                ExpectationSpec* out) const;
+
+  std::string source_;
+  const std::vector<DriverDescriptor>& drivers_;
+};
+
+absl::StatusOr<ScenarioSpec> Loader::Load(const Json& doc) const {
+  ScenarioSpec spec;
+  VMBSIM_ASSIGN_OR_RETURN(const Object root, ReadObject(doc, "", ""));
+  if (root.Find("name") == nullptr) return Missing(root, "name");
+  VMBSIM_RETURN_IF_ERROR(Name(root, "name", &spec.name));
+  VMBSIM_RETURN_IF_ERROR(String(root, "description", &spec.description));
+  VMBSIM_RETURN_IF_ERROR(Uint64(root, "seed", &spec.seed));
+  if (const Json* stop = root.Find("stop")) {
+    VMBSIM_RETURN_IF_ERROR(ReadStop(*stop, root.Pointer("stop"), &spec.stop));
+  }
+  if (const Json* fabric = root.Find("fabric")) {
+    VMBSIM_RETURN_IF_ERROR(ReadFabric(*fabric, root.Pointer("fabric"), &spec.fabric));
+  }
+
+  std::vector<std::string> channel_names;
+  VMBSIM_ASSIGN_OR_RETURN(const Json* channels,
+                          ReadArray(root, "channels", 0, kChannelsMax, "channels"));
+  if (channels != nullptr) {
+    // (interface_type, interface_instance), lower-cased -> the channel that has it.
+    std::map<std::pair<std::string, std::string>, std::string> offers;
+    for (size_t i = 0; i < channels->size(); ++i) {
+      const std::string pointer = Child(root.Pointer("channels"), i);
+      ChannelSpec channel;
+      VMBSIM_RETURN_IF_ERROR(ReadChannel((*channels)[i], pointer, spec.fabric, &channel));
+      // Workloads and expectations name channels, so names must be unique.
+      for (size_t j = 0; j < channel_names.size(); ++j) {
+        if (channel_names[j] == channel.name) {
+          return Mismatch(Child(pointer, "name"), "a channel name not used by an earlier channel",
+                          Json(channel.name),
+                          absl::StrCat(" (", Child(root.Pointer("channels"), j), " has it)"));
+        }
+      }
+      // The host offers each (type, instance) pair once (vmbus-fabric.md:
+      // an offer is identified by both GUIDs).
+      const auto key = std::make_pair(absl::AsciiStrToLower(channel.interface_type),
+                                      absl::AsciiStrToLower(channel.interface_instance));
+      const auto [it, inserted] = offers.emplace(key, pointer);
+      if (!inserted) {
+        return Mismatch(Child(pointer, "interface_instance"),
+                        "an interface_instance not used by an earlier channel of the same "
+                        "interface_type",
+                        Json(channel.interface_instance),
+                        absl::StrCat(" (", it->second, " has it)"));
+      }
+      channel_names.push_back(channel.name);
+      spec.channels.push_back(std::move(channel));
+    }
+  }
+
+  VMBSIM_ASSIGN_OR_RETURN(const Json* workloads,
+                          ReadArray(root, "workloads", 0, kWorkloadsMax, "workloads"));
+  if (workloads != nullptr) {
+    for (size_t i = 0; i < workloads->size(); ++i) {
+      WorkloadSpec workload;
+      VMBSIM_RETURN_IF_ERROR(ReadWorkload((*workloads)[i], Child(root.Pointer("workloads"), i),
+                                          channel_names, &workload));
+      spec.workloads.push_back(std::move(workload));
+    }
+  }
+
+  if (const Json* exploration = root.Find("exploration")) {
+    VMBSIM_ASSIGN_OR_RETURN(const Object object,
+                            ReadObject(*exploration, root.Pointer("exploration"), "exploration"));
+    VMBSIM_RETURN_IF_ERROR(
+        OptionalUint64(object, "tie_break_seed", &spec.exploration.tie_break_seed));
+  }
+  if (const Json* expectations = root.Find("expectations")) {
+    VMBSIM_RETURN_IF_ERROR(ReadExpectations(*expectations, root.Pointer("expectations"),
+                                            channel_names, &spec.expectations));
+  }
+  if (const Json* faults = root.Find("faults")) {
+    if (!faults->is_object() || !faults->empty()) {
+      return Error(root.Pointer("faults"),
+                   absl::StrCat("faults are not supported yet (expected {} or no \"faults\" key, "
+                                "found ",
+                                Describe(*faults), ")"));
+    }
+  }
+  return spec;
+}
+
+absl::Status Loader::ReadStop(const Json& json, std::string pointer, StopSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), "stop"));
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "time_ns", 1, kTimeNsMax, &out->time_ns));
+  VMBSIM_RETURN_IF_ERROR(
+      OptionalInt(object, "events_max", 1, std::numeric_limits<int64_t>::max(), &out->events_max));
+  VMBSIM_RETURN_IF_ERROR(Bool(object, "quiescence", &out->quiescence));
+  return absl::OkStatus();
+}
+
+absl::Status Loader::ReadFabric(const Json& json, std::string pointer, FabricSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), "fabric"));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "root_vps", 1, kVpsMax, &out->root_vps));
+  VMBSIM_ASSIGN_OR_RETURN(const Json* guests, ReadArray(object, "guests", 1, kGuestsMax, "guests"));
+  if (guests != nullptr) {
+    out->guests.clear();
+    for (size_t i = 0; i < guests->size(); ++i) {
+      VMBSIM_ASSIGN_OR_RETURN(
+          const Object guest,
+          ReadObject((*guests)[i], Child(object.Pointer("guests"), i), "fabric.guests[]"));
+      GuestSpec spec;
+      VMBSIM_RETURN_IF_ERROR(Int(guest, "vps", 1, kVpsMax, &spec.vps));
+      VMBSIM_RETURN_IF_ERROR(Int(guest, "memory_mib", 1, kMemoryMibMax, &spec.memory_mib));
+      out->guests.push_back(spec);
+    }
+  }
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "cost_profile", CostProfiles(), &out->cost_profile));
+  if (const Json* overrides = object.Find("cost_overrides")) {
+    VMBSIM_ASSIGN_OR_RETURN(
+        const Object costs,
+        ReadObject(*overrides, object.Pointer("cost_overrides"), "fabric.cost_overrides"));
+    for (const std::string& name : CostOverrideNames()) {
+      int64_t value = 0;
+      if (costs.Find(name) == nullptr) continue;
+      VMBSIM_RETURN_IF_ERROR(Int(costs, name, 0, kCostMax, &value));
+      out->cost_overrides[name] = value;
+    }
+  }
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "monitor_mode", MonitorModes(), &out->monitor_mode));
+  return absl::OkStatus();
+}
+
+absl::Status Loader::ReadDriver(const Json& json, std::string pointer,
+                                absl::string_view schema_path, bool host_side,
+                                DriverSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), schema_path));
+  const Json* name = object.Find("name");
+  if (name == nullptr) return Missing(object, "name");
+
+  const char* side = host_side ? "host-side" : "guest-side";
+  std::vector<std::string> allowed;
+  for (const DriverDescriptor& driver : drivers_) {
+    if ((host_side ? driver.host_side : driver.guest_side) && !Contains(allowed, driver.name)) {
+      allowed.push_back(driver.name);
+    }
+  }
+  const DriverDescriptor* descriptor = nullptr;
+  if (name->is_string()) {
+    for (const DriverDescriptor& driver : drivers_) {
+      if (driver.name == name->get_ref<const std::string&>()) {
+        descriptor = &driver;
+        break;
+      }
+    }
+  }
+  if (descriptor == nullptr || !(host_side ? descriptor->host_side : descriptor->guest_side)) {
+    const std::string expected =
+        allowed.empty()
+            ? absl::StrCat("the name of a ", side, " driver (none is registered)")
+            : absl::StrCat("the name of a ", side, " driver (one of ", QuoteList(allowed), ")");
+    std::string tail;
+    if (descriptor != nullptr) {
+      tail = absl::StrCat(" (a ", host_side ? "guest-side" : "host-side", " driver)");
+    } else if (name->is_string()) {
+      tail = DidYouMean(name->get_ref<const std::string&>(), allowed);
+    }
+    return Mismatch(object.Pointer("name"), expected, *name, tail);
+  }
+  out->name = descriptor->name;
+
+  const Json* params = object.Find("params");
+  if (params == nullptr) return absl::OkStatus();
+  const std::string params_pointer = object.Pointer("params");
+  if (!params->is_object()) return Mismatch(params_pointer, "an object of parameters", *params);
+  std::vector<std::string> declared;
+  for (const DriverParam& param : descriptor->params) declared.push_back(param.name);
+  for (auto it = params->begin(); it != params->end(); ++it) {
+    const std::string param_pointer = Child(params_pointer, it.key());
+    const auto param = std::find_if(descriptor->params.begin(), descriptor->params.end(),
+                                    [&it](const DriverParam& p) { return p.name == it.key(); });
+    if (param == descriptor->params.end()) {
+      const std::string hint = declared.empty() ? absl::StrCat("; driver ", Quote(descriptor->name),
+                                                               " takes no parameters")
+                                                : UnknownNameHint(it.key(), declared);
+      return Error(param_pointer,
+                   absl::StrCat("unknown parameter of driver ", Quote(descriptor->name), hint));
+    }
+    const Json& value = it.value();
+    switch (param->type) {
+      case ParamType::kInt: {
+        const std::optional<int64_t> number = AsInt64(value);
+        if (!number.has_value()) return Mismatch(param_pointer, "an integer", value);
+        out->int_params[it.key()] = *number;
+        break;
+      }
+      case ParamType::kBool:
+        if (!value.is_boolean()) return Mismatch(param_pointer, "true or false", value);
+        out->bool_params[it.key()] = value.get<bool>();
+        break;
+      case ParamType::kString:
+        if (!value.is_string()) return Mismatch(param_pointer, "a string", value);
+        out->string_params[it.key()] = value.get<std::string>();
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const FabricSpec& fabric,
+                                 ChannelSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), "channels[]"));
+  // No useful default exists for these: workloads refer to the name, the
+  // offer needs both GUIDs, and each end needs a driver.
+  for (const char* key :
+       {"name", "interface_type", "interface_instance", "host_driver", "guest_driver"}) {
+    if (object.Find(key) == nullptr) return Missing(object, key);
+  }
+  VMBSIM_RETURN_IF_ERROR(Name(object, "name", &out->name));
+  VMBSIM_RETURN_IF_ERROR(Guid(object, "interface_type", &out->interface_type));
+  VMBSIM_RETURN_IF_ERROR(Guid(object, "interface_instance", &out->interface_instance));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "guest", 1, static_cast<int64_t>(fabric.guests.size()),
+                             &out->guest,
+                             absl::StrCat(" (fabric.guests has ", fabric.guests.size(), ")")));
+  VMBSIM_RETURN_IF_ERROR(ReadDriver(*object.Find("host_driver"), object.Pointer("host_driver"),
+                                    "channels[].host_driver", /*host_side=*/true,
+                                    &out->host_driver));
+  VMBSIM_RETURN_IF_ERROR(ReadDriver(*object.Find("guest_driver"), object.Pointer("guest_driver"),
+                                    "channels[].guest_driver", /*host_side=*/false,
+                                    &out->guest_driver));
+  VMBSIM_RETURN_IF_ERROR(
+      Int(object, "incoming_ring_pages", kRingPagesMin, kRingPagesMax, &out->incoming_ring_pages));
+  VMBSIM_RETURN_IF_ERROR(
+      Int(object, "outgoing_ring_pages", kRingPagesMin, kRingPagesMax, &out->outgoing_ring_pages));
+  VMBSIM_RETURN_IF_ERROR(
+      Int(object, "max_packet_bytes", 1, kPacketBytesMax, &out->max_packet_bytes));
+  VMBSIM_RETURN_IF_ERROR(Bool(object, "monitored", &out->monitored));
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "interrupt_latency_100ns", 0,
+                                     kInterruptLatency100nsMax, &out->interrupt_latency_100ns));
+  VMBSIM_CHECK_GE(out->guest, 1);
+  VMBSIM_CHECK_LE(size_t{out->guest}, fabric.guests.size());
+  const uint32_t guest_vps = fabric.guests[out->guest - 1].vps;
+  VMBSIM_RETURN_IF_ERROR(
+      OptionalInt(object, "guest_target_vp", 0, int64_t{guest_vps} - 1, &out->guest_target_vp,
+                  absl::StrCat(" (guest ", out->guest, " has ", guest_vps, " VPs)")));
+  VMBSIM_RETURN_IF_ERROR(Bool(object, "host_passive_processing", &out->host_passive_processing));
+  VMBSIM_RETURN_IF_ERROR(Bool(object, "guest_passive_processing", &out->guest_passive_processing));
+  // KMCL: a transaction quota of 0 is a caller bug (kmcl-api.md §6.2).
+  VMBSIM_RETURN_IF_ERROR(
+      OptionalInt(object, "host_transaction_quota", 1, kQuotaMax, &out->host_transaction_quota));
+  VMBSIM_RETURN_IF_ERROR(
+      OptionalInt(object, "guest_transaction_quota", 1, kQuotaMax, &out->guest_transaction_quota));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "sub_channels", 0, kSubChannelsMax, &out->sub_channels));
+  return absl::OkStatus();
+}
+
+absl::Status Loader::ReadWorkload(const Json& json, std::string pointer,
+                                  const std::vector<std::string>& channel_names,
+                                  WorkloadSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), "workloads[]"));
+  if (object.Find("channel") == nullptr) return Missing(object, "channel");
+  VMBSIM_RETURN_IF_ERROR(ChannelRef(object, "channel", channel_names, &out->channel));
+  if (const Json* arrival = object.Find("arrival")) {
+    VMBSIM_RETURN_IF_ERROR(ReadArrival(*arrival, object.Pointer("arrival"), &out->arrival));
+  }
+  if (const Json* size = object.Find("size")) {
+    VMBSIM_RETURN_IF_ERROR(ReadSize(*size, object.Pointer("size"), &out->size));
+  }
+  VMBSIM_RETURN_IF_ERROR(Int(object, "requests", 1, kCountMax, &out->requests));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "start_ns", 0, kTimeNsMax, &out->start_ns));
+  return absl::OkStatus();
+}
+
+absl::Status Loader::ReadArrival(const Json& json, std::string pointer, ArrivalSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object,
+                          ReadObject(json, std::move(pointer), "workloads[].arrival"));
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "kind", ArrivalKinds(), &out->kind));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "outstanding", 1, kOutstandingMax, &out->outstanding));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "interval_ns", 1, kDurationNsMax, &out->interval_ns));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "burst", 1, kOutstandingMax, &out->burst));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "on_ns", 0, kDurationNsMax, &out->on_ns));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "off_ns", 0, kDurationNsMax, &out->off_ns));
+  // Without an on phase an on_off workload never sends, and the run would
+  // wait for requests that never come.
+  if (out->kind == "on_off" && out->on_ns == 0) {
+    const Json* on_ns = object.Find("on_ns");
+    if (on_ns == nullptr) return Missing(object, "on_ns", " (kind \"on_off\" needs an on phase)");
+    return Mismatch(object.Pointer("on_ns"),
+                    absl::StrCat("an integer in 1..", kDurationNsMax, " for kind \"on_off\""),
+                    *on_ns);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::ReadSize(const Json& json, std::string pointer, SizeSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object,
+                          ReadObject(json, std::move(pointer), "workloads[].size"));
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "kind", SizeKinds(), &out->kind));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "bytes", 0, kPacketBytesMax, &out->bytes));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "min_bytes", 0, kPacketBytesMax, &out->min_bytes));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "max_bytes", 0, kPacketBytesMax, &out->max_bytes));
+  VMBSIM_ASSIGN_OR_RETURN(const Json* table,
+                          ReadArray(object, "table", 0, kSizeTableMax, "entries"));
+  if (table != nullptr) {
+    for (size_t i = 0; i < table->size(); ++i) {
+      VMBSIM_ASSIGN_OR_RETURN(
+          const Object entry,
+          ReadObject((*table)[i], Child(object.Pointer("table"), i), "workloads[].size.table[]"));
+      SizeWeight weight;
+      VMBSIM_RETURN_IF_ERROR(Int(entry, "bytes", 0, kPacketBytesMax, &weight.bytes));
+      VMBSIM_RETURN_IF_ERROR(Int(entry, "weight", 1, kCountMax, &weight.weight));
+      out->table.push_back(weight);
+    }
+  }
+  if (out->kind == "uniform" && out->min_bytes > out->max_bytes) {
+    return Error(object.pointer(),
+                 absl::StrCat("expected min_bytes <= max_bytes for kind \"uniform\", found "
+                              "min_bytes ",
+                              out->min_bytes, " and max_bytes ", out->max_bytes));
+  }
+  if (out->kind == "empirical" && out->table.empty()) {
+    if (table == nullptr) return Missing(object, "table", " (kind \"empirical\" draws from it)");
+    return Mismatch(object.Pointer("table"), "a non-empty array for kind \"empirical\"", *table);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::ReadExpectations(const Json& json, std::string pointer,
+                                      const std::vector<std::string>& channel_names,
+                                      ExpectationSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object,
+                          ReadObject(json, std::move(pointer), "expectations"));
+  VMBSIM_RETURN_IF_ERROR(Bool(object, "no_lost_packets", &out->no_lost_packets));
+  VMBSIM_RETURN_IF_ERROR(Bool(object, "no_verifier_findings", &out->no_verifier_findings));
+
+  VMBSIM_ASSIGN_OR_RETURN(const Json* latency,
+                          ReadArray(object, "latency", 0, kLatencyBoundsMax, "latency bounds"));
+  if (latency != nullptr) {
+    for (size_t i = 0; i < latency->size(); ++i) {
+      VMBSIM_ASSIGN_OR_RETURN(
+          const Object bound_object,
+          ReadObject((*latency)[i], Child(object.Pointer("latency"), i), "expectations.latency[]"));
+      LatencyBound bound;
+      // A bound without a limit would always pass.
+      if (bound_object.Find("max_ns") == nullptr) return Missing(bound_object, "max_ns");
+      VMBSIM_RETURN_IF_ERROR(ChannelRef(bound_object, "channel", channel_names, &bound.channel));
+      VMBSIM_RETURN_IF_ERROR(Enum(bound_object, "metric", LatencyMetrics(), &bound.metric));
+      VMBSIM_RETURN_IF_ERROR(Number(bound_object, "percentile", 0.0, /*min_exclusive=*/true, 100.0,
+                                    &bound.percentile));
+      VMBSIM_RETURN_IF_ERROR(Int(bound_object, "max_ns", 1, kTimeNsMax, &bound.max_ns));
+      out->latency.push_back(std::move(bound));
+    }
+  }
+
+  VMBSIM_RETURN_IF_ERROR(OptionalNumber(object, "interrupts_per_packet_max", 0.0,
+                                        kInterruptsPerPacketMax, &out->interrupts_per_packet_max));
+  VMBSIM_RETURN_IF_ERROR(OptionalNumber(object, "interrupts_per_packet_min", 0.0,
+                                        kInterruptsPerPacketMax, &out->interrupts_per_packet_min));
+  if (out->interrupts_per_packet_min.has_value() && out->interrupts_per_packet_max.has_value() &&
+      *out->interrupts_per_packet_min > *out->interrupts_per_packet_max) {
+    return Error(object.pointer(),
+                 absl::StrCat("expected interrupts_per_packet_min <= interrupts_per_packet_max, "
+                              "found ",
+                              Describe(*object.Find("interrupts_per_packet_min")), " and ",
+                              Describe(*object.Find("interrupts_per_packet_max"))));
+  }
+
+  VMBSIM_ASSIGN_OR_RETURN(const Json* findings,
+                          ReadArray(object, "findings", 0, kFindingsMax, "findings"));
+  if (findings != nullptr) {
+    std::map<std::string, std::string> listed;  // Rule -> the entry that lists it.
+    for (size_t i = 0; i < findings->size(); ++i) {
+      const std::string entry_pointer = Child(object.Pointer("findings"), i);
+      VMBSIM_ASSIGN_OR_RETURN(const Object entry,
+                              ReadObject((*findings)[i], entry_pointer, "expectations.findings[]"));
+      FindingExpectation finding;
+      if (entry.Find("rule") == nullptr) return Missing(entry, "rule");
+      VMBSIM_RETURN_IF_ERROR(Enum(entry, "rule", RuleNames(), &finding.rule));
+      const auto [it, inserted] = listed.emplace(finding.rule, entry_pointer);
+      if (!inserted) {
+        return Mismatch(entry.Pointer("rule"), "a rule not listed by an earlier entry",
+                        Json(finding.rule), absl::StrCat(" (", it->second, " lists it)"));
+      }
+      VMBSIM_RETURN_IF_ERROR(Int(entry, "min_count", 0, kCountMax, &finding.min_count));
+      VMBSIM_RETURN_IF_ERROR(OptionalInt(entry, "max_count", 0, kCountMax, &finding.max_count));
+      if (finding.max_count.has_value() && finding.min_count > *finding.max_count) {
+        return Error(entry_pointer,
+                     absl::StrCat("expected min_count <= max_count, found min_count ",
+                                  finding.min_count, " and max_count ", *finding.max_count));
+      }
+      out->findings.push_back(std::move(finding));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ScenarioSpec> LoadScenario(absl::string_view json_text,
+                                          absl::string_view source_name,
+                                          const std::vector<DriverDescriptor>& drivers,
+                                          const std::vector<std::string>& overrides) {
+  Json doc;
+  VMBSIM_RETURN_IF_ERROR(Parse(json_text, source_name, &doc));
+  for (const std::string& override_text : overrides) {
+    VMBSIM_RETURN_IF_ERROR(ApplyOverride(override_text, &doc));
+  }
+  return Loader(source_name, drivers).Load(doc);
+}
+
+absl::StatusOr<ScenarioSpec> LoadScenarioFile(const std::string& path,
+                                              const std::vector<DriverDescriptor>& drivers,
+                                              const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  // Read in chunks rather than by size: `path` may be a pipe.
+  std::string text;
+  char chunk[64 * 1024];
+  while (in.read(chunk, sizeof(chunk)) || in.gcount() > 0) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+    if (text.size() > kFileBytesMax) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": larger than ", kFileBytesMax, " bytes; not a scenario"));
+    }
+  }
+  if (in.bad()) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+  return LoadScenario(text, path, drivers, overrides);
+}
+
+const std::vector<std::string>& CostOverrideNames() { return CostOverrideNamesList(); }
+
+std::map<std::string, std::vector<std::string>> KnownKeysForSchemaTest() { return KeyTable(); }
+
+std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
+  return {
+      {"fabric.cost_profile", CostProfiles()},
+      {"fabric.monitor_mode", MonitorModes()},
+      {"workloads[].arrival.kind", ArrivalKinds()},
+      {"workloads[].size.kind", SizeKinds()},
+      {"expectations.latency[].metric", LatencyMetrics()},
+      {"expectations.findings[].rule", RuleNames()},
+  };
+}
+
+}  // namespace vmbsim::scenario

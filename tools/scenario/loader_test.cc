@@ -1,0 +1,712 @@
+// loader_test.cc
+//
+// Goal: the loader turns good scenario JSON into the right ScenarioSpec
+// (defaults included), and every kind of bad input into one
+// InvalidArgumentError whose message names the place and the problem in the
+// documented shape. Method: load small documents with a fixed set of test
+// drivers and compare specs field by field and messages exactly. Most error
+// cases start from one good document and break it with a `--set` override,
+// which keeps each case to one line and exercises overrides as a side effect.
+
+#include "tools/scenario/loader.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "gtest/gtest.h"
+#include "tools/scenario/spec.h"
+
+namespace vmbsim::scenario {
+namespace {
+
+std::vector<DriverDescriptor> TestDrivers() {
+  return {
+      {.name = "echo_vsp",
+       .description = "Echoes every request.",
+       .host_side = true,
+       .params = {{.name = "delay_ns", .type = ParamType::kInt},
+                  {.name = "verbose", .type = ParamType::kBool},
+                  {.name = "mode", .type = ParamType::kString}}},
+      {.name = "rr_vsc", .description = "Request/response client.", .guest_side = true},
+      {.name = "sync_client",
+       .description = "Synchronous requests.",
+       .guest_side = true,
+       .params = {{.name = "timeout_ns", .type = ParamType::kInt}}},
+      {.name = "loopback", .description = "Either end.", .host_side = true, .guest_side = true},
+  };
+}
+
+// One guest, one channel, one workload: the base of most error cases.
+constexpr absl::string_view kOneChannel = R"json({
+  "name": "hello",
+  "fabric": {"guests": [{"vps": 2}]},
+  "channels": [{
+    "name": "net",
+    "interface_type": "f8615163-df3e-46c5-913f-f2d2f965ed0e",
+    "interface_instance": "00000000-0000-0000-0000-000000000001",
+    "host_driver": {"name": "echo_vsp"},
+    "guest_driver": {"name": "rr_vsc"}
+  }],
+  "workloads": [{"channel": "net"}]
+})json";
+
+absl::StatusOr<ScenarioSpec> Load(absl::string_view json,
+                                  const std::vector<std::string>& overrides = {}) {
+  return LoadScenario(json, "hello.json", TestDrivers(), overrides);
+}
+
+// The message of the InvalidArgumentError that loading `json` must give.
+std::string LoadError(absl::string_view json, const std::vector<std::string>& overrides = {}) {
+  const absl::StatusOr<ScenarioSpec> spec = Load(json, overrides);
+  EXPECT_FALSE(spec.ok()) << "loaded without error";
+  if (spec.ok()) return "";
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << spec.status();
+  return std::string(spec.status().message());
+}
+
+// The error of kOneChannel with one override applied.
+std::string OverrideError(const std::string& override_text) {
+  return LoadError(kOneChannel, {override_text});
+}
+
+// ---------------------------------------------------------------------------
+// Good documents.
+
+TEST(LoaderTest, MinimalDocumentGetsEveryDefault) {
+  const absl::StatusOr<ScenarioSpec> spec = Load(R"({"name": "hello"})");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name, "hello");
+  EXPECT_EQ(spec->description, "");
+  EXPECT_EQ(spec->seed, 1u);
+  EXPECT_FALSE(spec->stop.time_ns.has_value());
+  EXPECT_FALSE(spec->stop.events_max.has_value());
+  EXPECT_TRUE(spec->stop.quiescence);
+  EXPECT_EQ(spec->fabric.root_vps, 2u);
+  ASSERT_EQ(spec->fabric.guests.size(), 1u);
+  EXPECT_EQ(spec->fabric.guests[0].vps, 2u);
+  EXPECT_EQ(spec->fabric.guests[0].memory_mib, 4096u);
+  EXPECT_EQ(spec->fabric.cost_profile, "default");
+  EXPECT_TRUE(spec->fabric.cost_overrides.empty());
+  EXPECT_EQ(spec->fabric.monitor_mode, "timer_per_id");
+  EXPECT_TRUE(spec->channels.empty());
+  EXPECT_TRUE(spec->workloads.empty());
+  EXPECT_FALSE(spec->exploration.tie_break_seed.has_value());
+  EXPECT_TRUE(spec->expectations.no_lost_packets);
+  EXPECT_TRUE(spec->expectations.no_verifier_findings);
+  EXPECT_TRUE(spec->expectations.latency.empty());
+  EXPECT_FALSE(spec->expectations.interrupts_per_packet_max.has_value());
+  EXPECT_FALSE(spec->expectations.interrupts_per_packet_min.has_value());
+  EXPECT_TRUE(spec->expectations.findings.empty());
+}
+
+TEST(LoaderTest, ChannelAndWorkloadDefaults) {
+  const absl::StatusOr<ScenarioSpec> spec = Load(kOneChannel);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->channels.size(), 1u);
+  const ChannelSpec& channel = spec->channels[0];
+  EXPECT_EQ(channel.name, "net");
+  EXPECT_EQ(channel.interface_type, "f8615163-df3e-46c5-913f-f2d2f965ed0e");
+  EXPECT_EQ(channel.interface_instance, "00000000-0000-0000-0000-000000000001");
+  EXPECT_EQ(channel.guest, 1);
+  EXPECT_EQ(channel.host_driver.name, "echo_vsp");
+  EXPECT_TRUE(channel.host_driver.int_params.empty());
+  EXPECT_EQ(channel.guest_driver.name, "rr_vsc");
+  EXPECT_EQ(channel.incoming_ring_pages, 16u);
+  EXPECT_EQ(channel.outgoing_ring_pages, 16u);
+  EXPECT_EQ(channel.max_packet_bytes, 4096u);
+  EXPECT_TRUE(channel.monitored);
+  EXPECT_FALSE(channel.interrupt_latency_100ns.has_value());
+  EXPECT_FALSE(channel.guest_target_vp.has_value());
+  EXPECT_FALSE(channel.host_passive_processing);
+  EXPECT_FALSE(channel.guest_passive_processing);
+  EXPECT_FALSE(channel.host_transaction_quota.has_value());
+  EXPECT_FALSE(channel.guest_transaction_quota.has_value());
+  EXPECT_EQ(channel.sub_channels, 0u);
+
+  ASSERT_EQ(spec->workloads.size(), 1u);
+  const WorkloadSpec& workload = spec->workloads[0];
+  EXPECT_EQ(workload.channel, "net");
+  EXPECT_EQ(workload.arrival.kind, "closed_loop");
+  EXPECT_EQ(workload.arrival.outstanding, 1u);
+  EXPECT_EQ(workload.arrival.interval_ns, 10000);
+  EXPECT_EQ(workload.arrival.burst, 1u);
+  EXPECT_EQ(workload.arrival.on_ns, 0);
+  EXPECT_EQ(workload.arrival.off_ns, 0);
+  EXPECT_EQ(workload.size.kind, "fixed");
+  EXPECT_EQ(workload.size.bytes, 64u);
+  EXPECT_TRUE(workload.size.table.empty());
+  EXPECT_EQ(workload.requests, 1000u);
+  EXPECT_EQ(workload.start_ns, 0);
+}
+
+// Every key of the format set to a non-default value.
+constexpr absl::string_view kFull = R"json({
+  "name": "full-example_1",
+  "description": "Every knob.",
+  "seed": 18446744073709551615,
+  "stop": {"time_ns": 5000000000, "events_max": 1e9, "quiescence": false},
+  "fabric": {
+    "root_vps": 8,
+    "guests": [{"vps": 4, "memory_mib": 1024}, {"vps": 1, "memory_mib": 512}],
+    "cost_profile": "zero",
+    "cost_overrides": {"hypercall_signal_event_ns": 700, "ring_copy_per_byte_ps": 0},
+    "monitor_mode": "periodic_poll"
+  },
+  "channels": [
+    {
+      "name": "net",
+      "interface_type": "F8615163-DF3E-46C5-913F-F2D2F965ED0E",
+      "interface_instance": "00000000-0000-0000-0000-000000000001",
+      "guest": 2,
+      "host_driver": {"name": "echo_vsp",
+                      "params": {"delay_ns": -5, "verbose": true, "mode": "fast"}},
+      "guest_driver": {"name": "sync_client", "params": {"timeout_ns": 100}},
+      "incoming_ring_pages": 2,
+      "outgoing_ring_pages": 65536,
+      "max_packet_bytes": 16777216,
+      "monitored": false,
+      "interrupt_latency_100ns": 65535,
+      "guest_target_vp": 0,
+      "host_passive_processing": true,
+      "guest_passive_processing": true,
+      "host_transaction_quota": 8,
+      "guest_transaction_quota": 16,
+      "sub_channels": 3
+    },
+    {
+      "name": "storage",
+      "interface_type": "ba6163d9-04a1-4d29-b605-72e2ffb1dc7f",
+      "interface_instance": "00000000-0000-0000-0000-000000000001",
+      "host_driver": {"name": "loopback"},
+      "guest_driver": {"name": "loopback"},
+      "guest_target_vp": null
+    }
+  ],
+  "workloads": [
+    {"channel": "net",
+     "arrival": {"kind": "on_off", "outstanding": 4, "interval_ns": 2500, "burst": 8,
+                 "on_ns": 1000000, "off_ns": 3000000},
+     "size": {"kind": "empirical", "table": [{"bytes": 64, "weight": 9}, {"bytes": 1500}]},
+     "requests": 50000,
+     "start_ns": 100},
+    {"channel": "storage",
+     "size": {"kind": "uniform", "min_bytes": 512, "max_bytes": 512}}
+  ],
+  "exploration": {"tie_break_seed": 42},
+  "expectations": {
+    "no_lost_packets": false,
+    "no_verifier_findings": false,
+    "latency": [
+      {"channel": "net", "metric": "send_to_process", "percentile": 99.9, "max_ns": 20000},
+      {"max_ns": 1e6}
+    ],
+    "interrupts_per_packet_max": 1.5,
+    "interrupts_per_packet_min": 0,
+    "findings": [
+      {"rule": "double_completion", "min_count": 2, "max_count": 2},
+      {"rule": "send_after_suspend"}
+    ]
+  },
+  "faults": {}
+})json";
+
+TEST(LoaderTest, FullDocumentLoadsEveryField) {
+  const absl::StatusOr<ScenarioSpec> spec = Load(kFull);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name, "full-example_1");
+  EXPECT_EQ(spec->description, "Every knob.");
+  EXPECT_EQ(spec->seed, UINT64_MAX);
+  EXPECT_EQ(spec->stop.time_ns, 5000000000);
+  EXPECT_EQ(spec->stop.events_max, 1000000000u);  // 1e9: an integral float.
+  EXPECT_FALSE(spec->stop.quiescence);
+
+  EXPECT_EQ(spec->fabric.root_vps, 8u);
+  ASSERT_EQ(spec->fabric.guests.size(), 2u);
+  EXPECT_EQ(spec->fabric.guests[0].vps, 4u);
+  EXPECT_EQ(spec->fabric.guests[0].memory_mib, 1024u);
+  EXPECT_EQ(spec->fabric.guests[1].vps, 1u);
+  EXPECT_EQ(spec->fabric.guests[1].memory_mib, 512u);
+  EXPECT_EQ(spec->fabric.cost_profile, "zero");
+  EXPECT_EQ(spec->fabric.cost_overrides,
+            (std::map<std::string, int64_t>{{"hypercall_signal_event_ns", 700},
+                                            {"ring_copy_per_byte_ps", 0}}));
+  EXPECT_EQ(spec->fabric.monitor_mode, "periodic_poll");
+
+  ASSERT_EQ(spec->channels.size(), 2u);
+  const ChannelSpec& net = spec->channels[0];
+  EXPECT_EQ(net.name, "net");
+  EXPECT_EQ(net.interface_type, "F8615163-DF3E-46C5-913F-F2D2F965ED0E");  // As written.
+  EXPECT_EQ(net.guest, 2);
+  EXPECT_EQ(net.host_driver.name, "echo_vsp");
+  EXPECT_EQ(net.host_driver.int_params, (std::map<std::string, int64_t>{{"delay_ns", -5}}));
+  EXPECT_EQ(net.host_driver.bool_params, (std::map<std::string, bool>{{"verbose", true}}));
+  EXPECT_EQ(net.host_driver.string_params, (std::map<std::string, std::string>{{"mode", "fast"}}));
+  EXPECT_EQ(net.guest_driver.name, "sync_client");
+  EXPECT_EQ(net.guest_driver.int_params, (std::map<std::string, int64_t>{{"timeout_ns", 100}}));
+  EXPECT_EQ(net.incoming_ring_pages, 2u);
+  EXPECT_EQ(net.outgoing_ring_pages, 65536u);
+  EXPECT_EQ(net.max_packet_bytes, 16777216u);
+  EXPECT_FALSE(net.monitored);
+  EXPECT_EQ(net.interrupt_latency_100ns, 65535);
+  EXPECT_EQ(net.guest_target_vp, 0u);
+  EXPECT_TRUE(net.host_passive_processing);
+  EXPECT_TRUE(net.guest_passive_processing);
+  EXPECT_EQ(net.host_transaction_quota, 8u);
+  EXPECT_EQ(net.guest_transaction_quota, 16u);
+  EXPECT_EQ(net.sub_channels, 3u);
+  const ChannelSpec& storage = spec->channels[1];
+  EXPECT_EQ(storage.guest, 1);
+  EXPECT_EQ(storage.host_driver.name, "loopback");
+  EXPECT_EQ(storage.guest_driver.name, "loopback");
+  EXPECT_FALSE(storage.guest_target_vp.has_value());  // null: unset.
+
+  ASSERT_EQ(spec->workloads.size(), 2u);
+  const WorkloadSpec& first = spec->workloads[0];
+  EXPECT_EQ(first.channel, "net");
+  EXPECT_EQ(first.arrival.kind, "on_off");
+  EXPECT_EQ(first.arrival.outstanding, 4u);
+  EXPECT_EQ(first.arrival.interval_ns, 2500);
+  EXPECT_EQ(first.arrival.burst, 8u);
+  EXPECT_EQ(first.arrival.on_ns, 1000000);
+  EXPECT_EQ(first.arrival.off_ns, 3000000);
+  EXPECT_EQ(first.size.kind, "empirical");
+  ASSERT_EQ(first.size.table.size(), 2u);
+  EXPECT_EQ(first.size.table[0].bytes, 64u);
+  EXPECT_EQ(first.size.table[0].weight, 9u);
+  EXPECT_EQ(first.size.table[1].bytes, 1500u);
+  EXPECT_EQ(first.size.table[1].weight, 1u);
+  EXPECT_EQ(first.requests, 50000u);
+  EXPECT_EQ(first.start_ns, 100);
+  const WorkloadSpec& second = spec->workloads[1];
+  EXPECT_EQ(second.size.kind, "uniform");
+  EXPECT_EQ(second.size.min_bytes, 512u);
+  EXPECT_EQ(second.size.max_bytes, 512u);
+
+  EXPECT_EQ(spec->exploration.tie_break_seed, 42u);
+
+  const ExpectationSpec& expectations = spec->expectations;
+  EXPECT_FALSE(expectations.no_lost_packets);
+  EXPECT_FALSE(expectations.no_verifier_findings);
+  ASSERT_EQ(expectations.latency.size(), 2u);
+  EXPECT_EQ(expectations.latency[0].channel, "net");
+  EXPECT_EQ(expectations.latency[0].metric, "send_to_process");
+  EXPECT_DOUBLE_EQ(expectations.latency[0].percentile, 99.9);
+  EXPECT_EQ(expectations.latency[0].max_ns, 20000);
+  EXPECT_EQ(expectations.latency[1].channel, "");  // Every channel.
+  EXPECT_EQ(expectations.latency[1].metric, "send_to_completion");
+  EXPECT_DOUBLE_EQ(expectations.latency[1].percentile, 99.0);
+  EXPECT_EQ(expectations.latency[1].max_ns, 1000000);
+  EXPECT_EQ(expectations.interrupts_per_packet_max, 1.5);
+  EXPECT_EQ(expectations.interrupts_per_packet_min, 0.0);
+  ASSERT_EQ(expectations.findings.size(), 2u);
+  EXPECT_EQ(expectations.findings[0].rule, "double_completion");
+  EXPECT_EQ(expectations.findings[0].min_count, 2u);
+  EXPECT_EQ(expectations.findings[0].max_count, 2u);
+  EXPECT_EQ(expectations.findings[1].rule, "send_after_suspend");
+  EXPECT_EQ(expectations.findings[1].min_count, 1u);
+  EXPECT_FALSE(expectations.findings[1].max_count.has_value());
+}
+
+TEST(LoaderTest, FileLoadsWithPathAsSource) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp != nullptr ? tmp : "/tmp") + "/loader_test.json";
+  {
+    std::ofstream out(path);
+    out << R"({"name": "from-file", "seed": "x"})";
+  }
+  const absl::StatusOr<ScenarioSpec> spec = LoadScenarioFile(path, TestDrivers());
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().message(),
+            path + ": /seed: expected an integer in 0..18446744073709551615, found \"x\"");
+
+  const absl::StatusOr<ScenarioSpec> fixed = LoadScenarioFile(path, TestDrivers(), {"seed=7"});
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_EQ(fixed->name, "from-file");
+  EXPECT_EQ(fixed->seed, 7u);
+
+  const absl::StatusOr<ScenarioSpec> missing = LoadScenarioFile(path + ".missing", TestDrivers());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+// ---------------------------------------------------------------------------
+// Errors: "<source>: <pointer>: expected <what>, found <what>".
+
+TEST(LoaderErrorTest, TypeAndRange) {
+  EXPECT_EQ(OverrideError("/channels/0/max_packet_bytes=\"big\""),
+            "hello.json: /channels/0/max_packet_bytes: expected an integer in 1..16777216, "
+            "found \"big\"");
+  EXPECT_EQ(OverrideError("channels.0.max_packet_bytes=16777217"),
+            "hello.json: /channels/0/max_packet_bytes: expected an integer in 1..16777216, "
+            "found 16777217");
+  EXPECT_EQ(OverrideError("channels.0.incoming_ring_pages=1"),
+            "hello.json: /channels/0/incoming_ring_pages: expected an integer in 2..65536, "
+            "found 1");
+  EXPECT_EQ(OverrideError("channels.0.interrupt_latency_100ns=65536"),
+            "hello.json: /channels/0/interrupt_latency_100ns: expected an integer in 0..65535, "
+            "found 65536");
+  EXPECT_EQ(OverrideError("fabric.guests.0.vps=0"),
+            "hello.json: /fabric/guests/0/vps: expected an integer in 1..64, found 0");
+  EXPECT_EQ(OverrideError("workloads.0.requests=1.5"),
+            "hello.json: /workloads/0/requests: expected an integer in 1..1000000000, "
+            "found 1.5");
+  EXPECT_EQ(OverrideError("seed=-1"),
+            "hello.json: /seed: expected an integer in 0..18446744073709551615, found -1");
+  EXPECT_EQ(OverrideError("channels.0.monitored=1"),
+            "hello.json: /channels/0/monitored: expected true or false, found 1");
+  EXPECT_EQ(OverrideError("description=[1]"),
+            "hello.json: /description: expected a string, found an array");
+  EXPECT_EQ(OverrideError("stop=[]"), "hello.json: /stop: expected an object, found []");
+  EXPECT_EQ(OverrideError("channels={}"),
+            "hello.json: /channels: expected an array of 0..4096 channels, found {}");
+  EXPECT_EQ(OverrideError("fabric.guests=[]"),
+            "hello.json: /fabric/guests: expected an array of 1..16 guests, found []");
+  EXPECT_EQ(LoadError("[1, 2]"), "hello.json: expected an object, found an array");
+}
+
+TEST(LoaderErrorTest, NullOnlyForOptionalFields) {
+  EXPECT_TRUE(
+      Load(kOneChannel, {"stop.time_ns=null", "channels.0.host_transaction_quota=null"}).ok());
+  EXPECT_EQ(OverrideError("channels.0.sub_channels=null"),
+            "hello.json: /channels/0/sub_channels: expected an integer in 0..64, found null");
+}
+
+TEST(LoaderErrorTest, LongStringsAreCut) {
+  EXPECT_EQ(OverrideError("channels.0.monitored=" + std::string(100, 'x')),
+            "hello.json: /channels/0/monitored: expected true or false, found \"" +
+                std::string(48, 'x') + "...\"");
+}
+
+TEST(LoaderErrorTest, NumbersWithFractions) {
+  EXPECT_EQ(OverrideError("expectations.latency=[{\"percentile\": 0, \"max_ns\": 1}]"),
+            "hello.json: /expectations/latency/0/percentile: expected a number in (0, 100], "
+            "found 0");
+  EXPECT_EQ(OverrideError("expectations.latency=[{\"percentile\": 100.5, \"max_ns\": 1}]"),
+            "hello.json: /expectations/latency/0/percentile: expected a number in (0, 100], "
+            "found 100.5");
+  EXPECT_TRUE(
+      Load(kOneChannel, {"expectations.latency=[{\"percentile\": 100, \"max_ns\": 1}]"}).ok());
+  EXPECT_EQ(OverrideError("expectations.interrupts_per_packet_max=-0.5"),
+            "hello.json: /expectations/interrupts_per_packet_max: expected a number in "
+            "[0, 1000000], found -0.5");
+  EXPECT_EQ(LoadError(kOneChannel, {"expectations.interrupts_per_packet_max=1",
+                                    "expectations.interrupts_per_packet_min=2.5"}),
+            "hello.json: /expectations: expected interrupts_per_packet_min <= "
+            "interrupts_per_packet_max, found 2.5 and 1");
+}
+
+TEST(LoaderErrorTest, UnknownKeysSuggestTheNearest) {
+  EXPECT_EQ(OverrideError("channels.0.max_packet_size=5"),
+            "hello.json: /channels/0/max_packet_size: unknown key; did you mean "
+            "\"max_packet_bytes\"?");
+  EXPECT_EQ(OverrideError("stop.time_us=5"),
+            "hello.json: /stop/time_us: unknown key; did you mean \"time_ns\"?");
+  EXPECT_EQ(OverrideError("Seed=5"), "hello.json: /Seed: unknown key; did you mean \"seed\"?");
+  EXPECT_EQ(OverrideError("stop.zzzzzz=5"),
+            "hello.json: /stop/zzzzzz: unknown key; expected one of \"time_ns\", "
+            "\"events_max\", \"quiescence\"");
+  // Pointer escaping (RFC 6901) in the reported place.
+  EXPECT_EQ(OverrideError("/stop/a~1b~0c=5"),
+            "hello.json: /stop/a~1b~0c: unknown key; expected one of \"time_ns\", "
+            "\"events_max\", \"quiescence\"");
+  EXPECT_EQ(OverrideError("fabric.cost_overrides.hypercall_signal_event=5"),
+            "hello.json: /fabric/cost_overrides/hypercall_signal_event: unknown key; did you "
+            "mean \"hypercall_signal_event_ns\"?");
+}
+
+TEST(LoaderErrorTest, EnumsSuggestTheNearest) {
+  EXPECT_EQ(OverrideError("fabric.cost_profile=defualt"),
+            "hello.json: /fabric/cost_profile: expected one of \"default\", \"zero\", found "
+            "\"defualt\"; did you mean \"default\"?");
+  EXPECT_EQ(OverrideError("fabric.monitor_mode=7"),
+            "hello.json: /fabric/monitor_mode: expected one of \"timer_per_id\", "
+            "\"periodic_poll\", found 7");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.kind=closedloop"),
+            "hello.json: /workloads/0/arrival/kind: expected one of \"closed_loop\", "
+            "\"fixed_rate\", \"poisson\", \"bursts\", \"on_off\", found \"closedloop\"; did you "
+            "mean \"closed_loop\"?");
+  EXPECT_EQ(OverrideError("workloads.0.size.kind=gaussian"),
+            "hello.json: /workloads/0/size/kind: expected one of \"fixed\", \"uniform\", "
+            "\"empirical\", found \"gaussian\"");
+  EXPECT_EQ(OverrideError("expectations.latency=[{\"metric\": \"send_to_complete\", "
+                          "\"max_ns\": 1}]"),
+            "hello.json: /expectations/latency/0/metric: expected one of "
+            "\"send_to_completion\", \"send_to_process\", found \"send_to_complete\"; did you "
+            "mean \"send_to_completion\"?");
+}
+
+TEST(LoaderErrorTest, NamesAndGuids) {
+  EXPECT_EQ(LoadError(R"({"seed": 1})"), "hello.json: missing required key \"name\"");
+  EXPECT_EQ(OverrideError("name=Hello World"),
+            "hello.json: /name: expected a name of 1..64 characters [a-z0-9_-], found "
+            "\"Hello World\"");
+  EXPECT_EQ(OverrideError("name=\"\""),
+            "hello.json: /name: expected a name of 1..64 characters [a-z0-9_-], found \"\"");
+  EXPECT_EQ(OverrideError("channels.0.interface_type=f8615163-df3e-46c5-913f-f2d2f965ed0"),
+            "hello.json: /channels/0/interface_type: expected a GUID "
+            "\"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\", found "
+            "\"f8615163-df3e-46c5-913f-f2d2f965ed0\"");
+  EXPECT_EQ(OverrideError("channels.0.interface_instance={00000000-0000-0000-0000-000000000001}"),
+            "hello.json: /channels/0/interface_instance: expected a GUID "
+            "\"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\", found "
+            "\"{00000000-0000-0000-0000-000000000001}\"");
+  EXPECT_EQ(LoadError(R"({"name": "x", "channels": [{"name": "a"}]})"),
+            "hello.json: /channels/0: missing required key \"interface_type\"");
+}
+
+TEST(LoaderErrorTest, CrossReferences) {
+  EXPECT_EQ(OverrideError("channels.0.guest=2"),
+            "hello.json: /channels/0/guest: expected an integer in 1..1 (fabric.guests has 1), "
+            "found 2");
+  EXPECT_EQ(OverrideError("channels.0.guest_target_vp=2"),
+            "hello.json: /channels/0/guest_target_vp: expected an integer in 0..1 (guest 1 has "
+            "2 VPs), found 2");
+  EXPECT_EQ(OverrideError("workloads.0.channel=nte"),
+            "hello.json: /workloads/0/channel: expected the name of a channel (one of \"net\"), "
+            "found \"nte\"; did you mean \"net\"?");
+  EXPECT_EQ(LoadError(R"({"name": "x", "workloads": [{"channel": "net"}]})"),
+            "hello.json: /workloads/0/channel: expected the name of a channel (the scenario "
+            "declares none), found \"net\"");
+  EXPECT_EQ(OverrideError("workloads.0={}"),
+            "hello.json: /workloads/0: missing required key \"channel\"");
+  EXPECT_EQ(OverrideError("expectations.latency=[{\"channel\": \"disk\", \"max_ns\": 1}]"),
+            "hello.json: /expectations/latency/0/channel: expected the name of a channel (one "
+            "of \"net\"), found \"disk\"");
+  EXPECT_EQ(OverrideError("expectations.latency=[{\"channel\": \"net\"}]"),
+            "hello.json: /expectations/latency/0: missing required key \"max_ns\"");
+}
+
+// Two channels on the echo/rr pair, named `first` and `second`, with the
+// given interface types and instances.
+std::string TwoChannels(absl::string_view first, absl::string_view second,
+                        absl::string_view second_type, absl::string_view second_instance) {
+  return absl::StrCat(
+      R"({"name": "two", "channels": [)", R"({"name": ")", first, R"(", )",
+      R"("interface_type": "f8615163-df3e-46c5-913f-f2d2f965ed0e", )",
+      R"("interface_instance": "00000000-0000-0000-0000-000000000001", )",
+      R"("host_driver": {"name": "echo_vsp"}, "guest_driver": {"name": "rr_vsc"}}, )",
+      R"({"name": ")", second, R"(", )", R"("interface_type": ")", second_type, R"(", )",
+      R"("interface_instance": ")", second_instance, R"(", )",
+      R"("host_driver": {"name": "echo_vsp"}, "guest_driver": {"name": "rr_vsc"}}]})");
+}
+
+TEST(LoaderErrorTest, DuplicateChannels) {
+  EXPECT_TRUE(Load(TwoChannels("net", "disk", "f8615163-df3e-46c5-913f-f2d2f965ed0e",
+                               "00000000-0000-0000-0000-000000000002"))
+                  .ok());
+  EXPECT_EQ(LoadError(TwoChannels("net", "net", "f8615163-df3e-46c5-913f-f2d2f965ed0e",
+                                  "00000000-0000-0000-0000-000000000002")),
+            "hello.json: /channels/1/name: expected a channel name not used by an earlier "
+            "channel, found \"net\" (/channels/0 has it)");
+  // GUIDs compare without regard to case.
+  EXPECT_EQ(LoadError(TwoChannels("net", "disk", "F8615163-DF3E-46C5-913F-F2D2F965ED0E",
+                                  "00000000-0000-0000-0000-000000000001")),
+            "hello.json: /channels/1/interface_instance: expected an interface_instance not "
+            "used by an earlier channel of the same interface_type, found "
+            "\"00000000-0000-0000-0000-000000000001\" (/channels/0 has it)");
+}
+
+TEST(LoaderErrorTest, Drivers) {
+  EXPECT_EQ(OverrideError("channels.0.host_driver.name=echo_vps"),
+            "hello.json: /channels/0/host_driver/name: expected the name of a host-side driver "
+            "(one of \"echo_vsp\", \"loopback\"), found \"echo_vps\"; did you mean "
+            "\"echo_vsp\"?");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.name=rr_vsc"),
+            "hello.json: /channels/0/host_driver/name: expected the name of a host-side driver "
+            "(one of \"echo_vsp\", \"loopback\"), found \"rr_vsc\" (a guest-side driver)");
+  EXPECT_EQ(OverrideError("channels.0.guest_driver={}"),
+            "hello.json: /channels/0/guest_driver: missing required key \"name\"");
+  EXPECT_EQ(OverrideError("channels.0.guest_driver.nmae=x"),
+            "hello.json: /channels/0/guest_driver/nmae: unknown key; did you mean \"name\"?");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params.delay=5"),
+            "hello.json: /channels/0/host_driver/params/delay: unknown parameter of driver "
+            "\"echo_vsp\"; did you mean \"delay_ns\"?");
+  EXPECT_EQ(OverrideError("channels.0.guest_driver.params.x=5"),
+            "hello.json: /channels/0/guest_driver/params/x: unknown parameter of driver "
+            "\"rr_vsc\"; driver \"rr_vsc\" takes no parameters");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params.delay_ns=\"5\""),
+            "hello.json: /channels/0/host_driver/params/delay_ns: expected an integer, found "
+            "\"5\"");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params.verbose=yes"),
+            "hello.json: /channels/0/host_driver/params/verbose: expected true or false, found "
+            "\"yes\"");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params.mode=3"),
+            "hello.json: /channels/0/host_driver/params/mode: expected a string, found 3");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params=[]"),
+            "hello.json: /channels/0/host_driver/params: expected an object of parameters, "
+            "found []");
+  EXPECT_EQ(LoadScenario(kOneChannel, "hello.json", {}).status().message(),
+            "hello.json: /channels/0/host_driver/name: expected the name of a host-side driver "
+            "(none is registered), found \"echo_vsp\"");
+}
+
+TEST(LoaderErrorTest, WorkloadShapes) {
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"uniform\", \"min_bytes\": 100, "
+                          "\"max_bytes\": 50}"),
+            "hello.json: /workloads/0/size: expected min_bytes <= max_bytes for kind "
+            "\"uniform\", found min_bytes 100 and max_bytes 50");
+  EXPECT_EQ(OverrideError("workloads.0.size.kind=empirical"),
+            "hello.json: /workloads/0/size: missing required key \"table\" (kind \"empirical\" "
+            "draws from it)");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"empirical\", \"table\": []}"),
+            "hello.json: /workloads/0/size/table: expected a non-empty array for kind "
+            "\"empirical\", found []");
+  EXPECT_EQ(OverrideError("workloads.0.size.table=[{\"bytes\": 64, \"weight\": 0}]"),
+            "hello.json: /workloads/0/size/table/0/weight: expected an integer in "
+            "1..1000000000, found 0");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.kind=on_off"),
+            "hello.json: /workloads/0/arrival: missing required key \"on_ns\" (kind \"on_off\" "
+            "needs an on phase)");
+  EXPECT_EQ(
+      LoadError(kOneChannel, {"workloads.0.arrival.kind=on_off", "workloads.0.arrival.on_ns=0"}),
+      "hello.json: /workloads/0/arrival/on_ns: expected an integer in "
+      "1..1000000000000000 for kind \"on_off\", found 0");
+}
+
+TEST(LoaderErrorTest, CostOverrides) {
+  EXPECT_EQ(OverrideError("fabric.cost_overrides.isr_dispatch_ns=-1"),
+            "hello.json: /fabric/cost_overrides/isr_dispatch_ns: expected an integer in "
+            "0..1000000000000, found -1");
+  const absl::StatusOr<ScenarioSpec> spec =
+      Load(kOneChannel, {"fabric.cost_overrides.kmcl_call_ns=0"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->fabric.cost_overrides.at("kmcl_call_ns"), 0);
+}
+
+TEST(LoaderErrorTest, Findings) {
+  EXPECT_EQ(OverrideError("expectations.findings=[{\"rule\": \"double_complete\"}]"),
+            "hello.json: /expectations/findings/0/rule: expected one of "
+            "\"stale_or_foreign_handle\", \"init_setter_wrong_state\", \"cleanup_not_disabled\", "
+            "\"lifecycle_call_in_state_callback\", \"double_completion\", "
+            "\"packet_not_completed_at_close\", \"packet_call_outside_process_packet\", "
+            "\"send_on_disabled_channel\", \"send_after_suspend\", \"oversize_packet\", "
+            "\"send_without_completion_routine\", \"packet_free_invalid\", "
+            "\"blocking_call_at_dispatch\", \"irql_violation\", \"sync_request_in_started\", "
+            "\"sync_request_wait_on_server\", \"gpadl_not_deleted_at_close\", "
+            "\"interrupt_latency_outside_open\", \"call_in_wrong_state\", found "
+            "\"double_complete\"; did you mean \"double_completion\"?");
+  EXPECT_EQ(OverrideError("expectations.findings=[{\"rule\": \"oversize_packet\"}, "
+                          "{\"rule\": \"oversize_packet\"}]"),
+            "hello.json: /expectations/findings/1/rule: expected a rule not listed by an "
+            "earlier entry, found \"oversize_packet\" (/expectations/findings/0 lists it)");
+  EXPECT_EQ(OverrideError("expectations.findings=[{\"rule\": \"oversize_packet\", "
+                          "\"min_count\": 3, \"max_count\": 2}]"),
+            "hello.json: /expectations/findings/0: expected min_count <= max_count, found "
+            "min_count 3 and max_count 2");
+  EXPECT_EQ(OverrideError("expectations.findings=[{\"min_count\": 3}]"),
+            "hello.json: /expectations/findings/0: missing required key \"rule\"");
+}
+
+TEST(LoaderErrorTest, FaultsAreReserved) {
+  EXPECT_TRUE(Load(kOneChannel, {"faults={}"}).ok());
+  EXPECT_EQ(OverrideError("faults.drop=1"),
+            "hello.json: /faults: faults are not supported yet (expected {} or no \"faults\" "
+            "key, found an object)");
+  EXPECT_EQ(OverrideError("faults=[]"),
+            "hello.json: /faults: faults are not supported yet (expected {} or no \"faults\" "
+            "key, found [])");
+}
+
+TEST(LoaderErrorTest, DuplicateKeys) {
+  EXPECT_EQ(LoadError(R"({"name": "a", "stop": {"time_ns": 1, "time_ns": 2}})"),
+            "hello.json: /stop/time_ns: duplicate key");
+  EXPECT_EQ(LoadError(R"({"name": "a", "channels": [{}, {"name": "x", "name": "y"}]})"),
+            "hello.json: /channels/1/name: duplicate key");
+  EXPECT_EQ(LoadError(R"({"name": "a", "name": "b"})"), "hello.json: /name: duplicate key");
+}
+
+// Deep nesting is data from a file, not a reason to overflow the stack:
+// parsing, validating and freeing the DOM are all iterative or bounded.
+TEST(LoaderErrorTest, DeepNestingIsJustAnError) {
+  constexpr int kDepth = 100000;
+  const std::string deep = std::string(kDepth, '[') + std::string(kDepth, ']');
+  EXPECT_EQ(LoadError(deep), "hello.json: expected an object, found an array");
+  EXPECT_EQ(OverrideError("stop=" + deep), "hello.json: /stop: expected an object, found an array");
+}
+
+// ---------------------------------------------------------------------------
+// Syntax errors: line and column (1-based, columns in bytes).
+
+TEST(LoaderSyntaxTest, NamesLineAndColumn) {
+  EXPECT_EQ(LoadError("{\n  \"name\": \"x\",\n  oops\n}"),
+            "hello.json:3:3: invalid JSON: syntax error while parsing object key - invalid "
+            "literal; last read: '\"x\",<U+000A>  o'; expected string literal");
+  EXPECT_EQ(LoadError("{\"name\": \"x\",}"),
+            "hello.json:1:14: invalid JSON: syntax error while parsing object key - unexpected "
+            "'}'; expected string literal");
+  EXPECT_EQ(LoadError("{\"name\": \"x\"\n"),
+            "hello.json:2:1: invalid JSON: syntax error while parsing object - unexpected end of "
+            "input; expected '}'");
+  EXPECT_EQ(LoadError(""),
+            "hello.json:1:1: invalid JSON: syntax error while parsing value - unexpected end of "
+            "input; expected '[', '{', or a literal");
+  // nlohmann rejects a float that overflows a double while parsing.
+  EXPECT_EQ(LoadError("{\"name\": \"x\",\n \"seed\": 1e400}"),
+            "hello.json:2:14: invalid JSON: number overflow parsing '1e400'");
+  EXPECT_EQ(LoadError("{\"name\": \"x\"} {}"),
+            "hello.json:1:15: invalid JSON: syntax error while parsing value - unexpected '{'; "
+            "expected end of input");
+}
+
+// ---------------------------------------------------------------------------
+// Overrides.
+
+TEST(LoaderOverrideTest, PointerAndDottedForms) {
+  const absl::StatusOr<ScenarioSpec> spec =
+      Load(kOneChannel, {"/channels/0/max_packet_bytes=8192", "channels.0.incoming_ring_pages=4",
+                         "seed=99", "description=two words", "name=\"quoted\""});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->channels[0].max_packet_bytes, 8192u);
+  EXPECT_EQ(spec->channels[0].incoming_ring_pages, 4u);
+  EXPECT_EQ(spec->seed, 99u);
+  EXPECT_EQ(spec->description, "two words");  // Not JSON: taken as a string.
+  EXPECT_EQ(spec->name, "quoted");
+}
+
+TEST(LoaderOverrideTest, CreatesMissingObjectKeys) {
+  const absl::StatusOr<ScenarioSpec> spec =
+      Load(kOneChannel,
+           {"stop.time_ns=1000", "/exploration/tie_break_seed=5",
+            "channels.0.host_driver.params.verbose=true", "fabric.guests=[{\"vps\": 4}, {}]"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->stop.time_ns, 1000);
+  EXPECT_EQ(spec->exploration.tie_break_seed, 5u);
+  EXPECT_EQ(spec->channels[0].host_driver.bool_params.at("verbose"), true);
+  ASSERT_EQ(spec->fabric.guests.size(), 2u);
+  EXPECT_EQ(spec->fabric.guests[0].vps, 4u);
+}
+
+TEST(LoaderOverrideTest, LaterOverridesWin) {
+  const absl::StatusOr<ScenarioSpec> spec = Load(kOneChannel, {"seed=1", "seed=2"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->seed, 2u);
+}
+
+TEST(LoaderOverrideTest, BadPathsNameTheOverride) {
+  EXPECT_EQ(OverrideError("channels.1.name=x"),
+            "--set \"channels.1.name=x\": /channels/1: no such element (the array has 1)");
+  EXPECT_EQ(OverrideError("channels.first.name=x"),
+            "--set \"channels.first.name=x\": /channels is an array and \"first\" is not an "
+            "index");
+  EXPECT_EQ(OverrideError("name.low=1"),
+            "--set \"name.low=1\": /name is a string, not an object or array");
+  EXPECT_EQ(OverrideError("seed"), "--set \"seed\": expected \"path=value\"");
+  EXPECT_EQ(OverrideError("=1"), "--set \"=1\": empty path");
+  EXPECT_EQ(OverrideError("stop..time_ns=1"),
+            "--set \"stop..time_ns=1\": empty component in path \"stop..time_ns\"");
+  EXPECT_EQ(OverrideError("/stop/~2=1"),
+            "--set \"/stop/~2=1\": bad JSON pointer \"/stop/~2\" (\"~\" must be \"~0\" or "
+            "\"~1\")");
+  EXPECT_EQ(LoadError("[]", {"name=x"}),
+            "--set \"name=x\": the document is an array and \"name\" is not an index");
+}
+
+}  // namespace
+}  // namespace vmbsim::scenario

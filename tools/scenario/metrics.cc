@@ -1,0 +1,113 @@
+#include "tools/scenario/metrics.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "sim/fabric/trace_kinds.h"
+
+namespace vmbsim::scenario {
+namespace {
+
+// The KMCL layer's record kinds (kmcl/runtime_internal.h).
+constexpr uint16_t kKmclState = 0x0201;
+constexpr uint16_t kKmclDeliver = 0x0202;
+constexpr uint16_t kKmclFinish = 0x0203;
+constexpr uint16_t kKmclSend = 0x0205;
+constexpr uint16_t kKmclBatch = 0x0206;
+
+}  // namespace
+
+void MetricsCollector::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host) {
+  if (relid == 0 || guest == 0) return;
+  auto [it, inserted] = bindings_.try_emplace(handle, Binding{guest, relid, host});
+  if (!inserted) {
+    if (it->second.relid == relid && it->second.guest == guest) return;
+    it->second = Binding{guest, relid, host};  // Re-enabled onto another offer.
+  }
+  handles_[{guest, relid, host}] = handle;
+  // Figures gathered before the relid was known move to the channel.
+  auto pending = unbound_.find(handle);
+  if (pending != unbound_.end()) {
+    ChannelMetrics& into = channels_[{guest, relid}];
+    for (auto [from, to] : {std::pair{&pending->second.guest_to_host, &into.guest_to_host},
+                            std::pair{&pending->second.host_to_guest, &into.host_to_guest}}) {
+      to->packets_sent += from->packets_sent;
+      to->bytes_sent += from->bytes_sent;
+      to->queued_sends += from->queued_sends;
+    }
+    unbound_.erase(pending);
+  }
+}
+
+ChannelMetrics* MetricsCollector::MetricsOf(uint64_t handle) {
+  auto it = bindings_.find(handle);
+  if (it == bindings_.end()) return &unbound_[handle];
+  return &channels_[{it->second.guest, it->second.relid}];
+}
+
+DirectionMetrics* MetricsCollector::DirectionOf(uint64_t handle, bool sender_is_host) {
+  ChannelMetrics* m = MetricsOf(handle);
+  return sender_is_host ? &m->host_to_guest : &m->guest_to_host;
+}
+
+void MetricsCollector::OnRecord(const sim::TraceRecord& r) {
+  if (r.kind == fabric::TraceKind(fabric::FabricTraceKind::kInterrupt)) {
+    ++interrupts_[{r.partition, r.vp}];
+    return;
+  }
+  if (r.kind < kKmclState || r.kind > kKmclBatch) return;
+  const bool host = r.partition == 0;
+  const uint64_t handle = r.id0;
+  if (r.kind == kKmclState) {
+    if (!host) Learn(handle, r.partition, r.channel, false);
+    return;
+  }
+  const uint16_t guest = static_cast<uint16_t>(r.size1 & 0xFFFF);
+  Learn(handle, guest, r.channel, host);
+  const int64_t now = r.time.nanoseconds();
+  switch (r.kind) {
+    case kKmclSend: {
+      DirectionMetrics* d = DirectionOf(handle, host);
+      ++d->packets_sent;
+      d->bytes_sent += r.size0;
+      if ((r.size1 >> 16) != 0) ++d->queued_sends;
+      sends_[{handle, r.id1}] = Send{now, host, false, false};
+      ++unfinished_;
+      break;
+    }
+    case kKmclDeliver: {
+      // The sender is the other side of this channel.
+      auto peer = handles_.find({guest, r.channel, !host});
+      if (peer == handles_.end()) break;
+      auto send = sends_.find({peer->second, r.id1});
+      if (send == sends_.end() || send->second.delivered) break;
+      send->second.delivered = true;
+      DirectionMetrics* d = DirectionOf(peer->second, !host);
+      ++d->packets_processed;
+      d->bytes_processed += r.size0;
+      d->send_to_process_ns.Record(std::max<int64_t>(0, now - send->second.time_ns));
+      if (send->second.finished) sends_.erase(send);
+      break;
+    }
+    case kKmclFinish: {
+      auto send = sends_.find({handle, r.id1});
+      if (send == sends_.end() || send->second.finished) break;
+      DirectionMetrics* d = DirectionOf(handle, host);
+      ++d->transactions_finished;
+      if (static_cast<uint32_t>(r.size0) != 0) ++d->transactions_failed;
+      d->send_to_completion_ns.Record(std::max<int64_t>(0, now - send->second.time_ns));
+      // A send without WAIT finishes at ring entry, maybe before its delivery.
+      if (send->second.delivered || static_cast<uint32_t>(r.size0) != 0) {
+        sends_.erase(send);
+      } else {
+        send->second.finished = true;
+      }
+      --unfinished_;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+}  // namespace vmbsim::scenario

@@ -1,0 +1,93 @@
+// metrics.h
+//
+// Per-channel latency and traffic figures computed from the run's trace
+// records (the KMCL layer's send, deliver and finish records, kmcl
+// runtime_internal.h kinds 0x0202/0x0203/0x0205), and per-VP interrupt
+// counts (the fabric's kInterrupt). Nothing here depends on which driver
+// runs: a driver from --driver-lib is measured the same way.
+//
+//   send_to_process     VmbPacketSend* on one side -> the peer's ProcessPacket
+//                       for that transaction (first delivery).
+//   send_to_completion  VmbPacketSend* -> the sender's transaction finished
+//                       (the completion routine's status; for a send without
+//                       WAIT_FOR_COMPLETION, its entry into the ring).
+//
+// A send is timed at the sending VP's local clock (after the costs charged
+// so far in its work item), while the packet is visible in the ring from the
+// start of that item (channel_data_path.h), so a peer can take it a few
+// nanoseconds "before" the send's time; such intervals count as 0.
+//
+// Channels are keyed by (guest, relid). A send made before its channel
+// opened carries no relid; it is matched by the channel handle and the
+// transaction id, and the handle's relid is learnt from its later records.
+
+#ifndef VMBSIM_TOOLS_SCENARIO_METRICS_H_
+#define VMBSIM_TOOLS_SCENARIO_METRICS_H_
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "sim/core/histogram.h"
+#include "sim/core/trace.h"
+
+namespace vmbsim::scenario {
+
+// One direction of one channel.
+struct DirectionMetrics {
+  uint64_t packets_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t packets_processed = 0;  // First deliveries to the peer's ProcessPacket.
+  uint64_t bytes_processed = 0;
+  uint64_t transactions_finished = 0;
+  uint64_t transactions_failed = 0;  // Finished with a failure status.
+  uint64_t queued_sends = 0;         // Sends that waited in the send queue.
+  sim::Histogram send_to_process_ns;
+  sim::Histogram send_to_completion_ns;
+};
+
+struct ChannelMetrics {
+  DirectionMetrics guest_to_host;
+  DirectionMetrics host_to_guest;
+};
+
+class MetricsCollector : public sim::TraceSink {
+ public:
+  void OnRecord(const sim::TraceRecord& record) override;
+
+  const std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics>& channels() const { return channels_; }
+  // SINT interrupts delivered, by (partition, vp).
+  const std::map<std::pair<uint16_t, uint32_t>, uint64_t>& interrupts() const { return interrupts_; }
+  // Sends whose transaction has not finished.
+  uint64_t unfinished_sends() const { return unfinished_; }
+
+ private:
+  struct Send {
+    int64_t time_ns = 0;
+    bool from_host = false;
+    bool delivered = false;
+    bool finished = false;
+  };
+  struct Binding {
+    uint16_t guest = 0;
+    uint32_t relid = 0;
+    bool host = false;
+  };
+  void Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host);
+  ChannelMetrics* MetricsOf(uint64_t handle);
+  DirectionMetrics* DirectionOf(uint64_t handle, bool sender_is_host);
+
+  std::map<uint64_t, Binding> bindings_;                               // Channel handle -> channel.
+  std::map<std::tuple<uint16_t, uint32_t, bool>, uint64_t> handles_;  // (guest, relid, host) -> handle.
+  std::map<std::pair<uint64_t, uint64_t>, Send> sends_;               // (sender handle, trans id).
+  std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics> channels_;
+  std::map<uint64_t, ChannelMetrics> unbound_;  // Sends before the handle's relid was known.
+  std::map<std::pair<uint16_t, uint32_t>, uint64_t> interrupts_;
+  uint64_t unfinished_ = 0;
+};
+
+}  // namespace vmbsim::scenario
+
+#endif  // VMBSIM_TOOLS_SCENARIO_METRICS_H_

@@ -1,0 +1,300 @@
+#include "tools/scenario/report.h"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "kmcl/ntstatus.h"
+#include "sim/core/histogram.h"
+
+namespace vmbsim::scenario {
+namespace {
+
+// A minimal streaming JSON writer: objects and arrays, two-space indent.
+class Json {
+ public:
+  Json& Begin(char open) {
+    Separator();
+    out_ += open;
+    first_.push_back(true);
+    return *this;
+  }
+  Json& End(char close) {
+    first_.pop_back();
+    out_ += '\n';
+    Indent();
+    out_ += close;
+    return *this;
+  }
+  Json& Key(const std::string& key) {
+    Separator();
+    Quote(key);
+    out_ += ": ";
+    after_key_ = true;
+    return *this;
+  }
+  Json& Str(const std::string& value) {
+    Separator();
+    Quote(value);
+    return *this;
+  }
+  Json& Int(int64_t value) {
+    Separator();
+    absl::StrAppend(&out_, value);
+    return *this;
+  }
+  Json& UInt(uint64_t value) {
+    Separator();
+    absl::StrAppend(&out_, value);
+    return *this;
+  }
+  Json& Num(double value) {
+    Separator();
+    if (!std::isfinite(value)) {
+      out_ += "null";
+    } else {
+      absl::StrAppend(&out_, absl::StrFormat("%.6g", value));
+    }
+    return *this;
+  }
+  Json& Bool(bool value) {
+    Separator();
+    out_ += value ? "true" : "false";
+    return *this;
+  }
+  // key: value helpers.
+  Json& KStr(const std::string& k, const std::string& v) { return Key(k).Str(v); }
+  Json& KInt(const std::string& k, int64_t v) { return Key(k).Int(v); }
+  Json& KUInt(const std::string& k, uint64_t v) { return Key(k).UInt(v); }
+  Json& KNum(const std::string& k, double v) { return Key(k).Num(v); }
+  Json& KBool(const std::string& k, bool v) { return Key(k).Bool(v); }
+  std::string Take() { return std::move(out_) + "\n"; }
+
+ private:
+  void Separator() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (!first_.empty()) {
+      if (!first_.back()) out_ += ',';
+      first_.back() = false;
+      out_ += '\n';
+      Indent();
+    }
+  }
+  void Indent() { out_.append(2 * first_.size(), ' '); }
+  void Quote(const std::string& s) {
+    out_ += '"';
+    for (char c : s) {
+      switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\t': out_ += "\\t"; break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            absl::StrAppend(&out_, absl::StrFormat("\\u%04x", c));
+          } else {
+            out_ += c;
+          }
+      }
+    }
+    out_ += '"';
+  }
+
+  std::string out_;
+  std::vector<bool> first_;
+  bool after_key_ = false;
+};
+
+void Latency(Json& j, const std::string& key, const sim::Histogram& h) {
+  j.Key(key).Begin('{');
+  j.KUInt("count", h.count());
+  if (h.count() > 0) {
+    j.KInt("min_ns", h.min());
+    j.KInt("p50_ns", h.ValueAtQuantile(0.50));
+    j.KInt("p90_ns", h.ValueAtQuantile(0.90));
+    j.KInt("p99_ns", h.ValueAtQuantile(0.99));
+    j.KInt("p999_ns", h.ValueAtQuantile(0.999));
+    j.KInt("max_ns", h.max());
+    j.KNum("mean_ns", h.mean());
+  }
+  j.End('}');
+}
+
+void Batches(Json& j, const std::string& key, const sim::Histogram& h) {
+  j.Key(key).Begin('{');
+  j.KUInt("batches", h.count());
+  if (h.count() > 0) {
+    j.KNum("mean_packets", h.mean());
+    j.KInt("p50_packets", h.ValueAtQuantile(0.5));
+    j.KInt("p99_packets", h.ValueAtQuantile(0.99));
+    j.KInt("max_packets", h.max());
+    j.Key("distribution").Begin('[');
+    for (const auto& bucket : h.NonEmptyBuckets()) {
+      j.Begin('{').KInt("packets", bucket.value_min).KUInt("batches", bucket.count).End('}');
+    }
+    j.End(']');
+  }
+  j.End('}');
+}
+
+void Direction(Json& j, const std::string& key, const DirectionMetrics& d, const fabric::DataPathCounters& writer,
+               const fabric::DataPathCounters& reader, const sim::Histogram& reader_batches) {
+  j.Key(key).Begin('{');
+  j.KUInt("packets_sent", d.packets_sent);
+  j.KUInt("bytes_sent", d.bytes_sent);
+  j.KUInt("packets_processed", d.packets_processed);
+  j.KUInt("bytes_processed", d.bytes_processed);
+  j.KUInt("sends_queued", d.queued_sends);
+  j.KUInt("transactions_finished", d.transactions_finished);
+  j.KUInt("transactions_failed", d.transactions_failed);
+  Latency(j, "send_to_process", d.send_to_process_ns);
+  Latency(j, "send_to_completion", d.send_to_completion_ns);
+  j.KUInt("signals_sent", writer.signals_sent);
+  j.KUInt("signals_suppressed", writer.signals_suppressed);
+  j.KUInt("ring_full", writer.ring_full);
+  j.KUInt("reader_doorbells", reader.doorbells);
+  j.KUInt("reader_doorbells_coalesced", reader.doorbells_coalesced);
+  j.KNum("packets_per_doorbell",
+         reader.doorbells == 0 ? 0.0 : static_cast<double>(reader.packets_received) / static_cast<double>(reader.doorbells));
+  Batches(j, "reader_batches", reader_batches);
+  j.End('}');
+}
+
+const char* StopName(sim::RunResult r) { return sim::RunResultName(r); }
+
+}  // namespace
+
+std::string ReportJson(const RunReport& r) {
+  Json j;
+  j.Begin('{');
+  j.KStr("scenario", r.scenario);
+  j.KUInt("seed", r.seed);
+  if (r.tie_break_seed.has_value()) j.KUInt("tie_break_seed", *r.tie_break_seed);
+  j.KStr("fingerprint", absl::StrFormat("%016x", r.fingerprint));
+  j.KUInt("trace_records", r.trace_records);
+  j.KStr("stop_reason", StopName(r.stop_reason));
+  j.KInt("simulated_ns", r.simulated_ns);
+  j.KUInt("events", r.events);
+  j.KNum("wall_seconds", r.wall_seconds);
+  j.KNum("simulated_to_wall_ratio",
+         r.wall_seconds > 0 ? static_cast<double>(r.simulated_ns) / 1e9 / r.wall_seconds : 0.0);
+  j.KInt("exit_code", ExitCodeFor(r));
+  j.Key("expectations").Begin('[');
+  for (const ExpectationResult& e : r.expectations) {
+    j.Begin('{').KStr("name", e.name).KBool("passed", e.passed).KStr("detail", e.detail).End('}');
+  }
+  j.End(']');
+  j.Key("channels").Begin('[');
+  for (const ChannelReport& c : r.channels) {
+    j.Begin('{');
+    j.KStr("name", c.name);
+    j.KInt("guest", c.guest);
+    j.Key("relids").Begin('[');
+    for (uint32_t relid : c.relids) j.UInt(relid);
+    j.End(']');
+    j.KUInt("arrivals", c.arrivals);
+    j.KUInt("arrivals_refused", c.arrivals_refused);
+    j.KInt("requests_issued", c.requests_issued);
+    j.KInt("requests_ended", c.requests_ended);
+    Direction(j, "guest_to_host", c.metrics.guest_to_host, c.totals.guest, c.totals.host, c.totals.host_batches);
+    Direction(j, "host_to_guest", c.metrics.host_to_guest, c.totals.host, c.totals.guest, c.totals.guest_batches);
+    j.Key("host_driver").Begin('{');
+    for (const auto& [k, v] : c.host_driver) j.KInt(k, v);
+    j.End('}');
+    j.Key("guest_driver").Begin('{');
+    for (const auto& [k, v] : c.guest_driver) j.KInt(k, v);
+    j.End('}');
+    j.End('}');
+  }
+  j.End(']');
+  j.Key("vps").Begin('[');
+  for (const VpReport& vp : r.vps) {
+    j.Begin('{')
+        .KInt("partition", vp.partition)
+        .KUInt("vp", vp.vp)
+        .KInt("busy_ns", vp.busy_ns)
+        .KNum("utilisation", vp.utilisation)
+        .KUInt("interrupts", vp.interrupts)
+        .KUInt("work_items", vp.work_items)
+        .End('}');
+  }
+  j.End(']');
+  j.Key("monitor_pages").Begin('[');
+  for (const MonitorReport& m : r.monitors) {
+    j.Begin('{')
+        .KInt("guest", m.guest)
+        .KUInt("sets", m.sets)
+        .KUInt("coalesced", m.coalesced)
+        .KUInt("fires", m.fires)
+        .End('}');
+  }
+  j.End(']');
+  j.Key("verifier").Begin('{');
+  j.KUInt("findings_total", r.findings_total);
+  j.KUInt("unexpected", r.unexpected_findings);
+  j.Key("findings").Begin('[');
+  for (const kmcl::Finding& f : r.findings) {
+    j.Begin('{')
+        .KInt("time_ns", f.time.nanoseconds())
+        .KStr("channel", absl::StrFormat("0x%016x", f.channel))
+        .KUInt("relid", f.relid)
+        .KStr("function", f.function)
+        .KStr("rule", kmcl::RuleName(f.rule))
+        .KStr("status", kmcl::NtStatusToString(f.status))
+        .KStr("detail", f.detail)
+        .End('}');
+  }
+  j.End(']');
+  j.End('}');
+  j.Key("kmcl").Begin('{');
+  j.KUInt("packets_sent", r.kmcl.packets_sent);
+  j.KUInt("packets_queued", r.kmcl.packets_queued);
+  j.KUInt("packets_delivered", r.kmcl.packets_delivered);
+  j.KUInt("packets_completed", r.kmcl.packets_completed);
+  j.KUInt("completions_received", r.kmcl.completions_received);
+  j.KUInt("transactions_cancelled", r.kmcl.transactions_cancelled);
+  j.KUInt("processing_complete_calls", r.kmcl.processing_complete_calls);
+  j.KUInt("quota_stalls", r.kmcl.quota_stalls);
+  j.KUInt("peer_violations", r.peer_violations);
+  j.End('}');
+  j.Key("driver_errors").Begin('[');
+  for (const std::string& e : r.driver_errors) j.Str(e);
+  j.End(']');
+  j.End('}');
+  return j.Take();
+}
+
+std::string ReportSummary(const RunReport& r) {
+  std::string out = absl::StrFormat("scenario %s: %s at %.3f ms simulated, %d events, %.2f s wall\n", r.scenario,
+                                    StopName(r.stop_reason), static_cast<double>(r.simulated_ns) / 1e6, r.events,
+                                    r.wall_seconds);
+  for (const ChannelReport& c : r.channels) {
+    const DirectionMetrics& g = c.metrics.guest_to_host;
+    const sim::Histogram& h = g.send_to_completion_ns;
+    absl::StrAppendFormat(&out, "  %-12s g->h %d sent, %d processed", c.name, g.packets_sent, g.packets_processed);
+    if (h.count() > 0) {
+      absl::StrAppendFormat(&out, "; round trip p50 %.1f us, p99 %.1f us", h.ValueAtQuantile(0.5) / 1000.0,
+                            h.ValueAtQuantile(0.99) / 1000.0);
+    }
+    const uint64_t doorbells = c.totals.host.doorbells;
+    if (doorbells > 0) {
+      absl::StrAppendFormat(&out, "; %.2f packets per host doorbell",
+                            static_cast<double>(c.totals.host.packets_received) / static_cast<double>(doorbells));
+    }
+    out += "\n";
+  }
+  absl::StrAppendFormat(&out, "  verifier findings: %d (%d unexpected)\n", r.findings_total, r.unexpected_findings);
+  for (const ExpectationResult& e : r.expectations) {
+    absl::StrAppendFormat(&out, "  %s %s: %s\n", e.passed ? "PASS" : "FAIL", e.name, e.detail);
+  }
+  absl::StrAppendFormat(&out, "fingerprint %016x\n", r.fingerprint);
+  return out;
+}
+
+}  // namespace vmbsim::scenario

@@ -1,0 +1,492 @@
+#include "tools/scenario/runner.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "sim/core/distributions.h"
+#include "sim/core/prng.h"
+#include "sim/fabric/channel_messages.h"
+#include "sim/fabric/fabric.h"
+
+namespace vmbsim::scenario {
+namespace {
+
+using sim::SimDuration;
+using sim::SimTime;
+
+absl::StatusOr<GUID> ParseGuid(const std::string& text, const std::string& where) {
+  absl::StatusOr<fabric::Guid> parsed = fabric::Guid::Parse(text);
+  if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", parsed.status().message()));
+  GUID out;
+  std::memcpy(&out, parsed->bytes.data(), sizeof(GUID));
+  return out;
+}
+
+bool SameGuid(const GUID& a, const GUID& b) { return std::memcmp(&a, &b, sizeof(GUID)) == 0; }
+
+absl::StatusOr<fabric::CostModel> CostsFor(const FabricSpec& spec) {
+  fabric::CostModel costs = spec.cost_profile == "zero" ? fabric::CostModel::Zero() : fabric::CostModel::Default();
+  const std::map<std::string, SimDuration*> durations = {
+      {"hypercall_signal_event_ns", &costs.hypercall_signal_event},
+      {"signal_delivery_to_running_vp_ns", &costs.signal_delivery_to_running_vp},
+      {"vp_wakeup_from_halt_ns", &costs.vp_wakeup_from_halt},
+      {"hypercall_post_message_ns", &costs.hypercall_post_message},
+      {"host_ctrl_msg_processing_ns", &costs.host_ctrl_msg_processing},
+      {"host_gpadl_per_page_ns", &costs.host_gpadl_per_page},
+      {"simp_delivery_ns", &costs.simp_delivery},
+      {"eom_redelivery_ns", &costs.eom_redelivery},
+      {"monitor_latency_default_ns", &costs.monitor_latency_default},
+      {"monitor_set_bit_ns", &costs.monitor_set_bit},
+      {"ring_copy_per_packet_ns", &costs.ring_copy_per_packet},
+      {"isr_dispatch_ns", &costs.isr_dispatch},
+      {"kmcl_callback_ns", &costs.kmcl_callback},
+      {"kmcl_call_ns", &costs.kmcl_call},
+  };
+  for (const auto& [name, value] : spec.cost_overrides) {
+    if (name == "ring_copy_per_byte_ps") {
+      costs.ring_copy_per_byte_ps = value;
+      continue;
+    }
+    auto it = durations.find(name);
+    if (it == durations.end()) return absl::InvalidArgumentError(absl::StrCat("unknown cost override ", name));
+    *it->second = SimDuration::Nanoseconds(value);
+  }
+  return costs;
+}
+
+// Drives one open-loop workload: arrivals at times from its PRNG stream.
+class OpenLoop {
+ public:
+  OpenLoop(const WorkloadSpec* spec, sim::Prng prng, kmcl::Runtime* runtime, uint16_t guest, uint32_t vp,
+           DriverInstance** driver)
+      : spec_(spec), prng_(prng), runtime_(runtime), guest_(guest), vp_(vp), driver_(driver) {}
+
+  absl::Status Start() {
+    if (spec_->size.kind == "empirical") {
+      std::vector<sim::EmpiricalTable<uint32_t>::Row> rows;
+      for (const SizeWeight& w : spec_->size.table) rows.push_back({w.bytes, w.weight});
+      VMBSIM_ASSIGN_OR_RETURN(auto table, sim::EmpiricalTable<uint32_t>::Create(std::move(rows)));
+      sizes_ = std::make_unique<sim::EmpiricalTable<uint32_t>>(std::move(table));
+    }
+    const SimTime first = std::max(runtime_->sim().Now(), SimTime::FromNanoseconds(spec_->start_ns));
+    runtime_->sim().ScheduleAt(first, [this] { Arrive(); });
+    return absl::OkStatus();
+  }
+
+  uint64_t issued() const { return issued_; }
+  // Arrivals the driver did not take (no Submit, or gone).
+  uint64_t refused() const { return refused_; }
+
+ private:
+  uint32_t NextSize() {
+    const SizeSpec& s = spec_->size;
+    if (s.kind == "uniform") {
+      return s.min_bytes + static_cast<uint32_t>(prng_.Below(uint64_t{s.max_bytes} - s.min_bytes + 1));
+    }
+    if (sizes_ != nullptr) return sizes_->Sample(prng_);
+    return s.bytes;
+  }
+
+  SimDuration NextGap() {
+    const ArrivalSpec& a = spec_->arrival;
+    const SimDuration interval = SimDuration::Nanoseconds(a.interval_ns);
+    if (a.kind == "poisson") return sim::Exponential(prng_, interval);
+    if (a.kind == "bursts") return in_burst_ + 1 < a.burst ? SimDuration::Zero() : interval;
+    if (a.kind == "on_off") {
+      const int64_t period = a.on_ns + a.off_ns;
+      const int64_t next = runtime_->sim().Now().nanoseconds() + a.interval_ns - spec_->start_ns;
+      if (period > 0 && next % period >= a.on_ns) {
+        return SimDuration::Nanoseconds(a.interval_ns + (period - next % period));  // Skip the off phase.
+      }
+    }
+    return interval;
+  }
+
+  void Arrive() {
+    const uint32_t bytes = NextSize();
+    ++issued_;
+    DriverInstance** driver = driver_;
+    uint64_t* refused = &refused_;
+    runtime_->RunDispatch(guest_, vp_, [driver, bytes, refused] {
+      if (*driver == nullptr || !(*driver)->Submit(bytes)) ++*refused;
+    });
+    if (issued_ >= spec_->requests) return;
+    const SimDuration gap = NextGap();
+    in_burst_ = spec_->arrival.kind == "bursts" && in_burst_ + 1 < spec_->arrival.burst ? in_burst_ + 1 : 0;
+    runtime_->sim().ScheduleAfter(gap, [this] { Arrive(); });
+  }
+
+  const WorkloadSpec* spec_;
+  sim::Prng prng_;
+  kmcl::Runtime* runtime_;
+  uint16_t guest_;
+  uint32_t vp_;
+  DriverInstance** driver_;
+  std::unique_ptr<sim::EmpiricalTable<uint32_t>> sizes_;
+  uint64_t issued_ = 0;
+  uint64_t refused_ = 0;
+  uint32_t in_burst_ = 0;
+};
+
+void AddCounters(fabric::DataPathCounters& into, const fabric::DataPathCounters& c) {
+  into.packets_sent += c.packets_sent;
+  into.bytes_sent += c.bytes_sent;
+  into.packets_received += c.packets_received;
+  into.bytes_received += c.bytes_received;
+  into.signals_sent += c.signals_sent;
+  into.signals_suppressed += c.signals_suppressed;
+  into.doorbells += c.doorbells;
+  into.doorbells_coalesced += c.doorbells_coalesced;
+  into.batches += c.batches;
+  into.empty_drains += c.empty_drains;
+  into.ring_full += c.ring_full;
+  into.writer_wakeups += c.writer_wakeups;
+}
+
+void AddDirection(DirectionMetrics& into, const DirectionMetrics& d) {
+  into.packets_sent += d.packets_sent;
+  into.bytes_sent += d.bytes_sent;
+  into.packets_processed += d.packets_processed;
+  into.bytes_processed += d.bytes_processed;
+  into.transactions_finished += d.transactions_finished;
+  into.transactions_failed += d.transactions_failed;
+  into.queued_sends += d.queued_sends;
+  into.send_to_process_ns.Merge(d.send_to_process_ns);
+  into.send_to_completion_ns.Merge(d.send_to_completion_ns);
+}
+
+void Evaluate(const ScenarioSpec& spec, const MetricsCollector& metrics, RunReport& report) {
+  const ExpectationSpec& e = spec.expectations;
+  auto add = [&report](std::string name, bool passed, std::string detail) {
+    report.expectations.push_back({std::move(name), passed, std::move(detail)});
+    if (!passed) report.expectations_met = false;
+  };
+  if (e.no_lost_packets) {
+    uint64_t lost = metrics.unfinished_sends();
+    std::string detail = absl::StrCat(metrics.unfinished_sends(), " send(s) never finished");
+    for (const ChannelReport& c : report.channels) {
+      if (c.arrivals_refused != 0) {
+        lost += c.arrivals_refused;
+        absl::StrAppend(&detail, "; ", c.name, ": ", c.arrivals_refused, " of ", c.arrivals,
+                        " arrivals refused by the driver");
+      }
+      if (c.requests_issued >= 0 && c.requests_issued != c.requests_ended) {
+        lost += static_cast<uint64_t>(c.requests_issued - c.requests_ended);
+        absl::StrAppend(&detail, "; ", c.name, ": ", c.requests_issued, " requests issued, ", c.requests_ended,
+                        " ended");
+      }
+    }
+    add("no_lost_packets", lost == 0, detail);
+  }
+  // Findings: the listed rules are expected; everything else is unexpected.
+  std::map<std::string, uint64_t> by_rule;
+  for (kmcl::Rule rule : kmcl::kAllRules) {
+    // Count every finding of the run, including any beyond the store's cap.
+    by_rule[kmcl::RuleName(rule)] = 0;
+  }
+  for (const kmcl::Finding& f : report.findings) ++by_rule[kmcl::RuleName(f.rule)];
+  uint64_t unexpected = 0;
+  for (const auto& [rule, count] : by_rule) {
+    const bool listed = std::any_of(e.findings.begin(), e.findings.end(),
+                                    [&rule](const FindingExpectation& x) { return x.rule == rule; });
+    if (!listed) unexpected += count;
+  }
+  report.unexpected_findings = unexpected;
+  if (e.no_verifier_findings) {
+    add("no_verifier_findings", unexpected == 0, absl::StrCat(unexpected, " unexpected finding(s)"));
+  }
+  for (size_t i = 0; i < e.findings.size(); ++i) {
+    const FindingExpectation& x = e.findings[i];
+    const uint64_t count = by_rule[x.rule];
+    const bool ok = count >= x.min_count && (!x.max_count.has_value() || count <= *x.max_count);
+    add(absl::StrCat("findings[", i, "]"), ok,
+        absl::StrCat(x.rule, ": ", count, " finding(s), expected >= ", x.min_count,
+                     x.max_count.has_value() ? absl::StrCat(" and <= ", *x.max_count) : ""));
+  }
+  for (size_t i = 0; i < e.latency.size(); ++i) {
+    const LatencyBound& b = e.latency[i];
+    sim::Histogram h;
+    for (const ChannelReport& c : report.channels) {
+      if (!b.channel.empty() && c.name != b.channel) continue;
+      h.Merge(b.metric == "send_to_process" ? c.metrics.guest_to_host.send_to_process_ns
+                                            : c.metrics.guest_to_host.send_to_completion_ns);
+    }
+    const int64_t value = h.count() == 0 ? 0 : h.ValueAtQuantile(b.percentile / 100.0);
+    add(absl::StrCat("latency[", i, "]"), h.count() > 0 && value <= b.max_ns,
+        absl::StrFormat("%s p%g %s = %d ns over %d samples, bound %d ns", b.channel.empty() ? "all" : b.channel,
+                        b.percentile, b.metric, value, h.count(), b.max_ns));
+  }
+  if (e.interrupts_per_packet_max.has_value() || e.interrupts_per_packet_min.has_value()) {
+    uint64_t interrupts = 0;
+    for (const VpReport& vp : report.vps) interrupts += vp.interrupts;
+    uint64_t packets = 0;
+    for (const ChannelReport& c : report.channels) {
+      packets += c.metrics.guest_to_host.packets_processed + c.metrics.host_to_guest.packets_processed;
+    }
+    const double ratio = packets == 0 ? 0.0 : static_cast<double>(interrupts) / static_cast<double>(packets);
+    const bool ok = (!e.interrupts_per_packet_max.has_value() || ratio <= *e.interrupts_per_packet_max) &&
+                    (!e.interrupts_per_packet_min.has_value() || ratio >= *e.interrupts_per_packet_min);
+    add("interrupts_per_packet", ok, absl::StrFormat("%d interrupts / %d packets = %.4f", interrupts, packets, ratio));
+  }
+}
+
+}  // namespace
+
+int ExitCodeFor(const RunReport& report) {
+  if (!report.driver_errors.empty()) return kExitInternalError;
+  if (!report.expectations_met) {
+    // A failed expectation about findings is reported as a verifier finding.
+    for (const ExpectationResult& r : report.expectations) {
+      if (!r.passed && r.name == "no_verifier_findings") return kExitVerifierFinding;
+    }
+    return kExitExpectationFailed;
+  }
+  return kExitOk;
+}
+
+absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegistry& drivers,
+                                      const RunOptions& options) {
+  const absl::Time wall_start = absl::Now();
+  RunReport report;
+  report.scenario = spec.name;
+  report.seed = options.seed.value_or(spec.seed);
+  report.tie_break_seed = options.tie_break_seed.has_value() ? options.tie_break_seed
+                                                              : spec.exploration.tie_break_seed;
+
+  // GUIDs and drivers first: nothing is built for a spec that cannot run.
+  struct Built {
+    const ChannelSpec* spec;
+    GUID type;
+    GUID instance;
+    const DriverFactory* host_factory;
+    const DriverFactory* guest_factory;
+    const WorkloadSpec* closed_loop = nullptr;
+    uint32_t request_bytes_max = 64;
+    DriverInstance* host = nullptr;
+    DriverInstance* guest = nullptr;
+    std::vector<OpenLoop*> loops;
+  };
+  std::vector<Built> built;
+  for (size_t i = 0; i < spec.channels.size(); ++i) {
+    const ChannelSpec& c = spec.channels[i];
+    const std::string where = absl::StrCat("/channels/", i);
+    VMBSIM_ASSIGN_OR_RETURN(const GUID type, ParseGuid(c.interface_type, where + "/interface_type"));
+    VMBSIM_ASSIGN_OR_RETURN(const GUID instance, ParseGuid(c.interface_instance, where + "/interface_instance"));
+    const DriverFactory* host = drivers.Find(c.host_driver.name);
+    const DriverFactory* guest = drivers.Find(c.guest_driver.name);
+    if (host == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, "/host_driver/name: unknown driver ", c.host_driver.name));
+    if (guest == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, "/guest_driver/name: unknown driver ", c.guest_driver.name));
+    Built b{&c, type, instance, host, guest};
+    for (const WorkloadSpec& w : spec.workloads) {
+      if (w.channel != c.name) continue;
+      if (w.arrival.kind == "closed_loop") b.closed_loop = &w;
+      uint32_t largest = w.size.bytes;
+      if (w.size.kind == "uniform") largest = w.size.max_bytes;
+      for (const SizeWeight& row : w.size.table) largest = std::max(largest, row.bytes);
+      if (w.size.kind != "fixed" || b.request_bytes_max == 64) b.request_bytes_max = std::max<uint32_t>(largest, 8);
+    }
+    b.request_bytes_max = std::min(b.request_bytes_max, c.max_packet_bytes);
+    built.push_back(b);
+  }
+
+  sim::SimulatorOptions sim_options{.seed = report.seed, .tie_break_seed = report.tie_break_seed};
+  auto simulator = std::make_unique<sim::Simulator>(sim_options);
+  simulator->tracer().EnableFingerprint();
+  MetricsCollector metrics;
+  simulator->tracer().AddSink(&metrics);
+  for (sim::TraceSink* sink : options.sinks) simulator->tracer().AddSink(sink);
+
+  fabric::FabricConfig config;
+  VMBSIM_ASSIGN_OR_RETURN(config.costs, CostsFor(spec.fabric));
+  config.root.vp_count = spec.fabric.root_vps;
+  for (const GuestSpec& g : spec.fabric.guests) {
+    fabric::PartitionConfig p;
+    p.vp_count = g.vps;
+    p.memory_pages_max = g.memory_mib * 256;
+    config.guests.push_back(p);
+  }
+  config.monitor_mode =
+      spec.fabric.monitor_mode == "periodic_poll" ? fabric::MonitorMode::kPeriodicPoll : fabric::MonitorMode::kTimerPerId;
+  auto fab = std::make_unique<fabric::Fabric>(simulator.get(), config);
+
+  kmcl::RuntimeOptions runtime_options;
+  runtime_options.channel_policy = [&built](bool is_server, const GUID& type, const GUID& instance) {
+    kmcl::ChannelPolicy policy;
+    for (const Built& b : built) {
+      if (!SameGuid(b.type, type) || !SameGuid(b.instance, instance)) continue;
+      policy.monitored = b.spec->monitored;
+      policy.interrupt_latency_100ns = b.spec->interrupt_latency_100ns;
+      policy.guest_target_vp = b.spec->guest_target_vp;
+    }
+    return policy;
+  };
+  auto runtime = std::make_unique<kmcl::Runtime>(fab.get(), runtime_options);
+  kmcl::Runtime::Scope scope(runtime.get());
+
+  // Open-loop workloads start once their channel's guest driver exists.
+  std::vector<std::unique_ptr<OpenLoop>> loops;
+  for (size_t i = 0; i < spec.workloads.size(); ++i) {
+    const WorkloadSpec& w = spec.workloads[i];
+    if (w.arrival.kind == "closed_loop") continue;
+    for (Built& b : built) {
+      if (b.spec->name != w.channel) continue;
+      const uint32_t vp = b.spec->guest_target_vp.value_or(0);
+      loops.push_back(std::make_unique<OpenLoop>(&w, simulator->ForkPrng(absl::StrCat("workload.", i)), runtime.get(),
+                                                 b.spec->guest, vp, &b.guest));
+      b.loops.push_back(loops.back().get());
+    }
+  }
+
+  // Drivers: every host driver first, then the guests', all at time zero.
+  std::vector<std::unique_ptr<DriverInstance>> instances;
+  for (bool host_side : {true, false}) {
+    for (Built& b : built) {
+      const ChannelSpec& c = *b.spec;
+      DriverContext context;
+      context.runtime = runtime.get();
+      context.device = runtime->device(host_side ? 0 : c.guest);
+      context.vmbus_handle = runtime->vmbus_handle(c.guest);
+      context.interface_type = b.type;
+      context.interface_instance = b.instance;
+      context.channel = &c;
+      context.driver = host_side ? &c.host_driver : &c.guest_driver;
+      context.host_side = host_side;
+      context.closed_loop = b.closed_loop;
+      context.request_bytes_max = b.request_bytes_max;
+      const DriverFactory* factory = host_side ? b.host_factory : b.guest_factory;
+      DriverInstance** slot = host_side ? &b.host : &b.guest;
+      const std::vector<OpenLoop*>* channel_loops = host_side ? nullptr : &b.loops;
+      runtime->RunPassive(host_side ? 0 : c.guest, 0, [&report, &instances, factory, context, slot, channel_loops] {
+        absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*factory)(context);
+        if (!made.ok()) {
+          report.driver_errors.push_back(std::string(made.status().message()));
+          return;
+        }
+        *slot = made->get();
+        instances.push_back(std::move(*made));
+        if (channel_loops == nullptr) return;
+        for (OpenLoop* loop : *channel_loops) {
+          const absl::Status started = loop->Start();
+          if (!started.ok()) report.driver_errors.push_back(std::string(started.message()));
+        }
+      });
+    }
+  }
+
+  // Run.
+  sim::RunLimits limits;
+  limits.end_time = SimTime::FromNanoseconds(spec.stop.time_ns.value_or(int64_t{60} * 1000 * 1000 * 1000));
+  const uint64_t events_max = spec.stop.events_max.value_or(UINT64_MAX);
+  sim::RunResult result = sim::RunResult::kQueueEmpty;
+  for (;;) {
+    const uint64_t done = simulator->events_executed();
+    limits.events_max = std::min<uint64_t>(options.progress_events, events_max - done);
+    result = simulator->Run(limits);
+    if (result != sim::RunResult::kEventBudgetExhausted) break;
+    if (simulator->events_executed() >= events_max) break;
+    if (options.progress) options.progress(simulator->Now().nanoseconds(), simulator->events_executed());
+  }
+  if (result == sim::RunResult::kQueueEmpty && !spec.stop.quiescence && spec.stop.time_ns.has_value()) {
+    result = sim::RunResult::kEndTimeReached;  // Idle until the end time.
+  }
+  report.stop_reason = result;
+  const SimTime end = (result == sim::RunResult::kEndTimeReached) ? limits.end_time : simulator->Now();
+  report.simulated_ns = end.nanoseconds();
+  report.events = simulator->events_executed();
+  report.fingerprint = simulator->tracer().fingerprint();
+  report.trace_records = simulator->tracer().record_count();
+
+  // Channels: each spec channel's offers (primary and sub-channels).
+  for (const Built& b : built) {
+    ChannelReport c;
+    c.name = b.spec->name;
+    c.guest = b.spec->guest;
+    for (const kmcl::OfferRecord& offer : runtime->offers()) {
+      if (offer.guest != c.guest || !SameGuid(offer.interface_type, b.type) ||
+          !SameGuid(offer.interface_instance, b.instance)) {
+        continue;
+      }
+      if (std::find(c.relids.begin(), c.relids.end(), offer.relid) != c.relids.end()) continue;
+      c.relids.push_back(offer.relid);
+      auto m = metrics.channels().find({c.guest, offer.relid});
+      if (m != metrics.channels().end()) {
+        AddDirection(c.metrics.guest_to_host, m->second.guest_to_host);
+        AddDirection(c.metrics.host_to_guest, m->second.host_to_guest);
+      }
+      const kmcl::EndpointTotals totals = runtime->TotalsFor(c.guest, offer.relid);
+      AddCounters(c.totals.guest, totals.guest);
+      AddCounters(c.totals.host, totals.host);
+      c.totals.guest_batches.Merge(totals.guest_batches);
+      c.totals.host_batches.Merge(totals.host_batches);
+    }
+    for (const OpenLoop* loop : b.loops) {
+      c.arrivals += loop->issued();
+      c.arrivals_refused += loop->refused();
+    }
+    if (b.guest != nullptr) {
+      c.requests_issued = b.guest->requests_issued();
+      c.requests_ended = b.guest->requests_ended();
+      c.guest_driver = b.guest->figures();
+    }
+    if (b.host != nullptr) c.host_driver = b.host->figures();
+    report.channels.push_back(std::move(c));
+  }
+  const double span = std::max<double>(1.0, static_cast<double>(report.simulated_ns));
+  for (uint16_t p = 0; p <= fab->guest_count(); ++p) {
+    fabric::Partition& part = p == 0 ? fab->root() : fab->guest(p);
+    for (uint32_t v = 0; v < part.vp_count(); ++v) {
+      VpReport vp;
+      vp.partition = p;
+      vp.vp = v;
+      vp.busy_ns = part.vp(v).busy_time().nanoseconds();
+      vp.utilisation = static_cast<double>(vp.busy_ns) / span;
+      vp.work_items = part.vp(v).items_run();
+      auto it = metrics.interrupts().find({p, v});
+      vp.interrupts = it == metrics.interrupts().end() ? 0 : it->second;
+      report.vps.push_back(vp);
+    }
+  }
+  for (uint16_t g = 1; g <= fab->guest_count(); ++g) {
+    fabric::MonitorPage& page = fab->monitor_page(g);
+    report.monitors.push_back({g, page.sets(), page.coalesced(), page.fires()});
+  }
+  report.findings = runtime->verifier().findings();
+  report.findings_total = runtime->verifier().total_count();
+  report.peer_violations = runtime->peer_violations().size();
+  report.kmcl = runtime->counters();
+  Evaluate(spec, metrics, report);
+  for (const std::string& error : report.driver_errors) {
+    report.expectations.push_back({"drivers_started", false, error});
+    report.expectations_met = false;
+  }
+
+  simulator->tracer().RemoveSink(&metrics);
+  for (sim::TraceSink* sink : options.sinks) simulator->tracer().RemoveSink(sink);
+  // Tear the drivers down (guests first) so they free what they own; this
+  // runs after the report is taken and is not part of it. A driver stuck in
+  // a blocking call is left as it is after a bounded wait.
+  for (bool host_side : {false, true}) {
+    for (Built& b : built) {
+      DriverInstance* instance = host_side ? b.host : b.guest;
+      if (instance == nullptr) continue;
+      runtime->RunPassive(host_side ? 0 : b.spec->guest, 0, [instance] { instance->Destroy(); });
+    }
+    simulator->Run(sim::RunLimits{.end_time = simulator->Now() + SimDuration::Seconds(10), .events_max = 50'000'000});
+  }
+  // The world goes in dependency order.
+  instances.clear();
+  loops.clear();
+  runtime.reset();
+  fab.reset();
+  simulator.reset();
+  report.wall_seconds = absl::ToDoubleSeconds(absl::Now() - wall_start);
+  return report;
+}
+
+}  // namespace vmbsim::scenario

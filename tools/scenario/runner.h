@@ -1,0 +1,130 @@
+// runner.h
+//
+// Builds the world a ScenarioSpec describes (simulator, fabric, KMCL
+// runtime, the drivers on both ends of every channel, the workloads), runs
+// it to its stop condition, and measures it: per-channel traffic and
+// latency (metrics.h), data-path counters (signals, doorbells, batches),
+// per-VP utilisation and interrupts, monitor-page coalescing, verifier
+// findings, the trace fingerprint, and the expectations' verdicts.
+//
+// This is the simulator as a library: a test of a team's own driver builds
+// a registry with its driver, loads or writes a spec, calls RunScenario and
+// asserts on the report (README, "Your own driver").
+//
+// Workloads. A closed-loop workload configures the guest driver (it keeps
+// `outstanding` requests in flight until `requests` have been sent). The
+// open-loop kinds are driven by the runner: each arrival calls the guest
+// driver's Submit(bytes) as a DPC on the channel's guest VP, at times drawn
+// from the scenario's PRNG ("workload.<index>" streams): fixed_rate every
+// interval, poisson with exponential gaps of mean interval, bursts of
+// `burst` arrivals every interval, on_off fixed rate during on_ns then
+// silence for off_ns. Sizes: fixed, uniform in [min, max] (8-byte steps are
+// not enforced), or an empirical weighted table.
+
+#ifndef VMBSIM_TOOLS_SCENARIO_RUNNER_H_
+#define VMBSIM_TOOLS_SCENARIO_RUNNER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kmcl/runtime.h"
+#include "kmcl/verifier.h"
+#include "sim/core/simulator.h"
+#include "sim/core/trace.h"
+#include "tools/scenario/drivers.h"
+#include "tools/scenario/metrics.h"
+#include "tools/scenario/spec.h"
+
+namespace vmbsim::scenario {
+
+struct RunOptions {
+  std::optional<uint64_t> seed;            // Overrides the scenario's.
+  std::optional<uint64_t> tie_break_seed;  // Overrides exploration.tie_break_seed.
+  // Extra trace sinks (a timeline writer); they must outlive the run.
+  std::vector<sim::TraceSink*> sinks;
+  // Called about every `progress_events` events with (simulated ns, events).
+  std::function<void(int64_t, uint64_t)> progress;
+  uint64_t progress_events = 1 << 20;
+};
+
+struct ExpectationResult {
+  std::string name;    // "no_lost_packets", "latency[0]", "findings[1]", ...
+  bool passed = false;
+  std::string detail;  // What was measured against what was expected.
+};
+
+struct ChannelReport {
+  std::string name;
+  uint16_t guest = 0;
+  std::vector<uint32_t> relids;  // The primary first, then its sub-channels.
+  ChannelMetrics metrics;        // Summed over the relids.
+  kmcl::EndpointTotals totals;   // Data-path counters, summed over the relids.
+  uint64_t arrivals = 0;          // Open-loop arrivals the runner generated.
+  uint64_t arrivals_refused = 0;  // ... that the guest driver did not take.
+  int64_t requests_issued = -1;  // From the guest driver, when it issues requests.
+  int64_t requests_ended = -1;
+  std::map<std::string, int64_t> host_driver;
+  std::map<std::string, int64_t> guest_driver;
+};
+
+struct VpReport {
+  uint16_t partition = 0;
+  uint32_t vp = 0;
+  int64_t busy_ns = 0;
+  double utilisation = 0;  // busy / simulated time.
+  uint64_t interrupts = 0;
+  uint64_t work_items = 0;
+};
+
+struct MonitorReport {
+  uint16_t guest = 0;
+  uint64_t sets = 0;
+  uint64_t coalesced = 0;
+  uint64_t fires = 0;
+};
+
+struct RunReport {
+  std::string scenario;
+  uint64_t seed = 0;
+  std::optional<uint64_t> tie_break_seed;
+  sim::RunResult stop_reason = sim::RunResult::kQueueEmpty;
+  int64_t simulated_ns = 0;
+  uint64_t events = 0;
+  uint64_t fingerprint = 0;
+  uint64_t trace_records = 0;
+  double wall_seconds = 0;
+  std::vector<ChannelReport> channels;
+  std::vector<VpReport> vps;
+  std::vector<MonitorReport> monitors;
+  std::vector<kmcl::Finding> findings;
+  uint64_t findings_total = 0;
+  uint64_t peer_violations = 0;
+  kmcl::RuntimeCounters kmcl;
+  std::vector<std::string> driver_errors;  // Drivers that failed to start.
+  std::vector<ExpectationResult> expectations;
+  bool expectations_met = true;
+  // Verifier findings not listed in expectations.findings.
+  uint64_t unexpected_findings = 0;
+};
+
+// Exit codes of `vmbsim run` (documented in the README).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitExpectationFailed = 1;
+inline constexpr int kExitInvalidInput = 2;
+inline constexpr int kExitVerifierFinding = 3;
+inline constexpr int kExitInternalError = 70;
+int ExitCodeFor(const RunReport& report);
+
+// Runs `spec`. Errors: InvalidArgument for a spec the world cannot be built
+// from (a GUID that does not parse, a driver missing from `drivers`).
+absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegistry& drivers,
+                                      const RunOptions& options = {});
+
+}  // namespace vmbsim::scenario
+
+#endif  // VMBSIM_TOOLS_SCENARIO_RUNNER_H_

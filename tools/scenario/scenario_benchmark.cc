@@ -1,0 +1,184 @@
+// scenario_benchmark.cc
+//
+// The scenario path's speed against the KMCL round-trip loop, in one run:
+//   baseline  the closed loop of kmcl/kmcl_benchmark.cc (64-byte requests,
+//             32 outstanding, zero costs, fingerprint on), written directly
+//             against the KMCL C API on a KmclWorld;
+//   hello     scenarios/hello.json scaled to N requests (zero costs, 32
+//             outstanding), loaded, built and run exactly as `vmbsim run`
+//             does (LoadScenarioFile + RunScenario, with the trace metrics
+//             and the fingerprint on);
+//   batching  scenarios/monitor_latency_batching.json scaled to N requests
+//             over its four channels, with its own costs.
+// It prints packets and events per wall-clock second, the ratio of the
+// hello path to the baseline (target >= 0.8), and the slowest load+validate
+// time over the library's scenarios (target < 10 ms).
+//
+// Run: bazel run --config=opt //tools/scenario:scenario_benchmark -- [--packets N]
+// (N defaults to 10^7; run from the workspace: it reads scenarios/).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "kmcl/testing/kmcl_world.h"
+#include "tools/scenario/loader.h"
+#include "tools/scenario/runner.h"
+#include "vmbuskernelmodeclientlibapi.h"
+
+namespace vmbsim::scenario {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// ---- The baseline: the KMCL round-trip loop.
+constexpr GUID kType = {0x5ca1ab1e, 0x77, 0x1, {1, 2, 3, 4, 5, 6, 7, 8}};
+int64_t g_budget = 0;
+int64_t g_sent = 0;
+int64_t g_done = 0;
+uint8_t g_request[64] = {};
+
+VOID HostPacket(VMBCHANNEL, VMBPACKETCOMPLETION packet, PVOID, UINT32, UINT32) {
+  static UINT64 status = 0;
+  VmbChannelPacketComplete(packet, &status, sizeof(status));
+}
+VOID GuestPacket(VMBCHANNEL, VMBPACKETCOMPLETION packet, PVOID, UINT32, UINT32) {
+  VmbChannelPacketComplete(packet, nullptr, 0);
+}
+VOID Done(VMBPACKET packet, NTSTATUS, PVOID, UINT32) {
+  ++g_done;
+  if (g_sent < g_budget) {
+    ++g_sent;
+    VmbPacketSend(packet, g_request, sizeof(g_request), nullptr, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
+  }
+}
+
+double BaselineRate(int64_t packets) {
+  kmcl::testing::KmclWorld world({.guests = 1, .root_vps = 2, .guest_vps = 2, .zero_costs = true});
+  VMBCHANNEL client = nullptr;
+  world.OnHost([&world] {
+    VMBCHANNEL server = nullptr;
+    VmbChannelAllocate(world.host_device(), TRUE, &server);
+    VmbServerChannelInitSetVmbusHandle(server, world.vmbus_handle());
+    VmbServerChannelInitSetTargetInterfaceId(server, kType, kType);
+    VmbChannelInitSetProcessPacketCallbacks(server, HostPacket, nullptr);
+    VmbChannelEnable(server);
+    VmbChannelStart(server);
+  });
+  world.OnGuest([&world, &client] {
+    VmbChannelAllocate(world.guest_device(), FALSE, &client);
+    VmbClientChannelInitSetTargetPnp(client, &kType, nullptr, nullptr);
+    VmbChannelInitSetProcessPacketCallbacks(client, GuestPacket, nullptr);
+    VmbChannelEnable(client);
+  });
+  world.Run();
+  world.sim().tracer().EnableFingerprint();
+  g_budget = packets;
+  g_sent = 0;
+  g_done = 0;
+  world.runtime().RunDispatch(1, 0, [&client] {
+    for (int i = 0; i < 32 && g_sent < g_budget; ++i) {
+      VMBPACKET p = VmbPacketAllocate(client);
+      VmbPacketSetCompletionRoutine(p, Done);
+      ++g_sent;
+      VmbPacketSend(p, g_request, sizeof(g_request), nullptr, VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
+    }
+  });
+  const Clock::time_point start = Clock::now();
+  world.sim().Run({});
+  const double seconds = Seconds(start);
+  if (g_done != packets) {
+    std::fprintf(stderr, "baseline lost round trips: %lld of %lld\n", static_cast<long long>(g_done),
+                 static_cast<long long>(packets));
+    std::exit(1);
+  }
+  return static_cast<double>(packets) / seconds;
+}
+
+struct ScenarioRate {
+  double packets_per_second = 0;
+  double events_per_second = 0;
+  uint64_t packets = 0;
+};
+
+ScenarioRate RunScaled(const std::string& file, const std::vector<std::string>& overrides) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  absl::StatusOr<ScenarioSpec> spec = LoadScenarioFile(file, registry.descriptors(), overrides);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(spec.status().message()).c_str());
+    std::exit(1);
+  }
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<RunReport> report = RunScenario(*spec, registry);
+  const double seconds = Seconds(start);
+  if (!report.ok() || !report->expectations_met) {
+    std::fprintf(stderr, "%s did not run cleanly\n", file.c_str());
+    std::exit(1);
+  }
+  ScenarioRate rate;
+  for (const ChannelReport& c : report->channels) rate.packets += c.metrics.guest_to_host.packets_processed;
+  rate.packets_per_second = static_cast<double>(rate.packets) / seconds;
+  rate.events_per_second = static_cast<double>(report->events) / seconds;
+  return rate;
+}
+
+}  // namespace
+}  // namespace vmbsim::scenario
+
+int main(int argc, char** argv) {
+  using namespace vmbsim::scenario;
+  int64_t packets = 10'000'000;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--packets=", 0) == 0 && absl::SimpleAtoi(arg.substr(10), &packets) && packets >= 1000) continue;
+    std::fprintf(stderr, "usage: scenario_benchmark [--packets=N (>= 1000)]\n");
+    return 2;
+  }
+  if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) std::filesystem::current_path(workspace);
+
+  // Loading: every library scenario, 20 times each; the slowest single load.
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  double slowest_ms = 0;
+  std::string slowest;
+  for (const auto& entry : std::filesystem::directory_iterator("scenarios")) {
+    if (entry.path().extension() != ".json" || entry.path().filename() == "scenario.schema.json") continue;
+    for (int i = 0; i < 20; ++i) {
+      const Clock::time_point start = Clock::now();
+      absl::StatusOr<ScenarioSpec> spec = LoadScenarioFile(entry.path().string(), registry.descriptors());
+      const double ms = Seconds(start) * 1000;
+      if (!spec.ok()) return 1;
+      if (ms > slowest_ms) {
+        slowest_ms = ms;
+        slowest = entry.path().filename().string();
+      }
+    }
+  }
+
+  const double baseline = BaselineRate(packets);
+  const ScenarioRate hello = RunScaled(
+      "scenarios/hello.json",
+      {absl::StrCat("workloads.0.requests=", packets), "workloads.0.arrival.outstanding=32",
+       "fabric.cost_profile=\"zero\"", "expectations.latency=[]"});
+  const ScenarioRate batching = RunScaled(
+      "scenarios/monitor_latency_batching.json",
+      {absl::StrCat("workloads.0.requests=", packets / 4), absl::StrCat("workloads.1.requests=", packets / 4),
+       absl::StrCat("workloads.2.requests=", packets / 4), absl::StrCat("workloads.3.requests=", packets / 4)});
+  std::printf("scenario path vs the KMCL round-trip loop, %lld packets each:\n", static_cast<long long>(packets));
+  std::printf("  KMCL loop (baseline)      %12.0f round trips/s\n", baseline);
+  std::printf("  hello (zero costs)        %12.0f packets/s  %12.0f events/s  ratio to baseline %.2f\n",
+              hello.packets_per_second, hello.events_per_second, hello.packets_per_second / baseline);
+  std::printf("  monitor_latency_batching  %12.0f packets/s  %12.0f events/s\n", batching.packets_per_second,
+              batching.events_per_second);
+  std::printf("  slowest load+validate: %.3f ms (%s)\n", slowest_ms, slowest.c_str());
+  return 0;
+}

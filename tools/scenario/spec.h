@@ -1,0 +1,154 @@
+// spec.h
+//
+// A scenario as a validated value: what `vmbsim run` builds and runs. The
+// loader (loader.h) is the only code that turns JSON into a ScenarioSpec;
+// everything downstream (world builder, runner, reports) reads this struct
+// and never sees JSON. Every field has a default, so a minimal scenario is
+// short; units are in the names, as in the JSON keys (`_ns`, `_us`,
+// `_100ns`, `_bytes`). scenarios/scenario.schema.json describes the same
+// format for editors, and a test keeps the two in agreement.
+
+#ifndef VMBSIM_TOOLS_SCENARIO_SPEC_H_
+#define VMBSIM_TOOLS_SCENARIO_SPEC_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vmbsim::scenario {
+
+// "stop": when the run ends. Whichever comes first; with none set the run
+// ends at quiescence (nothing left to do) or after 60 s of simulated time.
+struct StopSpec {
+  std::optional<int64_t> time_ns;      // Simulated time limit.
+  std::optional<uint64_t> events_max;  // Event budget.
+  bool quiescence = true;              // End when the event queue is empty.
+};
+
+struct GuestSpec {
+  uint32_t vps = 2;
+  uint64_t memory_mib = 4096;
+};
+
+// "fabric".
+struct FabricSpec {
+  uint32_t root_vps = 2;
+  std::vector<GuestSpec> guests = {GuestSpec{}};
+  std::string cost_profile = "default";  // "default" | "zero".
+  // Cost-model fields by their JSON names ("hypercall_signal_event_ns", ...).
+  std::map<std::string, int64_t> cost_overrides;
+  std::string monitor_mode = "timer_per_id";  // "timer_per_id" | "periodic_poll".
+};
+
+// A driver on one end of a channel: a registered name and its parameters
+// (driver-defined; kept as flat name -> number/string/bool pairs).
+struct DriverSpec {
+  std::string name;  // "echo_vsp", "rr_vsc", "streaming_vsc", "sync_client", or a --driver-lib name.
+  std::map<std::string, std::string> string_params;
+  std::map<std::string, int64_t> int_params;
+  std::map<std::string, bool> bool_params;
+};
+
+// "channels[]".
+struct ChannelSpec {
+  std::string name;                 // Unique; workloads and expectations refer to it.
+  std::string interface_type;       // GUID text "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx".
+  std::string interface_instance;   // GUID text.
+  uint16_t guest = 1;               // The guest partition that opens it (1-based).
+  DriverSpec host_driver;           // Serves the offer on the root partition.
+  DriverSpec guest_driver;          // Opens it in the guest.
+  uint32_t incoming_ring_pages = 16;  // Host -> guest ring, control page included.
+  uint32_t outgoing_ring_pages = 16;  // Guest -> host ring.
+  uint32_t max_packet_bytes = 4096;
+  bool monitored = true;
+  std::optional<uint16_t> interrupt_latency_100ns;  // Unset: the cost model's default.
+  std::optional<uint32_t> guest_target_vp;          // Unset: relid % guest VPs.
+  bool host_passive_processing = false;
+  bool guest_passive_processing = false;
+  std::optional<uint32_t> host_transaction_quota;
+  std::optional<uint32_t> guest_transaction_quota;
+  uint32_t sub_channels = 0;
+};
+
+// "workloads[].arrival".
+struct ArrivalSpec {
+  // "closed_loop" (keep `outstanding` in flight), "fixed_rate", "poisson",
+  // "bursts" (`burst` requests every interval), "on_off" (fixed rate during
+  // on phases).
+  std::string kind = "closed_loop";
+  uint32_t outstanding = 1;
+  int64_t interval_ns = 10000;  // fixed_rate, bursts, on_off: between arrivals; poisson: mean.
+  uint32_t burst = 1;
+  int64_t on_ns = 0;
+  int64_t off_ns = 0;
+};
+
+struct SizeWeight {
+  uint32_t bytes = 0;
+  uint32_t weight = 1;
+};
+
+// "workloads[].size".
+struct SizeSpec {
+  std::string kind = "fixed";  // "fixed" | "uniform" | "empirical".
+  uint32_t bytes = 64;
+  uint32_t min_bytes = 0;
+  uint32_t max_bytes = 0;
+  std::vector<SizeWeight> table;
+};
+
+// "workloads[]": requests the guest driver of `channel` sends.
+struct WorkloadSpec {
+  std::string channel;
+  ArrivalSpec arrival;
+  SizeSpec size;
+  uint64_t requests = 1000;   // Total requests to issue.
+  int64_t start_ns = 0;       // First arrival (open-loop kinds).
+};
+
+// "exploration".
+struct ExplorationSpec {
+  std::optional<uint64_t> tie_break_seed;
+};
+
+struct LatencyBound {
+  std::string channel;          // Empty: every channel.
+  std::string metric = "send_to_completion";  // or "send_to_process".
+  double percentile = 99.0;     // 0 < p <= 100.
+  int64_t max_ns = 0;
+};
+
+struct FindingExpectation {
+  std::string rule;             // verifier.h RuleName, e.g. "double_completion".
+  uint64_t min_count = 1;
+  std::optional<uint64_t> max_count;
+};
+
+// "expectations".
+struct ExpectationSpec {
+  bool no_lost_packets = true;         // Every request sent was completed.
+  bool no_verifier_findings = true;    // Unless listed in `findings`.
+  std::vector<LatencyBound> latency;
+  std::optional<double> interrupts_per_packet_max;
+  std::optional<double> interrupts_per_packet_min;
+  std::vector<FindingExpectation> findings;  // Negative scenarios.
+};
+
+struct ScenarioSpec {
+  std::string name;
+  std::string description;
+  uint64_t seed = 1;
+  StopSpec stop;
+  FabricSpec fabric;
+  std::vector<ChannelSpec> channels;
+  std::vector<WorkloadSpec> workloads;
+  ExplorationSpec exploration;
+  ExpectationSpec expectations;
+  // "faults": reserved for the fault-injection issue; must be absent or {}.
+};
+
+}  // namespace vmbsim::scenario
+
+#endif  // VMBSIM_TOOLS_SCENARIO_SPEC_H_

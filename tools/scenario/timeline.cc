@@ -1,0 +1,286 @@
+#include "tools/scenario/timeline.h"
+
+#include <algorithm>
+#include <fstream>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "sim/check.h"
+#include "sim/fabric/trace_kinds.h"
+
+namespace vmbsim::scenario {
+namespace {
+
+using fabric::FabricTraceKind;
+using fabric::TraceKind;
+
+// The KMCL layer's record kinds (kmcl/runtime_internal.h, which is private to
+// kmcl/). In each, id0 is the channel handle and size1's low 16 bits name the
+// guest, except in the state record.
+constexpr uint16_t kKmclState = 0x0201;    // Partition = the channel's; channel = relid.
+constexpr uint16_t kKmclDeliver = 0x0202;  // id1 trans id, size0 bytes, size1 guest | passive << 16.
+constexpr uint16_t kKmclFinish = 0x0203;   // id1 trans id, size0 NTSTATUS, size1 guest.
+constexpr uint16_t kKmclSend = 0x0205;     // id1 trans id, size0 bytes, size1 guest | queued << 16.
+constexpr uint16_t kKmclBatch = 0x0206;    // size0 packets read, size1 guest.
+
+constexpr uint16_t kRootPartition = 0;
+constexpr uint16_t kDefaultGuest = 1;   // The host-side ring owner until a record names one.
+constexpr uint64_t kIrqlDispatch = 2;   // fabric::Irql::kDispatch.
+
+// Microseconds with nanosecond precision, from integer nanoseconds: "12.345".
+std::string Micros(int64_t ns) {
+  const uint64_t magnitude = ns < 0 ? 0 - static_cast<uint64_t>(ns) : static_cast<uint64_t>(ns);
+  return absl::StrFormat("%s%d.%03d", ns < 0 ? "-" : "", magnitude / 1000, magnitude % 1000);
+}
+
+std::string Hex64(uint64_t value) { return absl::StrFormat("\"0x%016x\"", value); }
+
+// A JSON string literal: quotes, backslashes and control characters escaped;
+// other bytes (UTF-8) pass through.
+std::string Quote(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string ProcessName(uint16_t pid) {
+  return pid == kRootPartition ? std::string("root") : absl::StrCat("guest ", pid);
+}
+
+}  // namespace
+
+TimelineWriter::TimelineWriter(uint64_t max_events) : max_events_(max_events) {}
+
+bool TimelineWriter::Add(const Event& event) {
+  VMBSIM_CHECK_LE(events_.size(), max_events_);  // The bound below is never passed.
+  if (events_.size() == max_events_) {
+    truncated_ = true;
+    return false;
+  }
+  events_.push_back(event);
+  processes_.insert(event.pid);
+  // Counters belong to the process; the rest sit on a VP's thread.
+  if (event.type != Type::kRing) threads_.insert({event.pid, event.tid});
+  return true;
+}
+
+uint16_t TimelineWriter::GuestOfRelid(uint32_t relid) const {
+  auto it = relid_guest_.find(relid);
+  return it == relid_guest_.end() ? kDefaultGuest : it->second;
+}
+
+void TimelineWriter::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host) {
+  // A send made before its channel opened carries no relid yet.
+  if (relid == 0 || guest == kRootPartition) return;
+  relid_guest_[relid] = guest;
+  handles_[{guest, relid, host}] = handle;
+}
+
+void TimelineWriter::OnRecord(const sim::TraceRecord& r) {
+  if (truncated_) return;  // The bound was reached: the rest of the run is not collected.
+  const int64_t ts_ns = r.time.nanoseconds();
+  if (r.kind == TraceKind(FabricTraceKind::kVpWorkEnd)) {
+    // The record is stamped at the item's end and carries its busy time.
+    const int64_t busy_ns = static_cast<int64_t>(r.size0);
+    VMBSIM_CHECK_GE(busy_ns, 0);
+    Add({.ts_ns = ts_ns - busy_ns, .a = {r.size0, r.id0}, .tid = r.vp, .pid = r.partition, .type = Type::kSlice});
+  } else if (r.kind == TraceKind(FabricTraceKind::kRingWrite)) {
+    OnRingRecord(r, /*write=*/true);
+  } else if (r.kind == TraceKind(FabricTraceKind::kRingRead)) {
+    OnRingRecord(r, /*write=*/false);
+  } else if (r.kind == TraceKind(FabricTraceKind::kInterrupt)) {
+    Add({.ts_ns = ts_ns, .a = {r.id0}, .tid = r.vp, .pid = r.partition, .type = Type::kInterrupt});
+  } else if (r.kind >= kKmclState && r.kind <= kKmclBatch) {
+    OnKmclRecord(r);
+  }
+}
+
+void TimelineWriter::OnRingRecord(const sim::TraceRecord& r, bool write) {
+  const bool from_guest = r.partition != kRootPartition;
+  if (from_guest && r.channel != 0) relid_guest_[r.channel] = r.partition;
+  const uint16_t guest = from_guest ? r.partition : GuestOfRelid(r.channel);
+  // A writer fills the ring toward its peer; a reader drains the ring from it.
+  const bool to_host = write ? from_guest : !from_guest;
+  auto [it, inserted] = ring_index_.try_emplace({guest, r.channel, to_host}, rings_.size());
+  if (inserted) {
+    rings_.push_back(Ring{.name = absl::StrFormat("ring g%d/r%d %s", guest, r.channel,
+                                                  to_host ? "guest->host" : "host->guest")});
+  }
+  Ring& ring = rings_[it->second];
+  const int64_t bytes = static_cast<int64_t>(r.size0);
+  ring.occupancy_bytes += write ? bytes : -bytes;
+  Add({.ts_ns = r.time.nanoseconds(),
+       .a = {it->second, static_cast<uint64_t>(ring.occupancy_bytes)},
+       .pid = guest,
+       .type = Type::kRing});
+}
+
+void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
+  const bool host = r.partition == kRootPartition;
+  const uint64_t handle = r.id0;
+  if (r.kind == kKmclState) {
+    if (!host) Learn(handle, r.partition, r.channel, /*host=*/false);
+    return;
+  }
+  const uint16_t guest = static_cast<uint16_t>(r.size1 & 0xFFFF);
+  Learn(handle, guest, r.channel, host);
+  const int64_t ts_ns = r.time.nanoseconds();
+  switch (r.kind) {
+    case kKmclSend: {
+      // A reused (handle, trans id) starts a new flow; the old one stays open.
+      const uint64_t id = flow_id_next_++;
+      if (Add({.ts_ns = ts_ns, .a = {id, handle, r.id1, r.size0}, .tid = r.vp, .pid = r.partition,
+               .type = Type::kFlowStart})) {
+        flows_[{handle, r.id1}] = Flow{.id = id};
+      }
+      break;
+    }
+    case kKmclDeliver: {
+      const uint64_t passive = (r.size1 >> 16) & 1;
+      if (!Add({.ts_ns = ts_ns, .a = {handle, r.id1, r.size0, r.channel | passive << 32}, .tid = r.vp,
+                .pid = r.partition, .type = Type::kDeliver})) {
+        break;
+      }
+      // The sender is the other side of this channel.
+      auto peer = handles_.find({guest, r.channel, !host});
+      if (peer == handles_.end()) break;
+      auto flow = flows_.find({peer->second, r.id1});
+      if (flow == flows_.end() || flow->second.stepped) break;
+      if (Add({.ts_ns = ts_ns, .a = {flow->second.id}, .tid = r.vp, .pid = r.partition,
+               .type = Type::kFlowStep})) {
+        flow->second.stepped = true;
+        flow->second.step_index = events_.size() - 1;
+      }
+      break;
+    }
+    case kKmclFinish: {
+      auto flow = flows_.find({handle, r.id1});
+      if (flow == flows_.end()) break;
+      if (Add({.ts_ns = ts_ns, .a = {flow->second.id, r.size0}, .tid = r.vp, .pid = r.partition,
+               .type = Type::kFlowEnd})) {
+        if (flow->second.stepped) {
+          Event& step = events_[flow->second.step_index];
+          VMBSIM_CHECK(step.type == Type::kFlowStep);
+          VMBSIM_CHECK_EQ(step.a[0], flow->second.id);
+          // Local clocks of two VPs: the finish may be stamped before the
+          // delivery it followed in the model.
+          if (step.ts_ns > ts_ns) step.type = Type::kDropped;
+        }
+        flows_.erase(flow);
+      }
+      break;
+    }
+    case kKmclBatch:
+      Add({.ts_ns = ts_ns, .a = {handle, r.size0}, .tid = r.vp, .pid = r.partition, .type = Type::kBatchEnd});
+      break;
+    default:
+      break;
+  }
+}
+
+std::string TimelineWriter::ToJson() const {
+  std::string out;
+  out.reserve(64 + 160 * events_.size());
+  absl::StrAppend(&out, "{\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"scenario\":", Quote(scenario_),
+                  ",\"truncated\":", truncated_ ? "true" : "false", ",\"events\":", events_.size(),
+                  ",\"max_events\":", max_events_, "},\n\"traceEvents\":[\n");
+  bool first = true;
+  auto line = [&](const std::string& event) {
+    if (!first) out += ",\n";
+    first = false;
+    out += event;
+  };
+  for (const uint16_t pid : processes_) {
+    line(absl::StrCat("{\"ph\":\"M\",\"pid\":", pid, ",\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":",
+                      Quote(ProcessName(pid)), "}}"));
+    line(absl::StrCat("{\"ph\":\"M\",\"pid\":", pid,
+                      ",\"tid\":0,\"name\":\"process_sort_index\",\"args\":{\"sort_index\":", pid, "}}"));
+  }
+  for (const auto& [pid, tid] : threads_) {
+    line(absl::StrCat("{\"ph\":\"M\",\"pid\":", pid, ",\"tid\":", tid,
+                      ",\"name\":\"thread_name\",\"args\":{\"name\":\"VP ", tid, "\"}}"));
+  }
+
+  // Slices are collected at their end; order everything by start time, ties
+  // in arrival order.
+  std::vector<size_t> order(events_.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [this](size_t x, size_t y) { return events_[x].ts_ns < events_[y].ts_ns; });
+  for (const size_t index : order) {
+    const Event& e = events_[index];
+    const std::string where = absl::StrCat("\"pid\":", e.pid, ",\"tid\":", e.tid, ",\"ts\":", Micros(e.ts_ns));
+    switch (e.type) {
+      case Type::kSlice:
+        line(absl::StrCat("{\"ph\":\"X\",", where, ",\"dur\":", Micros(static_cast<int64_t>(e.a[0])),
+                          ",\"name\":\"", e.a[1] == kIrqlDispatch ? "DPC" : e.a[1] == 0 ? "passive" : "work",
+                          "\",\"cat\":\"vp\",\"args\":{\"irql\":", e.a[1], "}}"));
+        break;
+      case Type::kRing:
+        line(absl::StrCat("{\"ph\":\"C\",", where, ",\"name\":", Quote(rings_[e.a[0]].name),
+                          ",\"cat\":\"ring\",\"args\":{\"bytes\":", static_cast<int64_t>(e.a[1]), "}}"));
+        break;
+      case Type::kFlowStart:
+        line(absl::StrCat("{\"ph\":\"s\",", where, ",\"name\":\"packet\",\"cat\":\"packet\",\"id\":", e.a[0],
+                          ",\"args\":{\"channel\":", Hex64(e.a[1]), ",\"trans_id\":", e.a[2],
+                          ",\"bytes\":", e.a[3], "}}"));
+        break;
+      case Type::kFlowStep:
+        line(absl::StrCat("{\"ph\":\"t\",", where, ",\"name\":\"packet\",\"cat\":\"packet\",\"id\":", e.a[0], "}"));
+        break;
+      case Type::kFlowEnd:
+        line(absl::StrCat("{\"ph\":\"f\",\"bp\":\"e\",", where,
+                          ",\"name\":\"packet\",\"cat\":\"packet\",\"id\":", e.a[0],
+                          ",\"args\":{\"status\":", absl::StrFormat("\"0x%08x\"", static_cast<uint32_t>(e.a[1])),
+                          "}}"));
+        break;
+      case Type::kDeliver:
+        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"t\",", where,
+                          ",\"name\":\"ProcessPacket\",\"cat\":\"packet\",\"args\":{\"channel\":", Hex64(e.a[0]),
+                          ",\"relid\":", e.a[3] & 0xFFFFFFFF, ",\"trans_id\":", e.a[1], ",\"bytes\":", e.a[2],
+                          ",\"passive\":", (e.a[3] >> 32) != 0 ? "true" : "false", "}}"));
+        break;
+      case Type::kInterrupt:
+        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"t\",", where,
+                          ",\"name\":\"interrupt\",\"cat\":\"synic\",\"args\":{\"sint\":", e.a[0], "}}"));
+        break;
+      case Type::kBatchEnd:
+        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"t\",", where,
+                          ",\"name\":\"batch end\",\"cat\":\"packet\",\"args\":{\"channel\":", Hex64(e.a[0]),
+                          ",\"packets\":", e.a[1], "}}"));
+        break;
+      case Type::kDropped:
+        break;
+    }
+  }
+  out += "\n]}\n";
+  return out;
+}
+
+absl::Status TimelineWriter::WriteFile(const std::string& path) const {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) return absl::UnavailableError(absl::StrCat("timeline ", path, ": cannot open for writing"));
+  const std::string json = ToJson();
+  file.write(json.data(), static_cast<std::streamsize>(json.size()));
+  file.close();
+  if (!file) return absl::DataLossError(absl::StrCat("timeline ", path, ": write failed"));
+  return absl::OkStatus();
+}
+
+}  // namespace vmbsim::scenario

@@ -1,0 +1,135 @@
+// timeline.h
+//
+// A timeline of a run for a person to look at: a trace sink that turns the
+// run's records into a Chrome trace-event file (the "JSON Object Format":
+// {"traceEvents": [...], "displayTimeUnit": "ns", "otherData": {...}}),
+// which chrome://tracing and ui.perfetto.dev open. It shows a batch form:
+//
+//   process = partition ("root" for 0, "guest N"), thread = VP ("VP n");
+//   "X" slices    one per VP work item (fabric kVpWorkEnd): "DPC" at
+//                 DISPATCH, "passive" at PASSIVE;
+//   "C" counters  ring occupancy in bytes per channel and direction,
+//                 "ring g<guest>/r<relid> guest->host" (kRingWrite adds the
+//                 packet's ring footprint, kRingRead takes it away), in the
+//                 guest's process, since the ring lives in guest memory;
+//   flows         one per transaction, keyed by (channel handle, trans id):
+//                 "s" at VmbPacketSend* (KMCL 0x0205), "t" at the peer's
+//                 ProcessPacket (0x0202) when the peer's handle is known,
+//                 "f" (binding to the enclosing slice) when the transaction
+//                 finishes (0x0203). A send without WAIT can finish at a
+//                 local time before its delivery; its step is then left out,
+//                 as viewers drop a step after the end;
+//   "i" instants  ProcessPacket deliveries, SINT interrupts (kInterrupt) and
+//                 KMCL drain-batch ends (0x0206).
+//
+// Times are microseconds printed from integer nanoseconds ("12.345"), so
+// nothing is lost to float formatting. The output is deterministic: events
+// are ordered by time, ties in the order their records arrived, and nothing
+// comes from a pointer or an unordered container.
+//
+// Simplifications, on purpose:
+//   * Fabric ring records on the host side do not name the guest. The ring
+//     of relid r is taken to belong to the guest that the last KMCL record or
+//     guest-side ring record for relid r named, and to guest 1 before any
+//     did. A ring's key is fixed when it is first seen.
+//   * Occupancy follows record order (the order the model changed the ring),
+//     while each sample is stamped with its record's local-clock time, so two
+//     VPs' samples can interleave slightly out of time order.
+//   * VP stalls are not drawn; a stall that lands inside an item is not in
+//     its slice.
+//   * Collection is bounded: after `max_events` events the sink ignores the
+//     rest of the run and the file says "truncated": true. Each event costs
+//     48 bytes of memory.
+
+#ifndef VMBSIM_TOOLS_SCENARIO_TIMELINE_H_
+#define VMBSIM_TOOLS_SCENARIO_TIMELINE_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "sim/core/trace.h"
+
+namespace vmbsim::scenario {
+
+inline constexpr uint64_t kTimelineEventsMaxDefault = 2'000'000;
+
+class TimelineWriter : public sim::TraceSink {
+ public:
+  explicit TimelineWriter(uint64_t max_events = kTimelineEventsMaxDefault);
+
+  // The scenario's name, written to "otherData" (empty by default).
+  void set_scenario(std::string scenario) { scenario_ = std::move(scenario); }
+
+  void OnRecord(const sim::TraceRecord& record) override;
+
+  // The whole file. Call after the run; may be called more than once.
+  std::string ToJson() const;
+  // Writes ToJson() to `path`, replacing it. Returns Unavailable if the file
+  // cannot be opened and DataLoss if writing it fails; both name the path.
+  absl::Status WriteFile(const std::string& path) const;
+
+  uint64_t event_count() const { return events_.size(); }
+  bool truncated() const { return truncated_; }
+
+ private:
+  enum class Type : uint8_t {
+    kSlice,       // a = {duration ns, irql}.
+    kRing,        // a = {ring index, occupancy bytes (int64 bits)}.
+    kFlowStart,   // a = {flow id, channel handle, trans id, bytes}.
+    kFlowStep,    // a = {flow id}.
+    kFlowEnd,     // a = {flow id, NTSTATUS}.
+    kDeliver,     // a = {channel handle, trans id, bytes, relid | passive << 32}.
+    kInterrupt,   // a = {sint}.
+    kBatchEnd,    // a = {channel handle, packets}.
+    kDropped,     // A flow step that fell after its flow's end; not written.
+  };
+  struct Event {
+    int64_t ts_ns = 0;
+    uint64_t a[4] = {0, 0, 0, 0};
+    uint32_t tid = 0;
+    uint16_t pid = 0;
+    Type type = Type::kSlice;
+  };
+  struct Ring {
+    std::string name;
+    int64_t occupancy_bytes = 0;
+  };
+  struct Flow {
+    uint64_t id = 0;
+    bool stepped = false;   // Its first delivery has been drawn,
+    size_t step_index = 0;  // as this event.
+  };
+
+  // Appends an event unless the bound is reached; returns false (and marks
+  // the timeline truncated) when it is.
+  bool Add(const Event& event);
+  void OnRingRecord(const sim::TraceRecord& record, bool write);
+  void OnKmclRecord(const sim::TraceRecord& record);
+  void Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host);
+  uint16_t GuestOfRelid(uint32_t relid) const;
+
+  uint64_t max_events_;
+  bool truncated_ = false;
+  std::string scenario_;
+  std::vector<Event> events_;  // In record arrival order.
+  std::set<uint16_t> processes_;
+  std::set<std::pair<uint16_t, uint32_t>> threads_;
+
+  std::map<uint32_t, uint16_t> relid_guest_;                        // Relid -> guest last named.
+  std::map<std::tuple<uint16_t, uint32_t, bool>, size_t> ring_index_;  // (guest, relid, to_host).
+  std::vector<Ring> rings_;
+
+  std::map<std::tuple<uint16_t, uint32_t, bool>, uint64_t> handles_;  // (guest, relid, host) -> handle.
+  std::map<std::pair<uint64_t, uint64_t>, Flow> flows_;               // (sender handle, trans id).
+  uint64_t flow_id_next_ = 1;
+};
+
+}  // namespace vmbsim::scenario
+
+#endif  // VMBSIM_TOOLS_SCENARIO_TIMELINE_H_

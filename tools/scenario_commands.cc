@@ -1,0 +1,236 @@
+#include "tools/scenario_commands.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tools/scenario/driver_plugin.h"
+#include "tools/scenario/loader.h"
+#include "tools/scenario/report.h"
+#include "tools/scenario/runner.h"
+#include "tools/scenario/timeline.h"
+
+namespace vmbsim::tools {
+
+const char* const kScenarioCommandsUsage = R"(scenario commands:
+  run [FILE|NAME]  run a scenario (default: the library's "hello") and print its report
+  check FILE...    validate scenario files only
+  list             list the scenario library
+
+run flags:
+  --seed N               seed of the run (default: the scenario's)
+  --tie-break-seed N     explore another order of same-time events
+  --set PATH=VALUE       override a scenario field, e.g. --set channels.0.max_packet_bytes=8192
+  --out DIR              write DIR/report.json (created if missing)
+  --timeline FILE        write a Chrome trace-event / Perfetto timeline
+  --driver-lib LIB.so    load drivers from a shared library (repeatable; also for check)
+  --quiet                no summary, only the seed and the exit status
+
+exit codes: 0 success, 1 expectation failed, 2 invalid input, 3 unexpected verifier finding,
+            70 internal error
+)";
+
+namespace {
+
+int Invalid(const std::string& message) {
+  std::fprintf(stderr, "vmbsim: %s\n", message.c_str());
+  return scenario::kExitInvalidInput;
+}
+
+std::string ScenarioDir() {
+  const char* dir = std::getenv("VMBSIM_SCENARIO_DIR");
+  return dir != nullptr && *dir != '\0' ? dir : "scenarios";
+}
+
+// FILE if it names a file, else scenarios/NAME.json.
+std::string ResolveScenario(const std::string& arg) {
+  if (std::filesystem::exists(arg)) return arg;
+  if (arg.find('/') == std::string::npos && arg.find(".json") == std::string::npos) {
+    const std::string library = absl::StrCat(ScenarioDir(), "/", arg, ".json");
+    if (std::filesystem::exists(library)) return library;
+  }
+  return arg;
+}
+
+// The value of "--name VALUE" or "--name=VALUE" at args[*i], if it is that flag.
+std::optional<std::string> FlagValue(const std::vector<std::string>& args, size_t* i, const std::string& name,
+                                     std::string* error) {
+  const std::string flag = "--" + name;
+  if (args[*i] == flag) {
+    if (*i + 1 >= args.size()) {
+      *error = absl::StrCat(flag, ": missing value");
+      return std::string();
+    }
+    return args[++*i];
+  }
+  if (args[*i].rfind(flag + "=", 0) == 0) return args[*i].substr(flag.size() + 1);
+  return std::nullopt;
+}
+
+absl::StatusOr<scenario::DriverRegistry> Registry(const std::vector<std::string>& libraries) {
+  scenario::DriverRegistry registry = scenario::DriverRegistry::WithBuiltins();
+  for (const std::string& path : libraries) {
+    VMBSIM_RETURN_IF_ERROR(scenario::LoadDriverLibrary(path, &registry));
+  }
+  return registry;
+}
+
+}  // namespace
+
+int RunScenarioCommand(const std::vector<std::string>& args) {
+  std::optional<std::string> file;
+  std::optional<uint64_t> seed;
+  std::optional<uint64_t> tie_break_seed;
+  std::vector<std::string> overrides;
+  std::vector<std::string> libraries;
+  std::string out_dir;
+  std::string timeline_path;
+  bool quiet = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string error;
+    if (auto v = FlagValue(args, &i, "seed", &error)) {
+      uint64_t n = 0;
+      if (!error.empty() || !absl::SimpleAtoi(*v, &n)) return Invalid(absl::StrCat("run: --seed: expected an integer, got '", *v, "'"));
+      seed = n;
+    } else if (auto v = FlagValue(args, &i, "tie-break-seed", &error)) {
+      uint64_t n = 0;
+      if (!error.empty() || !absl::SimpleAtoi(*v, &n)) {
+        return Invalid(absl::StrCat("run: --tie-break-seed: expected an integer, got '", *v, "'"));
+      }
+      tie_break_seed = n;
+    } else if (auto v = FlagValue(args, &i, "set", &error)) {
+      if (!error.empty()) return Invalid("run: " + error);
+      overrides.push_back(*v);
+    } else if (auto v = FlagValue(args, &i, "out", &error)) {
+      if (!error.empty()) return Invalid("run: " + error);
+      out_dir = *v;
+    } else if (auto v = FlagValue(args, &i, "timeline", &error)) {
+      if (!error.empty()) return Invalid("run: " + error);
+      timeline_path = *v;
+    } else if (auto v = FlagValue(args, &i, "driver-lib", &error)) {
+      if (!error.empty()) return Invalid("run: " + error);
+      libraries.push_back(*v);
+    } else if (args[i] == "--quiet") {
+      quiet = true;
+    } else if (args[i].rfind("--", 0) == 0) {
+      return Invalid(absl::StrCat("run: unknown flag '", args[i], "' (see 'vmbsim help')"));
+    } else if (!file.has_value()) {
+      file = args[i];
+    } else {
+      return Invalid(absl::StrCat("run: one scenario at a time; got '", *file, "' and '", args[i], "'"));
+    }
+  }
+  const std::string path = ResolveScenario(file.value_or("hello"));
+  absl::StatusOr<scenario::DriverRegistry> registry = Registry(libraries);
+  if (!registry.ok()) return Invalid(std::string(registry.status().message()));
+  absl::StatusOr<scenario::ScenarioSpec> spec = scenario::LoadScenarioFile(path, registry->descriptors(), overrides);
+  if (!spec.ok()) return Invalid(std::string(spec.status().message()));
+
+  scenario::RunOptions options;
+  options.seed = seed;
+  options.tie_break_seed = tie_break_seed;
+  // The seed comes first, so that any run can be replayed.
+  std::printf("seed=%llu\n", static_cast<unsigned long long>(seed.value_or(spec->seed)));
+  if (tie_break_seed.has_value() || spec->exploration.tie_break_seed.has_value()) {
+    std::printf("tie_break_seed=%llu\n",
+                static_cast<unsigned long long>(tie_break_seed.value_or(spec->exploration.tie_break_seed.value_or(0))));
+  }
+  std::fflush(stdout);
+  std::unique_ptr<scenario::TimelineWriter> timeline;
+  if (!timeline_path.empty()) {
+    timeline = std::make_unique<scenario::TimelineWriter>();
+    timeline->set_scenario(spec->name);
+    options.sinks.push_back(timeline.get());
+  }
+  if (isatty(STDERR_FILENO)) {
+    options.progress = [](int64_t simulated_ns, uint64_t events) {
+      std::fprintf(stderr, "\r  %.3f ms simulated, %llu events", static_cast<double>(simulated_ns) / 1e6,
+                   static_cast<unsigned long long>(events));
+    };
+  }
+  absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(*spec, *registry, options);
+  if (options.progress) std::fprintf(stderr, "\r%60s\r", "");
+  if (!report.ok()) return Invalid(std::string(report.status().message()));
+  if (!quiet) std::fputs(scenario::ReportSummary(*report).c_str(), stdout);
+  if (!out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    const std::string report_path = out_dir + "/report.json";
+    std::ofstream out(report_path);
+    out << scenario::ReportJson(*report);
+    if (!out) return Invalid(absl::StrCat("run: --out: cannot write ", report_path));
+  }
+  if (timeline != nullptr) {
+    const absl::Status written = timeline->WriteFile(timeline_path);
+    if (!written.ok()) return Invalid(absl::StrCat("run: --timeline: ", written.message()));
+  }
+  const int code = scenario::ExitCodeFor(*report);
+  std::printf("exit=%d\n", code);
+  return code;
+}
+
+int CheckScenarioCommand(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  std::vector<std::string> libraries;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string error;
+    if (auto v = FlagValue(args, &i, "driver-lib", &error)) {
+      if (!error.empty()) return Invalid("check: " + error);
+      libraries.push_back(*v);
+    } else if (args[i].rfind("--", 0) == 0) {
+      return Invalid(absl::StrCat("check: unknown flag '", args[i], "'"));
+    } else {
+      files.push_back(args[i]);
+    }
+  }
+  if (files.empty()) return Invalid("check: name at least one scenario file");
+  absl::StatusOr<scenario::DriverRegistry> registry = Registry(libraries);
+  if (!registry.ok()) return Invalid(std::string(registry.status().message()));
+  int failures = 0;
+  for (const std::string& file : files) {
+    absl::StatusOr<scenario::ScenarioSpec> spec =
+        scenario::LoadScenarioFile(ResolveScenario(file), registry->descriptors());
+    if (spec.ok()) {
+      std::printf("%s: ok (%s)\n", file.c_str(), spec->name.c_str());
+    } else {
+      std::fprintf(stderr, "%s\n", std::string(spec.status().message()).c_str());
+      ++failures;
+    }
+  }
+  return failures == 0 ? scenario::kExitOk : scenario::kExitInvalidInput;
+}
+
+int ListScenariosCommand(const std::vector<std::string>& args) {
+  if (!args.empty()) return Invalid("list: takes no arguments");
+  const std::string dir = ScenarioDir();
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() == ".json" && name != "scenario.schema.json") files.push_back(entry.path().string());
+  }
+  if (ec) return Invalid(absl::StrCat("list: cannot read the scenario library ", dir, ": ", ec.message()));
+  std::sort(files.begin(), files.end());
+  const scenario::DriverRegistry registry = scenario::DriverRegistry::WithBuiltins();
+  for (const std::string& file : files) {
+    absl::StatusOr<scenario::ScenarioSpec> spec = scenario::LoadScenarioFile(file, registry.descriptors());
+    if (spec.ok()) {
+      std::printf("%-28s %s\n", spec->name.c_str(), spec->description.c_str());
+    } else {
+      std::printf("%-28s (invalid: %s)\n", std::filesystem::path(file).stem().string().c_str(),
+                  std::string(spec.status().message()).c_str());
+    }
+  }
+  return scenario::kExitOk;
+}
+
+}  // namespace vmbsim::tools

@@ -1,0 +1,35 @@
+// scenario_commands.h
+//
+// The scenario commands of the vmbsim CLI:
+//
+//   vmbsim run [FILE|NAME] [--seed N] [--tie-break-seed N] [--set PATH=VALUE]...
+//              [--out DIR] [--timeline FILE] [--driver-lib LIB.so]... [--quiet]
+//   vmbsim check FILE... [--driver-lib LIB.so]...
+//   vmbsim list
+//
+// A NAME is a scenario of the library (scenarios/NAME.json, found in
+// $VMBSIM_SCENARIO_DIR, else ./scenarios); with neither a FILE nor a NAME,
+// `run` runs the library's default scenario, "hello".
+//
+// Exit codes (runner.h): 0 success; 1 an expectation failed; 2 invalid input
+// (command line, scenario file, driver library); 3 a verifier finding the
+// scenario did not expect; 70 internal error.
+
+#ifndef VMBSIM_TOOLS_SCENARIO_COMMANDS_H_
+#define VMBSIM_TOOLS_SCENARIO_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace vmbsim::tools {
+
+int RunScenarioCommand(const std::vector<std::string>& args);
+int CheckScenarioCommand(const std::vector<std::string>& args);
+int ListScenariosCommand(const std::vector<std::string>& args);
+
+// Help text of the three commands (part of `vmbsim help`).
+extern const char* const kScenarioCommandsUsage;
+
+}  // namespace vmbsim::tools
+
+#endif  // VMBSIM_TOOLS_SCENARIO_COMMANDS_H_
