@@ -158,6 +158,13 @@ Runtime::Runtime(fabric::Fabric* fabric, RuntimeOptions options)
   free_page_runs_.resize(fabric_->guest_count());
   fabric_->SetChannelAttachedHook([this](uint16_t guest, uint32_t relid) { OnAttached(guest, relid); });
   fabric_->SetChannelDetachingHook([this](uint16_t guest, uint32_t relid) { OnDetaching(guest, relid); });
+  fabric_->SetDataPathOptionsHook(
+      [this](uint16_t guest, uint32_t relid, fabric::DataPathOptions* guest_end, fabric::DataPathOptions* host_end) {
+        const Channel* ch = ServerChannelFor(guest, relid);
+        if (ch == nullptr) return;
+        if (ch->policy.guest_skips_recheck) guest_end->recheck_after_unmask = false;
+        if (ch->policy.host_skips_recheck) host_end->recheck_after_unmask = false;
+      });
   fabric_->SetOpenGate([this](uint16_t guest, uint32_t relid, fabric::Fabric::OpenDone done) {
     OnOpenGate(guest, relid, std::move(done));
   });
@@ -179,6 +186,7 @@ Runtime::~Runtime() {
   fabric_->SetChannelAttachedHook(nullptr);
   fabric_->SetChannelDetachingHook(nullptr);
   fabric_->SetOpenGate(nullptr);
+  fabric_->SetDataPathOptionsHook(nullptr);
   for (uint16_t g = 1; g <= fabric_->guest_count(); ++g) fabric_->client(g).SetListener(nullptr);
   verifier_.SetTraceSink(nullptr);
   if (made_current_ && g_current == this) g_current = nullptr;
@@ -844,6 +852,7 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
     offer.interrupt_latency_100ns = options_.offer_interrupt_latency_100ns;
     if (options_.channel_policy) {
       const ChannelPolicy policy = options_.channel_policy(true, ch->interface_type, ch->interface_instance);
+      ch->policy = policy;
       if (policy.monitored.has_value()) offer.monitored = *policy.monitored;
       if (policy.interrupt_latency_100ns.has_value()) offer.interrupt_latency_100ns = *policy.interrupt_latency_100ns;
     }

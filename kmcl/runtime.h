@@ -98,6 +98,11 @@ struct ChannelPolicy {
   std::optional<bool> monitored;                    // Server: the offer asks for a monitor id.
   std::optional<uint16_t> interrupt_latency_100ns;  // Server: the offer's monitor latency.
   std::optional<uint32_t> guest_target_vp;          // Client: unless the driver chose one.
+  // Server: a deliberately buggy data path (scenarios reproducing the
+  // lost-wake-up race): that endpoint's drain does not re-check the ring
+  // after unmasking its interrupt.
+  bool host_skips_recheck = false;
+  bool guest_skips_recheck = false;
 };
 // Asked at Enable with the channel's role and interface GUIDs.
 using ChannelPolicyFn = std::function<ChannelPolicy(bool is_server, const GUID& type, const GUID& instance)>;

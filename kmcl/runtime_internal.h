@@ -218,6 +218,7 @@ struct Runtime::Channel {
   PFN_VMB_CHANNEL_RESTORE_PACKET restore_packet = nullptr;
   uint64_t primary = 0;       // Sub-channel: the primary's handle.
   int64_t target_vp = -1;     // Client: VmbClientChannelInitSetTargetProcessorIndex.
+  ChannelPolicy policy;       // Server: what the scenario asked for at Enable.
   uint16_t next_sub_index = 0;
 
   // State (spec §7.2).

@@ -852,6 +852,9 @@ absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buff
         }
       }
       if (c.in_flight.erase(p.trans_id) != 0) c.abandoned_trans.insert(p.trans_id);
+      sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclFinishTraceKind, .partition = c.partition,
+                           .vp = c.vp->vp_index(), .channel = c.relid, .id0 = c.handle, .id1 = p.trans_id,
+                           .size0 = static_cast<uint32_t>(STATUS_CANCELLED), .size1 = c.guest});
     }
     if (!waited && !sync.timed_out) return KmclError(STATUS_CANCELLED, absl::StrCat(kFn, ": could not wait"));
     return KmclError(STATUS_CANCELLED, absl::StrCat(kFn, ": timed out; the request was cancelled"));

@@ -176,9 +176,43 @@ static VOID EchoChannelSuspend(VMBCHANNEL Channel) {
   EchoCompletePending(ech);
 }
 
+static VOID EchoGreetingDone(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer, UINT32 BufferLength) {
+  ECHO_VSP* vsp = (ECHO_VSP*)VmbPacketGetPointer(Packet);
+  (void)Buffer;
+  (void)BufferLength;
+  if (NT_SUCCESS(Status)) {
+    vsp->Stats.GreetingsCompleted += 1;
+  } else {
+    vsp->Stats.GreetingsFailed += 1;
+  }
+  VmbPacketFree(Packet);
+}
+
+/* Sends Config.GreetingPackets 8-byte packets on the primary channel. */
+static VOID EchoSendGreetings(ECHO_CHANNEL* ech) {
+  ECHO_VSP* vsp = ech->Vsp;
+  static const UINT8 kGreeting[8] = {'g', 'r', 'e', 'e', 't', 'i', 'n', 'g'};
+  UINT32 i;
+  if (ech != &vsp->Channels[0]) return;
+  for (i = 0; i < vsp->Config.GreetingPackets; ++i) {
+    VMBPACKET packet = VmbPacketAllocate(ech->Channel);
+    if (packet == NULL) return;
+    VmbPacketSetPointer(packet, vsp);
+    VmbPacketSetCompletionRoutine(packet, EchoGreetingDone);
+    if (!NT_SUCCESS(VmbPacketSend(packet, (PVOID)kGreeting, sizeof(kGreeting), NULL,
+                                  VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION))) {
+      VmbPacketFree(packet);
+      return;
+    }
+    vsp->Stats.GreetingsSent += 1;
+  }
+}
+
 static VOID EchoChannelStarted(VMBCHANNEL Channel) {
-  ECHO_VSP* vsp = EchoChannelOf(Channel)->Vsp;
+  ECHO_CHANNEL* ech = EchoChannelOf(Channel);
+  ECHO_VSP* vsp = ech->Vsp;
   EchoRecordEvent(vsp, VMBSIM_DRIVER_EVENT_STARTED, &vsp->Stats.Started);
+  EchoSendGreetings(ech);
 }
 
 static VOID EchoChannelPostStarted(VMBCHANNEL Channel) {

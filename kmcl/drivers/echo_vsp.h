@@ -60,6 +60,11 @@ typedef struct _ECHO_VSP_CONFIG {
      (more fail creation with STATUS_INVALID_PARAMETER). 0 = no query of the
      V5 table. */
   UINT32 SubChannels;
+  /* Packets the VSP sends to the guest from EvtChannelStarted, with
+     WAIT_FOR_COMPLETION, on the primary: Started runs when the host accepts
+     the open, before the guest has seen the open result, so these reach the
+     guest's ring first (spec §5.4 allows sends from Started). 0: none. */
+  UINT32 GreetingPackets;
 } ECHO_VSP_CONFIG;
 
 /* The primary plus at most 63 sub-channels. */
@@ -77,6 +82,9 @@ typedef struct _ECHO_VSP_STATS {
   UINT32 Channels;   /* Channels created: 1 + Config.SubChannels. */
   /* PacketsProcessed per channel: [0] the primary, [i] sub-channel i. */
   UINT64 ChannelPacketsProcessed[ECHO_VSP_MAX_CHANNELS];
+  UINT64 GreetingsSent;      /* Accepted by VmbPacketSend. */
+  UINT64 GreetingsCompleted; /* Their completion routine ran with STATUS_SUCCESS. */
+  UINT64 GreetingsFailed;    /* ... with a failure status. */
 } ECHO_VSP_STATS;
 
 typedef struct _ECHO_VSP ECHO_VSP;

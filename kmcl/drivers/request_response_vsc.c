@@ -391,6 +391,12 @@ NTSTATUS RrVscCreate(PDEVICE_OBJECT Device, const RR_VSC_CONFIG* Config, RR_VSC*
   }
   /* Implied by Enable on a client; real drivers call it anyway (spec §8.2). */
   VmbChannelStart(vsc->Channel);
+  /* Before the open completes: KMCL queues these until the channel opens. */
+  for (UINT32 i = 0; i < vsc->Config.EarlyRequests; ++i) {
+    if (!NT_SUCCESS(RrVscSubmit(vsc))) {
+      break;
+    }
+  }
   *Vsc = vsc;
   return STATUS_SUCCESS;
 }

@@ -46,6 +46,10 @@ typedef struct _RR_VSC_CONFIG {
   UINT32 Outstanding;    /* Closed-loop window; 0 = open loop (RrVscSubmit). */
   UINT64 TotalRequests;  /* Closed loop stops once Sent reaches it; 0 = never. */
   BOOLEAN ProcessAtPassive;
+  /* Requests sent right after VmbChannelEnable, before the channel has
+     opened (KMCL queues them until it does): the guest signalling during
+     open. They count in the stats like any other. 0: none. */
+  UINT32 EarlyRequests;
 } RR_VSC_CONFIG;
 
 #define RR_VSC_LATENCY_BUCKETS 64u

@@ -107,6 +107,7 @@ void Fabric::OpenFromServer(uint16_t guest_id, uint32_t relid, const OpenRequest
   a.host_vp = HostVpFor(relid);
   a.ring_pfns = request.ring_pages;
   a.downstream_offset = request.downstream_ringbuffer_pageoffset;
+  if (options_hook_) options_hook_(guest_id, relid, &a.guest_options, &a.host_options);
   const absl::Status attached = AttachChannel(std::move(a));
   if (!attached.ok()) {
     // A refused attach (bad ring geometry written by the guest) fails the open.

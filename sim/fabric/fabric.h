@@ -182,6 +182,13 @@ class Fabric {
   using OpenGate = std::function<void(uint16_t guest, uint32_t relid, OpenDone done)>;
   void SetOpenGate(OpenGate gate) { open_gate_ = std::move(gate); }
 
+  // Asked before an accepted open attaches its data plane: the layer above
+  // may adjust both endpoints' options (e.g. a scenario's deliberately buggy
+  // endpoint that skips a re-check).
+  using DataPathOptionsHook =
+      std::function<void(uint16_t guest, uint32_t relid, DataPathOptions* guest_end, DataPathOptions* host_end)>;
+  void SetDataPathOptionsHook(DataPathOptionsHook hook) { options_hook_ = std::move(hook); }
+
   // The host VP that runs the host endpoint of (guest, relid) once attached
   // (relid % host VP count).
   uint32_t HostVpFor(uint32_t relid) { return relid % root().vp_count(); }
@@ -223,6 +230,7 @@ class Fabric {
   ChannelHook on_attached_;
   ChannelHook on_detaching_;
   OpenGate open_gate_;
+  DataPathOptionsHook options_hook_;
   // Owns the attached channels, in (guest, relid) order.
   std::map<ChannelKey, Channel> channels_;
   // O(1) indexes into channels_ for the per-doorbell paths: per guest, by

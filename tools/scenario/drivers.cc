@@ -29,6 +29,8 @@ class EchoVspInstance : public DriverInstance {
     if (vsp_ != nullptr) EchoVspGetStats(vsp_, &stats);
     return {{"processed", static_cast<int64_t>(stats.PacketsProcessed)},
             {"failed", static_cast<int64_t>(stats.PacketsFailed)},
+            {"greetings_sent", static_cast<int64_t>(stats.GreetingsSent)},
+            {"greetings_completed", static_cast<int64_t>(stats.GreetingsCompleted)},
             {"processing_complete_calls", static_cast<int64_t>(stats.ProcessingCompleteCalls)}};
   }
 
@@ -46,6 +48,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   config.CompletionBytes = static_cast<UINT32>(IntParam(*c.driver, "completion_bytes", 0));
   config.CompleteAsynchronously = BoolParam(*c.driver, "complete_asynchronously", false) ? TRUE : FALSE;
   config.SubChannels = c.channel->sub_channels;
+  config.GreetingPackets = static_cast<UINT32>(IntParam(*c.driver, "greeting_packets", 0));
   ECHO_VSP* vsp = nullptr;
   const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
   if (status != STATUS_SUCCESS) return FromDriver(status, absl::StrCat("echo_vsp on channel ", c.channel->name));
@@ -103,6 +106,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeRrVsc(const DriverContext& c
     config.Outstanding = c.closed_loop->arrival.outstanding;
     config.TotalRequests = c.closed_loop->requests;
   }
+  config.EarlyRequests = static_cast<UINT32>(IntParam(*c.driver, "early_requests", 0));
   RR_VSC* vsc = nullptr;
   const NTSTATUS status = RrVscCreate(c.device, &config, &vsc);
   if (status != STATUS_SUCCESS) return FromDriver(status, absl::StrCat("rr_vsc on channel ", c.channel->name));
@@ -206,6 +210,8 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                  .host_side = true,
                  .params = {{"completion_bytes", ParamType::kInt,
                              "completion payload bytes; 0 echoes the request"},
+                            {"greeting_packets", ParamType::kInt,
+                             "packets sent to the guest from EvtChannelStarted, before the guest sees the open"},
                             {"complete_asynchronously", ParamType::kBool,
                              "complete from ProcessingComplete instead of inline"}}},
                 MakeEchoVsp)
@@ -214,7 +220,8 @@ DriverRegistry DriverRegistry::WithBuiltins() {
       .Register({.name = "rr_vsc",
                  .description = "guest VSC: request/response transactions from the channel's workload",
                  .guest_side = true,
-                 .params = {}},
+                 .params = {{"early_requests", ParamType::kInt,
+                             "requests sent right after Enable, before the channel opens"}}},
                 MakeRrVsc)
       .IgnoreError();
   registry

@@ -310,7 +310,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "incoming_ring_pages", "outgoing_ring_pages", "max_packet_bytes", "monitored",
         "interrupt_latency_100ns", "guest_target_vp", "host_passive_processing",
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
-        "sub_channels"}},
+        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns"}},
       {"channels[].host_driver", {"name", "params"}},
       {"channels[].guest_driver", {"name", "params"}},
       {"workloads[]", {"channel", "arrival", "size", "requests", "start_ns"}},
@@ -320,7 +320,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
       {"exploration", {"tie_break_seed"}},
       {"expectations",
        {"no_lost_packets", "no_verifier_findings", "latency", "interrupts_per_packet_max",
-        "interrupts_per_packet_min", "findings"}},
+        "interrupts_per_packet_min", "findings", "lost_packets_min", "failed_transactions_min"}},
       {"expectations.latency[]", {"channel", "metric", "percentile", "max_ns"}},
       {"expectations.findings[]", {"rule", "min_count", "max_count"}},
       {"faults", {}},
@@ -342,6 +342,12 @@ const std::vector<std::string>& CostProfiles() {
 
 const std::vector<std::string>& MonitorModes() {
   static const auto* const values = new std::vector<std::string>{"timer_per_id", "periodic_poll"};
+  return *values;
+}
+
+// Which end of a channel runs the deliberately buggy drain loop.
+const std::vector<std::string>& LostWakeupBugs() {
+  static const auto* const values = new std::vector<std::string>{"none", "host", "guest"};
   return *values;
 }
 
@@ -1151,6 +1157,10 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
   VMBSIM_RETURN_IF_ERROR(
       OptionalInt(object, "guest_transaction_quota", 1, kQuotaMax, &out->guest_transaction_quota));
   VMBSIM_RETURN_IF_ERROR(Int(object, "sub_channels", 0, kSubChannelsMax, &out->sub_channels));
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "lost_wakeup_bug", LostWakeupBugs(), &out->lost_wakeup_bug));
+  // Teardown times; whether they fall inside the run is the runner's business.
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "host_stop_ns", 0, kTimeNsMax, &out->host_stop_ns));
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "guest_stop_ns", 0, kTimeNsMax, &out->guest_stop_ns));
   return absl::OkStatus();
 }
 
@@ -1291,6 +1301,22 @@ absl::Status Loader::ReadExpectations(const Json& json, std::string pointer,
       out->findings.push_back(std::move(finding));
     }
   }
+
+  VMBSIM_RETURN_IF_ERROR(
+      OptionalInt(object, "lost_packets_min", 1, kCountMax, &out->lost_packets_min));
+  VMBSIM_RETURN_IF_ERROR(
+      OptionalInt(object, "failed_transactions_min", 1, kCountMax, &out->failed_transactions_min));
+  // Expecting lost packets contradicts "no_lost_packets": true. Absent, the
+  // latter's default gives way (a negative scenario need not spell it out).
+  if (out->lost_packets_min.has_value()) {
+    if (object.Find("no_lost_packets") != nullptr && out->no_lost_packets) {
+      return Mismatch(object.Pointer("lost_packets_min"),
+                      "no lost_packets_min while \"no_lost_packets\" is true",
+                      *object.Find("lost_packets_min"),
+                      " (set \"no_lost_packets\" to false or leave it out)");
+    }
+    out->no_lost_packets = false;
+  }
   return absl::OkStatus();
 }
 
@@ -1335,6 +1361,7 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
   return {
       {"fabric.cost_profile", CostProfiles()},
       {"fabric.monitor_mode", MonitorModes()},
+      {"channels[].lost_wakeup_bug", LostWakeupBugs()},
       {"workloads[].arrival.kind", ArrivalKinds()},
       {"workloads[].size.kind", SizeKinds()},
       {"expectations.latency[].metric", LatencyMetrics()},

@@ -105,6 +105,8 @@ TEST(LoaderTest, MinimalDocumentGetsEveryDefault) {
   EXPECT_FALSE(spec->expectations.interrupts_per_packet_max.has_value());
   EXPECT_FALSE(spec->expectations.interrupts_per_packet_min.has_value());
   EXPECT_TRUE(spec->expectations.findings.empty());
+  EXPECT_FALSE(spec->expectations.lost_packets_min.has_value());
+  EXPECT_FALSE(spec->expectations.failed_transactions_min.has_value());
 }
 
 TEST(LoaderTest, ChannelAndWorkloadDefaults) {
@@ -130,6 +132,9 @@ TEST(LoaderTest, ChannelAndWorkloadDefaults) {
   EXPECT_FALSE(channel.host_transaction_quota.has_value());
   EXPECT_FALSE(channel.guest_transaction_quota.has_value());
   EXPECT_EQ(channel.sub_channels, 0u);
+  EXPECT_EQ(channel.lost_wakeup_bug, "none");
+  EXPECT_FALSE(channel.host_stop_ns.has_value());
+  EXPECT_FALSE(channel.guest_stop_ns.has_value());
 
   ASSERT_EQ(spec->workloads.size(), 1u);
   const WorkloadSpec& workload = spec->workloads[0];
@@ -179,7 +184,10 @@ constexpr absl::string_view kFull = R"json({
       "guest_passive_processing": true,
       "host_transaction_quota": 8,
       "guest_transaction_quota": 16,
-      "sub_channels": 3
+      "sub_channels": 3,
+      "lost_wakeup_bug": "guest",
+      "host_stop_ns": 0,
+      "guest_stop_ns": 1e18
     },
     {
       "name": "storage",
@@ -187,7 +195,8 @@ constexpr absl::string_view kFull = R"json({
       "interface_instance": "00000000-0000-0000-0000-000000000001",
       "host_driver": {"name": "loopback"},
       "guest_driver": {"name": "loopback"},
-      "guest_target_vp": null
+      "guest_target_vp": null,
+      "host_stop_ns": null
     }
   ],
   "workloads": [
@@ -213,7 +222,9 @@ constexpr absl::string_view kFull = R"json({
     "findings": [
       {"rule": "double_completion", "min_count": 2, "max_count": 2},
       {"rule": "send_after_suspend"}
-    ]
+    ],
+    "lost_packets_min": 1,
+    "failed_transactions_min": 1000000000
   },
   "faults": {}
 })json";
@@ -262,11 +273,15 @@ TEST(LoaderTest, FullDocumentLoadsEveryField) {
   EXPECT_EQ(net.host_transaction_quota, 8u);
   EXPECT_EQ(net.guest_transaction_quota, 16u);
   EXPECT_EQ(net.sub_channels, 3u);
+  EXPECT_EQ(net.lost_wakeup_bug, "guest");
+  EXPECT_EQ(net.host_stop_ns, 0);
+  EXPECT_EQ(net.guest_stop_ns, 1000000000000000000);
   const ChannelSpec& storage = spec->channels[1];
   EXPECT_EQ(storage.guest, 1);
   EXPECT_EQ(storage.host_driver.name, "loopback");
   EXPECT_EQ(storage.guest_driver.name, "loopback");
   EXPECT_FALSE(storage.guest_target_vp.has_value());  // null: unset.
+  EXPECT_FALSE(storage.host_stop_ns.has_value());
 
   ASSERT_EQ(spec->workloads.size(), 2u);
   const WorkloadSpec& first = spec->workloads[0];
@@ -313,6 +328,47 @@ TEST(LoaderTest, FullDocumentLoadsEveryField) {
   EXPECT_EQ(expectations.findings[1].rule, "send_after_suspend");
   EXPECT_EQ(expectations.findings[1].min_count, 1u);
   EXPECT_FALSE(expectations.findings[1].max_count.has_value());
+  EXPECT_EQ(expectations.lost_packets_min, 1u);
+  EXPECT_EQ(expectations.failed_transactions_min, 1000000000u);
+}
+
+// Lost-wake-up bugs, teardown during traffic and the negative-scenario
+// counts, one setting at a time on the one-channel document.
+TEST(LoaderTest, BugsTeardownAndFailureCounts) {
+  absl::StatusOr<ScenarioSpec> spec = Load(kOneChannel, {"channels.0.lost_wakeup_bug=host"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->channels[0].lost_wakeup_bug, "host");
+
+  spec = Load(kOneChannel, {"channels.0.host_stop_ns=2500000"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->channels[0].host_stop_ns, 2500000);
+  EXPECT_FALSE(spec->channels[0].guest_stop_ns.has_value());
+
+  spec = Load(kOneChannel, {"channels.0.guest_stop_ns=1e6"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->channels[0].guest_stop_ns, 1000000);
+  EXPECT_FALSE(spec->channels[0].host_stop_ns.has_value());
+
+  // Without "no_lost_packets", expecting losses turns its default off.
+  spec = Load(kOneChannel, {"expectations.lost_packets_min=3"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->expectations.lost_packets_min, 3u);
+  EXPECT_FALSE(spec->expectations.no_lost_packets);
+  spec = Load(kOneChannel,
+              {"expectations.no_lost_packets=false", "expectations.lost_packets_min=1e9"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->expectations.lost_packets_min, 1000000000u);
+  // null: unset, so an explicit true stands.
+  spec = Load(kOneChannel,
+              {"expectations.no_lost_packets=true", "expectations.lost_packets_min=null"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->expectations.lost_packets_min.has_value());
+  EXPECT_TRUE(spec->expectations.no_lost_packets);
+
+  spec = Load(kOneChannel, {"expectations.failed_transactions_min=2"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->expectations.failed_transactions_min, 2u);
+  EXPECT_TRUE(spec->expectations.no_lost_packets);  // Failures are not losses.
 }
 
 TEST(LoaderTest, FileLoadsWithPathAsSource) {
@@ -602,6 +658,34 @@ TEST(LoaderErrorTest, Findings) {
             "min_count 3 and max_count 2");
   EXPECT_EQ(OverrideError("expectations.findings=[{\"min_count\": 3}]"),
             "hello.json: /expectations/findings/0: missing required key \"rule\"");
+}
+
+TEST(LoaderErrorTest, BugsTeardownAndFailureCounts) {
+  EXPECT_EQ(OverrideError("channels.0.lost_wakeup_bug=gust"),
+            "hello.json: /channels/0/lost_wakeup_bug: expected one of \"none\", \"host\", "
+            "\"guest\", found \"gust\"; did you mean \"guest\"?");
+  EXPECT_EQ(OverrideError("channels.0.lost_wakeup_bug=true"),
+            "hello.json: /channels/0/lost_wakeup_bug: expected one of \"none\", \"host\", "
+            "\"guest\", found true");
+  EXPECT_EQ(OverrideError("channels.0.host_stop_ns=-1"),
+            "hello.json: /channels/0/host_stop_ns: expected an integer in "
+            "0..1000000000000000000, found -1");
+  EXPECT_EQ(OverrideError("channels.0.guest_stop_ns=1000000000000000001"),
+            "hello.json: /channels/0/guest_stop_ns: expected an integer in "
+            "0..1000000000000000000, found 1000000000000000001");
+  EXPECT_EQ(OverrideError("channels.0.host_stop=5"),
+            "hello.json: /channels/0/host_stop: unknown key; did you mean \"host_stop_ns\"?");
+  EXPECT_EQ(OverrideError("expectations.lost_packets_min=0"),
+            "hello.json: /expectations/lost_packets_min: expected an integer in 1..1000000000, "
+            "found 0");
+  EXPECT_EQ(OverrideError("expectations.failed_transactions_min=1000000001"),
+            "hello.json: /expectations/failed_transactions_min: expected an integer in "
+            "1..1000000000, found 1000000001");
+  EXPECT_EQ(LoadError(kOneChannel,
+                      {"expectations.no_lost_packets=true", "expectations.lost_packets_min=5"}),
+            "hello.json: /expectations/lost_packets_min: expected no lost_packets_min while "
+            "\"no_lost_packets\" is true, found 5 (set \"no_lost_packets\" to false or leave it "
+            "out)");
 }
 
 TEST(LoaderErrorTest, FaultsAreReserved) {

@@ -185,6 +185,7 @@ std::string ReportJson(const RunReport& r) {
   j.KNum("simulated_to_wall_ratio",
          r.wall_seconds > 0 ? static_cast<double>(r.simulated_ns) / 1e9 / r.wall_seconds : 0.0);
   j.KInt("exit_code", ExitCodeFor(r));
+  j.KUInt("lost_packets", r.lost_packets);
   j.Key("expectations").Begin('[');
   for (const ExpectationResult& e : r.expectations) {
     j.Begin('{').KStr("name", e.name).KBool("passed", e.passed).KStr("detail", e.detail).End('}');

@@ -167,7 +167,7 @@ void Evaluate(const ScenarioSpec& spec, const MetricsCollector& metrics, RunRepo
     report.expectations.push_back({std::move(name), passed, std::move(detail)});
     if (!passed) report.expectations_met = false;
   };
-  if (e.no_lost_packets) {
+  {
     uint64_t lost = metrics.unfinished_sends();
     std::string detail = absl::StrCat(metrics.unfinished_sends(), " send(s) never finished");
     for (const ChannelReport& c : report.channels) {
@@ -182,7 +182,20 @@ void Evaluate(const ScenarioSpec& spec, const MetricsCollector& metrics, RunRepo
                         " ended");
       }
     }
-    add("no_lost_packets", lost == 0, detail);
+    report.lost_packets = lost;
+    if (e.no_lost_packets) add("no_lost_packets", lost == 0, detail);
+    if (e.lost_packets_min.has_value()) {
+      add("lost_packets_min", lost >= *e.lost_packets_min,
+          absl::StrCat(detail, "; expected at least ", *e.lost_packets_min, " lost"));
+    }
+  }
+  if (e.failed_transactions_min.has_value()) {
+    uint64_t failed = 0;
+    for (const ChannelReport& c : report.channels) {
+      failed += c.metrics.guest_to_host.transactions_failed + c.metrics.host_to_guest.transactions_failed;
+    }
+    add("failed_transactions_min", failed >= *e.failed_transactions_min,
+        absl::StrCat(failed, " transaction(s) failed, expected at least ", *e.failed_transactions_min));
   }
   // Findings: the listed rules are expected; everything else is unexpected.
   std::map<std::string, uint64_t> by_rule;
@@ -271,6 +284,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     DriverInstance* host = nullptr;
     DriverInstance* guest = nullptr;
     std::vector<OpenLoop*> loops;
+    bool host_stopped = false;  // Destroyed during the run (host_stop_ns / guest_stop_ns).
+    bool guest_stopped = false;
   };
   std::vector<Built> built;
   for (size_t i = 0; i < spec.channels.size(); ++i) {
@@ -323,6 +338,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       policy.monitored = b.spec->monitored;
       policy.interrupt_latency_100ns = b.spec->interrupt_latency_100ns;
       policy.guest_target_vp = b.spec->guest_target_vp;
+      policy.host_skips_recheck = b.spec->lost_wakeup_bug == "host";
+      policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";
     }
     return policy;
   };
@@ -375,6 +392,25 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
           const absl::Status started = loop->Start();
           if (!started.ok()) report.driver_errors.push_back(std::string(started.message()));
         }
+      });
+    }
+  }
+
+  // Drivers the scenario stops during the run (rescind, guest close).
+  for (Built& b : built) {
+    for (bool host_side : {true, false}) {
+      const std::optional<int64_t> at = host_side ? b.spec->host_stop_ns : b.spec->guest_stop_ns;
+      if (!at.has_value()) continue;
+      kmcl::Runtime* rt = runtime.get();
+      Built* which = &b;  // `built` is not resized from here on.
+      simulator->ScheduleAt(SimTime::FromNanoseconds(*at), [rt, which, host_side] {
+        rt->RunPassive(host_side ? 0 : which->spec->guest, 0, [which, host_side] {
+          DriverInstance* instance = host_side ? which->host : which->guest;
+          bool& stopped = host_side ? which->host_stopped : which->guest_stopped;
+          if (instance == nullptr || stopped) return;
+          stopped = true;
+          instance->Destroy();
+        });
       });
     }
   }
@@ -474,7 +510,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   for (bool host_side : {false, true}) {
     for (Built& b : built) {
       DriverInstance* instance = host_side ? b.host : b.guest;
-      if (instance == nullptr) continue;
+      if (instance == nullptr || (host_side ? b.host_stopped : b.guest_stopped)) continue;
       runtime->RunPassive(host_side ? 0 : b.spec->guest, 0, [instance] { instance->Destroy(); });
     }
     simulator->Run(sim::RunLimits{.end_time = simulator->Now() + SimDuration::Seconds(10), .events_max = 50'000'000});

@@ -108,6 +108,9 @@ struct RunReport {
   std::vector<std::string> driver_errors;  // Drivers that failed to start.
   std::vector<ExpectationResult> expectations;
   bool expectations_met = true;
+  // Sends that never finished, arrivals the driver refused, requests never
+  // answered: what "no_lost_packets" counts.
+  uint64_t lost_packets = 0;
   // Verifier findings not listed in expectations.findings.
   uint64_t unexpected_findings = 0;
 };

@@ -70,6 +70,12 @@ struct ChannelSpec {
   std::optional<uint32_t> host_transaction_quota;
   std::optional<uint32_t> guest_transaction_quota;
   uint32_t sub_channels = 0;
+  // Deliberately buggy endpoint: "none" | "host" | "guest". That side's drain
+  // loop does not re-check the ring after unmasking its interrupt (the
+  // lost-wake-up race).
+  std::string lost_wakeup_bug = "none";
+  std::optional<int64_t> host_stop_ns;   // Host driver torn down then: a rescind.
+  std::optional<int64_t> guest_stop_ns;  // Guest driver closes then, during traffic.
 };
 
 // "workloads[].arrival".
@@ -134,6 +140,12 @@ struct ExpectationSpec {
   std::optional<double> interrupts_per_packet_max;
   std::optional<double> interrupts_per_packet_min;
   std::vector<FindingExpectation> findings;  // Negative scenarios.
+  // Negative scenarios: at least this many requests were never completed.
+  // Set: no_lost_packets is false (the loader rejects an explicit true).
+  std::optional<uint64_t> lost_packets_min;
+  // At least this many transactions ended with a failure status (cancelled,
+  // timed out, device removed).
+  std::optional<uint64_t> failed_transactions_min;
 };
 
 struct ScenarioSpec {
