@@ -314,6 +314,18 @@ absl::StatusOr<Runtime::Channel*> Runtime::FindChannel(VMBCHANNEL handle, const 
   return *found;
 }
 
+absl::StatusOr<Runtime::Channel*> Runtime::FindForInit(VMBCHANNEL handle, const char* function, Role role) {
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, function));
+  if (role == Role::kServer && !ch->is_server) {
+    return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(function, ": a client channel"));
+  }
+  if (role == Role::kClient && ch->is_server) {
+    return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(function, ": a server channel"));
+  }
+  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, function));
+  return ch;
+}
+
 absl::Status Runtime::InitSetterGuard(Channel* channel, const char* function) {
   if (channel->conn != ConnState::kDisabled) {
     return Report(channel, function, Rule::kInitSetterWrongState, STATUS_INVALID_PARAMETER_1,
@@ -463,8 +475,7 @@ void Runtime::DestroyChannel(Channel* ch) {
 
 absl::Status Runtime::InitSetMaximumPacketSize(VMBCHANNEL handle, uint32_t size) {
   constexpr const char* kFn = "VmbChannelInitSetMaximumPacketSize";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kEither));
   if (size == 0) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": PacketSize is 0"));
   ch->max_packet_size = size;
   return absl::OkStatus();
@@ -472,8 +483,7 @@ absl::Status Runtime::InitSetMaximumPacketSize(VMBCHANNEL handle, uint32_t size)
 
 absl::Status Runtime::InitSetMaximumExternalData(VMBCHANNEL handle, uint32_t size, uint32_t chain_length) {
   constexpr const char* kFn = "VmbChannelInitSetMaximumExternalData";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kEither));
   if (size == 0) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": DataSize is 0"));
   if (chain_length == 0) return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": ChainLength is 0"));
   ch->max_external_data = size;
@@ -483,8 +493,7 @@ absl::Status Runtime::InitSetMaximumExternalData(VMBCHANNEL handle, uint32_t siz
 
 absl::Status Runtime::InitSetClientContextSize(VMBCHANNEL handle, uint32_t size) {
   constexpr const char* kFn = "VmbChannelInitSetClientContextSize";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kEither));
   if (size > (1u << 20)) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": ContextSize ", size, " above 1 MiB"));
   }
@@ -495,8 +504,7 @@ absl::Status Runtime::InitSetClientContextSize(VMBCHANNEL handle, uint32_t size)
 absl::Status Runtime::InitSetProcessPacketCallbacks(VMBCHANNEL handle, PFN_VMB_CHANNEL_PROCESS_PACKET process,
                                                     PFN_VMB_CHANNEL_PROCESSING_COMPLETE complete) {
   constexpr const char* kFn = "VmbChannelInitSetProcessPacketCallbacks";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kEither));
   if (process == nullptr) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": ProcessPacketCallback is NULL"));
   }
@@ -508,8 +516,7 @@ absl::Status Runtime::InitSetProcessPacketCallbacks(VMBCHANNEL handle, PFN_VMB_C
 absl::Status Runtime::InitSetStateChangeCallbacks(VMBCHANNEL handle,
                                                   const VMB_CHANNEL_STATE_CHANGE_CALLBACKS* callbacks) {
   constexpr const char* kFn = "VmbChannelInitSetStateChangeCallbacks";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kEither));
   if (callbacks == nullptr || callbacks->Version != 1 ||
       callbacks->Size != sizeof(VMB_CHANNEL_STATE_CHANGE_CALLBACKS)) {
     return KmclError(STATUS_INVALID_PARAMETER_2,
@@ -521,8 +528,7 @@ absl::Status Runtime::InitSetStateChangeCallbacks(VMBCHANNEL handle,
 
 absl::Status Runtime::InitSetFriendlyName(VMBCHANNEL handle, PCUNICODE_STRING name) {
   constexpr const char* kFn = "VmbChannelInitSetFriendlyName";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kEither));
   if (name == nullptr || (name->Length != 0 && name->Buffer == nullptr) || name->Length % 2 != 0) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": malformed UNICODE_STRING"));
   }
@@ -532,8 +538,7 @@ absl::Status Runtime::InitSetFriendlyName(VMBCHANNEL handle, PCUNICODE_STRING na
 
 absl::Status Runtime::InitSetFlags(VMBCHANNEL handle, uint32_t flags) {
   constexpr const char* kFn = "VmbChannelInitSetFlags";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kEither));
   if ((flags & ~uint32_t{VMBUS_CHANNEL_INIT_FLAGS}) != 0) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": unknown flag bits 0x", absl::Hex(flags)));
   }
@@ -571,9 +576,7 @@ void* Runtime::ChannelGetPointer(VMBCHANNEL handle) {
 
 absl::Status Runtime::ClientInitSetRingBufferPageCount(VMBCHANNEL handle, uint32_t incoming, uint32_t outgoing) {
   constexpr const char* kFn = "VmbClientChannelInitSetRingBufferPageCount";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  if (ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a server channel"));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kClient));
   // G10: each count is the ring's total size including its control page.
   if (incoming < 2 || incoming > 65536) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": IncomingPageCount ", incoming, " not in 2..65536"));
@@ -589,9 +592,7 @@ absl::Status Runtime::ClientInitSetRingBufferPageCount(VMBCHANNEL handle, uint32
 absl::Status Runtime::ClientInitSetTargetPnp(VMBCHANNEL handle, const GUID* type, const GUID* instance,
                                              PFN_VMB_CHANNEL_PNP_FAILURE pnp_failure) {
   constexpr const char* kFn = "VmbClientChannelInitSetTargetPnp";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  if (ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a server channel"));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kClient));
   if (type == nullptr) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": InterfaceType is NULL"));
   ch->target_set = true;
   ch->interface_type = *type;
@@ -603,9 +604,7 @@ absl::Status Runtime::ClientInitSetTargetPnp(VMBCHANNEL handle, const GUID* type
 
 absl::Status Runtime::ServerInitSetTargetInterfaceId(VMBCHANNEL handle, const GUID& type, const GUID& instance) {
   constexpr const char* kFn = "VmbServerChannelInitSetTargetInterfaceId";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kServer));
   ch->target_set = true;
   ch->interface_type = type;
   ch->interface_instance = instance;
@@ -615,9 +614,7 @@ absl::Status Runtime::ServerInitSetTargetInterfaceId(VMBCHANNEL handle, const GU
 
 absl::Status Runtime::ServerInitSetFlags(VMBCHANNEL handle, uint32_t flags) {
   constexpr const char* kFn = "VmbServerChannelInitSetFlags";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kServer));
   if ((flags & ~uint32_t{VMBUS_SERVER_CHANNEL_INIT_FLAGS}) != 0) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": unknown flag bits 0x", absl::Hex(flags)));
   }
@@ -627,9 +624,7 @@ absl::Status Runtime::ServerInitSetFlags(VMBCHANNEL handle, uint32_t flags) {
 
 absl::Status Runtime::ServerInitSetMmioMegabytes(VMBCHANNEL handle, uint16_t mmio, uint16_t optional_mmio) {
   constexpr const char* kFn = "VmbServerChannelInitSetMmioMegabytes";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kServer));
   if (mmio == 0 && optional_mmio == 0) {  // G15: the prose rule.
     return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(kFn, ": both sizes are 0"));
   }
@@ -640,9 +635,7 @@ absl::Status Runtime::ServerInitSetMmioMegabytes(VMBCHANNEL handle, uint16_t mmi
 
 absl::Status Runtime::ServerInitSetTargetVtl(VMBCHANNEL handle, uint8_t vtl) {
   constexpr const char* kFn = "VmbServerChannelInitSetTargetVtl";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kServer));
   if (vtl > 2) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": VTL ", vtl, " not in 0..2"));  // G16.
   ch->target_vtl = vtl;
   return absl::OkStatus();
@@ -650,9 +643,7 @@ absl::Status Runtime::ServerInitSetTargetVtl(VMBCHANNEL handle, uint8_t vtl) {
 
 absl::Status Runtime::ServerInitSetVmbusHandle(VMBCHANNEL handle, HANDLE vmbus) {
   constexpr const char* kFn = "VmbServerChannelInitSetVmbusHandle";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kServer));
   const uintptr_t value = reinterpret_cast<uintptr_t>(vmbus);
   if (value <= kVmbusHandleBase || value > kVmbusHandleBase + fabric_->guest_count()) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": not a VMBus handle of this fabric"));
@@ -672,9 +663,7 @@ absl::StatusOr<HANDLE> Runtime::ConvertVmbusHandleToKernelHandle(HANDLE vmbus) {
 absl::Status Runtime::ServerInitSetSaveRestorePacketCallbacks(VMBCHANNEL handle, PFN_VMB_CHANNEL_SAVE_PACKET save,
                                                               PFN_VMB_CHANNEL_RESTORE_PACKET restore) {
   constexpr const char* kFn = "VmbServerChannelInitSetSaveRestorePacketCallbacks";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  if (!ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a client channel"));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kServer));
   ch->save_packet = save;
   ch->restore_packet = restore;
   return absl::OkStatus();
@@ -696,9 +685,7 @@ absl::Status Runtime::InitSetPrimaryChannel(VMBCHANNEL sub_handle, VMBCHANNEL pr
 
 absl::Status Runtime::ClientInitSetTargetProcessorIndex(VMBCHANNEL handle, uint32_t vp) {
   constexpr const char* kFn = "VmbClientChannelInitSetTargetProcessorIndex";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, kFn));
-  if (ch->is_server) return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(kFn, ": a server channel"));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(ch, kFn));
+  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kClient));
   if (vp >= fabric_->guest(ch->partition).vp_count()) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": VP ", vp, " of ",
                                                               fabric_->guest(ch->partition).vp_count()));
@@ -1128,28 +1115,13 @@ void Runtime::WireEndpoint(Channel& ch) {
 
 namespace {
 
-void AddCounters(fabric::DataPathCounters& into, const fabric::DataPathCounters& c) {
-  into.packets_sent += c.packets_sent;
-  into.bytes_sent += c.bytes_sent;
-  into.packets_received += c.packets_received;
-  into.bytes_received += c.bytes_received;
-  into.signals_sent += c.signals_sent;
-  into.signals_suppressed += c.signals_suppressed;
-  into.doorbells += c.doorbells;
-  into.doorbells_coalesced += c.doorbells_coalesced;
-  into.batches += c.batches;
-  into.empty_drains += c.empty_drains;
-  into.ring_full += c.ring_full;
-  into.writer_wakeups += c.writer_wakeups;
-}
-
 void AddEndpoints(EndpointTotals& into, fabric::ChannelDataPath* guest, fabric::ChannelDataPath* host) {
   if (guest != nullptr) {
-    AddCounters(into.guest, guest->counters());
+    into.guest += guest->counters();
     into.guest_batches.Merge(guest->batch_sizes());
   }
   if (host != nullptr) {
-    AddCounters(into.host, host->counters());
+    into.host += host->counters();
     into.host_batches.Merge(host->batch_sizes());
   }
 }

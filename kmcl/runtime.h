@@ -165,6 +165,14 @@ struct EndpointTotals {
   fabric::DataPathCounters host;
   sim::Histogram guest_batches;  // Packets read per drain batch.
   sim::Histogram host_batches;
+
+  EndpointTotals& operator+=(const EndpointTotals& other) {
+    guest += other.guest;
+    host += other.host;
+    guest_batches.Merge(other.guest_batches);
+    host_batches.Merge(other.host_batches);
+    return *this;
+  }
 };
 
 // One offer a server channel made (Enable), in order.
@@ -381,6 +389,13 @@ class Runtime {
   // Reports a finding and returns `status` (with `detail` as its message).
   absl::Status Report(Channel* channel, const char* function, Rule rule, NTSTATUS status, std::string detail);
   absl::Status InitSetterGuard(Channel* channel, const char* function);
+  // An Init setter's channel: found, of the right role (else
+  // STATUS_INVALID_PARAMETER_1), and still disabled (InitSetterGuard).
+  enum class Role : uint8_t { kEither, kServer, kClient };
+  absl::StatusOr<Channel*> FindForInit(VMBCHANNEL handle, const char* function, Role role);
+  // The packet `handle` names if it is the one in ProcessPacket now; else
+  // reports kPacketCallOutsideProcessPacket against `function` and returns null.
+  Incoming* FindInlineIncoming(VMBPACKETCOMPLETION handle, const char* function);
   bool AtDispatch() const { return context_.irql >= DISPATCH_LEVEL; }
   void ChargeCall();
 

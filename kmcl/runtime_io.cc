@@ -270,36 +270,33 @@ void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uin
   RetireIncoming(inc);
 }
 
-void Runtime::PacketDeferToPassive(VMBPACKETCOMPLETION handle) {
-  constexpr const char* kFn = "VmbChannelPacketDeferToPassive";
-  absl::StatusOr<Incoming*> found = FindIncoming(handle, kFn);
-  if (!found.ok()) return;
+Runtime::Incoming* Runtime::FindInlineIncoming(VMBPACKETCOMPLETION handle, const char* function) {
+  absl::StatusOr<Incoming*> found = FindIncoming(handle, function);
+  if (!found.ok()) return nullptr;
   if (context_.incoming != *found) {
-    Report(context_.channel, kFn, Rule::kPacketCallOutsideProcessPacket, STATUS_SUCCESS,
+    Report(context_.channel, function, Rule::kPacketCallOutsideProcessPacket, STATUS_SUCCESS,
            "legal only inline in EvtVmbChannelProcessPacket for that packet")
         .IgnoreError();
-    return;
+    return nullptr;
   }
-  (*found)->defer_requested = true;
+  return *found;
+}
+
+void Runtime::PacketDeferToPassive(VMBPACKETCOMPLETION handle) {
+  Incoming* inc = FindInlineIncoming(handle, "VmbChannelPacketDeferToPassive");
+  if (inc != nullptr) inc->defer_requested = true;
 }
 
 void Runtime::PacketFail(VMBPACKETCOMPLETION handle) {
-  constexpr const char* kFn = "VmbChannelPacketFail";
-  absl::StatusOr<Incoming*> found = FindIncoming(handle, kFn);
-  if (!found.ok()) return;
-  if (context_.incoming != *found) {
-    Report(context_.channel, kFn, Rule::kPacketCallOutsideProcessPacket, STATUS_SUCCESS,
-           "legal only inline in EvtVmbChannelProcessPacket for that packet")
-        .IgnoreError();
-    return;
-  }
+  Incoming* inc = FindInlineIncoming(handle, "VmbChannelPacketFail");
+  if (inc == nullptr) return;
   // G19: retired without a completion message; the queue stops until Disable.
-  absl::StatusOr<Channel*> channel = channels_.Lookup((*found)->channel);
+  absl::StatusOr<Channel*> channel = channels_.Lookup(inc->channel);
   if (channel.ok()) {
     (*channel)->queue_failed = true;
     PeerViolationFor(**channel, "the driver failed a packet (VmbChannelPacketFail); incoming queue stopped");
   }
-  RetireIncoming(**found);
+  RetireIncoming(*inc);
 }
 
 absl::StatusOr<PMDL> Runtime::PacketGetExternalData(VMBPACKETCOMPLETION handle, uint32_t flags) {

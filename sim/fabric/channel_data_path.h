@@ -87,6 +87,23 @@ struct DataPathCounters {
   uint64_t empty_drains = 0;        // Drains that found nothing.
   uint64_t ring_full = 0;           // Sends refused for space.
   uint64_t writer_wakeups = 0;      // Blocked writer found space again.
+
+  // Adds `other` field by field (totals over several endpoints or opens).
+  DataPathCounters& operator+=(const DataPathCounters& other) {
+    packets_sent += other.packets_sent;
+    bytes_sent += other.bytes_sent;
+    packets_received += other.packets_received;
+    bytes_received += other.bytes_received;
+    signals_sent += other.signals_sent;
+    signals_suppressed += other.signals_suppressed;
+    doorbells += other.doorbells;
+    doorbells_coalesced += other.doorbells_coalesced;
+    batches += other.batches;
+    empty_drains += other.empty_drains;
+    ring_full += other.ring_full;
+    writer_wakeups += other.writer_wakeups;
+    return *this;
+  }
 };
 
 // Why a drain batch ended.

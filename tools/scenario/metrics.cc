@@ -19,10 +19,14 @@ constexpr uint16_t kKmclBatch = 0x0206;
 
 void MetricsCollector::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host) {
   if (relid == 0 || guest == 0) return;
-  auto [it, inserted] = bindings_.try_emplace(handle, Binding{guest, relid, host});
+  if (handle == last_learned_handle_ && relid == last_learned_relid_) return;  // The common case: nothing new.
+  last_learned_handle_ = handle;
+  last_learned_relid_ = relid;
+  ChannelMetrics* metrics = &channels_[{guest, relid}];
+  auto [it, inserted] = bindings_.try_emplace(handle, Binding{guest, relid, host, metrics});
   if (!inserted) {
     if (it->second.relid == relid && it->second.guest == guest) return;
-    it->second = Binding{guest, relid, host};  // Re-enabled onto another offer.
+    it->second = Binding{guest, relid, host, metrics};  // Re-enabled onto another offer.
   }
   handles_[{guest, relid, host}] = handle;
   // Figures gathered before the relid was known move to the channel.
@@ -42,7 +46,7 @@ void MetricsCollector::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bo
 ChannelMetrics* MetricsCollector::MetricsOf(uint64_t handle) {
   auto it = bindings_.find(handle);
   if (it == bindings_.end()) return &unbound_[handle];
-  return &channels_[{it->second.guest, it->second.relid}];
+  return it->second.metrics;
 }
 
 DirectionMetrics* MetricsCollector::DirectionOf(uint64_t handle, bool sender_is_host) {

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "sim/core/histogram.h"
 #include "sim/core/trace.h"
 
@@ -74,18 +75,22 @@ class MetricsCollector : public sim::TraceSink {
     uint16_t guest = 0;
     uint32_t relid = 0;
     bool host = false;
+    ChannelMetrics* metrics = nullptr;  // Into channels_ (a std::map: stable).
   };
   void Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host);
   ChannelMetrics* MetricsOf(uint64_t handle);
   DirectionMetrics* DirectionOf(uint64_t handle, bool sender_is_host);
 
-  std::map<uint64_t, Binding> bindings_;                               // Channel handle -> channel.
-  std::map<std::tuple<uint16_t, uint32_t, bool>, uint64_t> handles_;  // (guest, relid, host) -> handle.
-  std::map<std::pair<uint64_t, uint64_t>, Send> sends_;               // (sender handle, trans id).
+  // Lookups only (never iterated), so hash order cannot leak into results.
+  absl::flat_hash_map<uint64_t, Binding> bindings_;                               // Channel handle -> channel.
+  absl::flat_hash_map<std::tuple<uint16_t, uint32_t, bool>, uint64_t> handles_;  // (guest, relid, host) -> handle.
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, Send> sends_;               // (sender handle, trans id).
   std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics> channels_;
   std::map<uint64_t, ChannelMetrics> unbound_;  // Sends before the handle's relid was known.
   std::map<std::pair<uint16_t, uint32_t>, uint64_t> interrupts_;
   uint64_t unfinished_ = 0;
+  uint64_t last_learned_handle_ = 0;
+  uint32_t last_learned_relid_ = 0;
 };
 
 }  // namespace vmbsim::scenario

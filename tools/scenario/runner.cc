@@ -134,21 +134,6 @@ class OpenLoop {
   uint32_t in_burst_ = 0;
 };
 
-void AddCounters(fabric::DataPathCounters& into, const fabric::DataPathCounters& c) {
-  into.packets_sent += c.packets_sent;
-  into.bytes_sent += c.bytes_sent;
-  into.packets_received += c.packets_received;
-  into.bytes_received += c.bytes_received;
-  into.signals_sent += c.signals_sent;
-  into.signals_suppressed += c.signals_suppressed;
-  into.doorbells += c.doorbells;
-  into.doorbells_coalesced += c.doorbells_coalesced;
-  into.batches += c.batches;
-  into.empty_drains += c.empty_drains;
-  into.ring_full += c.ring_full;
-  into.writer_wakeups += c.writer_wakeups;
-}
-
 void AddDirection(DirectionMetrics& into, const DirectionMetrics& d) {
   into.packets_sent += d.packets_sent;
   into.bytes_sent += d.bytes_sent;
@@ -455,11 +440,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
         AddDirection(c.metrics.guest_to_host, m->second.guest_to_host);
         AddDirection(c.metrics.host_to_guest, m->second.host_to_guest);
       }
-      const kmcl::EndpointTotals totals = runtime->TotalsFor(c.guest, offer.relid);
-      AddCounters(c.totals.guest, totals.guest);
-      AddCounters(c.totals.host, totals.host);
-      c.totals.guest_batches.Merge(totals.guest_batches);
-      c.totals.host_batches.Merge(totals.host_batches);
+      c.totals += runtime->TotalsFor(c.guest, offer.relid);
     }
     for (const OpenLoop* loop : b.loops) {
       c.arrivals += loop->issued();
