@@ -9,9 +9,9 @@
 # Updating the golden: VMBSIM_UPDATE_GOLDENS=1 prints the new value.
 set -uo pipefail
 vmbsim=$1
-GOLDEN_SEED7=d2699c5c2400711c
-GOLDEN_SEED7_TIEBREAK1=e66e01fcaa47a9c6
-GOLDEN_FABRIC_SEED7=ed62d79a3cce8f6b
+GOLDEN_SEED7=8b495662a70508cf
+GOLDEN_SEED7_TIEBREAK1=faf01f5a0622bd05
+GOLDEN_FABRIC_SEED7=1b657f8be338379c
 
 fingerprint() { "$vmbsim" demo --requests 20000 "$@" | grep '^fingerprint=' | cut -d= -f2; }
 

@@ -17,8 +17,13 @@ uint64_t FoldRecord(uint64_t h, const TraceRecord& r) {
       r.size0,
       r.size1,
   };
-  for (const uint64_t w : words) h = prng_internal::Mix64(h ^ w);
-  return h;
+  for (int i = 0; i < 8; i += 2) {
+    const uint64_t rotated = (h << 32) | (h >> 32);
+    const unsigned __int128 product = static_cast<unsigned __int128>(h ^ words[i] ^ kFoldKeys[i]) *
+                                      (words[i + 1] ^ kFoldKeys[i + 1] ^ rotated);
+    h = static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+  }
+  return prng_internal::Mix64(h);
 }
 
 void Tracer::EnableFingerprint() {

@@ -15,10 +15,16 @@
 //   w2 = kind | partition << 16 | vp << 32
 //   w3 = channel            w6 = size0      w7 = size1
 //
-// and the fold is, starting from h = kFingerprintSeed, for each word w:
-//   h = Mix64(h ^ w)   where Mix64 is the splitmix64 finalizer (prng.h)
-//   (x ^= x >> 30; x *= 0xbf58476d1ce4e5b9; x ^= x >> 27;
-//    x *= 0x94d049bb133111eb; x ^= x >> 31).
+// and the fold of one record, starting from h = kFingerprintSeed, takes the
+// words in pairs (i = 0, 2, 4, 6), then finishes with the splitmix64
+// finalizer Mix64 (prng.h):
+//   h = Mum(h ^ w[i] ^ K[i], w[i+1] ^ K[i+1] ^ rotl64(h, 32))
+//   h = Mix64(h)
+// where Mum(a, b) multiplies a and b into 128 bits and returns the low and
+// high halves xor'ed, and K[0..7] are the eight constants kFoldKeys below.
+// Four independent-latency multiplies and one finalizer per record keep the
+// fingerprint cheap on per-packet paths; the rotation keeps the history in
+// the product even when a word cancels its key.
 // Changing this encoding changes every pinned golden fingerprint.
 //
 // Kinds are 16-bit numbers owned by the layer that emits them (each layer
@@ -61,6 +67,12 @@ class TraceSink {
 
 inline constexpr uint64_t kFingerprintSeed = 0x766d6273696d0001ull;  // "vmbsim", 1.
 
+
+// The fold's keys (above): odd, high-entropy 64-bit constants.
+inline constexpr uint64_t kFoldKeys[8] = {
+    0xa0761d6478bd642full, 0xe7037ed1a0b428dbull, 0x8ebc6af09c88c6e3ull, 0x589965cc75374cc3ull,
+    0x1d8e4e27c47d124full, 0x9e3779b97f4a7c15ull, 0xd6e8feb86659fd93ull, 0xc2b2ae3d27d4eb4full,
+};
 
 // Folds one record into a fingerprint, as documented above.
 uint64_t FoldRecord(uint64_t fingerprint, const TraceRecord& record);
