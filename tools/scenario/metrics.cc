@@ -54,9 +54,36 @@ DirectionMetrics* MetricsCollector::DirectionOf(uint64_t handle, bool sender_is_
   return sender_is_host ? &m->host_to_guest : &m->guest_to_host;
 }
 
+void MetricsCollector::OnRing(const sim::TraceRecord& r, bool write) {
+  uint16_t guest = r.partition;
+  if (guest != 0) {
+    auto [it, inserted] = guest_of_relid_.try_emplace(r.channel, guest);
+    if (!inserted && it->second != guest) it->second = 0xFFFF;
+  } else {
+    auto it = guest_of_relid_.find(r.channel);
+    if (it == guest_of_relid_.end() || it->second == 0xFFFF) return;
+    guest = it->second;
+  }
+  // The guest writes and the host reads the guest->host ring.
+  const bool guest_to_host = (r.partition != 0) == write;
+  int64_t& bytes = ring_bytes_[{guest, r.channel, guest_to_host}];
+  bytes += write ? static_cast<int64_t>(r.size0) : -static_cast<int64_t>(r.size0);
+  if (!write) return;
+  ChannelMetrics& m = channels_[{guest, r.channel}];
+  (guest_to_host ? m.guest_to_host : m.host_to_guest).ring_occupancy_bytes.Record(std::max<int64_t>(0, bytes));
+}
+
 void MetricsCollector::OnRecord(const sim::TraceRecord& r) {
   if (r.kind == fabric::TraceKind(fabric::FabricTraceKind::kInterrupt)) {
     ++interrupts_[{r.partition, r.vp}];
+    return;
+  }
+  if (r.kind == fabric::TraceKind(fabric::FabricTraceKind::kRingWrite)) {
+    OnRing(r, true);
+    return;
+  }
+  if (r.kind == fabric::TraceKind(fabric::FabricTraceKind::kRingRead)) {
+    OnRing(r, false);
     return;
   }
   if (r.kind < kKmclState || r.kind > kKmclBatch) return;

@@ -47,6 +47,9 @@ struct DirectionMetrics {
   uint64_t queued_sends = 0;         // Sends that waited in the send queue.
   sim::Histogram send_to_process_ns;
   sim::Histogram send_to_completion_ns;
+  // Bytes in this direction's ring (packets with their trailers), sampled at
+  // each write after it; from the fabric's ring write and read records.
+  sim::Histogram ring_occupancy_bytes;
 };
 
 struct ChannelMetrics {
@@ -59,6 +62,9 @@ class MetricsCollector : public sim::TraceSink {
   void OnRecord(const sim::TraceRecord& record) override;
 
   const std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics>& channels() const { return channels_; }
+  // Ring records from the root name no guest; they are attributed to the
+  // guest whose own records showed that relid, and skipped when several
+  // guests use it.
   // SINT interrupts delivered, by (partition, vp).
   const std::map<std::pair<uint16_t, uint32_t>, uint64_t>& interrupts() const { return interrupts_; }
   // Sends whose transaction has not finished.
@@ -89,6 +95,9 @@ class MetricsCollector : public sim::TraceSink {
   std::map<uint64_t, ChannelMetrics> unbound_;  // Sends before the handle's relid was known.
   std::map<std::pair<uint16_t, uint32_t>, uint64_t> interrupts_;
   uint64_t unfinished_ = 0;
+  void OnRing(const sim::TraceRecord& record, bool write);
+  std::map<uint32_t, uint16_t> guest_of_relid_;  // 0xFFFF: more than one guest.
+  std::map<std::tuple<uint16_t, uint32_t, bool>, int64_t> ring_bytes_;  // (guest, relid, guest->host).
   uint64_t last_learned_handle_ = 0;
   uint32_t last_learned_relid_ = 0;
 };

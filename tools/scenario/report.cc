@@ -163,6 +163,16 @@ void Direction(Json& j, const std::string& key, const DirectionMetrics& d, const
   j.KNum("packets_per_doorbell",
          reader.doorbells == 0 ? 0.0 : static_cast<double>(reader.packets_received) / static_cast<double>(reader.doorbells));
   Batches(j, "reader_batches", reader_batches);
+  const sim::Histogram& ring = d.ring_occupancy_bytes;
+  j.Key("ring_occupancy").Begin('{');
+  j.KUInt("samples", ring.count());
+  if (ring.count() > 0) {
+    j.KNum("mean_bytes", ring.mean());
+    j.KInt("p50_bytes", ring.ValueAtQuantile(0.5));
+    j.KInt("p99_bytes", ring.ValueAtQuantile(0.99));
+    j.KInt("max_bytes", ring.max());
+  }
+  j.End('}');
   j.End('}');
 }
 

@@ -144,6 +144,7 @@ void AddDirection(DirectionMetrics& into, const DirectionMetrics& d) {
   into.queued_sends += d.queued_sends;
   into.send_to_process_ns.Merge(d.send_to_process_ns);
   into.send_to_completion_ns.Merge(d.send_to_completion_ns);
+  into.ring_occupancy_bytes.Merge(d.ring_occupancy_bytes);
 }
 
 void Evaluate(const ScenarioSpec& spec, const MetricsCollector& metrics, RunReport& report) {

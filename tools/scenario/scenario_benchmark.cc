@@ -123,6 +123,11 @@ ScenarioRate RunScaled(const std::string& file, const std::vector<std::string>& 
   const double seconds = Seconds(start);
   if (!report.ok() || !report->expectations_met) {
     std::fprintf(stderr, "%s did not run cleanly\n", file.c_str());
+    if (report.ok()) {
+      for (const ExpectationResult& e : report->expectations) {
+        if (!e.passed) std::fprintf(stderr, "  %s: %s\n", e.name.c_str(), e.detail.c_str());
+      }
+    }
     std::exit(1);
   }
   ScenarioRate rate;
@@ -168,11 +173,12 @@ int main(int argc, char** argv) {
   const ScenarioRate hello = RunScaled(
       "scenarios/hello.json",
       {absl::StrCat("workloads.0.requests=", packets), "workloads.0.arrival.outstanding=32",
-       "fabric.cost_profile=\"zero\"", "expectations.latency=[]"});
+       "fabric.cost_profile=\"zero\"", "expectations.latency=[]", "stop.time_ns=1000000000000000"});
   const ScenarioRate batching = RunScaled(
       "scenarios/monitor_latency_batching.json",
       {absl::StrCat("workloads.0.requests=", packets / 4), absl::StrCat("workloads.1.requests=", packets / 4),
-       absl::StrCat("workloads.2.requests=", packets / 4), absl::StrCat("workloads.3.requests=", packets / 4)});
+       absl::StrCat("workloads.2.requests=", packets / 4), absl::StrCat("workloads.3.requests=", packets / 4),
+       "stop.time_ns=1000000000000000"});
   std::printf("scenario path vs the KMCL round-trip loop, %lld packets each:\n", static_cast<long long>(packets));
   std::printf("  KMCL loop (baseline)      %12.0f round trips/s\n", baseline);
   std::printf("  hello (zero costs)        %12.0f packets/s  %12.0f events/s  ratio to baseline %.2f\n",
