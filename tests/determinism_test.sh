@@ -9,9 +9,9 @@
 # Updating the golden: VMBSIM_UPDATE_GOLDENS=1 prints the new value.
 set -uo pipefail
 vmbsim=$1
-GOLDEN_SEED7=8b495662a70508cf
-GOLDEN_SEED7_TIEBREAK1=faf01f5a0622bd05
-GOLDEN_FABRIC_SEED7=1b657f8be338379c
+GOLDEN_SEED7=98df060b2455bc3a
+GOLDEN_SEED7_TIEBREAK1=ba8aa5587e5ec7f6
+GOLDEN_FABRIC_SEED7=76bca14cb3803b1e
 
 fingerprint() { "$vmbsim" demo --requests 20000 "$@" | grep '^fingerprint=' | cut -d= -f2; }
 

@@ -6,6 +6,17 @@
 
 namespace vmbsim::sim {
 
+namespace {
+
+inline uint64_t FoldMum(uint64_t x, uint64_t y) {
+  const unsigned __int128 product = static_cast<unsigned __int128>(x) * y;
+  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+}
+
+inline uint64_t Rotl32(uint64_t x) { return (x << 32) | (x >> 32); }
+
+}  // namespace
+
 uint64_t FoldRecord(uint64_t h, const TraceRecord& r) {
   const uint64_t words[8] = {
       static_cast<uint64_t>(r.time.nanoseconds()),
@@ -17,13 +28,12 @@ uint64_t FoldRecord(uint64_t h, const TraceRecord& r) {
       r.size0,
       r.size1,
   };
-  for (int i = 0; i < 8; i += 2) {
-    const uint64_t rotated = (h << 32) | (h >> 32);
-    const unsigned __int128 product = static_cast<unsigned __int128>(h ^ words[i] ^ kFoldKeys[i]) *
-                                      (words[i + 1] ^ kFoldKeys[i + 1] ^ rotated);
-    h = static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
-  }
-  return prng_internal::Mix64(h);
+  const uint64_t* k = kFoldKeys;
+  const uint64_t a = FoldMum(words[0] ^ k[0], words[1] ^ k[1]);
+  const uint64_t b = FoldMum(words[2] ^ k[2], words[3] ^ k[3]);
+  const uint64_t c = FoldMum(words[4] ^ k[4], words[5] ^ k[5]);
+  const uint64_t d = FoldMum(words[6] ^ k[6], words[7] ^ k[7]);
+  return FoldMum(h ^ a ^ Rotl32(c), Rotl32(h) ^ b ^ Rotl32(d) ^ k[0]);
 }
 
 void Tracer::EnableFingerprint() {

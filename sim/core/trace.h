@@ -15,16 +15,14 @@
 //   w2 = kind | partition << 16 | vp << 32
 //   w3 = channel            w6 = size0      w7 = size1
 //
-// and the fold of one record, starting from h = kFingerprintSeed, takes the
-// words in pairs (i = 0, 2, 4, 6), then finishes with the splitmix64
-// finalizer Mix64 (prng.h):
-//   h = Mum(h ^ w[i] ^ K[i], w[i+1] ^ K[i+1] ^ rotl64(h, 32))
-//   h = Mix64(h)
-// where Mum(a, b) multiplies a and b into 128 bits and returns the low and
-// high halves xor'ed, and K[0..7] are the eight constants kFoldKeys below.
-// Four independent-latency multiplies and one finalizer per record keep the
-// fingerprint cheap on per-packet paths; the rotation keeps the history in
-// the product even when a word cancels its key.
+// and the fold of one record, starting from h = kFingerprintSeed, is
+//   a = Mum(w0 ^ K0, w1 ^ K1)    b = Mum(w2 ^ K2, w3 ^ K3)
+//   c = Mum(w4 ^ K4, w5 ^ K5)    d = Mum(w6 ^ K6, w7 ^ K7)
+//   h = Mum(h ^ a ^ rotl64(c, 32), rotl64(h, 32) ^ b ^ rotl64(d, 32) ^ K0)
+// where Mum(x, y) multiplies x and y into 128 bits and returns the low and
+// high halves xor'ed, and K0..K7 are the constants kFoldKeys below. The four
+// word products do not depend on h, so only one multiply per record is on
+// the fingerprint's serial path (the fold runs for every record of a run).
 // Changing this encoding changes every pinned golden fingerprint.
 //
 // Kinds are 16-bit numbers owned by the layer that emits them (each layer

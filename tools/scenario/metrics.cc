@@ -19,9 +19,9 @@ constexpr uint16_t kKmclBatch = 0x0206;
 
 void MetricsCollector::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host) {
   if (relid == 0 || guest == 0) return;
-  if (handle == last_learned_handle_ && relid == last_learned_relid_) return;  // The common case: nothing new.
-  last_learned_handle_ = handle;
-  last_learned_relid_ = relid;
+  if (handle == last_learned_handle_[host] && relid == last_learned_relid_[host]) return;  // Nothing new.
+  last_learned_handle_[host] = handle;
+  last_learned_relid_[host] = relid;
   ChannelMetrics* metrics = &channels_[{guest, relid}];
   auto [it, inserted] = bindings_.try_emplace(handle, Binding{guest, relid, host, metrics});
   if (!inserted) {
@@ -55,10 +55,21 @@ DirectionMetrics* MetricsCollector::DirectionOf(uint64_t handle, bool sender_is_
 }
 
 void MetricsCollector::OnRing(const sim::TraceRecord& r, bool write) {
+  RingCacheEntry& cached = ring_cache_[r.partition == 0 ? 1 : 0][write ? 1 : 0];
+  if (cached.ring != nullptr && cached.partition == r.partition && cached.relid == r.channel &&
+      (r.partition != 0 || guest_of_relid_ambiguous_ == 0)) {
+    Ring& ring = *cached.ring;
+    ring.bytes += write ? static_cast<int64_t>(r.size0) : -static_cast<int64_t>(r.size0);
+    if (write) ring.metrics->ring_occupancy_bytes.Record(std::max<int64_t>(0, ring.bytes));
+    return;
+  }
   uint16_t guest = r.partition;
   if (guest != 0) {
     auto [it, inserted] = guest_of_relid_.try_emplace(r.channel, guest);
-    if (!inserted && it->second != guest) it->second = 0xFFFF;
+    if (!inserted && it->second != guest && it->second != 0xFFFF) {
+      it->second = 0xFFFF;
+      ++guest_of_relid_ambiguous_;  // Host-side cache entries may be stale now.
+    }
   } else {
     auto it = guest_of_relid_.find(r.channel);
     if (it == guest_of_relid_.end() || it->second == 0xFFFF) return;
@@ -66,11 +77,22 @@ void MetricsCollector::OnRing(const sim::TraceRecord& r, bool write) {
   }
   // The guest writes and the host reads the guest->host ring.
   const bool guest_to_host = (r.partition != 0) == write;
-  int64_t& bytes = ring_bytes_[{guest, r.channel, guest_to_host}];
-  bytes += write ? static_cast<int64_t>(r.size0) : -static_cast<int64_t>(r.size0);
-  if (!write) return;
-  ChannelMetrics& m = channels_[{guest, r.channel}];
-  (guest_to_host ? m.guest_to_host : m.host_to_guest).ring_occupancy_bytes.Record(std::max<int64_t>(0, bytes));
+  Ring& ring = rings_[{guest, r.channel, guest_to_host}];
+  if (ring.metrics == nullptr) {
+    ChannelMetrics& m = channels_[{guest, r.channel}];
+    ring.metrics = guest_to_host ? &m.guest_to_host : &m.host_to_guest;
+  }
+  cached = RingCacheEntry{r.partition, r.channel, &ring};
+  ring.bytes += write ? static_cast<int64_t>(r.size0) : -static_cast<int64_t>(r.size0);
+  if (write) ring.metrics->ring_occupancy_bytes.Record(std::max<int64_t>(0, ring.bytes));
+}
+
+MetricsCollector::Sender& MetricsCollector::SenderOf(uint64_t handle) {
+  if (last_sender_ == nullptr || last_sender_handle_ != handle) {
+    last_sender_ = &senders_[handle];
+    last_sender_handle_ = handle;
+  }
+  return *last_sender_;
 }
 
 void MetricsCollector::OnRecord(const sim::TraceRecord& r) {
@@ -102,38 +124,45 @@ void MetricsCollector::OnRecord(const sim::TraceRecord& r) {
       ++d->packets_sent;
       d->bytes_sent += r.size0;
       if ((r.size1 >> 16) != 0) ++d->queued_sends;
-      sends_[{handle, r.id1}] = Send{now, host, false, false};
-      ++unfinished_;
+      Sender& sender = SenderOf(handle);
+      if (sender.window.empty()) sender.base = r.id1;
+      if (r.id1 < sender.base) break;  // Not in id order: not measured.
+      if (r.id1 - sender.base >= sender.window.size()) sender.window.resize(r.id1 - sender.base + 1);
+      Send& send = sender.window[r.id1 - sender.base];
+      if (!send.live) ++unfinished_;
+      send = Send{now, true, false, false};
       break;
     }
     case kKmclDeliver: {
       // The sender is the other side of this channel.
       auto peer = handles_.find({guest, r.channel, !host});
       if (peer == handles_.end()) break;
-      auto send = sends_.find({peer->second, r.id1});
-      if (send == sends_.end() || send->second.delivered) break;
-      send->second.delivered = true;
+      Sender& sender = SenderOf(peer->second);
+      Send* send = sender.Find(r.id1);
+      if (send == nullptr || send->delivered) break;
+      send->delivered = true;
       DirectionMetrics* d = DirectionOf(peer->second, !host);
       ++d->packets_processed;
       d->bytes_processed += r.size0;
-      d->send_to_process_ns.Record(std::max<int64_t>(0, now - send->second.time_ns));
-      if (send->second.finished) sends_.erase(send);
+      d->send_to_process_ns.Record(std::max<int64_t>(0, now - send->time_ns));
+      if (send->finished) sender.Retire(send);
       break;
     }
     case kKmclFinish: {
-      auto send = sends_.find({handle, r.id1});
-      if (send == sends_.end() || send->second.finished) break;
+      Sender& sender = SenderOf(handle);
+      Send* send = sender.Find(r.id1);
+      if (send == nullptr || send->finished) break;
       DirectionMetrics* d = DirectionOf(handle, host);
       ++d->transactions_finished;
       if (static_cast<uint32_t>(r.size0) != 0) ++d->transactions_failed;
-      d->send_to_completion_ns.Record(std::max<int64_t>(0, now - send->second.time_ns));
-      // A send without WAIT finishes at ring entry, maybe before its delivery.
-      if (send->second.delivered || static_cast<uint32_t>(r.size0) != 0) {
-        sends_.erase(send);
-      } else {
-        send->second.finished = true;
-      }
+      d->send_to_completion_ns.Record(std::max<int64_t>(0, now - send->time_ns));
       --unfinished_;
+      // A send without WAIT finishes at ring entry, maybe before its delivery.
+      if (send->delivered || static_cast<uint32_t>(r.size0) != 0) {
+        sender.Retire(send);
+      } else {
+        send->finished = true;
+      }
       break;
     }
     default:

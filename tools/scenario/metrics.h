@@ -25,12 +25,14 @@
 #define VMBSIM_TOOLS_SCENARIO_METRICS_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "sim/core/histogram.h"
 #include "sim/core/trace.h"
 
@@ -73,10 +75,30 @@ class MetricsCollector : public sim::TraceSink {
  private:
   struct Send {
     int64_t time_ns = 0;
-    bool from_host = false;
+    bool live = false;  // A send with this id was made and not yet retired.
     bool delivered = false;
     bool finished = false;
   };
+  // One sending channel's sends, by transaction id: KMCL numbers a channel's
+  // transactions 1, 2, 3, ..., so a window indexed by id - base replaces a
+  // map; retired sends are popped from the front.
+  struct Sender {
+    uint64_t base = 0;
+    std::deque<Send> window;
+    Send* Find(uint64_t trans_id) {
+      if (trans_id < base || trans_id - base >= window.size()) return nullptr;
+      Send* s = &window[trans_id - base];
+      return s->live ? s : nullptr;
+    }
+    void Retire(Send* s) {
+      s->live = false;
+      while (!window.empty() && !window.front().live) {
+        window.pop_front();
+        ++base;
+      }
+    }
+  };
+  Sender& SenderOf(uint64_t handle);
   struct Binding {
     uint16_t guest = 0;
     uint32_t relid = 0;
@@ -90,16 +112,32 @@ class MetricsCollector : public sim::TraceSink {
   // Lookups only (never iterated), so hash order cannot leak into results.
   absl::flat_hash_map<uint64_t, Binding> bindings_;                               // Channel handle -> channel.
   absl::flat_hash_map<std::tuple<uint16_t, uint32_t, bool>, uint64_t> handles_;  // (guest, relid, host) -> handle.
-  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, Send> sends_;               // (sender handle, trans id).
+  absl::node_hash_map<uint64_t, Sender> senders_;  // By channel handle (node-based: cached).
+  uint64_t last_sender_handle_ = 0;
+  Sender* last_sender_ = nullptr;
   std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics> channels_;
   std::map<uint64_t, ChannelMetrics> unbound_;  // Sends before the handle's relid was known.
   std::map<std::pair<uint16_t, uint32_t>, uint64_t> interrupts_;
   uint64_t unfinished_ = 0;
   void OnRing(const sim::TraceRecord& record, bool write);
-  std::map<uint32_t, uint16_t> guest_of_relid_;  // 0xFFFF: more than one guest.
-  std::map<std::tuple<uint16_t, uint32_t, bool>, int64_t> ring_bytes_;  // (guest, relid, guest->host).
-  uint64_t last_learned_handle_ = 0;
-  uint32_t last_learned_relid_ = 0;
+  struct Ring {
+    int64_t bytes = 0;
+    DirectionMetrics* metrics = nullptr;
+  };
+  absl::flat_hash_map<uint32_t, uint16_t> guest_of_relid_;  // 0xFFFF: more than one guest.
+  // Node-based: the cache below holds pointers into it.
+  absl::node_hash_map<std::tuple<uint16_t, uint32_t, bool>, Ring> rings_;  // (guest, relid, guest->host).
+  // The ring each (record partition is the root, write) pair touched last:
+  // a channel's records come in runs, so most lookups stop here.
+  struct RingCacheEntry {
+    uint16_t partition = 0xFFFF;
+    uint32_t relid = 0;
+    Ring* ring = nullptr;
+  };
+  RingCacheEntry ring_cache_[2][2];
+  uint64_t guest_of_relid_ambiguous_ = 0;  // Relids seen from more than one guest.
+  uint64_t last_learned_handle_[2] = {0, 0};  // [host]
+  uint32_t last_learned_relid_[2] = {0, 0};
 };
 
 }  // namespace vmbsim::scenario

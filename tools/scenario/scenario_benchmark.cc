@@ -4,12 +4,14 @@
 //   baseline  the closed loop of kmcl/kmcl_benchmark.cc (64-byte requests,
 //             32 outstanding, zero costs, fingerprint on), written directly
 //             against the KMCL C API on a KmclWorld;
-//   hello     scenarios/hello.json scaled to N requests (zero costs, 32
-//             outstanding), loaded, built and run exactly as `vmbsim run`
+//   hello     scenarios/hello.json scaled to N requests and set up as the
+//             baseline is (zero costs and no monitor latency, 32 outstanding,
+//             8-byte completions), loaded, built and run exactly as `vmbsim run`
 //             does (LoadScenarioFile + RunScenario, with the trace metrics
 //             and the fingerprint on);
 //   batching  scenarios/monitor_latency_batching.json scaled to N requests
 //             over its four channels, with its own costs.
+// Baseline and hello run interleaved in three rounds; medians are reported.
 // It prints packets and events per wall-clock second, the ratio of the
 // hello path to the baseline (target >= 0.8), and the slowest load+validate
 // time over the library's scenarios (target < 10 ms).
@@ -169,17 +171,31 @@ int main(int argc, char** argv) {
     }
   }
 
-  const double baseline = BaselineRate(packets);
-  const ScenarioRate hello = RunScaled(
-      "scenarios/hello.json",
-      {absl::StrCat("workloads.0.requests=", packets), "workloads.0.arrival.outstanding=32",
-       "fabric.cost_profile=\"zero\"", "expectations.latency=[]", "stop.time_ns=1000000000000000"});
+  // Baseline and hello interleaved in three rounds (this machine's speed
+  // drifts); the medians are compared.
+  std::vector<double> baselines;
+  std::vector<ScenarioRate> hellos;
+  for (int round = 0; round < 3; ++round) {
+    baselines.push_back(BaselineRate(packets));
+    hellos.push_back(RunScaled(
+        "scenarios/hello.json",
+        {absl::StrCat("workloads.0.requests=", packets), "workloads.0.arrival.outstanding=32",
+         "fabric.cost_profile=\"zero\"", "channels.0.interrupt_latency_100ns=null",
+         "channels.0.host_driver.params.completion_bytes=8", "expectations.latency=[]",
+         "stop.time_ns=1000000000000000"}));
+  }
+  std::sort(baselines.begin(), baselines.end());
+  std::sort(hellos.begin(), hellos.end(),
+            [](const ScenarioRate& a, const ScenarioRate& b) { return a.packets_per_second < b.packets_per_second; });
+  const double baseline = baselines[1];
+  const ScenarioRate hello = hellos[1];
   const ScenarioRate batching = RunScaled(
       "scenarios/monitor_latency_batching.json",
       {absl::StrCat("workloads.0.requests=", packets / 4), absl::StrCat("workloads.1.requests=", packets / 4),
        absl::StrCat("workloads.2.requests=", packets / 4), absl::StrCat("workloads.3.requests=", packets / 4),
        "stop.time_ns=1000000000000000"});
-  std::printf("scenario path vs the KMCL round-trip loop, %lld packets each:\n", static_cast<long long>(packets));
+  std::printf("scenario path vs the KMCL round-trip loop, %lld packets each (medians of 3 interleaved rounds):\n",
+              static_cast<long long>(packets));
   std::printf("  KMCL loop (baseline)      %12.0f round trips/s\n", baseline);
   std::printf("  hello (zero costs)        %12.0f packets/s  %12.0f events/s  ratio to baseline %.2f\n",
               hello.packets_per_second, hello.events_per_second, hello.packets_per_second / baseline);
