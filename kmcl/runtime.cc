@@ -1013,17 +1013,7 @@ void Runtime::ClientOpenResult(Channel& ch, uint32_t status) {
     if (!found.ok()) return;
     Channel& c = **found;
     if (c.conn != ConnState::kEnabled || c.relid == 0) return;  // Disabled meanwhile.
-    c.open_window = true;
-    NTSTATUS opened = STATUS_SUCCESS;
-    if (c.callbacks.EvtChannelOpened != nullptr) {
-      c.in_state_callback = true;
-      c.current_callback = CallbackId::kOpened;
-      ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &c, .kind = CallKind::kStateCallback,
-                                       .worker = c.state_worker.get(), .vp = c.state_worker->vp()});
-      ChargeCall();
-      opened = c.callbacks.EvtChannelOpened(DriverHandleOf<VMBCHANNEL>(handle));
-      c.in_state_callback = false;
-    }
+    const NTSTATUS opened = InvokeOpened(c);
     if (opened != STATUS_SUCCESS) {
       // G8: close the wire channel; stay Enabled; report via PnpFailure.
       c.open_window = false;
@@ -1048,6 +1038,19 @@ void Runtime::ClientOpenResult(Channel& ch, uint32_t status) {
   });
 }
 
+NTSTATUS Runtime::InvokeOpened(Channel& c) {
+  c.open_window = true;  // SetInterruptLatency and GPADLs are legal from here.
+  if (c.callbacks.EvtChannelOpened == nullptr) return STATUS_SUCCESS;  // The library's default.
+  c.in_state_callback = true;
+  c.current_callback = CallbackId::kOpened;
+  ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &c, .kind = CallKind::kStateCallback,
+                                   .worker = c.state_worker.get(), .vp = c.state_worker->vp()});
+  ChargeCall();
+  const NTSTATUS opened = c.callbacks.EvtChannelOpened(DriverHandleOf<VMBCHANNEL>(c.handle));
+  c.in_state_callback = false;
+  return opened;
+}
+
 void Runtime::OnOpenGate(uint16_t guest, uint32_t relid, fabric::Fabric::OpenDone done) {
   Channel* ch = ServerChannelFor(guest, relid);
   if (ch == nullptr) {
@@ -1062,17 +1065,7 @@ void Runtime::OnOpenGate(uint16_t guest, uint32_t relid, fabric::Fabric::OpenDon
       return;
     }
     Channel& c = **found;
-    c.open_window = true;
-    NTSTATUS opened = STATUS_SUCCESS;
-    if (c.callbacks.EvtChannelOpened != nullptr) {
-      c.in_state_callback = true;
-      c.current_callback = CallbackId::kOpened;
-      ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &c, .kind = CallKind::kStateCallback,
-                                       .worker = c.state_worker.get(), .vp = c.state_worker->vp()});
-      ChargeCall();
-      opened = c.callbacks.EvtChannelOpened(DriverHandleOf<VMBCHANNEL>(handle));
-      c.in_state_callback = false;
-    }
+    const NTSTATUS opened = InvokeOpened(c);
     if (opened != STATUS_SUCCESS) {
       c.open_window = false;
       done(static_cast<uint32_t>(opened));  // G8: reject the open; keep the offer.

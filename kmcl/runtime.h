@@ -412,6 +412,9 @@ class Runtime {
   void TStop(Channel& channel);
   void TClose(Channel& channel, bool peer_gone);
   void InvokeStateCallback(Channel& channel, PFN_VMB_CHANNEL_SUSPEND fn);
+  // Opens the channel's Opened..Closed window and calls EvtChannelOpened
+  // (STATUS_SUCCESS when the driver set none). On the state worker.
+  NTSTATUS InvokeOpened(Channel& channel);
   void ClientWireTeardown(Channel& channel, bool rescinded);
   void CancelOutgoing(Channel& channel, NTSTATUS status);
   void ReleaseRing(Channel& channel);

@@ -43,19 +43,28 @@ void Tracer::EnableFingerprint() {
 
 void Tracer::AddSink(TraceSink* sink) {
   VMBSIM_CHECK(sink != nullptr);
-  sinks_.push_back(sink);
+  Attached attached{sink, {}};
+  const std::vector<uint16_t> kinds = sink->Kinds();
+  if (!kinds.empty()) {
+    attached.kinds.assign(65536 / 64, 0);
+    for (uint16_t kind : kinds) attached.kinds[kind >> 6] |= uint64_t{1} << (kind & 63);
+  }
+  sinks_.push_back(std::move(attached));
   UpdateActive();
 }
 
 void Tracer::RemoveSink(TraceSink* sink) {
-  sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), sink), sinks_.end());
+  sinks_.erase(std::remove_if(sinks_.begin(), sinks_.end(), [sink](const Attached& a) { return a.sink == sink; }),
+               sinks_.end());
   UpdateActive();
 }
 
 void Tracer::EmitActive(TraceRecord record) {
   record.sequence = record_count_++;
   if (fingerprint_enabled_) fingerprint_ = FoldRecord(fingerprint_, record);
-  for (TraceSink* sink : sinks_) sink->OnRecord(record);
+  for (const Attached& a : sinks_) {
+    if (a.Wants(record.kind)) a.sink->OnRecord(record);
+  }
 }
 
 }  // namespace vmbsim::sim

@@ -56,11 +56,15 @@ struct TraceRecord {
   uint64_t size1 = 0;
 };
 
-// Receives every record. Sinks are called in the order they were attached.
+// Receives records. Sinks are called in the order they were attached.
 class TraceSink {
  public:
   virtual ~TraceSink() = default;
   virtual void OnRecord(const TraceRecord& record) = 0;
+  // The record kinds this sink wants, asked once when it is attached; empty
+  // (the default) means every kind. The tracer skips the others without a
+  // call, which matters on per-packet paths.
+  virtual std::vector<uint16_t> Kinds() const { return {}; }
 };
 
 inline constexpr uint64_t kFingerprintSeed = 0x766d6273696d0001ull;  // "vmbsim", 1.
@@ -106,7 +110,12 @@ class Tracer {
   bool fingerprint_enabled_ = false;
   uint64_t fingerprint_ = kFingerprintSeed;
   uint64_t record_count_ = 0;
-  std::vector<TraceSink*> sinks_;
+  struct Attached {
+    TraceSink* sink;
+    std::vector<uint64_t> kinds;  // Bit per kind; empty: every kind.
+    bool Wants(uint16_t kind) const { return kinds.empty() || ((kinds[kind >> 6] >> (kind & 63)) & 1) != 0; }
+  };
+  std::vector<Attached> sinks_;
 };
 
 // A sink that keeps every record in memory (tests, timelines).

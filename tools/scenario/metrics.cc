@@ -87,6 +87,14 @@ void MetricsCollector::OnRing(const sim::TraceRecord& r, bool write) {
   if (write) ring.metrics->ring_occupancy_bytes.Record(std::max<int64_t>(0, ring.bytes));
 }
 
+std::vector<uint16_t> MetricsCollector::Kinds() const {
+  std::vector<uint16_t> kinds = {fabric::TraceKind(fabric::FabricTraceKind::kInterrupt),
+                                 fabric::TraceKind(fabric::FabricTraceKind::kRingWrite),
+                                 fabric::TraceKind(fabric::FabricTraceKind::kRingRead)};
+  for (uint16_t kind = kKmclState; kind <= kKmclBatch; ++kind) kinds.push_back(kind);
+  return kinds;
+}
+
 MetricsCollector::Sender& MetricsCollector::SenderOf(uint64_t handle) {
   if (last_sender_ == nullptr || last_sender_handle_ != handle) {
     last_sender_ = &senders_[handle];

@@ -62,6 +62,8 @@ struct ChannelMetrics {
 class MetricsCollector : public sim::TraceSink {
  public:
   void OnRecord(const sim::TraceRecord& record) override;
+  // Interrupts, ring writes and reads, and the KMCL layer's records.
+  std::vector<uint16_t> Kinds() const override;
 
   const std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics>& channels() const { return channels_; }
   // Ring records from the root name no guest; they are attributed to the
