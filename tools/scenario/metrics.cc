@@ -27,6 +27,7 @@ void MetricsCollector::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bo
   if (!inserted) {
     if (it->second.relid == relid && it->second.guest == guest) return;
     it->second = Binding{guest, relid, host, metrics};  // Re-enabled onto another offer.
+    for (MetricsCacheEntry& e : metrics_cache_) e = MetricsCacheEntry{};
   }
   handles_[{guest, relid, host}] = handle;
   // Figures gathered before the relid was known move to the channel.
@@ -44,8 +45,15 @@ void MetricsCollector::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bo
 }
 
 ChannelMetrics* MetricsCollector::MetricsOf(uint64_t handle) {
+  // Two channel handles (the endpoints of one channel) alternate in the
+  // common case; remember both.
+  for (const MetricsCacheEntry& e : metrics_cache_) {
+    if (e.handle == handle && e.metrics != nullptr) return e.metrics;
+  }
   auto it = bindings_.find(handle);
-  if (it == bindings_.end()) return &unbound_[handle];
+  if (it == bindings_.end()) return &unbound_[handle];  // Not cached: it moves once the relid is known.
+  metrics_cache_[metrics_cache_next_] = MetricsCacheEntry{handle, it->second.metrics};
+  metrics_cache_next_ ^= 1;
   return it->second.metrics;
 }
 

@@ -138,6 +138,12 @@ class MetricsCollector : public sim::TraceSink {
   };
   RingCacheEntry ring_cache_[2][2];
   uint64_t guest_of_relid_ambiguous_ = 0;  // Relids seen from more than one guest.
+  struct MetricsCacheEntry {
+    uint64_t handle = 0;
+    ChannelMetrics* metrics = nullptr;
+  };
+  MetricsCacheEntry metrics_cache_[2];
+  int metrics_cache_next_ = 0;
   uint64_t last_learned_handle_[2] = {0, 0};  // [host]
   uint32_t last_learned_relid_[2] = {0, 0};
 };
