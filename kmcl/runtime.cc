@@ -869,8 +869,7 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
     ch->start_paused = false;
     TryBindClient(*ch);
   }
-  sim().tracer().Emit({.time = sim().Now(), .kind = kKmclStateTraceKind, .partition = ch->partition,
-                       .channel = ch->relid, .id0 = ch->handle, .id1 = static_cast<uint64_t>(ch->conn)});
+  EmitState(*ch, sim().Now(), ch->relid);
   return absl::OkStatus();
 }
 
@@ -1026,8 +1025,7 @@ void Runtime::ClientOpenResult(Channel& ch, uint32_t status) {
       return;
     }
     c.conn = ConnState::kOpen;
-    sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = c.partition,
-                         .channel = c.relid, .id0 = c.handle, .id1 = static_cast<uint64_t>(c.conn)});
+    EmitState(c, c.vp->LocalNow(), c.relid);
     FlushSendQueue(c);
     TRun(c);
     // Sub-channels waiting for this primary's offer binding.
@@ -1036,6 +1034,35 @@ void Runtime::ClientOpenResult(Channel& ch, uint32_t status) {
       if (sub.ok() && (*sub)->primary == handle) TryBindClient(**sub);
     }
   });
+}
+
+void Runtime::EmitState(const Channel& c, sim::SimTime time, uint32_t relid, uint64_t running) {
+  sim().tracer().Emit({.time = time, .kind = kKmclStateTraceKind, .partition = c.partition, .channel = relid,
+                       .id0 = c.handle, .id1 = static_cast<uint64_t>(c.conn), .size0 = running});
+}
+
+Runtime::Channel* Runtime::FindForLifecycle(VMBCHANNEL handle, const char* function, const char* callback_detail) {
+  absl::StatusOr<Channel*> found = FindChannel(handle, function);
+  if (!found.ok()) return nullptr;
+  if ((*found)->in_state_callback) {
+    Report(*found, function, Rule::kLifecycleCallInStateCallback, STATUS_SUCCESS, callback_detail).IgnoreError();
+    return nullptr;
+  }
+  return *found;
+}
+
+void Runtime::RunTransition(Channel* ch, const char* function, std::function<void(Channel&)> job, bool wait) {
+  // `done` outlives this call: a caller that does not wait has returned when
+  // the job runs.
+  auto done = std::make_shared<bool>(false);
+  const uint64_t value = ch->handle;
+  ch->state_worker->Post([this, value, done, job = std::move(job)] {
+    absl::StatusOr<Channel*> c = channels_.Lookup(value);
+    if (c.ok()) job(**c);
+    *done = true;
+    if (c.ok()) Notify(*c);
+  });
+  if (wait) WaitUntil(function, value, [done] { return *done; }, ch);
 }
 
 NTSTATUS Runtime::InvokeOpened(Channel& c) {
@@ -1073,8 +1100,7 @@ void Runtime::OnOpenGate(uint16_t guest, uint32_t relid, fabric::Fabric::OpenDon
     }
     c.conn = ConnState::kOpen;
     c.closing_locally = false;
-    sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = c.partition,
-                         .channel = c.relid, .id0 = c.handle, .id1 = static_cast<uint64_t>(c.conn)});
+    EmitState(c, c.vp->LocalNow(), c.relid);
     done(0);
     FlushSendQueue(c);
     TRun(c);
@@ -1161,8 +1187,7 @@ void Runtime::OnDetaching(uint16_t guest, uint32_t relid) {
     Channel& c = **found;
     TClose(c, true);
     c.conn = ConnState::kPeerClosed;
-    sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = c.partition,
-                         .channel = c.relid, .id0 = c.handle, .id1 = static_cast<uint64_t>(c.conn)});
+    EmitState(c, c.vp->LocalNow(), c.relid);
     Notify(&c);
   });
 }
@@ -1193,8 +1218,7 @@ void Runtime::OnRescind(uint16_t guest, uint32_t relid) {
     c.conn = ConnState::kDisabled;  // G26: the driver must Enable again.
     c.running = false;
     c.run_wanted = false;
-    sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = c.partition,
-                         .channel = relid, .id0 = c.handle, .id1 = static_cast<uint64_t>(c.conn)});
+    EmitState(c, c.vp->LocalNow(), relid);
     Notify(&c);
   });
 }
@@ -1230,8 +1254,7 @@ void Runtime::TRun(Channel& ch) {
     InvokeStateCallback(ch, ch.callbacks.EvtChannelStarted);
   }
   ch.running = true;
-  sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = ch.partition,
-                       .channel = ch.relid, .id0 = ch.handle, .id1 = static_cast<uint64_t>(ch.conn), .size0 = 1});
+  EmitState(ch, ch.vp->LocalNow(), ch.relid, /*running=*/1);
   MaybeKick(ch);
   if (ch.callbacks.EvtChannelPostStarted != nullptr) {
     ch.current_callback = CallbackId::kPostStarted;
@@ -1267,8 +1290,7 @@ void Runtime::TStop(Channel& ch) {
     ch.current_callback = CallbackId::kSuspend;
     InvokeStateCallback(ch, ch.callbacks.EvtChannelSuspend);
   }
-  sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = ch.partition,
-                       .channel = ch.relid, .id0 = ch.handle, .id1 = static_cast<uint64_t>(ch.conn), .size0 = 0});
+  EmitState(ch, ch.vp->LocalNow(), ch.relid, /*running=*/0);
   if (ch.outstanding != 0) {
     bool timed_out = false;
     const sim::EventId timer = sim().ScheduleAfter(options_.close_completion_timeout, [this, &timed_out, c] {
@@ -1338,14 +1360,8 @@ void Runtime::CancelOutgoing(Channel& ch, NTSTATUS status) {
 
 void Runtime::ChannelStart(VMBCHANNEL handle) {
   constexpr const char* kFn = "VmbChannelStart";
-  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
-  if (!found.ok()) return;
-  Channel* ch = *found;
-  if (ch->in_state_callback) {
-    Report(ch, kFn, Rule::kLifecycleCallInStateCallback, STATUS_SUCCESS, "called from a state-change callback")
-        .IgnoreError();
-    return;
-  }
+  Channel* ch = FindForLifecycle(handle, kFn, "called from a state-change callback");
+  if (ch == nullptr) return;
   if (ch->conn == ConnState::kDisabled) {
     Report(ch, kFn, Rule::kCallInWrongState, STATUS_SUCCESS, "the channel is not enabled").IgnoreError();
     return;
@@ -1355,29 +1371,15 @@ void Runtime::ChannelStart(VMBCHANNEL handle) {
   }
   ch->run_wanted = true;
   if (ch->conn != ConnState::kOpen) return;  // Starts as soon as it opens.
-  bool done = false;
-  const uint64_t value = ch->handle;
-  ch->state_worker->Post([this, value, &done] {
-    absl::StatusOr<Channel*> c = channels_.Lookup(value);
-    if (c.ok()) TRun(**c);
-    done = true;
-    if (c.ok()) Notify(*c);
-  });
   // G5: Start returns after Started has returned and the queue is enabled
   // (PostStarted runs on the state worker, so this waits for it as well).
-  if (!AtDispatch()) WaitUntil(kFn, value, [&done] { return done; }, ch);
+  RunTransition(ch, kFn, [this](Channel& c) { TRun(c); }, /*wait=*/!AtDispatch());
 }
 
 void Runtime::ChannelPause(VMBCHANNEL handle) {
   constexpr const char* kFn = "VmbChannelPause";
-  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
-  if (!found.ok()) return;
-  Channel* ch = *found;
-  if (ch->in_state_callback) {
-    Report(ch, kFn, Rule::kLifecycleCallInStateCallback, STATUS_SUCCESS, "called from a state-change callback")
-        .IgnoreError();
-    return;
-  }
+  Channel* ch = FindForLifecycle(handle, kFn, "called from a state-change callback");
+  if (ch == nullptr) return;
   if (AtDispatch()) {
     Report(ch, kFn, Rule::kBlockingCallAtDispatch, STATUS_SUCCESS, "Pause blocks; called at DISPATCH_LEVEL")
         .IgnoreError();
@@ -1389,73 +1391,52 @@ void Runtime::ChannelPause(VMBCHANNEL handle) {
     return;
   }
   ch->run_wanted = false;
-  bool done = false;
-  const uint64_t value = ch->handle;
-  ch->state_worker->Post([this, value, &done] {
-    absl::StatusOr<Channel*> c = channels_.Lookup(value);
-    if (c.ok()) TStop(**c);
-    done = true;
-    if (c.ok()) Notify(*c);
-  });
-  WaitUntil(kFn, value, [&done] { return done; }, ch);
+  RunTransition(ch, kFn, [this](Channel& c) { TStop(c); }, /*wait=*/true);
 }
 
 void Runtime::ChannelDisable(VMBCHANNEL handle) {
   constexpr const char* kFn = "VmbChannelDisable";
-  absl::StatusOr<Channel*> found = FindChannel(handle, kFn);
-  if (!found.ok()) return;
-  Channel* ch = *found;
-  if (ch->in_state_callback) {
-    Report(ch, kFn, Rule::kLifecycleCallInStateCallback, STATUS_SUCCESS,
-           "called from a state-change callback (it would deadlock)")
-        .IgnoreError();
-    return;
-  }
+  Channel* ch = FindForLifecycle(handle, kFn, "called from a state-change callback (it would deadlock)");
+  if (ch == nullptr) return;
   if (AtDispatch()) {
     Report(ch, kFn, Rule::kBlockingCallAtDispatch, STATUS_SUCCESS, "Disable blocks; called at DISPATCH_LEVEL")
         .IgnoreError();
     return;
   }
   if (ch->conn == ConnState::kDisabled) return;
-  bool done = false;
-  const uint64_t value = ch->handle;
-  ch->state_worker->Post([this, value, &done] {
-    absl::StatusOr<Channel*> c = channels_.Lookup(value);
-    if (c.ok()) {
-      Channel& chan = **c;
-      if (chan.is_server) {
-        if (chan.conn == ConnState::kOpen) {
-          chan.closing_locally = true;
-          TClose(chan, false);
-        }
-        if (chan.relid != 0) {
-          fabric_->server(chan.guest).RescindChannel(chan.relid).IgnoreError();
-          Channel* p = &chan;
-          WaitUntil("VmbChannelDisable", value, [p] { return p->endpoint == nullptr; }, p);
-          server_by_relid_.erase({chan.guest, chan.relid});
-        }
-        CancelOutgoing(chan, STATUS_CANCELLED);
-        chan.relid = 0;
-      } else {
-        Channel* p = &chan;
-        WaitUntil("VmbChannelDisable", value, [p] { return !p->opening; }, p);
-        if (chan.conn == ConnState::kOpen) TClose(chan, false);
-        chan.open_window = false;
-        CancelOutgoing(chan, STATUS_CANCELLED);
-        ClientWireTeardown(chan, false);
-      }
-      chan.conn = ConnState::kDisabled;
-      chan.running = false;
-      chan.run_wanted = !chan.is_server;
-      chan.queue_failed = false;
-      chan.closing_locally = false;
-      sim().tracer().Emit({.time = chan.vp->LocalNow(), .kind = kKmclStateTraceKind, .partition = chan.partition,
-                           .id0 = chan.handle, .id1 = static_cast<uint64_t>(chan.conn)});
+  RunTransition(ch, kFn, [this](Channel& chan) { DisableNow(chan); }, /*wait=*/true);
+}
+
+// Disable's transition (spec §7.4, §7.5), on the state worker.
+void Runtime::DisableNow(Channel& chan) {
+  const uint64_t value = chan.handle;
+  if (chan.is_server) {
+    if (chan.conn == ConnState::kOpen) {
+      chan.closing_locally = true;
+      TClose(chan, false);
     }
-    done = true;
-    if (c.ok()) Notify(*c);
-  });
-  WaitUntil(kFn, value, [&done] { return done; }, ch);
+    if (chan.relid != 0) {
+      fabric_->server(chan.guest).RescindChannel(chan.relid).IgnoreError();
+      Channel* p = &chan;
+      WaitUntil("VmbChannelDisable", value, [p] { return p->endpoint == nullptr; }, p);
+      server_by_relid_.erase({chan.guest, chan.relid});
+    }
+    CancelOutgoing(chan, STATUS_CANCELLED);
+    chan.relid = 0;
+  } else {
+    Channel* p = &chan;
+    WaitUntil("VmbChannelDisable", value, [p] { return !p->opening; }, p);
+    if (chan.conn == ConnState::kOpen) TClose(chan, false);
+    chan.open_window = false;
+    CancelOutgoing(chan, STATUS_CANCELLED);
+    ClientWireTeardown(chan, false);
+  }
+  chan.conn = ConnState::kDisabled;
+  chan.running = false;
+  chan.run_wanted = !chan.is_server;
+  chan.queue_failed = false;
+  chan.closing_locally = false;
+  EmitState(chan, chan.vp->LocalNow(), /*relid=*/0);
 }
 
 }  // namespace vmbsim::kmcl

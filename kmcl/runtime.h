@@ -415,6 +415,16 @@ class Runtime {
   // Opens the channel's Opened..Closed window and calls EvtChannelOpened
   // (STATUS_SUCCESS when the driver set none). On the state worker.
   NTSTATUS InvokeOpened(Channel& channel);
+  // A kmcl_state trace record for `channel` (fields as in runtime_internal.h).
+  void EmitState(const Channel& channel, sim::SimTime time, uint32_t relid, uint64_t running = 0);
+  // The channel of a Start / Pause / Disable; null (after reporting
+  // kLifecycleCallInStateCallback with `callback_detail`) when the call comes
+  // from one of its own state-change callbacks, or for a bad handle.
+  Channel* FindForLifecycle(VMBCHANNEL handle, const char* function, const char* callback_detail);
+  // Runs `job` on the channel's state worker and, if `wait`, blocks until it
+  // has run.
+  void RunTransition(Channel* channel, const char* function, std::function<void(Channel&)> job, bool wait);
+  void DisableNow(Channel& channel);
   void ClientWireTeardown(Channel& channel, bool rescinded);
   void CancelOutgoing(Channel& channel, NTSTATUS status);
   void ReleaseRing(Channel& channel);
