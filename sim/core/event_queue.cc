@@ -25,7 +25,7 @@ EventQueue::~EventQueue() {
   };
   for (const Entry& entry : front_) destroy(entry);
   for (const Bucket& bucket : buckets_) {
-    for (const Block* block = bucket.head; block != nullptr; block = block->next) {
+    for (const Block* block = bucket.first; block != nullptr; block = block->next) {
       for (uint32_t i = 0; i < block->count; ++i) destroy(block->entries[i]);
     }
   }
@@ -47,7 +47,7 @@ uint32_t EventQueue::NextTieBreakKey(uint64_t time_ns) {
   return static_cast<uint32_t>(last_key + 1 + tie_break_->Below(std::min(room, kTieBreakSpan)));
 }
 
-EventQueue::Block* EventQueue::NewHeadBlock(Bucket& bucket) {
+EventQueue::Block* EventQueue::NewLastBlock(Bucket& bucket) {
   Block* block = free_blocks_;
   if (block != nullptr) {
     free_blocks_ = block->next;
@@ -56,121 +56,170 @@ EventQueue::Block* EventQueue::NewHeadBlock(Bucket& bucket) {
     block = blocks_.back().get();
   }
   block->count = 0;
-  block->next = bucket.head;
-  bucket.head = block;
+  block->next = nullptr;
+  if (bucket.last != nullptr) {
+    bucket.last->next = block;
+  } else {
+    bucket.first = block;
+  }
+  bucket.last = block;
   return block;
 }
 
-void EventQueue::ClearNonEmpty(int bucket_index) {
-  uint64_t& word = non_empty_[bucket_index >> 6];
-  word &= ~(uint64_t{1} << (bucket_index & 63));
-  if (word == 0) non_empty_words_ &= ~(uint64_t{1} << (bucket_index >> 6));
-}
-
 int EventQueue::LowestNonEmptyBucket() const {
-  if (non_empty_words_ == 0) return -1;
-  const int word = __builtin_ctzll(non_empty_words_);
-  return word * 64 + __builtin_ctzll(non_empty_[word]);
-}
-
-const EventQueue::Entry* EventQueue::MinimumOf(const Bucket& bucket) const {
-  const Entry* best = &bucket.head->entries[0];
-  if (bucket.size == 1) return best;
-  Key128 best_key = KeyOf(best->time_ns, best->key_slot);
-  for (const Block* block = bucket.head; block != nullptr; block = block->next) {
-    for (uint32_t i = 0; i < block->count; ++i) {
-      const Key128 key = KeyOf(block->entries[i].time_ns, block->entries[i].key_slot);
-      const bool better = key < best_key;
-      best_key = better ? key : best_key;
-      best = better ? &block->entries[i] : best;
-    }
-  }
-  return best;
+  if (non_empty_levels_ == 0) return -1;
+  const int level = __builtin_ctz(non_empty_levels_);
+  return level * kDigitValues + __builtin_ctzll(non_empty_[level]);
 }
 
 void EventQueue::ReleaseBlocks(Bucket& bucket) {
-  Block* block = bucket.head;
+  Block* block = bucket.first;
   while (block != nullptr) {
     Block* next = block->next;
     block->next = free_blocks_;
     free_blocks_ = block;
     block = next;
   }
-  bucket.head = nullptr;
+  bucket.first = nullptr;
+  bucket.last = nullptr;
   bucket.size = 0;
 }
 
-EventQueue::Entry EventQueue::TakeMinimum(int bucket_index, const Entry* minimum) {
-  const Entry taken = *minimum;
-  VMBSIM_CHECK(KeyOf(taken.time_ns, taken.key_slot) > KeyOf(ref_time_ns_, ref_key_slot_));
-  ref_time_ns_ = taken.time_ns;
-  ref_key_slot_ = taken.key_slot;
-  Bucket& bucket = buckets_[bucket_index];
-  ClearNonEmpty(bucket_index);
-  if (bucket.size > 1) {
-    // Relative to the new reference every other entry of this bucket differs
-    // in a lower bit: move them down. Entries of higher buckets keep their
-    // bucket, because the new reference shares their higher bits.
-    // Each source block goes back to the free list as soon as it has been
-    // read, so a large redistribution needs no more than one extra block.
-    Block* block = bucket.head;
-    bucket.head = nullptr;
-    bucket.size = 0;
-    while (block != nullptr) {
-      for (uint32_t i = 0; i < block->count; ++i) {
-        const Entry& entry = block->entries[i];
-        if (&entry == minimum) continue;
-        const int target = BucketIndexOf(entry);
-        VMBSIM_CHECK_LT(target, bucket_index);
-        Append(target, entry);
-      }
-      Block* next = block->next;
-      block->next = free_blocks_;
-      free_blocks_ = block;
-      block = next;
-    }
-  } else {
-    ReleaseBlocks(bucket);
-  }
-  --entry_count_;
-  return taken;
+void EventQueue::InsertIntoFront(Entry entry) {
+  // Descending order; search from the back, where new entries usually land
+  // (an event scheduled for the current instant passes only the pending
+  // events of that instant).
+  const Key128 key = KeyOf(entry);
+  size_t position = front_.size();
+  while (position > 0 && KeyOf(front_[position - 1]) < key) --position;
+  front_.insert(front_.begin() + static_cast<ptrdiff_t>(position), entry);
 }
 
-void EventQueue::MoveBucketToFront(int bucket_index) {
+void EventQueue::RefillFront(int bucket_index) {
   VMBSIM_CHECK(front_.empty());
   Bucket& bucket = buckets_[bucket_index];
-  for (const Block* block = bucket.head; block != nullptr; block = block->next) {
-    front_.insert(front_.end(), block->entries, block->entries + block->count);
+  const int level = bucket_index / kDigitValues;
+  non_empty_[level] &= ~(uint64_t{1} << (bucket_index % kDigitValues));
+  if (non_empty_[level] == 0) non_empty_levels_ &= ~(uint32_t{1} << level);
+  // The other buckets keep their indices when the reference moves into this
+  // bucket's range: the new reference shares every digit above this
+  // bucket's level with the old one, and this bucket's digit, which is
+  // below theirs at this level. Lower buckets are empty.
+  if (level == 1 && bucket.size <= kCountingBatchMax) {
+    CountingSortIntoFront(bucket);
+    if (tie_break_.has_value()) SortFrontTiesByKey();
+  } else if (level == 0 || bucket.size <= kSortBatchMax) {
+    // A level-0 bucket holds a single due time, already in key order in
+    // FIFO mode; anything else is sorted.
+    front_.resize(bucket.size);
+    size_t position = bucket.size;
+    for (const Block* block = bucket.first; block != nullptr; block = block->next) {
+      for (uint32_t i = 0; i < block->count; ++i) front_[--position] = block->entries[i];
+    }
+    if (level != 0) {
+      std::sort(front_.begin(), front_.end(), [](const Entry& a, const Entry& b) { return KeyOf(a) > KeyOf(b); });
+    } else if (tie_break_.has_value()) {
+      SortFrontTiesByKey();
+    }
+  } else {
+    RedistributeAroundMinimum(bucket, bucket_index);
+    return;
   }
   ReleaseBlocks(bucket);
-  ClearNonEmpty(bucket_index);
-  std::sort(front_.begin(), front_.end(), [](const Entry& a, const Entry& b) {
-    return KeyOf(a.time_ns, a.key_slot) > KeyOf(b.time_ns, b.key_slot);
-  });
-  // The other buckets keep their indices relative to the new reference: it
-  // shares every digit above this bucket's level with the old one, and this
-  // bucket's digit, which is below theirs at this level.
-  VMBSIM_CHECK(KeyOf(front_[0].time_ns, front_[0].key_slot) > KeyOf(ref_time_ns_, ref_key_slot_));
+  VMBSIM_CHECK_GT(front_[0].time_ns, ref_time_ns_);
   ref_time_ns_ = front_[0].time_ns;
-  ref_key_slot_ = front_[0].key_slot;
 }
 
-std::vector<EventQueue::Entry> EventQueue::TakeAllEntries() {
+void EventQueue::CountingSortIntoFront(const Bucket& bucket) {
+  // The entries share every bit of time above the low digit: one stable pass
+  // on that digit orders them by time, and stability keeps equal times in
+  // bucket (key) order. Filled from the back so the front ends descending.
+  uint32_t counts[kDigitValues] = {};
+  for (const Block* block = bucket.first; block != nullptr; block = block->next) {
+    for (uint32_t i = 0; i < block->count; ++i) ++counts[block->entries[i].time_ns & (kDigitValues - 1)];
+  }
+  const uint32_t size = bucket.size;
+  uint32_t slot_after[kDigitValues];  // One past the next front slot of each digit, counted down.
+  uint32_t below = 0;
+  for (int digit = 0; digit < kDigitValues; ++digit) {
+    slot_after[digit] = size - below;
+    below += counts[digit];
+  }
+  front_.resize(size);
+  Entry* front = front_.data();
+  for (const Block* block = bucket.first; block != nullptr; block = block->next) {
+    for (uint32_t i = 0; i < block->count; ++i) {
+      const Entry& entry = block->entries[i];
+      front[--slot_after[entry.time_ns & (kDigitValues - 1)]] = entry;
+    }
+  }
+}
+
+void EventQueue::RedistributeAroundMinimum(Bucket& bucket, int bucket_index) {
+  uint64_t minimum = UINT64_MAX;
+  for (const Block* block = bucket.first; block != nullptr; block = block->next) {
+    for (uint32_t i = 0; i < block->count; ++i) minimum = std::min(minimum, block->entries[i].time_ns);
+  }
+  VMBSIM_CHECK_GT(minimum, ref_time_ns_);
+  ref_time_ns_ = minimum;
+  // Relative to the new reference every other entry of this bucket differs
+  // in a lower digit: move them down, in order. Each source block goes back
+  // to the free list as soon as it has been read, so a large redistribution
+  // needs no more than one extra block.
+  Block* block = bucket.first;
+  bucket.first = nullptr;
+  bucket.last = nullptr;
+  bucket.size = 0;
+  while (block != nullptr) {
+    for (uint32_t i = 0; i < block->count; ++i) {
+      const Entry& entry = block->entries[i];
+      if (entry.time_ns == minimum) {
+        front_.push_back(entry);
+        continue;
+      }
+      const int target = BucketIndexOf(entry.time_ns);
+      VMBSIM_CHECK_LT(target, bucket_index);
+      Append(target, entry);
+    }
+    Block* next = block->next;
+    block->next = free_blocks_;
+    free_blocks_ = block;
+    block = next;
+  }
+  std::reverse(front_.begin(), front_.end());
+  if (tie_break_.has_value()) SortFrontTiesByKey();
+}
+
+void EventQueue::SortFrontTiesByKey() {
+  // Tie-break keys are random, so bucket order says nothing about them.
+  size_t run_begin = 0;
+  while (run_begin < front_.size()) {
+    size_t run_end = run_begin + 1;
+    while (run_end < front_.size() && front_[run_end].time_ns == front_[run_begin].time_ns) ++run_end;
+    if (run_end - run_begin > 1) {
+      std::sort(front_.begin() + static_cast<ptrdiff_t>(run_begin), front_.begin() + static_cast<ptrdiff_t>(run_end),
+                [](const Entry& a, const Entry& b) { return a.key_slot > b.key_slot; });
+    }
+    run_begin = run_end;
+  }
+}
+
+std::vector<EventQueue::Entry> EventQueue::TakeAllEntriesSorted() {
   std::vector<Entry> all;
   all.reserve(entry_count_);
   all.insert(all.end(), front_.begin(), front_.end());
   front_.clear();
   ref_time_ns_ = last_time_ns_;
-  ref_key_slot_ = last_key_slot_;
   for (Bucket& bucket : buckets_) {
-    for (const Block* block = bucket.head; block != nullptr; block = block->next) {
+    for (const Block* block = bucket.first; block != nullptr; block = block->next) {
       all.insert(all.end(), block->entries, block->entries + block->count);
     }
     ReleaseBlocks(bucket);
   }
   for (uint64_t& word : non_empty_) word = 0;
-  non_empty_words_ = 0;
+  non_empty_levels_ = 0;
   entry_count_ = 0;
+  std::sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) { return KeyOf(a) < KeyOf(b); });
   return all;
 }
 
@@ -196,7 +245,6 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
   const uint64_t limit_ns = static_cast<uint64_t>(std::max<int64_t>(limit.nanoseconds(), -1));
   const bool limit_negative = limit.nanoseconds() < 0;
   for (;;) {
-    Entry top;
     if (front_.empty()) {
       const int bucket_index = LowestNonEmptyBucket();
       if (bucket_index < 0) {
@@ -204,26 +252,18 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
         // last live event so that discarded cancelled entries due later
         // than the clock do not constrain what may be scheduled next.
         ref_time_ns_ = last_time_ns_ = live_time_ns_;
-        ref_key_slot_ = last_key_slot_ = live_key_slot_;
+        last_key_slot_ = live_key_slot_;
         return PopResult::kEmpty;
       }
-      if (buckets_[bucket_index].size <= kFrontBatchMax) {
-        MoveBucketToFront(bucket_index);
-        continue;
-      }
-      const Entry* minimum = MinimumOf(buckets_[bucket_index]);
-      if (limit_negative || minimum->time_ns > limit_ns) return PopResult::kBeyondLimit;
-      __builtin_prefetch(&SlotAt(static_cast<uint32_t>(minimum->key_slot)));
-      top = TakeMinimum(bucket_index, minimum);
-    } else {
-      top = front_.back();
-      if (limit_negative || top.time_ns > limit_ns) return PopResult::kBeyondLimit;
-      front_.pop_back();
-      --entry_count_;
-      if (!front_.empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_.back().key_slot)));
+      RefillFront(bucket_index);
     }
+    const Entry top = front_.back();
+    if (limit_negative || top.time_ns > limit_ns) return PopResult::kBeyondLimit;
+    front_.pop_back();
+    --entry_count_;
+    if (!front_.empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_.back().key_slot)));
     const uint32_t index = static_cast<uint32_t>(top.key_slot);
-    VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Push.
+    VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Insert.
     last_time_ns_ = top.time_ns;
     last_key_slot_ = top.key_slot;
     if (SlotAt(index).op == nullptr) {  // Cancelled.
@@ -242,31 +282,29 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
 
 std::optional<SimTime> EventQueue::PeekTime() {
   // Rarely used (reports, progress): a scan that changes nothing, so that
-  // peeking never moves the reference key.
-  std::optional<Key128> best;
+  // peeking never moves the reference.
   for (auto it = front_.rbegin(); it != front_.rend(); ++it) {
     if (SlotAt(static_cast<uint32_t>(it->key_slot)).op != nullptr) {
       return SimTime::FromNanoseconds(static_cast<int64_t>(it->time_ns));
     }
   }
-  for (const Bucket& bucket : buckets_) {
-    for (const Block* block = bucket.head; block != nullptr; block = block->next) {
+  for (const Bucket& bucket : buckets_) {  // Lower buckets hold earlier times.
+    std::optional<uint64_t> best;
+    for (const Block* block = bucket.first; block != nullptr; block = block->next) {
       for (uint32_t i = 0; i < block->count; ++i) {
         const Entry& entry = block->entries[i];
         if (SlotAt(static_cast<uint32_t>(entry.key_slot)).op == nullptr) continue;
-        const Key128 key = KeyOf(entry.time_ns, entry.key_slot);
-        if (!best.has_value() || key < *best) best = key;
+        if (!best.has_value() || entry.time_ns < *best) best = entry.time_ns;
       }
     }
-    if (best.has_value()) break;  // Lower buckets hold smaller keys.
+    if (best.has_value()) return SimTime::FromNanoseconds(static_cast<int64_t>(*best));
   }
-  if (!best.has_value()) return std::nullopt;
-  return SimTime::FromNanoseconds(static_cast<int64_t>(*best >> 64));
+  return std::nullopt;
 }
 
 void EventQueue::DropDeadEntries() {
-  std::vector<Entry> all = TakeAllEntries();
-  for (const Entry& entry : all) {
+  // Re-inserted in (time, key) order, which is the order the buckets rely on.
+  for (const Entry& entry : TakeAllEntriesSorted()) {
     const uint32_t index = static_cast<uint32_t>(entry.key_slot);
     if (SlotAt(index).op == nullptr) {
       ReleaseSlot(index);
@@ -279,15 +317,12 @@ void EventQueue::DropDeadEntries() {
 }
 
 void EventQueue::RenumberKeys() {
-  // Sort pending entries by (time, key) and give them keys 1..n in that
-  // order: the relative order is unchanged, and key 0 (the reference, the
-  // event executing now) stays below every pending key of its instant.
-  std::vector<Entry> all = TakeAllEntries();
-  std::sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) {
-    return KeyOf(a.time_ns, a.key_slot) < KeyOf(b.time_ns, b.key_slot);
-  });
+  // Give the pending entries keys 1..n in (time, key) order: the relative
+  // order is unchanged, and key 0 (the reference, the event executing now)
+  // stays below every pending key of its instant.
+  std::vector<Entry> all = TakeAllEntriesSorted();
   VMBSIM_CHECK_LT(all.size(), kKeyMax);
-  ref_key_slot_ = last_key_slot_ = live_key_slot_ = 0;
+  last_key_slot_ = live_key_slot_ = 0;
   for (size_t i = 0; i < all.size(); ++i) {
     all[i].key_slot = (uint64_t{i + 1} << 32) | (all[i].key_slot & kKeyMax);
     Insert(all[i]);

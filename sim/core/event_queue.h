@@ -16,24 +16,38 @@
 //
 // Representation, chosen for the hold model that dominates simulations
 // (pop the earliest, schedule one or two later):
-//   * A radix heap over 128-bit keys {time_ns:64, key:32, slot:32}, in base
-//     16. A discrete-event queue is monotone (nothing is scheduled before the
-//     event being run), which is exactly what a radix heap needs: an entry
-//     lives in the bucket named by the highest 4-bit digit in which its key
-//     differs from the reference key, and by its own value of that digit. Push is O(1) (one count-leading-zeros and an append); pop takes
-//     the lowest non-empty bucket and, when it holds more than one entry,
-//     scans it for the minimum and redistributes the rest into lower levels.
-//     An entry moves down at most once per level (32 levels, in practice one
-//     or two), with sequential memory access: amortised O(log C) per event,
-//     C the key range.
-//   * When the lowest non-empty bucket is small (at most kFrontBatchMax
-//     entries) it is not redistributed: it is sorted once into a front batch
-//     that pops from the back, and new entries that fall below the batch's
-//     largest key are inserted into it in order. Entries thus move about
-//     twice in the hold model instead of once per level.
-//   * Buckets are linked lists of 256-byte blocks of 16-byte entries drawn from
-//     one free list, so memory follows the number of pending events (about 16
-//     bytes each) rather than the peak size of each bucket.
+//   * A radix heap over the 64-bit due time, in base 64. A discrete-event
+//     queue is monotone (nothing is scheduled before the event being run),
+//     which is what a radix heap needs: an entry due later than the reference
+//     time lives in the bucket named by the highest 6-bit digit in which its
+//     time differs from the reference, and by its own value of that digit
+//     (11 levels of 64 buckets, one bitmap word per level). Push is O(1): an
+//     exclusive-or, a count-leading-zeros and an append. An entry moves down
+//     at most once per level, with sequential memory access; in practice it
+//     is appended once and moved once or twice.
+//   * Only the time is in the radix key. Entries due at the same time keep
+//     their key order inside every bucket without comparing keys: the
+//     buckets are FIFO lists, an entry always sits in the bucket its time
+//     names relative to the current reference (so equal times share a
+//     bucket), only the lowest non-empty bucket is ever redistributed (into
+//     empty lower buckets, in order), and in FIFO mode keys grow with every
+//     push. In tie-break mode the keys are random, so runs of equal time are
+//     sorted by key when they reach the front.
+//   * The front batch holds the smallest pending entries, sorted descending
+//     so the minimum pops from the back; every entry due no later than the
+//     reference time is there, and a new one joins it in order. When the
+//     front runs dry the lowest non-empty bucket becomes the next front:
+//       - a level-0 bucket holds one due time and is copied as it is;
+//       - a level-1 bucket of up to kCountingBatchMax entries differs only in
+//         the low 6 bits of time, so one stable counting-sort pass orders it;
+//       - any other bucket of up to kSortBatchMax entries is sorted;
+//       - a larger bucket is redistributed around its minimum time, whose
+//         entries form the front.
+//     In the hold model at 10^3 pending events this makes each event one
+//     append, one counting-sort pass and one pop.
+//   * Buckets are linked lists of 256-byte blocks of 16-byte entries drawn
+//     from one free list, so memory follows the number of pending events
+//     (about 17 bytes each) rather than the peak size of each bucket.
 //   * The callable lives in a pooled slot: 24 bytes of inline storage and one
 //     operations pointer, 32 bytes, plus a 4-byte generation kept beside it
 //     for stale-id detection. Slots are recycled through a free list, so the
@@ -170,35 +184,42 @@ class EventQueue {
   static constexpr uint64_t kTieBreakSpan = uint64_t{1} << 31;
 
   using Key128 = unsigned __int128;
+  static Key128 KeyOf(const Entry& entry) { return (Key128{entry.time_ns} << 64) | entry.key_slot; }
   static Key128 KeyOf(uint64_t time_ns, uint64_t key_slot) {
     return (Key128{time_ns} << 64) | key_slot;
   }
-  // Radix 16: the 128-bit key is 32 digits of 4 bits. An entry's bucket is
-  // (level, digit): the level is the highest digit position in which its key
-  // differs from the reference key, the digit its own value there (always
-  // above the reference's digit, so never 0). Lower bucket indices hold
-  // smaller keys.
-  static constexpr int kDigitBits = 4;
+  // Radix 64 over the due time: 11 digits of 6 bits (the last has 4). An
+  // entry's bucket is (level, digit): the level is the highest digit position
+  // in which its time differs from the reference time, the digit its own
+  // value there (always above the reference's digit). Lower bucket indices
+  // hold earlier times. One bitmap word per level.
+  static constexpr int kDigitBits = 6;
   static constexpr int kDigitValues = 1 << kDigitBits;
-  static constexpr int kLevelCount = 128 / kDigitBits;
+  static_assert(kDigitValues == 64, "one bitmap word per level");
+  static constexpr int kLevelCount = (64 + kDigitBits - 1) / kDigitBits;
   static constexpr int kBucketCount = kLevelCount * kDigitValues;
-  static constexpr int kBitmapWords = kBucketCount / 64;
-  static_assert(kBitmapWords <= 64, "one summary word indexes the bitmap");
   static constexpr uint32_t kBlockEntries = 15;
-  static constexpr size_t kFrontBatchMax = 48;
+  // Largest level-1 bucket that is counting-sorted into the front, and the
+  // largest other bucket that is comparison-sorted into it; larger buckets
+  // are redistributed. A bigger front costs more when new entries land in
+  // its range (they are inserted in order), so the comparison sort, which
+  // costs more per entry, gets the smaller bound.
+  static constexpr uint32_t kCountingBatchMax = 256;
+  static constexpr uint32_t kSortBatchMax = 32;
 
-  // A block of a bucket's entries; blocks of one bucket form a list whose
-  // head is the one being filled.
+  // A block of a bucket's entries; the blocks of a bucket form a list in
+  // insertion order whose last block is the one being filled.
   struct Block {
     Entry entries[kBlockEntries];
     Block* next;
     uint32_t count;
   };
-  static_assert(sizeof(Block) == 256);  // Small: at a few thousand pending events the head blocks of the busy buckets stay in L1.
+  static_assert(sizeof(Block) == 256);  // Small: at a few thousand pending events the busy blocks stay in L1.
 
   struct Bucket {
-    Block* head = nullptr;
-    size_t size = 0;
+    Block* first = nullptr;
+    Block* last = nullptr;
+    uint32_t size = 0;
   };
 
   template <typename F>
@@ -220,41 +241,42 @@ class EventQueue {
   uint32_t NextKey(uint64_t time_ns);
   PopResult PopNextSlow(SimTime limit, SimTime* when);
   uint32_t NextTieBreakKey(uint64_t time_ns);
-  Block* NewHeadBlock(Bucket& bucket);
-  int BucketIndexOf(const Entry& entry) const;
+  Block* NewLastBlock(Bucket& bucket);
+  int BucketIndexOf(uint64_t time_ns) const;
   void Insert(Entry entry);
+  void InsertIntoFront(Entry entry);
   void Append(int bucket_index, Entry entry);
   int LowestNonEmptyBucket() const;
-  void ClearNonEmpty(int bucket_index);
-  // The minimum entry of a non-empty bucket.
-  const Entry* MinimumOf(const Bucket& bucket) const;
-  // Removes `*minimum` from bucket `bucket_index`, makes it the reference
-  // key, and moves the bucket's other entries to lower buckets.
-  Entry TakeMinimum(int bucket_index, const Entry* minimum);
-  // Moves a small bucket, the lowest non-empty one, into the front batch and
-  // makes its largest key the reference.
-  void MoveBucketToFront(int bucket_index);
+  // Makes the lowest non-empty bucket, `bucket_index`, the new front batch
+  // (sorted, or redistributed around its minimum time). REQUIRES: the front
+  // is empty.
+  void RefillFront(int bucket_index);
+  // Counting sort of a level-1 bucket into the front (descending).
+  void CountingSortIntoFront(const Bucket& bucket);
+  // Redistributes a large bucket around its minimum time: the entries due
+  // then form the front, the others move to lower buckets.
+  void RedistributeAroundMinimum(Bucket& bucket, int bucket_index);
+  // Tie-break mode: sorts each run of equal due times in the front by key.
+  void SortFrontTiesByKey();
   void ReleaseBlocks(Bucket& bucket);
-  // Empties every bucket and the front; the reference falls back to the last
-  // popped key, which sorts before everything returned.
-  std::vector<Entry> TakeAllEntries();
+  // Empties every bucket and the front, and returns their entries in
+  // (time, key) order; the reference falls back to the last popped time.
+  std::vector<Entry> TakeAllEntriesSorted();
   void DropDeadEntries();
   void RenumberKeys();
 
   // The front batch: the smallest pending entries, sorted descending so the
-  // minimum is at the back. Its largest key is the radix reference, so every
-  // entry in the buckets sorts after every entry here; a new entry below
-  // the reference joins the front in order.
+  // minimum is at the back. Every entry due no later than the reference time
+  // is here and every bucket entry is due after it.
   std::vector<Entry> front_;
   Bucket buckets_[kBucketCount];
-  uint64_t non_empty_[kBitmapWords] = {};  // Bit b: buckets_[b] holds entries.
-  uint64_t non_empty_words_ = 0;           // Bit w: non_empty_[w] != 0.
-  size_t entry_count_ = 0;             // Live and dead entries in buckets and front.
-  // The radix reference key: bucket indices are relative to it and every
-  // bucket entry sorts after it. It is the last popped key when the front is
-  // empty, and the front's largest key otherwise.
+  uint64_t non_empty_[kLevelCount] = {};  // Bit d of word l: bucket (l, d) holds entries.
+  uint32_t non_empty_levels_ = 0;         // Bit l: non_empty_[l] != 0.
+  size_t entry_count_ = 0;                // Live and dead entries in buckets and front.
+  // The radix reference time: bucket indices are relative to it. It is the
+  // largest time in the front, or the last popped time when the front is
+  // empty.
   uint64_t ref_time_ns_ = 0;
-  uint64_t ref_key_slot_ = 0;
   std::vector<std::unique_ptr<Block>> blocks_;
   Block* free_blocks_ = nullptr;
 
@@ -328,51 +350,38 @@ inline uint32_t EventQueue::NextKey(uint64_t time_ns) {
   return static_cast<uint32_t>(next_key_++);
 }
 
-inline int EventQueue::BucketIndexOf(const Entry& entry) const {
-  // Highest differing bit of the 128-bit keys, then its digit's level and the
+inline int EventQueue::BucketIndexOf(uint64_t time_ns) const {
+  // Highest differing bit of the times, then its digit's level and the
   // entry's value of that digit.
-  const uint64_t time_diff = entry.time_ns ^ ref_time_ns_;
-  if (time_diff != 0) {
-    const int level = (63 - __builtin_clzll(time_diff)) / kDigitBits;
-    const int digit = static_cast<int>((entry.time_ns >> (level * kDigitBits)) & (kDigitValues - 1));
-    return (64 / kDigitBits + level) * kDigitValues + digit;
-  }
-  const uint64_t key_diff = entry.key_slot ^ ref_key_slot_;
-  VMBSIM_CHECK_NE(key_diff, 0u);  // Keys are unique: the slot is part of them.
-  const int level = (63 - __builtin_clzll(key_diff)) / kDigitBits;
-  const int digit = static_cast<int>((entry.key_slot >> (level * kDigitBits)) & (kDigitValues - 1));
+  const uint64_t diff = time_ns ^ ref_time_ns_;
+  VMBSIM_CHECK_NE(diff, 0u);  // Times equal to the reference go to the front.
+  const int level = (63 - __builtin_clzll(diff)) / kDigitBits;
+  const int digit = static_cast<int>((time_ns >> (level * kDigitBits)) & (kDigitValues - 1));
   return level * kDigitValues + digit;
 }
 
 inline void EventQueue::Append(int bucket_index, Entry entry) {
   Bucket& bucket = buckets_[bucket_index];
-  Block* head = bucket.head;
-  if (ABSL_PREDICT_FALSE(head == nullptr || head->count == kBlockEntries)) head = NewHeadBlock(bucket);
-  head->entries[head->count++] = entry;
+  Block* last = bucket.last;
+  if (ABSL_PREDICT_FALSE(last == nullptr || last->count == kBlockEntries)) last = NewLastBlock(bucket);
+  last->entries[last->count++] = entry;
   if (bucket.size++ == 0) {
-    non_empty_[bucket_index >> 6] |= uint64_t{1} << (bucket_index & 63);
-    non_empty_words_ |= uint64_t{1} << (bucket_index >> 6);
+    const int level = bucket_index / kDigitValues;
+    non_empty_[level] |= uint64_t{1} << (bucket_index % kDigitValues);
+    non_empty_levels_ |= uint32_t{1} << level;
   }
 }
 
 inline void EventQueue::Insert(Entry entry) {
-  const Key128 key = KeyOf(entry.time_ns, entry.key_slot);
   // Monotonicity: every entry sorts after the last popped one.
-  VMBSIM_CHECK(key > KeyOf(last_time_ns_, last_key_slot_));
+  VMBSIM_CHECK(KeyOf(entry) > KeyOf(last_time_ns_, last_key_slot_));
   ++entry_count_;
-  if (!front_.empty() && key < KeyOf(ref_time_ns_, ref_key_slot_)) {
-    // Below the front's largest key: insert in order (descending), searching
-    // from the back, where new entries usually land.
-    size_t position = front_.size();
-    while (position > 0 && KeyOf(front_[position - 1].time_ns, front_[position - 1].key_slot) < key) {
-      --position;
-    }
-    front_.insert(front_.begin() + static_cast<ptrdiff_t>(position), entry);
+  if (entry.time_ns <= ref_time_ns_) {
+    InsertIntoFront(entry);
     return;
   }
-  Append(BucketIndexOf(entry), entry);
+  Append(BucketIndexOf(entry.time_ns), entry);
 }
-
 
 inline EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
   // Fast path: the next entry is in the front batch, live and due.

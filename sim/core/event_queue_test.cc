@@ -185,8 +185,10 @@ TEST(EventQueueTest, SteadyStateReusesStorage) {
 }
 
 // Random schedule / cancel / pop against a reference ordered by (time, seq).
-TEST(EventQueueTest, RandomOperationsMatchAReferenceQueue) {
-  Prng prng = Prng::FromSeed(7);
+// `delay` draws the distance from now of each new event.
+template <typename DrawDelay>
+void MatchReferenceQueue(uint64_t seed, int steps, DrawDelay delay) {
+  Prng prng = Prng::FromSeed(seed);
   EventQueue queue;
   std::map<std::pair<int64_t, uint64_t>, int> reference;  // (time, seq) -> label.
   std::map<int, std::pair<EventId, std::pair<int64_t, uint64_t>>> handles;
@@ -194,10 +196,10 @@ TEST(EventQueueTest, RandomOperationsMatchAReferenceQueue) {
   uint64_t seq = 0;
   int next_label = 0;
   int64_t now = 0;
-  for (int step = 0; step < 200000; ++step) {
+  for (int step = 0; step < steps; ++step) {
     const uint64_t op = prng.Below(10);
     if (op < 5) {
-      const int64_t when = now + static_cast<int64_t>(prng.Below(50));
+      const int64_t when = now + delay(prng);
       const int label = next_label++;
       const EventId id = queue.Push(T(when), [&ran, label] { ran.push_back(label); });
       reference[{when, seq}] = label;
@@ -222,6 +224,92 @@ TEST(EventQueueTest, RandomOperationsMatchAReferenceQueue) {
     }
     ASSERT_EQ(queue.pending_count(), reference.size());
   }
+}
+
+TEST(EventQueueTest, RandomOperationsMatchAReferenceQueue) {
+  MatchReferenceQueue(7, 200000, [](Prng& prng) { return static_cast<int64_t>(prng.Below(50)); });
+}
+
+// Delays spread over every radix level, with many ties at the current
+// instant: exercises the counting sort, the comparison sort, redistribution
+// and in-order insertion into the front.
+TEST(EventQueueTest, WideDelaysMatchAReferenceQueue) {
+  MatchReferenceQueue(8, 200000, [](Prng& prng) -> int64_t {
+    switch (prng.Below(6)) {
+      case 0: return 0;
+      case 1: return static_cast<int64_t>(prng.Below(64));
+      case 2: return static_cast<int64_t>(prng.Below(5000));
+      case 3: return static_cast<int64_t>(prng.Below(1u << 20));
+      case 4: return static_cast<int64_t>(prng.Below(uint64_t{1} << 44));
+      default: return 64 * static_cast<int64_t>(prng.Below(8));
+    }
+  });
+}
+
+// Dense: a few hundred distinct times over thousands of pending events, so
+// that buckets exceed the sort bounds and are redistributed.
+TEST(EventQueueTest, DenseTiesMatchAReferenceQueue) {
+  MatchReferenceQueue(9, 300000, [](Prng& prng) { return static_cast<int64_t>(prng.Below(300)); });
+}
+
+// The hold model at scale, in both modes, against a reference that knows
+// every event's full sort key: (time, sequence) in FIFO mode; in tie-break
+// mode (time, key, slot), the key replayed from the same PRNG stream by the
+// rule the queue documents (below 2^31 for a later time; above the running
+// event's key for the current instant). Thousands of events share each
+// nanosecond, so buckets overflow every sort bound and are redistributed.
+void HoldAgainstReference(bool tie_break, size_t pending, int steps) {
+  constexpr uint64_t kSpan = uint64_t{1} << 31;
+  EventQueue queue;
+  Prng keys = Prng::FromSeed(11);
+  if (tie_break) queue.EnableTieBreak(keys);
+  Prng prng = Prng::FromSeed(12);
+  struct Key {
+    int64_t time;
+    uint64_t key;
+    uint32_t slot;
+    auto operator<=>(const Key&) const = default;
+  };
+  std::map<Key, int> reference;
+  uint64_t seq = 0;
+  int64_t now = 0;
+  Key running{0, 0, 0};
+  int ran = -1;
+  int next_label = 0;
+  const auto push = [&](int64_t when) {
+    uint64_t key = seq++;
+    if (tie_break) {
+      key = when > running.time ? keys.Below(kSpan)
+                                : running.key + 1 + keys.Below(std::min<uint64_t>(0xFFFFFFFFu - running.key, kSpan));
+    }
+    const int label = next_label++;
+    const EventId id = queue.Push(T(when), [&ran, label] { ran = label; });
+    reference[Key{when, key, id.slot}] = label;
+  };
+  for (size_t i = 0; i < pending; ++i) push(static_cast<int64_t>(prng.Below(2000)));
+  for (int step = 0; step < steps; ++step) {
+    SimTime when;
+    ASSERT_EQ(queue.PopNext(SimTime::Max(), &when), EventQueue::PopResult::kPopped);
+    const auto expected = reference.begin();
+    ASSERT_EQ(when.nanoseconds(), expected->first.time);
+    queue.RunPopped();
+    ASSERT_EQ(ran, expected->second) << "step " << step;
+    now = when.nanoseconds();
+    running = expected->first;
+    reference.erase(expected);
+    push(now + (prng.Below(8) == 0 ? 0 : static_cast<int64_t>(prng.Below(2000))));
+  }
+}
+
+TEST(EventQueueTest, HoldModelAtScaleMatchesAReference) { HoldAgainstReference(false, 20000, 200000); }
+TEST(EventQueueTieBreakTest, HoldModelAtScaleMatchesAReference) { HoldAgainstReference(true, 20000, 200000); }
+TEST(EventQueueTieBreakTest, SparseHoldModelMatchesAReference) {
+  HoldAgainstReference(true, 50, 100000);
+  HoldAgainstReference(true, 2000, 100000);
+}
+TEST(EventQueueTest, SparseHoldModelMatchesAReference) {
+  HoldAgainstReference(false, 50, 100000);
+  HoldAgainstReference(false, 2000, 100000);
 }
 
 // Tie-break mode: the order of a set of same-time events.
@@ -310,7 +398,7 @@ TEST(EventQueueDeathTest, SchedulingIntoThePastAborts) {
   SimTime when;
   ASSERT_EQ(queue.PopNext(SimTime::Max(), &when), EventQueue::PopResult::kPopped);
   queue.RunPopped();
-  EXPECT_DEATH(queue.Push(T(9), [] {}), "key > KeyOf\\(last_time_ns_, last_key_slot_\\)");
+  EXPECT_DEATH(queue.Push(T(9), [] {}), "KeyOf\\(entry\\) > KeyOf\\(last_time_ns_, last_key_slot_\\)");
 }
 
 }  // namespace
