@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "sim/check.h"
 
 namespace vmbsim::sim {
@@ -21,29 +22,26 @@ constexpr int kSubBucketBits = Histogram::kSubBucketBits;
 static_assert(Histogram::kBlockCount == 62 - (kSubBucketBits - 1) + 1);
 static_assert(Histogram::kExactValueMax == 127);
 
-struct BucketIndex {
-  int block;
-  int sub_bucket;
-};
+using histogram_internal::BucketIndex;
+using histogram_internal::IndexOf;
 
-// Block b >= 1 holds values whose highest set bit is b + 5, in buckets of
-// width 2^(b-1); block 0 holds 0..63 with width 1:
-//
-//   value = |1 xxxxxx|yyy...y|   highest bit at b + 5
-//            \______/ \_____/
-//           64 + sub   b - 1 low bits dropped (the width)
-BucketIndex IndexOf(int64_t value) {
+}  // namespace
+
+namespace histogram_internal {
+
+void IndexOfFailed(int64_t value) {
   VMBSIM_CHECK_GE(value, 0);
-  if (value < kSubBucketCount) return {0, static_cast<int>(value)};
-  const int highest_bit = 63 - std::countl_zero(static_cast<uint64_t>(value));
-  const int block = highest_bit - (kSubBucketBits - 1);
-  const int sub_bucket =
-      static_cast<int>(value >> (block - 1)) - kSubBucketCount;
+  const int block = (63 - std::countl_zero(static_cast<uint64_t>(value))) - (kSubBucketBits - 1);
+  const int sub_bucket = static_cast<int>(value >> (block - 1)) - kSubBucketCount;
   VMBSIM_CHECK_GE(sub_bucket, 0);
   VMBSIM_CHECK_LT(sub_bucket, kSubBucketCount);
-  VMBSIM_CHECK_LT(block, Histogram::kBlockCount);
-  return {block, sub_bucket};
+  VMBSIM_CHECK_LT(block, kBlockCount);
+  VMBSIM_CHECK_MSG(false, absl::StrCat("IndexOf failed without a failed check for ", value));
 }
+
+}  // namespace histogram_internal
+
+namespace {
 
 int64_t WidthOf(int block) {
   return block == 0 ? 1 : int64_t{1} << (block - 1);
@@ -87,21 +85,20 @@ int64_t Histogram::RepresentativeOf(int64_t value) {
   return RepresentativeOfIndex(IndexOf(value));
 }
 
-void Histogram::Record(int64_t value) {
+void Histogram::RecordFailed(int64_t value) const {
   VMBSIM_CHECK_GE(value, 0);
   VMBSIM_CHECK_LT(count_, std::numeric_limits<uint64_t>::max());
-  const BucketIndex index = IndexOf(value);
-  if (static_cast<size_t>(index.block) >= blocks_.size()) {
-    blocks_.resize(index.block + 1);
-  }
-  std::unique_ptr<Block>& block = blocks_[index.block];
-  if (block == nullptr) block = std::make_unique<Block>();  // Zero-filled.
-  ++(*block)[index.sub_bucket];
-  ++count_;
-  sum_ += static_cast<unsigned __int128>(value);
-  min_ = std::min(min_, value);
-  max_ = std::max(max_, value);
   VMBSIM_CHECK_LE(min_, max_);
+  VMBSIM_CHECK_MSG(false, absl::StrCat("Record failed without a failed check for ", value));
+}
+
+Histogram::Block* Histogram::AllocateBlock(int block) {
+  VMBSIM_CHECK_GE(block, 0);
+  VMBSIM_CHECK_LT(block, kBlockCount);
+  if (static_cast<size_t>(block) >= blocks_.size()) blocks_.resize(block + 1);
+  std::unique_ptr<Block>& slot = blocks_[block];
+  if (slot == nullptr) slot = std::make_unique<Block>();  // Zero-filled.
+  return slot.get();
 }
 
 void Histogram::Merge(const Histogram& other) {

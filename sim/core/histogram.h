@@ -33,19 +33,63 @@
 #define VMBSIM_SIM_CORE_HISTOGRAM_H_
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <vector>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+
 namespace vmbsim::sim {
+
+namespace histogram_internal {
+
+inline constexpr int kSubBucketBits = 6;
+inline constexpr int kSubBucketCount = 1 << kSubBucketBits;
+inline constexpr int kBlockCount = 58;
+
+struct BucketIndex {
+  int block;
+  int sub_bucket;
+};
+
+// Aborts with IndexOf's broken precondition or invariant in the message.
+// Out of line and cold: the inline checks below only compare and branch
+// here, so their callers build no message strings (and need no stack
+// frame for them) on the common path.
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void IndexOfFailed(int64_t value);
+
+// Block b >= 1 holds values whose highest set bit is b + 5, in buckets of
+// width 2^(b-1); block 0 holds 0..63 with width 1:
+//
+//   value = |1 xxxxxx|yyy...y|   highest bit at b + 5
+//            \______/ \_____/
+//           64 + sub   b - 1 low bits dropped (the width)
+//
+// Forced inline because Record() runs per packet in the scenario runner.
+// REQUIRES: value >= 0.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline BucketIndex IndexOf(int64_t value) {
+  if (ABSL_PREDICT_FALSE(value < 0)) IndexOfFailed(value);
+  if (value < kSubBucketCount) return {0, static_cast<int>(value)};
+  const int highest_bit = 63 - std::countl_zero(static_cast<uint64_t>(value));
+  const int block = highest_bit - (kSubBucketBits - 1);
+  const int sub_bucket = static_cast<int>(value >> (block - 1)) - kSubBucketCount;
+  if (ABSL_PREDICT_FALSE(sub_bucket < 0 || sub_bucket >= kSubBucketCount || block >= kBlockCount)) {
+    IndexOfFailed(value);
+  }
+  return {block, sub_bucket};
+}
+
+}  // namespace histogram_internal
 
 class Histogram {
  public:
-  static constexpr int kSubBucketBits = 6;
-  static constexpr int kSubBucketCount = 1 << kSubBucketBits;  // Per block.
-  static constexpr int kBlockCount = 58;
+  static constexpr int kSubBucketBits = histogram_internal::kSubBucketBits;
+  static constexpr int kSubBucketCount = histogram_internal::kSubBucketCount;  // Per block.
+  static constexpr int kBlockCount = histogram_internal::kBlockCount;
   // Every value in [0, kExactValueMax] is its own bucket.
   static constexpr int64_t kExactValueMax = 2 * kSubBucketCount - 1;
 
@@ -79,7 +123,7 @@ class Histogram {
   static int64_t RepresentativeOf(int64_t value);
 
   // Records one occurrence of `value`. Allocates the value's block (512
-  // bytes) on first use.
+  // bytes) on first use. Defined below, inline: callers record per packet.
   // REQUIRES: value >= 0 (a negative value is a caller bug).
   void Record(int64_t value);
 
@@ -126,12 +170,34 @@ class Histogram {
  private:
   using Block = std::array<uint64_t, kSubBucketCount>;
 
+  // Creates block `block` (zero-filled), growing `blocks_` to reach it.
+  // Out of line: it runs once per block.
+  Block* AllocateBlock(int block);
+  // Aborts with Record's failed check (`value` is the value being recorded)
+  // in the message; out of line and cold, as IndexOfFailed.
+  [[noreturn]] ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void RecordFailed(int64_t value) const;
+
   std::vector<std::unique_ptr<Block>> blocks_;  // Null until first used.
   uint64_t count_ = 0;
   int64_t min_ = std::numeric_limits<int64_t>::max();
   int64_t max_ = 0;
   unsigned __int128 sum_ = 0;  // < 2^127: count < 2^64, each value < 2^63.
 };
+
+// Forced inline, as IndexOf is; the allocation and the checks' failure
+// paths stay out of line.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Histogram::Record(int64_t value) {
+  if (ABSL_PREDICT_FALSE(value < 0 || count_ == std::numeric_limits<uint64_t>::max())) RecordFailed(value);
+  const histogram_internal::BucketIndex index = histogram_internal::IndexOf(value);
+  Block* block = static_cast<size_t>(index.block) < blocks_.size() ? blocks_[index.block].get() : nullptr;
+  if (ABSL_PREDICT_FALSE(block == nullptr)) block = AllocateBlock(index.block);
+  ++(*block)[index.sub_bucket];
+  ++count_;
+  sum_ += static_cast<unsigned __int128>(value);
+  min_ = value < min_ ? value : min_;
+  max_ = value > max_ ? value : max_;
+  if (ABSL_PREDICT_FALSE(min_ > max_)) RecordFailed(value);
+}
 
 }  // namespace vmbsim::sim
 
