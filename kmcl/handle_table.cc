@@ -48,6 +48,11 @@ uint64_t EncodeHandle(uint16_t tag, uint32_t generation, uint32_t slot) {
   return handle;
 }
 
+void LiveSlotWithoutObject(const std::string& kind_name, uint64_t handle) {
+  VMBSIM_CHECK_MSG(false, absl::StrFormat("%s handle 0x%016X is live but its slot holds no object",
+                                          kind_name, handle));
+}
+
 HandleAllocator::HandleAllocator(uint16_t tag, absl::string_view kind_name,
                                  uint32_t slot_count_max)
     : tag_(tag), kind_name_(kind_name), slot_count_max_(slot_count_max) {

@@ -212,6 +212,8 @@ TEST(HandleTableTest, PointersAndGarbageNeverCrash) {
     EXPECT_EQ(found.ok(), state_of_value == HandleState::kLive);
     // Accepted exactly when the value is a live handle of this table.
     EXPECT_EQ(found.ok(), live_set.count(value) == 1) << std::hex << value;
+    // The inline fast path agrees with Lookup on every value.
+    EXPECT_EQ(table.Find(value), found.ok() ? *found : nullptr) << std::hex << value;
     if (!found.ok()) {
       EXPECT_EQ(ToNtStatus(found.status()), STATUS_INVALID_HANDLE);
     }
@@ -272,6 +274,7 @@ TEST(HandleTableTest, GenerationWrapRetiresTheSlot) {
   EXPECT_EQ(table.allocator().retired_slot_count(), 1u);
   EXPECT_EQ(table.Classify(last), HandleState::kStale);
   EXPECT_EQ(table.Classify(first), HandleState::kStale);
+  EXPECT_EQ(table.Find(last), nullptr);  // Retired at the generation it was live with.
   const uint64_t next = Add(table, 2);
   EXPECT_EQ(HandleSlotBits(next), 1u);  // A fresh slot instead.
   EXPECT_NE(next, first);

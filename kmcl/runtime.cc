@@ -17,8 +17,6 @@
 namespace vmbsim::kmcl {
 namespace {
 
-thread_local Runtime* g_current = nullptr;
-
 constexpr uint64_t kPageBytes = 4096;
 
 bool SameGuid(const GUID& a, const GUID& b) { return std::memcmp(&a, &b, sizeof(GUID)) == 0; }
@@ -176,8 +174,8 @@ Runtime::Runtime(fabric::Fabric* fabric, RuntimeOptions options)
       fabric_->client(g).Connect(options_.max_version, [](absl::StatusOr<uint32_t>) {}).IgnoreError();
     }
   }
-  if (g_current == nullptr) {
-    g_current = this;
+  if (current_runtime_ == nullptr) {
+    current_runtime_ = this;
     made_current_ = true;
   }
 }
@@ -189,19 +187,17 @@ Runtime::~Runtime() {
   fabric_->SetDataPathOptionsHook(nullptr);
   for (uint16_t g = 1; g <= fabric_->guest_count(); ++g) fabric_->client(g).SetListener(nullptr);
   verifier_.SetTraceSink(nullptr);
-  if (made_current_ && g_current == this) g_current = nullptr;
+  if (made_current_ && current_runtime_ == this) current_runtime_ = nullptr;
 }
 
-Runtime* Runtime::Current() { return g_current; }
-
 Runtime* Runtime::ExchangeCurrent(Runtime* runtime) {
-  Runtime* previous = g_current;
-  g_current = runtime;
+  Runtime* previous = current_runtime_;
+  current_runtime_ = runtime;
   return previous;
 }
 
-Runtime::Scope::Scope(Runtime* runtime) : previous_(g_current) { g_current = runtime; }
-Runtime::Scope::~Scope() { g_current = previous_; }
+Runtime::Scope::Scope(Runtime* runtime) : previous_(current_runtime_) { current_runtime_ = runtime; }
+Runtime::Scope::~Scope() { current_runtime_ = previous_; }
 
 PDEVICE_OBJECT Runtime::device(uint16_t partition) { return &devices_.at(partition)->object; }
 
@@ -250,7 +246,7 @@ bool Runtime::WaitUntil(const char* function, uint64_t channel, const std::funct
       const Context saved = context_;
       worker->BlockHere();
       context_ = saved;
-      g_current = this;
+      current_runtime_ = this;
     }
     for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
       if (it->worker == worker && it->key == wait_key) {
@@ -305,13 +301,21 @@ absl::Status Runtime::Report(Channel* channel, const char* function, Rule rule, 
 }
 
 absl::StatusOr<Runtime::Channel*> Runtime::FindChannel(VMBCHANNEL handle, const char* function) {
-  absl::StatusOr<Channel*> found = channels_.Lookup(HandleValueOf(handle));
-  if (!found.ok()) {
-    return Report(nullptr, function, Rule::kStaleOrForeignHandle, STATUS_INVALID_HANDLE,
-                  std::string(found.status().message()));
+  // Drivers look their channel up per packet (VmbChannelGetPointer), so a
+  // live handle skips building a status.
+  if (Channel* live = channels_.Find(HandleValueOf(handle))) {
+    ChargeCall();
+    return live;
   }
-  ChargeCall();
-  return *found;
+  return ChannelHandleError(handle, function);
+}
+
+absl::Status Runtime::ChannelHandleError(VMBCHANNEL handle, const char* function) {
+  // Lookup gives the reason (null, stale, foreign, ...).
+  const absl::StatusOr<Channel*> found = channels_.Lookup(HandleValueOf(handle));
+  VMBSIM_CHECK(!found.ok());  // Find and Lookup agree on what is live.
+  return Report(nullptr, function, Rule::kStaleOrForeignHandle, STATUS_INVALID_HANDLE,
+                std::string(found.status().message()));
 }
 
 absl::StatusOr<Runtime::Channel*> Runtime::FindForInit(VMBCHANNEL handle, const char* function, Role role) {
@@ -336,7 +340,11 @@ absl::Status Runtime::InitSetterGuard(Channel* channel, const char* function) {
 }
 
 void Runtime::ChargeCall() {
-  if (context_.vp != nullptr && context_.vp->running()) context_.vp->Charge(fabric_->costs().kmcl_call);
+  const sim::SimDuration cost = fabric_->costs().kmcl_call;
+  // A zero cost (the `zero` profile) would move no clock; drivers make
+  // several calls per packet, so skip charging it.
+  if (cost.nanoseconds() == 0) return;
+  if (context_.vp != nullptr && context_.vp->running()) context_.vp->Charge(cost);
 }
 
 Runtime::Channel* Runtime::ServerChannelFor(uint16_t guest, uint32_t relid) {
@@ -570,8 +578,14 @@ void Runtime::ChannelSetPointer(VMBCHANNEL handle, void* pointer) {
 }
 
 void* Runtime::ChannelGetPointer(VMBCHANNEL handle) {
-  absl::StatusOr<Channel*> found = FindChannel(handle, "VmbChannelGetPointer");
-  return found.ok() ? (*found)->pointer : nullptr;
+  // Drivers call this per packet to find their context: the live case
+  // without a status; FindChannel reports a bad handle.
+  if (Channel* live = channels_.Find(HandleValueOf(handle))) {
+    ChargeCall();
+    return live->pointer;
+  }
+  ChannelHandleError(handle, "VmbChannelGetPointer").IgnoreError();  // Reported; the driver gets NULL.
+  return nullptr;
 }
 
 absl::Status Runtime::ClientInitSetRingBufferPageCount(VMBCHANNEL handle, uint32_t incoming, uint32_t outgoing) {

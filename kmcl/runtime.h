@@ -194,8 +194,9 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // The runtime the exported functions use on this thread, or null.
-  static Runtime* Current();
+  // The runtime the exported functions use on this thread, or null. Inline:
+  // every exported function asks, several times per packet.
+  static Runtime* Current() { return current_runtime_; }
   // Makes `runtime` current for the scope's lifetime (restoring the previous).
   class Scope {
    public:
@@ -360,6 +361,9 @@ class Runtime {
 
  private:
   friend class Worker;
+  // Current(): set by the first Runtime of a thread, by Scope, and by a
+  // worker resuming (a fiber may resume under another runtime's scope).
+  static inline thread_local Runtime* current_runtime_ = nullptr;
   struct Waiter {
     Worker* worker;
     const void* key;
@@ -383,6 +387,9 @@ class Runtime {
 
   // Lookups; a failure is reported (rule kStaleOrForeignHandle) against `function`.
   absl::StatusOr<Channel*> FindChannel(VMBCHANNEL handle, const char* function);
+  // FindChannel's miss: reports the handle that is not live and returns the
+  // error. Out of line, so that the live path keeps no status on its stack.
+  absl::Status ChannelHandleError(VMBCHANNEL handle, const char* function);
   absl::StatusOr<Packet*> FindPacket(VMBPACKET handle, const char* function);
   absl::StatusOr<Incoming*> FindIncoming(VMBPACKETCOMPLETION handle, const char* function);
 

@@ -399,10 +399,7 @@ void Runtime::FinishTransaction(Packet& p, NTSTATUS status, const uint8_t* data,
 // Packet objects.
 
 Runtime::Packet* Runtime::PacketByValue(uint64_t value) {
-  if (HandleMarkerBits(value) == kHandleMarker) {
-    absl::StatusOr<Packet*> found = packets_.Lookup(value);
-    return found.ok() ? *found : nullptr;
-  }
+  if (HandleMarkerBits(value) == kHandleMarker) return packets_.Find(value);
   auto it = caller_packets_.find(static_cast<uintptr_t>(value));
   return it == caller_packets_.end() ? nullptr : it->second.get();
 }
@@ -509,6 +506,14 @@ void Runtime::PacketSetPointer(VMBPACKET handle, void* pointer) {
 }
 
 void* Runtime::PacketGetPointer(VMBPACKET handle) {
+  // Per completion in most drivers: the live case without a status (and,
+  // for a handle, without PacketByValue's call); FindPacket reports a bad
+  // handle.
+  const uint64_t value = HandleValueOf(handle);
+  if (Packet* live = HandleMarkerBits(value) == kHandleMarker ? packets_.Find(value) : PacketByValue(value)) {
+    ChargeCall();
+    return live->pointer;
+  }
   absl::StatusOr<Packet*> found = FindPacket(handle, "VmbPacketGetPointer");
   return found.ok() ? (*found)->pointer : nullptr;
 }
