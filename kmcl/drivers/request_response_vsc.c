@@ -57,17 +57,33 @@ UINT8 RrVscPatternByte(UINT32 Offset) { return (UINT8)(Offset * 13u + 0x5Au); }
 /* Writes `sequence` little-endian into the request's first (up to) 8 bytes;
    the pattern after them was written once at creation. */
 static VOID RrStampSequence(RR_VSC* vsc, UINT64 sequence) {
-  for (UINT32 i = 0; i < 8 && i < vsc->Config.RequestBytes; ++i) {
-    vsc->Request[i] = (UINT8)(sequence >> (8 * i));
+  UINT8* out = vsc->Request;
+  if (vsc->Config.RequestBytes >= 8) {
+    /* The usual case, once per request: spelled out so that the compiler
+       can merge the eight byte stores into one. */
+    out[0] = (UINT8)sequence;
+    out[1] = (UINT8)(sequence >> 8);
+    out[2] = (UINT8)(sequence >> 16);
+    out[3] = (UINT8)(sequence >> 24);
+    out[4] = (UINT8)(sequence >> 32);
+    out[5] = (UINT8)(sequence >> 40);
+    out[6] = (UINT8)(sequence >> 48);
+    out[7] = (UINT8)(sequence >> 56);
+    return;
+  }
+  for (UINT32 i = 0; i < vsc->Config.RequestBytes; ++i) {
+    out[i] = (UINT8)(sequence >> (8 * i));
   }
 }
 
-/* Sends the next request on `request`'s packet object. KMCL never runs a
-   completion routine inside the call that caused it (header conventions), so
-   the bookkeeping can follow the send. */
-static NTSTATUS RrSendBytes(RR_VSC* vsc, RR_REQUEST* request, UINT32 bytes) {
+/* Sends the next request on `request`'s packet object, timed at `now_100ns`
+   (KeQueryInterruptTime, read by the caller with no KMCL call since, so the
+   clock has not moved). KMCL never runs a completion routine inside the
+   call that caused it (header conventions), so the bookkeeping can follow
+   the send. */
+static NTSTATUS RrSendBytesAt(RR_VSC* vsc, RR_REQUEST* request, UINT32 bytes, ULONGLONG now_100ns) {
   RrStampSequence(vsc, vsc->NextSequence);
-  request->SentAt100ns = KeQueryInterruptTime();
+  request->SentAt100ns = now_100ns;
   const NTSTATUS status =
       VmbPacketSend(request->Packet, vsc->Request, bytes, NULL,
                     VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION);
@@ -81,6 +97,10 @@ static NTSTATUS RrSendBytes(RR_VSC* vsc, RR_REQUEST* request, UINT32 bytes) {
   vsc->Stats.InFlight += 1;
   vsc->Stats.BytesSent += bytes;
   return status;
+}
+
+static NTSTATUS RrSendBytes(RR_VSC* vsc, RR_REQUEST* request, UINT32 bytes) {
+  return RrSendBytesAt(vsc, request, bytes, KeQueryInterruptTime());
 }
 
 static NTSTATUS RrSend(RR_VSC* vsc, RR_REQUEST* request) {
@@ -108,8 +128,10 @@ static VOID RrRecordLatency(RR_VSC_STATS* stats, UINT64 latency_100ns) {
   stats->LatencyHistogram[RrLatencyBucket(latency_100ns)] += 1;
 }
 
-static VOID RrRecordOutcome(RR_VSC* vsc, const RR_REQUEST* request, NTSTATUS status,
-                            UINT32 completion_length) {
+/* Returns whether it read the time (to time a success; a failure is not
+   timed), and if so sets *now_100ns to it. */
+static BOOLEAN RrRecordOutcome(RR_VSC* vsc, const RR_REQUEST* request, NTSTATUS status,
+                               UINT32 completion_length, ULONGLONG* now_100ns) {
   RR_VSC_STATS* stats = &vsc->Stats;
   stats->InFlight -= 1;
   if (status != STATUS_SUCCESS) {
@@ -118,12 +140,14 @@ static VOID RrRecordOutcome(RR_VSC* vsc, const RR_REQUEST* request, NTSTATUS sta
     if (status == STATUS_CANCELLED || status == STATUS_DEVICE_REMOVED) {
       stats->Cancelled += 1;
     }
-    return;
+    return FALSE;
   }
-  const ULONGLONG now_100ns = KeQueryInterruptTime();
+  const ULONGLONG now = KeQueryInterruptTime();
   stats->Completed += 1;
   stats->BytesReceived += completion_length;
-  RrRecordLatency(stats, now_100ns >= request->SentAt100ns ? now_100ns - request->SentAt100ns : 0);
+  RrRecordLatency(stats, now >= request->SentAt100ns ? now - request->SentAt100ns : 0);
+  *now_100ns = now;
+  return TRUE;
 }
 
 static BOOLEAN RrClosedLoopWantsMore(const RR_VSC* vsc) {
@@ -152,7 +176,8 @@ static VOID RrPacketCompleted(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
   }
   RR_VSC* vsc = request->Vsc;
   request->InFlight = FALSE;
-  RrRecordOutcome(vsc, request, Status, BufferLength);
+  ULONGLONG completed_at_100ns = 0;
+  const BOOLEAN timed = RrRecordOutcome(vsc, request, Status, BufferLength, &completed_at_100ns);
   if (!request->Pooled) {
     RrUnlinkOpenLoop(vsc, request);
     VmbPacketFree(Packet);
@@ -160,7 +185,11 @@ static VOID RrPacketCompleted(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
     return;
   }
   if (vsc->Running && RrClosedLoopWantsMore(vsc)) {
-    (void)RrSend(vsc, request); /* A failure leaves it idle until the next PostStarted. */
+    /* The next request goes out at the time just read, if one was: no KMCL
+       call came between, so asking again would give the same value. A
+       failure leaves the packet idle until the next PostStarted. */
+    (void)RrSendBytesAt(vsc, request, vsc->Config.RequestBytes,
+                        timed ? completed_at_100ns : KeQueryInterruptTime());
   }
 }
 
