@@ -1,8 +1,10 @@
 #include "tools/scenario/metrics.h"
 
-#include <algorithm>
 #include <tuple>
+#include <utility>
+#include <vector>
 
+#include "sim/check.h"
 #include "sim/fabric/trace_kinds.h"
 
 namespace vmbsim::scenario {
@@ -12,14 +14,13 @@ namespace {
 constexpr uint16_t kKmclState = 0x0201;
 constexpr uint16_t kKmclDeliver = 0x0202;
 constexpr uint16_t kKmclFinish = 0x0203;
+constexpr uint16_t kKmclCallback = 0x0204;
 constexpr uint16_t kKmclSend = 0x0205;
 constexpr uint16_t kKmclBatch = 0x0206;
 
 }  // namespace
 
-void MetricsCollector::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host) {
-  if (relid == 0 || guest == 0) return;
-  if (handle == last_learned_handle_[host] && relid == last_learned_relid_[host]) return;  // Nothing new.
+void MetricsCollector::LearnNew(uint64_t handle, uint16_t guest, uint32_t relid, bool host) {
   last_learned_handle_[host] = handle;
   last_learned_relid_[host] = relid;
   ChannelMetrics* metrics = &channels_[{guest, relid}];
@@ -27,9 +28,10 @@ void MetricsCollector::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bo
   if (!inserted) {
     if (it->second.relid == relid && it->second.guest == guest) return;
     it->second = Binding{guest, relid, host, metrics};  // Re-enabled onto another offer.
-    for (MetricsCacheEntry& e : metrics_cache_) e = MetricsCacheEntry{};
   }
+  ++binding_epoch_;  // Senders' memos of MetricsOf (and of unbound_ entries, erased below) are stale.
   handles_[{guest, relid, host}] = handle;
+  peer_cache_ = PeerCacheEntry{};
   // Figures gathered before the relid was known move to the channel.
   auto pending = unbound_.find(handle);
   if (pending != unbound_.end()) {
@@ -44,33 +46,27 @@ void MetricsCollector::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bo
   }
 }
 
+MetricsCollector::Sender& MetricsCollector::SenderOfUncached(uint64_t handle) {
+  last_sender_ = &senders_[handle];
+  last_sender_handle_ = handle;
+  return *last_sender_;
+}
+
 ChannelMetrics* MetricsCollector::MetricsOf(uint64_t handle) {
-  // Two channel handles (the endpoints of one channel) alternate in the
-  // common case; remember both.
-  for (const MetricsCacheEntry& e : metrics_cache_) {
-    if (e.handle == handle && e.metrics != nullptr) return e.metrics;
-  }
   auto it = bindings_.find(handle);
-  if (it == bindings_.end()) return &unbound_[handle];  // Not cached: it moves once the relid is known.
-  metrics_cache_[metrics_cache_next_] = MetricsCacheEntry{handle, it->second.metrics};
-  metrics_cache_next_ ^= 1;
+  if (it == bindings_.end()) return &unbound_[handle];  // Moves once the relid is known.
   return it->second.metrics;
 }
 
-DirectionMetrics* MetricsCollector::DirectionOf(uint64_t handle, bool sender_is_host) {
-  ChannelMetrics* m = MetricsOf(handle);
-  return sender_is_host ? &m->host_to_guest : &m->guest_to_host;
+bool MetricsCollector::HandleOfUncached(uint16_t guest, uint32_t relid, bool host, uint64_t* handle) {
+  auto it = handles_.find({guest, relid, host});
+  if (it == handles_.end()) return false;
+  peer_cache_ = PeerCacheEntry{true, host, guest, relid, it->second};
+  *handle = it->second;
+  return true;
 }
 
-void MetricsCollector::OnRing(const sim::TraceRecord& r, bool write) {
-  RingCacheEntry& cached = ring_cache_[r.partition == 0 ? 1 : 0][write ? 1 : 0];
-  if (cached.ring != nullptr && cached.partition == r.partition && cached.relid == r.channel &&
-      (r.partition != 0 || guest_of_relid_ambiguous_ == 0)) {
-    Ring& ring = *cached.ring;
-    ring.bytes += write ? static_cast<int64_t>(r.size0) : -static_cast<int64_t>(r.size0);
-    if (write) ring.metrics->ring_occupancy_bytes.Record(std::max<int64_t>(0, ring.bytes));
-    return;
-  }
+MetricsCollector::Ring* MetricsCollector::RingOfUncached(const sim::TraceRecord& r, bool write) {
   uint16_t guest = r.partition;
   if (guest != 0) {
     auto [it, inserted] = guest_of_relid_.try_emplace(r.channel, guest);
@@ -80,7 +76,7 @@ void MetricsCollector::OnRing(const sim::TraceRecord& r, bool write) {
     }
   } else {
     auto it = guest_of_relid_.find(r.channel);
-    if (it == guest_of_relid_.end() || it->second == 0xFFFF) return;
+    if (it == guest_of_relid_.end() || it->second == 0xFFFF) return nullptr;
     guest = it->second;
   }
   // The guest writes and the host reads the guest->host ring.
@@ -90,9 +86,19 @@ void MetricsCollector::OnRing(const sim::TraceRecord& r, bool write) {
     ChannelMetrics& m = channels_[{guest, r.channel}];
     ring.metrics = guest_to_host ? &m.guest_to_host : &m.host_to_guest;
   }
-  cached = RingCacheEntry{r.partition, r.channel, &ring};
-  ring.bytes += write ? static_cast<int64_t>(r.size0) : -static_cast<int64_t>(r.size0);
-  if (write) ring.metrics->ring_occupancy_bytes.Record(std::max<int64_t>(0, ring.bytes));
+  ring_cache_[r.partition == 0 ? 1 : 0][write ? 1 : 0] = RingCacheEntry{r.partition, r.channel, &ring};
+  return &ring;
+}
+
+void MetricsCollector::Sender::Reserve(uint64_t capacity) {
+  uint64_t grown_size = ring.empty() ? 16 : ring.size();
+  while (grown_size < capacity) grown_size *= 2;
+  std::vector<Send> grown(grown_size);
+  for (uint64_t i = 0; i < size; ++i) grown[i] = At(i);
+  ring = std::move(grown);
+  mask = ring.size() - 1;
+  head = 0;  // The window starts at index 0 again.
+  VMBSIM_CHECK_GE(ring.size(), capacity);
 }
 
 std::vector<uint16_t> MetricsCollector::Kinds() const {
@@ -103,86 +109,122 @@ std::vector<uint16_t> MetricsCollector::Kinds() const {
   return kinds;
 }
 
-MetricsCollector::Sender& MetricsCollector::SenderOf(uint64_t handle) {
-  if (last_sender_ == nullptr || last_sender_handle_ != handle) {
-    last_sender_ = &senders_[handle];
-    last_sender_handle_ = handle;
-  }
-  return *last_sender_;
+std::vector<std::pair<uint16_t, sim::TraceSink::Route>> MetricsCollector::Routes() const {
+  return {{fabric::TraceKind(fabric::FabricTraceKind::kRingWrite), &RouteTo<&MetricsCollector::OnRingWrite>},
+          {fabric::TraceKind(fabric::FabricTraceKind::kRingRead), &RouteTo<&MetricsCollector::OnRingRead>},
+          {kKmclSend, &RouteTo<&MetricsCollector::OnSend>},
+          {kKmclDeliver, &RouteTo<&MetricsCollector::OnDeliver>},
+          {kKmclFinish, &RouteTo<&MetricsCollector::OnFinish>}};
 }
 
 void MetricsCollector::OnRecord(const sim::TraceRecord& r) {
-  if (r.kind == fabric::TraceKind(fabric::FabricTraceKind::kInterrupt)) {
-    ++interrupts_[{r.partition, r.vp}];
-    return;
+  switch (r.kind) {
+    case fabric::TraceKind(fabric::FabricTraceKind::kInterrupt):
+      return OnInterrupt(r);
+    case fabric::TraceKind(fabric::FabricTraceKind::kRingWrite):
+      return OnRingWrite(r);
+    case fabric::TraceKind(fabric::FabricTraceKind::kRingRead):
+      return OnRingRead(r);
+    case kKmclState:
+      return OnKmclState(r);
+    case kKmclSend:
+      return OnSend(r);
+    case kKmclDeliver:
+      return OnDeliver(r);
+    case kKmclFinish:
+      return OnFinish(r);
+    case kKmclCallback:
+    case kKmclBatch:
+      return OnOtherKmcl(r);
+    default:
+      return;
   }
-  if (r.kind == fabric::TraceKind(fabric::FabricTraceKind::kRingWrite)) {
-    OnRing(r, true);
-    return;
-  }
-  if (r.kind == fabric::TraceKind(fabric::FabricTraceKind::kRingRead)) {
-    OnRing(r, false);
-    return;
-  }
-  if (r.kind < kKmclState || r.kind > kKmclBatch) return;
+}
+
+void MetricsCollector::OnInterrupt(const sim::TraceRecord& r) { ++interrupts_[{r.partition, r.vp}]; }
+
+void MetricsCollector::OnRingWrite(const sim::TraceRecord& r) {
+  Ring* ring = RingOf(r, /*write=*/true);
+  if (ring == nullptr) return;
+  ring->bytes += static_cast<int64_t>(r.size0);
+  ring->metrics->ring_occupancy_bytes.Record(ring->bytes > 0 ? ring->bytes : 0);
+}
+
+void MetricsCollector::OnRingRead(const sim::TraceRecord& r) {
+  Ring* ring = RingOf(r, /*write=*/false);
+  if (ring == nullptr) return;
+  ring->bytes -= static_cast<int64_t>(r.size0);
+}
+
+// A state record names a guest endpoint's channel; the root's name the
+// host's partition, which is not the channel's guest.
+void MetricsCollector::OnKmclState(const sim::TraceRecord& r) {
+  if (r.partition != 0) Learn(r.id0, r.partition, r.channel, /*host=*/false);
+}
+
+// The other KMCL records (batch ends, callbacks) only teach handles.
+void MetricsCollector::OnOtherKmcl(const sim::TraceRecord& r) {
+  Learn(r.id0, static_cast<uint16_t>(r.size1 & 0xFFFF), r.channel, r.partition == 0);
+}
+
+void MetricsCollector::OnSend(const sim::TraceRecord& r) {
   const bool host = r.partition == 0;
   const uint64_t handle = r.id0;
-  if (r.kind == kKmclState) {
-    if (!host) Learn(handle, r.partition, r.channel, false);
-    return;
-  }
+  Learn(handle, static_cast<uint16_t>(r.size1 & 0xFFFF), r.channel, host);
+  Sender& sender = SenderOf(handle);
+  ChannelMetrics* m = MetricsOf(sender, handle);
+  DirectionMetrics* d = host ? &m->host_to_guest : &m->guest_to_host;
+  ++d->packets_sent;
+  d->bytes_sent += r.size0;
+  if ((r.size1 >> 16) != 0) ++d->queued_sends;
+  if (sender.size == 0) sender.base = r.id1;
+  if (r.id1 < sender.base) return;  // Not in id order: not measured.
+  if (r.id1 - sender.base >= sender.size) sender.Grow(r.id1 - sender.base + 1);
+  Send& send = sender.At(r.id1 - sender.base);
+  if (!send.live) ++unfinished_;
+  send = Send{r.time.nanoseconds(), true, false, false};
+}
+
+void MetricsCollector::OnDeliver(const sim::TraceRecord& r) {
+  const bool host = r.partition == 0;
   const uint16_t guest = static_cast<uint16_t>(r.size1 & 0xFFFF);
-  Learn(handle, guest, r.channel, host);
-  const int64_t now = r.time.nanoseconds();
-  switch (r.kind) {
-    case kKmclSend: {
-      DirectionMetrics* d = DirectionOf(handle, host);
-      ++d->packets_sent;
-      d->bytes_sent += r.size0;
-      if ((r.size1 >> 16) != 0) ++d->queued_sends;
-      Sender& sender = SenderOf(handle);
-      if (sender.window.empty()) sender.base = r.id1;
-      if (r.id1 < sender.base) break;  // Not in id order: not measured.
-      if (r.id1 - sender.base >= sender.window.size()) sender.window.resize(r.id1 - sender.base + 1);
-      Send& send = sender.window[r.id1 - sender.base];
-      if (!send.live) ++unfinished_;
-      send = Send{now, true, false, false};
-      break;
-    }
-    case kKmclDeliver: {
-      // The sender is the other side of this channel.
-      auto peer = handles_.find({guest, r.channel, !host});
-      if (peer == handles_.end()) break;
-      Sender& sender = SenderOf(peer->second);
-      Send* send = sender.Find(r.id1);
-      if (send == nullptr || send->delivered) break;
-      send->delivered = true;
-      DirectionMetrics* d = DirectionOf(peer->second, !host);
-      ++d->packets_processed;
-      d->bytes_processed += r.size0;
-      d->send_to_process_ns.Record(std::max<int64_t>(0, now - send->time_ns));
-      if (send->finished) sender.Retire(send);
-      break;
-    }
-    case kKmclFinish: {
-      Sender& sender = SenderOf(handle);
-      Send* send = sender.Find(r.id1);
-      if (send == nullptr || send->finished) break;
-      DirectionMetrics* d = DirectionOf(handle, host);
-      ++d->transactions_finished;
-      if (static_cast<uint32_t>(r.size0) != 0) ++d->transactions_failed;
-      d->send_to_completion_ns.Record(std::max<int64_t>(0, now - send->time_ns));
-      --unfinished_;
-      // A send without WAIT finishes at ring entry, maybe before its delivery.
-      if (send->delivered || static_cast<uint32_t>(r.size0) != 0) {
-        sender.Retire(send);
-      } else {
-        send->finished = true;
-      }
-      break;
-    }
-    default:
-      break;
+  Learn(r.id0, guest, r.channel, host);
+  // The sender is the other side of this channel.
+  uint64_t peer = 0;
+  if (!HandleOf(guest, r.channel, !host, &peer)) return;
+  Sender& sender = SenderOf(peer);
+  Send* send = sender.Find(r.id1);
+  if (send == nullptr || send->delivered) return;
+  send->delivered = true;
+  ChannelMetrics* m = MetricsOf(sender, peer);
+  DirectionMetrics* d = host ? &m->guest_to_host : &m->host_to_guest;  // The sender's side is !host.
+  ++d->packets_processed;
+  d->bytes_processed += r.size0;
+  const int64_t waited_ns = r.time.nanoseconds() - send->time_ns;
+  d->send_to_process_ns.Record(waited_ns > 0 ? waited_ns : 0);  // See the header: a peer may be "early".
+  if (send->finished) sender.Retire(send);
+}
+
+void MetricsCollector::OnFinish(const sim::TraceRecord& r) {
+  const bool host = r.partition == 0;
+  const uint64_t handle = r.id0;
+  Learn(handle, static_cast<uint16_t>(r.size1 & 0xFFFF), r.channel, host);
+  Sender& sender = SenderOf(handle);
+  Send* send = sender.Find(r.id1);
+  if (send == nullptr || send->finished) return;
+  ChannelMetrics* m = MetricsOf(sender, handle);
+  DirectionMetrics* d = host ? &m->host_to_guest : &m->guest_to_host;
+  ++d->transactions_finished;
+  const bool failed = static_cast<uint32_t>(r.size0) != 0;
+  if (failed) ++d->transactions_failed;
+  const int64_t waited_ns = r.time.nanoseconds() - send->time_ns;
+  d->send_to_completion_ns.Record(waited_ns > 0 ? waited_ns : 0);
+  --unfinished_;
+  // A send without WAIT finishes at ring entry, maybe before its delivery.
+  if (send->delivered || failed) {
+    sender.Retire(send);
+  } else {
+    send->finished = true;
   }
 }
 

@@ -25,12 +25,13 @@
 #define VMBSIM_TOOLS_SCENARIO_METRICS_H_
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
 #include "sim/core/histogram.h"
@@ -64,6 +65,9 @@ class MetricsCollector : public sim::TraceSink {
   void OnRecord(const sim::TraceRecord& record) override;
   // Interrupts, ring writes and reads, and the KMCL layer's records.
   std::vector<uint16_t> Kinds() const override;
+  // The per-packet kinds (ring writes and reads, sends, deliveries,
+  // finishes) straight to their handlers.
+  std::vector<std::pair<uint16_t, Route>> Routes() const override;
 
   const std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics>& channels() const { return channels_; }
   // Ring records from the root name no guest; they are attributed to the
@@ -75,6 +79,25 @@ class MetricsCollector : public sim::TraceSink {
   uint64_t unfinished_sends() const { return unfinished_; }
 
  private:
+  // OnRecord only dispatches on the kind (and, while the collector is the
+  // tracer's only sink, the tracer calls the per-packet kinds' handlers
+  // directly through Routes()). The handlers' common cases hit the caches
+  // below and stay inline; first sightings of a channel, handle or ring
+  // take the out-of-line *New/*Uncached paths.
+  template <void (MetricsCollector::*kHandler)(const sim::TraceRecord&)>
+  static void RouteTo(sim::TraceSink* sink, const sim::TraceRecord& record) {
+    (static_cast<MetricsCollector*>(sink)->*kHandler)(record);
+  }
+  void OnKmclState(const sim::TraceRecord& record);
+  void OnSend(const sim::TraceRecord& record);
+  void OnDeliver(const sim::TraceRecord& record);
+  void OnFinish(const sim::TraceRecord& record);
+  void OnOtherKmcl(const sim::TraceRecord& record);
+  void OnRingWrite(const sim::TraceRecord& record);
+  void OnRingRead(const sim::TraceRecord& record);
+  void OnInterrupt(const sim::TraceRecord& record);
+
+  // ---- Sends and their transactions.
   struct Send {
     int64_t time_ns = 0;
     bool live = false;  // A send with this id was made and not yet retired.
@@ -83,52 +106,123 @@ class MetricsCollector : public sim::TraceSink {
   };
   // One sending channel's sends, by transaction id: KMCL numbers a channel's
   // transactions 1, 2, 3, ..., so a window indexed by id - base replaces a
-  // map; retired sends are popped from the front.
+  // map; retired sends leave from the front. The window is a ring of
+  // power-of-two capacity, so a send costs no allocation once the ring has
+  // grown to the channel's largest number of unfinished sends.
+  //
+  //   ring:  |....[head ... head + size)....|   (indices modulo capacity)
+  //                base      base + size - 1    (transaction ids)
   struct Sender {
     uint64_t base = 0;
-    std::deque<Send> window;
+    uint64_t head = 0;
+    uint64_t size = 0;
+    std::vector<Send> ring;  // Capacity 0 or a power of two.
+    uint64_t mask = 0;       // ring.size() - 1 once the ring exists.
+    // MetricsOf(this sender's handle), valid while metrics_epoch is the
+    // collector's binding_epoch_: one compare instead of a lookup per send.
+    ChannelMetrics* metrics = nullptr;
+    uint64_t metrics_epoch = 0;
+
+    Send& At(uint64_t offset) { return ring[(head + offset) & mask]; }
     Send* Find(uint64_t trans_id) {
-      if (trans_id < base || trans_id - base >= window.size()) return nullptr;
-      Send* s = &window[trans_id - base];
+      if (trans_id < base || trans_id - base >= size) return nullptr;
+      Send* s = &At(trans_id - base);
       return s->live ? s : nullptr;
     }
+    // Makes the window cover offsets [0, new_size), the new ones not live.
+    // REQUIRES: new_size > size.
+    void Grow(uint64_t new_size) {
+      if (new_size > ring.size()) Reserve(new_size);
+      for (uint64_t i = size; i < new_size; ++i) At(i) = Send{};
+      size = new_size;
+    }
+    // Unwraps the window into a ring of at least `capacity` sends.
+    void Reserve(uint64_t capacity);
     void Retire(Send* s) {
       s->live = false;
-      while (!window.empty() && !window.front().live) {
-        window.pop_front();
+      while (size != 0 && !At(0).live) {
+        head = (head + 1) & mask;
+        --size;
         ++base;
       }
     }
   };
-  Sender& SenderOf(uint64_t handle);
+  // A channel's sends come from one handle at a time, so the last one found
+  // answers almost every lookup.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Sender& SenderOf(uint64_t handle) {
+    if (ABSL_PREDICT_FALSE(last_sender_ == nullptr || last_sender_handle_ != handle)) return SenderOfUncached(handle);
+    return *last_sender_;
+  }
+  Sender& SenderOfUncached(uint64_t handle);
+  // The metrics of the channel `sender` (whose handle is `handle`) sends on.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ChannelMetrics* MetricsOf(Sender& sender, uint64_t handle) {
+    if (ABSL_PREDICT_FALSE(sender.metrics_epoch != binding_epoch_)) {
+      sender.metrics = MetricsOf(handle);
+      sender.metrics_epoch = binding_epoch_;
+    }
+    return sender.metrics;
+  }
+  absl::node_hash_map<uint64_t, Sender> senders_;  // By channel handle (node-based: cached).
+  uint64_t last_sender_handle_ = 0;
+  Sender* last_sender_ = nullptr;
+  uint64_t unfinished_ = 0;
+
+  // ---- Which channel a handle is.
   struct Binding {
     uint16_t guest = 0;
     uint32_t relid = 0;
     bool host = false;
     ChannelMetrics* metrics = nullptr;  // Into channels_ (a std::map: stable).
   };
-  void Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host);
+  // Every KMCL record teaches the collector which channel its handle is;
+  // an endpoint's records repeat its handle, so the common case is "nothing
+  // new" after two compares.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool host) {
+    if (relid == 0 || guest == 0) return;
+    if (handle == last_learned_handle_[host] && relid == last_learned_relid_[host]) return;  // Nothing new.
+    LearnNew(handle, guest, relid, host);
+  }
+  void LearnNew(uint64_t handle, uint16_t guest, uint32_t relid, bool host);
+  // The metrics of `handle`'s channel; an unbound handle's gather in
+  // unbound_ until its relid is known.
   ChannelMetrics* MetricsOf(uint64_t handle);
-  DirectionMetrics* DirectionOf(uint64_t handle, bool sender_is_host);
+  // Sets *handle to the endpoint on `host`'s side of channel (guest, relid);
+  // false when none is known yet.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool HandleOf(uint16_t guest, uint32_t relid, bool host, uint64_t* handle) {
+    if (peer_cache_.valid && peer_cache_.guest == guest && peer_cache_.relid == relid && peer_cache_.host == host) {
+      *handle = peer_cache_.handle;
+      return true;
+    }
+    return HandleOfUncached(guest, relid, host, handle);
+  }
+  bool HandleOfUncached(uint16_t guest, uint32_t relid, bool host, uint64_t* handle);
 
   // Lookups only (never iterated), so hash order cannot leak into results.
   absl::flat_hash_map<uint64_t, Binding> bindings_;                               // Channel handle -> channel.
   absl::flat_hash_map<std::tuple<uint16_t, uint32_t, bool>, uint64_t> handles_;  // (guest, relid, host) -> handle.
-  absl::node_hash_map<uint64_t, Sender> senders_;  // By channel handle (node-based: cached).
-  uint64_t last_sender_handle_ = 0;
-  Sender* last_sender_ = nullptr;
+  // The entry of handles_ read last (a channel's deliveries come in runs);
+  // cleared whenever handles_ changes.
+  struct PeerCacheEntry {
+    bool valid = false;
+    bool host = false;
+    uint16_t guest = 0;
+    uint32_t relid = 0;
+    uint64_t handle = 0;
+  };
+  PeerCacheEntry peer_cache_;
+  // Changes whenever bindings_ (and so any MetricsOf result) changes.
+  uint64_t binding_epoch_ = 1;
+  uint64_t last_learned_handle_[2] = {0, 0};  // [host]
+  uint32_t last_learned_relid_[2] = {0, 0};
   std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics> channels_;
   std::map<uint64_t, ChannelMetrics> unbound_;  // Sends before the handle's relid was known.
   std::map<std::pair<uint16_t, uint32_t>, uint64_t> interrupts_;
-  uint64_t unfinished_ = 0;
-  void OnRing(const sim::TraceRecord& record, bool write);
+
+  // ---- Ring occupancy.
   struct Ring {
     int64_t bytes = 0;
     DirectionMetrics* metrics = nullptr;
   };
-  absl::flat_hash_map<uint32_t, uint16_t> guest_of_relid_;  // 0xFFFF: more than one guest.
-  // Node-based: the cache below holds pointers into it.
-  absl::node_hash_map<std::tuple<uint16_t, uint32_t, bool>, Ring> rings_;  // (guest, relid, guest->host).
   // The ring each (record partition is the root, write) pair touched last:
   // a channel's records come in runs, so most lookups stop here.
   struct RingCacheEntry {
@@ -136,16 +230,22 @@ class MetricsCollector : public sim::TraceSink {
     uint32_t relid = 0;
     Ring* ring = nullptr;
   };
+  // The ring a write (`write`) or read record touches; null when a root
+  // record's relid belongs to no single guest.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Ring* RingOf(const sim::TraceRecord& record, bool write) {
+    const RingCacheEntry& cached = ring_cache_[record.partition == 0 ? 1 : 0][write ? 1 : 0];
+    if (cached.ring != nullptr && cached.partition == record.partition && cached.relid == record.channel &&
+        (record.partition != 0 || guest_of_relid_ambiguous_ == 0)) {
+      return cached.ring;
+    }
+    return RingOfUncached(record, write);
+  }
+  Ring* RingOfUncached(const sim::TraceRecord& record, bool write);
+  absl::flat_hash_map<uint32_t, uint16_t> guest_of_relid_;  // 0xFFFF: more than one guest.
+  // Node-based: the cache holds pointers into it.
+  absl::node_hash_map<std::tuple<uint16_t, uint32_t, bool>, Ring> rings_;  // (guest, relid, guest->host).
   RingCacheEntry ring_cache_[2][2];
   uint64_t guest_of_relid_ambiguous_ = 0;  // Relids seen from more than one guest.
-  struct MetricsCacheEntry {
-    uint64_t handle = 0;
-    ChannelMetrics* metrics = nullptr;
-  };
-  MetricsCacheEntry metrics_cache_[2];
-  int metrics_cache_next_ = 0;
-  uint64_t last_learned_handle_[2] = {0, 0};  // [host]
-  uint32_t last_learned_relid_[2] = {0, 0};
 };
 
 }  // namespace vmbsim::scenario
