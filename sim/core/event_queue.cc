@@ -23,7 +23,7 @@ EventQueue::~EventQueue() {
     const SlotOp op = SlotAt(index).op;
     if (op != nullptr) op(this, index, /*invoke=*/false);
   };
-  for (const Entry& entry : front_) destroy(entry);
+  for (size_t i = front_head_; i < front_.size(); ++i) destroy(front_[i]);
   for (const Bucket& bucket : buckets_) {
     for (const Block* block = bucket.first; block != nullptr; block = block->next) {
       for (uint32_t i = 0; i < block->count; ++i) destroy(block->entries[i]);
@@ -86,17 +86,25 @@ void EventQueue::ReleaseBlocks(Bucket& bucket) {
 }
 
 void EventQueue::InsertIntoFront(Entry entry) {
-  // Descending order; search from the back, where new entries usually land
-  // (an event scheduled for the current instant passes only the pending
-  // events of that instant).
+  // Search from the tail, where new entries usually land: an entry for the
+  // front's latest instant is appended.
   const Key128 key = KeyOf(entry);
   size_t position = front_.size();
-  while (position > 0 && KeyOf(front_[position - 1]) < key) --position;
+  while (position > front_head_ && KeyOf(front_[position - 1]) > key) --position;
   front_.insert(front_.begin() + static_cast<ptrdiff_t>(position), entry);
+  // A front that never runs dry (zero-delay chains) would otherwise keep its
+  // popped prefix forever; dropping it when it is most of the vector is
+  // amortised O(1) per entry.
+  if (front_head_ >= kFrontCompactMin && 2 * front_head_ >= front_.size()) {
+    front_.erase(front_.begin(), front_.begin() + static_cast<ptrdiff_t>(front_head_));
+    front_head_ = 0;
+  }
 }
 
 void EventQueue::RefillFront(int bucket_index) {
-  VMBSIM_CHECK(front_.empty());
+  VMBSIM_CHECK(front_empty());
+  front_.clear();
+  front_head_ = 0;
   Bucket& bucket = buckets_[bucket_index];
   const int level = bucket_index / kDigitValues;
   non_empty_[level] &= ~(uint64_t{1} << (bucket_index % kDigitValues));
@@ -111,13 +119,11 @@ void EventQueue::RefillFront(int bucket_index) {
   } else if (level == 0 || bucket.size <= kSortBatchMax) {
     // A level-0 bucket holds a single due time, already in key order in
     // FIFO mode; anything else is sorted.
-    front_.resize(bucket.size);
-    size_t position = bucket.size;
     for (const Block* block = bucket.first; block != nullptr; block = block->next) {
-      for (uint32_t i = 0; i < block->count; ++i) front_[--position] = block->entries[i];
+      front_.insert(front_.end(), block->entries, block->entries + block->count);
     }
     if (level != 0) {
-      std::sort(front_.begin(), front_.end(), [](const Entry& a, const Entry& b) { return KeyOf(a) > KeyOf(b); });
+      std::sort(front_.begin(), front_.end(), [](const Entry& a, const Entry& b) { return KeyOf(a) < KeyOf(b); });
     } else if (tie_break_.has_value()) {
       SortFrontTiesByKey();
     }
@@ -126,23 +132,23 @@ void EventQueue::RefillFront(int bucket_index) {
     return;
   }
   ReleaseBlocks(bucket);
-  VMBSIM_CHECK_GT(front_[0].time_ns, ref_time_ns_);
-  ref_time_ns_ = front_[0].time_ns;
+  VMBSIM_CHECK_GT(front_.front().time_ns, ref_time_ns_);
+  ref_time_ns_ = front_.back().time_ns;
 }
 
 void EventQueue::CountingSortIntoFront(const Bucket& bucket) {
   // The entries share every bit of time above the low digit: one stable pass
   // on that digit orders them by time, and stability keeps equal times in
-  // bucket (key) order. Filled from the back so the front ends descending.
+  // bucket (key) order.
   uint32_t counts[kDigitValues] = {};
   for (const Block* block = bucket.first; block != nullptr; block = block->next) {
     for (uint32_t i = 0; i < block->count; ++i) ++counts[block->entries[i].time_ns & (kDigitValues - 1)];
   }
   const uint32_t size = bucket.size;
-  uint32_t slot_after[kDigitValues];  // One past the next front slot of each digit, counted down.
+  uint32_t next_slot[kDigitValues];  // Where the next entry of each digit goes.
   uint32_t below = 0;
   for (int digit = 0; digit < kDigitValues; ++digit) {
-    slot_after[digit] = size - below;
+    next_slot[digit] = below;
     below += counts[digit];
   }
   front_.resize(size);
@@ -150,7 +156,7 @@ void EventQueue::CountingSortIntoFront(const Bucket& bucket) {
   for (const Block* block = bucket.first; block != nullptr; block = block->next) {
     for (uint32_t i = 0; i < block->count; ++i) {
       const Entry& entry = block->entries[i];
-      front[--slot_after[entry.time_ns & (kDigitValues - 1)]] = entry;
+      front[next_slot[entry.time_ns & (kDigitValues - 1)]++] = entry;
     }
   }
 }
@@ -186,7 +192,6 @@ void EventQueue::RedistributeAroundMinimum(Bucket& bucket, int bucket_index) {
     free_blocks_ = block;
     block = next;
   }
-  std::reverse(front_.begin(), front_.end());
   if (tie_break_.has_value()) SortFrontTiesByKey();
 }
 
@@ -198,7 +203,7 @@ void EventQueue::SortFrontTiesByKey() {
     while (run_end < front_.size() && front_[run_end].time_ns == front_[run_begin].time_ns) ++run_end;
     if (run_end - run_begin > 1) {
       std::sort(front_.begin() + static_cast<ptrdiff_t>(run_begin), front_.begin() + static_cast<ptrdiff_t>(run_end),
-                [](const Entry& a, const Entry& b) { return a.key_slot > b.key_slot; });
+                [](const Entry& a, const Entry& b) { return a.key_slot < b.key_slot; });
     }
     run_begin = run_end;
   }
@@ -207,8 +212,9 @@ void EventQueue::SortFrontTiesByKey() {
 std::vector<EventQueue::Entry> EventQueue::TakeAllEntriesSorted() {
   std::vector<Entry> all;
   all.reserve(entry_count_);
-  all.insert(all.end(), front_.begin(), front_.end());
+  all.insert(all.end(), front_.begin() + static_cast<ptrdiff_t>(front_head_), front_.end());
   front_.clear();
+  front_head_ = 0;
   ref_time_ns_ = last_time_ns_;
   for (Bucket& bucket : buckets_) {
     for (const Block* block = bucket.first; block != nullptr; block = block->next) {
@@ -245,7 +251,7 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
   const uint64_t limit_ns = static_cast<uint64_t>(std::max<int64_t>(limit.nanoseconds(), -1));
   const bool limit_negative = limit.nanoseconds() < 0;
   for (;;) {
-    if (front_.empty()) {
+    if (front_empty()) {
       const int bucket_index = LowestNonEmptyBucket();
       if (bucket_index < 0) {
         // Empty: any reference below future keys will do; fall back to the
@@ -257,11 +263,11 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
       }
       RefillFront(bucket_index);
     }
-    const Entry top = front_.back();
+    const Entry top = front_[front_head_];
     if (limit_negative || top.time_ns > limit_ns) return PopResult::kBeyondLimit;
-    front_.pop_back();
+    ++front_head_;
     --entry_count_;
-    if (!front_.empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_.back().key_slot)));
+    if (!front_empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_[front_head_].key_slot)));
     const uint32_t index = static_cast<uint32_t>(top.key_slot);
     VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Insert.
     last_time_ns_ = top.time_ns;
@@ -283,9 +289,9 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
 std::optional<SimTime> EventQueue::PeekTime() {
   // Rarely used (reports, progress): a scan that changes nothing, so that
   // peeking never moves the reference.
-  for (auto it = front_.rbegin(); it != front_.rend(); ++it) {
-    if (SlotAt(static_cast<uint32_t>(it->key_slot)).op != nullptr) {
-      return SimTime::FromNanoseconds(static_cast<int64_t>(it->time_ns));
+  for (size_t i = front_head_; i < front_.size(); ++i) {
+    if (SlotAt(static_cast<uint32_t>(front_[i].key_slot)).op != nullptr) {
+      return SimTime::FromNanoseconds(static_cast<int64_t>(front_[i].time_ns));
     }
   }
   for (const Bucket& bucket : buckets_) {  // Lower buckets hold earlier times.
@@ -331,7 +337,7 @@ void EventQueue::RenumberKeys() {
 }
 
 size_t EventQueue::allocated_bytes() const {
-  return blocks_.size() * sizeof(Block) + chunks_.size() * sizeof(SlotChunk);
+  return blocks_.size() * sizeof(Block) + chunks_.size() * sizeof(SlotChunk) + front_.capacity() * sizeof(Entry);
 }
 
 }  // namespace vmbsim::sim

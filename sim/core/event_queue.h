@@ -33,9 +33,12 @@
 //     empty lower buckets, in order), and in FIFO mode keys grow with every
 //     push. In tie-break mode the keys are random, so runs of equal time are
 //     sorted by key when they reach the front.
-//   * The front batch holds the smallest pending entries, sorted descending
-//     so the minimum pops from the back; every entry due no later than the
-//     reference time is there, and a new one joins it in order. When the
+//   * The front batch holds the smallest pending entries, sorted ascending
+//     and popped from a head index; every entry due no later than the
+//     reference time is there, and a new one joins it in order, searching
+//     from the tail: an event scheduled for the latest instant in the front
+//     (typically "now", with zero costs) is an append, however many events
+//     of that instant are pending. When the
 //     front runs dry the lowest non-empty bucket becomes the next front:
 //       - a level-0 bucket holds one due time and is copied as it is;
 //       - a level-1 bucket of up to kCountingBatchMax entries differs only in
@@ -149,7 +152,8 @@ class EventQueue {
   size_t pending_count() const { return live_count_; }
   bool empty() const { return live_count_ == 0; }
 
-  // Bytes held by the bucket blocks and the slot pool (for memory accounting).
+  // Bytes held by the bucket blocks, the front batch and the slot pool (for
+  // memory accounting).
   size_t allocated_bytes() const;
 
   // Moves the FIFO insertion sequence forward so that tests reach the key
@@ -206,6 +210,9 @@ class EventQueue {
   // costs more per entry, gets the smaller bound.
   static constexpr uint32_t kCountingBatchMax = 256;
   static constexpr uint32_t kSortBatchMax = 32;
+  // The front drops its popped prefix once it is at least this long and
+  // at least half the vector.
+  static constexpr size_t kFrontCompactMin = 64;
 
   // A block of a bucket's entries; the blocks of a bucket form a list in
   // insertion order whose last block is the one being filled.
@@ -265,10 +272,13 @@ class EventQueue {
   void DropDeadEntries();
   void RenumberKeys();
 
-  // The front batch: the smallest pending entries, sorted descending so the
-  // minimum is at the back. Every entry due no later than the reference time
-  // is here and every bucket entry is due after it.
+  // The front batch: the smallest pending entries, front_[front_head_..],
+  // sorted ascending (the entries before the head have been popped). Every
+  // entry due no later than the reference time is here and every bucket
+  // entry is due after it.
   std::vector<Entry> front_;
+  size_t front_head_ = 0;
+  bool front_empty() const { return front_head_ == front_.size(); }
   Bucket buckets_[kBucketCount];
   uint64_t non_empty_[kLevelCount] = {};  // Bit d of word l: bucket (l, d) holds entries.
   uint32_t non_empty_levels_ = 0;         // Bit l: non_empty_[l] != 0.
@@ -385,18 +395,18 @@ inline void EventQueue::Insert(Entry entry) {
 
 inline EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
   // Fast path: the next entry is in the front batch, live and due.
-  if (ABSL_PREDICT_TRUE(!front_.empty() && popped_slot_ == kNoSlot && limit.nanoseconds() >= 0)) {
-    const Entry top = front_.back();
+  if (ABSL_PREDICT_TRUE(!front_empty() && popped_slot_ == kNoSlot && limit.nanoseconds() >= 0)) {
+    const Entry top = front_[front_head_];
     const uint32_t index = static_cast<uint32_t>(top.key_slot);
     if (top.time_ns <= static_cast<uint64_t>(limit.nanoseconds()) && SlotAt(index).op != nullptr) {
-      front_.pop_back();
+      ++front_head_;
       --entry_count_;
       VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Insert.
       last_time_ns_ = live_time_ns_ = top.time_ns;
       last_key_slot_ = live_key_slot_ = top.key_slot;
       popped_slot_ = index;
       --live_count_;
-      if (!front_.empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_.back().key_slot)));
+      if (!front_empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_[front_head_].key_slot)));
       *when = SimTime::FromNanoseconds(static_cast<int64_t>(top.time_ns));
       return PopResult::kPopped;
     }

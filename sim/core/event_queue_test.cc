@@ -184,6 +184,27 @@ TEST(EventQueueTest, SteadyStateReusesStorage) {
   EXPECT_EQ(queue.allocated_bytes(), bytes);
 }
 
+// Zero costs put whole runs at one instant: every event schedules its
+// successor for now while a thousand others of that instant are pending.
+// Order stays FIFO and memory stays bounded (the front never runs dry).
+TEST(EventQueueTest, ZeroDelaySteadyStateIsFifoAndBounded) {
+  EventQueue queue;
+  std::vector<int> ran;
+  int next_label = 0;
+  for (; next_label < 1000; ++next_label) queue.Push(T(5), [&ran, l = next_label] { ran.push_back(l); });
+  SimTime when;
+  size_t bytes = 0;
+  for (int step = 0; step < 200000; ++step) {
+    ASSERT_EQ(queue.PopNext(SimTime::Max(), &when), EventQueue::PopResult::kPopped);
+    ASSERT_EQ(when, T(5));
+    queue.RunPopped();
+    ASSERT_EQ(ran.back(), step);
+    queue.Push(T(5), [&ran, l = next_label++] { ran.push_back(l); });
+    if (step == 20000) bytes = queue.allocated_bytes();
+  }
+  EXPECT_EQ(queue.allocated_bytes(), bytes);
+}
+
 // Random schedule / cancel / pop against a reference ordered by (time, seq).
 // `delay` draws the distance from now of each new event.
 template <typename DrawDelay>
