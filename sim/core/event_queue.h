@@ -258,7 +258,7 @@ class EventQueue {
   // (sorted, or redistributed around its minimum time). REQUIRES: the front
   // is empty.
   void RefillFront(int bucket_index);
-  // Counting sort of a level-1 bucket into the front (descending).
+  // Counting sort of a level-1 bucket into the front.
   void CountingSortIntoFront(const Bucket& bucket);
   // Redistributes a large bucket around its minimum time: the entries due
   // then form the front, the others move to lower buckets.
