@@ -578,14 +578,8 @@ void Runtime::ChannelSetPointer(VMBCHANNEL handle, void* pointer) {
 }
 
 void* Runtime::ChannelGetPointer(VMBCHANNEL handle) {
-  // Drivers call this per packet to find their context: the live case
-  // without a status; FindChannel reports a bad handle.
-  if (Channel* live = channels_.Find(HandleValueOf(handle))) {
-    ChargeCall();
-    return live->pointer;
-  }
-  ChannelHandleError(handle, "VmbChannelGetPointer").IgnoreError();  // Reported; the driver gets NULL.
-  return nullptr;
+  absl::StatusOr<Channel*> found = FindChannel(handle, "VmbChannelGetPointer");
+  return found.ok() ? (*found)->pointer : nullptr;  // A bad handle is reported; the driver gets NULL.
 }
 
 absl::Status Runtime::ClientInitSetRingBufferPageCount(VMBCHANNEL handle, uint32_t incoming, uint32_t outgoing) {

@@ -506,14 +506,6 @@ void Runtime::PacketSetPointer(VMBPACKET handle, void* pointer) {
 }
 
 void* Runtime::PacketGetPointer(VMBPACKET handle) {
-  // Per completion in most drivers: the live case without a status (and,
-  // for a handle, without PacketByValue's call); FindPacket reports a bad
-  // handle.
-  const uint64_t value = HandleValueOf(handle);
-  if (Packet* live = HandleMarkerBits(value) == kHandleMarker ? packets_.Find(value) : PacketByValue(value)) {
-    ChargeCall();
-    return live->pointer;
-  }
   absl::StatusOr<Packet*> found = FindPacket(handle, "VmbPacketGetPointer");
   return found.ok() ? (*found)->pointer : nullptr;
 }
