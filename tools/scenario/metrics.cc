@@ -96,7 +96,6 @@ void MetricsCollector::Sender::Reserve(uint64_t capacity) {
   std::vector<Send> grown(grown_size);
   for (uint64_t i = 0; i < size; ++i) grown[i] = At(i);
   ring = std::move(grown);
-  mask = ring.size() - 1;
   head = 0;  // The window starts at index 0 again.
   VMBSIM_CHECK_GE(ring.size(), capacity);
 }

@@ -117,13 +117,13 @@ class MetricsCollector : public sim::TraceSink {
     uint64_t head = 0;
     uint64_t size = 0;
     std::vector<Send> ring;  // Capacity 0 or a power of two.
-    uint64_t mask = 0;       // ring.size() - 1 once the ring exists.
     // MetricsOf(this sender's handle), valid while metrics_epoch is the
     // collector's binding_epoch_: one compare instead of a lookup per send.
     ChannelMetrics* metrics = nullptr;
     uint64_t metrics_epoch = 0;
 
-    Send& At(uint64_t offset) { return ring[(head + offset) & mask]; }
+    uint64_t Mask() const { return ring.size() - 1; }
+    Send& At(uint64_t offset) { return ring[(head + offset) & Mask()]; }
     Send* Find(uint64_t trans_id) {
       if (trans_id < base || trans_id - base >= size) return nullptr;
       Send* s = &At(trans_id - base);
@@ -141,7 +141,7 @@ class MetricsCollector : public sim::TraceSink {
     void Retire(Send* s) {
       s->live = false;
       while (size != 0 && !At(0).live) {
-        head = (head + 1) & mask;
+        head = (head + 1) & Mask();
         --size;
         ++base;
       }
