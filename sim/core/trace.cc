@@ -52,8 +52,6 @@ void Tracer::UpdateActive() {
   delivery_ = Delivery::kNone;
   routes_.clear();
   routed_sink_ = nullptr;
-  sole_sink_ = nullptr;
-  wanted_.clear();
   if (sinks_.size() == 1 && !sinks_[0].kinds.empty()) {
     const Attached& a = sinks_[0];
     routes_.resize(256);
@@ -75,19 +73,7 @@ void Tracer::UpdateActive() {
     delivery_ = Delivery::kRouted;
     return;
   }
-  if (sinks_.size() == 1) {
-    sole_sink_ = sinks_[0].sink;
-    delivery_ = Delivery::kSole;
-    return;
-  }
-  if (sinks_.empty()) return;
-  delivery_ = Delivery::kWalk;
-  wanted_.assign(65536 / 64, 0);
-  for (const Attached& a : sinks_) {
-    for (size_t word = 0; word < wanted_.size(); ++word) {
-      wanted_[word] |= a.kinds.empty() ? ~uint64_t{0} : a.kinds[word];
-    }
-  }
+  if (!sinks_.empty()) delivery_ = Delivery::kWalk;
 }
 
 void Tracer::EnableFingerprint() {
@@ -125,11 +111,6 @@ void Tracer::EmitActive(TraceRecord record) {
     if (route != nullptr) route(routed_sink_, record);
     return;
   }
-  if (delivery_ == Delivery::kSole) {
-    sole_sink_->OnRecord(record);
-    return;
-  }
-  if (((wanted_[record.kind >> 6] >> (record.kind & 63)) & 1) == 0) return;
   for (const Attached& a : sinks_) {
     if (a.Wants(record.kind)) a.sink->OnRecord(record);
   }

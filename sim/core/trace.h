@@ -118,7 +118,7 @@ class Tracer {
 
  private:
   void EmitActive(TraceRecord record);
-  // Recomputes active_ and the delivery plan (routes_, sole_sink_, wanted_)
+  // Recomputes active_ and the delivery plan (delivery_, routes_)
   // after sinks_ changed.
   void UpdateActive();
 
@@ -133,24 +133,20 @@ class Tracer {
     bool Wants(uint16_t kind) const { return kinds.empty() || ((kinds[kind >> 6] >> (kind & 63)) & 1) != 0; }
   };
   std::vector<Attached> sinks_;
-  // How records reach the sinks, by case (UpdateActive picks one):
-  //  - one sink that lists its kinds (the scenario runner's metrics
-  //    collector, alone, sees several records per packet): routes_ holds
-  //    an entry point per wanted kind (its route, or a call of OnRecord),
-  //    in pages of 256 kinds by the kind's high byte, null where nothing
-  //    is wanted; a record costs two loads and a call;
-  //  - one sink that wants every kind: sole_sink_, called for each record;
-  //  - several sinks: wanted_ (bit per kind, the union of their kinds)
-  //    skips a record nobody wants, then each sink that wants it is called.
-  // `delivery_` says which case applies; kNone (no sink) is tested first,
-  // so that a run without sinks pays one compare per record.
-  enum class Delivery : uint8_t { kNone, kRouted, kSole, kWalk };
+  // How records reach the sinks (UpdateActive picks one):
+  //  - kRouted, one sink that lists its kinds (the scenario runner's metrics
+  //    collector, alone, sees several records per packet): routes_ holds an
+  //    entry point per wanted kind (its route, or a call of OnRecord), in
+  //    pages of 256 kinds by the kind's high byte, null where nothing is
+  //    wanted; a record costs two loads and a call;
+  //  - kWalk, otherwise: each sink that wants the record is called.
+  // kNone (no sink) is tested first, so that a run without sinks pays one
+  // compare per record.
+  enum class Delivery : uint8_t { kNone, kRouted, kWalk };
   Delivery delivery_ = Delivery::kNone;
   using RoutePage = std::array<TraceSink::Route, 256>;
   std::vector<std::unique_ptr<RoutePage>> routes_;  // kRouted: 256 pages.
   TraceSink* routed_sink_ = nullptr;                // kRouted: the sink routes_ serves.
-  TraceSink* sole_sink_ = nullptr;                  // kSole.
-  std::vector<uint64_t> wanted_;                    // kWalk.
 };
 
 // A sink that keeps every record in memory (tests, timelines).
