@@ -126,14 +126,21 @@ void Latency(Json& j, const std::string& key, const sim::Histogram& h) {
   j.End('}');
 }
 
+// `count_key`: the sample count; then, when there are samples, mean, p50,
+// p99 and max, each key ending in `_unit`.
+void CountAndSpread(Json& j, const std::string& count_key, const std::string& unit, const sim::Histogram& h) {
+  j.KUInt(count_key, h.count());
+  if (h.count() == 0) return;
+  j.KNum("mean_" + unit, h.mean());
+  j.KInt("p50_" + unit, h.ValueAtQuantile(0.5));
+  j.KInt("p99_" + unit, h.ValueAtQuantile(0.99));
+  j.KInt("max_" + unit, h.max());
+}
+
 void Batches(Json& j, const std::string& key, const sim::Histogram& h) {
   j.Key(key).Begin('{');
-  j.KUInt("batches", h.count());
+  CountAndSpread(j, "batches", "packets", h);
   if (h.count() > 0) {
-    j.KNum("mean_packets", h.mean());
-    j.KInt("p50_packets", h.ValueAtQuantile(0.5));
-    j.KInt("p99_packets", h.ValueAtQuantile(0.99));
-    j.KInt("max_packets", h.max());
     j.Key("distribution").Begin('[');
     for (const auto& bucket : h.NonEmptyBuckets()) {
       j.Begin('{').KInt("packets", bucket.value_min).KUInt("batches", bucket.count).End('}');
@@ -163,15 +170,8 @@ void Direction(Json& j, const std::string& key, const DirectionMetrics& d, const
   j.KNum("packets_per_doorbell",
          reader.doorbells == 0 ? 0.0 : static_cast<double>(reader.packets_received) / static_cast<double>(reader.doorbells));
   Batches(j, "reader_batches", reader_batches);
-  const sim::Histogram& ring = d.ring_occupancy_bytes;
   j.Key("ring_occupancy").Begin('{');
-  j.KUInt("samples", ring.count());
-  if (ring.count() > 0) {
-    j.KNum("mean_bytes", ring.mean());
-    j.KInt("p50_bytes", ring.ValueAtQuantile(0.5));
-    j.KInt("p99_bytes", ring.ValueAtQuantile(0.99));
-    j.KInt("max_bytes", ring.max());
-  }
+  CountAndSpread(j, "samples", "bytes", d.ring_occupancy_bytes);
   j.End('}');
   j.End('}');
 }
