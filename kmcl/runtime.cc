@@ -300,13 +300,14 @@ absl::Status Runtime::Report(Channel* channel, const char* function, Rule rule, 
   return KmclError(status, message);
 }
 
+inline Runtime::Channel* Runtime::LiveChannel(VMBCHANNEL handle) {
+  Channel* live = channels_.Find(HandleValueOf(handle));
+  if (live != nullptr) ChargeCall();
+  return live;
+}
+
 absl::StatusOr<Runtime::Channel*> Runtime::FindChannel(VMBCHANNEL handle, const char* function) {
-  // Drivers look their channel up per packet (VmbChannelGetPointer), so a
-  // live handle skips building a status.
-  if (Channel* live = channels_.Find(HandleValueOf(handle))) {
-    ChargeCall();
-    return live;
-  }
+  if (Channel* live = LiveChannel(handle)) return live;
   return ChannelHandleError(handle, function);
 }
 
@@ -578,8 +579,10 @@ void Runtime::ChannelSetPointer(VMBCHANNEL handle, void* pointer) {
 }
 
 void* Runtime::ChannelGetPointer(VMBCHANNEL handle) {
-  absl::StatusOr<Channel*> found = FindChannel(handle, "VmbChannelGetPointer");
-  return found.ok() ? (*found)->pointer : nullptr;  // A bad handle is reported; the driver gets NULL.
+  // Drivers call this per packet: no status on the live path.
+  if (Channel* live = LiveChannel(handle)) return live->pointer;
+  ChannelHandleError(handle, "VmbChannelGetPointer").IgnoreError();  // Reported; the driver gets NULL.
+  return nullptr;
 }
 
 absl::Status Runtime::ClientInitSetRingBufferPageCount(VMBCHANNEL handle, uint32_t incoming, uint32_t outgoing) {
@@ -1146,10 +1149,12 @@ void AddEndpoints(EndpointTotals& into, fabric::ChannelDataPath* guest, fabric::
   if (guest != nullptr) {
     into.guest += guest->counters();
     into.guest_batches.Merge(guest->batch_sizes());
+    into.guest_ring_occupancy.Merge(guest->ring_occupancy());
   }
   if (host != nullptr) {
     into.host += host->counters();
     into.host_batches.Merge(host->batch_sizes());
+    into.host_ring_occupancy.Merge(host->ring_occupancy());
   }
 }
 

@@ -165,12 +165,18 @@ struct EndpointTotals {
   fabric::DataPathCounters host;
   sim::Histogram guest_batches;  // Packets read per drain batch.
   sim::Histogram host_batches;
+  // Unread bytes in the ring each side writes, sampled at its writes
+  // (ChannelDataPath::ring_occupancy).
+  sim::Histogram guest_ring_occupancy;  // The guest->host ring.
+  sim::Histogram host_ring_occupancy;   // The host->guest ring.
 
   EndpointTotals& operator+=(const EndpointTotals& other) {
     guest += other.guest;
     host += other.host;
     guest_batches.Merge(other.guest_batches);
     host_batches.Merge(other.host_batches);
+    guest_ring_occupancy.Merge(other.guest_ring_occupancy);
+    host_ring_occupancy.Merge(other.host_ring_occupancy);
     return *this;
   }
 };
@@ -387,10 +393,15 @@ class Runtime {
 
   // Lookups; a failure is reported (rule kStaleOrForeignHandle) against `function`.
   absl::StatusOr<Channel*> FindChannel(VMBCHANNEL handle, const char* function);
-  // FindChannel's miss: reports the handle that is not live and returns the
-  // error. Out of line, so that the live path keeps no status on its stack.
-  absl::Status ChannelHandleError(VMBCHANNEL handle, const char* function);
   absl::StatusOr<Packet*> FindPacket(VMBPACKET handle, const char* function);
+  // The live object `handle` names, with the call's cost charged; null, with
+  // nothing reported, otherwise. The per-packet getters (VmbChannelGetPointer,
+  // VmbPacketGetPointer) use these directly, with no status on the live path.
+  Channel* LiveChannel(VMBCHANNEL handle);
+  Packet* LivePacket(VMBPACKET handle);
+  // The misses: report the handle that is not live and return the error.
+  absl::Status ChannelHandleError(VMBCHANNEL handle, const char* function);
+  absl::Status PacketHandleError(VMBPACKET handle, const char* function);
   absl::StatusOr<Incoming*> FindIncoming(VMBPACKETCOMPLETION handle, const char* function);
 
   // Reports a finding and returns `status` (with `detail` as its message).

@@ -404,13 +404,19 @@ Runtime::Packet* Runtime::PacketByValue(uint64_t value) {
   return it == caller_packets_.end() ? nullptr : it->second.get();
 }
 
+inline Runtime::Packet* Runtime::LivePacket(VMBPACKET handle) {
+  Packet* p = PacketByValue(HandleValueOf(handle));
+  if (p != nullptr) ChargeCall();
+  return p;
+}
+
 absl::StatusOr<Runtime::Packet*> Runtime::FindPacket(VMBPACKET handle, const char* function) {
+  if (Packet* live = LivePacket(handle)) return live;
+  return PacketHandleError(handle, function);
+}
+
+absl::Status Runtime::PacketHandleError(VMBPACKET handle, const char* function) {
   const uint64_t value = HandleValueOf(handle);
-  Packet* p = PacketByValue(value);
-  if (p != nullptr) {
-    ChargeCall();
-    return p;
-  }
   std::string why = HandleMarkerBits(value) == kHandleMarker
                         ? std::string(packets_.Lookup(value).status().message())
                         : absl::StrCat("0x", absl::Hex(value), " is neither an allocated packet nor "
@@ -506,8 +512,10 @@ void Runtime::PacketSetPointer(VMBPACKET handle, void* pointer) {
 }
 
 void* Runtime::PacketGetPointer(VMBPACKET handle) {
-  absl::StatusOr<Packet*> found = FindPacket(handle, "VmbPacketGetPointer");
-  return found.ok() ? (*found)->pointer : nullptr;
+  // Drivers call this per completion: no status on the live path.
+  if (Packet* live = LivePacket(handle)) return live->pointer;
+  PacketHandleError(handle, "VmbPacketGetPointer").IgnoreError();  // Reported; the driver gets NULL.
+  return nullptr;
 }
 
 VMBCHANNEL Runtime::PacketGetChannel(VMBPACKET handle) {

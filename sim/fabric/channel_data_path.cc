@@ -23,6 +23,15 @@ ChannelDataPath::ChannelDataPath(sim::Simulator* sim, const CostModel* costs, Vi
   VMBSIM_CHECK_GE(options_.batch_packets_max, 1u);
 }
 
+namespace {
+
+// Bytes from ring index `from` forward to `to`, both in [0, data_size).
+inline uint32_t RingDistance(uint32_t from, uint32_t to, uint32_t data_size) {
+  return to >= from ? to - from : to + data_size - from;
+}
+
+}  // namespace
+
 void ChannelDataPath::Trace(uint16_t kind, uint64_t id0, uint64_t id1, uint64_t size0, uint64_t size1) {
   sim_->tracer().Emit({.time = vp_->LocalNow(),
                        .kind = kind,
@@ -80,10 +89,15 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
   // The writer's cursor moved by the packet's ring footprint (packet and
   // trailer), so the packet need not be measured a second time.
   const uint32_t data_size = writer_.data_size_bytes();
-  const uint32_t footprint_bytes = (writer_.next_write_index() + data_size - index_before) % data_size;
+  const uint32_t index_after = writer_.next_write_index();
+  const uint32_t footprint_bytes = RingDistance(index_before, index_after, data_size);
   if (vp_->running()) vp_->Charge(costs_->RingCopy(footprint_bytes - kTrailerSizeBytes));
   ++counters_.packets_sent;
   counters_.bytes_sent += packet.payload.size();
+  if (peer_ != nullptr) {
+    // A Hyper-V ring never fills up completely, so the distance is never ambiguous.
+    ring_occupancy_.Record(RingDistance(peer_->reader_.read_cursor_index(), index_after, data_size));
+  }
   Trace(TraceKind(FabricTraceKind::kRingWrite), index_before, packet.trans_id, footprint_bytes,
         static_cast<uint64_t>(packet.type));
   const bool signal = writer_.CommitWrite();

@@ -138,6 +138,11 @@ class ChannelDataPath {
   void SetWritableHandler(WritableHandler handler) { on_writable_ = std::move(handler); }
   void SetAcceptGate(AcceptGate gate) { accept_gate_ = std::move(gate); }
   void SetBatchEndHandler(BatchEndHandler handler) { on_batch_end_ = std::move(handler); }
+  // The endpoint that reads the ring this one writes (the channel's other
+  // end; the fabric links the two when FabricConfig::sample_ring_occupancy).
+  // With it set, each write samples the ring's occupancy into
+  // ring_occupancy(). `*peer` must outlive this object or be unlinked first.
+  void SetPeer(const ChannelDataPath* peer) { peer_ = peer; }
 
   // Writes and publishes one packet, ringing the doorbell when rule 1.7 says
   // so. kRingFull starts the blocked-writer protocol: the writable handler
@@ -168,6 +173,11 @@ class ChannelDataPath {
   const absl::Status& status() const { return status_; }
   const DataPathCounters& counters() const { return counters_; }
   const sim::Histogram& batch_sizes() const { return batch_sizes_; }
+  // Bytes in the ring this endpoint writes that its peer has not yet read
+  // (packets with their trailers, from the writer's index to the peer's read
+  // cursor, so a packet leaves as soon as it is parsed, before the batch
+  // commits its read index), sampled just after each successful write.
+  const sim::Histogram& ring_occupancy() const { return ring_occupancy_; }
   RingWriter& writer() { return writer_; }
   RingReader& reader() { return reader_; }
 
@@ -204,6 +214,8 @@ class ChannelDataPath {
   absl::Status status_;
   DataPathCounters counters_;
   sim::Histogram batch_sizes_;
+  const ChannelDataPath* peer_ = nullptr;
+  sim::Histogram ring_occupancy_;
 };
 
 }  // namespace vmbsim::fabric

@@ -27,7 +27,12 @@ struct Options {
   uint32_t payload_bytes = 100;
   uint32_t host_batch_packets_max = 4096;
   CostModel costs = CostModel::Zero();
+  bool link_peers = false;  // SetPeer both ways: ring occupancy is sampled.
 };
+
+// A 100-byte payload's ring footprint: 16-byte header, payload padded to 104,
+// 8-byte trailer.
+constexpr uint32_t kFootprintBytes = 128;
 
 // Two partitions' endpoints over one pair of rings (2 pages each: a 4 KiB
 // data area holds 31 packets of 100 bytes).
@@ -58,6 +63,10 @@ class Pair {
                                               *RingReader::Create(out_memory), host_options);
     guest_->SetSignalPeer([this] { Doorbell(&host_vp_, host_.get()); });
     host_->SetSignalPeer([this] { Doorbell(&guest_vp_, guest_.get()); });
+    if (options.link_peers) {
+      guest_->SetPeer(host_.get());
+      host_->SetPeer(guest_.get());
+    }
     host_->SetPacketHandler([this](const ParsedPacket& packet) {
       EXPECT_EQ(packet.descriptor.trans_id, received_);  // In order, exactly once.
       ++received_;
@@ -76,6 +85,9 @@ class Pair {
 
   const ChannelDataPath& guest() const { return *guest_; }
   const ChannelDataPath& host() const { return *host_; }
+  // The guest ring's unread bytes after each write, counted in whole packets
+  // by the test itself (sent minus handed to the host's packet handler).
+  const sim::Histogram& expected_occupancy() const { return expected_occupancy_; }
 
  private:
   void Doorbell(VirtualProcessor* vp, ChannelDataPath* target) {
@@ -95,6 +107,7 @@ class Pair {
     ASSERT_TRUE(outcome.ok()) << outcome.status();
     if (*outcome == WriteOutcome::kWritten) {
       ++sent_;
+      if (options_.payload_bytes == 100) expected_occupancy_.Record(int64_t{sent_ - received_} * kFootprintBytes);
       QueueSend();
     }
     // kRingFull: the writable handler queues the next send.
@@ -125,7 +138,17 @@ class Pair {
   std::vector<uint8_t> payload_;
   uint32_t sent_ = 0;
   uint32_t received_ = 0;
+  sim::Histogram expected_occupancy_;
 };
+
+void ExpectSameHistogram(const sim::Histogram& actual, const sim::Histogram& expected) {
+  EXPECT_EQ(actual.count(), expected.count());
+  EXPECT_EQ(actual.sum(), expected.sum());
+  EXPECT_EQ(actual.min(), expected.min());
+  EXPECT_EQ(actual.max(), expected.max());
+  EXPECT_EQ(actual.ValueAtQuantile(0.5), expected.ValueAtQuantile(0.5));
+  EXPECT_EQ(actual.ValueAtQuantile(0.99), expected.ValueAtQuantile(0.99));
+}
 
 TEST(ChannelDataPathTest, StreamsEveryPacketInOrderWithBackpressure) {
   Options options;
@@ -137,6 +160,39 @@ TEST(ChannelDataPathTest, StreamsEveryPacketInOrderWithBackpressure) {
   EXPECT_EQ(pair.guest().counters().ring_full, pair.guest().counters().writer_wakeups);
   EXPECT_GT(pair.guest().counters().signals_suppressed, 0u);
   EXPECT_FALSE(pair.guest().writer_blocked());
+}
+
+// The writer samples its ring's unread bytes after each write: packets
+// written and not yet parsed by the peer, whatever the read index committed.
+TEST(ChannelDataPathTest, RingOccupancyIsTheUnreadBytesAfterEachWrite) {
+  Options options;
+  options.use_tie_break = false;
+  options.costs = CostModel::Default();
+  options.link_peers = true;
+  Pair pair(options);
+  ASSERT_EQ(pair.Run(), 200u);
+  ASSERT_EQ(pair.guest().ring_occupancy().count(), 200u);
+  EXPECT_EQ(pair.guest().ring_occupancy().max(), 31 * kFootprintBytes);  // A full 4 KiB ring holds 31.
+  ExpectSameHistogram(pair.guest().ring_occupancy(), pair.expected_occupancy());
+  EXPECT_EQ(pair.host().ring_occupancy().count(), 0u);  // The host wrote nothing.
+}
+
+TEST(ChannelDataPathTest, RingOccupancyHoldsUnderExploredInterleavings) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    Options options;
+    options.tie_break_seed = seed;
+    options.link_peers = true;
+    options.host_batch_packets_max = 3;  // Reads interleave with writes.
+    Pair pair(options);
+    ASSERT_EQ(pair.Run(), 200u) << "seed " << seed;
+    ExpectSameHistogram(pair.guest().ring_occupancy(), pair.expected_occupancy());
+  }
+}
+
+TEST(ChannelDataPathTest, RingOccupancyIsNotSampledWithoutAPeer) {
+  Pair pair(Options{});
+  ASSERT_EQ(pair.Run(), 200u);
+  EXPECT_EQ(pair.guest().ring_occupancy().count(), 0u);
 }
 
 TEST(ChannelDataPathTest, NoLostWakeUpUnderAnyExploredInterleaving) {

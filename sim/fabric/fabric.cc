@@ -216,6 +216,10 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
   Channel* stored = &it->second;
   stored->guest_end->SetSignalPeer([this, stored] { SignalHost(*stored); });
   stored->host_end->SetSignalPeer([this, stored] { SignalGuest(*stored); });
+  if (config_.sample_ring_occupancy) {
+    stored->guest_end->SetPeer(stored->host_end.get());  // Both die with the channel.
+    stored->host_end->SetPeer(stored->guest_end.get());
+  }
   channel_by_host_flag_[stored->attachment.host_vp][host_flag] = stored;
   channel_by_relid_[key.first - 1][key.second] = stored;
   return absl::OkStatus();

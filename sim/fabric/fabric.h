@@ -89,6 +89,10 @@ struct FabricConfig {
   // The guest VP that receives control messages, and the one the client's
   // own work runs on.
   uint32_t client_vp = 0;
+  // Whether each channel endpoint samples the occupancy of the ring it
+  // writes at every write (ChannelDataPath::ring_occupancy). Off unless
+  // asked for: it is a histogram record per packet.
+  bool sample_ring_occupancy = false;
 };
 
 class Partition {

@@ -66,30 +66,6 @@ bool MetricsCollector::HandleOfUncached(uint16_t guest, uint32_t relid, bool hos
   return true;
 }
 
-MetricsCollector::Ring* MetricsCollector::RingOfUncached(const sim::TraceRecord& r, bool write) {
-  uint16_t guest = r.partition;
-  if (guest != 0) {
-    auto [it, inserted] = guest_of_relid_.try_emplace(r.channel, guest);
-    if (!inserted && it->second != guest && it->second != 0xFFFF) {
-      it->second = 0xFFFF;
-      ++guest_of_relid_ambiguous_;  // Host-side cache entries may be stale now.
-    }
-  } else {
-    auto it = guest_of_relid_.find(r.channel);
-    if (it == guest_of_relid_.end() || it->second == 0xFFFF) return nullptr;
-    guest = it->second;
-  }
-  // The guest writes and the host reads the guest->host ring.
-  const bool guest_to_host = (r.partition != 0) == write;
-  Ring& ring = rings_[{guest, r.channel, guest_to_host}];
-  if (ring.metrics == nullptr) {
-    ChannelMetrics& m = channels_[{guest, r.channel}];
-    ring.metrics = guest_to_host ? &m.guest_to_host : &m.host_to_guest;
-  }
-  ring_cache_[r.partition == 0 ? 1 : 0][write ? 1 : 0] = RingCacheEntry{r.partition, r.channel, &ring};
-  return &ring;
-}
-
 void MetricsCollector::Sender::Reserve(uint64_t capacity) {
   uint64_t grown_size = ring.empty() ? 16 : ring.size();
   while (grown_size < capacity) grown_size *= 2;
@@ -101,17 +77,13 @@ void MetricsCollector::Sender::Reserve(uint64_t capacity) {
 }
 
 std::vector<uint16_t> MetricsCollector::Kinds() const {
-  std::vector<uint16_t> kinds = {fabric::TraceKind(fabric::FabricTraceKind::kInterrupt),
-                                 fabric::TraceKind(fabric::FabricTraceKind::kRingWrite),
-                                 fabric::TraceKind(fabric::FabricTraceKind::kRingRead)};
+  std::vector<uint16_t> kinds = {fabric::TraceKind(fabric::FabricTraceKind::kInterrupt)};
   for (uint16_t kind = kKmclState; kind <= kKmclBatch; ++kind) kinds.push_back(kind);
   return kinds;
 }
 
 std::vector<std::pair<uint16_t, sim::TraceSink::Route>> MetricsCollector::Routes() const {
-  return {{fabric::TraceKind(fabric::FabricTraceKind::kRingWrite), &RouteTo<&MetricsCollector::OnRingWrite>},
-          {fabric::TraceKind(fabric::FabricTraceKind::kRingRead), &RouteTo<&MetricsCollector::OnRingRead>},
-          {kKmclSend, &RouteTo<&MetricsCollector::OnSend>},
+  return {{kKmclSend, &RouteTo<&MetricsCollector::OnSend>},
           {kKmclDeliver, &RouteTo<&MetricsCollector::OnDeliver>},
           {kKmclFinish, &RouteTo<&MetricsCollector::OnFinish>}};
 }
@@ -120,10 +92,6 @@ void MetricsCollector::OnRecord(const sim::TraceRecord& r) {
   switch (r.kind) {
     case fabric::TraceKind(fabric::FabricTraceKind::kInterrupt):
       return OnInterrupt(r);
-    case fabric::TraceKind(fabric::FabricTraceKind::kRingWrite):
-      return OnRingWrite(r);
-    case fabric::TraceKind(fabric::FabricTraceKind::kRingRead):
-      return OnRingRead(r);
     case kKmclState:
       return OnKmclState(r);
     case kKmclSend:
@@ -141,19 +109,6 @@ void MetricsCollector::OnRecord(const sim::TraceRecord& r) {
 }
 
 void MetricsCollector::OnInterrupt(const sim::TraceRecord& r) { ++interrupts_[{r.partition, r.vp}]; }
-
-void MetricsCollector::OnRingWrite(const sim::TraceRecord& r) {
-  Ring* ring = RingOf(r, /*write=*/true);
-  if (ring == nullptr) return;
-  ring->bytes += static_cast<int64_t>(r.size0);
-  ring->metrics->ring_occupancy_bytes.Record(ring->bytes > 0 ? ring->bytes : 0);
-}
-
-void MetricsCollector::OnRingRead(const sim::TraceRecord& r) {
-  Ring* ring = RingOf(r, /*write=*/false);
-  if (ring == nullptr) return;
-  ring->bytes -= static_cast<int64_t>(r.size0);
-}
 
 // A state record names a guest endpoint's channel; the root's name the
 // host's partition, which is not the channel's guest.

@@ -3,8 +3,10 @@
 // Per-channel latency and traffic figures computed from the run's trace
 // records (the KMCL layer's send, deliver and finish records, kmcl
 // runtime_internal.h kinds 0x0202/0x0203/0x0205), and per-VP interrupt
-// counts (the fabric's kInterrupt). Nothing here depends on which driver
-// runs: a driver from --driver-lib is measured the same way.
+// counts (the fabric's kInterrupt). Figures the fabric keeps itself
+// (signals, batches, ring occupancy) come from kmcl::Runtime::TotalsFor
+// instead. Nothing here depends on which driver runs: a driver from
+// --driver-lib is measured the same way.
 //
 //   send_to_process     VmbPacketSend* on one side -> the peer's ProcessPacket
 //                       for that transaction (first delivery).
@@ -50,9 +52,7 @@ struct DirectionMetrics {
   uint64_t queued_sends = 0;         // Sends that waited in the send queue.
   sim::Histogram send_to_process_ns;
   sim::Histogram send_to_completion_ns;
-  // Bytes in this direction's ring (packets with their trailers), sampled at
-  // each write after it; from the fabric's ring write and read records.
-  sim::Histogram ring_occupancy_bytes;
+  // Ring occupancy is the fabric's own figure (kmcl::EndpointTotals).
 };
 
 struct ChannelMetrics {
@@ -63,16 +63,13 @@ struct ChannelMetrics {
 class MetricsCollector : public sim::TraceSink {
  public:
   void OnRecord(const sim::TraceRecord& record) override;
-  // Interrupts, ring writes and reads, and the KMCL layer's records.
+  // Interrupts and the KMCL layer's records.
   std::vector<uint16_t> Kinds() const override;
-  // The per-packet kinds (ring writes and reads, sends, deliveries,
-  // finishes) straight to their handlers.
+  // The per-packet kinds (sends, deliveries, finishes) straight to their
+  // handlers.
   std::vector<std::pair<uint16_t, Route>> Routes() const override;
 
   const std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics>& channels() const { return channels_; }
-  // Ring records from the root name no guest; they are attributed to the
-  // guest whose own records showed that relid, and skipped when several
-  // guests use it.
   // SINT interrupts delivered, by (partition, vp).
   const std::map<std::pair<uint16_t, uint32_t>, uint64_t>& interrupts() const { return interrupts_; }
   // Sends whose transaction has not finished.
@@ -82,8 +79,8 @@ class MetricsCollector : public sim::TraceSink {
   // OnRecord only dispatches on the kind (and, while the collector is the
   // tracer's only sink, the tracer calls the per-packet kinds' handlers
   // directly through Routes()). The handlers' common cases hit the caches
-  // below and stay inline; first sightings of a channel, handle or ring
-  // take the out-of-line *New/*Uncached paths.
+  // below and stay inline; first sightings of a channel or handle take
+  // the out-of-line *New/*Uncached paths.
   template <void (MetricsCollector::*kHandler)(const sim::TraceRecord&)>
   static void RouteTo(sim::TraceSink* sink, const sim::TraceRecord& record) {
     (static_cast<MetricsCollector*>(sink)->*kHandler)(record);
@@ -93,8 +90,6 @@ class MetricsCollector : public sim::TraceSink {
   void OnDeliver(const sim::TraceRecord& record);
   void OnFinish(const sim::TraceRecord& record);
   void OnOtherKmcl(const sim::TraceRecord& record);
-  void OnRingWrite(const sim::TraceRecord& record);
-  void OnRingRead(const sim::TraceRecord& record);
   void OnInterrupt(const sim::TraceRecord& record);
 
   // ---- Sends and their transactions.
@@ -217,35 +212,6 @@ class MetricsCollector : public sim::TraceSink {
   std::map<std::pair<uint16_t, uint32_t>, ChannelMetrics> channels_;
   std::map<uint64_t, ChannelMetrics> unbound_;  // Sends before the handle's relid was known.
   std::map<std::pair<uint16_t, uint32_t>, uint64_t> interrupts_;
-
-  // ---- Ring occupancy.
-  struct Ring {
-    int64_t bytes = 0;
-    DirectionMetrics* metrics = nullptr;
-  };
-  // The ring each (record partition is the root, write) pair touched last:
-  // a channel's records come in runs, so most lookups stop here.
-  struct RingCacheEntry {
-    uint16_t partition = 0xFFFF;
-    uint32_t relid = 0;
-    Ring* ring = nullptr;
-  };
-  // The ring a write (`write`) or read record touches; null when a root
-  // record's relid belongs to no single guest.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE Ring* RingOf(const sim::TraceRecord& record, bool write) {
-    const RingCacheEntry& cached = ring_cache_[record.partition == 0 ? 1 : 0][write ? 1 : 0];
-    if (cached.ring != nullptr && cached.partition == record.partition && cached.relid == record.channel &&
-        (record.partition != 0 || guest_of_relid_ambiguous_ == 0)) {
-      return cached.ring;
-    }
-    return RingOfUncached(record, write);
-  }
-  Ring* RingOfUncached(const sim::TraceRecord& record, bool write);
-  absl::flat_hash_map<uint32_t, uint16_t> guest_of_relid_;  // 0xFFFF: more than one guest.
-  // Node-based: the cache holds pointers into it.
-  absl::node_hash_map<std::tuple<uint16_t, uint32_t, bool>, Ring> rings_;  // (guest, relid, guest->host).
-  RingCacheEntry ring_cache_[2][2];
-  uint64_t guest_of_relid_ambiguous_ = 0;  // Relids seen from more than one guest.
 };
 
 }  // namespace vmbsim::scenario

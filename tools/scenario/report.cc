@@ -151,7 +151,8 @@ void Batches(Json& j, const std::string& key, const sim::Histogram& h) {
 }
 
 void Direction(Json& j, const std::string& key, const DirectionMetrics& d, const fabric::DataPathCounters& writer,
-               const fabric::DataPathCounters& reader, const sim::Histogram& reader_batches) {
+               const sim::Histogram& occupancy, const fabric::DataPathCounters& reader,
+               const sim::Histogram& reader_batches) {
   j.Key(key).Begin('{');
   j.KUInt("packets_sent", d.packets_sent);
   j.KUInt("bytes_sent", d.bytes_sent);
@@ -171,7 +172,7 @@ void Direction(Json& j, const std::string& key, const DirectionMetrics& d, const
          reader.doorbells == 0 ? 0.0 : static_cast<double>(reader.packets_received) / static_cast<double>(reader.doorbells));
   Batches(j, "reader_batches", reader_batches);
   j.Key("ring_occupancy").Begin('{');
-  CountAndSpread(j, "samples", "bytes", d.ring_occupancy_bytes);
+  CountAndSpread(j, "samples", "bytes", occupancy);
   j.End('}');
   j.End('}');
 }
@@ -213,8 +214,10 @@ std::string ReportJson(const RunReport& r) {
     j.KUInt("arrivals_refused", c.arrivals_refused);
     j.KInt("requests_issued", c.requests_issued);
     j.KInt("requests_ended", c.requests_ended);
-    Direction(j, "guest_to_host", c.metrics.guest_to_host, c.totals.guest, c.totals.host, c.totals.host_batches);
-    Direction(j, "host_to_guest", c.metrics.host_to_guest, c.totals.host, c.totals.guest, c.totals.guest_batches);
+    Direction(j, "guest_to_host", c.metrics.guest_to_host, c.totals.guest, c.totals.guest_ring_occupancy, c.totals.host,
+              c.totals.host_batches);
+    Direction(j, "host_to_guest", c.metrics.host_to_guest, c.totals.host, c.totals.host_ring_occupancy, c.totals.guest,
+              c.totals.guest_batches);
     j.Key("host_driver").Begin('{');
     for (const auto& [k, v] : c.host_driver) j.KInt(k, v);
     j.End('}');

@@ -144,7 +144,6 @@ void AddDirection(DirectionMetrics& into, const DirectionMetrics& d) {
   into.queued_sends += d.queued_sends;
   into.send_to_process_ns.Merge(d.send_to_process_ns);
   into.send_to_completion_ns.Merge(d.send_to_completion_ns);
-  into.ring_occupancy_bytes.Merge(d.ring_occupancy_bytes);
 }
 
 void Evaluate(const ScenarioSpec& spec, const MetricsCollector& metrics, RunReport& report) {
@@ -314,6 +313,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   }
   config.monitor_mode =
       spec.fabric.monitor_mode == "periodic_poll" ? fabric::MonitorMode::kPeriodicPoll : fabric::MonitorMode::kTimerPerId;
+  config.sample_ring_occupancy = true;  // report.json's ring_occupancy.
   auto fab = std::make_unique<fabric::Fabric>(simulator.get(), config);
 
   kmcl::RuntimeOptions runtime_options;

@@ -16,8 +16,11 @@
 // hello path to the baseline (target >= 0.8), and the slowest load+validate
 // time over the library's scenarios (target < 10 ms).
 //
-// Run: bazel run --config=opt //tools/scenario:scenario_benchmark -- [--packets N]
+// Run: bazel run --config=opt //tools/scenario:scenario_benchmark -- [--packets=N]
 // (N defaults to 10^7; run from the workspace: it reads scenarios/).
+// --only=baseline or --only=hello runs that side once and prints its rate,
+// for profilers (callgrind counts instructions deterministically, so the
+// two sides' instructions per round trip give a noise-free ratio).
 
 #include <algorithm>
 #include <chrono>
@@ -139,19 +142,40 @@ ScenarioRate RunScaled(const std::string& file, const std::vector<std::string>& 
   return rate;
 }
 
+// hello set up as the baseline is.
+std::vector<std::string> HelloOverrides(int64_t packets) {
+  return {absl::StrCat("workloads.0.requests=", packets), "workloads.0.arrival.outstanding=32",
+          "fabric.cost_profile=\"zero\"", "channels.0.interrupt_latency_100ns=null",
+          "channels.0.host_driver.params.completion_bytes=8", "expectations.latency=[]",
+          "stop.time_ns=1000000000000000"};
+}
+
 }  // namespace
 }  // namespace vmbsim::scenario
 
 int main(int argc, char** argv) {
   using namespace vmbsim::scenario;
   int64_t packets = 10'000'000;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--packets=", 0) == 0 && absl::SimpleAtoi(arg.substr(10), &packets) && packets >= 1000) continue;
-    std::fprintf(stderr, "usage: scenario_benchmark [--packets=N (>= 1000)]\n");
+    if (arg == "--only=baseline" || arg == "--only=hello") {
+      only = arg.substr(7);
+      continue;
+    }
+    std::fprintf(stderr, "usage: scenario_benchmark [--packets=N (>= 1000)] [--only=baseline|hello]\n");
     return 2;
   }
   if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) std::filesystem::current_path(workspace);
+  if (only == "baseline") {
+    std::printf("KMCL loop (baseline)  %.0f round trips/s\n", BaselineRate(packets));
+    return 0;
+  }
+  if (only == "hello") {
+    std::printf("hello (zero costs)  %.0f packets/s\n", RunScaled("scenarios/hello.json", HelloOverrides(packets)).packets_per_second);
+    return 0;
+  }
 
   // Loading: every library scenario, 20 times each; the slowest single load.
   const DriverRegistry registry = DriverRegistry::WithBuiltins();
@@ -177,12 +201,7 @@ int main(int argc, char** argv) {
   std::vector<ScenarioRate> hellos;
   for (int round = 0; round < 3; ++round) {
     baselines.push_back(BaselineRate(packets));
-    hellos.push_back(RunScaled(
-        "scenarios/hello.json",
-        {absl::StrCat("workloads.0.requests=", packets), "workloads.0.arrival.outstanding=32",
-         "fabric.cost_profile=\"zero\"", "channels.0.interrupt_latency_100ns=null",
-         "channels.0.host_driver.params.completion_bytes=8", "expectations.latency=[]",
-         "stop.time_ns=1000000000000000"}));
+    hellos.push_back(RunScaled("scenarios/hello.json", HelloOverrides(packets)));
   }
   std::sort(baselines.begin(), baselines.end());
   std::sort(hellos.begin(), hellos.end(),
