@@ -907,6 +907,7 @@ void Runtime::TryBindClient(Channel& ch) {
       if (ch.instance_set && !SameGuid(FromFabricGuid(offer->instance_id), ch.interface_instance)) continue;
     }
     ch.relid = relid;
+    if (options_.transaction_metrics) BindTransactions(ch);  // Sends made while unbound land here.
     ch.bound_instance = FromFabricGuid(offer->instance_id);
     ch.sub_channel_index = offer->sub_channel_index;
     client_by_relid_[{ch.guest, relid}] = &ch;
@@ -1159,6 +1160,24 @@ void AddEndpoints(EndpointTotals& into, fabric::ChannelDataPath* guest, fabric::
 }
 
 }  // namespace
+
+DirectionTransactions& DirectionTransactions::operator+=(const DirectionTransactions& other) {
+  packets_sent += other.packets_sent;
+  bytes_sent += other.bytes_sent;
+  packets_processed += other.packets_processed;
+  bytes_processed += other.bytes_processed;
+  transactions_finished += other.transactions_finished;
+  transactions_failed += other.transactions_failed;
+  queued_sends += other.queued_sends;
+  send_to_process_ns.Merge(other.send_to_process_ns);
+  send_to_completion_ns.Merge(other.send_to_completion_ns);
+  return *this;
+}
+
+ChannelTransactions Runtime::TransactionsFor(uint16_t guest, uint32_t relid) const {
+  auto it = transactions_.find({guest, relid});
+  return it == transactions_.end() ? ChannelTransactions{} : it->second;
+}
 
 EndpointTotals Runtime::TotalsFor(uint16_t guest, uint32_t relid) const {
   EndpointTotals totals;

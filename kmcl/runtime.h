@@ -135,6 +135,9 @@ struct RuntimeOptions {
   bool external_data_pends_first = false;
   // Per-channel settings beyond the API (scenarios); null: the defaults above.
   ChannelPolicyFn channel_policy;
+  // Measure every channel's transactions (Runtime::TransactionsFor): two
+  // histogram records and a few counters per packet, so off unless asked for.
+  bool transaction_metrics = false;
 };
 
 struct RuntimeCounters {
@@ -177,6 +180,46 @@ struct EndpointTotals {
     host_batches.Merge(other.host_batches);
     guest_ring_occupancy.Merge(other.guest_ring_occupancy);
     host_ring_occupancy.Merge(other.host_ring_occupancy);
+    return *this;
+  }
+};
+
+// One direction of one channel's transactions, measured by the runtime when
+// RuntimeOptions::transaction_metrics is on. Times are the VPs' local clocks
+// at the calls (in ns):
+//   send_to_process     VmbPacketSend* -> the peer's first ProcessPacket of
+//                       that packet (its send time travels beside it through
+//                       the fabric, fabric::OutgoingPacket::tag);
+//   send_to_completion  VmbPacketSend* -> the transaction finished (the
+//                       completion routine's status; for a send without
+//                       WAIT_FOR_COMPLETION, its entry into the ring).
+// A send is timed after the costs charged so far in its work item, while its
+// packet is visible in the ring from the start of that item, so a peer can
+// take it a few ns "before" the send: such intervals count as 0.
+struct DirectionTransactions {
+  uint64_t packets_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t packets_processed = 0;  // First deliveries of timed sends to the peer's ProcessPacket.
+  uint64_t bytes_processed = 0;
+  uint64_t transactions_finished = 0;
+  uint64_t transactions_failed = 0;  // Finished with a failure status.
+  uint64_t queued_sends = 0;         // Sends that waited in the send queue.
+  sim::Histogram send_to_process_ns;
+  sim::Histogram send_to_completion_ns;
+
+  DirectionTransactions& operator+=(const DirectionTransactions& other);
+};
+
+// Both directions of channel (guest, relid). A channel's figures go to the
+// (guest, relid) it is bound to at the time; sends made before its first
+// binding move there when it binds.
+struct ChannelTransactions {
+  DirectionTransactions guest_to_host;
+  DirectionTransactions host_to_guest;
+
+  ChannelTransactions& operator+=(const ChannelTransactions& other) {
+    guest_to_host += other.guest_to_host;
+    host_to_guest += other.host_to_guest;
     return *this;
   }
 };
@@ -348,6 +391,11 @@ class Runtime {
   uint32_t RelidOf(VMBCHANNEL channel);
   // Data-path totals of channel (guest, relid): closed opens plus the live one.
   EndpointTotals TotalsFor(uint16_t guest, uint32_t relid) const;
+  // Transaction figures of channel (guest, relid); all zero unless
+  // RuntimeOptions::transaction_metrics.
+  ChannelTransactions TransactionsFor(uint16_t guest, uint32_t relid) const;
+  // Sends (VmbPacketSend*, measured) whose transaction has not finished.
+  uint64_t unfinished_sends() const { return unfinished_sends_; }
   // Every offer KMCL server channels made, in order.
   const std::vector<OfferRecord>& offers() const { return offers_; }
   // Every (guest, relid) that was ever attached, ascending.
@@ -474,6 +522,14 @@ class Runtime {
                                                               uint32_t length, bool force_length,
                                                               const char* function);
   void FreePacketObject(Packet* packet);
+  // Transaction metrics: the figures `channel` counts into now (binding it
+  // to its relid's figures first), or null while it has never been bound.
+  ChannelTransactions* TransactionsOf(Channel& channel);
+  // Points `channel` at its current relid's figures (a no-op while it has none).
+  void BindTransactions(Channel& channel);
+  void MeterSend(Channel& channel, Packet& packet, uint32_t bytes, bool queued, sim::SimTime now);
+  void MeterDeliver(Channel& channel, Incoming& incoming, sim::SimTime now);
+  void MeterFinish(Channel& channel, Packet& packet, NTSTATUS status, sim::SimTime now);
   Packet* PacketByValue(uint64_t value);
   static std::vector<uint64_t> SortedTransactionIds(const Channel& channel);
   void PostPassiveJob(Channel& channel);
@@ -503,6 +559,10 @@ class Runtime {
   std::vector<PeerViolation> peer_violations_;
   RuntimeCounters counters_;
   std::map<std::pair<uint16_t, uint32_t>, EndpointTotals> endpoint_history_;
+  // Transaction metrics (transaction_metrics): by (guest, relid); a map, so
+  // channels may keep pointers into it.
+  std::map<std::pair<uint16_t, uint32_t>, ChannelTransactions> transactions_;
+  uint64_t unfinished_sends_ = 0;
   std::vector<OfferRecord> offers_;
   std::vector<std::unique_ptr<Incoming>> incoming_pool_;
   std::vector<std::unique_ptr<Packet>> packet_pool_;

@@ -136,6 +136,10 @@ struct Runtime::Packet {
   // A synchronous request's wait state (internal packets only).
   struct Sync* sync = nullptr;
   bool restored = false;
+  // Transaction metrics: the current send is measured and not yet finished,
+  // and when it was made (ns).
+  bool metered = false;
+  int64_t sent_at_ns = 0;
 };
 
 struct Runtime::Incoming {
@@ -152,6 +156,10 @@ struct Runtime::Incoming {
   bool defer_requested = false;
   bool redeliver = false;             // GetExternalData said STATUS_PENDING.
   bool completed_inline = false;      // Completed or failed during its ProcessPacket.
+  // Transaction metrics: the sender's send time + 1 (fabric::ParsedPacket::tag;
+  // 0 = not measured), and whether a delivery was counted already.
+  uint64_t sent_tag = 0;
+  bool delivery_metered = false;
 };
 
 struct Sync {
@@ -260,6 +268,16 @@ struct Runtime::Channel {
   std::set<uint64_t> abandoned_trans;     // Timed-out sync requests: late completions are absorbed.
   uint64_t next_trans_id = 0;
   std::set<uint32_t> gpadls;              // Client: created, not deleted.
+  // Transaction metrics (Runtime::TransactionsOf): the figures of the
+  // (guest, relid) it was last bound to; before any binding, its sends.
+  ChannelTransactions* metrics = nullptr;
+  uint16_t metrics_guest = 0;
+  uint32_t metrics_relid = 0;
+  struct {
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    uint64_t queued = 0;
+  } unbound_sends;
 
   // Save / restore.
   std::vector<std::vector<uint8_t>> save_chunks;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "kmcl/ntstatus.h"
 #include "kmcl/runtime.h"
@@ -83,6 +84,8 @@ void Runtime::OnPacket(Channel& ch, const fabric::ParsedPacket& packet) {
   inc->pended_once = false;
   inc->defer_requested = false;
   inc->redeliver = false;
+  inc->sent_tag = packet.tag;
+  inc->delivery_metered = false;
   absl::StatusOr<uint64_t> handle = completions_.Insert(std::move(object));
   if (!handle.ok()) {
     PeerViolationFor(ch, "no room for another received packet; dropped");
@@ -110,9 +113,11 @@ void Runtime::Deliver(Channel& ch, Incoming& inc) {
                                      .worker = context_.worker,
                                      .vp = ch.vp});
     if (ch.vp->running()) ch.vp->Charge(fabric_->costs().kmcl_callback);
-    sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclDeliverTraceKind, .partition = ch.partition,
+    const sim::SimTime now = ch.vp->LocalNow();
+    sim().tracer().Emit({.time = now, .kind = kKmclDeliverTraceKind, .partition = ch.partition,
                          .vp = ch.vp->vp_index(), .channel = ch.relid, .id0 = ch.handle, .id1 = inc.trans_id,
                          .size0 = inc.payload.size(), .size1 = ch.guest | (passive ? 1u << 16 : 0u)});
+    if (inc.sent_tag != 0 && !inc.delivery_metered) MeterDeliver(ch, inc, now);
     inc.defer_requested = false;
     inc.redeliver = false;
     if (!passive) ++ch.batch_delivered;
@@ -367,9 +372,11 @@ void Runtime::FinishTransaction(Packet& p, NTSTATUS status, const uint8_t* data,
   absl::StatusOr<Channel*> channel = channels_.Lookup(p.channel);
   Channel* ch = channel.ok() ? *channel : nullptr;
   if (ch != nullptr) {
-    sim().tracer().Emit({.time = ch->vp->LocalNow(), .kind = kKmclFinishTraceKind, .partition = ch->partition,
+    const sim::SimTime now = ch->vp->LocalNow();
+    sim().tracer().Emit({.time = now, .kind = kKmclFinishTraceKind, .partition = ch->partition,
                          .vp = ch->vp->vp_index(), .channel = ch->relid, .id0 = ch->handle, .id1 = p.trans_id,
                          .size0 = static_cast<uint32_t>(status), .size1 = ch->guest});
+    if (p.metered) MeterFinish(*ch, p, status, now);
   }
   p.state = Packet::State::kIdle;
   if (p.sync != nullptr) {
@@ -622,10 +629,11 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
   p.flags = flags;
   p.trans_id = ++ch.next_trans_id;
   const bool direct = ch.conn == ConnState::kOpen && ch.endpoint != nullptr && ch.send_queue.empty();
-  sim().tracer().Emit({.time = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now(),
-                       .kind = kKmclSendTraceKind, .partition = ch.partition, .vp = ch.vp->vp_index(),
+  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  sim().tracer().Emit({.time = now, .kind = kKmclSendTraceKind, .partition = ch.partition, .vp = ch.vp->vp_index(),
                        .channel = ch.relid, .id0 = ch.handle, .id1 = p.trans_id, .size0 = length,
                        .size1 = ch.guest | (direct ? 0u : 1u << 16)});
+  if (options_.transaction_metrics) MeterSend(ch, p, length, !direct, now);
   if (direct) {
     VMBSIM_ASSIGN_OR_RETURN(const bool written, TryWrite(ch, p));
     if (written) return absl::OkStatus();
@@ -643,6 +651,7 @@ absl::StatusOr<bool> Runtime::TryWrite(Channel& ch, Packet& p) {
   out.trans_id = p.trans_id;
   out.payload = absl::MakeConstSpan(p.inband);
   out.gpa_ranges = absl::MakeConstSpan(p.ranges);
+  if (p.metered) out.tag = static_cast<uint64_t>(p.sent_at_ns) + 1;  // For the peer's MeterDeliver.
   absl::StatusOr<fabric::WriteOutcome> outcome = ch.endpoint->Send(out);
   if (!outcome.ok()) {
     if (absl::IsFailedPrecondition(outcome.status()) && !ch.endpoint->failed()) return false;  // Writer blocked.
@@ -854,9 +863,11 @@ absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buff
         }
       }
       if (c.in_flight.erase(p.trans_id) != 0) c.abandoned_trans.insert(p.trans_id);
-      sim().tracer().Emit({.time = c.vp->LocalNow(), .kind = kKmclFinishTraceKind, .partition = c.partition,
+      const sim::SimTime now = c.vp->LocalNow();
+      sim().tracer().Emit({.time = now, .kind = kKmclFinishTraceKind, .partition = c.partition,
                            .vp = c.vp->vp_index(), .channel = c.relid, .id0 = c.handle, .id1 = p.trans_id,
                            .size0 = static_cast<uint32_t>(STATUS_CANCELLED), .size1 = c.guest});
+      if (p.metered) MeterFinish(c, p, STATUS_CANCELLED, now);
     }
     if (!waited && !sync.timed_out) return KmclError(STATUS_CANCELLED, absl::StrCat(kFn, ": could not wait"));
     return KmclError(STATUS_CANCELLED, absl::StrCat(kFn, ": timed out; the request was cancelled"));
@@ -1236,6 +1247,74 @@ absl::Status Runtime::PacketRestore(VMBPACKET handle, const void* buffer, uint32
   p->state = Packet::State::kQueued;  // Transmitted once the channel opens.
   (*ch)->send_queue.push_back(QueuedSend{.packet = p});
   return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Transaction metrics (RuntimeOptions::transaction_metrics). They follow the
+// Send, Deliver and Finish trace records one for one, so they count what a
+// reader of the trace would.
+
+inline ChannelTransactions* Runtime::TransactionsOf(Channel& ch) {
+  // The common case, per packet: still bound where it was.
+  if (ABSL_PREDICT_TRUE(ch.metrics != nullptr && ch.metrics_relid == ch.relid && ch.metrics_guest == ch.guest)) {
+    return ch.metrics;
+  }
+  BindTransactions(ch);
+  return ch.metrics;
+}
+
+void Runtime::BindTransactions(Channel& ch) {
+  if (ch.relid == 0 || ch.guest == 0) return;  // Not bound yet: keep the last binding, if any.
+  const bool first = ch.metrics == nullptr;
+  ch.metrics = &transactions_[{ch.guest, ch.relid}];
+  ch.metrics_guest = ch.guest;
+  ch.metrics_relid = ch.relid;
+  if (first) {  // Sends made before the channel knew its relid.
+    DirectionTransactions& d = ch.partition == 0 ? ch.metrics->host_to_guest : ch.metrics->guest_to_host;
+    d.packets_sent += ch.unbound_sends.packets;
+    d.bytes_sent += ch.unbound_sends.bytes;
+    d.queued_sends += ch.unbound_sends.queued;
+    ch.unbound_sends = {};
+  }
+}
+
+void Runtime::MeterSend(Channel& ch, Packet& p, uint32_t bytes, bool queued, sim::SimTime now) {
+  ++unfinished_sends_;
+  p.metered = true;
+  p.sent_at_ns = now.nanoseconds();
+  if (ChannelTransactions* t = TransactionsOf(ch)) {
+    DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
+    ++d.packets_sent;
+    d.bytes_sent += bytes;
+    if (queued) ++d.queued_sends;
+  } else {
+    ++ch.unbound_sends.packets;
+    ch.unbound_sends.bytes += bytes;
+    if (queued) ++ch.unbound_sends.queued;
+  }
+}
+
+void Runtime::MeterDeliver(Channel& ch, Incoming& inc, sim::SimTime now) {
+  inc.delivery_metered = true;  // Re-deliveries are not counted again.
+  ChannelTransactions* t = TransactionsOf(ch);
+  if (t == nullptr) return;
+  DirectionTransactions& d = ch.partition == 0 ? t->guest_to_host : t->host_to_guest;  // The sender's direction.
+  ++d.packets_processed;
+  d.bytes_processed += inc.payload.size();
+  const int64_t waited_ns = now.nanoseconds() - static_cast<int64_t>(inc.sent_tag - 1);
+  d.send_to_process_ns.Record(waited_ns > 0 ? waited_ns : 0);  // A peer may be "early" (see DirectionTransactions).
+}
+
+void Runtime::MeterFinish(Channel& ch, Packet& p, NTSTATUS status, sim::SimTime now) {
+  p.metered = false;
+  --unfinished_sends_;
+  ChannelTransactions* t = TransactionsOf(ch);
+  if (t == nullptr) return;
+  DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
+  ++d.transactions_finished;
+  if (status != STATUS_SUCCESS) ++d.transactions_failed;
+  const int64_t waited_ns = now.nanoseconds() - p.sent_at_ns;
+  d.send_to_completion_ns.Record(waited_ns > 0 ? waited_ns : 0);
 }
 
 }  // namespace vmbsim::kmcl

@@ -95,8 +95,11 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
   ++counters_.packets_sent;
   counters_.bytes_sent += packet.payload.size();
   if (peer_ != nullptr) {
-    // A Hyper-V ring never fills up completely, so the distance is never ambiguous.
-    ring_occupancy_.Record(RingDistance(peer_->reader_.read_cursor_index(), index_after, data_size));
+    if (packet.tag != 0) sent_tags_.push_back(SentTag{index_before, packet.tag});
+    if (options_.sample_ring_occupancy) {
+      // A Hyper-V ring never fills up completely, so the distance is never ambiguous.
+      ring_occupancy_.Record(RingDistance(peer_->reader_.read_cursor_index(), index_after, data_size));
+    }
   }
   Trace(TraceKind(FabricTraceKind::kRingWrite), index_before, packet.trans_id, footprint_bytes,
         static_cast<uint64_t>(packet.type));
@@ -112,6 +115,23 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
     ++counters_.signals_suppressed;
   }
   return WriteOutcome::kWritten;
+}
+
+uint64_t ChannelDataPath::TakeTag(uint32_t index) {
+  // The unread part of the ring runs from `index` to the write index; a tag
+  // outside it belongs to a packet the reader has passed without parsing.
+  const uint32_t data_size = writer_.data_size_bytes();
+  const uint32_t unread = RingDistance(index, writer_.next_write_index(), data_size);
+  while (!sent_tags_.empty()) {
+    const SentTag front = sent_tags_.front();
+    if (front.index == index) {
+      sent_tags_.pop_front();
+      return front.tag;
+    }
+    if (RingDistance(index, front.index, data_size) < unread) return 0;  // A later packet's; this one had none.
+    sent_tags_.pop_front();
+  }
+  return 0;
 }
 
 absl::StatusOr<WriteOutcome> ChannelDataPath::SendCompletion(uint64_t trans_id, absl::Span<const uint8_t> payload) {
@@ -180,6 +200,16 @@ void ChannelDataPath::StepReadBatch() {
     vp_->Charge(costs_->RingCopy(result->packet_size_bytes));
     Trace(TraceKind(FabricTraceKind::kRingRead), cursor, result->packet.descriptor.trans_id,
           result->packet.ring_footprint_bytes());
+    if (peer_ != nullptr && !peer_->sent_tags_.empty()) {
+      // Usually the oldest tag is this packet's; TakeTag sorts out the rest.
+      std::deque<SentTag>& tags = peer_->sent_tags_;
+      if (tags.front().index == cursor) {
+        result->packet.tag = tags.front().tag;
+        tags.pop_front();
+      } else {
+        result->packet.tag = peer_->TakeTag(cursor);
+      }
+    }
     if (on_packet_) on_packet_(result->packet);
   }
   if (count > 0) {

@@ -45,6 +45,7 @@
 #define VMBSIM_SIM_FABRIC_CHANNEL_DATA_PATH_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <vector>
@@ -72,6 +73,9 @@ struct DataPathOptions {
   // pending send size; turning either off models a buggy driver.
   bool recheck_after_unmask = true;
   bool recheck_after_pending_send = true;
+  // Sample the occupancy of the ring this endpoint writes at every write
+  // (ring_occupancy(); needs the peer link). A histogram record per packet.
+  bool sample_ring_occupancy = false;
 };
 
 struct DataPathCounters {
@@ -138,11 +142,11 @@ class ChannelDataPath {
   void SetWritableHandler(WritableHandler handler) { on_writable_ = std::move(handler); }
   void SetAcceptGate(AcceptGate gate) { accept_gate_ = std::move(gate); }
   void SetBatchEndHandler(BatchEndHandler handler) { on_batch_end_ = std::move(handler); }
-  // The endpoint that reads the ring this one writes (the channel's other
-  // end; the fabric links the two when FabricConfig::sample_ring_occupancy).
-  // With it set, each write samples the ring's occupancy into
-  // ring_occupancy(). `*peer` must outlive this object or be unlinked first.
-  void SetPeer(const ChannelDataPath* peer) { peer_ = peer; }
+  // The endpoint that reads the ring this one writes: the channel's other
+  // end (the fabric links the two). Through it packets' tags reach the
+  // reader and ring occupancy is measured; without it packets carry no tag.
+  // `*peer` must outlive this object or be unlinked first.
+  void SetPeer(ChannelDataPath* peer) { peer_ = peer; }
 
   // Writes and publishes one packet, ringing the doorbell when rule 1.7 says
   // so. kRingFull starts the blocked-writer protocol: the writable handler
@@ -176,8 +180,11 @@ class ChannelDataPath {
   // Bytes in the ring this endpoint writes that its peer has not yet read
   // (packets with their trailers, from the writer's index to the peer's read
   // cursor, so a packet leaves as soon as it is parsed, before the batch
-  // commits its read index), sampled just after each successful write.
+  // commits its read index), sampled just after each successful write when
+  // options.sample_ring_occupancy and the peer is linked.
   const sim::Histogram& ring_occupancy() const { return ring_occupancy_; }
+  // Tags of written packets the peer has not read yet.
+  size_t pending_tag_count() const { return sent_tags_.size(); }
   RingWriter& writer() { return writer_; }
   RingReader& reader() { return reader_; }
 
@@ -193,6 +200,10 @@ class ChannelDataPath {
   void Ring();
   void Fail(const absl::Status& status);
   void Trace(uint16_t kind, uint64_t id0, uint64_t id1, uint64_t size0 = 0, uint64_t size1 = 0);
+  // The tag of the packet this endpoint wrote at ring index `index`, for the
+  // peer that has just read it; 0 when it had none. Drops tags of packets
+  // the peer skipped (dropped as malformed).
+  uint64_t TakeTag(uint32_t index);
 
   sim::Simulator* const sim_;
   const CostModel* const costs_;
@@ -214,8 +225,15 @@ class ChannelDataPath {
   absl::Status status_;
   DataPathCounters counters_;
   sim::Histogram batch_sizes_;
-  const ChannelDataPath* peer_ = nullptr;
+  ChannelDataPath* peer_ = nullptr;
   sim::Histogram ring_occupancy_;
+  // Tags of written packets not yet read, oldest first, with the ring index
+  // each packet starts at.
+  struct SentTag {
+    uint32_t index = 0;
+    uint64_t tag = 0;
+  };
+  std::deque<SentTag> sent_tags_;
 };
 
 }  // namespace vmbsim::fabric

@@ -27,7 +27,9 @@ struct Options {
   uint32_t payload_bytes = 100;
   uint32_t host_batch_packets_max = 4096;
   CostModel costs = CostModel::Zero();
-  bool link_peers = false;  // SetPeer both ways: ring occupancy is sampled.
+  bool sample_ring_occupancy = false;
+  // Every n-th packet goes without a tag (0: all carry one).
+  uint32_t untagged_every = 0;
 };
 
 // A 100-byte payload's ring footprint: 16-byte header, payload padded to 104,
@@ -53,6 +55,7 @@ class Pair {
     guest_options.name = "guest";
     guest_options.partition_id = 1;
     guest_options.recheck_after_pending_send = options.recheck_after_pending_send;
+    guest_options.sample_ring_occupancy = options.sample_ring_occupancy;
     DataPathOptions host_options;
     host_options.name = "host";
     host_options.recheck_after_unmask = options.recheck_after_unmask;
@@ -63,12 +66,11 @@ class Pair {
                                               *RingReader::Create(out_memory), host_options);
     guest_->SetSignalPeer([this] { Doorbell(&host_vp_, host_.get()); });
     host_->SetSignalPeer([this] { Doorbell(&guest_vp_, guest_.get()); });
-    if (options.link_peers) {
-      guest_->SetPeer(host_.get());
-      host_->SetPeer(guest_.get());
-    }
+    guest_->SetPeer(host_.get());
+    host_->SetPeer(guest_.get());
     host_->SetPacketHandler([this](const ParsedPacket& packet) {
       EXPECT_EQ(packet.descriptor.trans_id, received_);  // In order, exactly once.
+      EXPECT_EQ(packet.tag, TagOf(received_)) << "packet " << received_;  // Each its own tag, or none.
       ++received_;
     });
     guest_->SetWritableHandler([this] { QueueSend(); });
@@ -98,10 +100,15 @@ class Pair {
     guest_vp_.Queue(Irql::kPassive, sim::SimDuration::Zero(), [this] { SendOne(); });
   }
 
+  uint64_t TagOf(uint32_t n) const {
+    return options_.untagged_every != 0 && n % options_.untagged_every == 0 ? 0 : 1000 + n;
+  }
+
   void SendOne() {
     if (sent_ == options_.packets) return;
     OutgoingPacket packet;
     packet.trans_id = sent_;
+    packet.tag = TagOf(sent_);
     packet.payload = absl::MakeConstSpan(payload_);
     absl::StatusOr<WriteOutcome> outcome = guest_->Send(packet);
     ASSERT_TRUE(outcome.ok()) << outcome.status();
@@ -168,7 +175,7 @@ TEST(ChannelDataPathTest, RingOccupancyIsTheUnreadBytesAfterEachWrite) {
   Options options;
   options.use_tie_break = false;
   options.costs = CostModel::Default();
-  options.link_peers = true;
+  options.sample_ring_occupancy = true;
   Pair pair(options);
   ASSERT_EQ(pair.Run(), 200u);
   ASSERT_EQ(pair.guest().ring_occupancy().count(), 200u);
@@ -181,7 +188,7 @@ TEST(ChannelDataPathTest, RingOccupancyHoldsUnderExploredInterleavings) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     Options options;
     options.tie_break_seed = seed;
-    options.link_peers = true;
+    options.sample_ring_occupancy = true;
     options.host_batch_packets_max = 3;  // Reads interleave with writes.
     Pair pair(options);
     ASSERT_EQ(pair.Run(), 200u) << "seed " << seed;
@@ -189,10 +196,26 @@ TEST(ChannelDataPathTest, RingOccupancyHoldsUnderExploredInterleavings) {
   }
 }
 
-TEST(ChannelDataPathTest, RingOccupancyIsNotSampledWithoutAPeer) {
+TEST(ChannelDataPathTest, RingOccupancyIsSampledOnlyWhenAsked) {
   Pair pair(Options{});
   ASSERT_EQ(pair.Run(), 200u);
   EXPECT_EQ(pair.guest().ring_occupancy().count(), 0u);
+}
+
+// Tags travel beside their packets (checked by the host's packet handler),
+// also when some packets carry none, under every explored interleaving.
+TEST(ChannelDataPathTest, EveryPacketGetsItsOwnTag) {
+  for (uint32_t untagged_every : {0u, 1u, 3u, 7u}) {
+    for (uint64_t seed = 1; seed <= 10; ++seed) {
+      Options options;
+      options.tie_break_seed = seed;
+      options.untagged_every = untagged_every;
+      options.host_batch_packets_max = 5;
+      Pair pair(options);
+      ASSERT_EQ(pair.Run(), 200u) << "seed " << seed;
+      EXPECT_EQ(pair.guest().pending_tag_count(), 0u);  // Nothing left behind.
+    }
+  }
 }
 
 TEST(ChannelDataPathTest, NoLostWakeUpUnderAnyExploredInterleaving) {

@@ -204,6 +204,8 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
   host_options.partition_id = 0;
   host_options.channel_id = a.relid;
   host_options.reader = host_reader;
+  guest_options.sample_ring_occupancy = config_.sample_ring_occupancy;
+  host_options.sample_ring_occupancy = config_.sample_ring_occupancy;
   channel.guest_end = std::make_unique<ChannelDataPath>(sim_, &config_.costs, &guest.vp(a.guest_target_vp),
                                                         std::move(guest_writer), std::move(guest_reader_end),
                                                         guest_options);
@@ -216,10 +218,8 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
   Channel* stored = &it->second;
   stored->guest_end->SetSignalPeer([this, stored] { SignalHost(*stored); });
   stored->host_end->SetSignalPeer([this, stored] { SignalGuest(*stored); });
-  if (config_.sample_ring_occupancy) {
-    stored->guest_end->SetPeer(stored->host_end.get());  // Both die with the channel.
-    stored->host_end->SetPeer(stored->guest_end.get());
-  }
+  stored->guest_end->SetPeer(stored->host_end.get());  // Both die with the channel.
+  stored->host_end->SetPeer(stored->guest_end.get());
   channel_by_host_flag_[stored->attachment.host_vp][host_flag] = stored;
   channel_by_relid_[key.first - 1][key.second] = stored;
   return absl::OkStatus();

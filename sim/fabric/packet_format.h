@@ -147,6 +147,12 @@ struct OutgoingPacket {
 
   // kDataUsingGpaDirect only.
   absl::Span<const GpaRange> gpa_ranges;
+
+  // Simulation-only metadata that travels beside the packet, never in the
+  // ring's bytes: a ChannelDataPath hands it to the peer's packet handler as
+  // ParsedPacket::tag (the KMCL layer sends its send time this way, for
+  // latency figures). 0 = none.
+  uint64_t tag = 0;
 };
 
 // Type 6: descriptor and payload.
@@ -204,6 +210,9 @@ struct ParsedPacket {
   uint8_t sender_owns_set = 0;
   // kDataUsingXferPages and kDataUsingGpaDirect: the validated `range_cnt`.
   uint32_t range_count = 0;
+  // The writer's OutgoingPacket::tag when a ChannelDataPath carried it
+  // (never read from the ring); 0 otherwise.
+  uint64_t tag = 0;
 
   // Bytes [offset8*8, len8*8): the payload including any tail padding.
   absl::Span<const uint8_t> payload() const {

@@ -177,6 +177,7 @@ void Synic::RunInterrupt(uint32_t vp_index) {
   // interrupt, so nothing set after the scan can be stranded.
   state.interrupt_pending = false;
   ++counters_.interrupts;
+  ++state.interrupts;
   Trace(vps_[vp_index]->LocalNow(), TraceKind(FabricTraceKind::kInterrupt), vp_index, kVmbusSint);
   if (interrupt_handler_) interrupt_handler_(vp_index);
 }

@@ -192,6 +192,9 @@ class Synic {
   uint16_t partition_id() const { return partition_id_; }
   uint32_t vp_count() const { return static_cast<uint32_t>(vps_.size()); }
   const SynicCounters& counters() const { return counters_; }
+  // Interrupts run on one VP (SynicCounters::interrupts is their sum).
+  // REQUIRES: vp_index < vp_count().
+  uint64_t interrupts_on(uint32_t vp_index) const { return vp_states_.at(vp_index).interrupts; }
 
   // Installs the partition's ISR (replacing any earlier one). Without a
   // handler an interrupt is still counted and traced, and clears nothing.
@@ -300,6 +303,7 @@ class Synic {
     // `write_in_flight`, the front is being written.
     std::deque<std::vector<uint8_t>> queue;
     bool write_in_flight = false;
+    uint64_t interrupts = 0;  // ISRs run on this VP.
   };
 
   struct Port {

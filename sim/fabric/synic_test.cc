@@ -228,6 +228,10 @@ TEST_P(SynicTimingTest, SignalToAHaltedVpPaysTheWakeUp) {
   EXPECT_EQ(interrupts[0].partition, kGuestPartition);
   EXPECT_EQ(interrupts[0].vp, 1u);
   EXPECT_EQ(interrupts[0].id0, kVmbusSint);
+  // Counted on the VP that ran it.
+  EXPECT_EQ(w.guest.interrupts_on(0), 0u);
+  EXPECT_EQ(w.guest.interrupts_on(1), 1u);
+  EXPECT_EQ(w.guest.counters().interrupts, 1u);
 }
 
 TEST_P(SynicTimingTest, SignalToARunningVpPaysNoWakeUp) {

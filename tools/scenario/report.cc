@@ -150,7 +150,7 @@ void Batches(Json& j, const std::string& key, const sim::Histogram& h) {
   j.End('}');
 }
 
-void Direction(Json& j, const std::string& key, const DirectionMetrics& d, const fabric::DataPathCounters& writer,
+void Direction(Json& j, const std::string& key, const kmcl::DirectionTransactions& d, const fabric::DataPathCounters& writer,
                const sim::Histogram& occupancy, const fabric::DataPathCounters& reader,
                const sim::Histogram& reader_batches) {
   j.Key(key).Begin('{');
@@ -289,7 +289,7 @@ std::string ReportSummary(const RunReport& r) {
                                     StopName(r.stop_reason), static_cast<double>(r.simulated_ns) / 1e6, r.events,
                                     r.wall_seconds);
   for (const ChannelReport& c : r.channels) {
-    const DirectionMetrics& g = c.metrics.guest_to_host;
+    const kmcl::DirectionTransactions& g = c.metrics.guest_to_host;
     const sim::Histogram& h = g.send_to_completion_ns;
     absl::StrAppendFormat(&out, "  %-12s g->h %d sent, %d processed", c.name, g.packets_sent, g.packets_processed);
     if (h.count() > 0) {

@@ -134,27 +134,15 @@ class OpenLoop {
   uint32_t in_burst_ = 0;
 };
 
-void AddDirection(DirectionMetrics& into, const DirectionMetrics& d) {
-  into.packets_sent += d.packets_sent;
-  into.bytes_sent += d.bytes_sent;
-  into.packets_processed += d.packets_processed;
-  into.bytes_processed += d.bytes_processed;
-  into.transactions_finished += d.transactions_finished;
-  into.transactions_failed += d.transactions_failed;
-  into.queued_sends += d.queued_sends;
-  into.send_to_process_ns.Merge(d.send_to_process_ns);
-  into.send_to_completion_ns.Merge(d.send_to_completion_ns);
-}
-
-void Evaluate(const ScenarioSpec& spec, const MetricsCollector& metrics, RunReport& report) {
+void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, RunReport& report) {
   const ExpectationSpec& e = spec.expectations;
   auto add = [&report](std::string name, bool passed, std::string detail) {
     report.expectations.push_back({std::move(name), passed, std::move(detail)});
     if (!passed) report.expectations_met = false;
   };
   {
-    uint64_t lost = metrics.unfinished_sends();
-    std::string detail = absl::StrCat(metrics.unfinished_sends(), " send(s) never finished");
+    uint64_t lost = runtime.unfinished_sends();
+    std::string detail = absl::StrCat(runtime.unfinished_sends(), " send(s) never finished");
     for (const ChannelReport& c : report.channels) {
       if (c.arrivals_refused != 0) {
         lost += c.arrivals_refused;
@@ -298,8 +286,6 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   sim::SimulatorOptions sim_options{.seed = report.seed, .tie_break_seed = report.tie_break_seed};
   auto simulator = std::make_unique<sim::Simulator>(sim_options);
   simulator->tracer().EnableFingerprint();
-  MetricsCollector metrics;
-  simulator->tracer().AddSink(&metrics);
   for (sim::TraceSink* sink : options.sinks) simulator->tracer().AddSink(sink);
 
   fabric::FabricConfig config;
@@ -317,6 +303,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   auto fab = std::make_unique<fabric::Fabric>(simulator.get(), config);
 
   kmcl::RuntimeOptions runtime_options;
+  runtime_options.transaction_metrics = true;  // report.json's per-channel latencies and counts.
   runtime_options.channel_policy = [&built](bool is_server, const GUID& type, const GUID& instance) {
     kmcl::ChannelPolicy policy;
     for (const Built& b : built) {
@@ -436,11 +423,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       }
       if (std::find(c.relids.begin(), c.relids.end(), offer.relid) != c.relids.end()) continue;
       c.relids.push_back(offer.relid);
-      auto m = metrics.channels().find({c.guest, offer.relid});
-      if (m != metrics.channels().end()) {
-        AddDirection(c.metrics.guest_to_host, m->second.guest_to_host);
-        AddDirection(c.metrics.host_to_guest, m->second.host_to_guest);
-      }
+      c.metrics += runtime->TransactionsFor(c.guest, offer.relid);
       c.totals += runtime->TotalsFor(c.guest, offer.relid);
     }
     for (const OpenLoop* loop : b.loops) {
@@ -465,8 +448,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       vp.busy_ns = part.vp(v).busy_time().nanoseconds();
       vp.utilisation = static_cast<double>(vp.busy_ns) / span;
       vp.work_items = part.vp(v).items_run();
-      auto it = metrics.interrupts().find({p, v});
-      vp.interrupts = it == metrics.interrupts().end() ? 0 : it->second;
+      vp.interrupts = part.synic().interrupts_on(v);
       report.vps.push_back(vp);
     }
   }
@@ -478,13 +460,12 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   report.findings_total = runtime->verifier().total_count();
   report.peer_violations = runtime->peer_violations().size();
   report.kmcl = runtime->counters();
-  Evaluate(spec, metrics, report);
+  Evaluate(spec, *runtime, report);
   for (const std::string& error : report.driver_errors) {
     report.expectations.push_back({"drivers_started", false, error});
     report.expectations_met = false;
   }
 
-  simulator->tracer().RemoveSink(&metrics);
   for (sim::TraceSink* sink : options.sinks) simulator->tracer().RemoveSink(sink);
   // Tear the drivers down (guests first) so they free what they own; this
   // runs after the report is taken and is not part of it. A driver stuck in

@@ -3,9 +3,12 @@
 // Builds the world a ScenarioSpec describes (simulator, fabric, KMCL
 // runtime, the drivers on both ends of every channel, the workloads), runs
 // it to its stop condition, and measures it: per-channel traffic and
-// latency (metrics.h), data-path counters (signals, doorbells, batches),
-// per-VP utilisation and interrupts, monitor-page coalescing, verifier
-// findings, the trace fingerprint, and the expectations' verdicts.
+// latency (the KMCL runtime's transaction metrics, kmcl::ChannelTransactions),
+// data-path counters (signals, doorbells, batches, ring occupancy), per-VP
+// utilisation and interrupts, monitor-page coalescing, verifier findings, the
+// trace fingerprint, and the expectations' verdicts. The measuring is done
+// by the layers that own the data, not by a trace sink, so a run's only
+// trace cost is the fingerprint (and any sinks the caller adds).
 //
 // This is the simulator as a library: a test of a team's own driver builds
 // a registry with its driver, loads or writes a spec, calls RunScenario and
@@ -37,7 +40,6 @@
 #include "sim/core/simulator.h"
 #include "sim/core/trace.h"
 #include "tools/scenario/drivers.h"
-#include "tools/scenario/metrics.h"
 #include "tools/scenario/spec.h"
 
 namespace vmbsim::scenario {
@@ -62,7 +64,7 @@ struct ChannelReport {
   std::string name;
   uint16_t guest = 0;
   std::vector<uint32_t> relids;  // The primary first, then its sub-channels.
-  ChannelMetrics metrics;        // Summed over the relids.
+  kmcl::ChannelTransactions metrics;  // Summed over the relids.
   kmcl::EndpointTotals totals;   // Data-path counters, summed over the relids.
   uint64_t arrivals = 0;          // Open-loop arrivals the runner generated.
   uint64_t arrivals_refused = 0;  // ... that the guest driver did not take.
