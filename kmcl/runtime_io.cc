@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "kmcl/ntstatus.h"
@@ -26,6 +27,76 @@ uint64_t PagesSpanned(uint64_t byte_offset, uint64_t byte_count) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// Transaction metrics (RuntimeOptions::transaction_metrics). They follow the
+// Send, Deliver and Finish trace records one for one, so they count what a
+// reader of the trace would. Inline: they run per packet, in this file only.
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline ChannelTransactions* Runtime::TransactionsOf(Channel& ch) {
+  // The common case, per packet: still bound where it was.
+  if (ABSL_PREDICT_TRUE(ch.metrics != nullptr && ch.metrics_relid == ch.relid && ch.metrics_guest == ch.guest)) {
+    return ch.metrics;
+  }
+  BindTransactions(ch);
+  return ch.metrics;
+}
+
+void Runtime::BindTransactions(Channel& ch) {
+  if (ch.relid == 0 || ch.guest == 0) return;  // Not bound yet: keep the last binding, if any.
+  const bool first = ch.metrics == nullptr;
+  ch.metrics = &transactions_[{ch.guest, ch.relid}];
+  ch.metrics_guest = ch.guest;
+  ch.metrics_relid = ch.relid;
+  if (first) {  // Sends made before the channel knew its relid.
+    DirectionTransactions& d = ch.partition == 0 ? ch.metrics->host_to_guest : ch.metrics->guest_to_host;
+    d.packets_sent += ch.unbound_sends.packets;
+    d.bytes_sent += ch.unbound_sends.bytes;
+    d.queued_sends += ch.unbound_sends.queued;
+    ch.unbound_sends = {};
+  }
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterSend(Channel& ch, Packet& p, uint32_t bytes, bool queued,
+                                                          sim::SimTime now) {
+  ++unfinished_sends_;
+  p.metered = true;
+  p.sent_at_ns = now.nanoseconds();
+  if (ChannelTransactions* t = TransactionsOf(ch)) {
+    DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
+    ++d.packets_sent;
+    d.bytes_sent += bytes;
+    if (queued) ++d.queued_sends;
+  } else {
+    ++ch.unbound_sends.packets;
+    ch.unbound_sends.bytes += bytes;
+    if (queued) ++ch.unbound_sends.queued;
+  }
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterDeliver(Channel& ch, Incoming& inc, sim::SimTime now) {
+  inc.delivery_metered = true;  // Re-deliveries are not counted again.
+  ChannelTransactions* t = TransactionsOf(ch);
+  if (t == nullptr) return;
+  DirectionTransactions& d = ch.partition == 0 ? t->guest_to_host : t->host_to_guest;  // The sender's direction.
+  ++d.packets_processed;
+  d.bytes_processed += inc.payload.size();
+  const int64_t waited_ns = now.nanoseconds() - static_cast<int64_t>(inc.sent_tag - 1);
+  d.send_to_process_ns.Record(waited_ns > 0 ? waited_ns : 0);  // A peer may be "early" (see DirectionTransactions).
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterFinish(Channel& ch, Packet& p, NTSTATUS status,
+                                                            sim::SimTime now) {
+  p.metered = false;
+  --unfinished_sends_;
+  ChannelTransactions* t = TransactionsOf(ch);
+  if (t == nullptr) return;
+  DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
+  ++d.transactions_finished;
+  if (status != STATUS_SUCCESS) ++d.transactions_failed;
+  const int64_t waited_ns = now.nanoseconds() - p.sent_at_ns;
+  d.send_to_completion_ns.Record(waited_ns > 0 ? waited_ns : 0);
+}
 
 // ---------------------------------------------------------------------------
 // Incoming queue.
@@ -1247,74 +1318,6 @@ absl::Status Runtime::PacketRestore(VMBPACKET handle, const void* buffer, uint32
   p->state = Packet::State::kQueued;  // Transmitted once the channel opens.
   (*ch)->send_queue.push_back(QueuedSend{.packet = p});
   return absl::OkStatus();
-}
-
-// ---------------------------------------------------------------------------
-// Transaction metrics (RuntimeOptions::transaction_metrics). They follow the
-// Send, Deliver and Finish trace records one for one, so they count what a
-// reader of the trace would.
-
-inline ChannelTransactions* Runtime::TransactionsOf(Channel& ch) {
-  // The common case, per packet: still bound where it was.
-  if (ABSL_PREDICT_TRUE(ch.metrics != nullptr && ch.metrics_relid == ch.relid && ch.metrics_guest == ch.guest)) {
-    return ch.metrics;
-  }
-  BindTransactions(ch);
-  return ch.metrics;
-}
-
-void Runtime::BindTransactions(Channel& ch) {
-  if (ch.relid == 0 || ch.guest == 0) return;  // Not bound yet: keep the last binding, if any.
-  const bool first = ch.metrics == nullptr;
-  ch.metrics = &transactions_[{ch.guest, ch.relid}];
-  ch.metrics_guest = ch.guest;
-  ch.metrics_relid = ch.relid;
-  if (first) {  // Sends made before the channel knew its relid.
-    DirectionTransactions& d = ch.partition == 0 ? ch.metrics->host_to_guest : ch.metrics->guest_to_host;
-    d.packets_sent += ch.unbound_sends.packets;
-    d.bytes_sent += ch.unbound_sends.bytes;
-    d.queued_sends += ch.unbound_sends.queued;
-    ch.unbound_sends = {};
-  }
-}
-
-void Runtime::MeterSend(Channel& ch, Packet& p, uint32_t bytes, bool queued, sim::SimTime now) {
-  ++unfinished_sends_;
-  p.metered = true;
-  p.sent_at_ns = now.nanoseconds();
-  if (ChannelTransactions* t = TransactionsOf(ch)) {
-    DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
-    ++d.packets_sent;
-    d.bytes_sent += bytes;
-    if (queued) ++d.queued_sends;
-  } else {
-    ++ch.unbound_sends.packets;
-    ch.unbound_sends.bytes += bytes;
-    if (queued) ++ch.unbound_sends.queued;
-  }
-}
-
-void Runtime::MeterDeliver(Channel& ch, Incoming& inc, sim::SimTime now) {
-  inc.delivery_metered = true;  // Re-deliveries are not counted again.
-  ChannelTransactions* t = TransactionsOf(ch);
-  if (t == nullptr) return;
-  DirectionTransactions& d = ch.partition == 0 ? t->guest_to_host : t->host_to_guest;  // The sender's direction.
-  ++d.packets_processed;
-  d.bytes_processed += inc.payload.size();
-  const int64_t waited_ns = now.nanoseconds() - static_cast<int64_t>(inc.sent_tag - 1);
-  d.send_to_process_ns.Record(waited_ns > 0 ? waited_ns : 0);  // A peer may be "early" (see DirectionTransactions).
-}
-
-void Runtime::MeterFinish(Channel& ch, Packet& p, NTSTATUS status, sim::SimTime now) {
-  p.metered = false;
-  --unfinished_sends_;
-  ChannelTransactions* t = TransactionsOf(ch);
-  if (t == nullptr) return;
-  DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
-  ++d.transactions_finished;
-  if (status != STATUS_SUCCESS) ++d.transactions_failed;
-  const int64_t waited_ns = now.nanoseconds() - p.sent_at_ns;
-  d.send_to_completion_ns.Record(waited_ns > 0 ? waited_ns : 0);
 }
 
 }  // namespace vmbsim::kmcl

@@ -211,7 +211,8 @@ TEST(ReportFiguresTest, EveryLibraryScenarioReportsWhatItsTraceSays) {
       packets += c.metrics.guest_to_host.packets_processed + c.metrics.host_to_guest.packets_processed;
     }
     for (const VpReport& vp : report->vps) {
-      EXPECT_EQ(vp.interrupts, oracle.Interrupts(vp.partition, vp.vp)) << "partition " << vp.partition << " vp " << vp.vp;
+      EXPECT_EQ(vp.interrupts, oracle.Interrupts(vp.partition, vp.vp))
+          << "partition " << vp.partition << " vp " << vp.vp;
     }
     // no_lost_packets counts unfinished sends, then refused arrivals and
     // unanswered requests.
