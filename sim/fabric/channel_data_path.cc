@@ -118,17 +118,19 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
 }
 
 uint64_t ChannelDataPath::TakeTag(uint32_t index) {
-  // The unread part of the ring runs from `index` to the write index; a tag
-  // outside it belongs to a packet the reader has passed without parsing.
-  const uint32_t data_size = writer_.data_size_bytes();
-  const uint32_t unread = RingDistance(index, writer_.next_write_index(), data_size);
   while (!sent_tags_.empty()) {
     const SentTag front = sent_tags_.front();
-    if (front.index == index) {
+    if (front.index == index) {  // The usual case.
       sent_tags_.pop_front();
       return front.tag;
     }
-    if (RingDistance(index, front.index, data_size) < unread) return 0;  // A later packet's; this one had none.
+    // The unread part of the ring runs from `index` to the write index: a tag
+    // inside it belongs to a later packet (this one had none); a tag outside
+    // it to a packet the reader passed without parsing.
+    const uint32_t data_size = writer_.data_size_bytes();
+    if (RingDistance(index, front.index, data_size) < RingDistance(index, writer_.next_write_index(), data_size)) {
+      return 0;
+    }
     sent_tags_.pop_front();
   }
   return 0;
@@ -200,16 +202,7 @@ void ChannelDataPath::StepReadBatch() {
     vp_->Charge(costs_->RingCopy(result->packet_size_bytes));
     Trace(TraceKind(FabricTraceKind::kRingRead), cursor, result->packet.descriptor.trans_id,
           result->packet.ring_footprint_bytes());
-    if (peer_ != nullptr && !peer_->sent_tags_.empty()) {
-      // Usually the oldest tag is this packet's; TakeTag sorts out the rest.
-      std::deque<SentTag>& tags = peer_->sent_tags_;
-      if (tags.front().index == cursor) {
-        result->packet.tag = tags.front().tag;
-        tags.pop_front();
-      } else {
-        result->packet.tag = peer_->TakeTag(cursor);
-      }
-    }
+    if (peer_ != nullptr && !peer_->sent_tags_.empty()) result->packet.tag = peer_->TakeTag(cursor);
     if (on_packet_) on_packet_(result->packet);
   }
   if (count > 0) {
