@@ -150,9 +150,9 @@ void Batches(Json& j, const std::string& key, const sim::Histogram& h) {
   j.End('}');
 }
 
-void Direction(Json& j, const std::string& key, const kmcl::DirectionTransactions& d, const fabric::DataPathCounters& writer,
-               const sim::Histogram& occupancy, const fabric::DataPathCounters& reader,
-               const sim::Histogram& reader_batches) {
+void Direction(Json& j, const std::string& key, const kmcl::DirectionTransactions& d,
+               const fabric::DataPathCounters& writer, const sim::Histogram& occupancy,
+               const fabric::DataPathCounters& reader, const sim::Histogram& reader_batches) {
   j.Key(key).Begin('{');
   j.KUInt("packets_sent", d.packets_sent);
   j.KUInt("bytes_sent", d.bytes_sent);
