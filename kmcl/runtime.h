@@ -530,6 +530,8 @@ class Runtime {
   void MeterSend(Channel& channel, Packet& packet, uint32_t bytes, bool queued, sim::SimTime now);
   void MeterDeliver(Channel& channel, Incoming& incoming, sim::SimTime now);
   void MeterFinish(Channel& channel, Packet& packet, NTSTATUS status, sim::SimTime now);
+  // Emits the Finish trace record of `packet`'s transaction and meters it.
+  void RecordFinish(Channel& channel, Packet& packet, NTSTATUS status);
   Packet* PacketByValue(uint64_t value);
   static std::vector<uint64_t> SortedTransactionIds(const Channel& channel);
   void PostPassiveJob(Channel& channel);

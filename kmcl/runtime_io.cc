@@ -98,6 +98,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterFinish(Channel& ch, Packe
   d.send_to_completion_ns.Record(waited_ns > 0 ? waited_ns : 0);
 }
 
+// A transaction of `ch` ended: its trace record and, when measured, its figures.
+void Runtime::RecordFinish(Channel& ch, Packet& p, NTSTATUS status) {
+  const sim::SimTime now = ch.vp->LocalNow();
+  sim().tracer().Emit({.time = now, .kind = kKmclFinishTraceKind, .partition = ch.partition, .vp = ch.vp->vp_index(),
+                       .channel = ch.relid, .id0 = ch.handle, .id1 = p.trans_id,
+                       .size0 = static_cast<uint32_t>(status), .size1 = ch.guest});
+  if (p.metered) MeterFinish(ch, p, status, now);
+}
+
 // ---------------------------------------------------------------------------
 // Incoming queue.
 
@@ -442,13 +451,7 @@ void Runtime::OnCompletionPacket(Channel& ch, const fabric::ParsedPacket& packet
 void Runtime::FinishTransaction(Packet& p, NTSTATUS status, const uint8_t* data, uint32_t size) {
   absl::StatusOr<Channel*> channel = channels_.Lookup(p.channel);
   Channel* ch = channel.ok() ? *channel : nullptr;
-  if (ch != nullptr) {
-    const sim::SimTime now = ch->vp->LocalNow();
-    sim().tracer().Emit({.time = now, .kind = kKmclFinishTraceKind, .partition = ch->partition,
-                         .vp = ch->vp->vp_index(), .channel = ch->relid, .id0 = ch->handle, .id1 = p.trans_id,
-                         .size0 = static_cast<uint32_t>(status), .size1 = ch->guest});
-    if (p.metered) MeterFinish(*ch, p, status, now);
-  }
+  if (ch != nullptr) RecordFinish(*ch, p, status);
   p.state = Packet::State::kIdle;
   if (p.sync != nullptr) {
     Sync* sync = p.sync;
@@ -934,11 +937,7 @@ absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buff
         }
       }
       if (c.in_flight.erase(p.trans_id) != 0) c.abandoned_trans.insert(p.trans_id);
-      const sim::SimTime now = c.vp->LocalNow();
-      sim().tracer().Emit({.time = now, .kind = kKmclFinishTraceKind, .partition = c.partition,
-                           .vp = c.vp->vp_index(), .channel = c.relid, .id0 = c.handle, .id1 = p.trans_id,
-                           .size0 = static_cast<uint32_t>(STATUS_CANCELLED), .size1 = c.guest});
-      if (p.metered) MeterFinish(c, p, STATUS_CANCELLED, now);
+      RecordFinish(c, p, STATUS_CANCELLED);
     }
     if (!waited && !sync.timed_out) return KmclError(STATUS_CANCELLED, absl::StrCat(kFn, ": could not wait"));
     return KmclError(STATUS_CANCELLED, absl::StrCat(kFn, ": timed out; the request was cancelled"));
