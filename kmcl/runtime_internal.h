@@ -18,24 +18,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "kmcl/runtime.h"
+#include "kmcl/trace_kinds.h"
 #include "sim/core/fiber.h"
 #include "sim/fabric/packet_format.h"
 
 namespace vmbsim::kmcl {
-
-// Trace kinds of the KMCL layer (0x0200 is the verifier's).
-// Every record: partition = the channel's partition, channel = its relid.
-// `guest` below is the guest partition the channel connects (relids repeat
-// across guests, so consumers key channels by (guest, relid)).
-inline constexpr uint16_t kKmclStateTraceKind = 0x0201;     // id0 channel, id1 ConnState, size0 running.
-inline constexpr uint16_t kKmclDeliverTraceKind = 0x0202;   // id0 channel, id1 trans id, size0 bytes,
-                                                            // size1 guest | passive << 16.
-inline constexpr uint16_t kKmclFinishTraceKind = 0x0203;    // id0 channel, id1 trans id, size0 NTSTATUS, size1 guest.
-inline constexpr uint16_t kKmclCallbackTraceKind = 0x0204;  // id0 channel, id1 CallbackId.
-inline constexpr uint16_t kKmclSendTraceKind = 0x0205;      // VmbPacketSend*: id0 channel, id1 trans id,
-                                                            // size0 bytes, size1 guest | queued << 16.
-inline constexpr uint16_t kKmclBatchTraceKind = 0x0206;     // A drain batch ended: id0 channel,
-                                                            // size0 packets read, size1 guest.
 
 enum class ConnState : uint8_t {
   kDisabled = 0,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kmcl/trace_kinds.h"
 #include "sim/core/trace.h"
 #include "sim/fabric/trace_kinds.h"
 #include "tools/scenario/loader.h"
@@ -24,13 +25,12 @@
 namespace vmbsim::scenario {
 namespace {
 
-// The KMCL layer's record kinds (kmcl/runtime_internal.h).
-constexpr uint16_t kState = 0x0201;
-constexpr uint16_t kDeliver = 0x0202;
-constexpr uint16_t kFinish = 0x0203;
-constexpr uint16_t kCallback = 0x0204;
-constexpr uint16_t kSend = 0x0205;
-constexpr uint16_t kBatch = 0x0206;
+using kmcl::kKmclBatchTraceKind;
+using kmcl::kKmclCallbackTraceKind;
+using kmcl::kKmclDeliverTraceKind;
+using kmcl::kKmclFinishTraceKind;
+using kmcl::kKmclSendTraceKind;
+using kmcl::kKmclStateTraceKind;
 
 struct Figures {
   uint64_t sent = 0;
@@ -55,14 +55,14 @@ class TraceOracle : public sim::TraceSink {
       case fabric::TraceKind(fabric::FabricTraceKind::kInterrupt):
         ++interrupts_[{r.partition, r.vp}];
         return;
-      case kState:
+      case kKmclStateTraceKind:
         if (!host) Learn(r.id0, r.partition, r.channel, false);
         return;
-      case kCallback:
-      case kBatch:
+      case kKmclCallbackTraceKind:
+      case kKmclBatchTraceKind:
         Learn(r.id0, guest, r.channel, host);
         return;
-      case kSend: {
+      case kKmclSendTraceKind: {
         Learn(r.id0, guest, r.channel, host);
         Figures& f = FiguresOf(r.id0, host);
         ++f.sent;
@@ -72,7 +72,7 @@ class TraceOracle : public sim::TraceSink {
         ++unfinished_;
         return;
       }
-      case kDeliver: {
+      case kKmclDeliverTraceKind: {
         Learn(r.id0, guest, r.channel, host);
         auto peer = latest_.find({guest, r.channel, !host});
         if (peer == latest_.end()) return;
@@ -86,7 +86,7 @@ class TraceOracle : public sim::TraceSink {
         f.process_sum_ns += std::max<int64_t>(0, r.time.nanoseconds() - s->second.time_ns);
         return;
       }
-      case kFinish: {
+      case kKmclFinishTraceKind: {
         Learn(r.id0, guest, r.channel, host);
         auto s = sends_.find({r.id0, r.id1});
         if (s == sends_.end() || s->second.finished) return;

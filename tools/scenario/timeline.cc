@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sim/check.h"
+#include "kmcl/trace_kinds.h"
 #include "sim/fabric/trace_kinds.h"
 
 namespace vmbsim::scenario {
@@ -15,14 +16,8 @@ namespace {
 using fabric::FabricTraceKind;
 using fabric::TraceKind;
 
-// The KMCL layer's record kinds (kmcl/runtime_internal.h, which is private to
-// kmcl/). In each, id0 is the channel handle and size1's low 16 bits name the
-// guest, except in the state record.
-constexpr uint16_t kKmclState = 0x0201;    // Partition = the channel's; channel = relid.
-constexpr uint16_t kKmclDeliver = 0x0202;  // id1 trans id, size0 bytes, size1 guest | passive << 16.
-constexpr uint16_t kKmclFinish = 0x0203;   // id1 trans id, size0 NTSTATUS, size1 guest.
-constexpr uint16_t kKmclSend = 0x0205;     // id1 trans id, size0 bytes, size1 guest | queued << 16.
-constexpr uint16_t kKmclBatch = 0x0206;    // size0 packets read, size1 guest.
+// The KMCL layer's records (kmcl/trace_kinds.h): in each, id0 is the channel
+// handle and size1's low 16 bits name the guest, except in the state record.
 
 constexpr uint16_t kRootPartition = 0;
 constexpr uint16_t kDefaultGuest = 1;   // The host-side ring owner until a record names one.
@@ -106,7 +101,7 @@ void TimelineWriter::OnRecord(const sim::TraceRecord& r) {
     OnRingRecord(r, /*write=*/false);
   } else if (r.kind == TraceKind(FabricTraceKind::kInterrupt)) {
     Add({.ts_ns = ts_ns, .a = {r.id0}, .tid = r.vp, .pid = r.partition, .type = Type::kInterrupt});
-  } else if (r.kind >= kKmclState && r.kind <= kKmclBatch) {
+  } else if (r.kind >= kmcl::kKmclStateTraceKind && r.kind <= kmcl::kKmclBatchTraceKind) {
     OnKmclRecord(r);
   }
 }
@@ -134,7 +129,7 @@ void TimelineWriter::OnRingRecord(const sim::TraceRecord& r, bool write) {
 void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
   const bool host = r.partition == kRootPartition;
   const uint64_t handle = r.id0;
-  if (r.kind == kKmclState) {
+  if (r.kind == kmcl::kKmclStateTraceKind) {
     if (!host) Learn(handle, r.partition, r.channel, /*host=*/false);
     return;
   }
@@ -142,7 +137,7 @@ void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
   Learn(handle, guest, r.channel, host);
   const int64_t ts_ns = r.time.nanoseconds();
   switch (r.kind) {
-    case kKmclSend: {
+    case kmcl::kKmclSendTraceKind: {
       // A reused (handle, trans id) starts a new flow; the old one stays open.
       const uint64_t id = flow_id_next_++;
       if (Add({.ts_ns = ts_ns, .a = {id, handle, r.id1, r.size0}, .tid = r.vp, .pid = r.partition,
@@ -151,7 +146,7 @@ void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
       }
       break;
     }
-    case kKmclDeliver: {
+    case kmcl::kKmclDeliverTraceKind: {
       const uint64_t passive = (r.size1 >> 16) & 1;
       if (!Add({.ts_ns = ts_ns, .a = {handle, r.id1, r.size0, r.channel | passive << 32}, .tid = r.vp,
                 .pid = r.partition, .type = Type::kDeliver})) {
@@ -169,7 +164,7 @@ void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
       }
       break;
     }
-    case kKmclFinish: {
+    case kmcl::kKmclFinishTraceKind: {
       auto flow = flows_.find({handle, r.id1});
       if (flow == flows_.end()) break;
       if (Add({.ts_ns = ts_ns, .a = {flow->second.id, r.size0}, .tid = r.vp, .pid = r.partition,
@@ -186,7 +181,7 @@ void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
       }
       break;
     }
-    case kKmclBatch:
+    case kmcl::kKmclBatchTraceKind:
       Add({.ts_ns = ts_ns, .a = {handle, r.size0}, .tid = r.vp, .pid = r.partition, .type = Type::kBatchEnd});
       break;
     default:

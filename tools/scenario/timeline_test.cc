@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "kmcl/trace_kinds.h"
 #include "nlohmann/json.hpp"
 #include "sim/core/sim_time.h"
 #include "sim/core/trace.h"
@@ -26,11 +27,6 @@ namespace {
 using fabric::FabricTraceKind;
 using fabric::TraceKind;
 
-constexpr uint16_t kKmclState = 0x0201;
-constexpr uint16_t kKmclDeliver = 0x0202;
-constexpr uint16_t kKmclFinish = 0x0203;
-constexpr uint16_t kKmclSend = 0x0205;
-constexpr uint16_t kKmclBatch = 0x0206;
 
 constexpr uint64_t kGuestHandle = 0x8001000000000002ull;
 constexpr uint64_t kHostHandle = 0x8001000000000005ull;
@@ -60,17 +56,17 @@ sim::TraceRecord WorkEnd(int64_t end_ns, uint16_t partition, uint32_t vp, uint64
 //             batch end, completion written (96 B);
 //   guest VP0 DPC  [5.0, 6.0]: read the completion, transaction finished.
 void FeedEcho(TimelineWriter* timeline) {
-  timeline->OnRecord(Record(1500, kKmclSend, 1, 0, 3, kGuestHandle, 7, 64, 1));
+  timeline->OnRecord(Record(1500, kmcl::kKmclSendTraceKind, 1, 0, 3, kGuestHandle, 7, 64, 1));
   timeline->OnRecord(Record(1600, TraceKind(FabricTraceKind::kRingWrite), 1, 0, 3, 0, 7, 128));
   timeline->OnRecord(WorkEnd(3001, 1, 0, 2, 2001));
   timeline->OnRecord(Record(2000, TraceKind(FabricTraceKind::kInterrupt), 0, 1, 0, 2));
   timeline->OnRecord(Record(2200, TraceKind(FabricTraceKind::kRingRead), 0, 1, 3, 0, 7, 128));
-  timeline->OnRecord(Record(2300, kKmclDeliver, 0, 1, 3, kHostHandle, 7, 64, 1));
-  timeline->OnRecord(Record(2400, kKmclBatch, 0, 1, 3, kHostHandle, 0, 1, 1));
+  timeline->OnRecord(Record(2300, kmcl::kKmclDeliverTraceKind, 0, 1, 3, kHostHandle, 7, 64, 1));
+  timeline->OnRecord(Record(2400, kmcl::kKmclBatchTraceKind, 0, 1, 3, kHostHandle, 0, 1, 1));
   timeline->OnRecord(Record(2500, TraceKind(FabricTraceKind::kRingWrite), 0, 1, 3, 0, 7, 96));
   timeline->OnRecord(WorkEnd(4000, 0, 1, 2, 1900));
   timeline->OnRecord(Record(5100, TraceKind(FabricTraceKind::kRingRead), 1, 0, 3, 0, 7, 96));
-  timeline->OnRecord(Record(5200, kKmclFinish, 1, 0, 3, kGuestHandle, 7, 0, 1));
+  timeline->OnRecord(Record(5200, kmcl::kKmclFinishTraceKind, 1, 0, 3, kGuestHandle, 7, 0, 1));
   timeline->OnRecord(WorkEnd(6000, 1, 0, 2, 1000));
 }
 
@@ -175,7 +171,7 @@ TEST(TimelineTest, CountsRingOccupancyPerDirection) {
 // that relid, else to guest 1.
 TEST(TimelineTest, HostSideRingsTakeTheGuestFromKmclRecords) {
   TimelineWriter timeline;
-  timeline.OnRecord(Record(100, kKmclState, 2, 0, 5, 0x8002000000000001ull, 2, 1));
+  timeline.OnRecord(Record(100, kmcl::kKmclStateTraceKind, 2, 0, 5, 0x8002000000000001ull, 2, 1));
   timeline.OnRecord(Record(200, TraceKind(FabricTraceKind::kRingWrite), 0, 0, 5, 0, 1, 64));
   timeline.OnRecord(Record(300, TraceKind(FabricTraceKind::kRingWrite), 0, 0, 9, 0, 1, 64));
   const nlohmann::json doc = Parse(timeline.ToJson());
@@ -221,9 +217,9 @@ TEST(TimelineTest, DrawsATransactionAsAFlow) {
 // so the flow still ends last.
 TEST(TimelineTest, LeavesOutAStepAfterTheFlowEnds) {
   TimelineWriter timeline;
-  timeline.OnRecord(Record(1000, kKmclSend, 1, 0, 3, kGuestHandle, 9, 64, 1));
-  timeline.OnRecord(Record(1200, kKmclDeliver, 0, 0, 3, kHostHandle, 9, 64, 1));
-  timeline.OnRecord(Record(1100, kKmclFinish, 1, 0, 3, kGuestHandle, 9, 0, 1));
+  timeline.OnRecord(Record(1000, kmcl::kKmclSendTraceKind, 1, 0, 3, kGuestHandle, 9, 64, 1));
+  timeline.OnRecord(Record(1200, kmcl::kKmclDeliverTraceKind, 0, 0, 3, kHostHandle, 9, 64, 1));
+  timeline.OnRecord(Record(1100, kmcl::kKmclFinishTraceKind, 1, 0, 3, kGuestHandle, 9, 0, 1));
   const nlohmann::json doc = Parse(timeline.ToJson());
   EXPECT_EQ(EventsWithPhase(doc, "s").size(), 1u);
   EXPECT_EQ(EventsWithPhase(doc, "t").size(), 0u);
