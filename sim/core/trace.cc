@@ -1,10 +1,6 @@
 #include "sim/core/trace.h"
 
 #include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <memory>
-#include <vector>
 
 #include "sim/check.h"
 
@@ -40,42 +36,6 @@ uint64_t FoldRecord(uint64_t h, const TraceRecord& r) {
   return FoldMum(h ^ a ^ Rotl32(c), Rotl32(h) ^ b ^ Rotl32(d) ^ k[0]);
 }
 
-namespace {
-
-// The route of a wanted kind the sink did not route itself.
-void CallOnRecord(TraceSink* sink, const TraceRecord& record) { sink->OnRecord(record); }
-
-}  // namespace
-
-void Tracer::UpdateActive() {
-  active_ = fingerprint_enabled_ || !sinks_.empty();
-  delivery_ = Delivery::kNone;
-  routes_.clear();
-  routed_sink_ = nullptr;
-  if (sinks_.size() == 1 && !sinks_[0].kinds.empty()) {
-    const Attached& a = sinks_[0];
-    routes_.resize(256);
-    for (uint32_t kind = 0; kind < 65536; ++kind) {
-      if (!a.Wants(static_cast<uint16_t>(kind))) continue;
-      std::unique_ptr<RoutePage>& page = routes_[kind >> 8];
-      if (page == nullptr) {
-        page = std::make_unique<RoutePage>();
-        page->fill(nullptr);
-      }
-      (*page)[kind & 0xFF] = &CallOnRecord;
-    }
-    for (const auto& [kind, route] : a.routes) {
-      VMBSIM_CHECK(a.Wants(kind));  // Routes() lists only wanted kinds.
-      VMBSIM_CHECK(route != nullptr);
-      (*routes_[kind >> 8])[kind & 0xFF] = route;
-    }
-    routed_sink_ = a.sink;
-    delivery_ = Delivery::kRouted;
-    return;
-  }
-  if (!sinks_.empty()) delivery_ = Delivery::kWalk;
-}
-
 void Tracer::EnableFingerprint() {
   fingerprint_enabled_ = true;
   UpdateActive();
@@ -83,13 +43,12 @@ void Tracer::EnableFingerprint() {
 
 void Tracer::AddSink(TraceSink* sink) {
   VMBSIM_CHECK(sink != nullptr);
-  Attached attached{sink, {}, sink->Routes()};
+  Attached attached{sink, {}};
   const std::vector<uint16_t> kinds = sink->Kinds();
   if (!kinds.empty()) {
     attached.kinds.assign(65536 / 64, 0);
     for (uint16_t kind : kinds) attached.kinds[kind >> 6] |= uint64_t{1} << (kind & 63);
   }
-  VMBSIM_CHECK(attached.routes.empty() || !kinds.empty());  // Routes need listed kinds.
   sinks_.push_back(std::move(attached));
   UpdateActive();
 }
@@ -103,14 +62,6 @@ void Tracer::RemoveSink(TraceSink* sink) {
 void Tracer::EmitActive(TraceRecord record) {
   record.sequence = record_count_++;
   if (fingerprint_enabled_) fingerprint_ = FoldRecord(fingerprint_, record);
-  if (delivery_ == Delivery::kNone) return;
-  if (delivery_ == Delivery::kRouted) {
-    const RoutePage* page = routes_[record.kind >> 8].get();
-    if (page == nullptr) return;
-    const TraceSink::Route route = (*page)[record.kind & 0xFF];
-    if (route != nullptr) route(routed_sink_, record);
-    return;
-  }
   for (const Attached& a : sinks_) {
     if (a.Wants(record.kind)) a.sink->OnRecord(record);
   }

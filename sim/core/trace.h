@@ -35,10 +35,7 @@
 #ifndef VMBSIM_SIM_CORE_TRACE_H_
 #define VMBSIM_SIM_CORE_TRACE_H_
 
-#include <array>
 #include <cstdint>
-#include <memory>
-#include <utility>
 #include <vector>
 
 #include "sim/core/prng.h"
@@ -62,23 +59,12 @@ struct TraceRecord {
 // Receives records. Sinks are called in the order they were attached.
 class TraceSink {
  public:
-  // A sink's own entry point for the records of one kind (see Routes()).
-  using Route = void (*)(TraceSink* sink, const TraceRecord& record);
-
   virtual ~TraceSink() = default;
   virtual void OnRecord(const TraceRecord& record) = 0;
   // The record kinds this sink wants, asked once when it is attached; empty
   // (the default) means every kind. The tracer skips the others without a
   // call, which matters on per-packet paths.
   virtual std::vector<uint16_t> Kinds() const { return {}; }
-  // Entry points by kind, asked once when the sink is attached (the default
-  // is none). While this sink is the only one attached, a record of a
-  // routed kind goes to its route instead of OnRecord: a sink that would
-  // only switch on the kind first saves that switch, and the virtual call,
-  // per record. OnRecord must still handle routed kinds the same way; it
-  // gets them whenever other sinks are attached too.
-  // REQUIRES: Kinds() is not empty and lists every routed kind.
-  virtual std::vector<std::pair<uint16_t, Route>> Routes() const { return {}; }
 };
 
 inline constexpr uint64_t kFingerprintSeed = 0x766d6273696d0001ull;  // "vmbsim", 1.
@@ -118,9 +104,7 @@ class Tracer {
 
  private:
   void EmitActive(TraceRecord record);
-  // Recomputes active_ and the delivery plan (delivery_, routes_)
-  // after sinks_ changed.
-  void UpdateActive();
+  void UpdateActive() { active_ = fingerprint_enabled_ || !sinks_.empty(); }
 
   bool active_ = false;
   bool fingerprint_enabled_ = false;
@@ -129,24 +113,9 @@ class Tracer {
   struct Attached {
     TraceSink* sink;
     std::vector<uint64_t> kinds;  // Bit per kind; empty: every kind.
-    std::vector<std::pair<uint16_t, TraceSink::Route>> routes;
     bool Wants(uint16_t kind) const { return kinds.empty() || ((kinds[kind >> 6] >> (kind & 63)) & 1) != 0; }
   };
   std::vector<Attached> sinks_;
-  // How records reach the sinks (UpdateActive picks one):
-  //  - kRouted, one sink that lists its kinds (the scenario runner's metrics
-  //    collector, alone, sees several records per packet): routes_ holds an
-  //    entry point per wanted kind (its route, or a call of OnRecord), in
-  //    pages of 256 kinds by the kind's high byte, null where nothing is
-  //    wanted; a record costs two loads and a call;
-  //  - kWalk, otherwise: each sink that wants the record is called.
-  // kNone (no sink) is tested first, so that a run without sinks pays one
-  // compare per record.
-  enum class Delivery : uint8_t { kNone, kRouted, kWalk };
-  Delivery delivery_ = Delivery::kNone;
-  using RoutePage = std::array<TraceSink::Route, 256>;
-  std::vector<std::unique_ptr<RoutePage>> routes_;  // kRouted: 256 pages.
-  TraceSink* routed_sink_ = nullptr;                // kRouted: the sink routes_ serves.
 };
 
 // A sink that keeps every record in memory (tests, timelines).

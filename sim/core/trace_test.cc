@@ -3,10 +3,6 @@
 // nothing when inactive.
 #include "sim/core/trace.h"
 
-#include <cstdint>
-#include <utility>
-#include <vector>
-
 #include "gtest/gtest.h"
 
 namespace vmbsim::sim {
@@ -49,57 +45,6 @@ TEST(TracerTest, SinksSeeRecordsWithSequences) {
   EXPECT_EQ(b.records().size(), 2u);
   tracer.RemoveSink(&a);
   tracer.RemoveSink(&b);
-  EXPECT_FALSE(tracer.active());
-}
-
-// A sink that wants kinds 1, 2 and 0x0305 and routes kinds 1 and 0x0305;
-// it notes, per record, whether it came through a route or through OnRecord.
-class RoutedSink : public TraceSink {
- public:
-  void OnRecord(const TraceRecord& record) override { seen_.push_back({record.kind, record.sequence, false}); }
-  std::vector<uint16_t> Kinds() const override { return {1, 2, 0x0305}; }
-  std::vector<std::pair<uint16_t, Route>> Routes() const override { return {{1, &Routed}, {0x0305, &Routed}}; }
-
-  struct Seen {
-    uint16_t kind;
-    uint64_t sequence;
-    bool routed;
-    bool operator==(const Seen&) const = default;
-  };
-  const std::vector<Seen>& seen() const { return seen_; }
-
- private:
-  static void Routed(TraceSink* sink, const TraceRecord& record) {
-    static_cast<RoutedSink*>(sink)->seen_.push_back({record.kind, record.sequence, true});
-  }
-  std::vector<Seen> seen_;
-};
-
-// Goal: routes are only a faster path. Method: a sink alone gets its routed
-// kinds through its routes and the rest of its kinds through OnRecord, and
-// nothing else; with a second sink attached, both get every wanted record
-// through OnRecord, in attach order; detaching the second restores routing.
-TEST(TracerTest, RoutedKindsSkipOnRecordOnlyWhileTheSinkIsAlone) {
-  Tracer tracer;
-  RoutedSink routed;
-  tracer.AddSink(&routed);
-  for (uint16_t kind : {1, 2, 3, 0x0305, 0x0306}) tracer.Emit(Record(1, kind, 0));
-  using Seen = RoutedSink::Seen;
-  EXPECT_EQ(routed.seen(), (std::vector<Seen>{{1, 0, true}, {2, 1, false}, {0x0305, 3, true}}));
-
-  RecordingTraceSink all;
-  tracer.AddSink(&all);
-  tracer.Emit(Record(2, 1, 0));
-  tracer.Emit(Record(3, 4, 0));
-  EXPECT_EQ(routed.seen().back(), (Seen{1, 5, false}));
-  EXPECT_EQ(routed.seen().size(), 4u);
-  ASSERT_EQ(all.records().size(), 2u);
-  EXPECT_EQ(all.records()[0].sequence, 5u);
-
-  tracer.RemoveSink(&all);
-  tracer.Emit(Record(4, 1, 0));
-  EXPECT_EQ(routed.seen().back(), (Seen{1, 7, true}));
-  tracer.RemoveSink(&routed);
   EXPECT_FALSE(tracer.active());
 }
 
