@@ -116,7 +116,7 @@ struct RuntimeOptions {
   uint32_t server_quota_default = 256;
   // How server offers are made (not visible through the KMCL API).
   bool offer_monitored = true;
-  uint16_t offer_interrupt_latency_100ns = 0;  // 0: the fabric's default.
+  std::optional<uint16_t> offer_interrupt_latency_100ns;  // Unset: the fabric's default; 0 means 0.
   // G23: external data requires WAIT_FOR_COMPLETION.
   bool require_wait_with_external_data = true;
   // How long Pause / Disable / a peer close wait for the driver to complete

@@ -1,5 +1,6 @@
 #include "sim/fabric/channel_data_path.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/base/attributes.h"
@@ -24,7 +25,25 @@ ChannelDataPath::ChannelDataPath(sim::Simulator* sim, const CostModel* costs, Vi
   VMBSIM_CHECK_GE(options_.batch_packets_max, 1u);
 }
 
+ChannelDataPath::~ChannelDataPath() {
+  VMBSIM_CHECK_EQ(active_depth_, 0u);  // Never freed by its own step or handler.
+  vp_->CancelOwned(this);
+  for (VirtualProcessor* vp : deferring_vps_) vp->CancelOwned(this);
+}
+
 namespace {
+
+// Counts an endpoint's frames on the stack, for the lifetime check.
+class ActiveScope {
+ public:
+  explicit ActiveScope(uint32_t* depth) : depth_(depth) { ++*depth_; }
+  ~ActiveScope() { --*depth_; }
+  ActiveScope(const ActiveScope&) = delete;
+  ActiveScope& operator=(const ActiveScope&) = delete;
+
+ private:
+  uint32_t* depth_;
+};
 
 // Bytes from ring index `from` forward to `to`, both in [0, data_size).
 inline uint32_t RingDistance(uint32_t from, uint32_t to, uint32_t data_size) {
@@ -33,11 +52,17 @@ inline uint32_t RingDistance(uint32_t from, uint32_t to, uint32_t data_size) {
 
 }  // namespace
 
+VirtualProcessor& ChannelDataPath::Actor() const {
+  VirtualProcessor* const current = VirtualProcessor::Current();
+  return current != nullptr && current->partition_id() == vp_->partition_id() ? *current : *vp_;
+}
+
 void ChannelDataPath::Trace(uint16_t kind, uint64_t id0, uint64_t id1, uint64_t size0, uint64_t size1) {
-  sim_->tracer().Emit({.time = vp_->LocalNow(),
+  const VirtualProcessor& actor = Actor();
+  sim_->tracer().Emit({.time = actor.LocalNow(),
                        .kind = kind,
                        .partition = options_.partition_id,
-                       .vp = vp_->vp_index(),
+                       .vp = actor.vp_index(),
                        .channel = options_.channel_id,
                        .id0 = id0,
                        .id1 = id1,
@@ -55,9 +80,12 @@ void ChannelDataPath::Queue(void (ChannelDataPath::*step)()) {
   struct Step {
     ChannelDataPath* self;
     void (ChannelDataPath::*step)();
-    void operator()() const { (self->*step)(); }
+    void operator()() const {
+      ActiveScope active(&self->active_depth_);
+      (self->*step)();
+    }
   };
-  vp_->Queue(Irql::kDispatch, sim::SimDuration::Zero(), Step{this, step});
+  vp_->Queue(Irql::kDispatch, sim::SimDuration::Zero(), Step{this, step}, this);
 }
 
 void ChannelDataPath::Ring() {
@@ -92,7 +120,8 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
   const uint32_t data_size = writer_.data_size_bytes();
   const uint32_t index_after = writer_.next_write_index();
   const uint32_t footprint_bytes = RingDistance(index_before, index_after, data_size);
-  if (vp_->running()) vp_->Charge(costs_->RingCopy(footprint_bytes - kTrailerSizeBytes));
+  VirtualProcessor& actor = Actor();
+  if (actor.running()) actor.Charge(costs_->RingCopy(footprint_bytes - kTrailerSizeBytes));
   ++counters_.packets_sent;
   counters_.bytes_sent += packet.payload.size();
   if (peer_ != nullptr) {
@@ -104,18 +133,39 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
   }
   Trace(TraceKind(FabricTraceKind::kRingWrite), index_before, packet.trans_id, footprint_bytes,
         static_cast<uint64_t>(packet.type));
-  const bool signal = writer_.CommitWrite();
+  if (!actor.running()) {
+    Publish(index_after);
+    return WriteOutcome::kWritten;
+  }
+  // Visible when the sender reaches this point of its work (at once when it
+  // already has).
+  if (&actor != vp_ && std::find(deferring_vps_.begin(), deferring_vps_.end(), &actor) == deferring_vps_.end()) {
+    deferring_vps_.push_back(&actor);
+  }
+  struct PublishAt {
+    ChannelDataPath* self;
+    uint32_t index;
+    void operator()() const { self->Publish(index); }
+  };
+  actor.AtLocalNow(PublishAt{this, index_after}, this);
+  return WriteOutcome::kWritten;
+}
+
+void ChannelDataPath::Publish(uint32_t index) {
+  if (!status_.ok()) return;
+  ActiveScope active(&active_depth_);
+  const bool signal = writer_.CommitWriteTo(index);
   if (writer_.failed()) {
     Fail(writer_.status());
-    return writer_.status();
+    return;
   }
+  if (writer_.committed_write_index() != index) return;  // A later packet's publish covered it.
   Trace(TraceKind(FabricTraceKind::kRingCommitWrite), writer_.committed_write_index(), signal ? 1 : 0);
   if (signal) {
     Ring();
   } else {
     ++counters_.signals_suppressed;
   }
-  return WriteOutcome::kWritten;
 }
 
 // Inline: the drain calls it per packet.

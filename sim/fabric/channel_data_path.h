@@ -16,10 +16,25 @@
 //             rule] -> (batch full? read on : [unmask] -> [re-check: data?
 //             back to mask : done]).
 //
-// Timing approximation: a send publishes its packet when it is called, at
-// the start of the caller's work item, while its doorbell leaves at the
-// caller's local clock (after the copy cost). A reader commits after its
-// batch's processing cost, as the space becomes visible only then.
+// Timing: the VP that sends pays the ring copy (the running VP of the
+// endpoint's partition, VirtualProcessor::Current(); the endpoint's own VP
+// when none runs) and its packet becomes visible (write_index published, the
+// rule 1.7 signal decision, the doorbell) when that VP reaches the send on
+// its local clock, through VirtualProcessor::AtLocalNow: a completion sent
+// after 3 us of processing is published 3 us into the work item, never at
+// its start. A reader commits after its batch's processing cost, as the
+// space becomes visible only then.
+//
+// Lifetime rule: an endpoint owns the work it queues. Every step it queues
+// on its VP and every publish it defers on a sender's VP carries the
+// endpoint as owner, and the destructor cancels them all
+// (VirtualProcessor::CancelOwned), so after a close or rescind detaches the
+// channel no queued item, effect or timer can reach the freed endpoint. Work
+// that outlives it by design (a monitor-page set, a SynIC flag) names the
+// channel by (guest, relid) and finds nothing. Destroying an endpoint from
+// inside one of its own steps or handlers is a simulator bug (checked).
+// Chosen over generation-checked handles because the fabric already owns
+// every endpoint in one place and cancellation costs nothing per packet.
 //
 // Two switches remove a re-check on purpose (a deliberately buggy driver for
 // the lost-wake-up scenarios): `recheck_after_unmask` and
@@ -136,6 +151,9 @@ class ChannelDataPath {
                   RingReader reader, DataPathOptions options);
   ChannelDataPath(const ChannelDataPath&) = delete;
   ChannelDataPath& operator=(const ChannelDataPath&) = delete;
+  // Cancels every step and deferred publish this endpoint queued.
+  // REQUIRES: not called from inside one of them (or a handler they call).
+  ~ChannelDataPath();
 
   void SetPacketHandler(PacketHandler handler) { on_packet_ = std::move(handler); }
   void SetSignalPeer(SignalPeer signal) { signal_peer_ = std::move(signal); }
@@ -148,12 +166,14 @@ class ChannelDataPath {
   // `*peer` must outlive this object or be unlinked first.
   void SetPeer(ChannelDataPath* peer) { peer_ = peer; }
 
-  // Writes and publishes one packet, ringing the doorbell when rule 1.7 says
-  // so. kRingFull starts the blocked-writer protocol: the writable handler
-  // runs once space is back. FailedPrecondition while blocked or after the
-  // endpoint failed; InvalidArgument for a packet that can never fit;
-  // DataLoss if the peer's index is corrupt (the endpoint fails). The ring
-  // copy cost is charged to the calling VP when called from running work.
+  // Writes one packet and publishes it when the sending VP reaches the send
+  // (at once when nothing runs or no cost is pending), ringing the doorbell
+  // when rule 1.7 says so. kRingFull starts the blocked-writer protocol: the
+  // writable handler runs once space is back. FailedPrecondition while
+  // blocked or after the endpoint failed; InvalidArgument for a packet that
+  // can never fit; DataLoss if the peer's index is corrupt (the endpoint
+  // fails; a corruption found at the deferred publish fails it then). The
+  // ring copy cost is charged to the sending VP.
   absl::StatusOr<WriteOutcome> Send(const OutgoingPacket& packet);
 
   // Sends the completion of request `trans_id` (spec §2.7: type 0xB, no
@@ -190,6 +210,11 @@ class ChannelDataPath {
 
  private:
   void Queue(void (ChannelDataPath::*step)());
+  // The VP whose code is acting on this endpoint: the running VP of its
+  // partition, else the endpoint's own.
+  VirtualProcessor& Actor() const;
+  // Publishes the ring up to `index` (a packet's end) and signals per 1.7.
+  void Publish(uint32_t index);
   void StepMask();
   void StepReadBatch();
   void StepCommitRead();
@@ -234,6 +259,10 @@ class ChannelDataPath {
     uint64_t tag = 0;
   };
   std::deque<SentTag> sent_tags_;
+  // VPs other than vp_ holding publishes this endpoint deferred (few: the
+  // senders of one channel).
+  std::vector<VirtualProcessor*> deferring_vps_;
+  uint32_t active_depth_ = 0;  // Steps and publishes of this endpoint on the stack.
 };
 
 }  // namespace vmbsim::fabric

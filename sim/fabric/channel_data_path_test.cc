@@ -263,3 +263,93 @@ TEST(ChannelDataPathTest, SkippingTheRecheckAfterPendingSendLosesAWakeUp) {
 
 }  // namespace
 }  // namespace vmbsim::fabric
+
+namespace vmbsim::fabric {
+namespace {
+
+// Two endpoints over real rings, built by hand so a test can destroy them.
+struct Endpoints {
+  explicit Endpoints(sim::Simulator* sim) : memory(64), guest_vp(sim, 1, 0), host_vp(sim, 0, 0) {
+    RingMemory out = *RingMemory::Create(&memory, std::vector<uint64_t>{10, 11});
+    RingMemory in = *RingMemory::Create(&memory, std::vector<uint64_t>{12, 13});
+    DataPathOptions guest_options;
+    guest_options.partition_id = 1;
+    guest = std::make_unique<ChannelDataPath>(sim, &costs, &guest_vp, *RingWriter::Create(out),
+                                              *RingReader::Create(in), guest_options);
+    host = std::make_unique<ChannelDataPath>(sim, &costs, &host_vp, *RingWriter::Create(in),
+                                             *RingReader::Create(out), DataPathOptions{});
+    guest->SetPeer(host.get());
+    host->SetPeer(guest.get());
+  }
+  CostModel costs = CostModel::Zero();
+  GuestMemory memory;
+  VirtualProcessor guest_vp;
+  VirtualProcessor host_vp;
+  std::unique_ptr<ChannelDataPath> guest;
+  std::unique_ptr<ChannelDataPath> host;
+};
+
+// Goal: the endpoint lifetime rule. A close or rescind destroys endpoints
+// whose drain steps are still queued on their VP and whose publishes are
+// still deferred on a sender's VP; none of that work may run afterwards
+// (before the rule, a queued StepCommitRead read the freed endpoint: ASan
+// reported it, and `rescind_during_io --tie-break-seed 3` crashed).
+TEST(ChannelDataPathLifetimeTest, DestroyingAnEndpointCancelsItsQueuedStepsAndPublishes) {
+  sim::Simulator sim({.seed = 1});
+  Endpoints e(&sim);
+  std::vector<uint8_t> payload(64, 1);
+  e.guest->SetSignalPeer([&] { e.host->OnDoorbell(); });  // Queues the host's drain steps.
+  int handled = 0;
+  e.host->SetPacketHandler([&](const ParsedPacket&) { ++handled; });
+  e.guest_vp.Queue(Irql::kDispatch, sim::SimDuration::Zero(), [&] {
+    OutgoingPacket packet;
+    packet.payload = absl::MakeConstSpan(payload);
+    ASSERT_TRUE(e.guest->Send(packet).ok());  // Published at once: the doorbell queues a drain.
+    e.guest_vp.Charge(sim::SimDuration::Nanoseconds(500));
+    ASSERT_TRUE(e.guest->Send(packet).ok());  // Deferred to 500 ns.
+  });
+  // Destroy both endpoints while the host's mask step and the guest's second
+  // publish are pending.
+  sim.ScheduleAt(sim::SimTime::FromNanoseconds(0), [&] {
+    EXPECT_GT(e.host_vp.queue_depth(), 0u);
+    EXPECT_EQ(e.guest_vp.deferred_effect_count(), 1u);
+    e.guest.reset();
+    e.host.reset();
+    EXPECT_EQ(e.host_vp.queue_depth(), 0u);
+    EXPECT_EQ(e.guest_vp.deferred_effect_count(), 0u);
+  });
+  sim.Run({});
+  EXPECT_EQ(handled, 0);
+  EXPECT_EQ(e.guest_vp.queue_depth() + e.guest_vp.deferred_effect_count(), 0u);
+  EXPECT_TRUE(e.host_vp.idle());
+}
+
+// Goal: causality at the ring. A packet sent after 500 ns of charged work
+// is published (and its doorbell rung) 500 ns into the work item, not at
+// its start; the reader cannot see it earlier.
+TEST(ChannelDataPathLifetimeTest, APacketBecomesVisibleWhenItsSenderReachesTheSend) {
+  sim::Simulator sim({.seed = 1});
+  Endpoints e(&sim);
+  std::vector<uint8_t> payload(64, 1);
+  std::vector<int64_t> doorbells;
+  e.guest->SetSignalPeer([&] { doorbells.push_back(sim.Now().nanoseconds()); });
+  std::vector<int64_t> visible;  // When the host first finds data.
+  e.guest_vp.Queue(Irql::kDispatch, sim::SimDuration::Zero(), [&] {
+    e.guest_vp.Charge(sim::SimDuration::Nanoseconds(500));
+    OutgoingPacket packet;
+    packet.payload = absl::MakeConstSpan(payload);
+    ASSERT_TRUE(e.guest->Send(packet).ok());
+    EXPECT_EQ(e.guest->writer().committed_write_index(), 0u);  // Not yet visible.
+  });
+  for (int64_t t : {0, 499, 501}) {  // 500 itself: the probe was scheduled first.
+    sim.ScheduleAt(sim::SimTime::FromNanoseconds(t), [&] {
+      if (*e.host->reader().HasData()) visible.push_back(sim.Now().nanoseconds());
+    });
+  }
+  sim.Run({});
+  EXPECT_EQ(visible, (std::vector<int64_t>{501}));
+  EXPECT_EQ(doorbells, (std::vector<int64_t>{500}));
+}
+
+}  // namespace
+}  // namespace vmbsim::fabric

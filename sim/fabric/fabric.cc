@@ -98,9 +98,8 @@ void Fabric::OpenFromServer(uint16_t guest_id, uint32_t relid, const OpenRequest
   a.relid = relid;
   a.connection_id = info->connection_id;
   a.monitor_id = info->monitor_id;
-  a.monitor_latency_100ns = info->offer.interrupt_latency_100ns != 0
-                                ? info->offer.interrupt_latency_100ns
-                                : static_cast<uint16_t>(config_.costs.monitor_latency_default.TruncateTo100nsUnits());
+  a.monitor_latency_100ns = info->offer.interrupt_latency_100ns.value_or(
+      static_cast<uint16_t>(config_.costs.monitor_latency_default.TruncateTo100nsUnits()));
   // VP_INDEX_DISABLE_INTERRUPT: no host->guest interrupts are wanted; the
   // guest polls. Modelled by targeting VP 0 (open question; documented).
   a.guest_target_vp = request.target_vp < guest(guest_id).vp_count() ? request.target_vp : 0;
@@ -257,7 +256,11 @@ ChannelDataPath* Fabric::host_endpoint(uint16_t guest, uint32_t relid) {
 void Fabric::SignalHost(Channel& channel) {
   ++counters_.guest_to_host_signals;
   const ChannelAttachment& a = channel.attachment;
-  VirtualProcessor& vp = guest(a.guest).vp(a.guest_target_vp);
+  // The guest VP whose code signals pays (a send's publish, a read's
+  // commit); the channel's target VP when no guest code runs.
+  VirtualProcessor* const current = VirtualProcessor::Current();
+  VirtualProcessor& vp =
+      current != nullptr && current->partition_id() == a.guest ? *current : guest(a.guest).vp(a.guest_target_vp);
   if (a.monitor_id != kMonitorIdNone) {
     // Monitored: set the pending bit at the guest's clock plus the cost of
     // the locked OR; the page coalesces sets into one host signal.
@@ -277,7 +280,8 @@ void Fabric::SignalHost(Channel& channel) {
 void Fabric::SignalGuest(Channel& channel) {
   ++counters_.host_to_guest_signals;
   const ChannelAttachment& a = channel.attachment;
-  VirtualProcessor& host_vp = root().vp(a.host_vp);
+  VirtualProcessor* const current = VirtualProcessor::Current();
+  VirtualProcessor& host_vp = current != nullptr && current->partition_id() == 0 ? *current : root().vp(a.host_vp);
   guest(a.guest).synic().SignalEventAt(host_vp.LocalNow(), a.guest_target_vp, a.relid).IgnoreError();
 }
 

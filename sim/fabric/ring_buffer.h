@@ -256,7 +256,14 @@ class RingWriter {
   // was written, or if the endpoint has failed. Returns false right after
   // the store if interrupt_mask is set; otherwise loads read_index, and if
   // that is invalid the endpoint fails (see status()) and this returns false.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool CommitWrite();
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool CommitWrite() { return CommitWriteTo(next_write_index_); }
+
+  // As CommitWrite, but publishes write_index = `index` only: the end of a
+  // packet written since the last commit, so that a writer can make its
+  // packets visible one by one, each at the time its VP reaches it. An index
+  // already published (or behind it) changes nothing and returns false.
+  // REQUIRES: `index` is the end of a packet this writer wrote.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool CommitWriteTo(uint32_t index);
 
   // --- Blocked-writer protocol (spec 1.8), one step per call so that the
   // fabric can interleave the peer between the steps:
@@ -539,12 +546,18 @@ inline absl::StatusOr<WriteOutcome> RingWriter::Write(const OutgoingPacket& pack
   return WriteSlow(packet);
 }
 
-inline bool RingWriter::CommitWrite() {
-  if (failed() || next_write_index_ == committed_write_index_) return false;
+inline bool RingWriter::CommitWriteTo(uint32_t index) {
+  if (failed() || index == committed_write_index_) return false;
+  // Unpublished packets run from the committed index to the cursor; an
+  // `index` outside that stretch was published already (by a later packet's
+  // commit).
+  if (memory_.Distance(committed_write_index_, index) > memory_.Distance(committed_write_index_, next_write_index_)) {
+    return false;
+  }
   const uint32_t batch_start_index = committed_write_index_;
   uint8_t* control = memory_.control_page();
-  StoreControlWord(control, ControlWord::kWriteIndex, next_write_index_);
-  committed_write_index_ = next_write_index_;
+  StoreControlWord(control, ControlWord::kWriteIndex, index);
+  committed_write_index_ = index;
   // After the store (spec 1.7 ordering): the reader's mask, then its index.
   if (LoadControlWord(control, ControlWord::kInterruptMask) != 0) return false;
   const absl::StatusOr<uint32_t> read_index = LoadReadIndex();

@@ -20,6 +20,22 @@
 //     work waits. Stalls that overlap extend to the later end.
 //   * Measured: busy time (sum of item costs), stalled time, items run, and
 //     queue depth (current and maximum, both levels together).
+//
+// Causality (DESIGN.md, "Time on a VP"): a callable runs in one simulator
+// event at its item's start, but the VP reaches each point of it only at its
+// local clock. Effects other VPs can observe (a ring index published, a
+// signal, a mask change) go through `AtLocalNow()`: they run at once when the
+// local clock equals the simulator's, otherwise as an event at the local
+// time, in the order the VP produced them. So a completion written after
+// 3 us of charged work becomes visible 3 us after the item started, never at
+// its start. An effect runs "on" the VP: `running()` is true inside it, and
+// `Charge()` there is a late charge that occupies the VP from the effect's
+// time on (the VP's later effects and its next item move back by it).
+//
+// Lifetime rule: every queued item and deferred effect may name an owner.
+// An object that queues work capturing a pointer to itself passes itself as
+// the owner and calls `CancelOwned(this)` before it dies, so no queued work
+// can reach it afterwards (ChannelDataPath does; see its header).
 
 #ifndef VMBSIM_SIM_FABRIC_VIRTUAL_PROCESSOR_H_
 #define VMBSIM_SIM_FABRIC_VIRTUAL_PROCESSOR_H_
@@ -46,22 +62,45 @@ class VirtualProcessor {
   uint32_t vp_index() const { return vp_index_; }
 
   // Queues `work` to run at `level`, occupying the VP for `cost` (at least)
-  // once it starts. May be called from inside running work. REQUIRES: cost >= 0.
-  void Queue(Irql level, sim::SimDuration cost, sim::InlineFunction work);
+  // once it starts. May be called from inside running work. `owner`, when
+  // not null, names the object `work` points into (see CancelOwned).
+  // REQUIRES: cost >= 0.
+  void Queue(Irql level, sim::SimDuration cost, sim::InlineFunction work, const void* owner = nullptr);
 
-  // From inside running work: adds `cost` to the running item.
+  // Runs `effect` when this VP reaches its local clock: at once when nothing
+  // is running on it or LocalNow() == Now() and no earlier effect waits;
+  // otherwise as an event at LocalNow(), after every effect deferred before
+  // it (effects of one VP keep their order under tie-break exploration too,
+  // and all effects due by an item's start run before that item).
+  void AtLocalNow(sim::InlineFunction effect, const void* owner = nullptr);
+
+  // Drops every queued item and deferred effect queued with `owner`; returns
+  // how many. Call before `owner` dies. REQUIRES: not called from an item or
+  // effect that `owner` queued.
+  size_t CancelOwned(const void* owner);
+
+  // From inside running work: adds `cost` to the running item. From inside
+  // an effect: occupies the VP for `cost` more from the effect's time on.
   // REQUIRES: running().
   void Charge(sim::SimDuration cost);
 
   // The VP's clock: inside running work, the item's start plus the cost
-  // charged so far; otherwise the simulator's clock.
+  // charged so far; inside an effect, its time plus what it charged;
+  // otherwise the simulator's clock.
   sim::SimTime LocalNow() const;
+
+  // The VP whose item or effect is executing on this thread, or null.
+  // Code that acts on behalf of whoever is running (a send charged to the
+  // sender) asks this.
+  static VirtualProcessor* Current() { return current_; }
 
   // The IRQL of the running item (PASSIVE when idle).
   Irql current_irql() const { return running_ ? running_level_ : Irql::kPassive; }
+  // Inside an item or one of its deferred effects.
   bool running() const { return running_; }
-  // Whether the VP has nothing running, queued or pending (halted).
+  // Whether the VP has nothing running, queued, deferred or pending (halted).
   bool idle() const;
+  size_t deferred_effect_count() const { return effects_.size(); }
 
   // Deschedules the VP for `duration` from now. REQUIRES: duration >= 0.
   void Stall(sim::SimDuration duration);
@@ -76,11 +115,24 @@ class VirtualProcessor {
   struct Item {
     sim::InlineFunction work;
     sim::SimDuration cost;
+    const void* owner = nullptr;
+  };
+  struct Effect {
+    sim::SimTime at;
+    sim::InlineFunction work;
+    const void* owner = nullptr;
   };
 
   // Makes sure a start event is pending if there is work and none is.
   void ArmStart();
   void StartNext();
+  // Makes sure an event is pending for the earliest deferred effect.
+  void ArmEffects();
+  // Runs the deferred effects due by Now(), in order. Returns whether any
+  // charged the VP (its busy span moved).
+  bool RunDueEffects();
+  // Occupies the VP for `extra` more from Now() (a charge made by an effect).
+  void Extend(sim::SimDuration extra);
 
   sim::Simulator* const sim_;
   const uint16_t partition_id_;
@@ -90,13 +142,17 @@ class VirtualProcessor {
   sim::SimTime busy_until_;     // End of the last item started.
   sim::SimTime stalled_until_;
   sim::EventId start_event_;
+  std::deque<Effect> effects_;  // Deferred effects, by time then order.
+  sim::EventId effects_event_;
   bool running_ = false;
+  bool in_effect_ = false;
   Irql running_level_ = Irql::kPassive;
   sim::SimTime local_now_;
   sim::SimDuration busy_time_;
   sim::SimDuration stalled_time_;
   uint64_t items_run_ = 0;
   size_t queue_depth_max_ = 0;
+  static thread_local VirtualProcessor* current_;
 };
 
 }  // namespace vmbsim::fabric

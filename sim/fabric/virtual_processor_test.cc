@@ -136,3 +136,89 @@ TEST(VirtualProcessorTest, TracesEachItemsStartAndEnd) {
 
 }  // namespace
 }  // namespace vmbsim::fabric
+
+namespace vmbsim::fabric {
+namespace {
+
+// Goal: an effect deferred with AtLocalNow becomes visible at the local time
+// the VP reached it, in the order the VP produced it, even when the kernel
+// permutes same-time events; an effect's charge occupies the VP afterwards.
+TEST(VirtualProcessorEffectsTest, EffectsRunAtTheLocalTimeTheVpReachesThemInOrder) {
+  for (uint64_t tie_break_seed = 0; tie_break_seed < 32; ++tie_break_seed) {
+    sim::Simulator sim({.seed = 1, .tie_break_seed = tie_break_seed});
+    VirtualProcessor vp(&sim, 0, 0);
+    std::vector<std::pair<int64_t, int>> seen;
+    vp.Queue(Irql::kDispatch, Ns(0), [&] {
+      vp.AtLocalNow([&] { seen.emplace_back(sim.Now().nanoseconds(), 0); });  // At once: nothing charged.
+      vp.Charge(Ns(100));
+      vp.AtLocalNow([&] { seen.emplace_back(sim.Now().nanoseconds(), 1); });
+      vp.AtLocalNow([&] { seen.emplace_back(sim.Now().nanoseconds(), 2); });  // Same instant, after 1.
+      vp.Charge(Ns(50));
+      vp.AtLocalNow([&] { seen.emplace_back(sim.Now().nanoseconds(), 3); });
+    });
+    // The next item starts at 150, after every effect due by then.
+    vp.Queue(Irql::kDispatch, Ns(0), [&] { seen.emplace_back(sim.Now().nanoseconds(), 4); });
+    sim.Run({});
+    const std::vector<std::pair<int64_t, int>> expected = {{0, 0}, {100, 1}, {100, 2}, {150, 3}, {150, 4}};
+    EXPECT_EQ(seen, expected) << "tie-break seed " << tie_break_seed;
+  }
+}
+
+TEST(VirtualProcessorEffectsTest, AChargeInsideAnEffectPushesBackTheVpsLaterWork) {
+  sim::Simulator sim({.seed = 1});
+  VirtualProcessor vp(&sim, 0, 0);
+  std::vector<std::pair<int64_t, int>> seen;
+  vp.Queue(Irql::kDispatch, Ns(0), [&] {
+    vp.Charge(Ns(100));
+    vp.AtLocalNow([&] {
+      EXPECT_TRUE(vp.running());
+      EXPECT_EQ(VirtualProcessor::Current(), &vp);
+      vp.Charge(Ns(30));  // A hypercall made at the publish.
+      EXPECT_EQ(vp.LocalNow().nanoseconds(), 130);
+      seen.emplace_back(sim.Now().nanoseconds(), 1);
+    });
+    vp.Charge(Ns(20));
+    vp.AtLocalNow([&] { seen.emplace_back(sim.Now().nanoseconds(), 2); });  // 120 + 30.
+  });
+  vp.Queue(Irql::kDispatch, Ns(0), [&] { seen.emplace_back(sim.Now().nanoseconds(), 3); });
+  sim.Run({});
+  const std::vector<std::pair<int64_t, int>> expected = {{100, 1}, {150, 2}, {150, 3}};
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(vp.busy_time(), Ns(150));
+  EXPECT_EQ(VirtualProcessor::Current(), nullptr);
+}
+
+// Goal: the lifetime rule's mechanism. Work queued with an owner, and its
+// deferred effects, never run once the owner cancels them.
+TEST(VirtualProcessorEffectsTest, CancelOwnedDropsQueuedItemsAndDeferredEffects) {
+  sim::Simulator sim({.seed = 1});
+  VirtualProcessor vp(&sim, 0, 0);
+  struct State {
+    VirtualProcessor* vp;
+    int owner_a = 0;
+    int owner_b = 0;
+    std::vector<int> ran;
+  } state{&vp};
+  int& owner_a = state.owner_a;
+  int& owner_b = state.owner_b;
+  std::vector<int>& ran = state.ran;
+  vp.Queue(Irql::kDispatch, Ns(10), [s = &state] {
+    s->vp->Charge(Ns(100));
+    s->vp->AtLocalNow([s] { s->ran.push_back(1); }, &s->owner_a);
+    s->vp->AtLocalNow([s] { s->ran.push_back(2); }, &s->owner_b);
+  });
+  vp.Queue(Irql::kDispatch, Ns(0), [&] { ran.push_back(3); }, &owner_a);
+  vp.Queue(Irql::kPassive, Ns(0), [&] { ran.push_back(4); }, &owner_b);
+  sim.ScheduleAt(SimTime::FromNanoseconds(50), [&] { EXPECT_EQ(vp.CancelOwned(&owner_a), 2u); });
+  sim.Run({});
+  EXPECT_EQ(ran, (std::vector<int>{2, 4}));
+  // Cancelling everything leaves no start event behind.
+  vp.Queue(Irql::kDispatch, Ns(0), [&] { ran.push_back(5); }, &owner_a);
+  EXPECT_EQ(vp.CancelOwned(&owner_a), 1u);
+  sim.Run({});
+  EXPECT_TRUE(vp.idle());
+  EXPECT_EQ(ran, (std::vector<int>{2, 4}));
+}
+
+}  // namespace
+}  // namespace vmbsim::fabric

@@ -57,7 +57,7 @@ OfferParams Offer(uint8_t instance, uint16_t sub_channel_index = 0, bool monitor
   params.instance_id = Instance(instance);
   params.sub_channel_index = sub_channel_index;
   params.monitored = monitored;
-  params.interrupt_latency_100ns = monitored ? 1000 : 0;  // 100 us.
+  if (monitored) params.interrupt_latency_100ns = 1000;  // 100 us.
   params.mmio_megabytes = 4;
   return params;
 }

@@ -485,7 +485,7 @@ void VmbusServer::SendOffer(Channel& channel) {
   fabric::OfferChannel offer;
   offer.interface_id = params.interface_id;
   offer.instance_id = params.instance_id;
-  offer.interrupt_latency_100ns = params.interrupt_latency_100ns;
+  offer.interrupt_latency_100ns = params.interrupt_latency_100ns.value_or(0);
   offer.chn_flags = params.chn_flags;
   offer.mmio_megabytes = params.mmio_megabytes;
   offer.user_defined = params.user_defined;

@@ -184,8 +184,10 @@ struct OfferParams {
   // monitor pages.
   bool monitored = false;
   // Monitor latency, carried in the offer's first reserved u64 (FreeBSD/DPDK
-  // `chm_chlat`); 0 = the fabric's default.
-  uint16_t interrupt_latency_100ns = 0;
+  // `chm_chlat`). Unset: the fabric's default (the cost model's
+  // monitor_latency_default; the wire then carries 0). 0 means 0: the
+  // monitor page fires at the first scan.
+  std::optional<uint16_t> interrupt_latency_100ns;
   bool is_dedicated_interrupt = true;  // Sent from Win7 (OpenVMM always sends 1).
 };
 
