@@ -160,6 +160,21 @@ struct PeerViolation {
   std::string reason;
 };
 
+// A packet seen before the event that caused it: a request processed before
+// it was sent, or a completion seen before its request was processed. The
+// simulator guarantees neither happens (DESIGN.md, "Time on a VP"); one
+// found is a simulator bug, reported with the packet, and a scenario run
+// ends with an internal error. Checked whenever transaction metrics are on
+// (every scenario run), since the cause's time travels as the packet's tag.
+struct CausalityViolation {
+  sim::SimTime time;           // When the effect was seen.
+  sim::SimTime cause_time;     // When its cause happened.
+  uint16_t guest = 0;
+  uint32_t relid = 0;
+  uint64_t trans_id = 0;
+  std::string what;            // "request processed before it was sent", ...
+};
+
 // A channel's data-path counters over its whole life (every open), both
 // endpoints: the fabric drops an endpoint at close; the runtime keeps its
 // figures.
@@ -193,9 +208,9 @@ struct EndpointTotals {
 //   send_to_completion  VmbPacketSend* -> the transaction finished (the
 //                       completion routine's status; for a send without
 //                       WAIT_FOR_COMPLETION, its entry into the ring).
-// A send is timed after the costs charged so far in its work item, while its
-// packet is visible in the ring from the start of that item, so a peer can
-// take it a few ns "before" the send: such intervals count as 0.
+// A packet becomes visible when its sender's VP reaches the send (fabric
+// causality), so neither interval can be negative; a negative one is a
+// CausalityViolation, never recorded as a latency.
 struct DirectionTransactions {
   uint64_t packets_sent = 0;
   uint64_t bytes_sent = 0;
@@ -284,6 +299,7 @@ class Runtime {
   const RuntimeOptions& options() const { return options_; }
   const RuntimeCounters& counters() const { return counters_; }
   const std::vector<PeerViolation>& peer_violations() const { return peer_violations_; }
+  const std::vector<CausalityViolation>& causality_violations() const { return causality_violations_; }
   size_t channel_count() const { return channels_.size(); }
   size_t live_packet_count() const { return packets_.size() + caller_packets_.size(); }
   size_t live_completion_count() const { return completions_.size(); }
@@ -559,6 +575,9 @@ class Runtime {
   int interface_references_ = 0;
   uint64_t next_kernel_handle_ = 0x100;
   std::vector<PeerViolation> peer_violations_;
+  std::vector<CausalityViolation> causality_violations_;
+  void CausalityViolationFor(const Channel& ch, uint64_t trans_id, sim::SimTime seen, int64_t cause_ns,
+                             const char* what);
   RuntimeCounters counters_;
   std::map<std::pair<uint16_t, uint32_t>, EndpointTotals> endpoint_history_;
   // Transaction metrics (transaction_metrics): by (guest, relid); a map, so

@@ -147,6 +147,9 @@ struct Runtime::Incoming {
   // 0 = not measured), and whether a delivery was counted already.
   uint64_t sent_tag = 0;
   bool delivery_metered = false;
+  // The first ProcessPacket's time + 1 (0: not timed); the completion
+  // carries it back as its tag, so the sender can check it is not early.
+  uint64_t processed_tag = 0;
 };
 
 struct Sync {
@@ -162,6 +165,7 @@ struct QueuedSend {
   Runtime::Packet* packet = nullptr;
   uint64_t trans_id = 0;
   std::vector<uint8_t> completion;
+  uint64_t tag = 0;  // A completion's processed_tag.
 };
 
 struct GpadlRecord {

@@ -82,7 +82,22 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterDeliver(Channel& ch, Inco
   ++d.packets_processed;
   d.bytes_processed += inc.payload.size();
   const int64_t waited_ns = now.nanoseconds() - static_cast<int64_t>(inc.sent_tag - 1);
-  d.send_to_process_ns.Record(waited_ns > 0 ? waited_ns : 0);  // A peer may be "early" (see DirectionTransactions).
+  if (ABSL_PREDICT_FALSE(waited_ns < 0)) {
+    CausalityViolationFor(ch, inc.trans_id, now, static_cast<int64_t>(inc.sent_tag - 1),
+                          "request processed before it was sent");
+    return;
+  }
+  d.send_to_process_ns.Record(waited_ns);
+}
+
+void Runtime::CausalityViolationFor(const Channel& ch, uint64_t trans_id, sim::SimTime seen, int64_t cause_ns,
+                                    const char* what) {
+  causality_violations_.push_back(CausalityViolation{.time = seen,
+                                                     .cause_time = sim::SimTime::FromNanoseconds(cause_ns),
+                                                     .guest = ch.guest,
+                                                     .relid = ch.relid,
+                                                     .trans_id = trans_id,
+                                                     .what = what});
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterFinish(Channel& ch, Packet& p, NTSTATUS status,
@@ -95,7 +110,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterFinish(Channel& ch, Packe
   ++d.transactions_finished;
   if (status != STATUS_SUCCESS) ++d.transactions_failed;
   const int64_t waited_ns = now.nanoseconds() - p.sent_at_ns;
-  d.send_to_completion_ns.Record(waited_ns > 0 ? waited_ns : 0);
+  if (ABSL_PREDICT_FALSE(waited_ns < 0)) {
+    CausalityViolationFor(ch, p.trans_id, now, p.sent_at_ns, "transaction finished before it was sent");
+    return;
+  }
+  d.send_to_completion_ns.Record(waited_ns);
 }
 
 // A transaction of `ch` ended: its trace record and, when measured, its figures.
@@ -166,6 +185,7 @@ void Runtime::OnPacket(Channel& ch, const fabric::ParsedPacket& packet) {
   inc->redeliver = false;
   inc->sent_tag = packet.tag;
   inc->delivery_metered = false;
+  inc->processed_tag = 0;
   absl::StatusOr<uint64_t> handle = completions_.Insert(std::move(object));
   if (!handle.ok()) {
     PeerViolationFor(ch, "no room for another received packet; dropped");
@@ -197,7 +217,10 @@ void Runtime::Deliver(Channel& ch, Incoming& inc) {
     sim().tracer().Emit({.time = now, .kind = kKmclDeliverTraceKind, .partition = ch.partition,
                          .vp = ch.vp->vp_index(), .channel = ch.relid, .id0 = ch.handle, .id1 = inc.trans_id,
                          .size0 = inc.payload.size(), .size1 = ch.guest | (passive ? 1u << 16 : 0u)});
-    if (inc.sent_tag != 0 && !inc.delivery_metered) MeterDeliver(ch, inc, now);
+    if (inc.sent_tag != 0 && !inc.delivery_metered) {
+      inc.processed_tag = static_cast<uint64_t>(now.nanoseconds()) + 1;
+      MeterDeliver(ch, inc, now);
+    }
     inc.defer_requested = false;
     inc.redeliver = false;
     if (!passive) ++ch.batch_delivered;
@@ -334,7 +357,8 @@ void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uin
       const absl::Span<const uint8_t> payload(static_cast<const uint8_t*>(buffer), size);
       bool queued = !ch.send_queue.empty();
       if (!queued) {
-        absl::StatusOr<fabric::WriteOutcome> sent = ch.endpoint->SendCompletion(inc.trans_id, payload);
+        absl::StatusOr<fabric::WriteOutcome> sent =
+            ch.endpoint->SendCompletion(inc.trans_id, payload, inc.processed_tag);
         if (!sent.ok() && absl::IsInvalidArgument(sent.status())) {
           Report(&ch, kFn, Rule::kOversizePacket, STATUS_SUCCESS,
                  absl::StrCat("a ", size, "-byte completion can never fit the ring; not sent"))
@@ -347,6 +371,7 @@ void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uin
         QueuedSend q;
         q.trans_id = inc.trans_id;
         q.completion.assign(payload.begin(), payload.end());
+        q.tag = inc.processed_tag;
         ch.send_queue.push_back(std::move(q));
       }
     }
@@ -444,6 +469,10 @@ void Runtime::OnCompletionPacket(Channel& ch, const fabric::ParsedPacket& packet
   Packet* p = it->second;
   ch.in_flight.erase(it);
   ++counters_.completions_received;
+  if (packet.tag != 0 && ABSL_PREDICT_FALSE(ch.vp->LocalNow().nanoseconds() < static_cast<int64_t>(packet.tag - 1))) {
+    CausalityViolationFor(ch, trans_id, ch.vp->LocalNow(), static_cast<int64_t>(packet.tag - 1),
+                          "completion seen before its request was processed");
+  }
   const absl::Span<const uint8_t> payload = packet.payload();
   FinishTransaction(*p, STATUS_SUCCESS, payload.data(), static_cast<uint32_t>(payload.size()));
 }
@@ -766,7 +795,7 @@ void Runtime::FlushSendQueue(Channel& ch) {
     QueuedSend& q = ch.send_queue.front();
     if (q.packet == nullptr) {
       absl::StatusOr<fabric::WriteOutcome> sent =
-          ch.endpoint->SendCompletion(q.trans_id, absl::MakeConstSpan(q.completion));
+          ch.endpoint->SendCompletion(q.trans_id, absl::MakeConstSpan(q.completion), q.tag);
       if (sent.ok() && *sent == fabric::WriteOutcome::kRingFull) return;
       if (!sent.ok() && absl::IsFailedPrecondition(sent.status()) && !ch.endpoint->failed()) return;
       ch.send_queue.pop_front();

@@ -188,8 +188,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t ChannelDataPath::TakeTag(uint32_t i
   return 0;
 }
 
-absl::StatusOr<WriteOutcome> ChannelDataPath::SendCompletion(uint64_t trans_id, absl::Span<const uint8_t> payload) {
+absl::StatusOr<WriteOutcome> ChannelDataPath::SendCompletion(uint64_t trans_id, absl::Span<const uint8_t> payload,
+                                                             uint64_t tag) {
   OutgoingPacket completion;
+  completion.tag = tag;
   completion.type = PacketType::kComp;
   completion.trans_id = trans_id;
   completion.payload = payload;

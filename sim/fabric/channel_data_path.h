@@ -177,9 +177,11 @@ class ChannelDataPath {
   absl::StatusOr<WriteOutcome> Send(const OutgoingPacket& packet);
 
   // Sends the completion of request `trans_id` (spec §2.7: type 0xB, no
-  // flags, the request's transaction id, `payload` device-defined).
+  // flags, the request's transaction id, `payload` device-defined), with
+  // `tag` travelling beside it (OutgoingPacket::tag).
   // Outcomes as Send.
-  absl::StatusOr<WriteOutcome> SendCompletion(uint64_t trans_id, absl::Span<const uint8_t> payload = {});
+  absl::StatusOr<WriteOutcome> SendCompletion(uint64_t trans_id, absl::Span<const uint8_t> payload = {},
+                                              uint64_t tag = 0);
 
   // The peer's doorbell arrived: starts a drain unless one is under way, and
   // re-checks space if the writer is blocked. Call from the interrupt path.

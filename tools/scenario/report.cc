@@ -280,6 +280,9 @@ std::string ReportJson(const RunReport& r) {
   j.Key("driver_errors").Begin('[');
   for (const std::string& e : r.driver_errors) j.Str(e);
   j.End(']');
+  j.Key("causality_violations").Begin('[');
+  for (const std::string& v : r.causality_violations) j.Str(v);
+  j.End(']');
   j.End('}');
   return j.Take();
 }
@@ -304,6 +307,7 @@ std::string ReportSummary(const RunReport& r) {
     out += "\n";
   }
   absl::StrAppendFormat(&out, "  verifier findings: %d (%d unexpected)\n", r.findings_total, r.unexpected_findings);
+  for (const std::string& v : r.causality_violations) absl::StrAppend(&out, "  INTERNAL ERROR causality: ", v, "\n");
   for (const ExpectationResult& e : r.expectations) {
     absl::StrAppendFormat(&out, "  %s %s: %s\n", e.passed ? "PASS" : "FAIL", e.name, e.detail);
   }

@@ -225,6 +225,7 @@ void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, RunReport&
 }  // namespace
 
 int ExitCodeFor(const RunReport& report) {
+  if (report.causality_violations_total != 0) return kExitInternalError;
   if (!report.driver_errors.empty()) return kExitInternalError;
   if (!report.expectations_met) {
     // A failed expectation about findings is reported as a verifier finding.
@@ -459,6 +460,13 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   report.findings = runtime->verifier().findings();
   report.findings_total = runtime->verifier().total_count();
   report.peer_violations = runtime->peer_violations().size();
+  report.causality_violations_total = runtime->causality_violations().size();
+  for (const kmcl::CausalityViolation& v : runtime->causality_violations()) {
+    if (report.causality_violations.size() == 16) break;
+    report.causality_violations.push_back(absl::StrCat("guest ", v.guest, " relid ", v.relid, " transaction ",
+                                                       v.trans_id, ": ", v.what, " (seen at ", v.time.ToString(),
+                                                       ", caused at ", v.cause_time.ToString(), ")"));
+  }
   report.kmcl = runtime->counters();
   Evaluate(spec, *runtime, report);
   for (const std::string& error : report.driver_errors) {

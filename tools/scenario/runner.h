@@ -108,6 +108,10 @@ struct RunReport {
   uint64_t peer_violations = 0;
   kmcl::RuntimeCounters kmcl;
   std::vector<std::string> driver_errors;  // Drivers that failed to start.
+  // Packets seen before their cause (kmcl::CausalityViolation, formatted,
+  // the first 16): a simulator bug; the run's exit code is 70.
+  std::vector<std::string> causality_violations;
+  uint64_t causality_violations_total = 0;
   std::vector<ExpectationResult> expectations;
   bool expectations_met = true;
   // Sends that never finished, arrivals the driver refused, requests never
