@@ -77,6 +77,16 @@ grep -q 'my_vsp' "$work/err" || fail "driver-lib missing: the error does not nam
 expect_code 2 "a library that does not load" -- "$vmbsim" run hello --driver-lib "$work/none.so"
 grep -q 'cannot load' "$work/err" || fail "driver-lib: no clear error for a missing library"
 
+# explore: one scenario under many tie-break seeds, outcomes grouped.
+expect_code 0 "explore" -- "$vmbsim" explore rescind_during_io --tie-break-seeds 0..15 --jobs 2
+grep -q '^scenario rescind_during_io: tie-break seeds 0..15, 16 runs, 1 distinct outcome(s)$' "$work/out" \
+  || fail "explore: no outcome summary"
+grep -q '^  tie-break seeds: 0-15$' "$work/out" || fail "explore: seeds not listed as a range"
+grep -q '^insertion order: exit 0' "$work/out" || fail "explore: no insertion-order baseline"
+expect_code 2 "explore without a range" -- "$vmbsim" explore hello
+expect_code 2 "explore with a reversed range" -- "$vmbsim" explore hello --tie-break-seeds 5..1
+grep -q 'tie-break-seeds' "$work/err" || fail "explore: bad range not named"
+
 if [[ $failures -ne 0 ]]; then
   echo "$failures check(s) failed"
   exit 1

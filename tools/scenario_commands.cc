@@ -46,12 +46,13 @@ int Invalid(const std::string& message) {
   return scenario::kExitInvalidInput;
 }
 
+}  // namespace
+
 std::string ScenarioDir() {
   const char* dir = std::getenv("VMBSIM_SCENARIO_DIR");
   return dir != nullptr && *dir != '\0' ? dir : "scenarios";
 }
 
-// FILE if it names a file, else scenarios/NAME.json.
 std::string ResolveScenario(const std::string& arg) {
   if (std::filesystem::exists(arg)) return arg;
   if (arg.find('/') == std::string::npos && arg.find(".json") == std::string::npos) {
@@ -60,6 +61,8 @@ std::string ResolveScenario(const std::string& arg) {
   }
   return arg;
 }
+
+namespace {
 
 // The value of "--name VALUE" or "--name=VALUE" at args[*i], if it is that flag.
 std::optional<std::string> FlagValue(const std::vector<std::string>& args, size_t* i, const std::string& name,
@@ -76,6 +79,8 @@ std::optional<std::string> FlagValue(const std::vector<std::string>& args, size_
   return std::nullopt;
 }
 
+}  // namespace
+
 absl::StatusOr<scenario::DriverRegistry> Registry(const std::vector<std::string>& libraries) {
   scenario::DriverRegistry registry = scenario::DriverRegistry::WithBuiltins();
   for (const std::string& path : libraries) {
@@ -83,8 +88,6 @@ absl::StatusOr<scenario::DriverRegistry> Registry(const std::vector<std::string>
   }
   return registry;
 }
-
-}  // namespace
 
 int RunScenarioCommand(const std::vector<std::string>& args) {
   std::optional<std::string> file;

@@ -21,7 +21,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "tools/scenario/drivers.h"
+
 namespace vmbsim::tools {
+
+// FILE if it names a file, else $VMBSIM_SCENARIO_DIR/NAME.json (default
+// directory: ./scenarios) if that exists, else FILE as given.
+std::string ResolveScenario(const std::string& arg);
+// The built-in drivers plus those of each `--driver-lib` library.
+absl::StatusOr<scenario::DriverRegistry> Registry(const std::vector<std::string>& libraries);
 
 int RunScenarioCommand(const std::vector<std::string>& args);
 int CheckScenarioCommand(const std::vector<std::string>& args);

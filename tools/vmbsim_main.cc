@@ -30,6 +30,7 @@
 #include "sim/core/histogram.h"
 #include "tools/demo_workload.h"
 #include "tools/fabric_demo.h"
+#include "tools/explore_command.h"
 #include "tools/scenario_commands.h"
 
 namespace vmbsim::tools {
@@ -45,6 +46,7 @@ commands:
   run      run a scenario and print its report (default; see the scenario commands below)
   check    validate scenario files
   list     list the scenario library
+  explore  run a scenario under many tie-break seeds and group the outcomes
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
   help     show this help
@@ -249,6 +251,8 @@ int Main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     std::fputs("\n", stdout);
     std::fputs(kScenarioCommandsUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(kExploreUsage, stdout);
     return kExitOk;
   }
   const bool wants_help = std::find(args.begin(), args.end(), "--help") != args.end();
@@ -259,6 +263,13 @@ int Main(int argc, char** argv) {
   if (command == "run") return RunScenarioCommand(args);
   if (command == "check") return CheckScenarioCommand(args);
   if (command == "list") return ListScenariosCommand(args);
+  if (command == "explore") {
+    if (wants_help) {
+      std::fputs(kExploreUsage, stdout);
+      return kExitOk;
+    }
+    return ExploreCommand(args);
+  }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);
   if (command.rfind("--", 0) == 0) {  // Flags without a command: the default command's.
