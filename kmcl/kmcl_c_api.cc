@@ -462,6 +462,11 @@ extern "C" ULONGLONG KeQueryInterruptTime(VOID) {
   return runtime == nullptr ? 0 : runtime->Now100ns();
 }
 
+extern "C" VOID KeStallExecutionProcessor(ULONG MicroSeconds) {
+  Runtime* runtime = Runtime::Current();
+  if (runtime != nullptr) runtime->StallExecution(vmbsim::sim::SimDuration::Microseconds(MicroSeconds));
+}
+
 // ---- The V1 interface tables ---------------------------------------------
 
 namespace {

@@ -210,6 +210,10 @@ uint64_t Runtime::Now100ns() const {
   return static_cast<uint64_t>(now.nanoseconds() / 100);
 }
 
+void Runtime::StallExecution(sim::SimDuration duration) {
+  if (context_.vp != nullptr && context_.vp->running()) context_.vp->Charge(duration);
+}
+
 void Runtime::RunPassive(uint16_t partition, uint32_t vp, std::function<void()> body) {
   fabric::Partition& part = partition == 0 ? fabric_->root() : fabric_->guest(partition);
   auto worker = std::make_unique<Worker>(this, &part.vp(vp), absl::StrCat("passive.", partition, ".", vp));

@@ -419,6 +419,8 @@ class Runtime {
 
   // Simulated time in 100 ns units (the running VP's clock inside work).
   uint64_t Now100ns() const;
+  // KeStallExecutionProcessor: charges `duration` to the caller's VP.
+  void StallExecution(sim::SimDuration duration);
 
   // Queues `body` as DISPATCH driver code (a DPC) on `vp` of `partition`.
   void RunDispatch(uint16_t partition, uint32_t vp, std::function<void()> body);

@@ -441,6 +441,13 @@ VMBSIM_STATIC_ASSERT(offsetof(INTERFACE, Context) == 8 &&
    from the current runtime. */
 ULONGLONG KeQueryInterruptTime(VOID);
 
+/* Busy-waits the calling processor for MicroSeconds (wdm.h; the WDK asks for
+   at most 50 us per call, vmbsim does not enforce it). vmbsim charges the
+   time to the VP the caller runs on, so a driver models its own work per
+   packet with it (the scenario drivers' service times); nothing else
+   happens meanwhile on that VP. Outside driver context it does nothing. */
+VOID KeStallExecutionProcessor(ULONG MicroSeconds);
+
 #endif /* VMBSIM_NO_WDK_SHIM_KERNEL_TYPES */
 
 /* ---- WDF handle (wdftypes.h) ------------------------------------------------ */

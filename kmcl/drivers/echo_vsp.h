@@ -65,6 +65,10 @@ typedef struct _ECHO_VSP_CONFIG {
      the open, before the guest has seen the open result, so these reach the
      guest's ring first (spec §5.4 allows sends from Started). 0: none. */
   UINT32 GreetingPackets;
+  /* The device's own work per request, in microseconds, spent in
+     ProcessPacket before completing it (KeStallExecutionProcessor: the
+     processing VP is busy meanwhile). 0: none. */
+  UINT32 ServiceMicroseconds;
 } ECHO_VSP_CONFIG;
 
 /* The primary plus at most 63 sub-channels. */

@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   config.CompleteAsynchronously = BoolParam(*c.driver, "complete_asynchronously", false) ? TRUE : FALSE;
   config.SubChannels = c.channel->sub_channels;
   config.GreetingPackets = static_cast<UINT32>(IntParam(*c.driver, "greeting_packets", 0));
+  config.ServiceMicroseconds = static_cast<UINT32>(IntParam(*c.driver, "service_us", 0));
   ECHO_VSP* vsp = nullptr;
   const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
   if (status != STATUS_SUCCESS) return FromDriver(status, absl::StrCat("echo_vsp on channel ", c.channel->name));
@@ -209,11 +210,13 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                  .description = "host VSP: completes every request with an echo (or a fixed-size pattern)",
                  .host_side = true,
                  .params = {{"completion_bytes", ParamType::kInt,
-                             "completion payload bytes; 0 echoes the request"},
+                             "completion payload bytes; 0 echoes the request", 0, 16777216},
                             {"greeting_packets", ParamType::kInt,
-                             "packets sent to the guest from EvtChannelStarted, before the guest sees the open"},
+                             "packets sent to the guest from EvtChannelStarted, before the guest sees the open", 0, 1000000},
                             {"complete_asynchronously", ParamType::kBool,
-                             "complete from ProcessingComplete instead of inline"}}},
+                             "complete from ProcessingComplete instead of inline"},
+                            {"service_us", ParamType::kInt,
+                             "the device's work per request (us), spent on the processing VP before completing", 0, 1000000}}},
                 MakeEchoVsp)
       .IgnoreError();
   registry
@@ -221,27 +224,27 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                  .description = "guest VSC: request/response transactions from the channel's workload",
                  .guest_side = true,
                  .params = {{"early_requests", ParamType::kInt,
-                             "requests sent right after Enable, before the channel opens"}}},
+                             "requests sent right after Enable, before the channel opens", 0, 1000000}}},
                 MakeRrVsc)
       .IgnoreError();
   registry
       .Register({.name = "sync_client",
                  .description = "guest client: VmbChannelSendSynchronousRequest from EvtChannelPostStarted",
                  .guest_side = true,
-                 .params = {{"request_bytes", ParamType::kInt, "bytes per request"},
-                            {"completion_buffer_bytes", ParamType::kInt, "completion buffer capacity"},
-                            {"requests", ParamType::kInt, "requests per negotiation"},
-                            {"timeout_ms", ParamType::kInt, "timeout per request; 0 waits forever"}}},
+                 .params = {{"request_bytes", ParamType::kInt, "bytes per request", 0, 16777216},
+                            {"completion_buffer_bytes", ParamType::kInt, "completion buffer capacity", 0, 16777216},
+                            {"requests", ParamType::kInt, "requests per negotiation", 0, 1000000000},
+                            {"timeout_ms", ParamType::kInt, "timeout per request; 0 waits forever", 0, 86400000}}},
                 MakeSyncClient)
       .IgnoreError();
   registry
       .Register({.name = "streaming_vsc",
                  .description = "guest VSC: streams fire-and-forget packets over a primary and its sub-channels",
                  .guest_side = true,
-                 .params = {{"packet_bytes", ParamType::kInt, "in-band bytes per packet"},
-                            {"packets_per_channel", ParamType::kInt, "packets each channel sends"},
+                 .params = {{"packet_bytes", ParamType::kInt, "in-band bytes per packet", 0, 16777216},
+                            {"packets_per_channel", ParamType::kInt, "packets each channel sends", 0, 1000000000},
                             {"target_vp_spread", ParamType::kBool, "channel i interrupts guest VP i % vp_count"},
-                            {"vp_count", ParamType::kInt, "guest VPs to spread over"}}},
+                            {"vp_count", ParamType::kInt, "guest VPs to spread over", 1, 1024}}},
                 MakeStreamingVsc)
       .IgnoreError();
   return registry;

@@ -1096,7 +1096,9 @@ absl::Status Loader::ReadDriver(const Json& json, std::string pointer,
     switch (param->type) {
       case ParamType::kInt: {
         const std::optional<int64_t> number = AsInt64(value);
-        if (!number.has_value()) return Mismatch(param_pointer, "an integer", value);
+        if (!number.has_value() || *number < param->int_min || *number > param->int_max) {
+          return Mismatch(param_pointer, absl::StrCat("an integer in ", param->int_min, "..", param->int_max), value);
+        }
         out->int_params[it.key()] = *number;
         break;
       }

@@ -34,6 +34,7 @@
 #define VMBSIM_TOOLS_SCENARIO_LOADER_H_
 
 #include <map>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -46,11 +47,14 @@ namespace vmbsim::scenario {
 enum class ParamType { kInt, kBool, kString };
 
 // One parameter a driver declares. In a scenario, a kInt parameter takes a
-// JSON integer (int64 range), kBool a JSON boolean, kString a JSON string.
+// JSON integer in [int_min, int_max], kBool a JSON boolean, kString a JSON
+// string.
 struct DriverParam {
   std::string name;
   ParamType type = ParamType::kInt;
   std::string doc;
+  int64_t int_min = std::numeric_limits<int64_t>::min();
+  int64_t int_max = std::numeric_limits<int64_t>::max();
 };
 
 // A driver the scenario may name: built-in or loaded with --driver-lib.
