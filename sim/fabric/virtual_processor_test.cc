@@ -188,6 +188,21 @@ TEST(VirtualProcessorEffectsTest, AChargeInsideAnEffectPushesBackTheVpsLaterWork
   EXPECT_EQ(VirtualProcessor::Current(), nullptr);
 }
 
+// A stall while the VP is still inside an item delays that item's end and
+// the effects it has not reached yet.
+TEST(VirtualProcessorEffectsTest, AStallDelaysTheEffectsTheVpHasNotReached) {
+  sim::Simulator sim({.seed = 1});
+  VirtualProcessor vp(&sim, 0, 0);
+  std::vector<int64_t> seen;
+  vp.Queue(Irql::kDispatch, Ns(0), [&] {
+    vp.Charge(Ns(100));
+    vp.AtLocalNow([&] { seen.push_back(sim.Now().nanoseconds()); });
+  });
+  sim.ScheduleAt(SimTime::FromNanoseconds(40), [&] { vp.Stall(Ns(30)); });
+  sim.Run({});
+  EXPECT_EQ(seen, (std::vector<int64_t>{130}));
+}
+
 // Goal: the lifetime rule's mechanism. Work queued with an owner, and its
 // deferred effects, never run once the owner cancels them.
 TEST(VirtualProcessorEffectsTest, CancelOwnedDropsQueuedItemsAndDeferredEffects) {
