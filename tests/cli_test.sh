@@ -65,6 +65,11 @@ grep -q '^hello ' "$work/out" || fail "list: hello missing"
 expect_code 0 "help" -- "$vmbsim" help
 grep -q 'driver-lib' "$work/out" || fail "help: run flags missing"
 
+# Limits the drivers have are the loader's: exit 2 naming the field, not 70.
+expect_code 2 "64 sub-channels" -- "$vmbsim" run subchannel_scaling --set channels.0.sub_channels=64
+grep -q '/channels/0/sub_channels: expected an integer in 0..63, found 64' "$work/err" ||
+  fail "sub_channels 64: the error does not name the field and the limit"
+
 # Bad command lines exit 2.
 expect_code 2 "unknown flag" -- "$vmbsim" run hello --no-such-flag
 expect_code 2 "missing scenario" -- "$vmbsim" run no_such_scenario

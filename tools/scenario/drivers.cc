@@ -12,6 +12,11 @@
 namespace vmbsim::scenario {
 namespace {
 
+// The scenario format's sub-channel limit is the built-in drivers' (spec.h):
+// a scenario the loader accepts never fails their Create for it.
+static_assert(kSubChannelsMax + 1 == ECHO_VSP_MAX_CHANNELS, "spec.h kSubChannelsMax vs echo_vsp.h");
+static_assert(kSubChannelsMax + 1 == STREAMING_VSC_MAX_CHANNELS, "spec.h kSubChannelsMax vs streaming_vsc.h");
+
 absl::Status FromDriver(NTSTATUS status, const std::string& what) {
   return kmcl::FromNtStatus(status, what);
 }

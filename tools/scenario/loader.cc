@@ -51,7 +51,6 @@ constexpr int64_t kDurationNsMax = 1'000'000'000'000'000;  // About 11.6 days.
 constexpr int64_t kCountMax = 1'000'000'000;
 constexpr int64_t kCostMax = 1'000'000'000'000;  // 1000 s in ns; 1 s per byte in ps.
 constexpr int64_t kQuotaMax = int64_t{1} << 20;
-constexpr int64_t kSubChannelsMax = 64;
 constexpr int64_t kOutstandingMax = int64_t{1} << 20;
 constexpr int64_t kInterruptLatency100nsMax = 65535;
 constexpr double kInterruptsPerPacketMax = 1e6;
@@ -1156,7 +1155,8 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
       OptionalInt(object, "host_transaction_quota", 1, kQuotaMax, &out->host_transaction_quota));
   VMBSIM_RETURN_IF_ERROR(
       OptionalInt(object, "guest_transaction_quota", 1, kQuotaMax, &out->guest_transaction_quota));
-  VMBSIM_RETURN_IF_ERROR(Int(object, "sub_channels", 0, kSubChannelsMax, &out->sub_channels));
+  VMBSIM_RETURN_IF_ERROR(
+      Int(object, "sub_channels", 0, int64_t{kSubChannelsMax}, &out->sub_channels));
   VMBSIM_RETURN_IF_ERROR(Enum(object, "lost_wakeup_bug", LostWakeupBugs(), &out->lost_wakeup_bug));
   // Teardown times; whether they fall inside the run is the runner's business.
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "host_stop_ns", 0, kTimeNsMax, &out->host_stop_ns));

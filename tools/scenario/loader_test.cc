@@ -408,6 +408,10 @@ TEST(LoaderErrorTest, TypeAndRange) {
   EXPECT_EQ(OverrideError("channels.0.interrupt_latency_100ns=65536"),
             "hello.json: /channels/0/interrupt_latency_100ns: expected an integer in 0..65535, "
             "found 65536");
+  // One limit with the built-in drivers (spec.h kSubChannelsMax).
+  EXPECT_TRUE(Load(kOneChannel, {"channels.0.sub_channels=63"}).ok());
+  EXPECT_EQ(OverrideError("channels.0.sub_channels=64"),
+            "hello.json: /channels/0/sub_channels: expected an integer in 0..63, found 64");
   EXPECT_EQ(OverrideError("fabric.guests.0.vps=0"),
             "hello.json: /fabric/guests/0/vps: expected an integer in 1..64, found 0");
   EXPECT_EQ(OverrideError("workloads.0.requests=1.5"),
@@ -431,7 +435,7 @@ TEST(LoaderErrorTest, NullOnlyForOptionalFields) {
   EXPECT_TRUE(
       Load(kOneChannel, {"stop.time_ns=null", "channels.0.host_transaction_quota=null"}).ok());
   EXPECT_EQ(OverrideError("channels.0.sub_channels=null"),
-            "hello.json: /channels/0/sub_channels: expected an integer in 0..64, found null");
+            "hello.json: /channels/0/sub_channels: expected an integer in 0..63, found null");
 }
 
 TEST(LoaderErrorTest, LongStringsAreCut) {

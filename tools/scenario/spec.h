@@ -19,6 +19,13 @@
 
 namespace vmbsim::scenario {
 
+// Sub-channels a channel may ask for besides its primary. This is the one
+// limit of the format: the loader enforces it, the schema states it
+// (schema_test checks), and drivers.cc asserts at compile time that the
+// built-in drivers are sized for it (ECHO_VSP_MAX_CHANNELS and
+// STREAMING_VSC_MAX_CHANNELS count the primary too).
+inline constexpr uint32_t kSubChannelsMax = 63;
+
 // "stop": when the run ends. Whichever comes first; with none set the run
 // ends at quiescence (nothing left to do) or after 60 s of simulated time.
 struct StopSpec {
@@ -69,7 +76,7 @@ struct ChannelSpec {
   bool guest_passive_processing = false;
   std::optional<uint32_t> host_transaction_quota;
   std::optional<uint32_t> guest_transaction_quota;
-  uint32_t sub_channels = 0;
+  uint32_t sub_channels = 0;  // 0..kSubChannelsMax.
   // Deliberately buggy endpoint: "none" | "host" | "guest". That side's drain
   // loop does not re-check the ring after unmasking its interrupt (the
   // lost-wake-up race).
