@@ -3,11 +3,12 @@
 # --out, --timeline, --driver-lib), check, list, help, and the documented
 # exit codes for bad input and failed expectations.
 #
-# Usage: cli_test.sh VMBSIM LIBMY_VSP.so MY_VSP_SCENARIO.json
+# Usage: cli_test.sh VMBSIM LIBMY_VSP.so MY_VSP_SCENARIO.json LIBFAILING_VSP.so
 set -uo pipefail
 vmbsim=$1
 plugin=$2
 plugin_scenario=$3
+failing_plugin=$4
 export VMBSIM_SCENARIO_DIR=scenarios
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -81,6 +82,11 @@ expect_code 2 "the scenario without its library" -- "$vmbsim" run "$plugin_scena
 grep -q 'my_vsp' "$work/err" || fail "driver-lib missing: the error does not name the driver"
 expect_code 2 "a library that does not load" -- "$vmbsim" run hello --driver-lib "$work/none.so"
 grep -q 'cannot load' "$work/err" || fail "driver-lib: no clear error for a missing library"
+# A library driver whose Create fails is the library's error, not vmbsim's.
+expect_code 2 "a library driver whose Create fails" -- \
+  "$vmbsim" run "$plugin_scenario" --driver-lib "$failing_plugin" --set 'channels.0.host_driver={"name": "failing_vsp"}'
+grep -q '/channels/0/host_driver: driver "failing_vsp" on channel "mine" failed to start: Create returned STATUS_INSUFFICIENT_RESOURCES' \
+  "$work/err" || fail "driver Create failing: the error does not name the driver and the status"
 
 if [[ $failures -ne 0 ]]; then
   echo "$failures check(s) failed"

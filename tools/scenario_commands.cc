@@ -159,7 +159,9 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   }
   absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(*spec, *registry, options);
   if (options.progress) std::fprintf(stderr, "\r%60s\r", "");
-  if (!report.ok()) return Invalid(std::string(report.status().message()));
+  // The world could not be built (a driver that failed to start, ...): the
+  // message names the place in the scenario, as the loader's do.
+  if (!report.ok()) return Invalid(absl::StrCat(path, ": ", report.status().message()));
   if (!quiet) std::fputs(scenario::ReportSummary(*report).c_str(), stdout);
   if (!out_dir.empty()) {
     std::error_code ec;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "kmcl/drivers/echo_vsp.h"
 #include "kmcl/drivers/request_response_vsc.h"
 #include "kmcl/drivers/streaming_vsc.h"
@@ -17,8 +18,10 @@ namespace {
 static_assert(kSubChannelsMax + 1 == ECHO_VSP_MAX_CHANNELS, "spec.h kSubChannelsMax vs echo_vsp.h");
 static_assert(kSubChannelsMax + 1 == STREAMING_VSC_MAX_CHANNELS, "spec.h kSubChannelsMax vs streaming_vsc.h");
 
-absl::Status FromDriver(NTSTATUS status, const std::string& what) {
-  return kmcl::FromNtStatus(status, what);
+// A failed Create as "<function> returned STATUS_X (text)", with the
+// NTSTATUS as the payload; the runner adds which driver on which channel.
+absl::Status CreateFailed(NTSTATUS status, absl::string_view function) {
+  return kmcl::KmclError(status, absl::StrCat(function, " returned ", kmcl::NtStatusToString(status)));
 }
 
 // echo_vsp: the echo VSP of kmcl/drivers/echo_vsp.h.
@@ -56,7 +59,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   config.GreetingPackets = static_cast<UINT32>(IntParam(*c.driver, "greeting_packets", 0));
   ECHO_VSP* vsp = nullptr;
   const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
-  if (status != STATUS_SUCCESS) return FromDriver(status, absl::StrCat("echo_vsp on channel ", c.channel->name));
+  if (status != STATUS_SUCCESS) return CreateFailed(status, "EchoVspCreate");
   return std::make_unique<EchoVspInstance>(vsp);
 }
 
@@ -114,7 +117,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeRrVsc(const DriverContext& c
   config.EarlyRequests = static_cast<UINT32>(IntParam(*c.driver, "early_requests", 0));
   RR_VSC* vsc = nullptr;
   const NTSTATUS status = RrVscCreate(c.device, &config, &vsc);
-  if (status != STATUS_SUCCESS) return FromDriver(status, absl::StrCat("rr_vsc on channel ", c.channel->name));
+  if (status != STATUS_SUCCESS) return CreateFailed(status, "RrVscCreate");
   return std::make_unique<RrVscInstance>(vsc);
 }
 
@@ -150,7 +153,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeSyncClient(const DriverConte
   SYNC_CLIENT* client = nullptr;
   const NTSTATUS status = SyncClientCreate(c.device, &config, &client);
   if (status != STATUS_SUCCESS) {
-    return FromDriver(status, absl::StrCat("sync_client on channel ", c.channel->name));
+    return CreateFailed(status, "SyncClientCreate");
   }
   return std::make_unique<SyncClientInstance>(client);
 }
@@ -190,7 +193,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeStreamingVsc(const DriverCon
   STREAMING_VSC* vsc = nullptr;
   const NTSTATUS status = StreamingVscCreate(c.device, &config, &vsc);
   if (status != STATUS_SUCCESS) {
-    return FromDriver(status, absl::StrCat("streaming_vsc on channel ", c.channel->name));
+    return CreateFailed(status, "StreamingVscCreate");
   }
   return std::make_unique<StreamingVscInstance>(vsc);
 }

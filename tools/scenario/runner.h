@@ -107,7 +107,6 @@ struct RunReport {
   uint64_t findings_total = 0;
   uint64_t peer_violations = 0;
   kmcl::RuntimeCounters kmcl;
-  std::vector<std::string> driver_errors;  // Drivers that failed to start.
   std::vector<ExpectationResult> expectations;
   bool expectations_met = true;
   // Sends that never finished, arrivals the driver refused, requests never
@@ -126,7 +125,15 @@ inline constexpr int kExitInternalError = 70;
 int ExitCodeFor(const RunReport& report);
 
 // Runs `spec`. Errors: InvalidArgument for a spec the world cannot be built
-// from (a GUID that does not parse, a driver missing from `drivers`).
+// from: a GUID that does not parse, a driver missing from `drivers`, or a
+// driver whose factory fails at time zero (a built-in's or a library's
+// Create returned an error). The last is known only once the simulation has
+// started; the run then goes on without that driver, is torn down, and the
+// error names the channel's JSON pointer, the driver and its status:
+//   /channels/0/host_driver: driver "my_vsp" on channel "c0" failed to start:
+//   Create returned STATUS_INSUFFICIENT_RESOURCES (...)
+// (`vmbsim run` exits 2 for it: an error of the driver library or the
+// scenario, not of the simulator.)
 absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegistry& drivers,
                                       const RunOptions& options = {});
 
