@@ -61,6 +61,10 @@ expect_code 2 "check a typo" -- "$vmbsim" check "$work/typo.json"
 grep -q 'did you mean "channels"' "$work/err" || fail "check: no suggestion for a misspelt key"
 printf '{"name": "broken", ' >"$work/broken.json"
 expect_code 2 "check broken JSON" -- "$vmbsim" check "$work/broken.json"
+printf '{"name": "nul"}\0{"seed": "ignored?"}' >"$work/nul.json"
+expect_code 2 "check bytes after a NUL" -- "$vmbsim" check "$work/nul.json"
+grep -q 'nul.json:1:16: invalid JSON: unexpected NUL byte' "$work/err" ||
+  fail "check: a NUL byte is not reported with its line and column"
 expect_code 0 "list" -- "$vmbsim" list
 grep -q '^hello ' "$work/out" || fail "list: hello missing"
 expect_code 0 "help" -- "$vmbsim" help

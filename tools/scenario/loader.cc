@@ -494,20 +494,11 @@ class DomBuilder {
   std::string error_what_;
 };
 
-absl::Status Parse(absl::string_view text, absl::string_view source, Json* doc) {
-  DomBuilder builder(doc);
-  const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json,
-                                  /*strict=*/true, /*ignore_comments=*/false);
-  if (ok) return absl::OkStatus();
-  if (builder.duplicate_pointer().has_value()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": ", *builder.duplicate_pointer(), ": duplicate key"));
-  }
-  VMBSIM_CHECK(builder.error_position().has_value());
-  // nlohmann counts bytes read, the offending one included (and end of input
-  // as one more), so the offending byte is at position - 1.
-  const size_t position = *builder.error_position();
-  const size_t offset = std::min(position == 0 ? 0 : position - 1, text.size());
+// "<source>:<line>:<column>: invalid JSON: <reason>" for the byte at
+// `offset` (lines and columns 1-based, columns in bytes).
+absl::Status SyntaxError(absl::string_view text, absl::string_view source, size_t offset,
+                         absl::string_view reason) {
+  VMBSIM_CHECK_LE(offset, text.size());
   size_t line = 1;
   size_t line_start = 0;
   for (size_t i = 0; i < offset; ++i) {
@@ -516,7 +507,38 @@ absl::Status Parse(absl::string_view text, absl::string_view source, Json* doc) 
       line_start = i + 1;
     }
   }
-  const size_t column = offset - line_start + 1;  // In bytes.
+  const size_t column = offset - line_start + 1;
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ":", line, ":", column, ": invalid JSON: ", reason));
+}
+
+absl::Status Parse(absl::string_view text, absl::string_view source, Json* doc) {
+  // nlohmann's lexer takes a NUL byte for the end of the input (so that C
+  // strings parse), which would make "{...}<NUL>anything" parse as "{...}"
+  // and drop the rest unseen. JSON text never holds a raw NUL (RFC 8259
+  // allows U+0000 only escaped, inside a string), so the first one is an
+  // error at its own position; the parser stops there, so any error it
+  // reports lies at or before it.
+  const size_t nul = text.find('\0');
+  DomBuilder builder(doc);
+  const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json,
+                                  /*strict=*/true, /*ignore_comments=*/false);
+  if (ok && nul == absl::string_view::npos) return absl::OkStatus();
+  if (builder.duplicate_pointer().has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", *builder.duplicate_pointer(), ": duplicate key"));
+  }
+  constexpr absl::string_view kNulReason =
+      "unexpected NUL byte (JSON text holds U+0000 only as \"\\u0000\" inside a string)";
+  if (ok) return SyntaxError(text, source, nul, kNulReason);
+  VMBSIM_CHECK(builder.error_position().has_value());
+  // nlohmann counts bytes read, the offending one included (and end of input
+  // as one more), so the offending byte is at position - 1.
+  const size_t position = *builder.error_position();
+  const size_t offset = std::min(position == 0 ? 0 : position - 1, text.size());
+  // The NUL itself, read as the end of the input ("unexpected end of input")
+  // or inside a string ("control character U+0000 must be escaped").
+  if (offset == nul) return SyntaxError(text, source, nul, kNulReason);
   // "[json.exception.parse_error.101] parse error at line 1, column 5: <reason>"
   // or "[json.exception.out_of_range.406] number overflow parsing '1e400'":
   // keep the reason; the position is ours.
@@ -529,8 +551,7 @@ absl::Status Parse(absl::string_view text, absl::string_view source, Json* doc) 
     const size_t reason_at = reason.find(": ");
     if (reason_at != absl::string_view::npos) reason.remove_prefix(reason_at + 2);
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(source, ":", line, ":", column, ": invalid JSON: ", reason));
+  return SyntaxError(text, source, offset, reason);
 }
 
 // ---------------------------------------------------------------------------
@@ -581,6 +602,8 @@ absl::Status ApplyOverride(const std::string& text, Json* doc) {
     }
   }
 
+  // As in Parse: nlohmann would read "1<NUL>x" as 1 and drop the rest.
+  if (value_text.find('\0') != std::string::npos) return fail("the value holds a NUL byte");
   Json value = Json::parse(value_text, /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = Json(value_text);  // Not JSON: a bare string.
 

@@ -743,6 +743,31 @@ TEST(LoaderSyntaxTest, NamesLineAndColumn) {
             "expected end of input");
 }
 
+// nlohmann reads a NUL byte as the end of the input; JSON text never holds
+// one raw, so what follows it must not be dropped unseen.
+TEST(LoaderSyntaxTest, NulBytesAreErrorsAtTheirPosition) {
+  using std::string_literals::operator""s;
+  const std::string nul_reason =
+      "invalid JSON: unexpected NUL byte (JSON text holds U+0000 only as \"\\u0000\" inside a "
+      "string)";
+  // After the value: the rest would have been ignored.
+  EXPECT_EQ(LoadError("{\"name\": \"x\"}\0{\"seed\": \"y\"}"s),
+            "hello.json:1:14: " + nul_reason);
+  EXPECT_EQ(LoadError("{\"name\": \"x\"}\n\n  \0"s), "hello.json:3:3: " + nul_reason);
+  // Inside the value, where nlohmann sees the input end early, and inside a
+  // string, where it sees an unescaped control character.
+  EXPECT_EQ(LoadError("{\"name\": \0\"x\"}"s), "hello.json:1:10: " + nul_reason);
+  EXPECT_EQ(LoadError("{\"name\": \"x\0\"}"s), "hello.json:1:12: " + nul_reason);
+  // An earlier syntax error is reported first; the escaped form is fine.
+  EXPECT_EQ(LoadError("{\"name\": x}\0"s),
+            "hello.json:1:10: invalid JSON: syntax error while parsing value - invalid literal; "
+            "last read: '\"name\": x'");
+  EXPECT_TRUE(Load(R"({"name": "x", "description": "a\u0000b"})").ok());
+  // An override's value is checked the same way.
+  EXPECT_EQ(OverrideError("seed=1\0{}"s),
+            "--set \"seed=1\\u0000{}\": the value holds a NUL byte");
+}
+
 // ---------------------------------------------------------------------------
 // Overrides.
 
