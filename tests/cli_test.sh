@@ -50,6 +50,17 @@ grep -q '/workloads/0/requests' "$work/err" || fail "run --set bad value: the er
 expect_code 0 "run --timeline" -- "$vmbsim" run hello --timeline "$work/timeline.json"
 grep -q '"traceEvents"' "$work/timeline.json" || fail "run --timeline: no trace events"
 
+# Destinations that cannot be written are refused before the run (no
+# summary printed), naming the path.
+expect_code 2 "run --out into a file" -- "$vmbsim" run hello --out "$work/timeline.json"
+grep -q "run: --out: cannot create the directory $work/timeline.json" "$work/err" ||
+  fail "run --out into a file: the error does not name the path"
+! grep -q '^scenario hello:' "$work/out" || fail "run --out into a file: checked only after the run"
+expect_code 2 "run --timeline into a missing directory" -- "$vmbsim" run hello --timeline "$work/no/such/dir/t.json"
+grep -q "run: --timeline: cannot write $work/no/such/dir/t.json: No such file or directory" "$work/err" ||
+  fail "run --timeline into a missing directory: the error does not name the path"
+! grep -q '^scenario hello:' "$work/out" || fail "run --timeline into a missing directory: checked only after the run"
+
 # A failed expectation exits 1.
 expect_code 1 "run with an impossible latency bound" -- \
   "$vmbsim" run hello --set expectations.latency.0.max_ns=1
