@@ -9,11 +9,16 @@
 
 #include "tools/scenario/loader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <fstream>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -1360,19 +1365,45 @@ absl::StatusOr<ScenarioSpec> LoadScenario(absl::string_view json_text,
 absl::StatusOr<ScenarioSpec> LoadScenarioFile(const std::string& path,
                                               const std::vector<DriverDescriptor>& drivers,
                                               const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  // Read in chunks rather than by size: `path` may be a pipe.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{fd};
+  // The size first, from the open file itself (no race with a rename): an
+  // oversize regular file is refused without reading a byte of it.
+  struct stat info {};
+  if (fstat(fd, &info) != 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot stat: ", std::strerror(errno)));
+  }
+  if (S_ISDIR(info.st_mode)) return absl::NotFoundError(absl::StrCat(path, ": is a directory"));
+  const bool regular = S_ISREG(info.st_mode);
+  if (regular && static_cast<uint64_t>(info.st_size) > kFileBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", info.st_size,
+                                                   " bytes, more than a scenario file may have (",
+                                                   kFileBytesMax, "); not read"));
+  }
+  // Read in chunks up to the limit either way: `path` may be a pipe (no
+  // size), or a regular file may grow while it is read.
   std::string text;
+  if (regular) text.reserve(static_cast<size_t>(info.st_size));
   char chunk[64 * 1024];
-  while (in.read(chunk, sizeof(chunk)) || in.gcount() > 0) {
-    text.append(chunk, static_cast<size_t>(in.gcount()));
+  for (;;) {
+    const ssize_t got = read(fd, chunk, sizeof(chunk));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return absl::NotFoundError(absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
+    }
+    if (got == 0) break;
+    text.append(chunk, static_cast<size_t>(got));
     if (text.size() > kFileBytesMax) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": larger than ", kFileBytesMax, " bytes; not a scenario"));
     }
   }
-  if (in.bad()) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
   return LoadScenario(text, path, drivers, overrides);
 }
 

@@ -82,8 +82,12 @@ absl::StatusOr<ScenarioSpec> LoadScenario(absl::string_view json_text,
                                           const std::vector<std::string>& overrides = {});
 
 // Reads the file at `path` and loads it with `path` as the source name.
-// Returns NotFoundError when the file cannot be opened or read, InvalidArgumentError
-// when it is too large (over 64 MiB) or as LoadScenario does.
+// A scenario file may have at most 64 MiB: a regular file's size is checked
+// on the open file before any byte is read, and a pipe is read only up to
+// the limit. Returns NotFoundError when the file cannot be opened or read
+// (a directory included), InvalidArgumentError when it is too large
+// ("<path>: <n> bytes, more than a scenario file may have (67108864); not
+// read") or as LoadScenario does.
 absl::StatusOr<ScenarioSpec> LoadScenarioFile(const std::string& path,
                                               const std::vector<DriverDescriptor>& drivers,
                                               const std::vector<std::string>& overrides = {});

@@ -10,8 +10,13 @@
 
 #include "tools/scenario/loader.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <string>
@@ -390,6 +395,38 @@ TEST(LoaderTest, FileLoadsWithPathAsSource) {
 
   const absl::StatusOr<ScenarioSpec> missing = LoadScenarioFile(path + ".missing", TestDrivers());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+// An oversize file is refused by its size, before it is read: the message
+// gives the size, which only the file system knows, and says so. The file is
+// sparse, so making it costs nothing.
+TEST(LoaderTest, OversizeFileIsRefusedBeforeReading) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp != nullptr ? tmp : "/tmp") + "/loader_test_big.json";
+  constexpr off_t kBytes = (off_t{64} << 20) + 1;
+  {
+    std::ofstream out(path);
+    out << R"({"name": "big"})";
+  }
+  ASSERT_EQ(truncate(path.c_str(), kBytes), 0) << std::strerror(errno);
+  const absl::StatusOr<ScenarioSpec> spec = LoadScenarioFile(path, TestDrivers());
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spec.status().message(),
+            path + ": 67108865 bytes, more than a scenario file may have (67108864); not read");
+  // At the limit it is read (and then fails as JSON: NUL bytes follow).
+  ASSERT_EQ(truncate(path.c_str(), kBytes - 1), 0) << std::strerror(errno);
+  EXPECT_EQ(LoadScenarioFile(path, TestDrivers()).status().message(),
+            path + ":1:16: invalid JSON: unexpected NUL byte (JSON text holds U+0000 only as "
+                   "\"\\u0000\" inside a string)");
+  std::remove(path.c_str());
+}
+
+TEST(LoaderTest, DirectoryIsNotAScenario) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = tmp != nullptr ? tmp : "/tmp";
+  const absl::StatusOr<ScenarioSpec> spec = LoadScenarioFile(dir, TestDrivers());
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(spec.status().message(), dir + ": is a directory");
 }
 
 // ---------------------------------------------------------------------------
