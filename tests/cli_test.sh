@@ -86,6 +86,13 @@ expect_code 2 "64 sub-channels" -- "$vmbsim" run subchannel_scaling --set channe
 grep -q '/channels/0/sub_channels: expected an integer in 0..63, found 64' "$work/err" ||
   fail "sub_channels 64: the error does not name the field and the limit"
 
+# Requests larger than the channel carries are refused, not cut or dropped.
+expect_code 2 "requests above max_packet_bytes" -- "$vmbsim" run hello \
+  --set 'workloads.0={"channel": "echo", "arrival": {"kind": "poisson", "interval_ns": 20000},
+                      "size": {"kind": "uniform", "min_bytes": 64, "max_bytes": 8192}, "requests": 200}'
+grep -q '/workloads/0/size/max_bytes: expected a request of at most 4096 bytes (/channels/0/max_packet_bytes), found 8192' \
+  "$work/err" || fail "requests above max_packet_bytes: the error does not name both fields"
+
 # Bad command lines exit 2.
 expect_code 2 "unknown flag" -- "$vmbsim" run hello --no-such-flag
 expect_code 2 "missing scenario" -- "$vmbsim" run no_such_scenario

@@ -55,9 +55,12 @@ struct DriverContext {
   const ChannelSpec* channel = nullptr;
   const DriverSpec* driver = nullptr;
   bool host_side = false;
-  // The closed-loop workload of this channel, if any (guest side only).
+  // The closed-loop workload of this channel, if any (guest side only; at
+  // most one, with a fixed size: CheckWorkloadRequests in loader.h).
   const WorkloadSpec* closed_loop = nullptr;
-  // The largest request any workload of this channel sends.
+  // The largest request any workload of this channel sends: the closed
+  // loop's size when there is one, else the largest open-loop request; 64
+  // without workloads. At most RequestBytesMax(*channel).
   uint32_t request_bytes_max = 64;
 };
 

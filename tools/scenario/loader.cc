@@ -1002,6 +1002,10 @@ absl::StatusOr<ScenarioSpec> Loader::Load(const Json& doc) const {
     }
   }
 
+  if (const absl::Status requests = CheckWorkloadRequests(spec); !requests.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", requests.message()));
+  }
+
   if (const Json* exploration = root.Find("exploration")) {
     VMBSIM_ASSIGN_OR_RETURN(const Object object,
                             ReadObject(*exploration, root.Pointer("exploration"), "exploration"));
@@ -1349,6 +1353,72 @@ absl::Status Loader::ReadExpectations(const Json& json, std::string pointer,
 }
 
 }  // namespace
+
+absl::Status CheckWorkloadRequests(const ScenarioSpec& spec) {
+  const auto error = [](absl::string_view pointer, absl::string_view expected, uint32_t found) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(pointer, ": expected ", expected, ", found ", found));
+  };
+  // The largest request of workload `index` and the pointer of the field
+  // that says so.
+  const auto largest = [&spec](size_t index) -> std::pair<uint32_t, std::string> {
+    const SizeSpec& size = spec.workloads[index].size;
+    const std::string pointer = absl::StrCat("/workloads/", index, "/size");
+    if (size.kind == "uniform") return {size.max_bytes, pointer + "/max_bytes"};
+    if (size.kind != "empirical") return {size.bytes, pointer + "/bytes"};
+    if (size.table.empty()) return {0, pointer + "/table"};
+    size_t row = 0;
+    for (size_t i = 1; i < size.table.size(); ++i) {
+      if (size.table[i].bytes > size.table[row].bytes) row = i;
+    }
+    return {size.table[row].bytes, absl::StrCat(pointer, "/table/", row, "/bytes")};
+  };
+  for (size_t c = 0; c < spec.channels.size(); ++c) {
+    const ChannelSpec& channel = spec.channels[c];
+    std::optional<size_t> closed_loop;  // The channel's closed-loop workload.
+    for (size_t w = 0; w < spec.workloads.size(); ++w) {
+      const WorkloadSpec& workload = spec.workloads[w];
+      if (workload.channel != channel.name) continue;
+      const auto [bytes, pointer] = largest(w);
+      VMBSIM_CHECK_EQ(bytes, SizeBytesMax(workload.size));
+      if (bytes > RequestBytesMax(channel)) {
+        return error(pointer,
+                     absl::StrCat("a request of at most ", RequestBytesMax(channel),
+                                  " bytes (/channels/", c, "/max_packet_bytes)"),
+                     bytes);
+      }
+      if (workload.arrival.kind != "closed_loop") continue;
+      if (workload.size.kind != "fixed") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "/workloads/", w, "/size/kind: expected \"fixed\" for a closed_loop workload (the "
+            "guest driver keeps `outstanding` requests of one size in flight), found ",
+            Quote(workload.size.kind)));
+      }
+      if (closed_loop.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "/workloads/", w, "/arrival/kind: expected one closed_loop workload per channel, found "
+            "a second on channel ", Quote(channel.name), " (/workloads/", *closed_loop,
+            " is the first)"));
+      }
+      closed_loop = w;
+    }
+    if (!closed_loop.has_value()) continue;
+    const uint32_t closed_bytes = spec.workloads[*closed_loop].size.bytes;
+    for (size_t w = 0; w < spec.workloads.size(); ++w) {
+      if (w == *closed_loop || spec.workloads[w].channel != channel.name) continue;
+      const auto [bytes, pointer] = largest(w);
+      if (bytes > closed_bytes) {
+        return error(pointer,
+                     absl::StrCat("a request of at most ", closed_bytes, " bytes (/workloads/",
+                                  *closed_loop,
+                                  "/size/bytes: the closed loop on this channel sets the guest "
+                                  "driver's request buffer)"),
+                     bytes);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<ScenarioSpec> LoadScenario(absl::string_view json_text,
                                           absl::string_view source_name,

@@ -211,7 +211,7 @@ constexpr absl::string_view kFull = R"json({
      "size": {"kind": "empirical", "table": [{"bytes": 64, "weight": 9}, {"bytes": 1500}]},
      "requests": 50000,
      "start_ns": 100},
-    {"channel": "storage",
+    {"channel": "storage", "arrival": {"kind": "poisson"},
      "size": {"kind": "uniform", "min_bytes": 512, "max_bytes": 512}}
   ],
   "exploration": {"tie_break_seed": 42},
@@ -306,6 +306,7 @@ TEST(LoaderTest, FullDocumentLoadsEveryField) {
   EXPECT_EQ(first.requests, 50000u);
   EXPECT_EQ(first.start_ns, 100);
   const WorkloadSpec& second = spec->workloads[1];
+  EXPECT_EQ(second.arrival.kind, "poisson");
   EXPECT_EQ(second.size.kind, "uniform");
   EXPECT_EQ(second.size.min_bytes, 512u);
   EXPECT_EQ(second.size.max_bytes, 512u);
@@ -665,6 +666,53 @@ TEST(LoaderErrorTest, WorkloadShapes) {
       LoadError(kOneChannel, {"workloads.0.arrival.kind=on_off", "workloads.0.arrival.on_ns=0"}),
       "hello.json: /workloads/0/arrival/on_ns: expected an integer in "
       "1..1000000000000000 for kind \"on_off\", found 0");
+}
+
+// A request the guest driver cannot send whole is refused here, naming the
+// size field and the limit's field, rather than cut or dropped in the run.
+TEST(LoaderErrorTest, RequestsFitTheChannel) {
+  EXPECT_TRUE(Load(kOneChannel, {"workloads.0.size.bytes=4096"}).ok());  // The limit itself.
+  EXPECT_EQ(OverrideError("workloads.0.size.bytes=8192"),
+            "hello.json: /workloads/0/size/bytes: expected a request of at most 4096 bytes "
+            "(/channels/0/max_packet_bytes), found 8192");
+  EXPECT_EQ(LoadError(kOneChannel,
+                      {"workloads.0.arrival.kind=poisson",
+                       "workloads.0.size={\"kind\": \"uniform\", \"min_bytes\": 64, "
+                       "\"max_bytes\": 8192}"}),
+            "hello.json: /workloads/0/size/max_bytes: expected a request of at most 4096 bytes "
+            "(/channels/0/max_packet_bytes), found 8192");
+  EXPECT_EQ(LoadError(kOneChannel,
+                      {"workloads.0.arrival.kind=fixed_rate", "channels.0.max_packet_bytes=1024",
+                       "workloads.0.size={\"kind\": \"empirical\", \"table\": [{\"bytes\": 64}, "
+                       "{\"bytes\": 1500}, {\"bytes\": 1500}, {\"bytes\": 512}]}"}),
+            "hello.json: /workloads/0/size/table/1/bytes: expected a request of at most 1024 "
+            "bytes (/channels/0/max_packet_bytes), found 1500");
+  // The default size (64 bytes) counts too.
+  EXPECT_EQ(OverrideError("channels.0.max_packet_bytes=32"),
+            "hello.json: /workloads/0/size/bytes: expected a request of at most 32 bytes "
+            "(/channels/0/max_packet_bytes), found 64");
+}
+
+// The guest driver gets one request size and one closed loop per channel
+// (DriverContext), so a workload that would be resized or ignored is refused.
+TEST(LoaderErrorTest, ClosedLoopsHaveOneSize) {
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"uniform\", \"min_bytes\": 64, "
+                          "\"max_bytes\": 128}"),
+            "hello.json: /workloads/0/size/kind: expected \"fixed\" for a closed_loop workload "
+            "(the guest driver keeps `outstanding` requests of one size in flight), found "
+            "\"uniform\"");
+  EXPECT_EQ(OverrideError("workloads=[{\"channel\": \"net\"}, {\"channel\": \"net\"}]"),
+            "hello.json: /workloads/1/arrival/kind: expected one closed_loop workload per channel, "
+            "found a second on channel \"net\" (/workloads/0 is the first)");
+  // Open-loop requests beside a closed loop use its request buffer.
+  EXPECT_TRUE(Load(kOneChannel, {"workloads=[{\"channel\": \"net\"}, {\"channel\": \"net\", "
+                                 "\"arrival\": {\"kind\": \"poisson\"}}]"})
+                  .ok());
+  EXPECT_EQ(OverrideError("workloads=[{\"channel\": \"net\", \"arrival\": {\"kind\": \"poisson\"}, "
+                          "\"size\": {\"bytes\": 128}}, {\"channel\": \"net\"}]"),
+            "hello.json: /workloads/0/size/bytes: expected a request of at most 64 bytes "
+            "(/workloads/1/size/bytes: the closed loop on this channel sets the guest driver's "
+            "request buffer), found 128");
 }
 
 TEST(LoaderErrorTest, CostOverrides) {

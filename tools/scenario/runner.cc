@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -10,10 +11,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "sim/check.h"
 #include "sim/core/distributions.h"
 #include "sim/core/prng.h"
 #include "sim/fabric/channel_messages.h"
 #include "sim/fabric/fabric.h"
+#include "tools/scenario/loader.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -256,7 +259,11 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   report.tie_break_seed = options.tie_break_seed.has_value() ? options.tie_break_seed
                                                               : spec.exploration.tie_break_seed;
 
-  // GUIDs and drivers first: nothing is built for a spec that cannot run.
+  // Workload shapes, GUIDs and drivers first: nothing is built for a spec
+  // that cannot run. The loader has checked the workloads already; a spec
+  // built in code has not, and a request the driver cannot send must not be
+  // cut or dropped here either.
+  VMBSIM_RETURN_IF_ERROR(CheckWorkloadRequests(spec));
   struct Built {
     const ChannelSpec* spec;
     GUID type;
@@ -282,15 +289,20 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     if (host == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, "/host_driver/name: unknown driver ", c.host_driver.name));
     if (guest == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, "/guest_driver/name: unknown driver ", c.guest_driver.name));
     Built b{&c, type, instance, host, guest};
+    // The driver's request size: the closed loop's when there is one (every
+    // open-loop request fits it: CheckWorkloadRequests), else the largest
+    // open-loop request; 64 for a channel without workloads.
+    std::optional<uint32_t> open_loop_max;
     for (const WorkloadSpec& w : spec.workloads) {
       if (w.channel != c.name) continue;
-      if (w.arrival.kind == "closed_loop") b.closed_loop = &w;
-      uint32_t largest = w.size.bytes;
-      if (w.size.kind == "uniform") largest = w.size.max_bytes;
-      for (const SizeWeight& row : w.size.table) largest = std::max(largest, row.bytes);
-      if (w.size.kind != "fixed" || b.request_bytes_max == 64) b.request_bytes_max = std::max<uint32_t>(largest, 8);
+      if (w.arrival.kind == "closed_loop") {
+        b.closed_loop = &w;
+      } else {
+        open_loop_max = std::max(open_loop_max.value_or(0), SizeBytesMax(w.size));
+      }
     }
-    b.request_bytes_max = std::min(b.request_bytes_max, c.max_packet_bytes);
+    b.request_bytes_max = b.closed_loop != nullptr ? b.closed_loop->size.bytes : open_loop_max.value_or(64);
+    VMBSIM_CHECK_LE(b.request_bytes_max, RequestBytesMax(c));  // CheckWorkloadRequests.
     built.push_back(b);
   }
 

@@ -22,7 +22,14 @@
 // interval, poisson with exponential gaps of mean interval, bursts of
 // `burst` arrivals every interval, on_off fixed rate during on_ns then
 // silence for off_ns. Sizes: fixed, uniform in [min, max] (8-byte steps are
-// not enforced), or an empirical weighted table.
+// not enforced), or an empirical weighted table. Requests go out at the
+// size drawn, never cut or padded: the guest driver's request size
+// (DriverContext::request_bytes_max) is the closed loop's fixed size or the
+// largest open-loop request, and a workload the channel cannot carry is
+// refused before anything is built (CheckWorkloadRequests, loader.h). An
+// arrival the driver does not send (Submit returns false: no submissions,
+// driver gone, send failed) counts in arrivals_refused and as lost for
+// "no_lost_packets".
 
 #ifndef VMBSIM_TOOLS_SCENARIO_RUNNER_H_
 #define VMBSIM_TOOLS_SCENARIO_RUNNER_H_
@@ -125,7 +132,8 @@ inline constexpr int kExitInternalError = 70;
 int ExitCodeFor(const RunReport& report);
 
 // Runs `spec`. Errors: InvalidArgument for a spec the world cannot be built
-// from: a GUID that does not parse, a driver missing from `drivers`, or a
+// from: workloads that CheckWorkloadRequests refuses, a GUID that does not
+// parse, a driver missing from `drivers`, or a
 // driver whose factory fails at time zero (a built-in's or a library's
 // Create returned an error). The last is known only once the simulation has
 // started; the run then goes on without that driver, is torn down, and the

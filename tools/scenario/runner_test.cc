@@ -3,8 +3,9 @@
 // Goal: RunScenario reports what goes wrong while building and running a
 // scenario's world as the right kind of outcome: a driver that cannot start
 // is an input error naming the place (not a report with an internal-error
-// exit code), and a request the guest driver refuses at run time is counted
-// as lost, never dropped unseen. Method: small specs, loaded from JSON with
+// exit code), a request is sent at the size asked for or refused before the
+// run, and a request the guest driver refuses at run time is counted as
+// lost, never dropped unseen. Method: small specs, loaded from JSON with
 // the built-in drivers (plus test drivers registered as C++ factories), run
 // with the real simulator at a fixed seed; assertions on the returned status
 // or on the report's counters and verdicts.
@@ -80,6 +81,28 @@ TEST(RunnerStartTest, ABuiltInCreateThatFailsNamesItsStatus) {
   EXPECT_EQ(report.status().message(),
             "/channels/0/host_driver: driver \"echo_vsp\" on channel \"c0\" failed to start: "
             "EchoVspCreate returned STATUS_INVALID_PARAMETER (0xC000000D) (and 1 more)");
+}
+
+// Requests go out at the size the workload asks for: a closed loop of 4-byte
+// requests sends 4 bytes each (the runner used to raise the driver's request
+// size to 8), and one above the channel's limit is refused before the run
+// (it used to be cut to max_packet_bytes) even in a spec built in code.
+TEST(RunnerRequestTest, RequestsAreNeverResized) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  const ScenarioSpec small = Load(registry, {"workloads.0.size.bytes=4"});
+  const absl::StatusOr<RunReport> report = RunScenario(small, registry);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->expectations_met);
+  EXPECT_EQ(report->channels[0].metrics.guest_to_host.packets_sent, 20u);
+  EXPECT_EQ(report->channels[0].metrics.guest_to_host.bytes_sent, 20u * 4);
+
+  ScenarioSpec oversize = Load(registry, {});
+  oversize.workloads[0].size.bytes = 8192;
+  const absl::StatusOr<RunReport> refused = RunScenario(oversize, registry);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "/workloads/0/size/bytes: expected a request of at most 4096 bytes "
+            "(/channels/0/max_packet_bytes), found 8192");
 }
 
 }  // namespace

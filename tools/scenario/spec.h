@@ -11,6 +11,7 @@
 #ifndef VMBSIM_TOOLS_SCENARIO_SPEC_H_
 #define VMBSIM_TOOLS_SCENARIO_SPEC_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -112,6 +113,18 @@ struct SizeSpec {
   std::vector<SizeWeight> table;
 };
 
+// The largest request `size` draws, in bytes: `bytes` (fixed), `max_bytes`
+// (uniform), the largest table entry (empirical).
+inline uint32_t SizeBytesMax(const SizeSpec& size) {
+  if (size.kind == "uniform") return size.max_bytes;
+  if (size.kind == "empirical") {
+    uint32_t largest = 0;
+    for (const SizeWeight& row : size.table) largest = std::max(largest, row.bytes);
+    return largest;
+  }
+  return size.bytes;
+}
+
 // "workloads[]": requests the guest driver of `channel` sends.
 struct WorkloadSpec {
   std::string channel;
@@ -154,6 +167,16 @@ struct ExpectationSpec {
   // timed out, device removed).
   std::optional<uint64_t> failed_transactions_min;
 };
+
+// The largest request a guest driver can send on `channel`, in bytes: its
+// max_packet_bytes, no less. KMCL's maximum packet size bounds a send's
+// in-band buffer (VmbPacketSend's BufferSize; kmcl/runtime_io.cc), not the
+// ring packet: the descriptor, the padding to 8 bytes and the trailer come
+// on top, and KMCL grows the rings so that one such packet fits. rr_vsc adds
+// no header of its own (its 8-byte sequence number is the request's first
+// bytes; request_response_vsc.h), so a request may be max_packet_bytes. A
+// library driver that frames requests must fit its framing in that too.
+inline uint32_t RequestBytesMax(const ChannelSpec& channel) { return channel.max_packet_bytes; }
 
 struct ScenarioSpec {
   std::string name;
