@@ -72,10 +72,11 @@ class RrVscInstance : public DriverInstance {
     RrVscDestroy(vsc_);
     vsc_ = nullptr;
   }
+  // RrVscSubmitBytes's status is the refusal: a request above the request
+  // buffer, no packet object, or VmbPacketSend failing (after a rescind).
   bool Submit(uint32_t bytes) override {
     if (vsc_ == nullptr) return false;
-    RrVscSubmitBytes(vsc_, bytes);
-    return true;
+    return NT_SUCCESS(RrVscSubmitBytes(vsc_, bytes));
   }
   int64_t requests_issued() const override { return static_cast<int64_t>(Stats().Sent); }
   int64_t requests_ended() const override {

@@ -105,5 +105,37 @@ TEST(RunnerRequestTest, RequestsAreNeverResized) {
             "(/channels/0/max_packet_bytes), found 8192");
 }
 
+// A request the guest driver refuses at run time is a lost arrival: rr_vsc's
+// sends fail once the host has rescinded the channel, and each failed
+// submission must show in arrivals_refused and fail no_lost_packets (the
+// runner used to take rr_vsc's Submit as always accepted).
+TEST(RunnerRequestTest, ARefusedArrivalIsCountedAndLost) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  const ScenarioSpec spec = Load(
+      registry, {"workloads.0={\"channel\": \"c0\", \"arrival\": {\"kind\": \"fixed_rate\", "
+                 "\"interval_ns\": 20000}, \"requests\": 200}",
+                 "channels.0.host_stop_ns=2000000"});
+  const absl::StatusOr<RunReport> report = RunScenario(spec, registry);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const ChannelReport& channel = report->channels[0];
+  EXPECT_EQ(channel.arrivals, 200u);
+  ASSERT_GT(channel.guest_driver.at("send_errors"), 0);
+  EXPECT_EQ(channel.arrivals_refused, static_cast<uint64_t>(channel.guest_driver.at("send_errors")));
+  EXPECT_EQ(channel.arrivals_refused + static_cast<uint64_t>(channel.guest_driver.at("sent")), 200u);
+  EXPECT_GE(report->lost_packets, channel.arrivals_refused);
+  bool judged = false;
+  for (const ExpectationResult& result : report->expectations) {
+    if (result.name != "no_lost_packets") continue;
+    judged = true;
+    EXPECT_FALSE(result.passed);
+    EXPECT_NE(result.detail.find(absl::StrCat("c0: ", channel.arrivals_refused,
+                                              " of 200 arrivals refused by the driver")),
+              std::string::npos)
+        << result.detail;
+  }
+  EXPECT_TRUE(judged);
+  EXPECT_NE(ExitCodeFor(*report), kExitOk);
+}
+
 }  // namespace
 }  // namespace vmbsim::scenario
