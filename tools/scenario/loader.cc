@@ -57,7 +57,6 @@ constexpr int64_t kCountMax = 1'000'000'000;
 constexpr int64_t kCostMax = 1'000'000'000'000;  // 1000 s in ns; 1 s per byte in ps.
 constexpr int64_t kQuotaMax = int64_t{1} << 20;
 constexpr int64_t kOutstandingMax = int64_t{1} << 20;
-constexpr int64_t kInterruptLatency100nsMax = 65535;
 constexpr double kInterruptsPerPacketMax = 1e6;
 constexpr size_t kChannelsMax = 4096;
 constexpr size_t kWorkloadsMax = 4096;
@@ -1060,7 +1059,20 @@ absl::Status Loader::ReadFabric(const Json& json, std::string pointer, FabricSpe
     for (const std::string& name : CostOverrideNames()) {
       int64_t value = 0;
       if (costs.Find(name) == nullptr) continue;
-      VMBSIM_RETURN_IF_ERROR(Int(costs, name, 0, kCostMax, &value));
+      if (name == "monitor_latency_default_ns") {
+        // It goes into offers, in 100 ns units: it must fit them exactly.
+        constexpr int64_t kMax = int64_t{kInterruptLatency100nsMax} * 100;
+        const std::string expected = absl::StrCat(
+            "a multiple of 100 in 0..", kMax, " (offers carry it in 100 ns units, 16 bits)");
+        const Json& json_value = *costs.Find(name);
+        const std::optional<int64_t> number = AsInt64(json_value);
+        if (!number.has_value() || *number < 0 || *number > kMax || *number % 100 != 0) {
+          return Mismatch(costs.Pointer(name), expected, json_value);
+        }
+        value = *number;
+      } else {
+        VMBSIM_RETURN_IF_ERROR(Int(costs, name, 0, kCostMax, &value));
+      }
       out->cost_overrides[name] = value;
     }
   }
@@ -1173,7 +1185,8 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
       Int(object, "max_packet_bytes", 1, kPacketBytesMax, &out->max_packet_bytes));
   VMBSIM_RETURN_IF_ERROR(Bool(object, "monitored", &out->monitored));
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "interrupt_latency_100ns", 0,
-                                     kInterruptLatency100nsMax, &out->interrupt_latency_100ns));
+                                     int64_t{kInterruptLatency100nsMax},
+                                     &out->interrupt_latency_100ns));
   VMBSIM_CHECK_GE(out->guest, 1);
   VMBSIM_CHECK_LE(size_t{out->guest}, fabric.guests.size());
   const uint32_t guest_vps = fabric.guests[out->guest - 1].vps;

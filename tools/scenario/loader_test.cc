@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -469,6 +470,19 @@ TEST(LoaderErrorTest, TypeAndRange) {
   EXPECT_EQ(LoadError("[1, 2]"), "hello.json: expected an object, found an array");
 }
 
+// A monitor latency of 0 is a value, not "unset": only absent or null is.
+TEST(LoaderTest, ZeroInterruptLatencyIsKept) {
+  const absl::StatusOr<ScenarioSpec> zero =
+      Load(kOneChannel, {"channels.0.interrupt_latency_100ns=0"});
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_EQ(zero->channels[0].interrupt_latency_100ns, std::optional<uint16_t>(0));
+  const absl::StatusOr<ScenarioSpec> null =
+      Load(kOneChannel, {"channels.0.interrupt_latency_100ns=7",
+                         "channels.0.interrupt_latency_100ns=null"});
+  ASSERT_TRUE(null.ok()) << null.status();
+  EXPECT_FALSE(null->channels[0].interrupt_latency_100ns.has_value());
+}
+
 TEST(LoaderErrorTest, NullOnlyForOptionalFields) {
   EXPECT_TRUE(
       Load(kOneChannel, {"stop.time_ns=null", "channels.0.host_transaction_quota=null"}).ok());
@@ -719,6 +733,15 @@ TEST(LoaderErrorTest, CostOverrides) {
   EXPECT_EQ(OverrideError("fabric.cost_overrides.isr_dispatch_ns=-1"),
             "hello.json: /fabric/cost_overrides/isr_dispatch_ns: expected an integer in "
             "0..1000000000000, found -1");
+  // The default monitor latency goes into offers, in 100 ns units of 16 bits.
+  EXPECT_TRUE(Load(kOneChannel, {"fabric.cost_overrides.monitor_latency_default_ns=6553500"}).ok());
+  EXPECT_TRUE(Load(kOneChannel, {"fabric.cost_overrides.monitor_latency_default_ns=0"}).ok());
+  EXPECT_EQ(OverrideError("fabric.cost_overrides.monitor_latency_default_ns=6553600"),
+            "hello.json: /fabric/cost_overrides/monitor_latency_default_ns: expected a multiple "
+            "of 100 in 0..6553500 (offers carry it in 100 ns units, 16 bits), found 6553600");
+  EXPECT_EQ(OverrideError("fabric.cost_overrides.monitor_latency_default_ns=150"),
+            "hello.json: /fabric/cost_overrides/monitor_latency_default_ns: expected a multiple "
+            "of 100 in 0..6553500 (offers carry it in 100 ns units, 16 bits), found 150");
   const absl::StatusOr<ScenarioSpec> spec =
       Load(kOneChannel, {"fabric.cost_overrides.kmcl_call_ns=0"});
   ASSERT_TRUE(spec.ok()) << spec.status();

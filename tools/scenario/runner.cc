@@ -61,7 +61,28 @@ absl::StatusOr<fabric::CostModel> CostsFor(const FabricSpec& spec) {
     if (it == durations.end()) return absl::InvalidArgumentError(absl::StrCat("unknown cost override ", name));
     *it->second = SimDuration::Nanoseconds(value);
   }
+  // The default goes into offers (OfferLatency100ns): it must fit them
+  // exactly. The loader checks the override; a spec built in code may not.
+  const int64_t default_ns = costs.monitor_latency_default.nanoseconds();
+  if (default_ns < 0 || default_ns % 100 != 0 || default_ns / 100 > kInterruptLatency100nsMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("/fabric/cost_overrides/monitor_latency_default_ns: expected a multiple of 100 in 0..",
+                     int64_t{kInterruptLatency100nsMax} * 100, ", found ", default_ns));
+  }
   return costs;
+}
+
+// The monitor latency the runner writes into an offer: a channel's
+// interrupt_latency_100ns taken literally (0 stays 0), or, when it is unset,
+// the cost model's default in 100 ns units. Every offer the runner makes
+// says its latency, so the fabric never has to guess what 0 means.
+// REQUIRES: `costs` came from CostsFor (the default fits 16 bits exactly).
+uint16_t OfferLatency100ns(std::optional<uint16_t> latency_100ns, const fabric::CostModel& costs) {
+  if (latency_100ns.has_value()) return *latency_100ns;
+  const int64_t default_100ns = costs.monitor_latency_default.TruncateTo100nsUnits();
+  VMBSIM_CHECK_GE(default_100ns, 0);
+  VMBSIM_CHECK_LE(default_100ns, int64_t{kInterruptLatency100nsMax});
+  return static_cast<uint16_t>(default_100ns);
 }
 
 // Drives one open-loop workload: arrivals at times from its PRNG stream.
@@ -327,12 +348,16 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
 
   kmcl::RuntimeOptions runtime_options;
   runtime_options.transaction_metrics = true;  // report.json's per-channel latencies and counts.
-  runtime_options.channel_policy = [&built](bool is_server, const GUID& type, const GUID& instance) {
+  // Offers of channels the scenario does not name (none today) get the
+  // default too, rather than KMCL's 0.
+  const fabric::CostModel& costs = config.costs;
+  runtime_options.offer_interrupt_latency_100ns = OfferLatency100ns(std::nullopt, costs);
+  runtime_options.channel_policy = [&built, &costs](bool is_server, const GUID& type, const GUID& instance) {
     kmcl::ChannelPolicy policy;
     for (const Built& b : built) {
       if (!SameGuid(b.type, type) || !SameGuid(b.instance, instance)) continue;
       policy.monitored = b.spec->monitored;
-      policy.interrupt_latency_100ns = b.spec->interrupt_latency_100ns;
+      policy.interrupt_latency_100ns = OfferLatency100ns(b.spec->interrupt_latency_100ns, costs);
       policy.guest_target_vp = b.spec->guest_target_vp;
       policy.host_skips_recheck = b.spec->lost_wakeup_bug == "host";
       policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";

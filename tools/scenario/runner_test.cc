@@ -5,14 +5,17 @@
 // is an input error naming the place (not a report with an internal-error
 // exit code), a request is sent at the size asked for or refused before the
 // run, and a request the guest driver refuses at run time is counted as
-// lost, never dropped unseen. Method: small specs, loaded from JSON with
+// lost, never dropped unseen; and the scenario's monitor latency reaches
+// the offer as written. Method: small specs, loaded from JSON with
 // the built-in drivers (plus test drivers registered as C++ factories), run
 // with the real simulator at a fixed seed; assertions on the returned status
 // or on the report's counters and verdicts.
 
 #include "tools/scenario/runner.h"
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +24,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "kmcl/runtime.h"
+#include "sim/fabric/fabric.h"
+#include "sim/fabric/vmbus_server.h"
 #include "tools/scenario/drivers.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/spec.h"
@@ -120,8 +126,10 @@ TEST(RunnerRequestTest, ARefusedArrivalIsCountedAndLost) {
   const ChannelReport& channel = report->channels[0];
   EXPECT_EQ(channel.arrivals, 200u);
   ASSERT_GT(channel.guest_driver.at("send_errors"), 0);
-  EXPECT_EQ(channel.arrivals_refused, static_cast<uint64_t>(channel.guest_driver.at("send_errors")));
-  EXPECT_EQ(channel.arrivals_refused + static_cast<uint64_t>(channel.guest_driver.at("sent")), 200u);
+  const auto send_errors = static_cast<uint64_t>(channel.guest_driver.at("send_errors"));
+  const auto sent = static_cast<uint64_t>(channel.guest_driver.at("sent"));
+  EXPECT_EQ(channel.arrivals_refused, send_errors);
+  EXPECT_EQ(channel.arrivals_refused + sent, 200u);
   EXPECT_GE(report->lost_packets, channel.arrivals_refused);
   bool judged = false;
   for (const ExpectationResult& result : report->expectations) {
@@ -135,6 +143,76 @@ TEST(RunnerRequestTest, ARefusedArrivalIsCountedAndLost) {
   }
   EXPECT_TRUE(judged);
   EXPECT_NE(ExitCodeFor(*report), kExitOk);
+}
+
+// A host driver that is echo_vsp and records the monitor latency its offer
+// carries, read back from the fabric's VMBus server right after the offer.
+DriverRegistry ProbeRegistry(std::optional<uint64_t>* offered_100ns) {
+  DriverRegistry registry = DriverRegistry::WithBuiltins();
+  const DriverFactory echo = *registry.Find("echo_vsp");
+  using Made = absl::StatusOr<std::unique_ptr<DriverInstance>>;
+  const absl::Status registered = registry.Register(
+      {.name = "probe_vsp", .host_side = true},
+      [echo, offered_100ns](const DriverContext& c) -> Made {
+        Made made = echo(c);
+        if (!made.ok() || c.runtime->offers().empty()) return made;
+        const kmcl::OfferRecord& offer = c.runtime->offers().back();
+        const absl::StatusOr<fabric::ServerChannelInfo> info =
+            c.runtime->fabric().server(offer.guest).channel(offer.relid);
+        if (info.ok()) *offered_100ns = info->offer.interrupt_latency_100ns;
+        return made;
+      });
+  EXPECT_TRUE(registered.ok()) << registered;
+  return registry;
+}
+
+// interrupt_latency_100ns reaches the offer as written, 0 included; only an
+// absent or null value becomes the cost model's default, and the runner
+// writes that default into the offer itself (an offer's 0 means 0; the
+// fabric does not substitute a default).
+TEST(RunnerOfferTest, TheOfferCarriesTheScenariosMonitorLatency) {
+  struct Case {
+    std::vector<std::string> overrides;
+    uint64_t offered_100ns;
+  };
+  const std::vector<Case> cases = {
+      {{}, 1000},  // CostModel::Default(): 100 us.
+      {{"channels.0.interrupt_latency_100ns=null"}, 1000},
+      {{"channels.0.interrupt_latency_100ns=0"}, 0},
+      {{"channels.0.interrupt_latency_100ns=1"}, 1},
+      {{"channels.0.interrupt_latency_100ns=65535"}, 65535},
+      {{"fabric.cost_overrides.monitor_latency_default_ns=250000"}, 2500},
+      {{"fabric.cost_overrides.monitor_latency_default_ns=250000",
+        "channels.0.interrupt_latency_100ns=0"},
+       0},
+      {{"fabric.cost_profile=zero"}, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::PrintToString(c.overrides));
+    std::optional<uint64_t> offered_100ns;
+    const DriverRegistry registry = ProbeRegistry(&offered_100ns);
+    std::vector<std::string> overrides = c.overrides;
+    overrides.push_back("channels.0.host_driver.name=probe_vsp");
+    const absl::StatusOr<RunReport> report = RunScenario(Load(registry, overrides), registry);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_EQ(offered_100ns, c.offered_100ns);
+  }
+}
+
+// A default that offers cannot carry exactly is refused, also in a spec
+// built in code (the loader refuses it in JSON).
+TEST(RunnerOfferTest, ADefaultLatencyOffersCannotCarryIsRefused) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  for (const int64_t ns : {int64_t{150}, int64_t{6553600}}) {
+    ScenarioSpec spec = Load(registry, {});
+    spec.fabric.cost_overrides["monitor_latency_default_ns"] = ns;
+    const absl::StatusOr<RunReport> report = RunScenario(spec, registry);
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(report.status().message(),
+              absl::StrCat("/fabric/cost_overrides/monitor_latency_default_ns: expected a multiple "
+                           "of 100 in 0..6553500, found ",
+                           ns));
+  }
 }
 
 }  // namespace

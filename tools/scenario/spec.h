@@ -27,6 +27,12 @@ namespace vmbsim::scenario {
 // STREAMING_VSC_MAX_CHANNELS count the primary too).
 inline constexpr uint32_t kSubChannelsMax = 63;
 
+// The largest monitor latency an offer carries, in its unit of 100 ns
+// (fabric::OfferParams::interrupt_latency_100ns and the monitor page's
+// latency per id are 16 bits): 6.5535 ms. Both interrupt_latency_100ns and a
+// monitor_latency_default_ns cost override must fit it.
+inline constexpr uint32_t kInterruptLatency100nsMax = 65535;
+
 // "stop": when the run ends. Whichever comes first; with none set the run
 // ends at quiescence (nothing left to do) or after 60 s of simulated time.
 struct StopSpec {
@@ -71,7 +77,10 @@ struct ChannelSpec {
   uint32_t outgoing_ring_pages = 16;  // Guest -> host ring.
   uint32_t max_packet_bytes = 4096;
   bool monitored = true;
-  std::optional<uint16_t> interrupt_latency_100ns;  // Unset: the cost model's default.
+  // The offer's monitor latency, taken literally: 0 is no added latency.
+  // Unset (absent or null in JSON): the cost model's
+  // monitor_latency_default, which the runner writes into the offer.
+  std::optional<uint16_t> interrupt_latency_100ns;
   std::optional<uint32_t> guest_target_vp;          // Unset: relid % guest VPs.
   bool host_passive_processing = false;
   bool guest_passive_processing = false;
