@@ -3,11 +3,12 @@
 # --out, --timeline, --driver-lib), check, list, help, and the documented
 # exit codes for bad input and failed expectations.
 #
-# Usage: cli_test.sh VMBSIM LIBMY_VSP.so MY_VSP_SCENARIO.json
+# Usage: cli_test.sh VMBSIM LIBMY_VSP.so MY_VSP_SCENARIO.json LIBFAILING_VSP.so
 set -uo pipefail
 vmbsim=$1
 plugin=$2
 plugin_scenario=$3
+failing_plugin=$4
 export VMBSIM_SCENARIO_DIR=scenarios
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -49,6 +50,17 @@ grep -q '/workloads/0/requests' "$work/err" || fail "run --set bad value: the er
 expect_code 0 "run --timeline" -- "$vmbsim" run hello --timeline "$work/timeline.json"
 grep -q '"traceEvents"' "$work/timeline.json" || fail "run --timeline: no trace events"
 
+# Destinations that cannot be written are refused before the run (no
+# summary printed), naming the path.
+expect_code 2 "run --out into a file" -- "$vmbsim" run hello --out "$work/timeline.json"
+grep -q "run: --out: cannot create the directory $work/timeline.json" "$work/err" ||
+  fail "run --out into a file: the error does not name the path"
+! grep -q '^scenario hello:' "$work/out" || fail "run --out into a file: checked only after the run"
+expect_code 2 "run --timeline into a missing directory" -- "$vmbsim" run hello --timeline "$work/no/such/dir/t.json"
+grep -q "run: --timeline: cannot write $work/no/such/dir/t.json: No such file or directory" "$work/err" ||
+  fail "run --timeline into a missing directory: the error does not name the path"
+! grep -q '^scenario hello:' "$work/out" || fail "run --timeline into a missing directory: checked only after the run"
+
 # A failed expectation exits 1.
 expect_code 1 "run with an impossible latency bound" -- \
   "$vmbsim" run hello --set expectations.latency.0.max_ns=1
@@ -60,10 +72,26 @@ expect_code 2 "check a typo" -- "$vmbsim" check "$work/typo.json"
 grep -q 'did you mean "channels"' "$work/err" || fail "check: no suggestion for a misspelt key"
 printf '{"name": "broken", ' >"$work/broken.json"
 expect_code 2 "check broken JSON" -- "$vmbsim" check "$work/broken.json"
+printf '{"name": "nul"}\0{"seed": "ignored?"}' >"$work/nul.json"
+expect_code 2 "check bytes after a NUL" -- "$vmbsim" check "$work/nul.json"
+grep -q 'nul.json:1:16: invalid JSON: unexpected NUL byte' "$work/err" ||
+  fail "check: a NUL byte is not reported with its line and column"
 expect_code 0 "list" -- "$vmbsim" list
 grep -q '^hello ' "$work/out" || fail "list: hello missing"
 expect_code 0 "help" -- "$vmbsim" help
 grep -q 'driver-lib' "$work/out" || fail "help: run flags missing"
+
+# Limits the drivers have are the loader's: exit 2 naming the field, not 70.
+expect_code 2 "64 sub-channels" -- "$vmbsim" run subchannel_scaling --set channels.0.sub_channels=64
+grep -q '/channels/0/sub_channels: expected an integer in 0..63, found 64' "$work/err" ||
+  fail "sub_channels 64: the error does not name the field and the limit"
+
+# Requests larger than the channel carries are refused, not cut or dropped.
+expect_code 2 "requests above max_packet_bytes" -- "$vmbsim" run hello \
+  --set 'workloads.0={"channel": "echo", "arrival": {"kind": "poisson", "interval_ns": 20000},
+                      "size": {"kind": "uniform", "min_bytes": 64, "max_bytes": 8192}, "requests": 200}'
+grep -q '/workloads/0/size/max_bytes: expected a request of at most 4096 bytes (/channels/0/max_packet_bytes), found 8192' \
+  "$work/err" || fail "requests above max_packet_bytes: the error does not name both fields"
 
 # Bad command lines exit 2.
 expect_code 2 "unknown flag" -- "$vmbsim" run hello --no-such-flag
@@ -76,6 +104,11 @@ expect_code 2 "the scenario without its library" -- "$vmbsim" run "$plugin_scena
 grep -q 'my_vsp' "$work/err" || fail "driver-lib missing: the error does not name the driver"
 expect_code 2 "a library that does not load" -- "$vmbsim" run hello --driver-lib "$work/none.so"
 grep -q 'cannot load' "$work/err" || fail "driver-lib: no clear error for a missing library"
+# A library driver whose Create fails is the library's error, not vmbsim's.
+expect_code 2 "a library driver whose Create fails" -- \
+  "$vmbsim" run "$plugin_scenario" --driver-lib "$failing_plugin" --set 'channels.0.host_driver={"name": "failing_vsp"}'
+grep -q '/channels/0/host_driver: driver "failing_vsp" on channel "mine" failed to start: Create returned STATUS_INSUFFICIENT_RESOURCES' \
+  "$work/err" || fail "driver Create failing: the error does not name the driver and the status"
 
 # explore: one scenario under many tie-break seeds, outcomes grouped.
 expect_code 0 "explore" -- "$vmbsim" explore rescind_during_io --tie-break-seeds 0..15 --jobs 2

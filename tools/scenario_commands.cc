@@ -2,14 +2,19 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -79,6 +84,30 @@ std::optional<std::string> FlagValue(const std::vector<std::string>& args, size_
   return std::nullopt;
 }
 
+// Opens `path` for writing (creating or truncating it), so that a
+// destination that cannot be written is found before the run rather than
+// after it; the run's output then goes into the open stream. Truncating up
+// front also means a failed run never leaves an older run's file behind to be
+// mistaken for its own. `flag` names the option in the message.
+absl::StatusOr<std::unique_ptr<std::ofstream>> OpenOutput(const std::string& flag, const std::string& path) {
+  errno = 0;
+  auto out = std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc);
+  if (!out->is_open()) {
+    const std::string why = errno != 0 ? std::strerror(errno) : "unknown error";
+    return absl::InvalidArgumentError(absl::StrCat("run: ", flag, ": cannot write ", path, ": ", why));
+  }
+  return out;
+}
+
+// Writes `text` to `out` (opened by OpenOutput) and closes it.
+absl::Status WriteOutput(const std::string& flag, const std::string& path, std::ofstream& out,
+                         const std::string& text) {
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.close();
+  if (!out) return absl::InvalidArgumentError(absl::StrCat("run: ", flag, ": writing ", path, " failed"));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<scenario::DriverRegistry> Registry(const std::vector<std::string>& libraries) {
@@ -138,6 +167,24 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   absl::StatusOr<scenario::ScenarioSpec> spec = scenario::LoadScenarioFile(path, registry->descriptors(), overrides);
   if (!spec.ok()) return Invalid(std::string(spec.status().message()));
 
+  // Output destinations are checked (opened) before the run.
+  std::unique_ptr<std::ofstream> report_file;
+  const std::string report_path = out_dir + "/report.json";
+  if (!out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) return Invalid(absl::StrCat("run: --out: cannot create the directory ", out_dir, ": ", ec.message()));
+    absl::StatusOr<std::unique_ptr<std::ofstream>> opened = OpenOutput("--out", report_path);
+    if (!opened.ok()) return Invalid(std::string(opened.status().message()));
+    report_file = std::move(*opened);
+  }
+  std::unique_ptr<std::ofstream> timeline_file;
+  if (!timeline_path.empty()) {
+    absl::StatusOr<std::unique_ptr<std::ofstream>> opened = OpenOutput("--timeline", timeline_path);
+    if (!opened.ok()) return Invalid(std::string(opened.status().message()));
+    timeline_file = std::move(*opened);
+  }
+
   scenario::RunOptions options;
   options.seed = seed;
   options.tie_break_seed = tie_break_seed;
@@ -162,19 +209,17 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   }
   absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(*spec, *registry, options);
   if (options.progress) std::fprintf(stderr, "\r%60s\r", "");
-  if (!report.ok()) return Invalid(std::string(report.status().message()));
+  // The world could not be built (a driver that failed to start, ...): the
+  // message names the place in the scenario, as the loader's do.
+  if (!report.ok()) return Invalid(absl::StrCat(path, ": ", report.status().message()));
   if (!quiet) std::fputs(scenario::ReportSummary(*report).c_str(), stdout);
-  if (!out_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(out_dir, ec);
-    const std::string report_path = out_dir + "/report.json";
-    std::ofstream out(report_path);
-    out << scenario::ReportJson(*report);
-    if (!out) return Invalid(absl::StrCat("run: --out: cannot write ", report_path));
+  if (report_file != nullptr) {
+    const absl::Status written = WriteOutput("--out", report_path, *report_file, scenario::ReportJson(*report));
+    if (!written.ok()) return Invalid(std::string(written.message()));
   }
   if (timeline != nullptr) {
-    const absl::Status written = timeline->WriteFile(timeline_path);
-    if (!written.ok()) return Invalid(absl::StrCat("run: --timeline: ", written.message()));
+    const absl::Status written = WriteOutput("--timeline", timeline_path, *timeline_file, timeline->ToJson());
+    if (!written.ok()) return Invalid(std::string(written.message()));
   }
   const int code = scenario::ExitCodeFor(*report);
   std::printf("exit=%d\n", code);

@@ -105,7 +105,8 @@ NTSTATUS RegisterOne(PVOID registrar_ptr, const VMBSIM_DRIVER* driver) {
     PVOID instance = nullptr;
     const NTSTATUS status = driver->Create(&context, &instance);
     if (status != STATUS_SUCCESS) {
-      return kmcl::FromNtStatus(status, absl::StrCat(driver->Name, " on channel ", c.channel->name));
+      // The runner names the driver and the channel.
+      return kmcl::KmclError(status, absl::StrCat("Create returned ", kmcl::NtStatusToString(status)));
     }
     return std::make_unique<PluginInstance>(driver, instance);
   };

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "kmcl/drivers/echo_vsp.h"
 #include "kmcl/drivers/request_response_vsc.h"
 #include "kmcl/drivers/streaming_vsc.h"
@@ -12,8 +13,15 @@
 namespace vmbsim::scenario {
 namespace {
 
-absl::Status FromDriver(NTSTATUS status, const std::string& what) {
-  return kmcl::FromNtStatus(status, what);
+// The scenario format's sub-channel limit is the built-in drivers' (spec.h):
+// a scenario the loader accepts never fails their Create for it.
+static_assert(kSubChannelsMax + 1 == ECHO_VSP_MAX_CHANNELS, "spec.h kSubChannelsMax vs echo_vsp.h");
+static_assert(kSubChannelsMax + 1 == STREAMING_VSC_MAX_CHANNELS, "spec.h kSubChannelsMax vs streaming_vsc.h");
+
+// A failed Create as "<function> returned STATUS_X (text)", with the
+// NTSTATUS as the payload; the runner adds which driver on which channel.
+absl::Status CreateFailed(NTSTATUS status, absl::string_view function) {
+  return kmcl::KmclError(status, absl::StrCat(function, " returned ", kmcl::NtStatusToString(status)));
 }
 
 // echo_vsp: the echo VSP of kmcl/drivers/echo_vsp.h.
@@ -52,7 +60,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   config.ServiceMicroseconds = static_cast<UINT32>(IntParam(*c.driver, "service_us", 0));
   ECHO_VSP* vsp = nullptr;
   const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
-  if (status != STATUS_SUCCESS) return FromDriver(status, absl::StrCat("echo_vsp on channel ", c.channel->name));
+  if (status != STATUS_SUCCESS) return CreateFailed(status, "EchoVspCreate");
   return std::make_unique<EchoVspInstance>(vsp);
 }
 
@@ -65,10 +73,11 @@ class RrVscInstance : public DriverInstance {
     RrVscDestroy(vsc_);
     vsc_ = nullptr;
   }
+  // RrVscSubmitBytes's status is the refusal: a request above the request
+  // buffer, no packet object, or VmbPacketSend failing (after a rescind).
   bool Submit(uint32_t bytes) override {
     if (vsc_ == nullptr) return false;
-    RrVscSubmitBytes(vsc_, bytes);
-    return true;
+    return NT_SUCCESS(RrVscSubmitBytes(vsc_, bytes));
   }
   int64_t requests_issued() const override { return static_cast<int64_t>(Stats().Sent); }
   int64_t requests_ended() const override {
@@ -110,7 +119,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeRrVsc(const DriverContext& c
   config.EarlyRequests = static_cast<UINT32>(IntParam(*c.driver, "early_requests", 0));
   RR_VSC* vsc = nullptr;
   const NTSTATUS status = RrVscCreate(c.device, &config, &vsc);
-  if (status != STATUS_SUCCESS) return FromDriver(status, absl::StrCat("rr_vsc on channel ", c.channel->name));
+  if (status != STATUS_SUCCESS) return CreateFailed(status, "RrVscCreate");
   return std::make_unique<RrVscInstance>(vsc);
 }
 
@@ -146,7 +155,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeSyncClient(const DriverConte
   SYNC_CLIENT* client = nullptr;
   const NTSTATUS status = SyncClientCreate(c.device, &config, &client);
   if (status != STATUS_SUCCESS) {
-    return FromDriver(status, absl::StrCat("sync_client on channel ", c.channel->name));
+    return CreateFailed(status, "SyncClientCreate");
   }
   return std::make_unique<SyncClientInstance>(client);
 }
@@ -186,7 +195,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeStreamingVsc(const DriverCon
   STREAMING_VSC* vsc = nullptr;
   const NTSTATUS status = StreamingVscCreate(c.device, &config, &vsc);
   if (status != STATUS_SUCCESS) {
-    return FromDriver(status, absl::StrCat("streaming_vsc on channel ", c.channel->name));
+    return CreateFailed(status, "StreamingVscCreate");
   }
   return std::make_unique<StreamingVscInstance>(vsc);
 }

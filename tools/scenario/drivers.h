@@ -36,7 +36,9 @@ class DriverInstance {
   // Tears the driver down (Disable, Cleanup). PASSIVE.
   virtual void Destroy() = 0;
   // Open-loop workloads: send one request of `bytes` now. DISPATCH. False
-  // when the driver does not take submissions.
+  // when the request was not sent: the driver takes no submissions, or it
+  // refused this one (its send failed). The runner counts every false as a
+  // refused arrival, which fails "no_lost_packets".
   virtual bool Submit(uint32_t bytes) { return false; }
   // Requests this driver issued and those that ended (success or failure),
   // for the no-lost-packets expectation; -1 when it does not issue requests.
@@ -55,9 +57,12 @@ struct DriverContext {
   const ChannelSpec* channel = nullptr;
   const DriverSpec* driver = nullptr;
   bool host_side = false;
-  // The closed-loop workload of this channel, if any (guest side only).
+  // The closed-loop workload of this channel, if any (guest side only; at
+  // most one, with a fixed size: CheckWorkloadRequests in loader.h).
   const WorkloadSpec* closed_loop = nullptr;
-  // The largest request any workload of this channel sends.
+  // The largest request any workload of this channel sends: the closed
+  // loop's size when there is one, else the largest open-loop request; 64
+  // without workloads. At most RequestBytesMax(*channel).
   uint32_t request_bytes_max = 64;
 };
 

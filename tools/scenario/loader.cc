@@ -9,11 +9,16 @@
 
 #include "tools/scenario/loader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <fstream>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -51,9 +56,7 @@ constexpr int64_t kDurationNsMax = 1'000'000'000'000'000;  // About 11.6 days.
 constexpr int64_t kCountMax = 1'000'000'000;
 constexpr int64_t kCostMax = 1'000'000'000'000;  // 1000 s in ns; 1 s per byte in ps.
 constexpr int64_t kQuotaMax = int64_t{1} << 20;
-constexpr int64_t kSubChannelsMax = 64;
 constexpr int64_t kOutstandingMax = int64_t{1} << 20;
-constexpr int64_t kInterruptLatency100nsMax = 65535;
 constexpr double kInterruptsPerPacketMax = 1e6;
 constexpr size_t kChannelsMax = 4096;
 constexpr size_t kWorkloadsMax = 4096;
@@ -495,20 +498,11 @@ class DomBuilder {
   std::string error_what_;
 };
 
-absl::Status Parse(absl::string_view text, absl::string_view source, Json* doc) {
-  DomBuilder builder(doc);
-  const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json,
-                                  /*strict=*/true, /*ignore_comments=*/false);
-  if (ok) return absl::OkStatus();
-  if (builder.duplicate_pointer().has_value()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": ", *builder.duplicate_pointer(), ": duplicate key"));
-  }
-  VMBSIM_CHECK(builder.error_position().has_value());
-  // nlohmann counts bytes read, the offending one included (and end of input
-  // as one more), so the offending byte is at position - 1.
-  const size_t position = *builder.error_position();
-  const size_t offset = std::min(position == 0 ? 0 : position - 1, text.size());
+// "<source>:<line>:<column>: invalid JSON: <reason>" for the byte at
+// `offset` (lines and columns 1-based, columns in bytes).
+absl::Status SyntaxError(absl::string_view text, absl::string_view source, size_t offset,
+                         absl::string_view reason) {
+  VMBSIM_CHECK_LE(offset, text.size());
   size_t line = 1;
   size_t line_start = 0;
   for (size_t i = 0; i < offset; ++i) {
@@ -517,7 +511,38 @@ absl::Status Parse(absl::string_view text, absl::string_view source, Json* doc) 
       line_start = i + 1;
     }
   }
-  const size_t column = offset - line_start + 1;  // In bytes.
+  const size_t column = offset - line_start + 1;
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ":", line, ":", column, ": invalid JSON: ", reason));
+}
+
+absl::Status Parse(absl::string_view text, absl::string_view source, Json* doc) {
+  // nlohmann's lexer takes a NUL byte for the end of the input (so that C
+  // strings parse), which would make "{...}<NUL>anything" parse as "{...}"
+  // and drop the rest unseen. JSON text never holds a raw NUL (RFC 8259
+  // allows U+0000 only escaped, inside a string), so the first one is an
+  // error at its own position; the parser stops there, so any error it
+  // reports lies at or before it.
+  const size_t nul = text.find('\0');
+  DomBuilder builder(doc);
+  const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json,
+                                  /*strict=*/true, /*ignore_comments=*/false);
+  if (ok && nul == absl::string_view::npos) return absl::OkStatus();
+  if (builder.duplicate_pointer().has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", *builder.duplicate_pointer(), ": duplicate key"));
+  }
+  constexpr absl::string_view kNulReason =
+      "unexpected NUL byte (JSON text holds U+0000 only as \"\\u0000\" inside a string)";
+  if (ok) return SyntaxError(text, source, nul, kNulReason);
+  VMBSIM_CHECK(builder.error_position().has_value());
+  // nlohmann counts bytes read, the offending one included (and end of input
+  // as one more), so the offending byte is at position - 1.
+  const size_t position = *builder.error_position();
+  const size_t offset = std::min(position == 0 ? 0 : position - 1, text.size());
+  // The NUL itself, read as the end of the input ("unexpected end of input")
+  // or inside a string ("control character U+0000 must be escaped").
+  if (offset == nul) return SyntaxError(text, source, nul, kNulReason);
   // "[json.exception.parse_error.101] parse error at line 1, column 5: <reason>"
   // or "[json.exception.out_of_range.406] number overflow parsing '1e400'":
   // keep the reason; the position is ours.
@@ -530,8 +555,7 @@ absl::Status Parse(absl::string_view text, absl::string_view source, Json* doc) 
     const size_t reason_at = reason.find(": ");
     if (reason_at != absl::string_view::npos) reason.remove_prefix(reason_at + 2);
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(source, ":", line, ":", column, ": invalid JSON: ", reason));
+  return SyntaxError(text, source, offset, reason);
 }
 
 // ---------------------------------------------------------------------------
@@ -582,6 +606,8 @@ absl::Status ApplyOverride(const std::string& text, Json* doc) {
     }
   }
 
+  // As in Parse: nlohmann would read "1<NUL>x" as 1 and drop the rest.
+  if (value_text.find('\0') != std::string::npos) return fail("the value holds a NUL byte");
   Json value = Json::parse(value_text, /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = Json(value_text);  // Not JSON: a bare string.
 
@@ -975,6 +1001,10 @@ absl::StatusOr<ScenarioSpec> Loader::Load(const Json& doc) const {
     }
   }
 
+  if (const absl::Status requests = CheckWorkloadRequests(spec); !requests.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", requests.message()));
+  }
+
   if (const Json* exploration = root.Find("exploration")) {
     VMBSIM_ASSIGN_OR_RETURN(const Object object,
                             ReadObject(*exploration, root.Pointer("exploration"), "exploration"));
@@ -1029,7 +1059,20 @@ absl::Status Loader::ReadFabric(const Json& json, std::string pointer, FabricSpe
     for (const std::string& name : CostOverrideNames()) {
       int64_t value = 0;
       if (costs.Find(name) == nullptr) continue;
-      VMBSIM_RETURN_IF_ERROR(Int(costs, name, 0, kCostMax, &value));
+      if (name == "monitor_latency_default_ns") {
+        // It goes into offers, in 100 ns units: it must fit them exactly.
+        constexpr int64_t kMax = int64_t{kInterruptLatency100nsMax} * 100;
+        const std::string expected = absl::StrCat(
+            "a multiple of 100 in 0..", kMax, " (offers carry it in 100 ns units, 16 bits)");
+        const Json& json_value = *costs.Find(name);
+        const std::optional<int64_t> number = AsInt64(json_value);
+        if (!number.has_value() || *number < 0 || *number > kMax || *number % 100 != 0) {
+          return Mismatch(costs.Pointer(name), expected, json_value);
+        }
+        value = *number;
+      } else {
+        VMBSIM_RETURN_IF_ERROR(Int(costs, name, 0, kCostMax, &value));
+      }
       out->cost_overrides[name] = value;
     }
   }
@@ -1144,7 +1187,8 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
       Int(object, "max_packet_bytes", 1, kPacketBytesMax, &out->max_packet_bytes));
   VMBSIM_RETURN_IF_ERROR(Bool(object, "monitored", &out->monitored));
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "interrupt_latency_100ns", 0,
-                                     kInterruptLatency100nsMax, &out->interrupt_latency_100ns));
+                                     int64_t{kInterruptLatency100nsMax},
+                                     &out->interrupt_latency_100ns));
   VMBSIM_CHECK_GE(out->guest, 1);
   VMBSIM_CHECK_LE(size_t{out->guest}, fabric.guests.size());
   const uint32_t guest_vps = fabric.guests[out->guest - 1].vps;
@@ -1158,7 +1202,8 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
       OptionalInt(object, "host_transaction_quota", 1, kQuotaMax, &out->host_transaction_quota));
   VMBSIM_RETURN_IF_ERROR(
       OptionalInt(object, "guest_transaction_quota", 1, kQuotaMax, &out->guest_transaction_quota));
-  VMBSIM_RETURN_IF_ERROR(Int(object, "sub_channels", 0, kSubChannelsMax, &out->sub_channels));
+  VMBSIM_RETURN_IF_ERROR(
+      Int(object, "sub_channels", 0, int64_t{kSubChannelsMax}, &out->sub_channels));
   VMBSIM_RETURN_IF_ERROR(Enum(object, "lost_wakeup_bug", LostWakeupBugs(), &out->lost_wakeup_bug));
   // Teardown times; whether they fall inside the run is the runner's business.
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "host_stop_ns", 0, kTimeNsMax, &out->host_stop_ns));
@@ -1324,6 +1369,72 @@ absl::Status Loader::ReadExpectations(const Json& json, std::string pointer,
 
 }  // namespace
 
+absl::Status CheckWorkloadRequests(const ScenarioSpec& spec) {
+  const auto error = [](absl::string_view pointer, absl::string_view expected, uint32_t found) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(pointer, ": expected ", expected, ", found ", found));
+  };
+  // The largest request of workload `index` and the pointer of the field
+  // that says so.
+  const auto largest = [&spec](size_t index) -> std::pair<uint32_t, std::string> {
+    const SizeSpec& size = spec.workloads[index].size;
+    const std::string pointer = absl::StrCat("/workloads/", index, "/size");
+    if (size.kind == "uniform") return {size.max_bytes, pointer + "/max_bytes"};
+    if (size.kind != "empirical") return {size.bytes, pointer + "/bytes"};
+    if (size.table.empty()) return {0, pointer + "/table"};
+    size_t row = 0;
+    for (size_t i = 1; i < size.table.size(); ++i) {
+      if (size.table[i].bytes > size.table[row].bytes) row = i;
+    }
+    return {size.table[row].bytes, absl::StrCat(pointer, "/table/", row, "/bytes")};
+  };
+  for (size_t c = 0; c < spec.channels.size(); ++c) {
+    const ChannelSpec& channel = spec.channels[c];
+    std::optional<size_t> closed_loop;  // The channel's closed-loop workload.
+    for (size_t w = 0; w < spec.workloads.size(); ++w) {
+      const WorkloadSpec& workload = spec.workloads[w];
+      if (workload.channel != channel.name) continue;
+      const auto [bytes, pointer] = largest(w);
+      VMBSIM_CHECK_EQ(bytes, SizeBytesMax(workload.size));
+      if (bytes > RequestBytesMax(channel)) {
+        return error(pointer,
+                     absl::StrCat("a request of at most ", RequestBytesMax(channel),
+                                  " bytes (/channels/", c, "/max_packet_bytes)"),
+                     bytes);
+      }
+      if (workload.arrival.kind != "closed_loop") continue;
+      if (workload.size.kind != "fixed") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "/workloads/", w, "/size/kind: expected \"fixed\" for a closed_loop workload (the "
+            "guest driver keeps `outstanding` requests of one size in flight), found ",
+            Quote(workload.size.kind)));
+      }
+      if (closed_loop.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "/workloads/", w, "/arrival/kind: expected one closed_loop workload per channel, found "
+            "a second on channel ", Quote(channel.name), " (/workloads/", *closed_loop,
+            " is the first)"));
+      }
+      closed_loop = w;
+    }
+    if (!closed_loop.has_value()) continue;
+    const uint32_t closed_bytes = spec.workloads[*closed_loop].size.bytes;
+    for (size_t w = 0; w < spec.workloads.size(); ++w) {
+      if (w == *closed_loop || spec.workloads[w].channel != channel.name) continue;
+      const auto [bytes, pointer] = largest(w);
+      if (bytes > closed_bytes) {
+        return error(pointer,
+                     absl::StrCat("a request of at most ", closed_bytes, " bytes (/workloads/",
+                                  *closed_loop,
+                                  "/size/bytes: the closed loop on this channel sets the guest "
+                                  "driver's request buffer)"),
+                     bytes);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ScenarioSpec> LoadScenario(absl::string_view json_text,
                                           absl::string_view source_name,
                                           const std::vector<DriverDescriptor>& drivers,
@@ -1339,19 +1450,45 @@ absl::StatusOr<ScenarioSpec> LoadScenario(absl::string_view json_text,
 absl::StatusOr<ScenarioSpec> LoadScenarioFile(const std::string& path,
                                               const std::vector<DriverDescriptor>& drivers,
                                               const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  // Read in chunks rather than by size: `path` may be a pipe.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{fd};
+  // The size first, from the open file itself (no race with a rename): an
+  // oversize regular file is refused without reading a byte of it.
+  struct stat info {};
+  if (fstat(fd, &info) != 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot stat: ", std::strerror(errno)));
+  }
+  if (S_ISDIR(info.st_mode)) return absl::NotFoundError(absl::StrCat(path, ": is a directory"));
+  const bool regular = S_ISREG(info.st_mode);
+  if (regular && static_cast<uint64_t>(info.st_size) > kFileBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", info.st_size,
+                                                   " bytes, more than a scenario file may have (",
+                                                   kFileBytesMax, "); not read"));
+  }
+  // Read in chunks up to the limit either way: `path` may be a pipe (no
+  // size), or a regular file may grow while it is read.
   std::string text;
+  if (regular) text.reserve(static_cast<size_t>(info.st_size));
   char chunk[64 * 1024];
-  while (in.read(chunk, sizeof(chunk)) || in.gcount() > 0) {
-    text.append(chunk, static_cast<size_t>(in.gcount()));
+  for (;;) {
+    const ssize_t got = read(fd, chunk, sizeof(chunk));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return absl::NotFoundError(absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
+    }
+    if (got == 0) break;
+    text.append(chunk, static_cast<size_t>(got));
     if (text.size() > kFileBytesMax) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": larger than ", kFileBytesMax, " bytes; not a scenario"));
     }
   }
-  if (in.bad()) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
   return LoadScenario(text, path, drivers, overrides);
 }
 

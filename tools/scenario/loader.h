@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "tools/scenario/spec.h"
@@ -85,9 +86,31 @@ absl::StatusOr<ScenarioSpec> LoadScenario(absl::string_view json_text,
                                           const std::vector<DriverDescriptor>& drivers,
                                           const std::vector<std::string>& overrides = {});
 
+// Checks what the workloads of `spec` ask of each channel's guest driver. A
+// guest driver gets one request size (DriverContext::request_bytes_max, the
+// plugin's RequestBytes) and at most one closed loop, and nothing may be
+// silently cut, resized or dropped to fit, so:
+//   - no request is larger than RequestBytesMax(channel) (spec.h);
+//   - a closed_loop workload has a "fixed" size (the driver keeps
+//     `outstanding` requests of that one size in flight) and is the only
+//     closed loop on its channel;
+//   - an open-loop workload beside a closed loop draws no request larger
+//     than the closed loop's (that size is the driver's request buffer).
+// Returns InvalidArgumentError "<pointer>: expected ..., found ..." naming
+// the workload's field and the field it is measured against, e.g.
+//   /workloads/0/size/max_bytes: expected a request of at most 4096 bytes
+//   (/channels/0/max_packet_bytes), found 8192
+// LoadScenario applies it (with the source name in front); RunScenario
+// applies it again, for specs built in code.
+absl::Status CheckWorkloadRequests(const ScenarioSpec& spec);
+
 // Reads the file at `path` and loads it with `path` as the source name.
-// Returns NotFoundError when the file cannot be opened or read, InvalidArgumentError
-// when it is too large (over 64 MiB) or as LoadScenario does.
+// A scenario file may have at most 64 MiB: a regular file's size is checked
+// on the open file before any byte is read, and a pipe is read only up to
+// the limit. Returns NotFoundError when the file cannot be opened or read
+// (a directory included), InvalidArgumentError when it is too large
+// ("<path>: <n> bytes, more than a scenario file may have (67108864); not
+// read") or as LoadScenario does.
 absl::StatusOr<ScenarioSpec> LoadScenarioFile(const std::string& path,
                                               const std::vector<DriverDescriptor>& drivers,
                                               const std::vector<std::string>& overrides = {});

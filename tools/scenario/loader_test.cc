@@ -10,10 +10,16 @@
 
 #include "tools/scenario/loader.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -206,7 +212,7 @@ constexpr absl::string_view kFull = R"json({
      "size": {"kind": "empirical", "table": [{"bytes": 64, "weight": 9}, {"bytes": 1500}]},
      "requests": 50000,
      "start_ns": 100},
-    {"channel": "storage",
+    {"channel": "storage", "arrival": {"kind": "poisson"},
      "size": {"kind": "uniform", "min_bytes": 512, "max_bytes": 512}}
   ],
   "exploration": {"tie_break_seed": 42},
@@ -301,6 +307,7 @@ TEST(LoaderTest, FullDocumentLoadsEveryField) {
   EXPECT_EQ(first.requests, 50000u);
   EXPECT_EQ(first.start_ns, 100);
   const WorkloadSpec& second = spec->workloads[1];
+  EXPECT_EQ(second.arrival.kind, "poisson");
   EXPECT_EQ(second.size.kind, "uniform");
   EXPECT_EQ(second.size.min_bytes, 512u);
   EXPECT_EQ(second.size.max_bytes, 512u);
@@ -392,6 +399,38 @@ TEST(LoaderTest, FileLoadsWithPathAsSource) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
 }
 
+// An oversize file is refused by its size, before it is read: the message
+// gives the size, which only the file system knows, and says so. The file is
+// sparse, so making it costs nothing.
+TEST(LoaderTest, OversizeFileIsRefusedBeforeReading) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp != nullptr ? tmp : "/tmp") + "/loader_test_big.json";
+  constexpr off_t kBytes = (off_t{64} << 20) + 1;
+  {
+    std::ofstream out(path);
+    out << R"({"name": "big"})";
+  }
+  ASSERT_EQ(truncate(path.c_str(), kBytes), 0) << std::strerror(errno);
+  const absl::StatusOr<ScenarioSpec> spec = LoadScenarioFile(path, TestDrivers());
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spec.status().message(),
+            path + ": 67108865 bytes, more than a scenario file may have (67108864); not read");
+  // At the limit it is read (and then fails as JSON: NUL bytes follow).
+  ASSERT_EQ(truncate(path.c_str(), kBytes - 1), 0) << std::strerror(errno);
+  EXPECT_EQ(LoadScenarioFile(path, TestDrivers()).status().message(),
+            path + ":1:16: invalid JSON: unexpected NUL byte (JSON text holds U+0000 only as "
+                   "\"\\u0000\" inside a string)");
+  std::remove(path.c_str());
+}
+
+TEST(LoaderTest, DirectoryIsNotAScenario) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = tmp != nullptr ? tmp : "/tmp";
+  const absl::StatusOr<ScenarioSpec> spec = LoadScenarioFile(dir, TestDrivers());
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(spec.status().message(), dir + ": is a directory");
+}
+
 // ---------------------------------------------------------------------------
 // Errors: "<source>: <pointer>: expected <what>, found <what>".
 
@@ -408,6 +447,10 @@ TEST(LoaderErrorTest, TypeAndRange) {
   EXPECT_EQ(OverrideError("channels.0.interrupt_latency_100ns=65536"),
             "hello.json: /channels/0/interrupt_latency_100ns: expected an integer in 0..65535, "
             "found 65536");
+  // One limit with the built-in drivers (spec.h kSubChannelsMax).
+  EXPECT_TRUE(Load(kOneChannel, {"channels.0.sub_channels=63"}).ok());
+  EXPECT_EQ(OverrideError("channels.0.sub_channels=64"),
+            "hello.json: /channels/0/sub_channels: expected an integer in 0..63, found 64");
   EXPECT_EQ(OverrideError("fabric.guests.0.vps=0"),
             "hello.json: /fabric/guests/0/vps: expected an integer in 1..64, found 0");
   EXPECT_EQ(OverrideError("workloads.0.requests=1.5"),
@@ -427,11 +470,24 @@ TEST(LoaderErrorTest, TypeAndRange) {
   EXPECT_EQ(LoadError("[1, 2]"), "hello.json: expected an object, found an array");
 }
 
+// A monitor latency of 0 is a value, not "unset": only absent or null is.
+TEST(LoaderTest, ZeroInterruptLatencyIsKept) {
+  const absl::StatusOr<ScenarioSpec> zero =
+      Load(kOneChannel, {"channels.0.interrupt_latency_100ns=0"});
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_EQ(zero->channels[0].interrupt_latency_100ns, std::optional<uint16_t>(0));
+  const absl::StatusOr<ScenarioSpec> null =
+      Load(kOneChannel, {"channels.0.interrupt_latency_100ns=7",
+                         "channels.0.interrupt_latency_100ns=null"});
+  ASSERT_TRUE(null.ok()) << null.status();
+  EXPECT_FALSE(null->channels[0].interrupt_latency_100ns.has_value());
+}
+
 TEST(LoaderErrorTest, NullOnlyForOptionalFields) {
   EXPECT_TRUE(
       Load(kOneChannel, {"stop.time_ns=null", "channels.0.host_transaction_quota=null"}).ok());
   EXPECT_EQ(OverrideError("channels.0.sub_channels=null"),
-            "hello.json: /channels/0/sub_channels: expected an integer in 0..64, found null");
+            "hello.json: /channels/0/sub_channels: expected an integer in 0..63, found null");
 }
 
 TEST(LoaderErrorTest, LongStringsAreCut) {
@@ -626,10 +682,66 @@ TEST(LoaderErrorTest, WorkloadShapes) {
       "1..1000000000000000 for kind \"on_off\", found 0");
 }
 
+// A request the guest driver cannot send whole is refused here, naming the
+// size field and the limit's field, rather than cut or dropped in the run.
+TEST(LoaderErrorTest, RequestsFitTheChannel) {
+  EXPECT_TRUE(Load(kOneChannel, {"workloads.0.size.bytes=4096"}).ok());  // The limit itself.
+  EXPECT_EQ(OverrideError("workloads.0.size.bytes=8192"),
+            "hello.json: /workloads/0/size/bytes: expected a request of at most 4096 bytes "
+            "(/channels/0/max_packet_bytes), found 8192");
+  EXPECT_EQ(LoadError(kOneChannel,
+                      {"workloads.0.arrival.kind=poisson",
+                       "workloads.0.size={\"kind\": \"uniform\", \"min_bytes\": 64, "
+                       "\"max_bytes\": 8192}"}),
+            "hello.json: /workloads/0/size/max_bytes: expected a request of at most 4096 bytes "
+            "(/channels/0/max_packet_bytes), found 8192");
+  EXPECT_EQ(LoadError(kOneChannel,
+                      {"workloads.0.arrival.kind=fixed_rate", "channels.0.max_packet_bytes=1024",
+                       "workloads.0.size={\"kind\": \"empirical\", \"table\": [{\"bytes\": 64}, "
+                       "{\"bytes\": 1500}, {\"bytes\": 1500}, {\"bytes\": 512}]}"}),
+            "hello.json: /workloads/0/size/table/1/bytes: expected a request of at most 1024 "
+            "bytes (/channels/0/max_packet_bytes), found 1500");
+  // The default size (64 bytes) counts too.
+  EXPECT_EQ(OverrideError("channels.0.max_packet_bytes=32"),
+            "hello.json: /workloads/0/size/bytes: expected a request of at most 32 bytes "
+            "(/channels/0/max_packet_bytes), found 64");
+}
+
+// The guest driver gets one request size and one closed loop per channel
+// (DriverContext), so a workload that would be resized or ignored is refused.
+TEST(LoaderErrorTest, ClosedLoopsHaveOneSize) {
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"uniform\", \"min_bytes\": 64, "
+                          "\"max_bytes\": 128}"),
+            "hello.json: /workloads/0/size/kind: expected \"fixed\" for a closed_loop workload "
+            "(the guest driver keeps `outstanding` requests of one size in flight), found "
+            "\"uniform\"");
+  EXPECT_EQ(OverrideError("workloads=[{\"channel\": \"net\"}, {\"channel\": \"net\"}]"),
+            "hello.json: /workloads/1/arrival/kind: expected one closed_loop workload per channel, "
+            "found a second on channel \"net\" (/workloads/0 is the first)");
+  // Open-loop requests beside a closed loop use its request buffer.
+  EXPECT_TRUE(Load(kOneChannel, {"workloads=[{\"channel\": \"net\"}, {\"channel\": \"net\", "
+                                 "\"arrival\": {\"kind\": \"poisson\"}}]"})
+                  .ok());
+  EXPECT_EQ(OverrideError("workloads=[{\"channel\": \"net\", \"arrival\": {\"kind\": \"poisson\"}, "
+                          "\"size\": {\"bytes\": 128}}, {\"channel\": \"net\"}]"),
+            "hello.json: /workloads/0/size/bytes: expected a request of at most 64 bytes "
+            "(/workloads/1/size/bytes: the closed loop on this channel sets the guest driver's "
+            "request buffer), found 128");
+}
+
 TEST(LoaderErrorTest, CostOverrides) {
   EXPECT_EQ(OverrideError("fabric.cost_overrides.isr_dispatch_ns=-1"),
             "hello.json: /fabric/cost_overrides/isr_dispatch_ns: expected an integer in "
             "0..1000000000000, found -1");
+  // The default monitor latency goes into offers, in 100 ns units of 16 bits.
+  EXPECT_TRUE(Load(kOneChannel, {"fabric.cost_overrides.monitor_latency_default_ns=6553500"}).ok());
+  EXPECT_TRUE(Load(kOneChannel, {"fabric.cost_overrides.monitor_latency_default_ns=0"}).ok());
+  EXPECT_EQ(OverrideError("fabric.cost_overrides.monitor_latency_default_ns=6553600"),
+            "hello.json: /fabric/cost_overrides/monitor_latency_default_ns: expected a multiple "
+            "of 100 in 0..6553500 (offers carry it in 100 ns units, 16 bits), found 6553600");
+  EXPECT_EQ(OverrideError("fabric.cost_overrides.monitor_latency_default_ns=150"),
+            "hello.json: /fabric/cost_overrides/monitor_latency_default_ns: expected a multiple "
+            "of 100 in 0..6553500 (offers carry it in 100 ns units, 16 bits), found 150");
   const absl::StatusOr<ScenarioSpec> spec =
       Load(kOneChannel, {"fabric.cost_overrides.kmcl_call_ns=0"});
   ASSERT_TRUE(spec.ok()) << spec.status();
@@ -737,6 +849,31 @@ TEST(LoaderSyntaxTest, NamesLineAndColumn) {
   EXPECT_EQ(LoadError("{\"name\": \"x\"} {}"),
             "hello.json:1:15: invalid JSON: syntax error while parsing value - unexpected '{'; "
             "expected end of input");
+}
+
+// nlohmann reads a NUL byte as the end of the input; JSON text never holds
+// one raw, so what follows it must not be dropped unseen.
+TEST(LoaderSyntaxTest, NulBytesAreErrorsAtTheirPosition) {
+  using std::string_literals::operator""s;
+  const std::string nul_reason =
+      "invalid JSON: unexpected NUL byte (JSON text holds U+0000 only as \"\\u0000\" inside a "
+      "string)";
+  // After the value: the rest would have been ignored.
+  EXPECT_EQ(LoadError("{\"name\": \"x\"}\0{\"seed\": \"y\"}"s),
+            "hello.json:1:14: " + nul_reason);
+  EXPECT_EQ(LoadError("{\"name\": \"x\"}\n\n  \0"s), "hello.json:3:3: " + nul_reason);
+  // Inside the value, where nlohmann sees the input end early, and inside a
+  // string, where it sees an unescaped control character.
+  EXPECT_EQ(LoadError("{\"name\": \0\"x\"}"s), "hello.json:1:10: " + nul_reason);
+  EXPECT_EQ(LoadError("{\"name\": \"x\0\"}"s), "hello.json:1:12: " + nul_reason);
+  // An earlier syntax error is reported first; the escaped form is fine.
+  EXPECT_EQ(LoadError("{\"name\": x}\0"s),
+            "hello.json:1:10: invalid JSON: syntax error while parsing value - invalid literal; "
+            "last read: '\"name\": x'");
+  EXPECT_TRUE(Load(R"({"name": "x", "description": "a\u0000b"})").ok());
+  // An override's value is checked the same way.
+  EXPECT_EQ(OverrideError("seed=1\0{}"s),
+            "--set \"seed=1\\u0000{}\": the value holds a NUL byte");
 }
 
 // ---------------------------------------------------------------------------

@@ -277,9 +277,6 @@ std::string ReportJson(const RunReport& r) {
   j.KUInt("quota_stalls", r.kmcl.quota_stalls);
   j.KUInt("peer_violations", r.peer_violations);
   j.End('}');
-  j.Key("driver_errors").Begin('[');
-  for (const std::string& e : r.driver_errors) j.Str(e);
-  j.End(']');
   j.Key("causality_violations").Begin('[');
   for (const std::string& v : r.causality_violations) j.Str(v);
   j.End(']');

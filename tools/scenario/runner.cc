@@ -3,16 +3,20 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "sim/check.h"
 #include "sim/core/distributions.h"
 #include "sim/core/prng.h"
 #include "sim/fabric/channel_messages.h"
 #include "sim/fabric/fabric.h"
+#include "tools/scenario/loader.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -57,22 +61,53 @@ absl::StatusOr<fabric::CostModel> CostsFor(const FabricSpec& spec) {
     if (it == durations.end()) return absl::InvalidArgumentError(absl::StrCat("unknown cost override ", name));
     *it->second = SimDuration::Nanoseconds(value);
   }
+  // The default goes into offers (OfferLatency100ns): it must fit them
+  // exactly. The loader checks the override; a spec built in code may not.
+  const int64_t default_ns = costs.monitor_latency_default.nanoseconds();
+  if (default_ns < 0 || default_ns % 100 != 0 || default_ns / 100 > kInterruptLatency100nsMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("/fabric/cost_overrides/monitor_latency_default_ns: expected a multiple of 100 in 0..",
+                     int64_t{kInterruptLatency100nsMax} * 100, ", found ", default_ns));
+  }
   return costs;
+}
+
+// The monitor latency the runner writes into an offer: a channel's
+// interrupt_latency_100ns taken literally (0 stays 0), or, when it is unset,
+// the cost model's default in 100 ns units. Every offer the runner makes
+// says its latency, so the fabric never has to guess what 0 means.
+// REQUIRES: `costs` came from CostsFor (the default fits 16 bits exactly).
+uint16_t OfferLatency100ns(std::optional<uint16_t> latency_100ns, const fabric::CostModel& costs) {
+  if (latency_100ns.has_value()) return *latency_100ns;
+  const int64_t default_100ns = costs.monitor_latency_default.TruncateTo100nsUnits();
+  VMBSIM_CHECK_GE(default_100ns, 0);
+  VMBSIM_CHECK_LE(default_100ns, int64_t{kInterruptLatency100nsMax});
+  return static_cast<uint16_t>(default_100ns);
 }
 
 // Drives one open-loop workload: arrivals at times from its PRNG stream.
 class OpenLoop {
  public:
-  OpenLoop(const WorkloadSpec* spec, sim::Prng prng, kmcl::Runtime* runtime, uint16_t guest, uint32_t vp,
-           DriverInstance** driver)
-      : spec_(spec), prng_(prng), runtime_(runtime), guest_(guest), vp_(vp), driver_(driver) {}
+  // `pointer` names the workload in errors ("/workloads/3").
+  OpenLoop(const WorkloadSpec* spec, std::string pointer, sim::Prng prng, kmcl::Runtime* runtime, uint16_t guest,
+           uint32_t vp, DriverInstance** driver)
+      : spec_(spec),
+        pointer_(std::move(pointer)),
+        prng_(prng),
+        runtime_(runtime),
+        guest_(guest),
+        vp_(vp),
+        driver_(driver) {}
 
   absl::Status Start() {
     if (spec_->size.kind == "empirical") {
       std::vector<sim::EmpiricalTable<uint32_t>::Row> rows;
       for (const SizeWeight& w : spec_->size.table) rows.push_back({w.bytes, w.weight});
-      VMBSIM_ASSIGN_OR_RETURN(auto table, sim::EmpiricalTable<uint32_t>::Create(std::move(rows)));
-      sizes_ = std::make_unique<sim::EmpiricalTable<uint32_t>>(std::move(table));
+      absl::StatusOr<sim::EmpiricalTable<uint32_t>> table = sim::EmpiricalTable<uint32_t>::Create(std::move(rows));
+      if (!table.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(pointer_, "/size/table: ", table.status().message()));
+      }
+      sizes_ = std::make_unique<sim::EmpiricalTable<uint32_t>>(std::move(*table));
     }
     const SimTime first = std::max(runtime_->sim().Now(), SimTime::FromNanoseconds(spec_->start_ns));
     runtime_->sim().ScheduleAt(first, [this] { Arrive(); });
@@ -123,6 +158,7 @@ class OpenLoop {
   }
 
   const WorkloadSpec* spec_;
+  std::string pointer_;
   sim::Prng prng_;
   kmcl::Runtime* runtime_;
   uint16_t guest_;
@@ -226,7 +262,6 @@ void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, RunReport&
 
 int ExitCodeFor(const RunReport& report) {
   if (report.causality_violations_total != 0) return kExitInternalError;
-  if (!report.driver_errors.empty()) return kExitInternalError;
   if (!report.expectations_met) {
     // A failed expectation about findings is reported as a verifier finding.
     for (const ExpectationResult& r : report.expectations) {
@@ -246,7 +281,11 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   report.tie_break_seed = options.tie_break_seed.has_value() ? options.tie_break_seed
                                                               : spec.exploration.tie_break_seed;
 
-  // GUIDs and drivers first: nothing is built for a spec that cannot run.
+  // Workload shapes, GUIDs and drivers first: nothing is built for a spec
+  // that cannot run. The loader has checked the workloads already; a spec
+  // built in code has not, and a request the driver cannot send must not be
+  // cut or dropped here either.
+  VMBSIM_RETURN_IF_ERROR(CheckWorkloadRequests(spec));
   struct Built {
     const ChannelSpec* spec;
     GUID type;
@@ -272,15 +311,20 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     if (host == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, "/host_driver/name: unknown driver ", c.host_driver.name));
     if (guest == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, "/guest_driver/name: unknown driver ", c.guest_driver.name));
     Built b{&c, type, instance, host, guest};
+    // The driver's request size: the closed loop's when there is one (every
+    // open-loop request fits it: CheckWorkloadRequests), else the largest
+    // open-loop request; 64 for a channel without workloads.
+    std::optional<uint32_t> open_loop_max;
     for (const WorkloadSpec& w : spec.workloads) {
       if (w.channel != c.name) continue;
-      if (w.arrival.kind == "closed_loop") b.closed_loop = &w;
-      uint32_t largest = w.size.bytes;
-      if (w.size.kind == "uniform") largest = w.size.max_bytes;
-      for (const SizeWeight& row : w.size.table) largest = std::max(largest, row.bytes);
-      if (w.size.kind != "fixed" || b.request_bytes_max == 64) b.request_bytes_max = std::max<uint32_t>(largest, 8);
+      if (w.arrival.kind == "closed_loop") {
+        b.closed_loop = &w;
+      } else {
+        open_loop_max = std::max(open_loop_max.value_or(0), SizeBytesMax(w.size));
+      }
     }
-    b.request_bytes_max = std::min(b.request_bytes_max, c.max_packet_bytes);
+    b.request_bytes_max = b.closed_loop != nullptr ? b.closed_loop->size.bytes : open_loop_max.value_or(64);
+    VMBSIM_CHECK_LE(b.request_bytes_max, RequestBytesMax(c));  // CheckWorkloadRequests.
     built.push_back(b);
   }
 
@@ -305,12 +349,16 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
 
   kmcl::RuntimeOptions runtime_options;
   runtime_options.transaction_metrics = true;  // report.json's per-channel latencies and counts.
-  runtime_options.channel_policy = [&built](bool is_server, const GUID& type, const GUID& instance) {
+  // Offers of channels the scenario does not name (none today) get the
+  // default too, rather than KMCL's 0.
+  const fabric::CostModel& costs = config.costs;
+  runtime_options.offer_interrupt_latency_100ns = OfferLatency100ns(std::nullopt, costs);
+  runtime_options.channel_policy = [&built, &costs](bool is_server, const GUID& type, const GUID& instance) {
     kmcl::ChannelPolicy policy;
     for (const Built& b : built) {
       if (!SameGuid(b.type, type) || !SameGuid(b.instance, instance)) continue;
       policy.monitored = b.spec->monitored;
-      policy.interrupt_latency_100ns = b.spec->interrupt_latency_100ns;
+      policy.interrupt_latency_100ns = OfferLatency100ns(b.spec->interrupt_latency_100ns, costs);
       policy.guest_target_vp = b.spec->guest_target_vp;
       policy.host_skips_recheck = b.spec->lost_wakeup_bug == "host";
       policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";
@@ -328,17 +376,29 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     for (Built& b : built) {
       if (b.spec->name != w.channel) continue;
       const uint32_t vp = b.spec->guest_target_vp.value_or(0);
-      loops.push_back(std::make_unique<OpenLoop>(&w, simulator->ForkPrng(absl::StrCat("workload.", i)), runtime.get(),
+      loops.push_back(std::make_unique<OpenLoop>(&w, absl::StrCat("/workloads/", i),
+                                                 simulator->ForkPrng(absl::StrCat("workload.", i)), runtime.get(),
                                                  b.spec->guest, vp, &b.guest));
       b.loops.push_back(loops.back().get());
     }
   }
 
   // Drivers: every host driver first, then the guests', all at time zero.
+  // A driver whose factory fails (its Create returned an error) or whose
+  // open-loop workload cannot start makes the world unbuildable: the run
+  // goes on as far as the others take it (stopping it early could leave a
+  // Create blocked mid-way when the drivers are torn down), and RunScenario
+  // then returns the first such error.
   std::vector<std::unique_ptr<DriverInstance>> instances;
+  std::vector<std::string> start_errors;
   for (bool host_side : {true, false}) {
-    for (Built& b : built) {
+    for (size_t i = 0; i < built.size(); ++i) {
+      Built& b = built[i];
       const ChannelSpec& c = *b.spec;
+      const DriverSpec& driver_spec = host_side ? c.host_driver : c.guest_driver;
+      const std::string where =
+          absl::StrCat("/channels/", i, "/", host_side ? "host_driver" : "guest_driver", ": driver \"",
+                       driver_spec.name, "\" on channel \"", c.name, "\" failed to start: ");
       DriverContext context;
       context.runtime = runtime.get();
       context.device = runtime->device(host_side ? 0 : c.guest);
@@ -346,27 +406,28 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       context.interface_type = b.type;
       context.interface_instance = b.instance;
       context.channel = &c;
-      context.driver = host_side ? &c.host_driver : &c.guest_driver;
+      context.driver = &driver_spec;
       context.host_side = host_side;
       context.closed_loop = b.closed_loop;
       context.request_bytes_max = b.request_bytes_max;
       const DriverFactory* factory = host_side ? b.host_factory : b.guest_factory;
       DriverInstance** slot = host_side ? &b.host : &b.guest;
       const std::vector<OpenLoop*>* channel_loops = host_side ? nullptr : &b.loops;
-      runtime->RunPassive(host_side ? 0 : c.guest, 0, [&report, &instances, factory, context, slot, channel_loops] {
-        absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*factory)(context);
-        if (!made.ok()) {
-          report.driver_errors.push_back(std::string(made.status().message()));
-          return;
-        }
-        *slot = made->get();
-        instances.push_back(std::move(*made));
-        if (channel_loops == nullptr) return;
-        for (OpenLoop* loop : *channel_loops) {
-          const absl::Status started = loop->Start();
-          if (!started.ok()) report.driver_errors.push_back(std::string(started.message()));
-        }
-      });
+      runtime->RunPassive(host_side ? 0 : c.guest, 0,
+                          [&start_errors, &instances, factory, context, slot, channel_loops, where] {
+                            absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*factory)(context);
+                            if (!made.ok()) {
+                              start_errors.push_back(absl::StrCat(where, made.status().message()));
+                              return;
+                            }
+                            *slot = made->get();
+                            instances.push_back(std::move(*made));
+                            if (channel_loops == nullptr) return;
+                            for (OpenLoop* loop : *channel_loops) {
+                              const absl::Status started = loop->Start();
+                              if (!started.ok()) start_errors.push_back(std::string(started.message()));
+                            }
+                          });
     }
   }
 
@@ -469,10 +530,6 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   }
   report.kmcl = runtime->counters();
   Evaluate(spec, *runtime, report);
-  for (const std::string& error : report.driver_errors) {
-    report.expectations.push_back({"drivers_started", false, error});
-    report.expectations_met = false;
-  }
 
   for (sim::TraceSink* sink : options.sinks) simulator->tracer().RemoveSink(sink);
   // Tear the drivers down (guests first) so they free what they own; this
@@ -492,6 +549,12 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   runtime.reset();
   fab.reset();
   simulator.reset();
+  if (!start_errors.empty()) {
+    // The first error is the one that matters; the rest are counted.
+    const std::string more =
+        start_errors.size() == 1 ? "" : absl::StrCat(" (and ", start_errors.size() - 1, " more)");
+    return absl::InvalidArgumentError(absl::StrCat(start_errors.front(), more));
+  }
   report.wall_seconds = absl::ToDoubleSeconds(absl::Now() - wall_start);
   return report;
 }

@@ -22,7 +22,14 @@
 // interval, poisson with exponential gaps of mean interval, bursts of
 // `burst` arrivals every interval, on_off fixed rate during on_ns then
 // silence for off_ns. Sizes: fixed, uniform in [min, max] (8-byte steps are
-// not enforced), or an empirical weighted table.
+// not enforced), or an empirical weighted table. Requests go out at the
+// size drawn, never cut or padded: the guest driver's request size
+// (DriverContext::request_bytes_max) is the closed loop's fixed size or the
+// largest open-loop request, and a workload the channel cannot carry is
+// refused before anything is built (CheckWorkloadRequests, loader.h). An
+// arrival the driver does not send (Submit returns false: no submissions,
+// driver gone, send failed) counts in arrivals_refused and as lost for
+// "no_lost_packets".
 
 #ifndef VMBSIM_TOOLS_SCENARIO_RUNNER_H_
 #define VMBSIM_TOOLS_SCENARIO_RUNNER_H_
@@ -107,7 +114,6 @@ struct RunReport {
   uint64_t findings_total = 0;
   uint64_t peer_violations = 0;
   kmcl::RuntimeCounters kmcl;
-  std::vector<std::string> driver_errors;  // Drivers that failed to start.
   // Packets seen before their cause (kmcl::CausalityViolation, formatted,
   // the first 16): a simulator bug; the run's exit code is 70.
   std::vector<std::string> causality_violations;
@@ -130,7 +136,16 @@ inline constexpr int kExitInternalError = 70;
 int ExitCodeFor(const RunReport& report);
 
 // Runs `spec`. Errors: InvalidArgument for a spec the world cannot be built
-// from (a GUID that does not parse, a driver missing from `drivers`).
+// from: workloads that CheckWorkloadRequests refuses, a GUID that does not
+// parse, a driver missing from `drivers`, or a
+// driver whose factory fails at time zero (a built-in's or a library's
+// Create returned an error). The last is known only once the simulation has
+// started; the run then goes on without that driver, is torn down, and the
+// error names the channel's JSON pointer, the driver and its status:
+//   /channels/0/host_driver: driver "my_vsp" on channel "c0" failed to start:
+//   Create returned STATUS_INSUFFICIENT_RESOURCES (...)
+// (`vmbsim run` exits 2 for it: an error of the driver library or the
+// scenario, not of the simulator.)
 absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegistry& drivers,
                                       const RunOptions& options = {});
 

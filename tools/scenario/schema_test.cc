@@ -3,9 +3,10 @@
 // Goal: scenarios/scenario.schema.json (for editors) and the loader (for
 // vmbsim) describe the same format, so that a change to one without the
 // other fails here. Method: walk the schema, resolving local "$ref"s, and
-// collect for every object its property names and for every string field its
-// "enum"; compare them with the loader's own tables (KnownKeysForSchemaTest,
-// EnumValuesForSchemaTest, CostOverrideNames). The test reads the schema
+// collect for every object its property names, for every string field its
+// "enum" and for every number its "maximum"; compare them with the loader's
+// own tables (KnownKeysForSchemaTest, EnumValuesForSchemaTest,
+// CostOverrideNames) and with the limits spec.h names. The test reads the schema
 // with nlohmann/json, which is otherwise used only by the loader.
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tools/scenario/loader.h"
+#include "tools/scenario/spec.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -42,6 +44,7 @@ Json ReadSchema() {
 struct SchemaFacts {
   std::map<std::string, std::vector<std::string>> object_keys;  // Sorted.
   std::map<std::string, std::vector<std::string>> enum_values;  // In schema order.
+  std::map<std::string, Json> maximums;                         // "maximum" by path.
   std::vector<std::string> problems;                            // Style rules broken.
 };
 
@@ -60,6 +63,9 @@ void Walk(const Json& root, const Json& raw_node, const std::string& path, Schem
   if (const auto values = node.find("enum"); values != node.end()) {
     std::vector<std::string>& out = facts->enum_values[path];
     for (const Json& value : *values) out.push_back(value.get<std::string>());
+  }
+  if (const auto maximum = node.find("maximum"); maximum != node.end()) {
+    facts->maximums[path] = *maximum;
   }
   const auto properties = node.find("properties");
   const auto additional = node.find("additionalProperties");
@@ -130,6 +136,21 @@ TEST(SchemaTest, CostOverridesMatchTheLoader) {
 TEST(SchemaTest, EnumsMatchTheLoader) {
   const SchemaFacts facts = Facts();
   EXPECT_EQ(facts.enum_values, EnumValuesForSchemaTest());
+}
+
+// The limits spec.h names for code outside the loader (drivers, runner) are
+// the schema's too.
+TEST(SchemaTest, MaximumsMatchTheSpecLimits) {
+  const SchemaFacts facts = Facts();
+  // null when the schema gives no maximum.
+  const auto maximum = [&facts](const std::string& path) {
+    const auto it = facts.maximums.find(path);
+    return it == facts.maximums.end() ? Json() : it->second;
+  };
+  EXPECT_EQ(maximum("channels[].sub_channels"), Json(kSubChannelsMax));
+  EXPECT_EQ(maximum("channels[].interrupt_latency_100ns"), Json(kInterruptLatency100nsMax));
+  EXPECT_EQ(maximum("fabric.cost_overrides.monitor_latency_default_ns"),
+            Json(kInterruptLatency100nsMax * 100));
 }
 
 TEST(SchemaTest, EveryObjectIsClosedAndEveryPropertyDescribed) {

@@ -11,6 +11,7 @@
 #ifndef VMBSIM_TOOLS_SCENARIO_SPEC_H_
 #define VMBSIM_TOOLS_SCENARIO_SPEC_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -18,6 +19,19 @@
 #include <vector>
 
 namespace vmbsim::scenario {
+
+// Sub-channels a channel may ask for besides its primary. This is the one
+// limit of the format: the loader enforces it, the schema states it
+// (schema_test checks), and drivers.cc asserts at compile time that the
+// built-in drivers are sized for it (ECHO_VSP_MAX_CHANNELS and
+// STREAMING_VSC_MAX_CHANNELS count the primary too).
+inline constexpr uint32_t kSubChannelsMax = 63;
+
+// The largest monitor latency an offer carries, in its unit of 100 ns
+// (fabric::OfferParams::interrupt_latency_100ns and the monitor page's
+// latency per id are 16 bits): 6.5535 ms. Both interrupt_latency_100ns and a
+// monitor_latency_default_ns cost override must fit it.
+inline constexpr uint32_t kInterruptLatency100nsMax = 65535;
 
 // "stop": when the run ends. Whichever comes first; with none set the run
 // ends at quiescence (nothing left to do) or after 60 s of simulated time.
@@ -63,13 +77,16 @@ struct ChannelSpec {
   uint32_t outgoing_ring_pages = 16;  // Guest -> host ring.
   uint32_t max_packet_bytes = 4096;
   bool monitored = true;
-  std::optional<uint16_t> interrupt_latency_100ns;  // Unset: the cost model's default.
+  // The offer's monitor latency, taken literally: 0 is no added latency.
+  // Unset (absent or null in JSON): the cost model's
+  // monitor_latency_default, which the runner writes into the offer.
+  std::optional<uint16_t> interrupt_latency_100ns;
   std::optional<uint32_t> guest_target_vp;          // Unset: relid % guest VPs.
   bool host_passive_processing = false;
   bool guest_passive_processing = false;
   std::optional<uint32_t> host_transaction_quota;
   std::optional<uint32_t> guest_transaction_quota;
-  uint32_t sub_channels = 0;
+  uint32_t sub_channels = 0;  // 0..kSubChannelsMax.
   // Deliberately buggy endpoint: "none" | "host" | "guest". That side's drain
   // loop does not re-check the ring after unmasking its interrupt (the
   // lost-wake-up race).
@@ -104,6 +121,18 @@ struct SizeSpec {
   uint32_t max_bytes = 0;
   std::vector<SizeWeight> table;
 };
+
+// The largest request `size` draws, in bytes: `bytes` (fixed), `max_bytes`
+// (uniform), the largest table entry (empirical).
+inline uint32_t SizeBytesMax(const SizeSpec& size) {
+  if (size.kind == "uniform") return size.max_bytes;
+  if (size.kind == "empirical") {
+    uint32_t largest = 0;
+    for (const SizeWeight& row : size.table) largest = std::max(largest, row.bytes);
+    return largest;
+  }
+  return size.bytes;
+}
 
 // "workloads[]": requests the guest driver of `channel` sends.
 struct WorkloadSpec {
@@ -147,6 +176,16 @@ struct ExpectationSpec {
   // timed out, device removed).
   std::optional<uint64_t> failed_transactions_min;
 };
+
+// The largest request a guest driver can send on `channel`, in bytes: its
+// max_packet_bytes, no less. KMCL's maximum packet size bounds a send's
+// in-band buffer (VmbPacketSend's BufferSize; kmcl/runtime_io.cc), not the
+// ring packet: the descriptor, the padding to 8 bytes and the trailer come
+// on top, and KMCL grows the rings so that one such packet fits. rr_vsc adds
+// no header of its own (its 8-byte sequence number is the request's first
+// bytes; request_response_vsc.h), so a request may be max_packet_bytes. A
+// library driver that frames requests must fit its framing in that too.
+inline uint32_t RequestBytesMax(const ChannelSpec& channel) { return channel.max_packet_bytes; }
 
 struct ScenarioSpec {
   std::string name;
