@@ -1140,7 +1140,11 @@ absl::Status Loader::ReadDriver(const Json& json, std::string pointer,
       case ParamType::kInt: {
         const std::optional<int64_t> number = AsInt64(value);
         if (!number.has_value() || *number < param->int_min || *number > param->int_max) {
-          return Mismatch(param_pointer, absl::StrCat("an integer in ", param->int_min, "..", param->int_max), value);
+          const bool ranged = param->int_min != std::numeric_limits<int64_t>::min() ||
+                              param->int_max != std::numeric_limits<int64_t>::max();
+          return Mismatch(param_pointer,
+                          ranged ? absl::StrCat("an integer in ", param->int_min, "..", param->int_max) : "an integer",
+                          value);
         }
         out->int_params[it.key()] = *number;
         break;

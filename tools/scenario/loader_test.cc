@@ -40,7 +40,8 @@ std::vector<DriverDescriptor> TestDrivers() {
        .host_side = true,
        .params = {{.name = "delay_ns", .type = ParamType::kInt},
                   {.name = "verbose", .type = ParamType::kBool},
-                  {.name = "mode", .type = ParamType::kString}}},
+                  {.name = "mode", .type = ParamType::kString},
+                  {.name = "depth", .type = ParamType::kInt, .int_min = 1, .int_max = 8}}},
       {.name = "rr_vsc", .description = "Request/response client.", .guest_side = true},
       {.name = "sync_client",
        .description = "Synchronous requests.",
@@ -646,6 +647,11 @@ TEST(LoaderErrorTest, Drivers) {
   EXPECT_EQ(OverrideError("channels.0.host_driver.params.delay_ns=\"5\""),
             "hello.json: /channels/0/host_driver/params/delay_ns: expected an integer, found "
             "\"5\"");
+  // A parameter that declares a range is held to it.
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params.depth=9"),
+            "hello.json: /channels/0/host_driver/params/depth: expected an integer in 1..8, found 9");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params.depth=0"),
+            "hello.json: /channels/0/host_driver/params/depth: expected an integer in 1..8, found 0");
   EXPECT_EQ(OverrideError("channels.0.host_driver.params.verbose=yes"),
             "hello.json: /channels/0/host_driver/params/verbose: expected true or false, found "
             "\"yes\"");
