@@ -930,17 +930,33 @@ void Runtime::OnOffer(uint16_t guest, uint32_t relid) {
   }
 }
 
+Runtime::RingPages Runtime::ClientRingPages(const Channel& ch) const {
+  // The footprint of one maximum packet: descriptor 16, for external data a
+  // GPA-direct header 8 and per range 8 + 8 per page, the payload padded to
+  // 8, the trailer 8. A chain of c ranges carrying B bytes spans at most
+  // ceil(B / 4096) + 2c - 1 pages: each range's own pages, ceil(b / 4096),
+  // sum to under B / 4096 + c, and an offset into its first page can add
+  // one more to each.
+  uint64_t external_bytes = 0;
+  if (ch.max_external_data != 0) {
+    const uint64_t chain = std::max<uint32_t>(1, ch.max_chain_length);
+    const uint64_t pages = (uint64_t{ch.max_external_data} + kPageBytes - 1) / kPageBytes + 2 * chain - 1;
+    external_bytes = 8 + chain * 8 + pages * 8;
+  }
+  const uint64_t footprint_bytes =
+      fabric::kDescriptorSizeBytes + external_bytes + fabric::RoundUpTo8(ch.max_packet_size) + fabric::kTrailerSizeBytes;
+  // The writer's own function (ring_buffer.h) under the writers' rule: a
+  // maximum packet always passes the writer's packet_footprint_bytes_max.
+  const uint64_t pages_min = 1 + fabric::RingDataPageCountFor(options_.writer_size_rule, footprint_bytes);
+  return RingPages{.outgoing = std::max<uint64_t>(ch.outgoing_pages, pages_min),
+                   .incoming = std::max<uint64_t>(ch.incoming_pages, pages_min)};
+}
+
 void Runtime::StartClientOpen(Channel& ch) {
   fabric::VmbusClient& client = fabric_->client(ch.guest);
-  // G10: grow the rings so one maximum packet (with descriptors for the
-  // declared external data) fits: descriptor 16 + GPA ranges + payload +
-  // trailer 8, with the one byte a ring keeps free.
-  const uint64_t ext_pages = ch.max_external_data == 0 ? 0 : (uint64_t{ch.max_external_data} + kPageBytes - 1) / kPageBytes + 1;
-  const uint64_t ext_bytes = ch.max_external_data == 0 ? 0 : 8 + uint64_t{std::max<uint32_t>(1, ch.max_chain_length)} * 8 + ext_pages * 8;
-  const uint64_t need = 16 + ext_bytes + ((uint64_t{ch.max_packet_size} + 7) & ~uint64_t{7}) + 8 + 8;
-  const uint64_t min_pages = 1 + (need + kPageBytes - 1) / kPageBytes;
-  const uint64_t outgoing = std::max<uint64_t>(ch.outgoing_pages, min_pages);
-  const uint64_t incoming = std::max<uint64_t>(ch.incoming_pages, min_pages);
+  const RingPages pages = ClientRingPages(ch);  // G10.
+  const uint64_t outgoing = pages.outgoing;
+  const uint64_t incoming = pages.incoming;
   ch.ring_page_count = outgoing + incoming;
   ch.outgoing_ring_pages = static_cast<uint32_t>(outgoing);
   ch.ring_first_pfn = AllocateGuestPages(ch.guest, ch.ring_page_count);
@@ -1133,6 +1149,10 @@ void Runtime::OnAttached(uint16_t guest, uint32_t relid) {
 void Runtime::WireEndpoint(Channel& ch) {
   fabric::ChannelDataPath* ep = ch.endpoint;
   if (ep == nullptr) return;
+  // KMCL's writer, KMCL's size rule (RuntimeOptions::writer_size_rule),
+  // before anything is written: the fabric builds every endpoint with its
+  // own default. The client sized the rings by the same rule.
+  ep->writer().SetSizeRule(options_.writer_size_rule);
   const uint64_t handle = ch.handle;
   Channel* c = &ch;
   // The endpoint dies before the channel does (OnDetaching clears it), and
@@ -1169,6 +1189,7 @@ DirectionTransactions& DirectionTransactions::operator+=(const DirectionTransact
   transactions_finished += other.transactions_finished;
   transactions_failed += other.transactions_failed;
   queued_sends += other.queued_sends;
+  sends_failed += other.sends_failed;
   send_to_process_ns.Merge(other.send_to_process_ns);
   send_to_completion_ns.Merge(other.send_to_completion_ns);
   return *this;

@@ -159,6 +159,7 @@ void Direction(Json& j, const std::string& key, const kmcl::DirectionTransaction
   j.KUInt("packets_processed", d.packets_processed);
   j.KUInt("bytes_processed", d.bytes_processed);
   j.KUInt("sends_queued", d.queued_sends);
+  j.KUInt("sends_failed", d.sends_failed);
   j.KUInt("transactions_finished", d.transactions_finished);
   j.KUInt("transactions_failed", d.transactions_failed);
   Latency(j, "send_to_process", d.send_to_process_ns);
