@@ -311,16 +311,21 @@ absl::StatusOr<Runtime::Channel*> Runtime::FindChannel(VMBCHANNEL handle, const 
   return ChannelHandleError(handle, function);
 }
 
-absl::Status Runtime::ChannelHandleError(VMBCHANNEL handle, const char* function) {
+absl::Status Runtime::ChannelHandleError(VMBCHANNEL handle, const char* function, NTSTATUS status) {
   // Lookup gives the reason (null, stale, foreign, ...).
   const absl::StatusOr<Channel*> found = channels_.Lookup(HandleValueOf(handle));
   VMBSIM_CHECK(!found.ok());  // Find and Lookup agree on what is live.
-  return Report(nullptr, function, Rule::kStaleOrForeignHandle, STATUS_INVALID_HANDLE,
-                std::string(found.status().message()));
+  VMBSIM_CHECK_NE(status, STATUS_SUCCESS);  // A bad handle always fails the call.
+  return Report(nullptr, function, Rule::kStaleOrForeignHandle, status, std::string(found.status().message()));
 }
 
 absl::StatusOr<Runtime::Channel*> Runtime::FindForInit(VMBCHANNEL handle, const char* function, Role role) {
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, function));
+  // G3: every Init setter documents STATUS_INVALID_PARAMETER_1 for "a bad
+  // channel handle or a channel in the wrong state"; a stale or made-up
+  // handle is the first, so it gets _1 too, not the STATUS_INVALID_HANDLE of
+  // other calls. The finding is the same stale_or_foreign_handle.
+  Channel* ch = LiveChannel(handle);
+  if (ch == nullptr) return ChannelHandleError(handle, function, STATUS_INVALID_PARAMETER_1);
   if (role == Role::kServer && !ch->is_server) {
     return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(function, ": a client channel"));
   }
@@ -682,15 +687,15 @@ absl::Status Runtime::ServerInitSetSaveRestorePacketCallbacks(VMBCHANNEL handle,
 
 absl::Status Runtime::InitSetPrimaryChannel(VMBCHANNEL sub_handle, VMBCHANNEL primary_handle) {
   constexpr const char* kFn = "VmbChannelInitSetPrimaryChannel";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * sub, FindChannel(sub_handle, kFn));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(sub, kFn));
-  absl::StatusOr<Channel*> primary = FindChannel(primary_handle, kFn);
-  if (!primary.ok()) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": bad primary channel"));
-  if ((*primary)->is_server != sub->is_server || (*primary)->partition != sub->partition || *primary == sub ||
-      (*primary)->primary != 0) {
+  VMBSIM_ASSIGN_OR_RETURN(Channel * sub, FindForInit(sub_handle, kFn, Role::kEither));
+  // The second handle is the second parameter: a bad one is _2 (G3's rule).
+  Channel* primary = LiveChannel(primary_handle);
+  if (primary == nullptr) return ChannelHandleError(primary_handle, kFn, STATUS_INVALID_PARAMETER_2);
+  if (primary->is_server != sub->is_server || primary->partition != sub->partition || primary == sub ||
+      primary->primary != 0) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": not a primary of the same role and partition"));
   }
-  sub->primary = (*primary)->handle;
+  sub->primary = primary->handle;
   return absl::OkStatus();
 }
 

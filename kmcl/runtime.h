@@ -459,7 +459,8 @@ class Runtime {
   // Sets the thread's current runtime; returns the previous one.
   static Runtime* ExchangeCurrent(Runtime* runtime);
 
-  // Lookups; a failure is reported (rule kStaleOrForeignHandle) against `function`.
+  // Lookups; a failure is reported (rule kStaleOrForeignHandle) against
+  // `function` and returns STATUS_INVALID_HANDLE.
   absl::StatusOr<Channel*> FindChannel(VMBCHANNEL handle, const char* function);
   absl::StatusOr<Packet*> FindPacket(VMBPACKET handle, const char* function);
   // The live object `handle` names, with the call's cost charged; null, with
@@ -467,16 +468,20 @@ class Runtime {
   // VmbPacketGetPointer) use these directly, with no status on the live path.
   Channel* LiveChannel(VMBCHANNEL handle);
   Packet* LivePacket(VMBPACKET handle);
-  // The misses: report the handle that is not live and return the error.
-  absl::Status ChannelHandleError(VMBCHANNEL handle, const char* function);
+  // The misses: report the handle that is not live and return the error,
+  // `status` (what the call returns: Init setters use
+  // STATUS_INVALID_PARAMETER_N, G3).
+  absl::Status ChannelHandleError(VMBCHANNEL handle, const char* function, NTSTATUS status = STATUS_INVALID_HANDLE);
   absl::Status PacketHandleError(VMBPACKET handle, const char* function);
   absl::StatusOr<Incoming*> FindIncoming(VMBPACKETCOMPLETION handle, const char* function);
 
   // Reports a finding and returns `status` (with `detail` as its message).
   absl::Status Report(Channel* channel, const char* function, Rule rule, NTSTATUS status, std::string detail);
   absl::Status InitSetterGuard(Channel* channel, const char* function);
-  // An Init setter's channel: found, of the right role (else
-  // STATUS_INVALID_PARAMETER_1), and still disabled (InitSetterGuard).
+  // An Init setter's channel: live, of the right role, and still disabled
+  // (InitSetterGuard); else STATUS_INVALID_PARAMETER_1, a stale or made-up
+  // handle included (G3: the header's rule for Init setters is "a bad
+  // channel handle or a channel in the wrong state").
   enum class Role : uint8_t { kEither, kServer, kClient };
   absl::StatusOr<Channel*> FindForInit(VMBCHANNEL handle, const char* function, Role role);
   // The packet `handle` names if it is the one in ProcessPacket now; else

@@ -78,7 +78,9 @@ static_assert(kContractViolationTraceKind >= kKmclTraceKindFirst &&
 // One rule of the KMCL contract. Numbers are stable (trace id1).
 enum class Rule : uint16_t {
   // A stale, foreign, never-issued or NULL handle (API header conventions;
-  // HandleTable). The call gets STATUS_INVALID_HANDLE.
+  // HandleTable). The call gets STATUS_INVALID_HANDLE; an Init setter gets
+  // STATUS_INVALID_PARAMETER_1 (G3), InitSetPrimaryChannel's second handle
+  // STATUS_INVALID_PARAMETER_2.
   kStaleOrForeignHandle = 1,
   // An Init* setter outside Disabled, e.g. after Enable (§7.6.1, G3):
   // STATUS_INVALID_PARAMETER_1.
