@@ -1014,13 +1014,25 @@ absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buff
   VMBSIM_RETURN_IF_ERROR(SubmitSend(p, *ch, buffer, length, std::move(ranges), flags, kFn));
   sim::EventId timer;
   bool has_timer = false;
-  if (timeout != nullptr) {
-    // KeWaitForSingleObject form: negative = relative, positive = absolute, 100 ns.
-    const int64_t now_100ns = sim().Now().nanoseconds() / 100;
-    const int64_t deadline_100ns = timeout->QuadPart < 0 ? now_100ns - timeout->QuadPart : timeout->QuadPart;
-    const sim::SimDuration delay = sim::SimDuration::Units100ns(std::max<int64_t>(0, deadline_100ns - now_100ns));
+  // A timeout beyond any run (2^52 units of 100 ns, some 14 years) is driver
+  // input the checked time arithmetic must not see: it waits forever, as
+  // NULL does.
+  constexpr int64_t kTimeout100nsMax = int64_t{1} << 52;
+  if (timeout != nullptr && timeout->QuadPart >= -kTimeout100nsMax && timeout->QuadPart <= kTimeout100nsMax) {
+    // KeWaitForSingleObject form: negative = relative, positive = absolute,
+    // in 100 ns. Both count on the caller's clock, the one its
+    // KeQueryInterruptTime reads: its VP's local time, ahead of the global
+    // clock by the costs its work item has charged so far. The timer fires
+    // at that deadline on the global clock, and the caller resumes in a later
+    // work item, which starts no earlier, so the wait never ends before the
+    // caller's own clock says the timeout elapsed.
+    const sim::SimTime caller_now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+    VMBSIM_CHECK_GE(caller_now.nanoseconds(), sim().Now().nanoseconds());  // Local clocks never run behind.
+    const sim::SimTime deadline =
+        timeout->QuadPart < 0 ? caller_now + sim::SimDuration::Units100ns(-timeout->QuadPart)
+                              : sim::SimTime::Zero() + sim::SimDuration::Units100ns(timeout->QuadPart);
     Sync* s = &sync;
-    timer = sim().ScheduleAfter(delay, [this, s] {
+    timer = sim().ScheduleAt(std::max(deadline, sim().Now()), [this, s] {
       s->timed_out = true;
       Notify(s);
     });
