@@ -555,9 +555,11 @@ class Runtime {
   // writer's packet_footprint_bytes_max), or 0 while that is unknown: a
   // server's ring before the open (the client sizes the rings).
   uint32_t OutgoingFootprintMax(const Channel& channel) const;
-  // Empty when `packet` fits the outgoing ring (or the ring is unknown);
-  // otherwise why it never can.
-  std::string NeverFitsReason(const Channel& channel, const Packet& packet) const;
+  // Empty when `packet`, of `geometry` (fabric::MeasurePacket of its wire
+  // form), fits the outgoing ring, or the ring is unknown; otherwise why it
+  // never can.
+  std::string NeverFitsReason(const Channel& channel, const Packet& packet,
+                              const absl::StatusOr<fabric::PacketGeometry>& geometry) const;
   // A send's admission: refuses a packet that can never fit (RefuseOversize
   // with STATUS_INVALID_BUFFER_SIZE), else says what its write will do,
   // asking the writer itself (CanWrite) so the Send record can say it first.

@@ -720,11 +720,11 @@ uint32_t Runtime::OutgoingFootprintMax(const Channel& ch) const {
   return fabric::PacketFootprintBytesMax(options_.writer_size_rule, static_cast<uint32_t>(data_bytes));
 }
 
-std::string Runtime::NeverFitsReason(const Channel& ch, const Packet& p) const {
+std::string Runtime::NeverFitsReason(const Channel& ch, const Packet& p,
+                                     const absl::StatusOr<fabric::PacketGeometry>& geometry) const {
+  if (!geometry.ok()) return absl::StrCat("the packet cannot be encoded: ", geometry.status().message());
   const uint32_t max_bytes = OutgoingFootprintMax(ch);
   if (max_bytes == 0) return "";  // Decided when the packet leaves the send queue.
-  const absl::StatusOr<fabric::PacketGeometry> geometry = fabric::MeasurePacket(WireFormOf(p));
-  if (!geometry.ok()) return absl::StrCat("the packet cannot be encoded: ", geometry.status().message());
   if (geometry->ring_footprint_bytes <= max_bytes) return "";
   return absl::StrCat("a packet of ", p.inband.size(), " in-band bytes", p.ranges.empty() ? "" : " and external data",
                       " takes ", geometry->ring_footprint_bytes, " ring bytes; the channel's outgoing ring takes at most ",
@@ -732,7 +732,8 @@ std::string Runtime::NeverFitsReason(const Channel& ch, const Packet& p) const {
 }
 
 absl::StatusOr<Runtime::Admission> Runtime::AdmitSend(Channel& ch, const Packet& p, const char* function) {
-  if (std::string why = NeverFitsReason(ch, p); !why.empty()) {
+  const absl::StatusOr<fabric::PacketGeometry> geometry = fabric::MeasurePacket(WireFormOf(p));
+  if (std::string why = NeverFitsReason(ch, p, geometry); !why.empty()) {
     return RefuseOversize(ch, function, STATUS_INVALID_BUFFER_SIZE, std::move(why));
   }
   if (ch.conn != ConnState::kOpen || ch.endpoint == nullptr || !ch.send_queue.empty()) return Admission::kQueue;
@@ -743,8 +744,7 @@ absl::StatusOr<Runtime::Admission> Runtime::AdmitSend(Channel& ch, const Packet&
   }
   if (ep.writer_blocked()) return Admission::kQueue;  // Earlier packets wait for space; this one joins them.
   // The writer's own test, so that what the trace records is what the write does.
-  const absl::StatusOr<fabric::PacketGeometry> geometry = fabric::MeasurePacket(WireFormOf(p));
-  VMBSIM_CHECK(geometry.ok());  // NeverFitsReason measured it.
+  VMBSIM_CHECK(geometry.ok());  // Else NeverFitsReason refused it.
   absl::StatusOr<bool> fits = ep.writer().CanWrite(geometry->ring_footprint_bytes);
   if (!fits.ok()) {
     return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(function, ": the channel's ring failed: ",
@@ -858,7 +858,7 @@ void Runtime::FlushSendQueue(Channel& ch) {
       continue;
     }
     Packet* p = q.packet;
-    if (std::string why = NeverFitsReason(ch, *p); !why.empty()) {
+    if (std::string why = NeverFitsReason(ch, *p, fabric::MeasurePacket(WireFormOf(*p))); !why.empty()) {
       // Sent while the ring was unknown (a server before the open): the send
       // returned success, so its transaction fails, with the status a send
       // after the open would have got (G10).
