@@ -1,11 +1,15 @@
 // Channel lifecycle through the public C header: callback order on both
-// endpoints, open, traffic, close, rescind, Init-state status codes.
+// endpoints, open, traffic, close, rescind, Init setters' status codes (wrong
+// state, bad handle).
 
 #include <cstring>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kmcl/runtime.h"
 #include "kmcl/testing/kmcl_world.h"
 #include "vmbuskernelmodeclientlibapi.h"
 
@@ -200,15 +204,108 @@ TEST_F(LifecycleTest, InitSettersAfterEnableFailWithParameter1AndAFinding) {
   EXPECT_EQ(world_.runtime().verifier().count(Rule::kInitSetterWrongState), 2u);
 }
 
-TEST_F(LifecycleTest, StaleHandlesGetInvalidHandle) {
-  world_.OnHost([this] {
-    ASSERT_EQ(VmbChannelAllocate(world_.host_device(), TRUE, &server_), STATUS_SUCCESS);
-    VmbChannelCleanup(server_);
-    EXPECT_EQ(VmbChannelInitSetMaximumPacketSize(server_, 128), STATUS_INVALID_HANDLE);
-    EXPECT_EQ(VmbChannelEnable(reinterpret_cast<VMBCHANNEL>(0x1234)), STATUS_INVALID_HANDLE);
+// Every Init setter (the V1 functions and the two V5 ones), given a stale,
+// a made-up or a NULL channel handle, returns STATUS_INVALID_PARAMETER_1:
+// the header's rule for Init setters (spec §6 intro, gap G3: "a bad channel
+// handle or a channel in the wrong state"), where other calls return
+// STATUS_INVALID_HANDLE. Each call is also a stale_or_foreign_handle finding
+// carrying the status returned. Every other argument is valid, so the
+// handle is the only fault.
+TEST_F(LifecycleTest, InitSettersOnABadHandleFailWithParameter1) {
+  struct Setter {
+    const char* name;
+    std::function<NTSTATUS(VMBCHANNEL)> call;
+  };
+  std::vector<Setter> setters;
+  KMCL_SERVER_INTERFACE_V5 server_v5{};
+  KMCL_CLIENT_INTERFACE_V5 client_v5{};
+  VMBCHANNEL stale = nullptr;
+  VMBCHANNEL primary = nullptr;
+  std::vector<std::pair<std::string, NTSTATUS>> results;
+  world_.OnHost([&] {
+    ASSERT_EQ(VmbsimQueryInterface(world_.host_device(), &KMCL_SERVER_INTERFACE_TYPE,
+                                   reinterpret_cast<PINTERFACE>(&server_v5), sizeof(server_v5),
+                                   KMCL_SERVER_INTERFACE_VERSION_V5, nullptr),
+              STATUS_SUCCESS);
+    ASSERT_EQ(VmbsimQueryInterface(world_.guest_device(), &KMCL_CLIENT_INTERFACE_TYPE,
+                                   reinterpret_cast<PINTERFACE>(&client_v5), sizeof(client_v5),
+                                   KMCL_CLIENT_INTERFACE_VERSION_V5, nullptr),
+              STATUS_SUCCESS);
+    ASSERT_EQ(VmbChannelAllocate(world_.host_device(), TRUE, &stale), STATUS_SUCCESS);
+    VmbChannelCleanup(stale);
+    ASSERT_EQ(VmbChannelAllocate(world_.host_device(), TRUE, &primary), STATUS_SUCCESS);
+    static VMB_CHANNEL_STATE_CHANGE_CALLBACKS callbacks;
+    VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&callbacks);
+    static WCHAR name_chars[] = {'v', 'm', 'b'};
+    static UNICODE_STRING name = {sizeof(name_chars), sizeof(name_chars), name_chars};
+    setters = {
+        {"VmbChannelInitSetClientContextSize", [](VMBCHANNEL c) { return VmbChannelInitSetClientContextSize(c, 16); }},
+        {"VmbChannelInitSetFlags", [](VMBCHANNEL c) { return VmbChannelInitSetFlags(c, 0); }},
+        {"VmbChannelInitSetFriendlyName", [](VMBCHANNEL c) { return VmbChannelInitSetFriendlyName(c, &name); }},
+        {"VmbChannelInitSetMaximumExternalData",
+         [](VMBCHANNEL c) { return VmbChannelInitSetMaximumExternalData(c, 4096, 1); }},
+        {"VmbChannelInitSetMaximumPacketSize", [](VMBCHANNEL c) { return VmbChannelInitSetMaximumPacketSize(c, 128); }},
+        {"VmbChannelInitSetProcessPacketCallbacks",
+         [](VMBCHANNEL c) { return VmbChannelInitSetProcessPacketCallbacks(c, OnPacket, OnBatch); }},
+        {"VmbChannelInitSetStateChangeCallbacks",
+         [](VMBCHANNEL c) { return VmbChannelInitSetStateChangeCallbacks(c, &callbacks); }},
+        {"VmbClientChannelInitSetRingBufferPageCount",
+         [](VMBCHANNEL c) { return VmbClientChannelInitSetRingBufferPageCount(c, 4, 4); }},
+        {"VmbClientChannelInitSetTargetPnp",
+         [](VMBCHANNEL c) { return VmbClientChannelInitSetTargetPnp(c, &kType, &kInstance, nullptr); }},
+        {"VmbServerChannelInitSetFlags", [](VMBCHANNEL c) { return VmbServerChannelInitSetFlags(c, 0); }},
+        {"VmbServerChannelInitSetMmioMegabytes",
+         [](VMBCHANNEL c) { return VmbServerChannelInitSetMmioMegabytes(c, 1, 0); }},
+        {"VmbServerChannelInitSetSaveRestorePacketCallbacks",
+         [](VMBCHANNEL c) { return VmbServerChannelInitSetSaveRestorePacketCallbacks(c, nullptr, nullptr); }},
+        {"VmbServerChannelInitSetTargetInterfaceId",
+         [](VMBCHANNEL c) { return VmbServerChannelInitSetTargetInterfaceId(c, kType, kInstance); }},
+        {"VmbServerChannelInitSetTargetVtl", [](VMBCHANNEL c) { return VmbServerChannelInitSetTargetVtl(c, 0); }},
+        {"VmbServerChannelInitSetVmbusHandle",
+         [this](VMBCHANNEL c) { return VmbServerChannelInitSetVmbusHandle(c, world_.vmbus_handle()); }},
+        {"VmbChannelInitSetPrimaryChannel (V5)",
+         [&](VMBCHANNEL c) { return server_v5.VmbChannelInitSetPrimaryChannel(c, primary); }},
+        {"VmbClientChannelInitSetTargetProcessorIndex (V5)",
+         [&](VMBCHANNEL c) { return client_v5.VmbClientChannelInitSetTargetProcessorIndex(c, 0); }},
+    };
+    for (VMBCHANNEL bad : {stale, reinterpret_cast<VMBCHANNEL>(0x1234), static_cast<VMBCHANNEL>(nullptr)}) {
+      for (const Setter& setter : setters) results.emplace_back(setter.name, setter.call(bad));
+    }
+    // Other calls keep the handle convention.
+    results.emplace_back("VmbChannelEnable", VmbChannelEnable(stale));
   });
   world_.Run();
-  EXPECT_EQ(world_.runtime().verifier().count(Rule::kStaleOrForeignHandle), 2u);
+  ASSERT_EQ(setters.size(), 17u);  // Every Init setter vmbsim implements.
+  ASSERT_EQ(results.size(), 3 * setters.size() + 1);
+  for (size_t i = 0; i + 1 < results.size(); ++i) {
+    EXPECT_EQ(results[i].second, STATUS_INVALID_PARAMETER_1) << results[i].first << " (handle " << i / 17 << ")";
+  }
+  EXPECT_EQ(results.back().second, STATUS_INVALID_HANDLE);
+  const Verifier& verifier = world_.runtime().verifier();
+  EXPECT_EQ(verifier.count(Rule::kStaleOrForeignHandle), results.size());
+  ASSERT_EQ(verifier.findings().size(), results.size());
+  for (size_t i = 0; i + 1 < results.size(); ++i) {
+    EXPECT_EQ(verifier.findings()[i].status, STATUS_INVALID_PARAMETER_1) << verifier.findings()[i].function;
+  }
+
+  // A bad primary is the second parameter's fault.
+  NTSTATUS bad_primary = STATUS_SUCCESS;
+  world_.OnHost([&] {
+    VMBCHANNEL sub = nullptr;
+    ASSERT_EQ(VmbChannelAllocate(world_.host_device(), TRUE, &sub), STATUS_SUCCESS);
+    bad_primary = server_v5.VmbChannelInitSetPrimaryChannel(sub, stale);
+    VmbChannelCleanup(sub);
+  });
+  world_.Run();
+  EXPECT_EQ(bad_primary, STATUS_INVALID_PARAMETER_2);
+  EXPECT_EQ(verifier.findings().back().status, STATUS_INVALID_PARAMETER_2);
+
+  // With no runtime current (a driver calling outside any run) there is no
+  // live channel at all: the same code.
+  Runtime::Scope outside(nullptr);
+  EXPECT_EQ(VmbChannelInitSetFlags(stale, 0), STATUS_INVALID_PARAMETER_1);
+  EXPECT_EQ(server_v5.VmbChannelInitSetPrimaryChannel(stale, primary), STATUS_INVALID_PARAMETER_1);
+  EXPECT_EQ(VmbChannelEnable(stale), STATUS_INVALID_HANDLE);
 }
 
 }  // namespace

@@ -382,6 +382,78 @@ TEST_F(RulesTest, SyncRequestTimeoutCancelsAfterTheTimeout) {
   EXPECT_EQ(AllFindings(), 0u);
 }
 
+// Only KMCL calls cost time (250 ns each, everything else free), so a
+// caller's clock (its VP's local time, what KeQueryInterruptTime reads) runs
+// ahead of the global clock by exactly the calls its work item has made.
+class CallerClockTest : public RulesTest {
+ protected:
+  static constexpr int64_t kCallNs = 250;
+  static fabric::CostModel CallCostOnly() {
+    fabric::CostModel costs = fabric::CostModel::Zero();
+    costs.kmcl_call = SimDuration::Nanoseconds(kCallNs);
+    return costs;
+  }
+  CallerClockTest() : RulesTest(WorldOptions{.costs = CallCostOnly()}) {}
+
+  // From a guest worker: four KMCL calls (the clock is then 1 us ahead of
+  // the global one), then the request with `timeout` against a server that
+  // holds it. Records the caller's clock just before and after the call, in
+  // ns and by KeQueryInterruptTime.
+  void TimedRequest(std::function<LONGLONG(ULONGLONG t0_100ns)> timeout_for) {
+    world_.OnGuest([this, timeout_for] {
+      fabric::VirtualProcessor& vp = world_.fabric().guest(1).vp(0);
+      for (int i = 0; i < 4; ++i) VmbChannelGetPointer(client_.channel);
+      ahead_ns = (vp.LocalNow() - world_.sim().Now()).nanoseconds();
+      t0_ns = vp.LocalNow().nanoseconds();
+      t0_100ns = KeQueryInterruptTime();
+      uint64_t request = 7;
+      LARGE_INTEGER timeout;
+      timeout.QuadPart = timeout_for(t0_100ns);
+      status = VmbChannelSendSynchronousRequest(client_.channel, &request, 8, nullptr, kWait, nullptr, nullptr,
+                                                &timeout);
+      t1_ns = vp.LocalNow().nanoseconds();
+      t1_100ns = KeQueryInterruptTime();
+    });
+    world_.Run();
+  }
+
+  int64_t ahead_ns = 0;
+  int64_t t0_ns = 0;
+  int64_t t1_ns = 0;
+  ULONGLONG t0_100ns = 0;
+  ULONGLONG t1_100ns = 0;
+  NTSTATUS status = STATUS_SUCCESS;
+};
+
+// A relative 1 ms timeout counts from the call on the caller's own clock:
+// it is armed after the call's one handle lookup (250 ns), and the caller
+// resumes exactly 1 ms after that by its clock. Armed on the global clock,
+// which trails the caller's by the 1 us its earlier calls charged, the wait
+// ended 1 us early: about 9990 x 100 ns by KeQueryInterruptTime.
+TEST_F(CallerClockTest, RelativeTimeoutNeverEndsBeforeTheCallersClockSaysItElapsed) {
+  server_.hold = true;
+  Open();
+  TimedRequest([](ULONGLONG) { return -10000; });  // 1 ms, relative.
+  EXPECT_EQ(status, STATUS_CANCELLED);
+  EXPECT_EQ(ahead_ns, 4 * kCallNs);
+  EXPECT_EQ(t1_ns - t0_ns, kCallNs + 1000000);
+  EXPECT_EQ(t1_100ns - t0_100ns, (t0_ns % 100 + kCallNs + 1000000) / 100);  // Truncating clock reads.
+  EXPECT_GE(t1_100ns - t0_100ns, 10000u);
+  EXPECT_EQ(AllFindings(), 0u);
+}
+
+// An absolute timeout is a time on the caller's clock: the call returns
+// exactly when KeQueryInterruptTime reaches it.
+TEST_F(CallerClockTest, AbsoluteTimeoutEndsExactlyAtItsTimeOnTheCallersClock) {
+  server_.hold = true;
+  Open();
+  TimedRequest([](ULONGLONG t0_100ns) { return static_cast<LONGLONG>(t0_100ns + 10000); });
+  EXPECT_EQ(status, STATUS_CANCELLED);
+  EXPECT_EQ(ahead_ns, 4 * kCallNs);
+  EXPECT_EQ(t1_ns, static_cast<int64_t>(t0_100ns + 10000) * 100);
+  EXPECT_EQ(t1_100ns, t0_100ns + 10000);
+}
+
 TEST_F(RulesTest, WaitingSyncRequestFromEvtChannelStartedIsAFinding) {
   NTSTATUS status = STATUS_SUCCESS;
   client_.on_started = [&] {

@@ -14,7 +14,8 @@
 // findings they produce all live in the runtime.
 //
 // With no current runtime (driver code called outside any run), functions
-// returning NTSTATUS return STATUS_INVALID_HANDLE, those returning a pointer
+// returning NTSTATUS return STATUS_INVALID_HANDLE (the Init setters
+// STATUS_INVALID_PARAMETER_1, their code for a bad channel, G3), those returning a pointer
 // return NULL (VmbChannelSizeofPacket 0), and VOID functions do nothing.
 // Output parameters are written only on success, except where the contract
 // says otherwise (VmbChannelSaveContinue, VmbChannelSendSynchronousRequest's
@@ -126,34 +127,34 @@ extern "C" PVOID FASTCALL VmbChannelGetPointer(VMBCHANNEL Channel) noexcept {
 extern "C" NTSTATUS VmbChannelInitSetClientContextSize(VMBCHANNEL Channel,
                                                        UINT32 ContextSize) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->InitSetClientContextSize(Channel, ContextSize));
 }
 
 extern "C" NTSTATUS VmbChannelInitSetFlags(VMBCHANNEL Channel, UINT32 Flags) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->InitSetFlags(Channel, Flags));
 }
 
 extern "C" NTSTATUS VmbChannelInitSetFriendlyName(VMBCHANNEL Channel,
                                                   PCUNICODE_STRING Name) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->InitSetFriendlyName(Channel, Name));
 }
 
 extern "C" NTSTATUS VmbChannelInitSetMaximumExternalData(VMBCHANNEL Channel, UINT32 DataSize,
                                                          UINT32 ChainLength) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->InitSetMaximumExternalData(Channel, DataSize, ChainLength));
 }
 
 extern "C" NTSTATUS VmbChannelInitSetMaximumPacketSize(VMBCHANNEL Channel,
                                                        UINT32 PacketSize) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->InitSetMaximumPacketSize(Channel, PacketSize));
 }
 
@@ -161,7 +162,7 @@ extern "C" NTSTATUS VmbChannelInitSetProcessPacketCallbacks(
     VMBCHANNEL Channel, PFN_VMB_CHANNEL_PROCESS_PACKET ProcessPacketCallback,
     PFN_VMB_CHANNEL_PROCESSING_COMPLETE ProcessingCompleteCallback) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->InitSetProcessPacketCallbacks(Channel, ProcessPacketCallback,
                                                            ProcessingCompleteCallback));
 }
@@ -169,7 +170,7 @@ extern "C" NTSTATUS VmbChannelInitSetProcessPacketCallbacks(
 extern "C" NTSTATUS VmbChannelInitSetStateChangeCallbacks(
     VMBCHANNEL Channel, PVMB_CHANNEL_STATE_CHANGE_CALLBACKS StateChangeCallbacks) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->InitSetStateChangeCallbacks(Channel, StateChangeCallbacks));
 }
 
@@ -255,7 +256,7 @@ extern "C" NTSTATUS VmbClientChannelInitSetRingBufferPageCount(VMBCHANNEL Channe
                                                                UINT32 IncomingPageCount,
                                                                UINT32 OutgoingPageCount) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(
       runtime->ClientInitSetRingBufferPageCount(Channel, IncomingPageCount, OutgoingPageCount));
 }
@@ -264,7 +265,7 @@ extern "C" NTSTATUS VmbClientChannelInitSetTargetPnp(
     VMBCHANNEL Channel, LPCGUID InterfaceType, LPCGUID InterfaceInstance,
     PFN_VMB_CHANNEL_PNP_FAILURE PnpFailureCallback) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->ClientInitSetTargetPnp(Channel, InterfaceType, InterfaceInstance,
                                                     PnpFailureCallback));
 }
@@ -401,14 +402,14 @@ extern "C" NTSTATUS VmbPacketRestore(VMBPACKET PacketObject, PVOID Buffer,
 
 extern "C" NTSTATUS VmbServerChannelInitSetFlags(VMBCHANNEL Channel, UINT32 Flags) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->ServerInitSetFlags(Channel, Flags));
 }
 
 extern "C" NTSTATUS VmbServerChannelInitSetMmioMegabytes(VMBCHANNEL Channel, UINT16 MmioMegabytes,
                                                          UINT16 MmioMegabytesOptional) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(
       runtime->ServerInitSetMmioMegabytes(Channel, MmioMegabytes, MmioMegabytesOptional));
 }
@@ -417,7 +418,7 @@ extern "C" NTSTATUS VmbServerChannelInitSetSaveRestorePacketCallbacks(
     VMBCHANNEL Channel, PFN_VMB_CHANNEL_SAVE_PACKET SavePacketCallback,
     PFN_VMB_CHANNEL_RESTORE_PACKET RestorePacketCallback) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->ServerInitSetSaveRestorePacketCallbacks(Channel, SavePacketCallback,
                                                                      RestorePacketCallback));
 }
@@ -426,21 +427,21 @@ extern "C" NTSTATUS VmbServerChannelInitSetTargetInterfaceId(VMBCHANNEL Channel,
                                                              GUID InterfaceType,
                                                              GUID InterfaceInstance) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(
       runtime->ServerInitSetTargetInterfaceId(Channel, InterfaceType, InterfaceInstance));
 }
 
 extern "C" NTSTATUS VmbServerChannelInitSetTargetVtl(VMBCHANNEL Channel, UINT8 TargetVtl) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->ServerInitSetTargetVtl(Channel, TargetVtl));
 }
 
 extern "C" NTSTATUS VmbServerChannelInitSetVmbusHandle(VMBCHANNEL Channel,
                                                        HANDLE VmbusHandle) noexcept {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->ServerInitSetVmbusHandle(Channel, VmbusHandle));
 }
 
@@ -571,13 +572,13 @@ PDEVICE_OBJECT V2GetParentDeviceObject(VMBCHANNEL Channel) {
 
 NTSTATUS V5InitSetPrimaryChannel(VMBCHANNEL SubChannel, VMBCHANNEL PrimaryChannel) {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->InitSetPrimaryChannel(SubChannel, PrimaryChannel));
 }
 
 NTSTATUS V5ClientInitSetTargetProcessorIndex(VMBCHANNEL Channel, ULONG ProcessorIndex) {
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return STATUS_INVALID_HANDLE;
+  if (runtime == nullptr) return STATUS_INVALID_PARAMETER_1;  // G3: no runtime, no live channel.
   return ToNtStatus(runtime->ClientInitSetTargetProcessorIndex(Channel, ProcessorIndex));
 }
 

@@ -83,6 +83,12 @@ constexpr NtStatusRow kNtStatusTable[] = {
     // ProcessPacket callback (§6.2), G24 GPADL calls outside Opened..Closed,
     // G25 SetInterruptLatency outside the open window.
     VMBSIM_NT_ROW(STATUS_INVALID_DEVICE_STATE, kFailedPrecondition),
+    // A send whose packet the channel's ring can never hold, however empty
+    // (G10, G23; vmbsim's choice, README "The KMCL API"): the buffer's size,
+    // not any one parameter, is what no retry can fix. Distinct from
+    // STATUS_BUFFER_OVERFLOW, "does not fit now", so a zero-timeout caller
+    // does not retry it forever.
+    VMBSIM_NT_ROW(STATUS_INVALID_BUFFER_SIZE, kInvalidArgument),
     VMBSIM_NT_ROW(STATUS_NOT_FOUND, kNotFound),
     // VmbChannelSendSynchronousRequest, §6.7: "the channel is shutting down";
     // G9 completion status after a rescind. The peer is gone, for now.

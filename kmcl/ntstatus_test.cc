@@ -52,6 +52,7 @@ constexpr Row kExpectedTable[] = {
     {STATUS_CANCELLED, "STATUS_CANCELLED", absl::StatusCode::kCancelled},
     {STATUS_INVALID_DEVICE_STATE, "STATUS_INVALID_DEVICE_STATE",
      absl::StatusCode::kFailedPrecondition},
+    {STATUS_INVALID_BUFFER_SIZE, "STATUS_INVALID_BUFFER_SIZE", absl::StatusCode::kInvalidArgument},
     {STATUS_NOT_FOUND, "STATUS_NOT_FOUND", absl::StatusCode::kNotFound},
     {STATUS_DEVICE_REMOVED, "STATUS_DEVICE_REMOVED", absl::StatusCode::kUnavailable},
 };
@@ -64,6 +65,8 @@ TEST(NtStatusTest, NumericValuesMatchNtStatusH) {
   EXPECT_EQ(static_cast<uint32_t>(STATUS_INVALID_HANDLE), 0xC0000008u);
   EXPECT_EQ(static_cast<uint32_t>(STATUS_INVALID_PARAMETER_1), 0xC00000EFu);
   EXPECT_EQ(static_cast<uint32_t>(STATUS_INVALID_DEVICE_STATE), 0xC0000184u);
+  EXPECT_EQ(static_cast<uint32_t>(STATUS_INVALID_BUFFER_SIZE), 0xC0000206u);  // ntstatus.h.
+
 }
 
 TEST(NtStatusTest, NtStatusToCanonicalCodeAndName) {

@@ -315,16 +315,21 @@ absl::StatusOr<Runtime::Channel*> Runtime::FindChannel(VMBCHANNEL handle, const 
   return ChannelHandleError(handle, function);
 }
 
-absl::Status Runtime::ChannelHandleError(VMBCHANNEL handle, const char* function) {
+absl::Status Runtime::ChannelHandleError(VMBCHANNEL handle, const char* function, NTSTATUS status) {
   // Lookup gives the reason (null, stale, foreign, ...).
   const absl::StatusOr<Channel*> found = channels_.Lookup(HandleValueOf(handle));
   VMBSIM_CHECK(!found.ok());  // Find and Lookup agree on what is live.
-  return Report(nullptr, function, Rule::kStaleOrForeignHandle, STATUS_INVALID_HANDLE,
-                std::string(found.status().message()));
+  VMBSIM_CHECK_NE(status, STATUS_SUCCESS);  // A bad handle always fails the call.
+  return Report(nullptr, function, Rule::kStaleOrForeignHandle, status, std::string(found.status().message()));
 }
 
 absl::StatusOr<Runtime::Channel*> Runtime::FindForInit(VMBCHANNEL handle, const char* function, Role role) {
-  VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, function));
+  // G3: every Init setter documents STATUS_INVALID_PARAMETER_1 for "a bad
+  // channel handle or a channel in the wrong state"; a stale or made-up
+  // handle is the first, so it gets _1 too, not the STATUS_INVALID_HANDLE of
+  // other calls. The finding is the same stale_or_foreign_handle.
+  Channel* ch = LiveChannel(handle);
+  if (ch == nullptr) return ChannelHandleError(handle, function, STATUS_INVALID_PARAMETER_1);
   if (role == Role::kServer && !ch->is_server) {
     return KmclError(STATUS_INVALID_PARAMETER_1, absl::StrCat(function, ": a client channel"));
   }
@@ -686,15 +691,15 @@ absl::Status Runtime::ServerInitSetSaveRestorePacketCallbacks(VMBCHANNEL handle,
 
 absl::Status Runtime::InitSetPrimaryChannel(VMBCHANNEL sub_handle, VMBCHANNEL primary_handle) {
   constexpr const char* kFn = "VmbChannelInitSetPrimaryChannel";
-  VMBSIM_ASSIGN_OR_RETURN(Channel * sub, FindChannel(sub_handle, kFn));
-  VMBSIM_RETURN_IF_ERROR(InitSetterGuard(sub, kFn));
-  absl::StatusOr<Channel*> primary = FindChannel(primary_handle, kFn);
-  if (!primary.ok()) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": bad primary channel"));
-  if ((*primary)->is_server != sub->is_server || (*primary)->partition != sub->partition || *primary == sub ||
-      (*primary)->primary != 0) {
+  VMBSIM_ASSIGN_OR_RETURN(Channel * sub, FindForInit(sub_handle, kFn, Role::kEither));
+  // The second handle is the second parameter: a bad one is _2 (G3's rule).
+  Channel* primary = LiveChannel(primary_handle);
+  if (primary == nullptr) return ChannelHandleError(primary_handle, kFn, STATUS_INVALID_PARAMETER_2);
+  if (primary->is_server != sub->is_server || primary->partition != sub->partition || primary == sub ||
+      primary->primary != 0) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": not a primary of the same role and partition"));
   }
-  sub->primary = (*primary)->handle;
+  sub->primary = primary->handle;
   return absl::OkStatus();
 }
 
@@ -934,17 +939,33 @@ void Runtime::OnOffer(uint16_t guest, uint32_t relid) {
   }
 }
 
+Runtime::RingPages Runtime::ClientRingPages(const Channel& ch) const {
+  // The footprint of one maximum packet: descriptor 16, for external data a
+  // GPA-direct header 8 and per range 8 + 8 per page, the payload padded to
+  // 8, the trailer 8. A chain of c ranges carrying B bytes spans at most
+  // ceil(B / 4096) + 2c - 1 pages: each range's own pages, ceil(b / 4096),
+  // sum to under B / 4096 + c, and an offset into its first page can add
+  // one more to each.
+  uint64_t external_bytes = 0;
+  if (ch.max_external_data != 0) {
+    const uint64_t chain = std::max<uint32_t>(1, ch.max_chain_length);
+    const uint64_t pages = (uint64_t{ch.max_external_data} + kPageBytes - 1) / kPageBytes + 2 * chain - 1;
+    external_bytes = 8 + chain * 8 + pages * 8;
+  }
+  const uint64_t footprint_bytes =
+      fabric::kDescriptorSizeBytes + external_bytes + fabric::RoundUpTo8(ch.max_packet_size) + fabric::kTrailerSizeBytes;
+  // The writer's own function (ring_buffer.h) under the writers' rule: a
+  // maximum packet always passes the writer's packet_footprint_bytes_max.
+  const uint64_t pages_min = 1 + fabric::RingDataPageCountFor(options_.writer_size_rule, footprint_bytes);
+  return RingPages{.outgoing = std::max<uint64_t>(ch.outgoing_pages, pages_min),
+                   .incoming = std::max<uint64_t>(ch.incoming_pages, pages_min)};
+}
+
 void Runtime::StartClientOpen(Channel& ch) {
   fabric::VmbusClient& client = fabric_->client(ch.guest);
-  // G10: grow the rings so one maximum packet (with descriptors for the
-  // declared external data) fits: descriptor 16 + GPA ranges + payload +
-  // trailer 8, with the one byte a ring keeps free.
-  const uint64_t ext_pages = ch.max_external_data == 0 ? 0 : (uint64_t{ch.max_external_data} + kPageBytes - 1) / kPageBytes + 1;
-  const uint64_t ext_bytes = ch.max_external_data == 0 ? 0 : 8 + uint64_t{std::max<uint32_t>(1, ch.max_chain_length)} * 8 + ext_pages * 8;
-  const uint64_t need = 16 + ext_bytes + ((uint64_t{ch.max_packet_size} + 7) & ~uint64_t{7}) + 8 + 8;
-  const uint64_t min_pages = 1 + (need + kPageBytes - 1) / kPageBytes;
-  const uint64_t outgoing = std::max<uint64_t>(ch.outgoing_pages, min_pages);
-  const uint64_t incoming = std::max<uint64_t>(ch.incoming_pages, min_pages);
+  const RingPages pages = ClientRingPages(ch);  // G10.
+  const uint64_t outgoing = pages.outgoing;
+  const uint64_t incoming = pages.incoming;
   ch.ring_page_count = outgoing + incoming;
   ch.outgoing_ring_pages = static_cast<uint32_t>(outgoing);
   ch.ring_first_pfn = AllocateGuestPages(ch.guest, ch.ring_page_count);
@@ -1137,6 +1158,10 @@ void Runtime::OnAttached(uint16_t guest, uint32_t relid) {
 void Runtime::WireEndpoint(Channel& ch) {
   fabric::ChannelDataPath* ep = ch.endpoint;
   if (ep == nullptr) return;
+  // KMCL's writer, KMCL's size rule (RuntimeOptions::writer_size_rule),
+  // before anything is written: the fabric builds every endpoint with its
+  // own default. The client sized the rings by the same rule.
+  ep->writer().SetSizeRule(options_.writer_size_rule);
   const uint64_t handle = ch.handle;
   Channel* c = &ch;
   // The endpoint dies before the channel does (OnDetaching clears it), and
@@ -1173,6 +1198,7 @@ DirectionTransactions& DirectionTransactions::operator+=(const DirectionTransact
   transactions_finished += other.transactions_finished;
   transactions_failed += other.transactions_failed;
   queued_sends += other.queued_sends;
+  sends_failed += other.sends_failed;
   send_to_process_ns.Merge(other.send_to_process_ns);
   send_to_completion_ns.Merge(other.send_to_completion_ns);
   return *this;

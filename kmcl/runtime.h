@@ -45,6 +45,14 @@
 //   - In-band bytes are copied at send time (G6). Packets sent while the
 //     channel is not open, or while the ring is full, wait in the channel's
 //     send queue, in order; Disable and rescind cancel them (G6, G9).
+//   - The size limit is the writing endpoint's (fabric::WriterSizeRule):
+//     KMCL's writers take any packet that fits an empty ring (T < D, the
+//     Linux / EMCL rule), and client rings are sized by the same function so
+//     that one MaximumPacketSize packet always fits (G10). A packet that can
+//     never fit the channel's outgoing ring is refused at the send with
+//     STATUS_INVALID_BUFFER_SIZE and an oversize_packet finding; one that
+//     waited in the send queue while the ring was unknown (a server before
+//     the open) fails its transaction with that status instead.
 //   - BufferLength of a delivered packet is the in-band length the ring
 //     carries: the sent length rounded up to 8 bytes (Hyper-V rings count in
 //     8-byte units; the padding is zero).
@@ -74,6 +82,7 @@
 #include "sim/core/fiber.h"
 #include "sim/core/simulator.h"
 #include "sim/fabric/fabric.h"
+#include "sim/fabric/ring_buffer.h"
 
 namespace vmbsim::kmcl {
 class Runtime;
@@ -138,6 +147,12 @@ struct RuntimeOptions {
   // Measure every channel's transactions (Runtime::TransactionsFor): two
   // histogram records and a few counters per packet, so off unless asked for.
   bool transaction_metrics = false;
+  // The size rule of KMCL's ring writers (both endpoints of every KMCL
+  // channel; set when the fabric attaches the channel) and of client ring
+  // sizing, which uses the same function: a MaximumPacketSize packet always
+  // fits. kLinuxEmcl is the EMCL library's rule (KMCL's lineage); kOpenVmm
+  // is the fabric's default, for comparison.
+  fabric::WriterSizeRule writer_size_rule = fabric::WriterSizeRule::kLinuxEmcl;
 };
 
 struct RuntimeCounters {
@@ -219,6 +234,11 @@ struct DirectionTransactions {
   uint64_t transactions_finished = 0;
   uint64_t transactions_failed = 0;  // Finished with a failure status.
   uint64_t queued_sends = 0;         // Sends that waited in the send queue.
+  // Sends refused at the call as oversize (each an oversize_packet finding):
+  // in-band bytes above MaximumPacketSize, external data above
+  // MaximumExternalData, or a packet the outgoing ring can never hold
+  // (STATUS_INVALID_BUFFER_SIZE). Never counted as sent, finished or lost.
+  uint64_t sends_failed = 0;
   sim::Histogram send_to_process_ns;
   sim::Histogram send_to_completion_ns;
 
@@ -457,7 +477,8 @@ class Runtime {
   // Sets the thread's current runtime; returns the previous one.
   static Runtime* ExchangeCurrent(Runtime* runtime);
 
-  // Lookups; a failure is reported (rule kStaleOrForeignHandle) against `function`.
+  // Lookups; a failure is reported (rule kStaleOrForeignHandle) against
+  // `function` and returns STATUS_INVALID_HANDLE.
   absl::StatusOr<Channel*> FindChannel(VMBCHANNEL handle, const char* function);
   absl::StatusOr<Packet*> FindPacket(VMBPACKET handle, const char* function);
   // The live object `handle` names, with the call's cost charged; null, with
@@ -465,16 +486,20 @@ class Runtime {
   // VmbPacketGetPointer) use these directly, with no status on the live path.
   Channel* LiveChannel(VMBCHANNEL handle);
   Packet* LivePacket(VMBPACKET handle);
-  // The misses: report the handle that is not live and return the error.
-  absl::Status ChannelHandleError(VMBCHANNEL handle, const char* function);
+  // The misses: report the handle that is not live and return the error,
+  // `status` (what the call returns: Init setters use
+  // STATUS_INVALID_PARAMETER_N, G3).
+  absl::Status ChannelHandleError(VMBCHANNEL handle, const char* function, NTSTATUS status = STATUS_INVALID_HANDLE);
   absl::Status PacketHandleError(VMBPACKET handle, const char* function);
   absl::StatusOr<Incoming*> FindIncoming(VMBPACKETCOMPLETION handle, const char* function);
 
   // Reports a finding and returns `status` (with `detail` as its message).
   absl::Status Report(Channel* channel, const char* function, Rule rule, NTSTATUS status, std::string detail);
   absl::Status InitSetterGuard(Channel* channel, const char* function);
-  // An Init setter's channel: found, of the right role (else
-  // STATUS_INVALID_PARAMETER_1), and still disabled (InitSetterGuard).
+  // An Init setter's channel: live, of the right role, and still disabled
+  // (InitSetterGuard); else STATUS_INVALID_PARAMETER_1, a stale or made-up
+  // handle included (G3: the header's rule for Init setters is "a bad
+  // channel handle or a channel in the wrong state").
   enum class Role : uint8_t { kEither, kServer, kClient };
   absl::StatusOr<Channel*> FindForInit(VMBCHANNEL handle, const char* function, Role role);
   // The packet `handle` names if it is the one in ProcessPacket now; else
@@ -492,6 +517,15 @@ class Runtime {
   void OnOpenGate(uint16_t guest, uint32_t relid, fabric::Fabric::OpenDone done);
   void ClientOpenResult(Channel& channel, uint32_t status);
   void StartClientOpen(Channel& channel);
+  // G10: a client's ring sizes in pages, each including its control page:
+  // the counts it asked for, grown so that one packet of MaximumPacketSize
+  // (with GPA ranges for its declared external data) passes the writer's
+  // size rule (fabric::RingDataPageCountFor with options_.writer_size_rule).
+  struct RingPages {
+    uint64_t outgoing = 0;
+    uint64_t incoming = 0;
+  };
+  RingPages ClientRingPages(const Channel& channel) const;
   void TRun(Channel& channel);
   void TStop(Channel& channel);
   void TClose(Channel& channel, bool peer_gone);
@@ -532,7 +566,32 @@ class Runtime {
   absl::Status SubmitSend(Packet& packet, Channel& channel, const void* buffer, uint32_t length,
                           std::vector<fabric::GpaRange> ranges, uint32_t flags, const char* function);
   void FlushSendQueue(Channel& channel);
-  // kWritten, kRingFull, or an error (the endpoint failed).
+  // The wire form of `packet` (its trans id and, when measured, its send
+  // time as the tag).
+  static fabric::OutgoingPacket WireFormOf(const Packet& packet);
+  // The largest ring footprint the channel's outgoing ring takes (its
+  // writer's packet_footprint_bytes_max), or 0 while that is unknown: a
+  // server's ring before the open (the client sizes the rings).
+  uint32_t OutgoingFootprintMax(const Channel& channel) const;
+  // Empty when `packet`, of `geometry` (fabric::MeasurePacket of its wire
+  // form), fits the outgoing ring, or the ring is unknown; otherwise why it
+  // never can.
+  std::string NeverFitsReason(const Channel& channel, const Packet& packet,
+                              const absl::StatusOr<fabric::PacketGeometry>& geometry) const;
+  // A send's admission: refuses a packet that can never fit (RefuseOversize
+  // with STATUS_INVALID_BUFFER_SIZE), else says what its write will do,
+  // asking the writer itself (CanWrite) so the Send record can say it first.
+  enum class Admission : uint8_t {
+    kQueue,     // Not tried: not open, sends wait before it, or the writer is blocked.
+    kWriteNow,  // Open, nothing waiting, and the ring has room.
+    kRingFull,  // Open, nothing waiting, but no room: the write is refused.
+  };
+  absl::StatusOr<Admission> AdmitSend(Channel& channel, const Packet& packet, const char* function);
+  // A transaction starts: its Send trace record (queued or not) and, when
+  // measured, its metering.
+  void RecordSend(Channel& channel, Packet& packet, bool queued);
+  // Writes `packet` into the ring: true if written, false if the ring is
+  // full or the writer blocked, or an error (the endpoint failed).
   absl::StatusOr<bool> TryWrite(Channel& channel, Packet& packet);
   void AfterWritten(Channel& channel, Packet& packet);
   void PeerViolationFor(Channel& channel, std::string reason);
@@ -546,6 +605,10 @@ class Runtime {
   // Points `channel` at its current relid's figures (a no-op while it has none).
   void BindTransactions(Channel& channel);
   void MeterSend(Channel& channel, Packet& packet, uint32_t bytes, bool queued, sim::SimTime now);
+  void MeterSendFailed(Channel& channel);
+  // Refuses an oversize send of `channel` at the call: an oversize_packet
+  // finding, a failed send in the transaction metrics, `status` returned.
+  absl::Status RefuseOversize(Channel& channel, const char* function, NTSTATUS status, std::string detail);
   void MeterDeliver(Channel& channel, Incoming& incoming, sim::SimTime now);
   void MeterFinish(Channel& channel, Packet& packet, NTSTATUS status, sim::SimTime now);
   // Emits the Finish trace record of `packet`'s transaction and meters it.

@@ -127,6 +127,9 @@ struct Runtime::Packet {
   // and when it was made (ns).
   bool metered = false;
   int64_t sent_at_ns = 0;
+  // The KMCL call that made the current send (static storage), for a
+  // finding when the packet leaves the send queue.
+  const char* send_function = "VmbPacketSend";
 };
 
 struct Runtime::Incoming {
@@ -268,6 +271,7 @@ struct Runtime::Channel {
     uint64_t packets = 0;
     uint64_t bytes = 0;
     uint64_t queued = 0;
+    uint64_t failed = 0;  // DirectionTransactions::sends_failed.
   } unbound_sends;
 
   // Save / restore.

@@ -53,6 +53,7 @@ void Runtime::BindTransactions(Channel& ch) {
     d.packets_sent += ch.unbound_sends.packets;
     d.bytes_sent += ch.unbound_sends.bytes;
     d.queued_sends += ch.unbound_sends.queued;
+    d.sends_failed += ch.unbound_sends.failed;
     ch.unbound_sends = {};
   }
 }
@@ -71,6 +72,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterSend(Channel& ch, Packet&
     ++ch.unbound_sends.packets;
     ch.unbound_sends.bytes += bytes;
     if (queued) ++ch.unbound_sends.queued;
+  }
+}
+
+void Runtime::MeterSendFailed(Channel& ch) {
+  if (ChannelTransactions* t = TransactionsOf(ch)) {
+    DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
+    ++d.sends_failed;
+  } else {
+    ++ch.unbound_sends.failed;
   }
 }
 
@@ -115,6 +125,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterFinish(Channel& ch, Packe
     return;
   }
   d.send_to_completion_ns.Record(waited_ns);
+}
+
+// A transaction of `ch` starts: its trace record and, when measured, its
+// figures. `queued`: it waits in the send queue (the channel is not open,
+// earlier sends wait, the writer is blocked, or the ring lacks room), so the
+// record says what the send did, not what it tried.
+void Runtime::RecordSend(Channel& ch, Packet& p, bool queued) {
+  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  const uint32_t bytes = static_cast<uint32_t>(p.inband.size());
+  sim().tracer().Emit({.time = now, .kind = kKmclSendTraceKind, .partition = ch.partition, .vp = ch.vp->vp_index(),
+                       .channel = ch.relid, .id0 = ch.handle, .id1 = p.trans_id, .size0 = bytes,
+                       .size1 = ch.guest | (queued ? 1u << 16 : 0u)});
+  if (options_.transaction_metrics) MeterSend(ch, p, bytes, queued, now);
 }
 
 // A transaction of `ch` ended: its trace record and, when measured, its figures.
@@ -361,7 +384,8 @@ void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uin
             ch.endpoint->SendCompletion(inc.trans_id, payload, inc.processed_tag);
         if (!sent.ok() && absl::IsInvalidArgument(sent.status())) {
           Report(&ch, kFn, Rule::kOversizePacket, STATUS_SUCCESS,
-                 absl::StrCat("a ", size, "-byte completion can never fit the ring; not sent"))
+                 absl::StrCat("a ", size, "-byte completion can never fit the ring (", sent.status().message(),
+                              "); not sent"))
               .IgnoreError();
         } else if (!sent.ok() || *sent == fabric::WriteOutcome::kRingFull) {
           queued = ch.endpoint->failed() ? false : true;
@@ -686,14 +710,76 @@ absl::StatusOr<std::vector<fabric::GpaRange>> Runtime::RangesFromMdl(Channel& ch
     return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(function, ": offset/length outside the MDL chain"));
   }
   if (ch.max_chain_length != 0 && ranges.size() > ch.max_chain_length) {
-    return Report(&ch, function, Rule::kOversizePacket, STATUS_INVALID_PARAMETER,
-                  absl::StrCat(ranges.size(), " MDLs above the declared chain length ", ch.max_chain_length));
+    return RefuseOversize(ch, function, STATUS_INVALID_PARAMETER,
+                          absl::StrCat(ranges.size(), " MDLs above the declared chain length ", ch.max_chain_length));
   }
   if (ch.max_external_data != 0 && total > ch.max_external_data) {
-    return Report(&ch, function, Rule::kOversizePacket, STATUS_INVALID_PARAMETER,
-                  absl::StrCat(total, " external bytes above the declared ", ch.max_external_data));
+    return RefuseOversize(ch, function, STATUS_INVALID_PARAMETER,
+                          absl::StrCat(total, " external bytes above the declared ", ch.max_external_data));
   }
   return ranges;
+}
+
+absl::Status Runtime::RefuseOversize(Channel& ch, const char* function, NTSTATUS status, std::string detail) {
+  VMBSIM_CHECK_NE(status, STATUS_SUCCESS);  // A refused send fails its call.
+  if (options_.transaction_metrics) MeterSendFailed(ch);
+  return Report(&ch, function, Rule::kOversizePacket, status, std::move(detail));
+}
+
+fabric::OutgoingPacket Runtime::WireFormOf(const Packet& p) {
+  fabric::OutgoingPacket out;
+  out.type = p.ranges.empty() ? fabric::PacketType::kDataInband : fabric::PacketType::kDataUsingGpaDirect;
+  out.flags = (p.flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) != 0 ? fabric::kCompletionRequestedFlag : 0;
+  out.trans_id = p.trans_id;
+  out.payload = absl::MakeConstSpan(p.inband);
+  out.gpa_ranges = absl::MakeConstSpan(p.ranges);
+  if (p.metered) out.tag = static_cast<uint64_t>(p.sent_at_ns) + 1;  // For the peer's MeterDeliver.
+  return out;
+}
+
+uint32_t Runtime::OutgoingFootprintMax(const Channel& ch) const {
+  // Attached: the writer's own limit (its size rule, set at attach).
+  if (ch.endpoint != nullptr) return ch.endpoint->writer().packet_footprint_bytes_max();
+  // A server's rings are the client's choice: unknown until the open.
+  if (ch.is_server) return 0;
+  // A client's are its own, fixed by its configuration (Init setters end at
+  // Enable): the ring it will open, under the rule its writer will get.
+  const uint64_t data_bytes = (ClientRingPages(ch).outgoing - 1) * kPageBytes;
+  VMBSIM_CHECK_LE(data_bytes, uint64_t{fabric::kRingDataPageCountMax} * kPageBytes);
+  return fabric::PacketFootprintBytesMax(options_.writer_size_rule, static_cast<uint32_t>(data_bytes));
+}
+
+std::string Runtime::NeverFitsReason(const Channel& ch, const Packet& p,
+                                     const absl::StatusOr<fabric::PacketGeometry>& geometry) const {
+  if (!geometry.ok()) return absl::StrCat("the packet cannot be encoded: ", geometry.status().message());
+  const uint32_t max_bytes = OutgoingFootprintMax(ch);
+  if (max_bytes == 0) return "";  // Decided when the packet leaves the send queue.
+  if (geometry->ring_footprint_bytes <= max_bytes) return "";
+  return absl::StrCat("a packet of ", p.inband.size(), " in-band bytes", p.ranges.empty() ? "" : " and external data",
+                      " takes ", geometry->ring_footprint_bytes, " ring bytes; the channel's outgoing ring takes at most ",
+                      max_bytes, " (writer size rule, G10)");
+}
+
+absl::StatusOr<Runtime::Admission> Runtime::AdmitSend(Channel& ch, const Packet& p, const char* function) {
+  const absl::StatusOr<fabric::PacketGeometry> geometry = fabric::MeasurePacket(WireFormOf(p));
+  if (std::string why = NeverFitsReason(ch, p, geometry); !why.empty()) {
+    return RefuseOversize(ch, function, STATUS_INVALID_BUFFER_SIZE, std::move(why));
+  }
+  if (ch.conn != ConnState::kOpen || ch.endpoint == nullptr || !ch.send_queue.empty()) return Admission::kQueue;
+  fabric::ChannelDataPath& ep = *ch.endpoint;
+  if (ep.failed()) {
+    return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(function, ": the channel's ring failed: ",
+                                                            ep.status().message()));
+  }
+  if (ep.writer_blocked()) return Admission::kQueue;  // Earlier packets wait for space; this one joins them.
+  // The writer's own test, so that what the trace records is what the write does.
+  VMBSIM_CHECK(geometry.ok());  // Else NeverFitsReason refused it.
+  absl::StatusOr<bool> fits = ep.writer().CanWrite(geometry->ring_footprint_bytes);
+  if (!fits.ok()) {
+    return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat(function, ": the channel's ring failed: ",
+                                                            fits.status().message()));
+  }
+  return *fits ? Admission::kWriteNow : Admission::kRingFull;
 }
 
 absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uint32_t length,
@@ -702,8 +788,8 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(function, ": Buffer is NULL"));
   }
   if (length > ch.max_packet_size) {
-    return Report(&ch, function, Rule::kOversizePacket, STATUS_INVALID_PARAMETER_3,
-                  absl::StrCat("BufferLength ", length, " above the maximum packet size ", ch.max_packet_size));
+    return RefuseOversize(ch, function, STATUS_INVALID_PARAMETER_3,
+                          absl::StrCat("BufferLength ", length, " above the maximum packet size ", ch.max_packet_size));
   }
   if (p.state != Packet::State::kIdle) {
     return Report(&ch, function, Rule::kCallInWrongState, STATUS_INVALID_DEVICE_STATE,
@@ -730,15 +816,15 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
   p.inband.assign(static_cast<const uint8_t*>(buffer), static_cast<const uint8_t*>(buffer) + length);  // G6.
   p.ranges = std::move(ranges);
   p.flags = flags;
+  p.send_function = function;
+  VMBSIM_ASSIGN_OR_RETURN(const Admission admission, AdmitSend(ch, p, function));
   p.trans_id = ++ch.next_trans_id;
-  const bool direct = ch.conn == ConnState::kOpen && ch.endpoint != nullptr && ch.send_queue.empty();
-  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
-  sim().tracer().Emit({.time = now, .kind = kKmclSendTraceKind, .partition = ch.partition, .vp = ch.vp->vp_index(),
-                       .channel = ch.relid, .id0 = ch.handle, .id1 = p.trans_id, .size0 = length,
-                       .size1 = ch.guest | (direct ? 0u : 1u << 16)});
-  if (options_.transaction_metrics) MeterSend(ch, p, length, !direct, now);
-  if (direct) {
+  RecordSend(ch, p, /*queued=*/admission != Admission::kWriteNow);
+  if (admission != Admission::kQueue) {
+    // Written now, or refused for space: the refusal starts the data path's
+    // blocked-writer protocol, whose wake-up flushes the send queue.
     VMBSIM_ASSIGN_OR_RETURN(const bool written, TryWrite(ch, p));
+    VMBSIM_CHECK_EQ(written, admission == Admission::kWriteNow);  // AdmitSend asked the writer, this same event.
     if (written) return absl::OkStatus();
   }
   p.state = Packet::State::kQueued;
@@ -748,14 +834,7 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
 }
 
 absl::StatusOr<bool> Runtime::TryWrite(Channel& ch, Packet& p) {
-  fabric::OutgoingPacket out;
-  out.type = p.ranges.empty() ? fabric::PacketType::kDataInband : fabric::PacketType::kDataUsingGpaDirect;
-  out.flags = (p.flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) != 0 ? fabric::kCompletionRequestedFlag : 0;
-  out.trans_id = p.trans_id;
-  out.payload = absl::MakeConstSpan(p.inband);
-  out.gpa_ranges = absl::MakeConstSpan(p.ranges);
-  if (p.metered) out.tag = static_cast<uint64_t>(p.sent_at_ns) + 1;  // For the peer's MeterDeliver.
-  absl::StatusOr<fabric::WriteOutcome> outcome = ch.endpoint->Send(out);
+  absl::StatusOr<fabric::WriteOutcome> outcome = ch.endpoint->Send(WireFormOf(p));
   if (!outcome.ok()) {
     if (absl::IsFailedPrecondition(outcome.status()) && !ch.endpoint->failed()) return false;  // Writer blocked.
     return KmclError(STATUS_INVALID_PARAMETER, absl::StrCat("send of transaction ", p.trans_id, ": ",
@@ -798,10 +877,29 @@ void Runtime::FlushSendQueue(Channel& ch) {
           ch.endpoint->SendCompletion(q.trans_id, absl::MakeConstSpan(q.completion), q.tag);
       if (sent.ok() && *sent == fabric::WriteOutcome::kRingFull) return;
       if (!sent.ok() && absl::IsFailedPrecondition(sent.status()) && !ch.endpoint->failed()) return;
+      if (!sent.ok() && absl::IsInvalidArgument(sent.status())) {
+        Report(&ch, "VmbChannelPacketComplete", Rule::kOversizePacket, STATUS_SUCCESS,
+               absl::StrCat("a ", q.completion.size(), "-byte completion can never fit the ring (",
+                            sent.status().message(), "); not sent"))
+            .IgnoreError();
+      }
       ch.send_queue.pop_front();
       continue;
     }
     Packet* p = q.packet;
+    if (std::string why = NeverFitsReason(ch, *p, fabric::MeasurePacket(WireFormOf(*p))); !why.empty()) {
+      // Sent while the ring was unknown (a server before the open): the send
+      // returned success, so its transaction fails, with the status a send
+      // after the open would have got (G10).
+      Report(&ch, p->send_function, Rule::kOversizePacket, STATUS_SUCCESS,
+             absl::StrCat(why, "; it waited in the send queue, and its transaction fails with "
+                               "STATUS_INVALID_BUFFER_SIZE"))
+          .IgnoreError();
+      ch.send_queue.pop_front();
+      p->state = Packet::State::kIdle;
+      FinishTransaction(*p, STATUS_INVALID_BUFFER_SIZE, nullptr, 0);
+      continue;
+    }
     p->state = Packet::State::kIdle;
     absl::StatusOr<bool> written = TryWrite(ch, *p);
     if (written.ok() && !*written) {
@@ -868,8 +966,8 @@ absl::Status Runtime::PacketSendWithExternalPfns(VMBPACKET handle, const void* b
   range.byte_count = pfn_count * static_cast<uint32_t>(kPageBytes);
   range.pfns.assign(pfns, pfns + pfn_count);
   if ((*ch)->max_external_data != 0 && range.byte_count > (*ch)->max_external_data) {
-    return Report(*ch, kFn, Rule::kOversizePacket, STATUS_INVALID_PARAMETER,
-                  absl::StrCat(range.byte_count, " external bytes above the declared ", (*ch)->max_external_data));
+    return RefuseOversize(**ch, kFn, STATUS_INVALID_PARAMETER,
+                          absl::StrCat(range.byte_count, " external bytes above the declared ", (*ch)->max_external_data));
   }
   std::vector<fabric::GpaRange> ranges;
   ranges.push_back(std::move(range));
@@ -919,33 +1017,51 @@ absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buff
   p.channel = ch->handle;
   p.sync = &sync;
   if (zero_timeout && !wait_flag) {
-    // Not queued at all if it does not fit right now.
-    if (ch->conn != ConnState::kOpen || ch->endpoint == nullptr || !ch->send_queue.empty()) {
-      return KmclError(STATUS_BUFFER_OVERFLOW, absl::StrCat(kFn, ": the channel cannot take the packet now"));
-    }
+    // Not queued at all if it does not fit right now. A send like any other
+    // once in the ring: its Send and Finish records, its metering.
     if (length > ch->max_packet_size) {
-      return Report(ch, kFn, Rule::kOversizePacket, STATUS_INVALID_PARAMETER_3,
-                    absl::StrCat("BufferSize ", length, " above the maximum packet size ", ch->max_packet_size));
+      return RefuseOversize(*ch, kFn, STATUS_INVALID_PARAMETER_3,
+                            absl::StrCat("BufferSize ", length, " above the maximum packet size ", ch->max_packet_size));
     }
+    if (length > 0 && buffer == nullptr) return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": Buffer is NULL"));
     p.inband.assign(static_cast<const uint8_t*>(buffer), static_cast<const uint8_t*>(buffer) + length);
     p.ranges = std::move(ranges);
     p.flags = flags;
+    p.send_function = kFn;
+    VMBSIM_ASSIGN_OR_RETURN(const Admission admission, AdmitSend(*ch, p, kFn));  // Refuses one that never fits.
+    if (admission != Admission::kWriteNow) {
+      return KmclError(STATUS_BUFFER_OVERFLOW, absl::StrCat(kFn, ": the packet does not fit the ring now "
+                                                                 "(or the channel is not open, or sends wait)"));
+    }
     p.trans_id = ++ch->next_trans_id;
-    VMBSIM_ASSIGN_OR_RETURN(const bool written, TryWrite(*ch, p));
-    if (!written) return KmclError(STATUS_BUFFER_OVERFLOW, absl::StrCat(kFn, ": the ring is full"));
+    RecordSend(*ch, p, /*queued=*/false);
+    VMBSIM_ASSIGN_OR_RETURN(const bool written, TryWrite(*ch, p));  // Finishes the transaction (no WAIT).
+    VMBSIM_CHECK(written);  // AdmitSend asked the writer itself, in this same event.
     if (completion_size != nullptr) *completion_size = 0;
     return absl::OkStatus();
   }
   VMBSIM_RETURN_IF_ERROR(SubmitSend(p, *ch, buffer, length, std::move(ranges), flags, kFn));
   sim::EventId timer;
   bool has_timer = false;
-  if (timeout != nullptr) {
-    // KeWaitForSingleObject form: negative = relative, positive = absolute, 100 ns.
-    const int64_t now_100ns = sim().Now().nanoseconds() / 100;
-    const int64_t deadline_100ns = timeout->QuadPart < 0 ? now_100ns - timeout->QuadPart : timeout->QuadPart;
-    const sim::SimDuration delay = sim::SimDuration::Units100ns(std::max<int64_t>(0, deadline_100ns - now_100ns));
+  // A timeout beyond any run (2^52 units of 100 ns, some 14 years) is driver
+  // input the checked time arithmetic must not see: it waits forever, as
+  // NULL does.
+  constexpr int64_t kTimeout100nsMax = int64_t{1} << 52;
+  if (timeout != nullptr && timeout->QuadPart >= -kTimeout100nsMax && timeout->QuadPart <= kTimeout100nsMax) {
+    // KeWaitForSingleObject form: negative = relative, positive = absolute,
+    // in 100 ns. Both count on the caller's clock, the one its
+    // KeQueryInterruptTime reads: its VP's local time, ahead of the global
+    // clock by the costs its work item has charged so far. The timer fires
+    // at that deadline on the global clock, and the caller resumes in a later
+    // work item, which starts no earlier, so the wait never ends before the
+    // caller's own clock says the timeout elapsed.
+    const sim::SimTime caller_now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+    VMBSIM_CHECK_GE(caller_now.nanoseconds(), sim().Now().nanoseconds());  // Local clocks never run behind.
+    const sim::SimTime deadline =
+        timeout->QuadPart < 0 ? caller_now + sim::SimDuration::Units100ns(-timeout->QuadPart)
+                              : sim::SimTime::Zero() + sim::SimDuration::Units100ns(timeout->QuadPart);
     Sync* s = &sync;
-    timer = sim().ScheduleAfter(delay, [this, s] {
+    timer = sim().ScheduleAt(std::max(deadline, sim().Now()), [this, s] {
       s->timed_out = true;
       Notify(s);
     });
@@ -1343,6 +1459,10 @@ absl::Status Runtime::PacketRestore(VMBPACKET handle, const void* buffer, uint32
   p->ranges.clear();
   p->trans_id = ++(*ch)->next_trans_id;
   p->restored = true;
+  p->send_function = kFn;
+  // A transaction that starts again on the restored channel: a send like
+  // any other, waiting in the queue until the channel opens.
+  RecordSend(**ch, *p, /*queued=*/true);
   p->state = Packet::State::kQueued;  // Transmitted once the channel opens.
   (*ch)->send_queue.push_back(QueuedSend{.packet = p});
   return absl::OkStatus();

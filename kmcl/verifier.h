@@ -78,7 +78,9 @@ static_assert(kContractViolationTraceKind >= kKmclTraceKindFirst &&
 // One rule of the KMCL contract. Numbers are stable (trace id1).
 enum class Rule : uint16_t {
   // A stale, foreign, never-issued or NULL handle (API header conventions;
-  // HandleTable). The call gets STATUS_INVALID_HANDLE.
+  // HandleTable). The call gets STATUS_INVALID_HANDLE; an Init setter gets
+  // STATUS_INVALID_PARAMETER_1 (G3), InitSetPrimaryChannel's second handle
+  // STATUS_INVALID_PARAMETER_2.
   kStaleOrForeignHandle = 1,
   // An Init* setter outside Disabled, e.g. after Enable (§7.6.1, G3):
   // STATUS_INVALID_PARAMETER_1.
@@ -105,7 +107,16 @@ enum class Rule : uint16_t {
   kSendAfterSuspend = 9,
   // In-band bytes above the channel's MaximumPacketSize (§6.7,
   // STATUS_INVALID_PARAMETER_3) or external data above MaximumExternalData
-  // (§6.2).
+  // (§6.2, STATUS_INVALID_PARAMETER); or a packet within both whose ring
+  // footprint exceeds what the channel's outgoing ring ever takes
+  // (fabric::WriterSizeRule: the peer sized the rings for smaller packets,
+  // or the external data was never declared), refused with
+  // STATUS_INVALID_BUFFER_SIZE (G10, G23). Every such send is refused at the
+  // call. Two cases report STATUS_SUCCESS, what their call returned: a send
+  // that waited in the send queue while the ring was unknown (a server
+  // before the open), whose transaction then fails with
+  // STATUS_INVALID_BUFFER_SIZE; and a completion that can never fit, which
+  // is dropped (VmbChannelPacketComplete returns nothing).
   kOversizePacket = 10,
   // A VmbPacketInitialize'd packet sent without a completion routine
   // (§7.6.10, §6.7).

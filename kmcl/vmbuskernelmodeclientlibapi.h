@@ -17,7 +17,9 @@
  *   - Every handle (VMBCHANNEL, VMBPACKET, VMBPACKETCOMPLETION) is opaque. A
  *     stale, foreign or already-freed handle gets STATUS_INVALID_HANDLE (or is
  *     ignored by functions that return nothing) and a trace line, never
- *     undefined behaviour.
+ *     undefined behaviour. The Init setters (Vmb*InitSet*) are the
+ *     exception: their documented error for a bad channel handle is
+ *     STATUS_INVALID_PARAMETER_1 (spec gap G3), and that is what they return.
  *   - Every function that can fail returns an NTSTATUS; NT_SUCCESS() tells
  *     success from failure.
  *   - Output parameters are written only when the function returns

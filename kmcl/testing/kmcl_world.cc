@@ -7,7 +7,9 @@ namespace vmbsim::kmcl::testing {
 KmclWorld::KmclWorld(const WorldOptions& options) {
   sim_ = std::make_unique<sim::Simulator>(sim::SimulatorOptions{.seed = options.seed});
   fabric::FabricConfig config;
-  config.costs = options.zero_costs ? fabric::CostModel::Zero() : fabric::CostModel::Default();
+  config.costs = options.costs.has_value()    ? *options.costs
+                 : options.zero_costs         ? fabric::CostModel::Zero()
+                                              : fabric::CostModel::Default();
   config.root.vp_count = options.root_vps;
   for (uint16_t g = 0; g < options.guests; ++g) {
     fabric::PartitionConfig guest;

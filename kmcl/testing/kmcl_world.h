@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "kmcl/runtime.h"
 #include "sim/core/simulator.h"
@@ -25,6 +26,8 @@ struct WorldOptions {
   uint32_t root_vps = 2;
   uint32_t guest_vps = 2;
   bool zero_costs = false;
+  // When set, the cost model (zero_costs is then ignored).
+  std::optional<fabric::CostModel> costs;
   RuntimeOptions runtime;
 };
 

@@ -137,22 +137,48 @@ absl::Status RingMemory::CheckIndex(absl::string_view ring_name, absl::string_vi
 // ---------------------------------------------------------------------------
 // RingWriter
 
-RingWriter::RingWriter(RingMemory memory, std::string name, uint32_t write_index)
+RingWriter::RingWriter(RingMemory memory, RingWriterOptions options, uint32_t write_index)
     : memory_(std::move(memory)),
-      name_(std::move(name)),
+      name_(std::move(options.name)),
+      size_rule_(options.size_rule),
+      packet_footprint_bytes_max_(PacketFootprintBytesMax(options.size_rule, memory_.data_size_bytes())),
       next_write_index_(write_index),
-      committed_write_index_(write_index) {}
+      committed_write_index_(write_index) {
+  // A data area is at least one page, so every rule accepts some packet.
+  VMBSIM_CHECK_GE(packet_footprint_bytes_max_, kDescriptorSizeBytes + kTrailerSizeBytes);
+  VMBSIM_CHECK_LE(packet_footprint_bytes_max_, in_flight_bytes_max());  // Never more than can be in flight.
+}
 
-absl::StatusOr<RingWriter> RingWriter::Create(RingMemory memory, std::string name) {
+absl::StatusOr<RingWriter> RingWriter::Create(RingMemory memory, RingWriterOptions options) {
   // Our own index, but it lives in guest memory (a fresh ring holds 0; a
   // restored one whatever was saved), so it is input.
   const uint32_t write_index = LoadControlWord(memory.control_page(), ControlWord::kWriteIndex);
-  VMBSIM_RETURN_IF_ERROR(memory.CheckIndex(name, "write_index", write_index));
+  VMBSIM_RETURN_IF_ERROR(memory.CheckIndex(options.name, "write_index", write_index));
   uint8_t* control = memory.control_page();
   StoreControlWord(control, ControlWord::kFeatureBits,
                    LoadControlWord(control, ControlWord::kFeatureBits) | kFeatPendingSendSz);
   StoreControlWord(control, ControlWord::kPendingSendSz, 0);
-  return RingWriter(std::move(memory), std::move(name), write_index);
+  return RingWriter(std::move(memory), std::move(options), write_index);
+}
+
+absl::StatusOr<RingWriter> RingWriter::Create(RingMemory memory, std::string name) {
+  return Create(std::move(memory), RingWriterOptions{.name = std::move(name)});
+}
+
+void RingWriter::SetSizeRule(WriterSizeRule rule) {
+  size_rule_ = rule;
+  packet_footprint_bytes_max_ = PacketFootprintBytesMax(rule, data_size_bytes());
+  VMBSIM_CHECK_LE(packet_footprint_bytes_max_, in_flight_bytes_max());
+}
+
+absl::Status RingWriter::NeverFitsError(uint32_t ring_footprint_bytes) const {
+  VMBSIM_CHECK_GT(ring_footprint_bytes, packet_footprint_bytes_max_);
+  // The limit as each rule's source states it: T < D (Linux, EMCL), T < D - 8 (OpenVMM).
+  const std::string limit = size_rule_ == WriterSizeRule::kLinuxEmcl
+                                ? absl::StrCat("data size ", data_size_bytes())
+                                : absl::StrCat("data size - 8 = ", in_flight_bytes_max());
+  return absl::InvalidArgumentError(
+      absl::StrCat(name_, ": packet ring footprint ", ring_footprint_bytes, " bytes not below ", limit));
 }
 
 absl::Status RingWriter::Fail(absl::Status status) {
@@ -172,9 +198,7 @@ absl::StatusOr<WriteOutcome> RingWriter::WriteSlow(const OutgoingPacket& packet)
   VMBSIM_ASSIGN_OR_RETURN(const PacketGeometry geometry, MeasurePacket(packet));
   const uint32_t footprint_bytes = geometry.ring_footprint_bytes;
   if (ABSL_PREDICT_FALSE(footprint_bytes > packet_footprint_bytes_max())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name_, ": packet ring footprint ", footprint_bytes,
-                     " bytes not below data size - 8 = ", in_flight_bytes_max()));
+    return NeverFitsError(footprint_bytes);
   }
   VMBSIM_ASSIGN_OR_RETURN(const uint32_t read_index, LoadReadIndex());
   if (memory_.RawFreeBytes(next_write_index_, read_index) <= footprint_bytes) {
@@ -259,11 +283,7 @@ void RingWriter::ClearPendingSendSize() {
 
 absl::StatusOr<bool> RingWriter::CanWrite(uint32_t ring_footprint_bytes) {
   if (failed()) return status_;
-  if (ring_footprint_bytes > packet_footprint_bytes_max()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name_, ": packet ring footprint ", ring_footprint_bytes,
-                     " bytes not below data size - 8 = ", in_flight_bytes_max()));
-  }
+  if (ring_footprint_bytes > packet_footprint_bytes_max()) return NeverFitsError(ring_footprint_bytes);
   VMBSIM_ASSIGN_OR_RETURN(const uint32_t read_index, LoadReadIndex());
   return memory_.RawFreeBytes(next_write_index_, read_index) > ring_footprint_bytes;
 }
@@ -273,7 +293,8 @@ absl::StatusOr<uint32_t> RingWriter::FreeBytes() {
   VMBSIM_ASSIGN_OR_RETURN(const uint32_t read_index, LoadReadIndex());
   const uint32_t raw_free_bytes = memory_.RawFreeBytes(next_write_index_, read_index);
   VMBSIM_CHECK_GE(raw_free_bytes, kTrailerSizeBytes);  // Both indices validated.
-  return raw_free_bytes - 8;
+  // raw_free > T, and no more than the size rule takes in one packet.
+  return std::min(raw_free_bytes - 8, packet_footprint_bytes_max());
 }
 
 // ---------------------------------------------------------------------------

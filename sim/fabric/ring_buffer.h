@@ -26,6 +26,11 @@
 // with ring footprint T (len8 * 8 + 8) may be written only if raw_free > T,
 // and at most D - 8 bytes are ever in flight (spec 1.4).
 //
+// Which packets a writer accepts at all is a property of the writing
+// endpoint, its `WriterSizeRule`: Linux and Microsoft's EMCL library (the
+// lineage of KMCL) take any packet that fits an empty ring (T < D); OpenVMM
+// refuses T >= D - 8 outright. Both agree on when a packet fits now.
+//
 // Both halves live in guest memory that the other side (or a fault plan) can
 // scribble over at any time. Every index loaded from the control page is
 // validated on every load (< D, multiple of 8); a bad index, or a bad packet
@@ -226,6 +231,55 @@ class RingMemory {
 // ---------------------------------------------------------------------------
 // Producer half.
 
+// The largest packet a writer accepts at all. Every rule agrees on when a
+// packet of footprint T (descriptor, payload, padding to 8, trailer) fits
+// now: raw_free > T, which is OpenVMM's `ring_free() >= T` (ring_free =
+// raw_free - 8) and EMCL's `PkpFreeBytes() >= T` (raw_free - 1) because
+// every quantity is a multiple of 8. They differ in the packet that can
+// never be written, refused as InvalidArgument rather than kRingFull:
+enum class WriterSizeRule : uint8_t {
+  // T < D: a packet fits an empty ring. Linux drivers/hv/ring_buffer.c
+  // `hv_ringbuffer_write` fails a write only when
+  // `bytes_avail_towrite <= totalbytes_towrite` (no separate limit), and
+  // Microsoft's EMCL ring library, the Windows lineage of KMCL (public as
+  // microsoft/mu_msvm MsvmPkg/EmclDxe/RingBuffer.c,
+  // `PkpCheckSendBufferFreeBytes`), refuses exactly
+  // `TotalPacketSize >= DataBytesInRing` as EFI_INVALID_PARAMETER. KMCL's
+  // endpoints use this rule. Largest footprint: D - 8.
+  kLinuxEmcl,
+  // T < D - 8: OpenVMM vm/devices/vmbus/vmbus_ring `OutgoingRing::write`
+  // returns InvalidMessageLength for `total_msg_len >= self.inner.len() - 8`.
+  // The default, and the fabric's writers'. Largest footprint: D - 16.
+  kOpenVmm,
+};
+
+// Largest ring footprint a writer following `rule` accepts into a data area
+// of `data_size_bytes` (a multiple of 4096).
+inline constexpr uint32_t PacketFootprintBytesMax(WriterSizeRule rule, uint32_t data_size_bytes) {
+  return rule == WriterSizeRule::kLinuxEmcl ? data_size_bytes - 8 : data_size_bytes - 16;
+}
+
+// The fewest data pages (ring pages minus the control page) whose writer,
+// following `rule`, accepts a packet of footprint `ring_footprint_bytes`:
+// the smallest n >= 1 with PacketFootprintBytesMax(rule, n * 4096) >= T.
+// Ring sizing uses it so that sizing and writing apply one rule.
+inline constexpr uint64_t RingDataPageCountFor(WriterSizeRule rule, uint64_t ring_footprint_bytes) {
+  // PacketFootprintBytesMax is D minus a fixed reserve: n * 4096 - reserve >= T.
+  const uint64_t reserve_bytes = kPageSizeBytes - PacketFootprintBytesMax(rule, kPageSizeBytes);
+  const uint64_t pages = (ring_footprint_bytes + reserve_bytes + kPageSizeBytes - 1) / kPageSizeBytes;
+  return pages == 0 ? 1 : pages;
+}
+
+static_assert(PacketFootprintBytesMax(WriterSizeRule::kLinuxEmcl, kPageSizeBytes) == 4088);
+static_assert(PacketFootprintBytesMax(WriterSizeRule::kOpenVmm, kPageSizeBytes) == 4080);
+static_assert(RingDataPageCountFor(WriterSizeRule::kLinuxEmcl, 4088) == 1);
+static_assert(RingDataPageCountFor(WriterSizeRule::kOpenVmm, 4088) == 2);
+
+struct RingWriterOptions {
+  std::string name = "ring";  // Prefixes every error message.
+  WriterSizeRule size_rule = WriterSizeRule::kOpenVmm;
+};
+
 enum class WriteOutcome {
   kWritten,   // Copied into the ring; visible to the reader after CommitWrite.
   kRingFull,  // raw_free <= T. Nothing written. Expected; retry later.
@@ -237,16 +291,20 @@ class RingWriter {
   // write_index found in the control page (0 in a fresh ring), sets
   // feature_bits bit 0 (kFeatPendingSendSz: "I publish pending_send_sz and
   // honour it", as OpenVMM's OutgoingRing::new and Linux do) and zeroes
-  // pending_send_sz. DataLoss if the stored write_index is invalid. `name`
-  // prefixes every error message ("channel 3 host->guest").
+  // pending_send_sz. DataLoss if the stored write_index is invalid.
+  // `options.name` prefixes every error message ("channel 3 host->guest");
+  // `options.size_rule` sets the largest packet accepted.
+  static absl::StatusOr<RingWriter> Create(RingMemory memory, RingWriterOptions options);
+  // As above with the default size rule (kOpenVmm).
   static absl::StatusOr<RingWriter> Create(RingMemory memory, std::string name = "ring");
 
   // Copies `packet` into the ring at the private cursor without publishing it:
   // descriptor and type header, payload, zero padding to 8, and the trailer
   // `(uint64_t)cursor << 32`. Returns kRingFull (and writes nothing) if the
   // ring lacks room. InvalidArgument if the packet is malformed
-  // (MeasurePacket) or so large that it can never fit (footprint T >= D - 8,
-  // OpenVMM's limit); DataLoss (endpoint failed) if read_index is invalid.
+  // (MeasurePacket) or so large that it can never fit (footprint above
+  // packet_footprint_bytes_max(), per the size rule); DataLoss (endpoint
+  // failed) if read_index is invalid.
   ABSL_ATTRIBUTE_ALWAYS_INLINE absl::StatusOr<WriteOutcome> Write(const OutgoingPacket& packet);
 
   // Publishes write_index for every packet written since the last commit and
@@ -287,20 +345,29 @@ class RingWriter {
 
   // Re-reads read_index and returns whether a packet of footprint
   // `ring_footprint_bytes` fits now (raw_free > T). InvalidArgument if
-  // T >= D - 8; DataLoss (endpoint failed) if read_index is invalid.
+  // T > packet_footprint_bytes_max(); DataLoss (endpoint failed) if
+  // read_index is invalid.
   absl::StatusOr<bool> CanWrite(uint32_t ring_footprint_bytes);
 
   // Loads read_index and returns the largest packet footprint T that Write
-  // would accept now (raw_free - 8, at most in_flight_bytes_max()), measured
-  // from the private cursor. DataLoss (endpoint failed) if read_index is
-  // invalid.
+  // would accept now (raw_free - 8, at most packet_footprint_bytes_max()),
+  // measured from the private cursor. DataLoss (endpoint failed) if
+  // read_index is invalid.
   absl::StatusOr<uint32_t> FreeBytes();
 
   uint32_t data_size_bytes() const { return memory_.data_size_bytes(); }
   // Most bytes ever in flight: D - 8.
   uint32_t in_flight_bytes_max() const { return data_size_bytes() - 8; }
-  // Largest footprint T a single Write accepts: D - 16 (T < D - 8).
-  uint32_t packet_footprint_bytes_max() const { return data_size_bytes() - 16; }
+  // Largest footprint T a single Write accepts, per the size rule:
+  // PacketFootprintBytesMax(size_rule(), D).
+  uint32_t packet_footprint_bytes_max() const { return packet_footprint_bytes_max_; }
+  WriterSizeRule size_rule() const { return size_rule_; }
+  // Changes the size rule, for the owner of an endpoint that someone else
+  // created (KMCL declares its rule when the fabric attaches its channel).
+  // Takes effect from the next Write / CanWrite; packets already written
+  // stay. TODO(wt-kmcl): drop once the fabric passes RingWriterOptions from
+  // the endpoint's profile at Create.
+  void SetSizeRule(WriterSizeRule rule);
   // Private cursor: where the next packet goes.
   uint32_t next_write_index() const { return next_write_index_; }
   // Last write_index this writer published.
@@ -310,7 +377,7 @@ class RingWriter {
   const absl::Status& status() const { return status_; }
 
  private:
-  RingWriter(RingMemory memory, std::string name, uint32_t write_index);
+  RingWriter(RingMemory memory, RingWriterOptions options, uint32_t write_index);
 
   // Loads and validates read_index; fails the endpoint if it is invalid.
   ABSL_ATTRIBUTE_ALWAYS_INLINE absl::StatusOr<uint32_t> LoadReadIndex() {
@@ -320,6 +387,9 @@ class RingWriter {
   }
   absl::Status FailIndex(absl::string_view field, uint32_t index);
   absl::Status Fail(absl::Status status);
+  // InvalidArgument for a packet of footprint `ring_footprint_bytes` above
+  // packet_footprint_bytes_max(), naming the rule's limit.
+  absl::Status NeverFitsError(uint32_t ring_footprint_bytes) const;
   // Every case, with full validation and error messages. Write's fast path
   // hands over to it, having changed nothing.
   absl::StatusOr<WriteOutcome> WriteSlow(const OutgoingPacket& packet);
@@ -329,6 +399,8 @@ class RingWriter {
 
   RingMemory memory_;
   std::string name_;
+  WriterSizeRule size_rule_;
+  uint32_t packet_footprint_bytes_max_;  // PacketFootprintBytesMax(size_rule_, D).
   uint32_t next_write_index_;
   uint32_t committed_write_index_;
   absl::Status status_;

@@ -278,6 +278,98 @@ TEST(RingBufferTest, PacketThatCanNeverFitIsInvalidArgument) {
   EXPECT_EQ(ring.writer->packet_footprint_bytes_max(), d - 16);
 }
 
+// The size rule is the writer's (WriterSizeRule). Under kLinuxEmcl a packet
+// fits an empty ring when T < D (Linux hv_ringbuffer_write, EMCL
+// PkpCheckSendBufferFreeBytes): T = D - 8 is written and fills the ring to
+// its D - 8 in-flight maximum; T = D is refused for good. kOpenVmm (the
+// default) stops at T = D - 16.
+TEST(RingBufferTest, LinuxEmclRuleTakesAnyPacketThatFitsAnEmptyRing) {
+  TestRing ring;
+  const uint32_t d = ring.data_size_bytes();
+  ring.writer.emplace(
+      RingWriter::Create(*ring.view, RingWriterOptions{.name = "emcl", .size_rule = WriterSizeRule::kLinuxEmcl})
+          .value());
+  EXPECT_EQ(ring.writer->size_rule(), WriterSizeRule::kLinuxEmcl);
+  EXPECT_EQ(ring.writer->packet_footprint_bytes_max(), d - 8);
+  EXPECT_EQ(ring.writer->FreeBytes().value(), d - 8);
+  ExpectStatus(ring.WriteInBand(d - 24 + 8).status(), absl::StatusCode::kInvalidArgument,
+               "emcl: packet ring footprint 16392 bytes not below data size 16384");
+  EXPECT_EQ(ring.writer->CanWrite(d).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ring.writer->CanWrite(d - 8).value());
+  ASSERT_EQ(ring.WriteInBand(d - 8 - 24, 0x5E).value(), WriteOutcome::kWritten);  // T = D - 8.
+  EXPECT_EQ(ring.writer->FreeBytes().value(), 0u);
+  EXPECT_EQ(ring.WriteInBand(0).value(), WriteOutcome::kRingFull);
+  ASSERT_TRUE(ring.writer->CommitWrite());
+  EXPECT_EQ(ring.reader->BytesAvailable().value(), d - 8);
+  absl::StatusOr<ReadResult> read = ring.Read();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->packet_size_bytes, d - 16);
+  EXPECT_EQ(read->packet.payload()[0], 0x5E);
+  ring.reader->CommitRead();
+
+  // The same packet under the OpenVMM rule can never be written.
+  ring.writer->SetSizeRule(WriterSizeRule::kOpenVmm);
+  EXPECT_EQ(ring.writer->packet_footprint_bytes_max(), d - 16);
+  EXPECT_EQ(ring.writer->FreeBytes().value(), d - 16);
+  ExpectStatus(ring.WriteInBand(d - 8 - 24).status(), absl::StatusCode::kInvalidArgument,
+               "emcl: packet ring footprint 16376 bytes not below data size - 8 = 16376");
+  EXPECT_FALSE(ring.writer->failed());
+}
+
+// Both rules decide "fits now" alike (raw_free > T): after every fill level
+// of a one-page ring, every footprint both rules take at all fits under
+// both or under neither, and the writer's CanWrite matches its Write.
+TEST(RingBufferTest, SizeRulesAgreeOnWhetherAPacketFitsNow) {
+  for (uint32_t fill_bytes = 0; fill_bytes <= kPageSizeBytes - 16; fill_bytes += 8) {
+    if (fill_bytes > 0 && fill_bytes < 24) continue;  // No packet is that small.
+    TestRing linux_emcl(/*data_page_count=*/1);
+    TestRing openvmm(/*data_page_count=*/1);
+    linux_emcl.writer->SetSizeRule(WriterSizeRule::kLinuxEmcl);
+    if (fill_bytes > 0) {
+      ASSERT_EQ(linux_emcl.WriteInBand(fill_bytes - 24).value(), WriteOutcome::kWritten);
+      ASSERT_EQ(openvmm.WriteInBand(fill_bytes - 24).value(), WriteOutcome::kWritten);
+    }
+    for (uint32_t footprint_bytes = 24; footprint_bytes <= kPageSizeBytes - 16; footprint_bytes += 8) {
+      const bool fits = kPageSizeBytes - fill_bytes > footprint_bytes;
+      ASSERT_EQ(linux_emcl.writer->CanWrite(footprint_bytes).value(), fits)
+          << "fill " << fill_bytes << " footprint " << footprint_bytes;
+      ASSERT_EQ(openvmm.writer->CanWrite(footprint_bytes).value(), fits)
+          << "fill " << fill_bytes << " footprint " << footprint_bytes;
+    }
+    // Write agrees with CanWrite at the boundary.
+    const uint32_t largest = kPageSizeBytes - fill_bytes - 8;
+    if (largest >= 24 && largest <= kPageSizeBytes - 16) {
+      EXPECT_EQ(openvmm.WriteInBand(largest + 8 - 24).value(), WriteOutcome::kRingFull);
+      EXPECT_EQ(openvmm.WriteInBand(largest - 24).value(), WriteOutcome::kWritten);
+      EXPECT_EQ(linux_emcl.WriteInBand(largest + 8 - 24).value(), WriteOutcome::kRingFull);
+      EXPECT_EQ(linux_emcl.WriteInBand(largest - 24).value(), WriteOutcome::kWritten);
+    }
+  }
+}
+
+// RingDataPageCountFor gives the fewest data pages whose writer accepts a
+// packet: PacketFootprintBytesMax holds for n pages and fails for n - 1.
+TEST(RingBufferTest, RingDataPageCountForIsTheFewestPagesTheWriterAccepts) {
+  for (WriterSizeRule rule : {WriterSizeRule::kLinuxEmcl, WriterSizeRule::kOpenVmm}) {
+    for (uint64_t footprint_bytes = 24; footprint_bytes <= 5 * kPageSizeBytes; footprint_bytes += 8) {
+      const uint64_t pages = RingDataPageCountFor(rule, footprint_bytes);
+      ASSERT_GE(pages, 1u);
+      EXPECT_GE(PacketFootprintBytesMax(rule, static_cast<uint32_t>(pages * kPageSizeBytes)), footprint_bytes);
+      if (pages > 1) {
+        EXPECT_LT(PacketFootprintBytesMax(rule, static_cast<uint32_t>((pages - 1) * kPageSizeBytes)),
+                  footprint_bytes);
+      }
+    }
+  }
+  // The cases: a 4064-byte payload (T = 4088) fits one data page
+  // under kLinuxEmcl and needs two under kOpenVmm; 8160 bytes (T = 8184)
+  // fits two data pages only under kLinuxEmcl.
+  EXPECT_EQ(RingDataPageCountFor(WriterSizeRule::kLinuxEmcl, InBandRingFootprintBytes(4064)), 1u);
+  EXPECT_EQ(RingDataPageCountFor(WriterSizeRule::kOpenVmm, InBandRingFootprintBytes(4064)), 2u);
+  EXPECT_EQ(RingDataPageCountFor(WriterSizeRule::kLinuxEmcl, InBandRingFootprintBytes(8160)), 2u);
+  EXPECT_EQ(RingDataPageCountFor(WriterSizeRule::kOpenVmm, InBandRingFootprintBytes(8160)), 3u);
+}
+
 // len8 is 16 bits: in a ring larger than 512 KiB the largest packet is set
 // by len8 = 65535, not by the ring.
 TEST(RingBufferTest, PacketLengthIsBoundedByLen8InLargeRings) {

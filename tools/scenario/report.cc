@@ -159,6 +159,7 @@ void Direction(Json& j, const std::string& key, const kmcl::DirectionTransaction
   j.KUInt("packets_processed", d.packets_processed);
   j.KUInt("bytes_processed", d.bytes_processed);
   j.KUInt("sends_queued", d.queued_sends);
+  j.KUInt("sends_failed", d.sends_failed);
   j.KUInt("transactions_finished", d.transactions_finished);
   j.KUInt("transactions_failed", d.transactions_failed);
   Latency(j, "send_to_process", d.send_to_process_ns);
@@ -241,12 +242,13 @@ std::string ReportJson(const RunReport& r) {
   j.End(']');
   j.Key("monitor_pages").Begin('[');
   for (const MonitorReport& m : r.monitors) {
-    j.Begin('{')
-        .KInt("guest", m.guest)
-        .KUInt("sets", m.sets)
-        .KUInt("coalesced", m.coalesced)
-        .KUInt("fires", m.fires)
-        .End('}');
+    // No "coalesced" (issue 12): each channel has its own monitor id, and
+    // while its window is open the host has not been signalled, so the ring
+    // stays non-empty and the guest rings no second data doorbell; only a
+    // space signal for a blocked host writer could land there, and no
+    // library scenario makes one. The figure was 0 in every run.
+    // MonitorReport still carries it (the fabric counts it).
+    j.Begin('{').KInt("guest", m.guest).KUInt("sets", m.sets).KUInt("fires", m.fires).End('}');
   }
   j.End(']');
   j.Key("verifier").Begin('{');
