@@ -26,24 +26,11 @@
 #include "gtest/gtest.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/runner.h"
+#include "tests/scenario_testing.h"
 
 namespace vmbsim::scenario {
 namespace {
 
-RunReport RunJson(const std::string& json) {
-  const DriverRegistry registry = DriverRegistry::WithBuiltins();
-  absl::StatusOr<ScenarioSpec> spec = LoadScenario(json, "inline", registry.descriptors());
-  if (!spec.ok()) {
-    ADD_FAILURE() << spec.status();
-    return {};
-  }
-  absl::StatusOr<RunReport> report = RunScenario(*spec, registry, {});
-  if (!report.ok()) {
-    ADD_FAILURE() << report.status();
-    return {};
-  }
-  return *report;
-}
 
 constexpr const char* kChannel = R"json(
   "fabric": {"root_vps": 1, "guests": [{"vps": 1}], "cost_profile": "zero"},
@@ -97,7 +84,7 @@ TEST(AnalyticTest, MD1RoundTripsMatchPollaczekKhinchineAndErlang) {
     const int64_t interval_ns = static_cast<int64_t>(std::llround(kS / rho));
     const bool heavy = rho_percent == 90;
     const int requests = heavy ? (kLight ? 400000 : 4000000) : 200000;
-    const RunReport report = RunJson(Scenario(
+    const RunReport report = testing::RunInline(Scenario(
         kServiceUs, R"("monitored": false)",
         absl::StrCat(R"({"channel": "c0", "arrival": {"kind": "poisson", "interval_ns": )", interval_ns,
                      R"(}, "size": {"kind": "fixed", "bytes": 64}, "requests": )", requests, "}")));
@@ -124,7 +111,7 @@ TEST(AnalyticTest, MonitorPageBatchingCountsAreExact) {
     for (const int latency_us : {25, 100}) {
       SCOPED_TRACE(absl::StrCat(k, " per burst, latency ", latency_us, " us"));
       const int bursts = 50;
-      const RunReport report = RunJson(Scenario(
+      const RunReport report = testing::RunInline(Scenario(
           0, absl::StrCat(R"("monitored": true, "interrupt_latency_100ns": )", latency_us * 10),
           absl::StrCat(R"({"channel": "c0", "arrival": {"kind": "bursts", "burst": )", k,
                        R"(, "interval_ns": 1000000}, "size": {"kind": "fixed", "bytes": 64}, "requests": )",

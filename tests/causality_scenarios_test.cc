@@ -19,6 +19,7 @@
 #include "tools/scenario/drivers.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/runner.h"
+#include "tests/scenario_testing.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -45,20 +46,6 @@ class TransactionTimes : public sim::TraceSink {
   std::map<uint64_t, Times> by_trans;
 };
 
-RunReport RunCausal(const std::string& json, TransactionTimes* times) {
-  const DriverRegistry registry = DriverRegistry::WithBuiltins();
-  absl::StatusOr<ScenarioSpec> spec = LoadScenario(json, "inline", registry.descriptors());
-  if (!spec.ok()) {
-    ADD_FAILURE() << spec.status();
-    return {};
-  }
-  absl::StatusOr<RunReport> report = RunScenario(*spec, registry, {.sinks = {times}});
-  if (!report.ok()) {
-    ADD_FAILURE() << report.status();
-    return {};
-  }
-  return *report;
-}
 
 // Zero costs but KMCL's callback cost C = 5 us on each side, direct
 // signalling, one VP a side: the only time that passes is callbacks.
@@ -91,7 +78,8 @@ std::string Scenario(const std::string& arrival, int requests, int seed = 1) {
 // with the default costs), before the host had processed the second and third.
 TEST(CausalityScenariosTest, ThreeSimultaneousRequestsHaveExactCausalTimes) {
   TransactionTimes times;
-  const RunReport report = RunCausal(Scenario(R"({"kind": "bursts", "burst": 3, "interval_ns": 1000000})", 3), &times);
+  const RunReport report =
+      testing::RunInline(Scenario(R"({"kind": "bursts", "burst": 3, "interval_ns": 1000000})", 3), {&times});
   EXPECT_EQ(ExitCodeFor(report), kExitOk);
   EXPECT_EQ(report.causality_violations_total, 0u);
   ASSERT_EQ(times.by_trans.size(), 3u);
@@ -113,8 +101,8 @@ TEST(CausalityScenariosTest, UnderPoissonLoadNoCompletionPrecedesItsProcessing) 
     for (int seed = 1; seed <= 3; ++seed) {
       TransactionTimes times;
       const int64_t interval_ns = 5000 * 100 / rho_percent;
-      const RunReport report = RunCausal(
-          Scenario(absl::StrCat(R"({"kind": "poisson", "interval_ns": )", interval_ns, "}"), 2000, seed), &times);
+      const RunReport report = testing::RunInline(
+          Scenario(absl::StrCat(R"({"kind": "poisson", "interval_ns": )", interval_ns, "}"), 2000, seed), {&times});
       SCOPED_TRACE(absl::StrCat("rho ", rho_percent, "% seed ", seed));
       EXPECT_EQ(report.causality_violations_total, 0u);
       EXPECT_EQ(ExitCodeFor(report), kExitOk);

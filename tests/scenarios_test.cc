@@ -23,21 +23,13 @@
 #include "tools/scenario/loader.h"
 #include "tools/scenario/report.h"
 #include "tools/scenario/runner.h"
+#include "tests/scenario_testing.h"
 
 namespace vmbsim::scenario {
 namespace {
 
 bool g_update = false;
 
-std::vector<std::string> LibraryFiles() {
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator("scenarios")) {
-    const std::string name = entry.path().filename().string();
-    if (entry.path().extension() == ".json" && name != "scenario.schema.json") files.push_back(entry.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
 
 std::map<std::string, std::string> ReadGoldens(const std::string& path) {
   std::map<std::string, std::string> goldens;
@@ -55,7 +47,7 @@ std::map<std::string, std::string> ReadGoldens(const std::string& path) {
 
 TEST(ScenarioLibraryTest, EveryScenarioMeetsItsExpectationsWithItsGoldenFingerprint) {
   const DriverRegistry registry = DriverRegistry::WithBuiltins();
-  const std::vector<std::string> files = LibraryFiles();
+  const std::vector<std::string> files = testing::LibraryFiles();
   ASSERT_GE(files.size(), 7u);
   const std::map<std::string, std::string> goldens = ReadGoldens("tests/scenario_goldens.txt");
   std::string updated = "# Trace fingerprints of the scenario library (tests/scenarios_test.cc).\n";

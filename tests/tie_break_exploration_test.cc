@@ -17,21 +17,13 @@
 #include "gtest/gtest.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/runner.h"
+#include "tests/scenario_testing.h"
 
 namespace vmbsim::scenario {
 namespace {
 
 constexpr uint64_t kTieBreakSeeds = 64;
 
-std::vector<std::string> LibraryFiles() {
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator("scenarios")) {
-    const std::string name = entry.path().filename().string();
-    if (entry.path().extension() == ".json" && name != "scenario.schema.json") files.push_back(entry.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
 
 class TieBreakExplorationTest : public ::testing::TestWithParam<std::string> {};
 
@@ -54,7 +46,7 @@ TEST_P(TieBreakExplorationTest, EveryOrderEndsAsTheScenarioSays) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Library, TieBreakExplorationTest, ::testing::ValuesIn(LibraryFiles()),
+INSTANTIATE_TEST_SUITE_P(Library, TieBreakExplorationTest, ::testing::ValuesIn(testing::LibraryFiles()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return std::filesystem::path(info.param).stem().string();
                          });
