@@ -57,8 +57,8 @@ VirtualProcessor& ChannelDataPath::Actor() const {
   return current != nullptr && current->partition_id() == vp_->partition_id() ? *current : *vp_;
 }
 
-void ChannelDataPath::Trace(uint16_t kind, uint64_t id0, uint64_t id1, uint64_t size0, uint64_t size1) {
-  const VirtualProcessor& actor = Actor();
+void ChannelDataPath::TraceBy(const VirtualProcessor& actor, uint16_t kind, uint64_t id0, uint64_t id1,
+                              uint64_t size0, uint64_t size1) {
   sim_->tracer().Emit({.time = actor.LocalNow(),
                        .kind = kind,
                        .partition = options_.partition_id,
@@ -73,7 +73,7 @@ void ChannelDataPath::Trace(uint16_t kind, uint64_t id0, uint64_t id1, uint64_t 
 void ChannelDataPath::Fail(const absl::Status& status) {
   if (!status_.ok()) return;
   status_ = status;
-  Trace(TraceKind(FabricTraceKind::kRingCorrupt), 0, 0);
+  TraceBy(Actor(), TraceKind(FabricTraceKind::kRingCorrupt), 0, 0);
 }
 
 void ChannelDataPath::Queue(void (ChannelDataPath::*step)()) {
@@ -110,7 +110,7 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
     // Cold path: measure the packet to know what to wait for.
     VMBSIM_ASSIGN_OR_RETURN(const PacketGeometry geometry, MeasurePacket(packet));
     ++counters_.ring_full;
-    Trace(TraceKind(FabricTraceKind::kRingFull), 0, 0, geometry.ring_footprint_bytes);
+    TraceBy(Actor(), TraceKind(FabricTraceKind::kRingFull), 0, 0, geometry.ring_footprint_bytes);
     blocked_footprint_bytes_ = geometry.ring_footprint_bytes;
     Queue(&ChannelDataPath::StepPublishPendingSend);
     return WriteOutcome::kRingFull;
@@ -131,10 +131,10 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
       ring_occupancy_.Record(RingDistance(peer_->reader_.read_cursor_index(), index_after, data_size));
     }
   }
-  Trace(TraceKind(FabricTraceKind::kRingWrite), index_before, packet.trans_id, footprint_bytes,
-        static_cast<uint64_t>(packet.type));
-  if (!actor.running()) {
-    Publish(index_after);
+  TraceBy(actor, TraceKind(FabricTraceKind::kRingWrite), index_before, packet.trans_id, footprint_bytes,
+          static_cast<uint64_t>(packet.type));
+  if (!actor.running() || (actor.LocalNow() == sim_->Now() && actor.deferred_effect_count() == 0)) {
+    Publish(actor, index_after);  // Nothing charged, nothing pending: visible now (AtLocalNow's own rule).
     return WriteOutcome::kWritten;
   }
   // Visible when the sender reaches this point of its work (at once when it
@@ -144,14 +144,15 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet)
   }
   struct PublishAt {
     ChannelDataPath* self;
+    VirtualProcessor* actor;
     uint32_t index;
-    void operator()() const { self->Publish(index); }
+    void operator()() const { self->Publish(*actor, index); }
   };
-  actor.AtLocalNow(PublishAt{this, index_after}, this);
+  actor.AtLocalNow(PublishAt{this, &actor, index_after}, this);
   return WriteOutcome::kWritten;
 }
 
-void ChannelDataPath::Publish(uint32_t index) {
+void ChannelDataPath::Publish(const VirtualProcessor& actor, uint32_t index) {
   if (!status_.ok()) return;
   ActiveScope active(&active_depth_);
   const bool signal = writer_.CommitWriteTo(index);
@@ -160,7 +161,7 @@ void ChannelDataPath::Publish(uint32_t index) {
     return;
   }
   if (writer_.committed_write_index() != index) return;  // A later packet's publish covered it.
-  Trace(TraceKind(FabricTraceKind::kRingCommitWrite), writer_.committed_write_index(), signal ? 1 : 0);
+  TraceBy(actor, TraceKind(FabricTraceKind::kRingCommitWrite), writer_.committed_write_index(), signal ? 1 : 0);
   if (signal) {
     Ring();
   } else {

@@ -215,8 +215,9 @@ class ChannelDataPath {
   // The VP whose code is acting on this endpoint: the running VP of its
   // partition, else the endpoint's own.
   VirtualProcessor& Actor() const;
-  // Publishes the ring up to `index` (a packet's end) and signals per 1.7.
-  void Publish(uint32_t index);
+  // Publishes the ring up to `index` (a packet's end) and signals per 1.7,
+  // as `actor` (the sending VP).
+  void Publish(const VirtualProcessor& actor, uint32_t index);
   void StepMask();
   void StepReadBatch();
   void StepCommitRead();
@@ -226,7 +227,13 @@ class ChannelDataPath {
   void StepWriterRecheck();
   void Ring();
   void Fail(const absl::Status& status);
-  void Trace(uint16_t kind, uint64_t id0, uint64_t id1, uint64_t size0 = 0, uint64_t size1 = 0);
+  // A trace record at `actor`'s clock. Trace(): by the endpoint's own VP,
+  // where its drain steps run.
+  void TraceBy(const VirtualProcessor& actor, uint16_t kind, uint64_t id0, uint64_t id1, uint64_t size0 = 0,
+               uint64_t size1 = 0);
+  void Trace(uint16_t kind, uint64_t id0, uint64_t id1, uint64_t size0 = 0, uint64_t size1 = 0) {
+    TraceBy(*vp_, kind, id0, id1, size0, size1);
+  }
   // The tag of the packet this endpoint wrote at ring index `index`, for the
   // peer that has just read it; 0 when it had none. Drops tags of packets
   // the peer skipped (dropped as malformed).
