@@ -94,12 +94,10 @@ bool VirtualProcessor::RunDueEffects() {
     VirtualProcessor* const previous = current_;
     current_ = this;
     running_ = true;
-    in_effect_ = true;
     local_now_ = now;
     effect.work();
     const SimDuration charged = local_now_ - now;
     running_ = false;
-    in_effect_ = false;
     current_ = previous;
     if (charged > SimDuration::Zero()) {
       Extend(charged);
@@ -109,17 +107,20 @@ bool VirtualProcessor::RunDueEffects() {
   return extended;
 }
 
-void VirtualProcessor::Extend(SimDuration extra) {
-  const SimTime now = sim_->Now();
-  busy_time_ += extra;
-  busy_until_ = std::max(busy_until_, now) + extra;
-  // Everything the VP has still to reach comes later by the same amount.
+void VirtualProcessor::DelayEffects(SimDuration extra) {
   for (Effect& effect : effects_) effect.at += extra;
   if (effects_event_.valid() && sim_->IsPending(effects_event_)) {
     sim_->Cancel(effects_event_);
     effects_event_ = {};
   }
   ArmEffects();
+}
+
+void VirtualProcessor::Extend(SimDuration extra) {
+  const SimTime now = sim_->Now();
+  busy_time_ += extra;
+  busy_until_ = std::max(busy_until_, now) + extra;
+  DelayEffects(extra);  // Everything the VP has still to reach comes later by as much.
   if (start_event_.valid() && sim_->IsPending(start_event_)) {
     sim_->Cancel(start_event_);
     start_event_ = {};
@@ -137,12 +138,7 @@ void VirtualProcessor::Stall(SimDuration duration) {
   stalled_time_ += extra;
   if (busy_until_ > now) {
     busy_until_ += extra;  // The item in progress ends later, and so do its effects.
-    for (Effect& effect : effects_) effect.at += extra;
-    if (effects_event_.valid() && sim_->IsPending(effects_event_)) {
-      sim_->Cancel(effects_event_);
-      effects_event_ = {};
-    }
-    ArmEffects();
+    DelayEffects(extra);
   }
   stalled_until_ = std::max(stalled_until_, until);
   sim_->tracer().Emit({.time = now,

@@ -133,6 +133,8 @@ class VirtualProcessor {
   bool RunDueEffects();
   // Occupies the VP for `extra` more from Now() (a charge made by an effect).
   void Extend(sim::SimDuration extra);
+  // Moves every deferred effect `extra` later (the VP reaches them later).
+  void DelayEffects(sim::SimDuration extra);
 
   sim::Simulator* const sim_;
   const uint16_t partition_id_;
@@ -145,7 +147,6 @@ class VirtualProcessor {
   std::deque<Effect> effects_;  // Deferred effects, by time then order.
   sim::EventId effects_event_;
   bool running_ = false;
-  bool in_effect_ = false;
   Irql running_level_ = Irql::kPassive;
   sim::SimTime local_now_;
   sim::SimDuration busy_time_;
