@@ -362,11 +362,10 @@ class RingWriter {
   // PacketFootprintBytesMax(size_rule(), D).
   uint32_t packet_footprint_bytes_max() const { return packet_footprint_bytes_max_; }
   WriterSizeRule size_rule() const { return size_rule_; }
-  // Changes the size rule, for the owner of an endpoint that someone else
-  // created (KMCL declares its rule when the fabric attaches its channel).
-  // Takes effect from the next Write / CanWrite; packets already written
-  // stay. TODO(wt-kmcl): drop once the fabric passes RingWriterOptions from
-  // the endpoint's profile at Create.
+  // Changes the size rule. The fabric creates every endpoint; the layer
+  // that writes through it declares its own rule (KMCL does when the fabric
+  // attaches its channel, before anything is written). Takes effect from
+  // the next Write / CanWrite; packets already written stay.
   void SetSizeRule(WriterSizeRule rule);
   // Private cursor: where the next packet goes.
   uint32_t next_write_index() const { return next_write_index_; }
