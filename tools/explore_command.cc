@@ -95,12 +95,10 @@ int ExploreCommand(const std::vector<std::string>& args) {
   std::vector<std::string> libraries;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto value = [&](const std::string& flag) -> std::optional<std::string> {
-      if (a == flag && i + 1 < args.size()) return args[++i];
-      if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
-      return std::nullopt;
-    };
-    if (auto v = value("--tie-break-seeds")) {
+    std::string error;
+    auto value = [&](const std::string& name) { return FlagValue(args, &i, name, &error); };
+    if (auto v = value("tie-break-seeds")) {
+      if (!error.empty()) return Invalid(error);
       std::vector<std::string> ends = absl::StrSplit(*v, "..");
       uint64_t from = 0;
       uint64_t to = 0;
@@ -109,20 +107,22 @@ int ExploreCommand(const std::vector<std::string>& args) {
         return Invalid(absl::StrCat("--tie-break-seeds: expected A..B with A <= B (at most 10^6 seeds), got '", *v, "'"));
       }
       range = {from, to};
-    } else if (auto v = value("--jobs")) {
-      if (!absl::SimpleAtoi(*v, &jobs) || jobs < 1 || jobs > 1024) {
+    } else if (auto v = value("jobs")) {
+      if (!error.empty() || !absl::SimpleAtoi(*v, &jobs) || jobs < 1 || jobs > 1024) {
         return Invalid(absl::StrCat("--jobs: expected an integer in 1..1024, got '", *v, "'"));
       }
-    } else if (auto v = value("--seed")) {
+    } else if (auto v = value("seed")) {
       uint64_t n = 0;
-      if (!absl::SimpleAtoi(*v, &n)) return Invalid(absl::StrCat("--seed: expected an integer, got '", *v, "'"));
+      if (!error.empty() || !absl::SimpleAtoi(*v, &n)) return Invalid(absl::StrCat("--seed: expected an integer, got '", *v, "'"));
       seed = n;
-    } else if (auto v = value("--set")) {
+    } else if (auto v = value("set")) {
+      if (!error.empty()) return Invalid(error);
       overrides.push_back(*v);
-    } else if (auto v = value("--driver-lib")) {
+    } else if (auto v = value("driver-lib")) {
+      if (!error.empty()) return Invalid(error);
       libraries.push_back(*v);
     } else if (a.rfind("--", 0) == 0) {
-      return Invalid(absl::StrCat("unknown flag or missing value '", a, "' (see 'vmbsim help')"));
+      return Invalid(absl::StrCat("unknown flag '", a, "' (see 'vmbsim help')"));
     } else if (!file.has_value()) {
       file = a;
     } else {

@@ -67,9 +67,6 @@ std::string ResolveScenario(const std::string& arg) {
   return arg;
 }
 
-namespace {
-
-// The value of "--name VALUE" or "--name=VALUE" at args[*i], if it is that flag.
 std::optional<std::string> FlagValue(const std::vector<std::string>& args, size_t* i, const std::string& name,
                                      std::string* error) {
   const std::string flag = "--" + name;
@@ -83,6 +80,8 @@ std::optional<std::string> FlagValue(const std::vector<std::string>& args, size_
   if (args[*i].rfind(flag + "=", 0) == 0) return args[*i].substr(flag.size() + 1);
   return std::nullopt;
 }
+
+namespace {
 
 // Opens `path` for writing (creating or truncating it), so that a
 // destination that cannot be written is found before the run rather than

@@ -18,6 +18,7 @@
 #ifndef VMBSIM_TOOLS_SCENARIO_COMMANDS_H_
 #define VMBSIM_TOOLS_SCENARIO_COMMANDS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ namespace vmbsim::tools {
 // FILE if it names a file, else $VMBSIM_SCENARIO_DIR/NAME.json (default
 // directory: ./scenarios) if that exists, else FILE as given.
 std::string ResolveScenario(const std::string& arg);
+// The value of "--name VALUE" or "--name=VALUE" at args[*i], if it is that
+// flag (advancing *i past a separate value); a missing value sets *error.
+std::optional<std::string> FlagValue(const std::vector<std::string>& args, size_t* i, const std::string& name,
+                                     std::string* error);
 // The built-in drivers plus those of each `--driver-lib` library.
 absl::StatusOr<scenario::DriverRegistry> Registry(const std::vector<std::string>& libraries);
 

@@ -52,10 +52,7 @@ inline uint32_t RingDistance(uint32_t from, uint32_t to, uint32_t data_size) {
 
 }  // namespace
 
-VirtualProcessor& ChannelDataPath::Actor() const {
-  VirtualProcessor* const current = VirtualProcessor::Current();
-  return current != nullptr && current->partition_id() == vp_->partition_id() ? *current : *vp_;
-}
+VirtualProcessor& ChannelDataPath::Actor() const { return VirtualProcessor::ActingIn(*vp_); }
 
 void ChannelDataPath::TraceBy(const VirtualProcessor& actor, uint16_t kind, uint64_t id0, uint64_t id1,
                               uint64_t size0, uint64_t size1) {

@@ -258,9 +258,7 @@ void Fabric::SignalHost(Channel& channel) {
   const ChannelAttachment& a = channel.attachment;
   // The guest VP whose code signals pays (a send's publish, a read's
   // commit); the channel's target VP when no guest code runs.
-  VirtualProcessor* const current = VirtualProcessor::Current();
-  VirtualProcessor& vp =
-      current != nullptr && current->partition_id() == a.guest ? *current : guest(a.guest).vp(a.guest_target_vp);
+  VirtualProcessor& vp = VirtualProcessor::ActingIn(guest(a.guest).vp(a.guest_target_vp));
   if (a.monitor_id != kMonitorIdNone) {
     // Monitored: set the pending bit at the guest's clock plus the cost of
     // the locked OR; the page coalesces sets into one host signal.
@@ -280,8 +278,7 @@ void Fabric::SignalHost(Channel& channel) {
 void Fabric::SignalGuest(Channel& channel) {
   ++counters_.host_to_guest_signals;
   const ChannelAttachment& a = channel.attachment;
-  VirtualProcessor* const current = VirtualProcessor::Current();
-  VirtualProcessor& host_vp = current != nullptr && current->partition_id() == 0 ? *current : root().vp(a.host_vp);
+  VirtualProcessor& host_vp = VirtualProcessor::ActingIn(root().vp(a.host_vp));  // The host VP that signals pays.
   guest(a.guest).synic().SignalEventAt(host_vp.LocalNow(), a.guest_target_vp, a.relid).IgnoreError();
 }
 

@@ -93,6 +93,11 @@ class VirtualProcessor {
   // Code that acts on behalf of whoever is running (a send charged to the
   // sender) asks this.
   static VirtualProcessor* Current() { return current_; }
+  // The VP whose code is acting in `fallback`'s partition: Current() when it
+  // belongs to that partition, else `fallback` (no code of it is running).
+  static VirtualProcessor& ActingIn(VirtualProcessor& fallback) {
+    return current_ != nullptr && current_->partition_id_ == fallback.partition_id_ ? *current_ : fallback;
+  }
 
   // The IRQL of the running item (PASSIVE when idle).
   Irql current_irql() const { return running_ ? running_level_ : Irql::kPassive; }
