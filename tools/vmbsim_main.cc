@@ -31,6 +31,9 @@
 #include "tools/demo_workload.h"
 #include "tools/fabric_demo.h"
 #include "tools/explore_command.h"
+#include "tools/recording/commands.h"
+#include "tools/recording/trace_file.h"
+#include "tools/version.h"
 #include "tools/scenario_commands.h"
 
 namespace vmbsim::tools {
@@ -47,6 +50,10 @@ commands:
   check    validate scenario files
   list     list the scenario library
   explore  run a scenario under many tie-break seeds and group the outcomes
+  trace    print a recorded run (`run --record FILE`), filtered, or its timeline
+  replay   re-run a recording and compare event by event; what-if with --set
+  diff     compare two recordings: the first difference and the figures
+  version  print the version and the trace format version
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
   help     show this help
@@ -253,6 +260,12 @@ int Main(int argc, char** argv) {
     std::fputs(kScenarioCommandsUsage, stdout);
     std::fputs("\n", stdout);
     std::fputs(kExploreUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(recording::kRecordingCommandsUsage, stdout);
+    return kExitOk;
+  }
+  if (command == "version" || command == "--version") {
+    std::printf("vmbsim %s (trace format %u)\n", kVmbsimVersion, recording::kTraceFormatVersion);
     return kExitOk;
   }
   const bool wants_help = std::find(args.begin(), args.end(), "--help") != args.end();
@@ -269,6 +282,15 @@ int Main(int argc, char** argv) {
       return kExitOk;
     }
     return ExploreCommand(args);
+  }
+  if (command == "trace" || command == "replay" || command == "diff") {
+    if (wants_help) {
+      std::fputs(recording::kRecordingCommandsUsage, stdout);
+      return kExitOk;
+    }
+    if (command == "trace") return recording::TraceCommand(args);
+    if (command == "replay") return recording::ReplayCommand(args);
+    return recording::DiffCommand(args);
   }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);
