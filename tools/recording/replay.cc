@@ -176,7 +176,7 @@ absl::StatusOr<ReplayResult> WhatIf(std::unique_ptr<TraceReader> reader, const s
   // sends (the requests of closed loops).
   TraceMetrics recorded_metrics;
   std::vector<std::vector<scenario::ArrivalSpec::Event>> arrivals(recorded_spec.workloads.size());
-  std::map<std::pair<uint16_t, uint32_t>, std::vector<scenario::ArrivalSpec::Event>> sends;
+  std::map<uint64_t, std::vector<scenario::ArrivalSpec::Event>> sends;  // By guest channel handle.
   sim::TraceRecord r;
   for (;;) {
     VMBSIM_ASSIGN_OR_RETURN(const bool more, reader->Next(&r));
@@ -186,7 +186,7 @@ absl::StatusOr<ReplayResult> WhatIf(std::unique_ptr<TraceReader> reader, const s
     if (r.kind == scenario::kWorkloadArrivalTraceKind && r.id0 < arrivals.size()) {
       arrivals[r.id0].push_back({r.time.nanoseconds(), bytes});
     } else if (r.kind == kmcl::kKmclSendTraceKind && r.partition != 0) {
-      sends[{static_cast<uint16_t>(r.size1 & 0xFFFF), r.channel}].push_back({r.time.nanoseconds(), bytes});
+      sends[r.id0].push_back({r.time.nanoseconds(), bytes});
     }
   }
   result.recorded = reader->footer();
@@ -205,9 +205,13 @@ absl::StatusOr<ReplayResult> WhatIf(std::unique_ptr<TraceReader> reader, const s
     if (w.arrival.kind == "closed_loop") {
       for (const TraceChannelInfo& c : result.recorded.channels) {
         if (c.name != w.channel) continue;
-        for (uint32_t relid : c.relids) {
-          const auto it = sends.find({c.guest, relid});
-          if (it != sends.end()) events.insert(events.end(), it->second.begin(), it->second.end());
+        for (const auto& [handle, channel_sends] : sends) {
+          const auto relid = recorded_metrics.RelidOf(handle);
+          if (!relid.has_value() || relid->first != c.guest ||
+              std::find(c.relids.begin(), c.relids.end(), relid->second) == c.relids.end()) {
+            continue;
+          }
+          events.insert(events.end(), channel_sends.begin(), channel_sends.end());
         }
       }
       std::stable_sort(events.begin(), events.end(),

@@ -30,56 +30,67 @@ void TraceMetrics::OnRecord(const sim::TraceRecord& r) {
       r.kind != kmcl::kKmclBatchTraceKind) {
     return;
   }
-  const uint16_t guest = static_cast<uint16_t>(r.size1 & 0xFFFF);
   const bool host = r.partition == 0;
-  auto& both = relids_[{guest, r.channel}];
+  HandleFigures& h = handles_[r.id0];
+  if (h.relid.second == 0 && r.channel != 0) h.relid = {static_cast<uint16_t>(r.size1 & 0xFFFF), r.channel};
   switch (r.kind) {
     case kmcl::kKmclSendTraceKind: {
-      DirectionFigures& d = host ? both.second : both.first;
+      DirectionFigures& d = host ? h.host_to_guest : h.guest_to_host;
       ++d.sent;
       d.bytes_sent += r.size0;
       in_flight_[{r.id0, r.id1}] = r.time.nanoseconds();
       break;
     }
     case kmcl::kKmclFinishTraceKind: {
-      DirectionFigures& d = host ? both.second : both.first;
+      DirectionFigures& d = host ? h.host_to_guest : h.guest_to_host;
       const auto it = in_flight_.find({r.id0, r.id1});
-      if (it == in_flight_.end()) break;  // Its send is before the window (or never was).
+      if (it == in_flight_.end()) break;  // Its send is not in the trace.
       ++d.finished;
       d.latency_ns.Record(std::max<int64_t>(0, r.time.nanoseconds() - it->second));
       in_flight_.erase(it);
       break;
     }
-    case kmcl::kKmclBatchTraceKind: {
-      // The reader's batch: the host reads what the guest sent.
-      DirectionFigures& d = host ? both.first : both.second;
+    default: {
+      // A drain batch of the reader: the host reads what the guest sent.
+      DirectionFigures& d = host ? h.guest_to_host : h.host_to_guest;
       ++d.batches;
       d.packets_read += r.size0;
       break;
     }
-    default:
-      break;
   }
 }
 
+std::optional<std::pair<uint16_t, uint32_t>> TraceMetrics::RelidOf(uint64_t handle) const {
+  const auto it = handles_.find(handle);
+  if (it == handles_.end() || it->second.relid.second == 0) return std::nullopt;
+  return it->second.relid;
+}
+
 std::vector<ChannelFigures> TraceMetrics::Channels(const std::vector<TraceChannelInfo>& channels) const {
+  // Both ends' handles of a channel add up under its (guest, relid).
+  std::map<std::pair<uint16_t, uint32_t>, ChannelFigures> relids;
+  for (const auto& [handle, h] : handles_) {
+    ChannelFigures& c = relids[h.relid];
+    MergeInto(c.guest_to_host, h.guest_to_host);
+    MergeInto(c.host_to_guest, h.host_to_guest);
+  }
   std::vector<ChannelFigures> out;
   std::set<std::pair<uint16_t, uint32_t>> named;
   for (const TraceChannelInfo& c : channels) {
     ChannelFigures figures{.name = c.name};
     for (uint32_t relid : c.relids) {
       named.insert({c.guest, relid});
-      const auto it = relids_.find({c.guest, relid});
-      if (it == relids_.end()) continue;
-      MergeInto(figures.guest_to_host, it->second.first);
-      MergeInto(figures.host_to_guest, it->second.second);
+      const auto it = relids.find({c.guest, relid});
+      if (it == relids.end()) continue;
+      MergeInto(figures.guest_to_host, it->second.guest_to_host);
+      MergeInto(figures.host_to_guest, it->second.host_to_guest);
     }
     out.push_back(std::move(figures));
   }
-  for (const auto& [key, both] : relids_) {
+  for (auto& [key, figures] : relids) {
     if (named.contains(key)) continue;
-    out.push_back({.name = absl::StrCat("g", key.first, "/r", key.second), .guest_to_host = both.first,
-                   .host_to_guest = both.second});
+    figures.name = key.second == 0 ? "(channels that never opened)" : absl::StrCat("g", key.first, "/r", key.second);
+    out.push_back(std::move(figures));
   }
   return out;
 }
@@ -121,18 +132,23 @@ std::string CompareFigures(const std::vector<ChannelFigures>& a, const std::vect
       };
       const DirectionFigures& dx = pick(x);
       const DirectionFigures& dy = pick(y);
-      if (dx.sent == 0 && dy.sent == 0 && dx.batches == 0 && dy.batches == 0) continue;
       const std::string d = direction == 0 ? "guest->host " : "host->guest ";
-      row(d + "packets", static_cast<double>(dx.sent), static_cast<double>(dy.sent), true);
-      row(d + "bytes", static_cast<double>(dx.bytes_sent), static_cast<double>(dy.bytes_sent), true);
-      const sim::Histogram::PercentileSummary px = dx.latency_ns.Percentiles();
-      const sim::Histogram::PercentileSummary py = dy.latency_ns.Percentiles();
-      row(d + "latency p50 (us)", px.p50 / 1e3, py.p50 / 1e3, false);
-      row(d + "latency p99 (us)", px.p99 / 1e3, py.p99 / 1e3, false);
-      row(d + "latency p99.9 (us)", px.p999 / 1e3, py.p999 / 1e3, false);
-      row(d + "latency mean (us)", dx.latency_ns.mean() / 1e3, dy.latency_ns.mean() / 1e3, false);
-      row(d + "reader batches", static_cast<double>(dx.batches), static_cast<double>(dy.batches), true);
-      row(d + "packets per batch", dx.packets_per_batch(), dy.packets_per_batch(), false);
+      if (dx.sent != 0 || dy.sent != 0) {
+        row(d + "packets", static_cast<double>(dx.sent), static_cast<double>(dy.sent), true);
+        row(d + "bytes", static_cast<double>(dx.bytes_sent), static_cast<double>(dy.bytes_sent), true);
+      }
+      if (dx.finished != 0 || dy.finished != 0) {
+        const sim::Histogram::PercentileSummary px = dx.latency_ns.Percentiles();
+        const sim::Histogram::PercentileSummary py = dy.latency_ns.Percentiles();
+        row(d + "latency p50 (us)", px.p50 / 1e3, py.p50 / 1e3, false);
+        row(d + "latency p99 (us)", px.p99 / 1e3, py.p99 / 1e3, false);
+        row(d + "latency p99.9 (us)", px.p999 / 1e3, py.p999 / 1e3, false);
+        row(d + "latency mean (us)", dx.latency_ns.mean() / 1e3, dy.latency_ns.mean() / 1e3, false);
+      }
+      if (dx.batches != 0 || dy.batches != 0) {
+        row(d + "reader batches", static_cast<double>(dx.batches), static_cast<double>(dy.batches), true);
+        row(d + "packets per batch", dx.packets_per_batch(), dy.packets_per_batch(), false);
+      }
     }
   }
   return out;

@@ -9,19 +9,24 @@
 // side by side; the same code measures both sides, so a difference is a
 // difference of the runs, never of the method.
 //
-// Keys come from KMCL's records, which name the guest (size1) and the relid:
+// It reads KMCL's records, which name the channel's handle (id0), the guest
+// (size1) and the relid:
 //   kmcl_send    a transaction starts on the sending side (partition 0: host);
 //   kmcl_finish  it ends on the same side: latency = finish - send, matched
 //                by (channel handle, trans id);
 //   kmcl_batch   a drain batch of `packets` ended on the reading side.
-// A channel's relids (its primary and sub-channels) are summed under its
-// name when the trace's footer lists them; otherwise it is "g<guest>/r<relid>".
+// Figures are kept per handle, because a send made before its channel opened
+// carries no relid yet; a handle's (guest, relid) is learned from its first
+// record that has one. A channel's relids (its primary and sub-channels) are
+// summed under its name when the trace's footer lists them; otherwise it is
+// "g<guest>/r<relid>".
 
 #ifndef VMBSIM_TOOLS_RECORDING_TRACE_METRICS_H_
 #define VMBSIM_TOOLS_RECORDING_TRACE_METRICS_H_
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,9 +67,16 @@ class TraceMetrics : public sim::TraceSink {
   // (guest, relid).
   std::vector<ChannelFigures> Channels(const std::vector<TraceChannelInfo>& channels) const;
 
+  // The (guest, relid) of a KMCL channel handle, once a record has said.
+  std::optional<std::pair<uint16_t, uint32_t>> RelidOf(uint64_t handle) const;
+
  private:
-  // (guest, relid) -> [0] guest to host, [1] host to guest.
-  std::map<std::pair<uint16_t, uint32_t>, std::pair<DirectionFigures, DirectionFigures>> relids_;
+  struct HandleFigures {
+    std::pair<uint16_t, uint32_t> relid{0, 0};  // (guest, relid); relid 0: not known yet.
+    DirectionFigures guest_to_host;
+    DirectionFigures host_to_guest;
+  };
+  std::map<uint64_t, HandleFigures> handles_;
   // (sending channel handle, trans id) -> send time.
   absl::flat_hash_map<std::pair<uint64_t, uint64_t>, int64_t> in_flight_;
 };
