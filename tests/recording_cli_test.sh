@@ -3,7 +3,7 @@
 # `run --record`, `trace` with each filter (text and JSON lines, a window,
 # a channel, a VP, kinds, a limit, a timeline of the window), `run
 # --timeline` with a window, `replay` (identical, and what-if with --set),
-# `diff` of two runs (exit 4, the first difference, the figures) and of a
+# `diff` of two runs (exit 5, the first difference, the figures) and of a
 # trace with itself (exit 0), `version`, and bad flags (exit 2).
 #
 # Usage: recording_cli_test.sh VMBSIM
@@ -81,7 +81,7 @@ expect_code 2 "replay --set workloads" -- "$vmbsim" replay "$work/a.trace" --set
 # Diff: a trace with itself, then two runs of different callback costs.
 expect_code 0 "diff same" -- "$vmbsim" diff "$work/a.trace" "$work/a.trace"
 grep -q "^identical: $total events" "$work/out" || fail "diff same: not identical"
-expect_code 4 "diff two runs" -- "$vmbsim" diff "$work/a.trace" "$work/b.trace"
+expect_code 5 "diff two runs" -- "$vmbsim" diff "$work/a.trace" "$work/b.trace"
 grep -q "^first difference at event #" "$work/out" || fail "diff: no first difference"
 grep -q "^  differs: " "$work/out" || fail "diff: the differing fields are not named"
 grep -q "packets per batch" "$work/out" || fail "diff: no figures"

@@ -39,7 +39,7 @@ replay flags:
   --driver-lib LIB.so    a driver library the scenario needs (besides those the trace names)
   --context N            events shown before the first difference (default 5)
 
-exit codes: 0 identical / printed, 2 invalid input or damaged trace, 4 the runs differ,
+exit codes: 0 identical / printed, 2 invalid input or damaged trace, 5 the runs differ,
             70 internal error
 )";
 

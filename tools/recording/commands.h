@@ -13,7 +13,7 @@
 //
 // Exit codes: 0 identical (replay, diff) or printed (trace); 2 invalid input
 // (flags, a damaged or unreadable trace, a scenario that no longer loads);
-// 4 the runs differ (replay, diff); 70 internal error.
+// 5 the runs differ (replay, diff); 70 internal error.
 
 #ifndef VMBSIM_TOOLS_RECORDING_COMMANDS_H_
 #define VMBSIM_TOOLS_RECORDING_COMMANDS_H_

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "kmcl/verifier.h"
 
 namespace vmbsim::recording {
@@ -15,7 +16,7 @@ namespace {
 std::vector<KindInfo> BuildKinds() {
   return {
       // sim/fabric/trace_kinds.h
-      {0x0100, "vp_work_start", {"irql", nullptr, "queue_depth", nullptr}},
+      {0x0100, "vp_work_start", {"irql", nullptr, "queue_depth", "cost_ns"}},
       {0x0101, "vp_stall", {nullptr, nullptr, "stall_ns", nullptr}},
       {0x0102, "vp_work_end", {"irql", nullptr, "busy_ns", nullptr}},
       {0x0110, "signal_event", {"connection_id", "flag", nullptr, nullptr}},
@@ -50,10 +51,10 @@ std::vector<KindInfo> BuildKinds() {
       // kmcl/verifier.h, kmcl/trace_kinds.h
       {0x0200, "contract_violation", {"handle", "rule", "status", "finding_index"}},
       {0x0201, "kmcl_state", {"handle", "conn_state", "running", nullptr}},
-      {0x0202, "kmcl_deliver", {"handle", "trans_id", "bytes", "guest_passive"}},
+      {0x0202, "kmcl_deliver", {"handle", "trans_id", "bytes", "guest|passive"}},
       {0x0203, "kmcl_finish", {"handle", "trans_id", "status", "guest"}},
       {0x0204, "kmcl_callback", {"handle", "callback", nullptr, nullptr}},
-      {0x0205, "kmcl_send", {"handle", "trans_id", "bytes", "guest_queued"}},
+      {0x0205, "kmcl_send", {"handle", "trans_id", "bytes", "guest|queued"}},
       {0x0206, "kmcl_batch", {"handle", nullptr, "packets", "guest"}},
       // tools/scenario/trace_kinds.h
       {0x0300, "workload_arrival", {"workload", nullptr, "bytes", nullptr}},
@@ -85,6 +86,9 @@ std::string Value(uint16_t kind, const char* name, uint64_t value) {
   }
   return absl::StrCat(value);
 }
+
+// A field named "a|b" packs two: a in the low 16 bits, b above them.
+bool Packed(const char* name) { return absl::string_view(name).find('|') != absl::string_view::npos; }
 
 std::string Time(int64_t ns) { return absl::StrFormat("%d.%03dus", ns / 1000, ns % 1000); }
 
@@ -132,6 +136,11 @@ std::string FormatText(const sim::TraceRecord& r) {
       if (Field(r, i) == 0) continue;
       name = kGenericFields[i];
     }
+    if (Packed(name)) {
+      const std::pair<std::string, std::string> names = absl::StrSplit(name, '|');
+      absl::StrAppend(&out, " ", names.first, "=", Field(r, i) & 0xFFFF, " ", names.second, "=", Field(r, i) >> 16);
+      continue;
+    }
     absl::StrAppend(&out, " ", name, "=", Value(r.kind, name, Field(r, i)));
   }
   return out;
@@ -147,6 +156,12 @@ std::string FormatJson(const sim::TraceRecord& r) {
     if (name == nullptr) {
       if (Field(r, i) == 0) continue;
       name = kGenericFields[i];
+    }
+    if (Packed(name)) {
+      const std::pair<std::string, std::string> names = absl::StrSplit(name, '|');
+      absl::StrAppend(&out, ",\"", names.first, "\":", Field(r, i) & 0xFFFF, ",\"", names.second,
+                      "\":", Field(r, i) >> 16);
+      continue;
     }
     const std::string value = Value(r.kind, name, Field(r, i));
     const bool number = !value.empty() && absl::ascii_isdigit(static_cast<unsigned char>(value[0])) &&

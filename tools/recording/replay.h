@@ -44,7 +44,7 @@
 namespace vmbsim::recording {
 
 // Exit code of `replay` and `diff` when the runs differ (README).
-inline constexpr int kExitDiverged = 4;
+inline constexpr int kExitDiverged = 5;
 
 struct Divergence {
   uint64_t index = 0;                 // Of the first differing event.

@@ -1,6 +1,7 @@
 #include "tools/recording/trace_file.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -30,7 +31,11 @@ int64_t UnZigZag(uint64_t value) {
   return static_cast<int64_t>((value >> 1) ^ (~(value & 1) + 1));
 }
 
-uint8_t* PutVarint(uint8_t* out, uint64_t value) {
+inline uint8_t* PutVarint(uint8_t* out, uint64_t value) {
+  if (value < 0x80) {  // Most deltas.
+    *out++ = static_cast<uint8_t>(value);
+    return out;
+  }
   while (value >= 0x80) {
     *out++ = static_cast<uint8_t>(value | 0x80);
     value >>= 7;
@@ -152,9 +157,8 @@ std::string EventCodec::Decode(const uint8_t* in, size_t size, sim::TraceRecord*
 // ---------------------------------------------------------------------------
 // TraceWriter
 
-TraceWriter::TraceWriter(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {
-  buffer_.reserve(kWriteBufferBytes);
-}
+TraceWriter::TraceWriter(std::string path, std::FILE* file)
+    : path_(std::move(path)), file_(file), buffer_(new uint8_t[kWriteBufferBytes]) {}
 
 TraceWriter::~TraceWriter() {
   if (file_ != nullptr) std::fclose(file_);
@@ -195,8 +199,14 @@ absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::stri
 
 void TraceWriter::Append(const void* bytes, size_t size) {
   const auto* p = static_cast<const uint8_t*>(bytes);
-  buffer_.insert(buffer_.end(), p, p + size);
-  if (buffer_.size() >= kWriteBufferBytes) Flush();
+  while (size > 0) {
+    if (used_ == kWriteBufferBytes) Flush();
+    const size_t n = std::min(size, kWriteBufferBytes - used_);
+    std::memcpy(buffer_.get() + used_, p, n);
+    used_ += n;
+    p += n;
+    size -= n;
+  }
 }
 
 void TraceWriter::AppendVarint(uint64_t value) {
@@ -205,25 +215,22 @@ void TraceWriter::AppendVarint(uint64_t value) {
 }
 
 void TraceWriter::Flush() {
-  if (buffer_.empty() || file_ == nullptr) return;
-  if (!write_failed_ && std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-    write_failed_ = true;
-  }
-  bytes_flushed_ += buffer_.size();
-  buffer_.clear();
+  if (used_ == 0 || file_ == nullptr) return;
+  if (!write_failed_ && std::fwrite(buffer_.get(), 1, used_, file_) != used_) write_failed_ = true;
+  bytes_flushed_ += used_;
+  used_ = 0;
 }
 
 void TraceWriter::OnRecord(const sim::TraceRecord& record) {
   // The length (one byte: an event is at most 99 bytes) and the event, built
   // in place at the end of the buffer.
   static_assert(EventCodec::kEventBytesMax < 0x80);
-  const size_t at = buffer_.size();
-  buffer_.resize(at + 1 + EventCodec::kEventBytesMax);
-  const size_t size = codec_.Encode(record, buffer_.data() + at + 1);
-  buffer_[at] = static_cast<uint8_t>(size);
-  buffer_.resize(at + 1 + size);
+  if (used_ + 1 + EventCodec::kEventBytesMax > kWriteBufferBytes) Flush();
+  uint8_t* at = buffer_.get() + used_;
+  const size_t size = codec_.Encode(record, at + 1);
+  at[0] = static_cast<uint8_t>(size);
+  used_ += 1 + size;
   ++event_count_;
-  if (buffer_.size() >= kWriteBufferBytes) Flush();
 }
 
 absl::Status TraceWriter::Finish(TraceFooterInfo footer) {

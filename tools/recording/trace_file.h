@@ -108,7 +108,7 @@ class TraceWriter : public sim::TraceSink {
   absl::Status Finish(TraceFooterInfo footer);
 
   uint64_t event_count() const { return event_count_; }
-  uint64_t bytes_written() const { return bytes_flushed_ + buffer_.size(); }
+  uint64_t bytes_written() const { return bytes_flushed_ + used_; }
 
  private:
   TraceWriter(std::string path, std::FILE* file);
@@ -120,7 +120,8 @@ class TraceWriter : public sim::TraceSink {
   std::FILE* file_;
   bool write_failed_ = false;
   EventCodec codec_;
-  std::vector<uint8_t> buffer_;
+  std::unique_ptr<uint8_t[]> buffer_;  // kWriteBufferBytes.
+  size_t used_ = 0;
   uint64_t bytes_flushed_ = 0;
   uint64_t event_count_ = 0;
 };
