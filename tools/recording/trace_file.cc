@@ -158,10 +158,66 @@ std::string EventCodec::Decode(const uint8_t* in, size_t size, sim::TraceRecord*
 // TraceWriter
 
 TraceWriter::TraceWriter(std::string path, std::FILE* file)
-    : path_(std::move(path)), file_(file), buffer_(new uint8_t[kWriteBufferBytes]) {}
+    : path_(std::move(path)), file_(file), buffer_(new uint8_t[kWriteBufferBytes]) {
+  block_.reserve(kBlockRecords);
+}
 
 TraceWriter::~TraceWriter() {
+  Stop();
   if (file_ != nullptr) std::fclose(file_);
+}
+
+void TraceWriter::Submit() {
+  std::unique_lock<std::mutex> lock(mu_);
+  // Bounded: wait while the encoder has enough to do.
+  changed_.wait(lock, [this] { return full_.size() < kBlocksInFlight; });
+  full_.push_back(std::move(block_));
+  if (free_.empty()) {
+    block_ = Block();
+    block_.reserve(kBlockRecords);
+  } else {
+    block_ = std::move(free_.back());
+    free_.pop_back();
+  }
+  lock.unlock();
+  changed_.notify_all();
+}
+
+void TraceWriter::Encode() {
+  for (;;) {
+    Block block;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      changed_.wait(lock, [this] { return !full_.empty() || stopping_; });
+      if (full_.empty()) return;  // Stopping, and everything is written.
+      block = std::move(full_.front());
+      full_.pop_front();
+    }
+    changed_.notify_all();
+    for (const sim::TraceRecord& record : block) {
+      // The length (one byte: an event is at most 99 bytes) and the event,
+      // built in place at the end of the buffer.
+      static_assert(EventCodec::kEventBytesMax < 0x80);
+      if (used_ + 1 + EventCodec::kEventBytesMax > kWriteBufferBytes) Flush();
+      uint8_t* at = buffer_.get() + used_;
+      const size_t size = codec_.Encode(record, at + 1);
+      at[0] = static_cast<uint8_t>(size);
+      used_ += 1 + size;
+    }
+    block.clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(block));
+  }
+}
+
+void TraceWriter::Stop() {
+  if (!encoder_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  encoder_.join();
 }
 
 absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::string& path,
@@ -194,6 +250,8 @@ absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::stri
   writer->AppendVarint(kTraceFormatVersion);
   writer->AppendVarint(bytes.size());
   writer->Append(bytes.data(), bytes.size());
+  TraceWriter* w = writer.get();
+  writer->encoder_ = std::thread([w] { w->Encode(); });
   return writer;
 }
 
@@ -222,19 +280,15 @@ void TraceWriter::Flush() {
 }
 
 void TraceWriter::OnRecord(const sim::TraceRecord& record) {
-  // The length (one byte: an event is at most 99 bytes) and the event, built
-  // in place at the end of the buffer.
-  static_assert(EventCodec::kEventBytesMax < 0x80);
-  if (used_ + 1 + EventCodec::kEventBytesMax > kWriteBufferBytes) Flush();
-  uint8_t* at = buffer_.get() + used_;
-  const size_t size = codec_.Encode(record, at + 1);
-  at[0] = static_cast<uint8_t>(size);
-  used_ += 1 + size;
+  block_.push_back(record);
   ++event_count_;
+  if (block_.size() == kBlockRecords) Submit();
 }
 
 absl::Status TraceWriter::Finish(TraceFooterInfo footer) {
   if (file_ == nullptr) return absl::FailedPreconditionError(absl::StrCat(path_, ": already finished"));
+  if (!block_.empty()) Submit();
+  Stop();  // Every event is in the buffer or the file now.
   footer.event_count = event_count_;
   TraceFooter proto;
   proto.set_event_count(footer.event_count);

@@ -22,11 +22,15 @@
 
 #include <array>
 #include <cstdint>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -92,8 +96,16 @@ class EventCodec {
   std::vector<Fields> previous_;        // Slot - 1 -> the kind's last record.
 };
 
+// Writes a trace file. The run's thread only copies each record into a
+// block; a second thread encodes full blocks and writes them, in order, so a
+// recorded run pays a copy per record, not the encoding (the file is the same
+// bytes either way: one encoder, one order). At most kBlocksInFlight blocks
+// wait for the encoder; beyond that the run waits, so memory stays bounded.
 class TraceWriter : public sim::TraceSink {
  public:
+  static constexpr size_t kBlockRecords = 16384;
+  static constexpr size_t kBlocksInFlight = 8;
+
   // Creates (or truncates) `path` and writes the preamble and `header`.
   // Errors: InvalidArgumentError naming the path when it cannot be written.
   static absl::StatusOr<std::unique_ptr<TraceWriter>> Create(const std::string& path,
@@ -108,22 +120,43 @@ class TraceWriter : public sim::TraceSink {
   absl::Status Finish(TraceFooterInfo footer);
 
   uint64_t event_count() const { return event_count_; }
+  // The file's size. REQUIRES: Finish has returned.
   uint64_t bytes_written() const { return bytes_flushed_ + used_; }
 
  private:
+  using Block = std::vector<sim::TraceRecord>;
+
   TraceWriter(std::string path, std::FILE* file);
   void Append(const void* bytes, size_t size);
   void AppendVarint(uint64_t value);
   void Flush();
+  // Hands the current block to the encoder and takes an empty one.
+  void Submit();
+  // The encoder thread: blocks in order until Stop.
+  void Encode();
+  // Ends the encoder thread after it has written every submitted block.
+  void Stop();
 
   std::string path_;
   std::FILE* file_;
   bool write_failed_ = false;
+  uint64_t event_count_ = 0;
+  Block block_;  // Filled by OnRecord.
+
+  // Shared with the encoder thread, under mu_.
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<Block> full_;  // Waiting to be encoded, in order.
+  std::vector<Block> free_;
+  bool stopping_ = false;
+  std::thread encoder_;
+
+  // The encoder thread's (and, before it starts and after it ends, the
+  // writer's).
   EventCodec codec_;
   std::unique_ptr<uint8_t[]> buffer_;  // kWriteBufferBytes.
   size_t used_ = 0;
   uint64_t bytes_flushed_ = 0;
-  uint64_t event_count_ = 0;
 };
 
 class TraceReader {
