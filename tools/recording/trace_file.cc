@@ -57,11 +57,6 @@ std::optional<uint64_t> GetVarint(const uint8_t** in, const uint8_t* end) {
   return std::nullopt;
 }
 
-// The record's fields in TraceEvent order 3..9.
-std::array<uint64_t, 7> FieldsOf(const sim::TraceRecord& r) {
-  return {r.partition, r.vp, r.channel, r.id0, r.id1, r.size0, r.size1};
-}
-
 const char* const kFieldNames[7] = {"partition", "vp", "channel", "id0", "id1", "size0", "size1"};
 
 }  // namespace
@@ -70,15 +65,6 @@ const char* const kFieldNames[7] = {"partition", "vp", "channel", "id0", "id1", 
 // EventCodec
 
 EventCodec::EventCodec() : slot_of_kind_(size_t{1} << 16, 0) {}
-
-EventCodec::Fields& EventCodec::PreviousOf(uint16_t kind) {
-  uint16_t& slot = slot_of_kind_[kind];
-  if (slot == 0) {
-    previous_.push_back(Fields{});
-    slot = static_cast<uint16_t>(previous_.size());
-  }
-  return previous_[slot - 1];
-}
 
 size_t EventCodec::Encode(const sim::TraceRecord& record, uint8_t* out) {
   uint8_t* p = out;
@@ -92,14 +78,22 @@ size_t EventCodec::Encode(const sim::TraceRecord& record, uint8_t* out) {
   *p++ = (2 << 3);  // Always written: no event is empty (0 ends the events).
   p = PutVarint(p, record.kind);
   Fields& previous = PreviousOf(record.kind);
-  const Fields now = FieldsOf(record);
-  for (int i = 0; i < 7; ++i) {
-    const uint64_t delta = now[i] - previous[i];  // Wraps; the decoder adds it back.
-    if (delta == 0) continue;
+  // Field 3 + i: the difference from the kind's previous record (wrapping;
+  // the decoder adds it back), absent when zero. Unrolled: it runs per record.
+  const auto put = [&p, &previous](int i, uint64_t now) {
+    const uint64_t delta = now - previous[i];
+    previous[i] = now;
+    if (delta == 0) return;
     *p++ = static_cast<uint8_t>((3 + i) << 3);
     p = PutVarint(p, ZigZag(static_cast<int64_t>(delta)));
-  }
-  previous = now;
+  };
+  put(0, record.partition);
+  put(1, record.vp);
+  put(2, record.channel);
+  put(3, record.id0);
+  put(4, record.id1);
+  put(5, record.size0);
+  put(6, record.size1);
   return static_cast<size_t>(p - out);
 }
 

@@ -89,7 +89,14 @@ class EventCodec {
 
  private:
   using Fields = std::array<uint64_t, 7>;  // partition, vp, channel, id0, id1, size0, size1.
-  Fields& PreviousOf(uint16_t kind);
+  Fields& PreviousOf(uint16_t kind) {
+    uint16_t& slot = slot_of_kind_[kind];
+    if (slot == 0) [[unlikely]] {
+      previous_.push_back(Fields{});
+      slot = static_cast<uint16_t>(previous_.size());
+    }
+    return previous_[slot - 1];
+  }
 
   int64_t previous_time_ns_ = 0;
   std::vector<uint16_t> slot_of_kind_;  // 65536 entries; 0: kind not seen.
