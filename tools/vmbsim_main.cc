@@ -32,6 +32,7 @@
 #include "tools/fabric_demo.h"
 #include "tools/explore_command.h"
 #include "tools/scenario_commands.h"
+#include "tools/studies/study_commands.h"
 
 namespace vmbsim::tools {
 namespace {
@@ -47,6 +48,9 @@ commands:
   check    validate scenario files
   list     list the scenario library
   explore  run a scenario under many tie-break seeds and group the outcomes
+  sweep    run a scenario over a grid of settings x seeds; mean, sd and 95% CI per point
+  merge    combine the result directories of a sharded sweep
+  report   an HTML page (or one SVG chart) from a sweep's results
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
   help     show this help
@@ -253,6 +257,8 @@ int Main(int argc, char** argv) {
     std::fputs(kScenarioCommandsUsage, stdout);
     std::fputs("\n", stdout);
     std::fputs(kExploreUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(studies::kStudyCommandsUsage, stdout);
     return kExitOk;
   }
   const bool wants_help = std::find(args.begin(), args.end(), "--help") != args.end();
@@ -269,6 +275,15 @@ int Main(int argc, char** argv) {
       return kExitOk;
     }
     return ExploreCommand(args);
+  }
+  if (command == "sweep" || command == "merge" || command == "report") {
+    if (wants_help) {
+      std::fputs(studies::kStudyCommandsUsage, stdout);
+      return kExitOk;
+    }
+    if (command == "sweep") return studies::SweepCommand(args);
+    if (command == "merge") return studies::MergeCommand(args);
+    return studies::ReportCommand(args);
   }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);

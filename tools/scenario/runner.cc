@@ -89,11 +89,16 @@ uint16_t OfferLatency100ns(std::optional<uint16_t> latency_100ns, const fabric::
 class OpenLoop {
  public:
   // `pointer` names the workload in errors ("/workloads/3").
-  OpenLoop(const WorkloadSpec* spec, std::string pointer, sim::Prng prng, kmcl::Runtime* runtime, uint16_t guest,
-           uint32_t vp, DriverInstance** driver)
+  // Arrival gaps come from `prng` and sizes from `size_prng`: separate
+  // streams, so that a sweep over sizes (or size kinds) keeps the same
+  // arrival times for the same seed (common random numbers), however many
+  // draws a size takes (Below rejects and redraws).
+  OpenLoop(const WorkloadSpec* spec, std::string pointer, sim::Prng prng, sim::Prng size_prng, kmcl::Runtime* runtime,
+           uint16_t guest, uint32_t vp, DriverInstance** driver)
       : spec_(spec),
         pointer_(std::move(pointer)),
         prng_(prng),
+        size_prng_(size_prng),
         runtime_(runtime),
         guest_(guest),
         vp_(vp),
@@ -122,9 +127,9 @@ class OpenLoop {
   uint32_t NextSize() {
     const SizeSpec& s = spec_->size;
     if (s.kind == "uniform") {
-      return s.min_bytes + static_cast<uint32_t>(prng_.Below(uint64_t{s.max_bytes} - s.min_bytes + 1));
+      return s.min_bytes + static_cast<uint32_t>(size_prng_.Below(uint64_t{s.max_bytes} - s.min_bytes + 1));
     }
-    if (sizes_ != nullptr) return sizes_->Sample(prng_);
+    if (sizes_ != nullptr) return sizes_->Sample(size_prng_);
     return s.bytes;
   }
 
@@ -160,6 +165,7 @@ class OpenLoop {
   const WorkloadSpec* spec_;
   std::string pointer_;
   sim::Prng prng_;
+  sim::Prng size_prng_;
   kmcl::Runtime* runtime_;
   uint16_t guest_;
   uint32_t vp_;
@@ -377,7 +383,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       if (b.spec->name != w.channel) continue;
       const uint32_t vp = b.spec->guest_target_vp.value_or(0);
       loops.push_back(std::make_unique<OpenLoop>(&w, absl::StrCat("/workloads/", i),
-                                                 simulator->ForkPrng(absl::StrCat("workload.", i)), runtime.get(),
+                                                 simulator->ForkPrng(absl::StrCat("workload.", i)),
+                                                 simulator->ForkPrng(absl::StrCat("workload.", i, ".size")), runtime.get(),
                                                  b.spec->guest, vp, &b.guest));
       b.loops.push_back(loops.back().get());
     }
