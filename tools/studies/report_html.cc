@@ -37,7 +37,12 @@ std::string Escape(const std::string& text) {
   return out;
 }
 
-std::string Num(double v) { return absl::StrFormat("%.4g", v); }
+// Six significant digits, without an exponent below 10^9: tick labels and
+// tables stay readable (46000, not 4.6e+04).
+std::string Num(double v) {
+  if (v != 0 && (std::fabs(v) >= 1e9 || std::fabs(v) < 1e-4)) return absl::StrFormat("%.4g", v);
+  return absl::StrFormat("%.6g", v);
+}
 std::string Coord(double v) { return absl::StrFormat("%.2f", v); }
 
 struct SeriesPoint {
