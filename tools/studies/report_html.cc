@@ -10,14 +10,16 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
 
 namespace vmbsim::studies {
 namespace {
 
 constexpr double kWidth = 640;
-constexpr double kHeight = 340;
+constexpr double kPlotHeight = 340;
 constexpr double kLeft = 70;
-constexpr double kRight = 170;  // Room for the legend.
+constexpr double kRight = 20;
+constexpr double kLegendRow = 14;  // The legend runs below the plot, a row per series.
 constexpr double kTop = 30;
 constexpr double kBottom = 50;
 constexpr const char* kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -57,7 +59,40 @@ struct SeriesPoint {
 struct Series {
   std::string label;
   std::vector<SeriesPoint> points;
+  std::optional<size_t> knee;  // Index into points, when marked.
 };
+
+// The knee of a curve (the point of greatest bend, as in Kneedle: Satopaa et
+// al., 2011): with x and y scaled to [0, 1], the interior point farthest from
+// the chord between the first and the last point. Needs three points and a
+// curve that is not flat.
+std::optional<size_t> Knee(const std::vector<SeriesPoint>& points) {
+  if (points.size() < 3) return std::nullopt;
+  double x_min = points[0].x, x_max = points[0].x, y_min = points[0].mean, y_max = points[0].mean;
+  for (const SeriesPoint& p : points) {
+    x_min = std::min(x_min, p.x);
+    x_max = std::max(x_max, p.x);
+    y_min = std::min(y_min, p.mean);
+    y_max = std::max(y_max, p.mean);
+  }
+  if (x_max == x_min || y_max == y_min) return std::nullopt;
+  auto nx = [&](double x) { return (x - x_min) / (x_max - x_min); };
+  auto ny = [&](double y) { return (y - y_min) / (y_max - y_min); };
+  const double x0 = nx(points.front().x), y0 = ny(points.front().mean);
+  const double dx = nx(points.back().x) - x0, dy = ny(points.back().mean) - y0;
+  const double length = std::sqrt(dx * dx + dy * dy);
+  if (length == 0) return std::nullopt;
+  std::optional<size_t> best;
+  double best_distance = 0;
+  for (size_t i = 1; i + 1 < points.size(); ++i) {
+    const double d = std::fabs(dx * (ny(points[i].mean) - y0) - dy * (nx(points[i].x) - x0)) / length;
+    if (d > best_distance) {
+      best_distance = d;
+      best = i;
+    }
+  }
+  return best;
+}
 
 struct Chart {
   std::string metric;
@@ -65,21 +100,40 @@ struct Chart {
   bool numeric_x = true;
   std::vector<std::string> categories;
   std::vector<Series> series;
+  bool knees = false;
 };
 
-// The first axis's first setting is x; the rest of a point's settings name
-// its series.
-Chart BuildChart(const ResultSet& results, const std::string& metric) {
+// How many settings columns the first axis has: one for a grid, one per
+// zipped setting for the zip axis (plan.txt lists each axis's settings
+// together, in axis order, as "grid PATH=..." or "zip PATH=..." lines).
+size_t FirstAxisWidth(const std::string& plan_text) {
+  size_t width = 0;
+  for (absl::string_view line : absl::StrSplit(plan_text, '\n')) {
+    if (absl::StartsWith(line, "grid ")) return width == 0 ? 1 : width;
+    if (absl::StartsWith(line, "zip ")) {
+      ++width;
+    } else if (width > 0) {
+      break;
+    }
+  }
+  return std::max<size_t>(width, 1);
+}
+
+// The first axis's first setting is x (its other zipped settings go with
+// it); the settings of the other axes name a point's series.
+Chart BuildChart(const ResultSet& results, const std::string& metric, bool knees) {
   Chart chart;
   chart.metric = metric;
+  chart.knees = knees;
   chart.x_path = results.setting_paths.empty() ? "point" : results.setting_paths[0];
+  const size_t x_width = FirstAxisWidth(results.plan_text);
   std::map<std::string, size_t> series_index;
   std::vector<std::string> x_values;
   for (size_t p = 0; p < results.point_settings.size(); ++p) {
     const std::vector<std::string>& s = results.point_settings[p];
     const std::string x = s.empty() ? absl::StrCat(p) : s[0];
     std::vector<std::string> rest;
-    for (size_t i = 1; i < s.size(); ++i) rest.push_back(absl::StrCat(results.setting_paths[i], "=", s[i]));
+    for (size_t i = x_width; i < s.size(); ++i) rest.push_back(absl::StrCat(results.setting_paths[i], "=", s[i]));
     const std::string label = rest.empty() ? metric : absl::StrJoin(rest, ", ");
     auto [it, inserted] = series_index.emplace(label, chart.series.size());
     if (inserted) chart.series.push_back(Series{label, {}});
@@ -107,6 +161,10 @@ Chart BuildChart(const ResultSet& results, const std::string& metric) {
         point.x = static_cast<double>(std::find(x_values.begin(), x_values.end(), point.x_label) - x_values.begin());
       }
     }
+    // Points in x order, so that lines, bands and knees follow the axis.
+    std::stable_sort(series.points.begin(), series.points.end(),
+                     [](const SeriesPoint& a, const SeriesPoint& b) { return a.x < b.x; });
+    if (knees && chart.numeric_x) series.knee = Knee(series.points);
   }
   return chart;
 }
@@ -163,14 +221,15 @@ std::string ChartSvg(const Chart& chart) {
     x_low -= 1;
     x_high += 1;
   }
-  const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
+  const double height = kPlotHeight + kLegendRow * static_cast<double>(chart.series.size()) + 6;
+  const double plot_w = kWidth - kLeft - kRight, plot_h = kPlotHeight - kTop - kBottom;
   auto sx = [&](double x) { return kLeft + (x - x_low) / (x_high - x_low) * plot_w; };
   auto sy = [&](double y) { return kTop + plot_h - (y - y_low) / (y_high - y_low) * plot_h; };
 
   std::string out = absl::StrFormat(
       "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
       "data-metric=\"%s\" data-series=\"%d\" data-points=\"%d\">\n",
-      static_cast<int>(kWidth), static_cast<int>(kHeight), static_cast<int>(kWidth), static_cast<int>(kHeight),
+      static_cast<int>(kWidth), static_cast<int>(height), static_cast<int>(kWidth), static_cast<int>(height),
       Escape(chart.metric), chart.series.size(), point_count);
   absl::StrAppend(&out, "<text x=\"", Coord(kLeft), "\" y=\"18\" font-size=\"14\" font-family=\"sans-serif\">",
                   Escape(chart.metric), " (mean, 95% CI)</text>\n");
@@ -197,7 +256,7 @@ std::string ChartSvg(const Chart& chart) {
                   "\" y2=\"", Coord(kTop + plot_h), "\" stroke=\"#333\"/>\n");
   absl::StrAppend(&out, "<line x1=\"", Coord(kLeft), "\" x2=\"", Coord(kLeft), "\" y1=\"", Coord(kTop), "\" y2=\"",
                   Coord(kTop + plot_h), "\" stroke=\"#333\"/>\n");
-  absl::StrAppend(&out, "<text x=\"", Coord(kLeft + plot_w / 2), "\" y=\"", Coord(kHeight - 12),
+  absl::StrAppend(&out, "<text x=\"", Coord(kLeft + plot_w / 2), "\" y=\"", Coord(kPlotHeight - 12),
                   "\" text-anchor=\"middle\">", Escape(chart.x_path), "</text>\n</g>\n");
   // Series: band, line, points, legend entry.
   for (size_t i = 0; i < chart.series.size(); ++i) {
@@ -232,9 +291,16 @@ std::string ChartSvg(const Chart& chart) {
       if (p.low.has_value()) absl::StrAppend(&out, " [", Num(*p.low), ", ", Num(*p.high), "]");
       absl::StrAppend(&out, " n=", p.n, "</title></circle>\n");
     }
-    const double ly = kTop + 14.0 * static_cast<double>(i);
-    absl::StrAppend(&out, "<rect x=\"", Coord(kWidth - kRight + 10), "\" y=\"", Coord(ly), "\" width=\"10\" height=\"10\" fill=\"",
-                    colour, "\"/><text x=\"", Coord(kWidth - kRight + 24), "\" y=\"", Coord(ly + 9),
+    if (s.knee.has_value()) {
+      const SeriesPoint& k = s.points[*s.knee];
+      absl::StrAppend(&out, "<circle class=\"knee\" cx=\"", Coord(sx(k.x)), "\" cy=\"", Coord(sy(k.mean)),
+                      "\" r=\"7\" fill=\"none\" stroke=\"", colour, "\" stroke-width=\"1.5\"/>\n<text class=\"knee\" x=\"",
+                      Coord(sx(k.x) + 9), "\" y=\"", Coord(sy(k.mean) - 9),
+                      "\" font-size=\"10\" font-family=\"sans-serif\">knee</text>\n");
+    }
+    const double ly = kPlotHeight + kLegendRow * static_cast<double>(i);
+    absl::StrAppend(&out, "<rect x=\"", Coord(kLeft), "\" y=\"", Coord(ly), "\" width=\"10\" height=\"10\" fill=\"",
+                    colour, "\"/><text x=\"", Coord(kLeft + 14), "\" y=\"", Coord(ly + 9),
                     "\" font-size=\"10\" font-family=\"sans-serif\">", Escape(s.label), "</text>\n");
     absl::StrAppend(&out, "</g>\n");
   }
@@ -243,7 +309,13 @@ std::string ChartSvg(const Chart& chart) {
 }
 
 std::string ChartTable(const Chart& chart) {
-  std::string out = absl::StrCat("<table class=\"data\" data-metric=\"", Escape(chart.metric), "\">\n<tr><th>",
+  std::string out;
+  for (const Series& s : chart.series) {
+    if (!s.knee.has_value()) continue;
+    absl::StrAppend(&out, "<p class=\"knee\">knee of ", Escape(s.label), ": ", Escape(chart.x_path), " = ",
+                    Escape(s.points[*s.knee].x_label), "</p>\n");
+  }
+  absl::StrAppend(&out, "<table class=\"data\" data-metric=\"", Escape(chart.metric), "\">\n<tr><th>",
                                  Escape(chart.x_path),
                                  "</th><th>series</th><th>n</th><th>mean</th><th>ci95_low</th><th>ci95_high</th></tr>\n");
   for (const Series& s : chart.series) {
@@ -287,7 +359,8 @@ std::vector<std::string> DefaultCharts(const ResultSet& results) {
   return charts;
 }
 
-absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std::vector<std::string>& requested) {
+absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std::vector<std::string>& requested,
+                                             const std::vector<std::string>& knees) {
   const std::vector<std::string> charts = requested.empty() ? DefaultCharts(results) : requested;
   for (const std::string& m : charts) {
     if (absl::Status s = CheckMetric(results, m); !s.ok()) return s;
@@ -321,7 +394,8 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std
     absl::StrAppend(&out, "</ul>\n");
   }
   for (const std::string& metric : charts) {
-    const Chart chart = BuildChart(results, metric);
+    const Chart chart =
+        BuildChart(results, metric, std::find(knees.begin(), knees.end(), metric) != knees.end());
     absl::StrAppend(&out, "<h2>", Escape(metric), "</h2>\n", ChartSvg(chart), ChartTable(chart));
   }
   absl::StrAppend(&out, "<h2>Plan</h2>\n<pre>", Escape(results.plan_text), "</pre>\n</body>\n</html>\n");
@@ -330,7 +404,7 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std
 
 absl::StatusOr<std::string> RenderChartSvg(const ResultSet& results, const std::string& metric) {
   if (absl::Status s = CheckMetric(results, metric); !s.ok()) return s;
-  return absl::StrCat("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n", ChartSvg(BuildChart(results, metric)));
+  return absl::StrCat("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n", ChartSvg(BuildChart(results, metric, false)));
 }
 
 }  // namespace vmbsim::studies

@@ -11,8 +11,9 @@
 // For tests and tools, every chart is an <svg class="chart"> with
 // data-metric, data-series and data-points attributes, each series a
 // <g class="series"> holding one <path class="band"> (when the series has
-// intervals), one <polyline class="line"> and a <circle class="point"> per
-// point.
+// intervals), one <polyline class="line">, a <circle class="point"> per
+// point and, when marked, a <circle class="knee">. The legend runs below
+// the plot.
 //
 // The output is a pure function of the results: the same results give the
 // same bytes.
@@ -33,9 +34,13 @@ namespace vmbsim::studies {
 // packet and host VP utilisation (those present in the results).
 std::vector<std::string> DefaultCharts(const ResultSet& results);
 
-// The page. `charts` names metrics (empty: DefaultCharts). InvalidArgument
-// for a metric that is not in the results (the message lists what is).
-absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std::vector<std::string>& charts);
+// The page. `charts` names metrics (empty: DefaultCharts); on the charts of
+// the metrics in `knees` (with a numeric x axis) each series' knee is circled
+// and named below the chart: the point of greatest bend (Kneedle), where a
+// curve turns from steep to flat or back. InvalidArgument for a metric that
+// is not in the results (the message lists what is).
+absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std::vector<std::string>& charts,
+                                             const std::vector<std::string>& knees = {});
 
 // One chart as a standalone SVG document.
 absl::StatusOr<std::string> RenderChartSvg(const ResultSet& results, const std::string& metric);

@@ -69,8 +69,10 @@ std::string ReadFile(const std::string& path, bool* ok) {
   return text.str();
 }
 
+// ARG if it names a file, else the library's study ARG
+// ($VMBSIM_SCENARIO_DIR/studies/ARG.json) if there is one, else ARG.
 std::string StudyPath(const std::string& arg) {
-  if (std::filesystem::exists(arg)) return arg;
+  if (std::filesystem::is_regular_file(arg)) return arg;
   const char* dir = std::getenv("VMBSIM_SCENARIO_DIR");
   const std::string library = absl::StrCat(dir != nullptr && *dir != '\0' ? dir : "scenarios", "/studies/", arg, ".json");
   if (arg.find('/') == std::string::npos && std::filesystem::exists(library)) return library;
@@ -456,15 +458,18 @@ int ReportCommand(const std::vector<std::string>& args) {
   absl::StatusOr<ResultSet> results = ParseRunsCsv(csv, *dir + "/runs.csv", settings);
   if (!results.ok()) return Invalid(cmd, std::string(results.status().message()));
   results->plan_text = plan;
-  if (charts.empty()) {
-    // The study's chart list, when the sweep came from a study file.
-    const std::string study = PlanValue(plan, "study");
-    if (!study.empty()) {
-      absl::StatusOr<StudySpec> spec = LoadStudyFile(StudyPath(study));
-      if (spec.ok()) charts = spec->charts;
+  std::vector<std::string> knees;
+  // The study's charts and knees, when the sweep came from a library study.
+  const std::string study = PlanValue(plan, "study");
+  if (!study.empty()) {
+    absl::StatusOr<StudySpec> spec = LoadStudyFile(StudyPath(study));
+    if (spec.ok()) {
+      if (charts.empty()) charts = spec->charts;
+      knees = spec->knees;
     }
   }
-  absl::StatusOr<std::string> text = format == "svg" ? RenderChartSvg(*results, charts[0]) : RenderReportHtml(*results, charts);
+  absl::StatusOr<std::string> text =
+      format == "svg" ? RenderChartSvg(*results, charts[0]) : RenderReportHtml(*results, charts, knees);
   if (!text.ok()) return Invalid(cmd, std::string(text.status().message()));
   std::ofstream file(out, std::ios::binary | std::ios::trunc);
   file << *text;

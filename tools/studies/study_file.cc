@@ -71,7 +71,7 @@ absl::StatusOr<StudySpec> ParseStudy(absl::string_view json_text, absl::string_v
   if (doc.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
   if (!doc.is_object()) return Error(source, "", "expected an object");
   static const std::set<std::string> kKeys = {"name", "description", "scenario", "seeds",      "set",
-                                              "grid", "zip",         "ci_target", "ci_metrics", "charts"};
+                                              "grid", "zip",         "ci_target", "ci_metrics", "charts", "knees"};
   for (const auto& [key, unused] : doc.items()) {
     if (kKeys.count(key) == 0) return Error(source, "/" + key, "unknown key");
   }
@@ -111,6 +111,9 @@ absl::StatusOr<StudySpec> ParseStudy(absl::string_view json_text, absl::string_v
   }
   if (doc.contains("charts")) {
     if (auto s = ReadStrings(source, doc, "charts", &study.charts); !s.ok()) return s;
+  }
+  if (doc.contains("knees")) {
+    if (auto s = ReadStrings(source, doc, "knees", &study.knees); !s.ok()) return s;
   }
   return study;
 }

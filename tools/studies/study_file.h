@@ -14,7 +14,8 @@
 //     "grid": [{"path": "channels.0.interrupt_latency_100ns", "values": [0, 250, 1000]}],
 //     "zip":  [{"path": "...", "values": [...]}, ...],   // varied together
 //     "ci_target": "2%", "ci_metrics": ["c0.rtt_mean_ns"],
-//     "charts": ["c0.rtt_p99_ns", "c0.packets_per_doorbell"]  // for `vmbsim report`
+//     "charts": ["c0.rtt_p99_ns", "c0.packets_per_doorbell"], // for `vmbsim report`
+//     "knees": ["interrupts_per_packet"]           // charts whose knee the report marks
 //   }
 //
 // Values are any JSON; each becomes the text of an override as `--set` takes
@@ -53,6 +54,7 @@ struct StudySpec {
   std::optional<std::string> ci_target;
   std::vector<std::string> ci_metrics;
   std::vector<std::string> charts;
+  std::vector<std::string> knees;
 };
 
 // Parses a study file's text; `source` starts every error message.

@@ -97,6 +97,25 @@ expect_exit 2 "no metric 'nope'" -- report single -o x.html --chart nope
 expect_exit 2 "--format svg draws one chart" -- report single -o x.svg --format svg
 expect_exit 2 "plan.txt: cannot read" -- report nowhere -o x.html
 
+# Every built-in study is valid: all its points load (the last of 10^6
+# shards holds none of their runs, so nothing runs).
+for study in "$VMBSIM_SCENARIO_DIR"/studies/*.json; do
+  name=$(basename "$study" .json)
+  out=$("$vmbsim" sweep --study "$name" --shard 999999/1000000 --out "study-$name" 2>&1) ||
+    fail "study $name: exit $?: $out"
+  [[ "$out" == *"sweep "*" point(s) x "* ]] || fail "study $name: $out"
+done
+[[ $(ls "$VMBSIM_SCENARIO_DIR"/studies/*.json | wc -l) -ge 3 ]] || fail "fewer than 3 built-in studies"
+printf '{"name": "s", "scenario": "hello", "grid": [{"path": "a", "values": []}]}' >bad_study.json
+expect_exit 2 "bad_study.json: /grid/0/values: expected a non-empty array" -- sweep --study bad_study.json
+printf '{"name": "s", "scenario": "hello", "grid": [], "sedds": 3}' >bad_study2.json
+expect_exit 2 "bad_study2.json: /sedds: unknown key" -- sweep --study bad_study2.json
+# A study's report uses its charts and marks its knees.
+"$vmbsim" sweep --study monitor_latency_knee --seeds 2 --out knee >/dev/null 2>&1 || fail "knee study: exit $?"
+"$vmbsim" report knee -o knee.html >/dev/null || fail "knee report: exit $?"
+[[ $(grep -c '<svg class="chart"' knee.html) -eq 5 ]] || fail "knee.html: expected the study's 5 charts"
+grep -q '<circle class="knee"' knee.html || fail "knee.html marks no knee"
+
 if [[ $failures -ne 0 ]]; then
   echo "$failures failure(s)"
   exit 1
