@@ -89,12 +89,12 @@ std::map<std::string, double> MetricsOf(const scenario::RunReport& r) {
   return m;
 }
 
-std::string EncodeRun(const std::string& exit, const std::map<std::string, double>& metrics) {
+std::string EncodeRun(const std::string& exit, const std::map<std::string, double>& metrics, double wall_seconds) {
   std::string exit_line = exit;
   for (char& c : exit_line) {
     if (c == '\n' || c == '\t') c = ' ';
   }
-  std::string out = absl::StrCat("exit\t", exit_line, "\n");
+  std::string out = absl::StrCat("exit\t", exit_line, "\nwall\t", ExactNumber(wall_seconds), "\n");
   for (const auto& [name, value] : metrics) absl::StrAppend(&out, name, "\t", ExactNumber(value), "\n");
   return out;
 }
@@ -113,7 +113,11 @@ absl::Status DecodeRun(absl::string_view text, RunRow* row) {
     }
     double v = 0;
     if (!ParseExact(value, &v)) return absl::DataLossError(absl::StrCat("a run sent '", line, "'"));
-    row->metrics[std::string(key)] = v;
+    if (key == "wall") {
+      row->wall_seconds = v;
+    } else {
+      row->metrics[std::string(key)] = v;
+    }
   }
   if (!have_exit) return absl::DataLossError("a run ended without a report");
   return absl::OkStatus();

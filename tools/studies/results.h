@@ -55,6 +55,9 @@ struct RunRow {
   std::string exit;
   std::map<std::string, double> metrics;
   std::string command;  // Repeats the run.
+  // The run's own wall time in its process (set-up, run, measuring). Never
+  // written to the result files, which stay byte-comparable.
+  double wall_seconds = 0;
   bool ok() const { return exit == "0"; }
 };
 
@@ -68,7 +71,7 @@ struct ResultSet {
 std::map<std::string, double> MetricsOf(const scenario::RunReport& report);
 
 // A run's outcome as text for the pipe from its child, and back.
-std::string EncodeRun(const std::string& exit, const std::map<std::string, double>& metrics);
+std::string EncodeRun(const std::string& exit, const std::map<std::string, double>& metrics, double wall_seconds);
 absl::Status DecodeRun(absl::string_view text, RunRow* row);
 
 // Every metric name in `rows`, sorted.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -269,6 +270,7 @@ int SweepCommand(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(shard->count), static_cast<unsigned long long>(in_shard));
   }
   std::printf("\n");
+  const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<ResultSet> results = RunSweep(plan, specs, *registry, options);
   if (!results.ok()) {
     std::fprintf(stderr, "vmbsim: sweep: %s\n", std::string(results.status().message()).c_str());
@@ -303,6 +305,13 @@ int SweepCommand(const std::vector<std::string>& args) {
                                static_cast<unsigned long long>(row.seed), row.exit.c_str(), row.command.c_str());
   }
   std::printf("wrote %s/{plan.txt,runs.csv,runs.json,points.csv,points.json}\n", out_dir.c_str());
+  // Timing goes to stderr, apart from the results (which never hold it).
+  double runs_own = 0;
+  for (const RunRow& row : results->rows) runs_own += row.wall_seconds;
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(stderr, "sweep: %zu runs in %.2f s wall at --jobs %u (%.1f runs/s); the runs' own time %.2f s\n",
+               results->rows.size(), wall, jobs, wall > 0 ? static_cast<double>(results->rows.size()) / wall : 0.0,
+               runs_own);
   std::printf("exit=%d\n", failures == 0 ? 0 : 1);
   return failures == 0 ? scenario::kExitOk : scenario::kExitExpectationFailed;
 }

@@ -110,11 +110,14 @@ absl::StatusOr<ResultSet> RunSweep(const SweepPlan& plan, const std::vector<scen
       },
       [&](size_t t) {
         const Task& task = tasks[t];
+        const auto start = std::chrono::steady_clock::now();
+        const auto wall = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
         scenario::RunOptions run_options;
         run_options.seed = plan.SeedFor(task.point, task.seed_index);
         absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(specs[task.point], registry, run_options);
-        if (!report.ok()) return EncodeRun(absl::StrCat("invalid input: ", report.status().message()), {});
-        return EncodeRun(absl::StrCat(scenario::ExitCodeFor(*report)), MetricsOf(*report));
+        if (!report.ok()) return EncodeRun(absl::StrCat("invalid input: ", report.status().message()), {}, wall());
+        const std::map<std::string, double> metrics = MetricsOf(*report);
+        return EncodeRun(absl::StrCat(scenario::ExitCodeFor(*report)), metrics, wall());
       },
       [&](tools::ForkResult result) {
         const Task& task = tasks[result.task];
