@@ -22,8 +22,9 @@ skip() { echo "SKIPPED: $*"; exit 0; }
 [[ $(id -u) -eq 0 ]] || skip "needs root to run slurmctld and slurmd (uid $(id -u))"
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends slurm-wlm munge >/dev/null 2>&1 ||
-    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends slurm-wlm munge >/dev/null 2>&1; } ||
+  # Another test may be installing at the same time: wait for the dpkg lock.
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends slurm-wlm munge >/dev/null 2>&1 ||
+    { apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null 2>&1 && apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends slurm-wlm munge >/dev/null 2>&1; } ||
     skip "cannot install slurm-wlm and munge with apt-get"
 fi
 # Unix socket paths are short: not under TEST_TMPDIR.

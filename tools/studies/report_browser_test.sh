@@ -21,8 +21,9 @@ skip() { echo "SKIPPED: $*"; exit 0; }
 if ! command -v chromium >/dev/null; then
   [[ $(id -u) -eq 0 ]] || skip "chromium is not installed and installing it needs root"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 ||
-    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } ||
+  # Another test may be installing at the same time: wait for the dpkg lock.
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends chromium >/dev/null 2>&1 ||
+    { apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null 2>&1 && apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends chromium >/dev/null 2>&1; } ||
     skip "cannot install chromium with apt-get"
 fi
 work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/browser.XXXXXX")
