@@ -1,9 +1,5 @@
 #include "tools/explore_command.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -19,6 +15,7 @@
 #include "kmcl/verifier.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/runner.h"
+#include "tools/fork_pool.h"
 #include "tools/scenario_commands.h"
 
 namespace vmbsim::tools {
@@ -64,13 +61,6 @@ std::string Describe(const scenario::RunReport& report) {
                       report.causality_violations_total == 0 ? "none" : absl::StrCat(report.causality_violations_total),
                       "\n", absl::StrCat(absl::Hex(report.fingerprint, absl::kZeroPad16)), "\n");
 }
-
-struct Child {
-  pid_t pid = 0;
-  int fd = -1;
-  std::optional<uint64_t> tie_break_seed;  // Unset: insertion order.
-  std::string text;
-};
 
 // Seeds as compact ranges: "0-2, 5, 9-11".
 std::string Ranges(const std::vector<uint64_t>& seeds) {
@@ -145,83 +135,45 @@ int ExploreCommand(const std::vector<std::string>& args) {
   for (uint64_t s = range->first; s <= range->second; ++s) queue.push_back(s);
   std::map<Outcome, std::pair<std::vector<uint64_t>, std::set<std::string>>> outcomes;
   std::optional<std::string> baseline_exit;
-  std::vector<Child> running;
   size_t next = 0;
-  const auto start_child = [&](std::optional<uint64_t> tie_break_seed) -> bool {
-    int fds[2];
-    if (pipe(fds) != 0) return false;
-    std::fflush(stdout);  // Or the child's copy of the buffer is printed again.
-    std::fflush(stderr);
-    const pid_t pid = fork();
-    if (pid < 0) {
-      close(fds[0]);
-      close(fds[1]);
-      return false;
-    }
-    if (pid == 0) {
-      close(fds[0]);
-      // The run's own output is not the exploration's.
-      if (std::freopen("/dev/null", "w", stdout) == nullptr || std::freopen("/dev/null", "w", stderr) == nullptr) {
-        _exit(scenario::kExitInternalError);
-      }
-      scenario::RunOptions options;
-      options.seed = seed;
-      options.tie_break_seed = tie_break_seed;
-      absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(*spec, *registry, options);
-      const std::string text = report.ok() ? Describe(*report)
-                                           : absl::StrCat(scenario::kExitInvalidInput, "\n", report.status().message(),
-                                                          "\nnone\nnone\n-\n");
-      size_t written = 0;
-      while (written < text.size()) {
-        const ssize_t n = write(fds[1], text.data() + written, text.size() - written);
-        if (n <= 0) break;
-        written += static_cast<size_t>(n);
-      }
-      _exit(0);
-    }
-    close(fds[1]);
-    running.push_back(Child{pid, fds[0], tie_break_seed, ""});
-    return true;
-  };
-  while (next < queue.size() || !running.empty()) {
-    while (next < queue.size() && running.size() < jobs) {
-      if (!start_child(queue[next])) {
-        std::fprintf(stderr, "vmbsim: explore: cannot start a run: errno %d\n", errno);
-        return scenario::kExitInternalError;
-      }
-      ++next;
-    }
-    // Children are read in start order: each writes a few lines, well
-    // under a pipe's buffer, so none blocks on its pipe meanwhile.
-    Child child = std::move(running.front());
-    running.erase(running.begin());
-    char buffer[4096];
-    ssize_t n;
-    while ((n = read(child.fd, buffer, sizeof(buffer))) > 0) child.text.append(buffer, static_cast<size_t>(n));
-    close(child.fd);
-    int status = 0;
-    waitpid(child.pid, &status, 0);
-    Outcome outcome;
-    std::string fingerprint = "-";
-    std::vector<std::string> lines = absl::StrSplit(child.text, '\n');
-    if (WIFSIGNALED(status) || lines.size() < 5) {
-      outcome.exit = WIFSIGNALED(status) ? absl::StrCat("killed by signal ", WTERMSIG(status))
-                                         : absl::StrCat("ended without a report (status ", status, ")");
-      outcome.expectations = outcome.findings = outcome.causality = "-";
-    } else {
-      outcome = Outcome{lines[0], lines[1], lines[2], lines[3]};
-      fingerprint = lines[4];
-    }
-    if (!child.tie_break_seed.has_value()) {
-      baseline_exit = outcome.exit;
-      std::printf("insertion order: exit %s; expectations %s; findings %s; causality violations %s\n",
-                  outcome.exit.c_str(), outcome.expectations.c_str(), outcome.findings.c_str(),
-                  outcome.causality.c_str());
-      continue;
-    }
-    auto& entry = outcomes[outcome];
-    entry.first.push_back(*child.tie_break_seed);
-    entry.second.insert(fingerprint);
+  const absl::Status pool = RunForked(
+      jobs, [&]() -> std::optional<size_t> { return next < queue.size() ? std::optional<size_t>(next++) : std::nullopt; },
+      [&](size_t task) {
+        scenario::RunOptions options;
+        options.seed = seed;
+        options.tie_break_seed = queue[task];
+        absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(*spec, *registry, options);
+        return report.ok() ? Describe(*report)
+                           : absl::StrCat(scenario::kExitInvalidInput, "\n", report.status().message(),
+                                          "\nnone\nnone\n-\n");
+      },
+      [&](ForkResult result) {
+        Outcome outcome;
+        std::string fingerprint = "-";
+        std::vector<std::string> lines = absl::StrSplit(result.output, '\n');
+        if (!result.abnormal.empty() || lines.size() < 5) {
+          outcome.exit = !result.abnormal.empty() ? result.abnormal
+                                                  : absl::StrCat("ended without a report (status ", result.wait_status, ")");
+          outcome.expectations = outcome.findings = outcome.causality = "-";
+        } else {
+          outcome = Outcome{lines[0], lines[1], lines[2], lines[3]};
+          fingerprint = lines[4];
+        }
+        const std::optional<uint64_t> tie_break_seed = queue[result.task];
+        if (!tie_break_seed.has_value()) {
+          baseline_exit = outcome.exit;
+          std::printf("insertion order: exit %s; expectations %s; findings %s; causality violations %s\n",
+                      outcome.exit.c_str(), outcome.expectations.c_str(), outcome.findings.c_str(),
+                      outcome.causality.c_str());
+          return;
+        }
+        auto& entry = outcomes[outcome];
+        entry.first.push_back(*tie_break_seed);
+        entry.second.insert(fingerprint);
+      });
+  if (!pool.ok()) {
+    std::fprintf(stderr, "vmbsim: explore: %s\n", std::string(pool.message()).c_str());
+    return scenario::kExitInternalError;
   }
   const uint64_t runs = range->second - range->first + 1;
   std::printf("scenario %s: tie-break seeds %llu..%llu, %llu runs, %zu distinct outcome(s)\n", spec->name.c_str(),

@@ -35,6 +35,7 @@
 #include "tools/recording/trace_file.h"
 #include "tools/version.h"
 #include "tools/scenario_commands.h"
+#include "tools/studies/study_commands.h"
 
 namespace vmbsim::tools {
 namespace {
@@ -53,6 +54,9 @@ commands:
   trace    print a recorded run (`run --record FILE`), filtered, or its timeline
   replay   re-run a recording and compare event by event; what-if with --set
   diff     compare two recordings: the first difference and the figures
+  sweep    run a scenario over a grid of settings x seeds; mean, sd and 95% CI per point
+  merge    combine the result directories of a sharded sweep
+  report   an HTML page (or one SVG chart) from a sweep's results
   version  print the version and the trace format version
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
@@ -262,6 +266,8 @@ int Main(int argc, char** argv) {
     std::fputs(kExploreUsage, stdout);
     std::fputs("\n", stdout);
     std::fputs(recording::kRecordingCommandsUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(studies::kStudyCommandsUsage, stdout);
     return kExitOk;
   }
   if (command == "version" || command == "--version") {
@@ -291,6 +297,15 @@ int Main(int argc, char** argv) {
     if (command == "trace") return recording::TraceCommand(args);
     if (command == "replay") return recording::ReplayCommand(args);
     return recording::DiffCommand(args);
+  }
+  if (command == "sweep" || command == "merge" || command == "report") {
+    if (wants_help) {
+      std::fputs(studies::kStudyCommandsUsage, stdout);
+      return kExitOk;
+    }
+    if (command == "sweep") return studies::SweepCommand(args);
+    if (command == "merge") return studies::MergeCommand(args);
+    return studies::ReportCommand(args);
   }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);

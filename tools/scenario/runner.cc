@@ -96,12 +96,17 @@ class OpenLoop {
  public:
   // `index`: the workload's place in "workloads" (errors name it
   // "/workloads/3"; its arrival records carry it in id0).
-  OpenLoop(const WorkloadSpec* spec, uint32_t index, sim::Prng prng, kmcl::Runtime* runtime, uint16_t guest,
-           uint32_t vp, DriverInstance** driver)
+  // Arrival gaps come from `prng` and sizes from `size_prng`: separate
+  // streams, so that a sweep over sizes (or size kinds) keeps the same
+  // arrival times for the same seed (common random numbers), however many
+  // draws a size takes (Below rejects and redraws).
+  OpenLoop(const WorkloadSpec* spec, uint32_t index, sim::Prng prng, sim::Prng size_prng, kmcl::Runtime* runtime,
+           uint16_t guest, uint32_t vp, DriverInstance** driver)
       : spec_(spec),
         index_(index),
         pointer_(absl::StrCat("/workloads/", index)),
         prng_(prng),
+        size_prng_(size_prng),
         runtime_(runtime),
         guest_(guest),
         vp_(vp),
@@ -132,9 +137,9 @@ class OpenLoop {
     if (spec_->arrival.kind == "trace") return spec_->arrival.events[issued_].bytes;
     const SizeSpec& s = spec_->size;
     if (s.kind == "uniform") {
-      return s.min_bytes + static_cast<uint32_t>(prng_.Below(uint64_t{s.max_bytes} - s.min_bytes + 1));
+      return s.min_bytes + static_cast<uint32_t>(size_prng_.Below(uint64_t{s.max_bytes} - s.min_bytes + 1));
     }
-    if (sizes_ != nullptr) return sizes_->Sample(prng_);
+    if (sizes_ != nullptr) return sizes_->Sample(size_prng_);
     return s.bytes;
   }
 
@@ -178,6 +183,7 @@ class OpenLoop {
   uint32_t index_;
   std::string pointer_;
   sim::Prng prng_;
+  sim::Prng size_prng_;
   kmcl::Runtime* runtime_;
   uint16_t guest_;
   uint32_t vp_;
@@ -395,7 +401,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       if (b.spec->name != w.channel) continue;
       const uint32_t vp = b.spec->guest_target_vp.value_or(0);
       loops.push_back(std::make_unique<OpenLoop>(&w, static_cast<uint32_t>(i),
-                                                 simulator->ForkPrng(absl::StrCat("workload.", i)), runtime.get(),
+                                                 simulator->ForkPrng(absl::StrCat("workload.", i)),
+                                                 simulator->ForkPrng(absl::StrCat("workload.", i, ".size")), runtime.get(),
                                                  b.spec->guest, vp, &b.guest));
       b.loops.push_back(loops.back().get());
     }

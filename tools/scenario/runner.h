@@ -22,7 +22,10 @@
 // interval, poisson with exponential gaps of mean interval, bursts of
 // `burst` arrivals every interval, on_off fixed rate during on_ns then
 // silence for off_ns. Sizes: fixed, uniform in [min, max] (8-byte steps are
-// not enforced), or an empirical weighted table. Requests go out at the
+// not enforced), or an empirical weighted table, drawn from a stream of their
+// own ("workload.<index>.size"), so that a workload's arrival times depend
+// only on the seed and its arrival parameters: at every point of a sweep the
+// same seed gives the same arrivals (common random numbers). Requests go out at the
 // size drawn, never cut or padded: the guest driver's request size
 // (DriverContext::request_bytes_max) is the closed loop's fixed size or the
 // largest open-loop request, and a workload the channel cannot carry is

@@ -1,0 +1,114 @@
+#include "tools/fork_pool.h"
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace vmbsim::tools {
+namespace {
+
+struct Child {
+  pid_t pid = 0;
+  int fd = -1;
+  size_t task = 0;
+  std::string output;
+};
+
+void WriteAll(int fd, const std::string& text) {
+  size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    written += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+absl::Status RunForked(unsigned jobs, const std::function<std::optional<size_t>()>& next,
+                       const std::function<std::string(size_t)>& task,
+                       const std::function<void(ForkResult)>& done) {
+  std::vector<Child> running;
+  absl::Status status;
+  bool exhausted = false;
+  while (true) {
+    while (status.ok() && !exhausted && running.size() < jobs) {
+      const std::optional<size_t> id = next();
+      if (!id.has_value()) {
+        exhausted = true;
+        break;
+      }
+      int fds[2];
+      if (pipe(fds) != 0) {
+        status = absl::InternalError(absl::StrCat("cannot create a pipe: ", std::strerror(errno)));
+        break;
+      }
+      std::fflush(stdout);  // Or the child's copy of the buffers is printed again.
+      std::fflush(stderr);
+      const pid_t pid = fork();
+      if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        status = absl::InternalError(absl::StrCat("cannot start a run: ", std::strerror(errno)));
+        break;
+      }
+      if (pid == 0) {
+        close(fds[0]);
+        for (const Child& c : running) close(c.fd);
+        // The run's own output is not the caller's.
+        if (std::freopen("/dev/null", "w", stdout) == nullptr || std::freopen("/dev/null", "w", stderr) == nullptr) {
+          _exit(70);
+        }
+        WriteAll(fds[1], task(*id));
+        _exit(0);
+      }
+      close(fds[1]);
+      running.push_back(Child{pid, fds[0], *id, ""});
+    }
+    if (running.empty()) break;
+    // Read from every child that has output; a child whose pipe reaches end
+    // of file has ended (or closed it), so it is waited for and reported.
+    std::vector<pollfd> polls;
+    for (const Child& c : running) polls.push_back({c.fd, POLLIN, 0});
+    if (poll(polls.data(), polls.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      status = absl::InternalError(absl::StrCat("poll failed: ", std::strerror(errno)));
+      // Fall through: the children are still read to the end below.
+      for (pollfd& p : polls) p.revents = POLLIN;
+    }
+    for (size_t i = polls.size(); i-- > 0;) {
+      if (polls[i].revents == 0) continue;
+      Child& child = running[i];
+      char buffer[65536];
+      const ssize_t n = read(child.fd, buffer, sizeof(buffer));
+      if (n < 0 && errno == EINTR) continue;
+      if (n > 0) {
+        child.output.append(buffer, static_cast<size_t>(n));
+        continue;
+      }
+      close(child.fd);
+      int wait_status = 0;
+      while (waitpid(child.pid, &wait_status, 0) < 0 && errno == EINTR) {
+      }
+      ForkResult result{child.task, std::move(child.output), wait_status, ""};
+      if (WIFSIGNALED(wait_status)) {
+        result.abnormal = absl::StrCat("killed by signal ", WTERMSIG(wait_status));
+      } else if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
+        result.abnormal = absl::StrCat("ended with status ", WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : wait_status);
+      }
+      running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
+      done(std::move(result));
+    }
+  }
+  return status;
+}
+
+}  // namespace vmbsim::tools

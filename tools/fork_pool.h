@@ -1,0 +1,57 @@
+// fork_pool.h
+//
+// Runs independent tasks, each in its own child process, a bounded number
+// at a time: the parallel runner behind `vmbsim explore` and `vmbsim sweep`.
+// A child runs one task (one simulation, single-threaded as DESIGN.md
+// requires) and sends a short text back through a pipe; the parent collects
+// it with the child's wait status. A child that crashes is one result among
+// others ("killed by signal 11"), never the end of the batch.
+//
+// Why processes and not threads: a crash, an abort from a simulator check or
+// a driver library's global state stays inside one run, and each run starts
+// from the parent's state as it was at the fork.
+//
+// The parent chooses tasks one at a time (`next`), so a caller can stop
+// scheduling a group of tasks once it has what it needs (a sweep point whose
+// confidence interval is narrow enough). Results arrive in completion order;
+// callers that need a fixed order sort them.
+
+#ifndef VMBSIM_TOOLS_FORK_POOL_H_
+#define VMBSIM_TOOLS_FORK_POOL_H_
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace vmbsim::tools {
+
+struct ForkResult {
+  size_t task = 0;          // What `next` returned for this child.
+  std::string output;       // Everything the child's task returned.
+  int wait_status = 0;      // As waitpid reports it.
+  // "" when the child ended normally with exit 0, else "killed by signal N"
+  // or "ended with status N" (the task never returned).
+  std::string abnormal;
+};
+
+// Runs tasks in child processes, at most `jobs` at once. `next()` (parent)
+// returns the next task id or nullopt when there is none to start now; it is
+// asked again after each result, and the pool ends when it returns nullopt
+// with no child running. `task(id)` runs in the child; its stdout and stderr
+// go to /dev/null, and what it returns is sent to the parent. `done(result)`
+// runs in the parent once per child, as children end.
+//
+// Returns InternalError when a pipe or a process cannot be created (after
+// waiting for the children already running).
+// REQUIRES: jobs >= 1; `task` does not return control to the parent's code
+// in the child in any other way (the child leaves with _exit).
+absl::Status RunForked(unsigned jobs, const std::function<std::optional<size_t>()>& next,
+                       const std::function<std::string(size_t)>& task,
+                       const std::function<void(ForkResult)>& done);
+
+}  // namespace vmbsim::tools
+
+#endif  // VMBSIM_TOOLS_FORK_POOL_H_

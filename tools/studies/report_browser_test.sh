@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# report_browser_test.sh — `vmbsim report` in a real browser.
+#
+# Goal: the HTML report renders in Chromium with every chart drawn: the
+# expected number of series per chart, every point and every confidence band
+# with a nonzero rendered size. Method: a sweep with 3 x 2 points, its report
+# opened in headless Chromium (Debian's `chromium`) with a checking script
+# added to a copy of the page (the report itself has no script); the script
+# measures the SVG elements' rendered boxes and writes what it found into the
+# DOM, which Chromium dumps. A screenshot of the report is kept as a test
+# artifact (report.png in the test's undeclared outputs).
+#
+# Chromium is installed with apt-get when missing and this runs as root
+# (about 120 MB); otherwise the test prints "SKIPPED: <why>" and passes.
+#
+# Usage: report_browser_test.sh VMBSIM (from the runfiles root).
+set -uo pipefail
+vmbsim=$(realpath "$1")
+export VMBSIM_SCENARIO_DIR=$PWD/scenarios
+skip() { echo "SKIPPED: $*"; exit 0; }
+if ! command -v chromium >/dev/null; then
+  [[ $(id -u) -eq 0 ]] || skip "chromium is not installed and installing it needs root"
+  export DEBIAN_FRONTEND=noninteractive
+  # Another test may be installing at the same time: wait for the dpkg lock.
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends chromium >/dev/null 2>&1 ||
+    { apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null 2>&1 && apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends chromium >/dev/null 2>&1; } ||
+    skip "cannot install chromium with apt-get"
+fi
+work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/browser.XXXXXX")
+cd "$work"
+export HOME=$work
+"$vmbsim" sweep dispatch_vs_passive --grid channels.1.interrupt_latency_100ns=0,500,1000 \
+  --grid workloads.0.requests=500,1000 --seeds 3 --jobs 2 --out results >/dev/null 2>&1 || { echo "FAIL: sweep exit $?"; exit 1; }
+"$vmbsim" report results -o report.html >/dev/null || { echo "FAIL: report exit $?"; exit 1; }
+charts=$(grep -c '<svg class="chart"' report.html)
+[[ $charts -eq 10 ]] || { echo "FAIL: expected 10 charts (4 per channel, 2 run-wide), found $charts"; exit 1; }
+
+cat >check.html.part <<'JS'
+<script>
+const found = [];
+for (const svg of document.querySelectorAll('svg.chart')) {
+  const series = [...svg.querySelectorAll('g.series')];
+  const drawn = (e) => { const b = e.getBBox(); return b.width > 0 || b.height > 0; };
+  const points = series.map(g => [...g.querySelectorAll('circle.point')].filter(drawn).length);
+  const bands = series.filter(g => { const p = g.querySelector('path.band'); return p !== null && drawn(p); }).length;
+  const box = svg.getBoundingClientRect();
+  found.push(svg.dataset.metric + ' series=' + series.length + ' points=' + points.join('+') +
+             ' bands=' + bands + ' shown=' + (box.width > 0 && box.height > 0));
+}
+const pre = document.createElement('pre');
+pre.id = 'dom-check';
+pre.textContent = found.join('\n');
+document.body.appendChild(pre);
+</script>
+JS
+awk '/<\/body>/ { while ((getline line < "check.html.part") > 0) print line } { print }' report.html >checked.html
+chrome=(chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run)
+timeout 120 "${chrome[@]}" --dump-dom "file://$work/checked.html" >dom.html 2>chrome.log ||
+  { echo "FAIL: chromium --dump-dom exit $?"; tail -5 chrome.log; exit 1; }
+sed -n '/<pre id="dom-check">/,/<\/pre>/p' dom.html | sed 's/<[^>]*>//g' | grep . >found.txt
+cat found.txt
+[[ $(wc -l <found.txt) -eq 10 ]] || { echo "FAIL: the rendered DOM has $(wc -l <found.txt) charts, expected 10"; exit 1; }
+bad=$(grep -vc ' series=2 points=3+3 bands=2 shown=true$' found.txt)
+[[ $bad -eq 0 ]] || { echo "FAIL: $bad chart(s) without 2 series of 3 drawn points and 2 bands"; exit 1; }
+grep -q '^passive.rtt_p99_ns ' found.txt || { echo "FAIL: no chart of passive.rtt_p99_ns"; exit 1; }
+
+shot=${TEST_UNDECLARED_OUTPUTS_DIR:-$work}/report.png
+timeout 120 "${chrome[@]}" --window-size=1000,2400 --screenshot="$shot" "file://$work/report.html" >>chrome.log 2>&1 ||
+  { echo "FAIL: chromium --screenshot exit $?"; tail -5 chrome.log; exit 1; }
+[[ -s "$shot" ]] || { echo "FAIL: no screenshot"; exit 1; }
+echo "screenshot: $shot ($(stat -c %s "$shot") bytes)"
+echo PASS

@@ -1,0 +1,410 @@
+#include "tools/studies/report_html.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
+
+namespace vmbsim::studies {
+namespace {
+
+constexpr double kWidth = 640;
+constexpr double kPlotHeight = 340;
+constexpr double kLeft = 70;
+constexpr double kRight = 20;
+constexpr double kLegendRow = 14;  // The legend runs below the plot, a row per series.
+constexpr double kTop = 30;
+constexpr double kBottom = 50;
+constexpr const char* kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+std::string Escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// Six significant digits, without an exponent below 10^9: tick labels and
+// tables stay readable (46000, not 4.6e+04).
+std::string Num(double v) {
+  if (v != 0 && (std::fabs(v) >= 1e9 || std::fabs(v) < 1e-4)) return absl::StrFormat("%.4g", v);
+  return absl::StrFormat("%.6g", v);
+}
+std::string Coord(double v) { return absl::StrFormat("%.2f", v); }
+
+struct SeriesPoint {
+  std::string x_label;
+  double x = 0;
+  size_t n = 0;
+  double mean = 0;
+  std::optional<double> low;
+  std::optional<double> high;
+};
+
+struct Series {
+  std::string label;
+  std::vector<SeriesPoint> points;
+  std::optional<size_t> knee;  // Index into points, when marked.
+};
+
+// The knee of a curve (the point of greatest bend, as in Kneedle: Satopaa et
+// al., 2011): with x and y scaled to [0, 1], the interior point farthest from
+// the chord between the first and the last point. Needs three points and a
+// curve that is not flat.
+std::optional<size_t> Knee(const std::vector<SeriesPoint>& points) {
+  if (points.size() < 3) return std::nullopt;
+  double x_min = points[0].x, x_max = points[0].x, y_min = points[0].mean, y_max = points[0].mean;
+  for (const SeriesPoint& p : points) {
+    x_min = std::min(x_min, p.x);
+    x_max = std::max(x_max, p.x);
+    y_min = std::min(y_min, p.mean);
+    y_max = std::max(y_max, p.mean);
+  }
+  if (x_max == x_min || y_max == y_min) return std::nullopt;
+  auto nx = [&](double x) { return (x - x_min) / (x_max - x_min); };
+  auto ny = [&](double y) { return (y - y_min) / (y_max - y_min); };
+  const double x0 = nx(points.front().x), y0 = ny(points.front().mean);
+  const double dx = nx(points.back().x) - x0, dy = ny(points.back().mean) - y0;
+  const double length = std::sqrt(dx * dx + dy * dy);
+  if (length == 0) return std::nullopt;
+  std::optional<size_t> best;
+  double best_distance = 0;
+  for (size_t i = 1; i + 1 < points.size(); ++i) {
+    const double d = std::fabs(dx * (ny(points[i].mean) - y0) - dy * (nx(points[i].x) - x0)) / length;
+    if (d > best_distance) {
+      best_distance = d;
+      best = i;
+    }
+  }
+  return best;
+}
+
+struct Chart {
+  std::string metric;
+  std::string x_path;
+  bool numeric_x = true;
+  std::vector<std::string> categories;
+  std::vector<Series> series;
+  bool knees = false;
+};
+
+// How many settings columns the first axis has: one for a grid, one per
+// zipped setting for the zip axis (plan.txt lists each axis's settings
+// together, in axis order, as "grid PATH=..." or "zip PATH=..." lines).
+size_t FirstAxisWidth(const std::string& plan_text) {
+  size_t width = 0;
+  for (absl::string_view line : absl::StrSplit(plan_text, '\n')) {
+    if (absl::StartsWith(line, "grid ")) return width == 0 ? 1 : width;
+    if (absl::StartsWith(line, "zip ")) {
+      ++width;
+    } else if (width > 0) {
+      break;
+    }
+  }
+  return std::max<size_t>(width, 1);
+}
+
+// The first axis's first setting is x (its other zipped settings go with
+// it); the settings of the other axes name a point's series.
+Chart BuildChart(const ResultSet& results, const std::string& metric, bool knees) {
+  Chart chart;
+  chart.metric = metric;
+  chart.knees = knees;
+  chart.x_path = results.setting_paths.empty() ? "point" : results.setting_paths[0];
+  const size_t x_width = FirstAxisWidth(results.plan_text);
+  std::map<std::string, size_t> series_index;
+  std::vector<std::string> x_values;
+  for (size_t p = 0; p < results.point_settings.size(); ++p) {
+    const std::vector<std::string>& s = results.point_settings[p];
+    const std::string x = s.empty() ? absl::StrCat(p) : s[0];
+    std::vector<std::string> rest;
+    for (size_t i = x_width; i < s.size(); ++i) rest.push_back(absl::StrCat(results.setting_paths[i], "=", s[i]));
+    const std::string label = rest.empty() ? metric : absl::StrJoin(rest, ", ");
+    auto [it, inserted] = series_index.emplace(label, chart.series.size());
+    if (inserted) chart.series.push_back(Series{label, {}});
+    const Summary summary = SummariseMetric(results.rows, p, metric);
+    if (summary.count == 0) continue;
+    SeriesPoint point;
+    point.x_label = x;
+    point.n = summary.count;
+    point.mean = summary.mean;
+    point.low = summary.ci95_low();
+    point.high = summary.ci95_high();
+    chart.series[it->second].points.push_back(point);
+    if (std::find(x_values.begin(), x_values.end(), x) == x_values.end()) x_values.push_back(x);
+  }
+  for (const std::string& x : x_values) {
+    double v = 0;
+    if (!absl::SimpleAtod(x, &v)) chart.numeric_x = false;
+  }
+  chart.categories = x_values;
+  for (Series& series : chart.series) {
+    for (SeriesPoint& point : series.points) {
+      if (chart.numeric_x) {
+        absl::SimpleAtod(point.x_label, &point.x);
+      } else {
+        point.x = static_cast<double>(std::find(x_values.begin(), x_values.end(), point.x_label) - x_values.begin());
+      }
+    }
+    // Points in x order, so that lines, bands and knees follow the axis.
+    std::stable_sort(series.points.begin(), series.points.end(),
+                     [](const SeriesPoint& a, const SeriesPoint& b) { return a.x < b.x; });
+    if (knees && chart.numeric_x) series.knee = Knee(series.points);
+  }
+  return chart;
+}
+
+// Tick positions over [low, high]: about five at 1, 2 or 5 times a power of ten.
+std::vector<double> Ticks(double low, double high) {
+  if (!(high > low)) return {low};
+  const double raw = (high - low) / 5;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (m * magnitude >= raw) {
+      step = m * magnitude;
+      break;
+    }
+  }
+  std::vector<double> ticks;
+  for (double t = std::ceil(low / step) * step; t <= high + step * 1e-9 && ticks.size() < 20; t += step) {
+    ticks.push_back(std::fabs(t) < step * 1e-9 ? 0.0 : t);
+  }
+  return ticks;
+}
+
+std::string ChartSvg(const Chart& chart) {
+  double x_low = 0, x_high = 1, y_low = 0, y_high = 1;
+  bool first = true;
+  size_t point_count = 0;
+  for (const Series& s : chart.series) {
+    for (const SeriesPoint& p : s.points) {
+      ++point_count;
+      const double lo = p.low.value_or(p.mean), hi = p.high.value_or(p.mean);
+      if (first) {
+        x_low = x_high = p.x;
+        y_low = lo;
+        y_high = hi;
+        first = false;
+      }
+      x_low = std::min(x_low, p.x);
+      x_high = std::max(x_high, p.x);
+      y_low = std::min(y_low, lo);
+      y_high = std::max(y_high, hi);
+    }
+  }
+  if (y_low > 0 && y_low < 0.5 * y_high) y_low = 0;  // Show zero when it is near.
+  if (y_high == y_low) {
+    const double pad = y_high == 0 ? 1 : std::fabs(y_high) * 0.1;
+    y_low -= pad;
+    y_high += pad;
+  }
+  if (!chart.numeric_x) {
+    x_low = -0.5;
+    x_high = static_cast<double>(chart.categories.size()) - 0.5;
+  } else if (x_high == x_low) {
+    x_low -= 1;
+    x_high += 1;
+  }
+  const double height = kPlotHeight + kLegendRow * static_cast<double>(chart.series.size()) + 6;
+  const double plot_w = kWidth - kLeft - kRight, plot_h = kPlotHeight - kTop - kBottom;
+  auto sx = [&](double x) { return kLeft + (x - x_low) / (x_high - x_low) * plot_w; };
+  auto sy = [&](double y) { return kTop + plot_h - (y - y_low) / (y_high - y_low) * plot_h; };
+
+  std::string out = absl::StrFormat(
+      "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+      "data-metric=\"%s\" data-series=\"%d\" data-points=\"%d\">\n",
+      static_cast<int>(kWidth), static_cast<int>(height), static_cast<int>(kWidth), static_cast<int>(height),
+      Escape(chart.metric), chart.series.size(), point_count);
+  absl::StrAppend(&out, "<text x=\"", Coord(kLeft), "\" y=\"18\" font-size=\"14\" font-family=\"sans-serif\">",
+                  Escape(chart.metric), " (mean, 95% CI)</text>\n");
+  // Axes, grid lines and tick labels.
+  absl::StrAppend(&out, "<g class=\"axes\" font-size=\"11\" font-family=\"sans-serif\" fill=\"#333\">\n");
+  for (double t : Ticks(y_low, y_high)) {
+    absl::StrAppend(&out, "<line x1=\"", Coord(kLeft), "\" x2=\"", Coord(kLeft + plot_w), "\" y1=\"", Coord(sy(t)),
+                    "\" y2=\"", Coord(sy(t)), "\" stroke=\"#e4e4e4\"/>\n");
+    absl::StrAppend(&out, "<text x=\"", Coord(kLeft - 6), "\" y=\"", Coord(sy(t) + 4), "\" text-anchor=\"end\">", Num(t),
+                    "</text>\n");
+  }
+  if (chart.numeric_x) {
+    for (double t : Ticks(x_low, x_high)) {
+      absl::StrAppend(&out, "<text x=\"", Coord(sx(t)), "\" y=\"", Coord(kTop + plot_h + 16),
+                      "\" text-anchor=\"middle\">", Num(t), "</text>\n");
+    }
+  } else {
+    for (size_t i = 0; i < chart.categories.size(); ++i) {
+      absl::StrAppend(&out, "<text x=\"", Coord(sx(static_cast<double>(i))), "\" y=\"", Coord(kTop + plot_h + 16),
+                      "\" text-anchor=\"middle\">", Escape(chart.categories[i]), "</text>\n");
+    }
+  }
+  absl::StrAppend(&out, "<line x1=\"", Coord(kLeft), "\" x2=\"", Coord(kLeft + plot_w), "\" y1=\"", Coord(kTop + plot_h),
+                  "\" y2=\"", Coord(kTop + plot_h), "\" stroke=\"#333\"/>\n");
+  absl::StrAppend(&out, "<line x1=\"", Coord(kLeft), "\" x2=\"", Coord(kLeft), "\" y1=\"", Coord(kTop), "\" y2=\"",
+                  Coord(kTop + plot_h), "\" stroke=\"#333\"/>\n");
+  absl::StrAppend(&out, "<text x=\"", Coord(kLeft + plot_w / 2), "\" y=\"", Coord(kPlotHeight - 12),
+                  "\" text-anchor=\"middle\">", Escape(chart.x_path), "</text>\n</g>\n");
+  // Series: band, line, points, legend entry.
+  for (size_t i = 0; i < chart.series.size(); ++i) {
+    const Series& s = chart.series[i];
+    const char* colour = kColours[i % std::size(kColours)];
+    absl::StrAppend(&out, "<g class=\"series\" data-label=\"", Escape(s.label), "\">\n");
+    std::vector<const SeriesPoint*> banded;
+    for (const SeriesPoint& p : s.points) {
+      if (p.low.has_value()) banded.push_back(&p);
+    }
+    if (!banded.empty()) {
+      std::string d;
+      for (size_t k = 0; k < banded.size(); ++k) {
+        absl::StrAppend(&d, k == 0 ? "M" : " L", Coord(sx(banded[k]->x)), ",", Coord(sy(*banded[k]->high)));
+      }
+      for (size_t k = banded.size(); k-- > 0;) {
+        absl::StrAppend(&d, " L", Coord(sx(banded[k]->x)), ",", Coord(sy(*banded[k]->low)));
+      }
+      absl::StrAppend(&out, "<path class=\"band\" d=\"", d, " Z\" fill=\"", colour,
+                      "\" fill-opacity=\"0.18\" stroke=\"none\"/>\n");
+    }
+    std::string points;
+    for (const SeriesPoint& p : s.points) {
+      absl::StrAppend(&points, points.empty() ? "" : " ", Coord(sx(p.x)), ",", Coord(sy(p.mean)));
+    }
+    absl::StrAppend(&out, "<polyline class=\"line\" points=\"", points, "\" fill=\"none\" stroke=\"", colour,
+                    "\" stroke-width=\"1.5\"/>\n");
+    for (const SeriesPoint& p : s.points) {
+      absl::StrAppend(&out, "<circle class=\"point\" cx=\"", Coord(sx(p.x)), "\" cy=\"", Coord(sy(p.mean)),
+                      "\" r=\"3\" fill=\"", colour, "\"><title>", Escape(chart.x_path), "=", Escape(p.x_label), ": ",
+                      Num(p.mean));
+      if (p.low.has_value()) absl::StrAppend(&out, " [", Num(*p.low), ", ", Num(*p.high), "]");
+      absl::StrAppend(&out, " n=", p.n, "</title></circle>\n");
+    }
+    if (s.knee.has_value()) {
+      const SeriesPoint& k = s.points[*s.knee];
+      absl::StrAppend(&out, "<circle class=\"knee\" cx=\"", Coord(sx(k.x)), "\" cy=\"", Coord(sy(k.mean)),
+                      "\" r=\"7\" fill=\"none\" stroke=\"", colour, "\" stroke-width=\"1.5\"/>\n<text class=\"knee\" x=\"",
+                      Coord(sx(k.x) + 9), "\" y=\"", Coord(sy(k.mean) - 9),
+                      "\" font-size=\"10\" font-family=\"sans-serif\">knee</text>\n");
+    }
+    const double ly = kPlotHeight + kLegendRow * static_cast<double>(i);
+    absl::StrAppend(&out, "<rect x=\"", Coord(kLeft), "\" y=\"", Coord(ly), "\" width=\"10\" height=\"10\" fill=\"",
+                    colour, "\"/><text x=\"", Coord(kLeft + 14), "\" y=\"", Coord(ly + 9),
+                    "\" font-size=\"10\" font-family=\"sans-serif\">", Escape(s.label), "</text>\n");
+    absl::StrAppend(&out, "</g>\n");
+  }
+  absl::StrAppend(&out, "</svg>\n");
+  return out;
+}
+
+std::string ChartTable(const Chart& chart) {
+  std::string out;
+  for (const Series& s : chart.series) {
+    if (!s.knee.has_value()) continue;
+    absl::StrAppend(&out, "<p class=\"knee\">knee of ", Escape(s.label), ": ", Escape(chart.x_path), " = ",
+                    Escape(s.points[*s.knee].x_label), "</p>\n");
+  }
+  absl::StrAppend(&out, "<table class=\"data\" data-metric=\"", Escape(chart.metric), "\">\n<tr><th>",
+                                 Escape(chart.x_path),
+                                 "</th><th>series</th><th>n</th><th>mean</th><th>ci95_low</th><th>ci95_high</th></tr>\n");
+  for (const Series& s : chart.series) {
+    for (const SeriesPoint& p : s.points) {
+      absl::StrAppend(&out, "<tr><td>", Escape(p.x_label), "</td><td>", Escape(s.label), "</td><td>", p.n,
+                      "</td><td>", Num(p.mean), "</td><td>", p.low.has_value() ? Num(*p.low) : "", "</td><td>",
+                      p.high.has_value() ? Num(*p.high) : "", "</td></tr>\n");
+    }
+  }
+  return out + "</table>\n";
+}
+
+absl::Status CheckMetric(const ResultSet& results, const std::string& metric) {
+  const std::vector<std::string> names = MetricNames(results.rows);
+  if (std::find(names.begin(), names.end(), metric) != names.end()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("no metric '", metric, "' in the results; there are: ", absl::StrJoin(names, ", ")));
+}
+
+}  // namespace
+
+std::vector<std::string> DefaultCharts(const ResultSet& results) {
+  const std::vector<std::string> names = MetricNames(results.rows);
+  const std::set<std::string> present(names.begin(), names.end());
+  std::vector<std::string> channels;
+  for (const std::string& n : names) {
+    const size_t dot = n.rfind('.');
+    if (dot == std::string::npos) continue;
+    const std::string channel = n.substr(0, dot);
+    if (std::find(channels.begin(), channels.end(), channel) == channels.end()) channels.push_back(channel);
+  }
+  std::vector<std::string> charts;
+  for (const std::string& c : channels) {
+    for (const char* m : {".rtt_p50_ns", ".rtt_p99_ns", ".packets_per_doorbell", ".throughput_tps"}) {
+      if (present.count(c + m) != 0) charts.push_back(c + m);
+    }
+  }
+  for (const char* m : {"interrupts_per_packet", "host_vp_utilisation"}) {
+    if (present.count(m) != 0) charts.push_back(m);
+  }
+  return charts;
+}
+
+absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std::vector<std::string>& requested,
+                                             const std::vector<std::string>& knees) {
+  const std::vector<std::string> charts = requested.empty() ? DefaultCharts(results) : requested;
+  for (const std::string& m : charts) {
+    if (absl::Status s = CheckMetric(results, m); !s.ok()) return s;
+  }
+  const std::string name = PlanValue(results.plan_text, "scenario_name");
+  const std::string study = PlanValue(results.plan_text, "study");
+  std::string out = absl::StrCat(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>vmbsim sweep: ",
+      Escape(study.empty() ? name : study), "</title>\n<style>\n",
+      "body{font-family:sans-serif;margin:24px;max-width:1000px;color:#222}\n",
+      "table.data{border-collapse:collapse;font-size:12px;margin:8px 0 28px}\n",
+      "table.data td,table.data th{border:1px solid #ccc;padding:2px 8px;text-align:right}\n",
+      "pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto}\n.failed{color:#b00}\n",
+      "</style>\n</head>\n<body>\n<h1>", Escape(study.empty() ? name : study), "</h1>\n");
+  absl::StrAppend(&out, "<p>Scenario <code>", Escape(name), "</code>; ", results.point_settings.size(), " points, ",
+                  results.rows.size(), " runs. Each point is the mean over its seeds; the band is the 95% Student t ",
+                  "confidence interval. Runs that failed are listed below and are not in any mean.</p>\n");
+  std::vector<const RunRow*> failed;
+  for (const RunRow& row : results.rows) {
+    if (!row.ok()) failed.push_back(&row);
+  }
+  absl::StrAppend(&out, "<h2>Failed runs</h2>\n");
+  if (failed.empty()) {
+    absl::StrAppend(&out, "<p id=\"failed-runs\">none</p>\n");
+  } else {
+    absl::StrAppend(&out, "<ul id=\"failed-runs\" class=\"failed\">\n");
+    for (const RunRow* row : failed) {
+      absl::StrAppend(&out, "<li>point ", row->point, ", seed ", row->seed, ": exit ", Escape(row->exit), ": <code>",
+                      Escape(row->command), "</code></li>\n");
+    }
+    absl::StrAppend(&out, "</ul>\n");
+  }
+  for (const std::string& metric : charts) {
+    const Chart chart =
+        BuildChart(results, metric, std::find(knees.begin(), knees.end(), metric) != knees.end());
+    absl::StrAppend(&out, "<h2>", Escape(metric), "</h2>\n", ChartSvg(chart), ChartTable(chart));
+  }
+  absl::StrAppend(&out, "<h2>Plan</h2>\n<pre>", Escape(results.plan_text), "</pre>\n</body>\n</html>\n");
+  return out;
+}
+
+absl::StatusOr<std::string> RenderChartSvg(const ResultSet& results, const std::string& metric) {
+  if (absl::Status s = CheckMetric(results, metric); !s.ok()) return s;
+  return absl::StrCat("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n", ChartSvg(BuildChart(results, metric, false)));
+}
+
+}  // namespace vmbsim::studies
