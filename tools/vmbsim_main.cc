@@ -12,6 +12,9 @@
 //       per-channel round trips, doorbells, batching and the fingerprint.
 //   vmbsim run | check | list ...
 //       Scenarios (tools/scenario_commands.h); `run` is the default command.
+//   vmbsim import CAPTURE -o FILE ...
+//       A capture from a real system to a scenario that replays it
+//       (tools/recording/import_command.h).
 //   vmbsim help | --help | -h
 //
 // Exit codes: 0 success; 2 invalid command line (the message names the flag).
@@ -29,8 +32,9 @@
 #include "absl/strings/str_format.h"
 #include "sim/core/histogram.h"
 #include "tools/demo_workload.h"
-#include "tools/fabric_demo.h"
 #include "tools/explore_command.h"
+#include "tools/fabric_demo.h"
+#include "tools/recording/import_command.h"
 #include "tools/scenario_commands.h"
 
 namespace vmbsim::tools {
@@ -47,6 +51,7 @@ commands:
   check    validate scenario files
   list     list the scenario library
   explore  run a scenario under many tie-break seeds and group the outcomes
+  import   turn a capture from a real system (CSV, trace-cmd report) into a scenario
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
   help     show this help
@@ -253,6 +258,8 @@ int Main(int argc, char** argv) {
     std::fputs(kScenarioCommandsUsage, stdout);
     std::fputs("\n", stdout);
     std::fputs(kExploreUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(recording::kImportUsage, stdout);
     return kExitOk;
   }
   const bool wants_help = std::find(args.begin(), args.end(), "--help") != args.end();
@@ -269,6 +276,13 @@ int Main(int argc, char** argv) {
       return kExitOk;
     }
     return ExploreCommand(args);
+  }
+  if (command == "import") {
+    if (wants_help) {
+      std::fputs(recording::kImportUsage, stdout);
+      return kExitOk;
+    }
+    return recording::ImportCommand(args);
   }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);
