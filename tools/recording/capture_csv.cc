@@ -93,7 +93,7 @@ absl::StatusOr<Capture> ParseCsvCapture(absl::string_view text, absl::string_vie
     }
     if (!IsChannelName(channel_name)) {
       return fail(absl::StrCat("channel: expected a name of 1..", kChannelNameBytesMax,
-                               " characters from [A-Za-z0-9_.-], found ", QuoteFound(channel_name)));
+                               " characters from [a-z0-9_-], found ", QuoteFound(channel_name)));
     }
     if (direction != "g2h" && direction != "h2g") {
       return fail(absl::StrCat("direction: expected \"g2h\" or \"h2g\", found ", QuoteFound(direction)));

@@ -21,8 +21,8 @@
 //   times allowed). The scenario replays times relative to the first record,
 //   so the clock's origin does not matter; a capture may span at most about
 //   11.6 days (10^15 ns).
-// - channel: the channel's name, 1..64 characters from [A-Za-z0-9_.-]; it
-//   becomes the scenario channel's name.
+// - channel: the channel's name, 1..64 characters from [a-z0-9_-] (the
+//   scenario format's names); it becomes the scenario channel's name.
 // - direction: "g2h" (the guest wrote it to the host) or "h2g".
 // - size: the packet's payload in bytes, at least 1. A guest-to-host request
 //   is at most the channel's max_packet_bytes (4096, or

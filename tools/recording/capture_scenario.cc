@@ -36,9 +36,16 @@ CaptureChannel& ChannelNamed(Capture* capture, absl::string_view name) {
 
 bool IsChannelName(absl::string_view name) {
   if (name.empty() || name.size() > kChannelNameBytesMax) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-  });
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
+}
+
+std::string NameFrom(absl::string_view text) {
+  std::string name = absl::AsciiStrToLower(text.substr(0, kChannelNameBytesMax));
+  for (char& c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) c = '_';
+  }
+  return name.empty() ? "capture" : name;
 }
 
 std::string JsonQuote(absl::string_view text) {

@@ -86,11 +86,15 @@ struct ScenarioOptions {
   uint32_t max_packet_bytes = 4096;  // Every channel's max_packet_bytes.
 };
 
+// `text` made a name: lower case, other characters outside [a-z0-9_-] as
+// '_', cut to kChannelNameBytesMax; "capture" when empty.
+std::string NameFrom(absl::string_view text);
+
 // The channel named `name`, created (at the end) if the capture has none yet.
 CaptureChannel& ChannelNamed(Capture* capture, absl::string_view name);
 
-// Whether `name` may name a channel: 1..kChannelNameBytesMax characters from
-// [A-Za-z0-9_.-].
+// Whether `name` may name a channel or a scenario: 1..kChannelNameBytesMax
+// characters from [a-z0-9_-] (the scenario format's names).
 bool IsChannelName(absl::string_view name);
 
 // The scenario JSON that replays `capture` (see the file comment), ending

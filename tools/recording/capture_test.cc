@@ -116,7 +116,7 @@ TEST(TraceCmdCapture, NetvscSendsBecomeRequests) {
   EXPECT_EQ(capture->unknown_events.at("sched_switch"), 1u);
   ASSERT_EQ(capture->channels.size(), 1u);
   const CaptureChannel& q0 = capture->channels[0];
-  EXPECT_EQ(q0.name, "eth0.q0");
+  EXPECT_EQ(q0.name, "eth0-q0");
   ASSERT_EQ(q0.requests.size(), 3u);
   EXPECT_EQ(q0.requests[0].time_ns, 201'000);  // The CONTROL packet carries the rndis_send's 64 bytes.
   EXPECT_EQ(q0.requests[0].bytes, 64u);

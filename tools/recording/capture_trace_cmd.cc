@@ -73,6 +73,9 @@ const std::map<std::string, EventFormat, std::less<>>& Formats() {
   return *formats;
 }
 
+// A device name's share of a channel name: room for "-q" and 10 digits.
+constexpr size_t kDeviceNameBytesMax = kChannelNameBytesMax - 12;
+
 // The network interface type (netvsc's class id), lower case as %pUl prints it.
 constexpr absl::string_view kNetworkInterfaceType = "f8615163-df3e-46c5-913f-f2d2f965ed0e";
 
@@ -216,6 +219,7 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
   std::map<uint32_t, RelidFacts> relids;
   std::map<std::string, uint64_t> pending_rndis_bytes;  // Per device: the last rndis_send's msg_len.
   std::map<std::string, uint64_t> devices;              // Per device: netvsc events.
+  std::map<std::string, std::string> device_names;      // Device as in channel names -> as in the capture.
   uint64_t unknown_size_requests = 0;
   bool traffic_seen = false;
   uint64_t line_number = 0;
@@ -315,12 +319,18 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
     ++capture.records;
     ++capture.events[std::string(name)];
 
-    const std::string device = format.system == "netvsc" ? std::string((*fields)[0]) : std::string();
-    if (!device.empty()) {
-      ++devices[device];
-      if (!IsChannelName(absl::StrCat(device, ".q0"))) {
-        return malformed(" (dev: a name of characters from [A-Za-z0-9_.-])");
+    // A device's channels are "<dev>-q<queue>", with the device name made a
+    // scenario name (NameFrom); two devices may not meet in one name.
+    std::string device;
+    if (format.system == "netvsc") {
+      const absl::string_view dev = (*fields)[0];
+      device = NameFrom(dev.substr(0, kDeviceNameBytesMax));
+      const auto [it, added] = device_names.emplace(device, std::string(dev));
+      if (!added && it->second != dev) {
+        return fail(absl::StrCat(name, ": devices \"", it->second, "\" and \"", dev,
+                                 "\" would share the channel names \"", device, "-q<queue>\"; rename one"));
       }
+      ++devices[device];
     }
     if (name == "vmbus_onoffer") {
       const std::optional<uint32_t> relid = u32_hex(0);
@@ -353,7 +363,7 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
       if (name == "rndis_send") {
         pending_rndis_bytes[device] = *msg_len;
       } else {
-        ChannelNamed(&capture, absl::StrCat(device, ".q", *queue)).host_bytes += *msg_len;
+        ChannelNamed(&capture, absl::StrCat(device, "-q", *queue)).host_bytes += *msg_len;
       }
     } else if (name == "nvsp_send_pkt") {
       const std::optional<uint32_t> queue = u32_decimal(1);
@@ -380,13 +390,13 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
                                  " bytes (max_packet_bytes; raise it with --max-packet-bytes, at most ",
                                  kPacketBytesMax, "), found ", bytes));
       }
-      ChannelNamed(&capture, absl::StrCat(device, ".q", *queue))
+      ChannelNamed(&capture, absl::StrCat(device, "-q", *queue))
           .requests.push_back({.time_ns = at_ns, .bytes = static_cast<uint32_t>(bytes)});
       traffic_seen = true;
     } else if (name == "nvsp_recv") {
       const std::optional<uint32_t> queue = u32_decimal(1);
       if (!queue.has_value()) return malformed(" (a number out of range)");
-      ++ChannelNamed(&capture, absl::StrCat(device, ".q", *queue)).host_packets;
+      ++ChannelNamed(&capture, absl::StrCat(device, "-q", *queue)).host_packets;
       traffic_seen = true;
     }
     if (at_ns > kCaptureSpanNsMax) {
@@ -414,7 +424,7 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
     const std::string& device = devices.begin()->first;
     for (CaptureChannel& channel : capture.channels) {
       for (const auto& [index, offered] : offers_by_index) {
-        if (channel.name != absl::StrCat(device, ".q", index) || offered.size() != 1) continue;
+        if (channel.name != absl::StrCat(device, "-q", index) || offered.size() != 1) continue;
         const RelidFacts& facts = relids[offered[0]];
         channel.relid = offered[0];
         channel.guest_target_vp = facts.target_vp;

@@ -19,7 +19,8 @@
 // What becomes of the events (see also README "Captures from real systems"):
 // - nvsp_send_pkt ("dev=%s qid=%u type=%s section=%u size=%d") is netvsc
 //   writing one RNDIS packet to the ring of queue `qid` (the channel's
-//   sub_channel_index): a request on the channel "<dev>.q<qid>", replayed
+//   sub_channel_index): a request on the channel "<dev>-q<qid>" (the device
+//   name in lower case, characters outside [a-z0-9_-] as '_'), replayed
 //   at its time. Its size is `size`, the bytes copied into a send-buffer
 //   section; when that is 0 the data went by page buffers and the event
 //   carries no size: a CONTROL packet then takes the msg_len of the
@@ -29,7 +30,7 @@
 //   the nvsp_send_pkt that carries it), nvsp_send (NVSP setup messages,
 //   which carry no size) are counted, not replayed.
 // - nvsp_recv ("dev=%s qid=%u type=%s") is a host-to-guest packet on
-//   "<dev>.q<qid>"; rndis_recv adds its msg_len to that channel's host bytes.
+//   "<dev>-q<qid>"; rndis_recv adds its msg_len to that channel's host bytes.
 //   Both are counted, not replayed.
 // - The hyperv events name channels by relid. vmbus_onoffer (if_type,
 //   sub_channel_index), vmbus_open (target_vp), vmbus_close_internal,

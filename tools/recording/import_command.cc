@@ -106,13 +106,7 @@ std::string GuessFormat(absl::string_view text) {
 }
 
 std::string DefaultName(const std::string& path) {
-  std::string stem = std::filesystem::path(path).stem().string();
-  for (char& c : stem) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '_';
-  }
-  if (stem.empty()) stem = "capture";
-  if (stem.size() > kChannelNameBytesMax) stem.resize(kChannelNameBytesMax);
-  return stem;
+  return NameFrom(std::filesystem::path(path).stem().string());
 }
 
 }  // namespace
@@ -136,8 +130,9 @@ int ImportCommand(const std::vector<std::string>& args) {
       format = *v;
     } else if (auto v = Flag(args, &i, {"--name"}, &error)) {
       if (!error.empty()) return Invalid(error);
-      if (v->empty() || v->size() > kChannelNameBytesMax) {
-        return Invalid(absl::StrCat("--name: expected 1..", kChannelNameBytesMax, " characters, found \"", *v, "\""));
+      if (!IsChannelName(*v)) {
+        return Invalid(absl::StrCat("--name: expected a name of 1..", kChannelNameBytesMax,
+                                    " characters from [a-z0-9_-], found \"", *v, "\""));
       }
       name = *v;
     } else if (auto v = Flag(args, &i, {"--max-packet-bytes"}, &error)) {

@@ -9,7 +9,8 @@
 // The format is guessed when not given: "csv" when the first line that is
 // neither blank nor a '#' comment starts with "time_ns,", else "trace-cmd".
 // The scenario's name is --name, or the capture's file name without its
-// directory and extension (characters outside [A-Za-z0-9_.-] become '_').
+// directory and extension, in lower case, characters outside [a-z0-9_-] as
+// '_'.
 // `-o -` writes the scenario to stdout and the summary to stderr. The
 // scenario written is loaded back with the built-in drivers before the
 // command succeeds, so what it writes always runs.
