@@ -61,6 +61,9 @@ constexpr double kInterruptsPerPacketMax = 1e6;
 constexpr size_t kChannelsMax = 4096;
 constexpr size_t kWorkloadsMax = 4096;
 constexpr size_t kSizeTableMax = 4096;
+// Events of one "trace" arrival: a recorded burst of millions of requests
+// fits; the file size limit (kFileBytesMax) binds first.
+constexpr size_t kArrivalEventsMax = 8'000'000;
 constexpr size_t kLatencyBoundsMax = 1024;
 constexpr size_t kFindingsMax = 1024;
 constexpr size_t kNameBytesMax = 64;
@@ -317,7 +320,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
       {"channels[].host_driver", {"name", "params"}},
       {"channels[].guest_driver", {"name", "params"}},
       {"workloads[]", {"channel", "arrival", "size", "requests", "start_ns"}},
-      {"workloads[].arrival", {"kind", "outstanding", "interval_ns", "burst", "on_ns", "off_ns"}},
+      {"workloads[].arrival", {"kind", "outstanding", "interval_ns", "burst", "on_ns", "off_ns", "events"}},
       {"workloads[].size", {"kind", "bytes", "min_bytes", "max_bytes", "table"}},
       {"workloads[].size.table[]", {"bytes", "weight"}},
       {"exploration", {"tie_break_seed"}},
@@ -356,7 +359,7 @@ const std::vector<std::string>& LostWakeupBugs() {
 
 const std::vector<std::string>& ArrivalKinds() {
   static const auto* const values =
-      new std::vector<std::string>{"closed_loop", "fixed_rate", "poisson", "bursts", "on_off"};
+      new std::vector<std::string>{"closed_loop", "fixed_rate", "poisson", "bursts", "on_off", "trace"};
   return *values;
 }
 
@@ -1229,6 +1232,19 @@ absl::Status Loader::ReadWorkload(const Json& json, std::string pointer,
   }
   VMBSIM_RETURN_IF_ERROR(Int(object, "requests", 1, kCountMax, &out->requests));
   VMBSIM_RETURN_IF_ERROR(Int(object, "start_ns", 0, kTimeNsMax, &out->start_ns));
+  if (out->arrival.kind == "trace") {
+    // The events say how many requests and how big; a size or a request
+    // count that disagrees is a mistake, not a setting.
+    if (object.Find("size") != nullptr) {
+      return Error(object.Pointer("size"), "unexpected for arrival kind \"trace\" (its events carry the sizes)");
+    }
+    const uint64_t events = out->arrival.events.size();
+    if (object.Find("requests") != nullptr && out->requests != events) {
+      return Mismatch(object.Pointer("requests"),
+                      absl::StrCat(events, " (the number of arrival events) or no key"), *object.Find("requests"));
+    }
+    out->requests = events;
+  }
   return absl::OkStatus();
 }
 
@@ -1241,6 +1257,30 @@ absl::Status Loader::ReadArrival(const Json& json, std::string pointer, ArrivalS
   VMBSIM_RETURN_IF_ERROR(Int(object, "burst", 1, kOutstandingMax, &out->burst));
   VMBSIM_RETURN_IF_ERROR(Int(object, "on_ns", 0, kDurationNsMax, &out->on_ns));
   VMBSIM_RETURN_IF_ERROR(Int(object, "off_ns", 0, kDurationNsMax, &out->off_ns));
+  VMBSIM_ASSIGN_OR_RETURN(const Json* events,
+                          ReadArray(object, "events", 1, kArrivalEventsMax, "[time_ns, bytes] pairs"));
+  if (events != nullptr && out->kind != "trace") {
+    return Error(object.Pointer("events"), absl::StrCat("unexpected for kind ", Quote(out->kind),
+                                                        " (only kind \"trace\" replays events)"));
+  }
+  if (out->kind == "trace" && events == nullptr) {
+    return Missing(object, "events", " (kind \"trace\" replays them)");
+  }
+  if (events != nullptr) {
+    out->events.reserve(events->size());
+    int64_t previous = 0;
+    for (size_t i = 0; i < events->size(); ++i) {
+      const Json& pair = (*events)[i];
+      const std::string at = Child(object.Pointer("events"), i);
+      if (!pair.is_array() || pair.size() != 2) return Mismatch(at, "a [time_ns, bytes] pair", pair);
+      ArrivalSpec::Event event;
+      VMBSIM_RETURN_IF_ERROR(IntValue(pair[0], Child(at, size_t{0}), previous, kTimeNsMax, &event.time_ns,
+                                      i == 0 ? "" : " (times do not decrease)"));
+      VMBSIM_RETURN_IF_ERROR(IntValue(pair[1], Child(at, size_t{1}), 0, kPacketBytesMax, &event.bytes));
+      previous = event.time_ns;
+      out->events.push_back(event);
+    }
+  }
   // Without an on phase an on_off workload never sends, and the run would
   // wait for requests that never come.
   if (out->kind == "on_off" && out->on_ns == 0) {
@@ -1381,7 +1421,17 @@ absl::Status CheckWorkloadRequests(const ScenarioSpec& spec) {
   // The largest request of workload `index` and the pointer of the field
   // that says so.
   const auto largest = [&spec](size_t index) -> std::pair<uint32_t, std::string> {
-    const SizeSpec& size = spec.workloads[index].size;
+    const WorkloadSpec& workload = spec.workloads[index];
+    if (workload.arrival.kind == "trace") {
+      const std::vector<ArrivalSpec::Event>& events = workload.arrival.events;
+      size_t row = 0;
+      for (size_t i = 1; i < events.size(); ++i) {
+        if (events[i].bytes > events[row].bytes) row = i;
+      }
+      if (events.empty()) return {0, absl::StrCat("/workloads/", index, "/arrival/events")};
+      return {events[row].bytes, absl::StrCat("/workloads/", index, "/arrival/events/", row, "/1")};
+    }
+    const SizeSpec& size = workload.size;
     const std::string pointer = absl::StrCat("/workloads/", index, "/size");
     if (size.kind == "uniform") return {size.max_bytes, pointer + "/max_bytes"};
     if (size.kind != "empirical") return {size.bytes, pointer + "/bytes"};
@@ -1399,7 +1449,7 @@ absl::Status CheckWorkloadRequests(const ScenarioSpec& spec) {
       const WorkloadSpec& workload = spec.workloads[w];
       if (workload.channel != channel.name) continue;
       const auto [bytes, pointer] = largest(w);
-      VMBSIM_CHECK_EQ(bytes, SizeBytesMax(workload.size));
+      VMBSIM_CHECK_EQ(bytes, WorkloadBytesMax(workload));
       if (bytes > RequestBytesMax(channel)) {
         return error(pointer,
                      absl::StrCat("a request of at most ", RequestBytesMax(channel),

@@ -543,7 +543,7 @@ TEST(LoaderErrorTest, EnumsSuggestTheNearest) {
             "\"periodic_poll\", found 7");
   EXPECT_EQ(OverrideError("workloads.0.arrival.kind=closedloop"),
             "hello.json: /workloads/0/arrival/kind: expected one of \"closed_loop\", "
-            "\"fixed_rate\", \"poisson\", \"bursts\", \"on_off\", found \"closedloop\"; did you "
+            "\"fixed_rate\", \"poisson\", \"bursts\", \"on_off\", \"trace\", found \"closedloop\"; did you "
             "mean \"closed_loop\"?");
   EXPECT_EQ(OverrideError("workloads.0.size.kind=gaussian"),
             "hello.json: /workloads/0/size/kind: expected one of \"fixed\", \"uniform\", "
@@ -686,6 +686,56 @@ TEST(LoaderErrorTest, WorkloadShapes) {
       LoadError(kOneChannel, {"workloads.0.arrival.kind=on_off", "workloads.0.arrival.on_ns=0"}),
       "hello.json: /workloads/0/arrival/on_ns: expected an integer in "
       "1..1000000000000000 for kind \"on_off\", found 0");
+}
+
+// A "trace" arrival carries its own times and sizes: the events are kept in
+// order, the request count is theirs, and each event is checked in place.
+TEST(LoaderTest, TraceArrivalsKeepTheirEvents) {
+  const absl::StatusOr<ScenarioSpec> spec =
+      Load(kOneChannel, {"workloads.0={\"channel\": \"net\", \"start_ns\": 100, \"arrival\": "
+                         "{\"kind\": \"trace\", \"events\": [[0, 64], [2500, 1500], [2500, 8]]}}"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const WorkloadSpec& w = spec->workloads[0];
+  EXPECT_EQ(w.arrival.kind, "trace");
+  EXPECT_EQ(w.arrival.events, (std::vector<ArrivalSpec::Event>{{0, 64}, {2500, 1500}, {2500, 8}}));
+  EXPECT_EQ(w.requests, 3u);
+  EXPECT_EQ(w.start_ns, 100);
+  EXPECT_EQ(WorkloadBytesMax(w), 1500u);
+}
+
+TEST(LoaderErrorTest, TraceArrivals) {
+  const auto trace = [](absl::string_view events, absl::string_view extra = "") {
+    return absl::StrCat("workloads.0={\"channel\": \"net\", ", extra,
+                        "\"arrival\": {\"kind\": \"trace\", \"events\": ", events, "}}");
+  };
+  EXPECT_EQ(OverrideError("workloads.0.arrival.kind=trace"),
+            "hello.json: /workloads/0/arrival: missing required key \"events\" (kind \"trace\" "
+            "replays them)");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.events=[[0, 64]]"),
+            "hello.json: /workloads/0/arrival/events: unexpected for kind \"closed_loop\" (only "
+            "kind \"trace\" replays events)");
+  EXPECT_EQ(OverrideError(trace("[]")),
+            "hello.json: /workloads/0/arrival/events: expected an array of 1..8000000 [time_ns, "
+            "bytes] pairs, found []");
+  EXPECT_EQ(OverrideError(trace("[[0, 64], [10]]")),
+            "hello.json: /workloads/0/arrival/events/1: expected a [time_ns, bytes] pair, found "
+            "an array");
+  EXPECT_EQ(OverrideError(trace("[[500, 64], [400, 64]]")),
+            "hello.json: /workloads/0/arrival/events/1/0: expected an integer in "
+            "500..1000000000000000000 (times do not decrease), found 400");
+  EXPECT_EQ(OverrideError(trace("[[0, -1]]")),
+            "hello.json: /workloads/0/arrival/events/0/1: expected an integer in 0..16777216, "
+            "found -1");
+  EXPECT_EQ(OverrideError(trace("[[0, 64]]", "\"size\": {\"bytes\": 64}, ")),
+            "hello.json: /workloads/0/size: unexpected for arrival kind \"trace\" (its events "
+            "carry the sizes)");
+  EXPECT_EQ(OverrideError(trace("[[0, 64]]", "\"requests\": 2, ")),
+            "hello.json: /workloads/0/requests: expected 1 (the number of arrival events) or no "
+            "key, found 2");
+  EXPECT_TRUE(Load(kOneChannel, {trace("[[0, 64]]", "\"requests\": 1, ")}).ok());
+  EXPECT_EQ(OverrideError(trace("[[0, 64], [1, 4096], [2, 4097]]")),
+            "hello.json: /workloads/0/arrival/events/2/1: expected a request of at most 4096 "
+            "bytes (/channels/0/max_packet_bytes), found 4097");
 }
 
 // A request the guest driver cannot send whole is refused here, naming the

@@ -17,6 +17,7 @@
 #include "sim/fabric/channel_messages.h"
 #include "sim/fabric/fabric.h"
 #include "tools/scenario/loader.h"
+#include "tools/scenario/trace_kinds.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -88,11 +89,13 @@ uint16_t OfferLatency100ns(std::optional<uint16_t> latency_100ns, const fabric::
 // Drives one open-loop workload: arrivals at times from its PRNG stream.
 class OpenLoop {
  public:
-  // `pointer` names the workload in errors ("/workloads/3").
-  OpenLoop(const WorkloadSpec* spec, std::string pointer, sim::Prng prng, kmcl::Runtime* runtime, uint16_t guest,
+  // `index`: the workload's place in "workloads" (errors name it
+  // "/workloads/3"; its arrival records carry it in id0).
+  OpenLoop(const WorkloadSpec* spec, uint32_t index, sim::Prng prng, kmcl::Runtime* runtime, uint16_t guest,
            uint32_t vp, DriverInstance** driver)
       : spec_(spec),
-        pointer_(std::move(pointer)),
+        index_(index),
+        pointer_(absl::StrCat("/workloads/", index)),
         prng_(prng),
         runtime_(runtime),
         guest_(guest),
@@ -109,7 +112,8 @@ class OpenLoop {
       }
       sizes_ = std::make_unique<sim::EmpiricalTable<uint32_t>>(std::move(*table));
     }
-    const SimTime first = std::max(runtime_->sim().Now(), SimTime::FromNanoseconds(spec_->start_ns));
+    const int64_t offset = spec_->arrival.kind == "trace" ? spec_->arrival.events.front().time_ns : 0;
+    const SimTime first = std::max(runtime_->sim().Now(), SimTime::FromNanoseconds(spec_->start_ns + offset));
     runtime_->sim().ScheduleAt(first, [this] { Arrive(); });
     return absl::OkStatus();
   }
@@ -120,6 +124,7 @@ class OpenLoop {
 
  private:
   uint32_t NextSize() {
+    if (spec_->arrival.kind == "trace") return spec_->arrival.events[issued_].bytes;
     const SizeSpec& s = spec_->size;
     if (s.kind == "uniform") {
       return s.min_bytes + static_cast<uint32_t>(prng_.Below(uint64_t{s.max_bytes} - s.min_bytes + 1));
@@ -130,6 +135,7 @@ class OpenLoop {
 
   SimDuration NextGap() {
     const ArrivalSpec& a = spec_->arrival;
+    if (a.kind == "trace") return SimDuration::Nanoseconds(a.events[issued_].time_ns - a.events[issued_ - 1].time_ns);
     const SimDuration interval = SimDuration::Nanoseconds(a.interval_ns);
     if (a.kind == "poisson") return sim::Exponential(prng_, interval);
     if (a.kind == "bursts") return in_burst_ + 1 < a.burst ? SimDuration::Zero() : interval;
@@ -146,6 +152,12 @@ class OpenLoop {
   void Arrive() {
     const uint32_t bytes = NextSize();
     ++issued_;
+    runtime_->sim().tracer().Emit({.time = runtime_->sim().Now(),
+                                   .kind = kWorkloadArrivalTraceKind,
+                                   .partition = guest_,
+                                   .vp = vp_,
+                                   .id0 = index_,
+                                   .size0 = bytes});
     DriverInstance** driver = driver_;
     uint64_t* refused = &refused_;
     runtime_->RunDispatch(guest_, vp_, [driver, bytes, refused] {
@@ -158,6 +170,7 @@ class OpenLoop {
   }
 
   const WorkloadSpec* spec_;
+  uint32_t index_;
   std::string pointer_;
   sim::Prng prng_;
   kmcl::Runtime* runtime_;
@@ -320,7 +333,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       if (w.arrival.kind == "closed_loop") {
         b.closed_loop = &w;
       } else {
-        open_loop_max = std::max(open_loop_max.value_or(0), SizeBytesMax(w.size));
+        open_loop_max = std::max(open_loop_max.value_or(0), WorkloadBytesMax(w));
       }
     }
     b.request_bytes_max = b.closed_loop != nullptr ? b.closed_loop->size.bytes : open_loop_max.value_or(64);
@@ -376,7 +389,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     for (Built& b : built) {
       if (b.spec->name != w.channel) continue;
       const uint32_t vp = b.spec->guest_target_vp.value_or(0);
-      loops.push_back(std::make_unique<OpenLoop>(&w, absl::StrCat("/workloads/", i),
+      loops.push_back(std::make_unique<OpenLoop>(&w, static_cast<uint32_t>(i),
                                                  simulator->ForkPrng(absl::StrCat("workload.", i)), runtime.get(),
                                                  b.spec->guest, vp, &b.guest));
       b.loops.push_back(loops.back().get());

@@ -25,11 +25,14 @@
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "kmcl/runtime.h"
+#include "kmcl/trace_kinds.h"
+#include "sim/core/trace.h"
 #include "sim/fabric/fabric.h"
 #include "sim/fabric/vmbus_server.h"
 #include "tools/scenario/drivers.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/spec.h"
+#include "tools/scenario/trace_kinds.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -143,6 +146,36 @@ TEST(RunnerRequestTest, ARefusedArrivalIsCountedAndLost) {
   }
   EXPECT_TRUE(judged);
   EXPECT_NE(ExitCodeFor(*report), kExitOk);
+}
+
+// A "trace" workload submits each event's request at start_ns + its time, at
+// its size: the arrival records and the guest's sends show exactly the
+// events, in order (ties included).
+TEST(RunnerRequestTest, TraceArrivalsAreSubmittedAsRecorded) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  const ScenarioSpec spec = Load(
+      registry, {"workloads.0={\"channel\": \"c0\", \"start_ns\": 1000000, \"arrival\": {\"kind\": "
+                 "\"trace\", \"events\": [[0, 64], [7000, 1500], [7000, 8], [250000, 4096]]}}"});
+  sim::RecordingTraceSink sink;
+  const absl::StatusOr<RunReport> report = RunScenario(spec, registry, {.sinks = {&sink}});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->expectations_met);
+  std::vector<std::pair<int64_t, uint64_t>> arrivals;
+  std::vector<uint64_t> sent_sizes;
+  for (const sim::TraceRecord& r : sink.records()) {
+    if (r.kind == kWorkloadArrivalTraceKind) {
+      EXPECT_EQ(r.id0, 0u);
+      arrivals.emplace_back(r.time.nanoseconds(), r.size0);
+    }
+    if (r.kind == kmcl::kKmclSendTraceKind && (r.size1 & 0xFFFF) != 0 && r.partition != 0) {
+      sent_sizes.push_back(r.size0);
+    }
+  }
+  EXPECT_EQ(arrivals, (std::vector<std::pair<int64_t, uint64_t>>{
+                          {1000000, 64}, {1007000, 1500}, {1007000, 8}, {1250000, 4096}}));
+  EXPECT_EQ(sent_sizes, (std::vector<uint64_t>{64, 1500, 8, 4096}));
+  EXPECT_EQ(report->channels[0].arrivals, 4u);
+  EXPECT_EQ(report->channels[0].metrics.guest_to_host.packets_sent, 4u);
 }
 
 // A host driver that is echo_vsp and records the monitor latency its offer

@@ -99,13 +99,23 @@ struct ChannelSpec {
 struct ArrivalSpec {
   // "closed_loop" (keep `outstanding` in flight), "fixed_rate", "poisson",
   // "bursts" (`burst` requests every interval), "on_off" (fixed rate during
-  // on phases).
+  // on phases), "trace" (the recorded arrivals in `events`).
   std::string kind = "closed_loop";
   uint32_t outstanding = 1;
   int64_t interval_ns = 10000;  // fixed_rate, bursts, on_off: between arrivals; poisson: mean.
   uint32_t burst = 1;
   int64_t on_ns = 0;
   int64_t off_ns = 0;
+  // "trace": one request of `bytes` at start_ns + `time_ns`, in order (times
+  // non-decreasing). A recorded or imported arrival process: `vmbsim import`
+  // writes it from a capture, what-if replay from a trace file. JSON: "events":
+  // [[time_ns, bytes], ...].
+  struct Event {
+    int64_t time_ns = 0;
+    uint32_t bytes = 0;
+    bool operator==(const Event&) const = default;
+  };
+  std::vector<Event> events;
 };
 
 struct SizeWeight {
@@ -138,10 +148,18 @@ inline uint32_t SizeBytesMax(const SizeSpec& size) {
 struct WorkloadSpec {
   std::string channel;
   ArrivalSpec arrival;
-  SizeSpec size;
-  uint64_t requests = 1000;   // Total requests to issue.
+  SizeSpec size;              // Unused by "trace" (its events carry sizes).
+  uint64_t requests = 1000;   // Total requests to issue ("trace": its event count).
   int64_t start_ns = 0;       // First arrival (open-loop kinds).
 };
+
+// The largest request `workload` sends, in bytes.
+inline uint32_t WorkloadBytesMax(const WorkloadSpec& workload) {
+  if (workload.arrival.kind != "trace") return SizeBytesMax(workload.size);
+  uint32_t largest = 0;
+  for (const ArrivalSpec::Event& e : workload.arrival.events) largest = std::max(largest, e.bytes);
+  return largest;
+}
 
 // "exploration".
 struct ExplorationSpec {
