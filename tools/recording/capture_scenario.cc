@@ -99,6 +99,10 @@ absl::StatusOr<std::string> ScenarioJsonFor(const Capture& capture, const Scenar
       }
     }
   }
+  if (options.start_ns < 0 || options.start_ns > kCaptureSpanNsMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("start_ns: expected 0..", kCaptureSpanNsMax, ", found ", options.start_ns));
+  }
   if (guest_vps > kGuestVpsMax) {
     return absl::InvalidArgumentError(
         absl::StrCat(capture.source, ": a channel interrupts guest VP ", guest_vps - 1, "; a scenario guest has at most ",
@@ -132,8 +136,8 @@ absl::StatusOr<std::string> ScenarioJsonFor(const Capture& capture, const Scenar
     if (channel.requests.empty()) continue;
     absl::StrAppend(&out, first_workload ? "\n" : ",\n");
     first_workload = false;
-    absl::StrAppend(&out, "    {\"channel\": ", JsonQuote(channel.name), ", \"requests\": ", channel.requests.size(),
-                    ", \"arrival\": {\"kind\": \"trace\", \"events\": [");
+    absl::StrAppend(&out, "    {\"channel\": ", JsonQuote(channel.name), ", \"start_ns\": ", options.start_ns,
+                    ", \"requests\": ", channel.requests.size(), ", \"arrival\": {\"kind\": \"trace\", \"events\": [");
     for (size_t k = 0; k < channel.requests.size(); ++k) {
       if (k % kEventsPerLine == 0) absl::StrAppend(&out, "\n      ");
       absl::StrAppend(&out, "[", channel.requests[k].time_ns, ", ", channel.requests[k].bytes, "]",
@@ -154,13 +158,13 @@ absl::StatusOr<std::string> ScenarioJsonFor(const Capture& capture, const Scenar
 }
 
 std::string CaptureSummary(const Capture& capture) {
-  std::string out = absl::StrCat(capture.source, " (", capture.format, "): ", capture.lines, " lines, ",
-                                 capture.records, " records, ", capture.skipped_lines, " blank, comment or header, ",
-                                 capture.unknown_lines, " unrecognised");
+  std::string out = absl::StrCat(capture.source, " (", capture.format, "): ", capture.lines, " line(s): ",
+                                 capture.records, " record(s), ", capture.skipped_lines,
+                                 " blank, comment or header, ", capture.unknown_lines, " unrecognised");
   uint64_t unknown_events = 0;
   for (const auto& [name, count] : capture.unknown_events) unknown_events += count;
   if (unknown_events != 0) {
-    absl::StrAppend(&out, ", ", unknown_events, " events of other kinds (");
+    absl::StrAppend(&out, ", ", unknown_events, " event(s) of other kinds (");
     size_t shown = 0;
     for (const auto& [name, count] : capture.unknown_events) {
       if (shown == 8) {
@@ -180,7 +184,7 @@ std::string CaptureSummary(const Capture& capture) {
   for (const CaptureChannel& channel : capture.channels) {
     absl::StrAppend(&out, "  channel ", channel.name);
     if (channel.relid.has_value()) absl::StrAppendFormat(&out, " (relid 0x%x)", *channel.relid);
-    absl::StrAppend(&out, ": ", channel.requests.size(), " requests to replay");
+    absl::StrAppend(&out, ": ", channel.requests.size(), " request(s) to replay");
     if (!channel.requests.empty()) {
       uint32_t smallest = channel.requests.front().bytes;
       uint32_t largest = smallest;
@@ -193,9 +197,9 @@ std::string CaptureSummary(const Capture& capture) {
       absl::StrAppend(&out, " (", bytes, " bytes, ", smallest, "..", largest, " each, at ",
                       Millis(channel.requests.front().time_ns), "..", Millis(channel.requests.back().time_ns), ")");
     }
-    absl::StrAppend(&out, "; counted only: ", channel.host_packets, " host-to-guest packets");
+    absl::StrAppend(&out, "; counted only: ", channel.host_packets, " host-to-guest packet(s)");
     if (channel.host_bytes != 0) absl::StrAppend(&out, " (", channel.host_bytes, " bytes)");
-    absl::StrAppend(&out, ", ", channel.guest_completions, " guest completions, ", channel.signals, " signals");
+    absl::StrAppend(&out, ", ", channel.guest_completions, " guest completion(s), ", channel.signals, " signal(s)");
     if (channel.guest_target_vp.has_value()) absl::StrAppend(&out, "; guest target VP ", *channel.guest_target_vp);
     absl::StrAppend(&out, "\n");
   }

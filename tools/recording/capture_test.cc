@@ -158,7 +158,7 @@ TEST(ScenarioJson, WritesTheTraceWorkload) {
   const absl::StatusOr<std::string> json = ScenarioJsonFor(capture, {.name = "cap", .max_packet_bytes = 4096});
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_THAT(*json, HasSubstr("\"name\": \"cap\""));
-  EXPECT_THAT(*json, HasSubstr("{\"channel\": \"net0\", \"requests\": 2, \"arrival\": {\"kind\": \"trace\", "
+  EXPECT_THAT(*json, HasSubstr("{\"channel\": \"net0\", \"start_ns\": 1000000, \"requests\": 2, \"arrival\": {\"kind\": \"trace\", "
                                "\"events\": [\n      [0, 64], [250, 128]\n    ]}}"));
   EXPECT_THAT(*json, ::testing::Not(HasSubstr("\"channel\": \"idle\",")));
   EXPECT_EQ(JsonQuote("a\"b\\c\n\xc3"), "\"a\\\"b\\\\c\\u000a?\"");

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -94,8 +95,11 @@ std::string Readable(absl::string_view pattern) {
 }
 
 // Matches `text` against `pattern` (see EventFormat); on success returns the
-// fields' texts in order ("{#x}" without its "0x").
-std::optional<std::vector<absl::string_view>> Match(absl::string_view pattern, absl::string_view text) {
+// fields' texts in order ("{#x}" without its "0x"), else sets `*failed_at`
+// to where in `text` the match went wrong (the start of the field or literal
+// that did not match).
+std::optional<std::vector<absl::string_view>> Match(absl::string_view pattern, absl::string_view text,
+                                                    size_t* failed_at) {
   std::vector<absl::string_view> fields;
   size_t t = 0;
   size_t p = 0;
@@ -105,6 +109,7 @@ std::optional<std::vector<absl::string_view>> Match(absl::string_view pattern, a
     return text.substr(begin, t - begin);
   };
   while (p < pattern.size()) {
+    *failed_at = t;
     if (pattern[p] == '{') {
       const size_t close = pattern.find('}', p);
       const absl::string_view field = pattern.substr(p, close + 1 - p);
@@ -150,6 +155,7 @@ std::optional<std::vector<absl::string_view>> Match(absl::string_view pattern, a
       ++p;
     }
   }
+  *failed_at = t;
   if (t != text.size()) return std::nullopt;
   return fields;
 }
@@ -290,12 +296,18 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
     const absl::string_view payload = absl::StripAsciiWhitespace(
         line.substr(static_cast<size_t>(event_token.data() + event_token.size() - line.data())));
     const EventFormat& format = Formats().find(name)->second;
-    const std::optional<std::vector<absl::string_view>> fields = Match(format.pattern, payload);
+    size_t failed_at = 0;
+    const std::optional<std::vector<absl::string_view>> fields = Match(format.pattern, payload, &failed_at);
     auto malformed = [&](absl::string_view why = "") {
-      return fail(absl::StrCat(name, ": expected \"", Readable(format.pattern), "\"", why, ", found ",
-                               QuoteFound(payload)));
+      // Show where the fields stop matching, also far into a long line.
+      constexpr size_t kContextBytes = 32;
+      const std::string found =
+          failed_at <= kContextBytes ? QuoteFound(payload)
+                                     : QuoteFound(absl::StrCat("...", payload.substr(failed_at - kContextBytes / 2)));
+      return fail(absl::StrCat(name, ": expected \"", Readable(format.pattern), "\"", why, ", found ", found));
     };
     if (!fields.has_value()) return malformed();
+    failed_at = 0;  // The layout matched: a value is wrong, show the line from its start.
     // Every hex field of these events is at most 64 bits; relids, VPs and
     // sizes at most 32.
     auto u32_hex = [&](size_t index) -> std::optional<uint32_t> {
@@ -408,8 +420,8 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
   if (!traffic_seen) {
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": expected nvsp_send_pkt or nvsp_recv events (the netvsc events that name a channel's traffic), "
-                "found none in ", capture.lines, " lines (", capture.records, " other known events, ",
-        capture.unknown_lines, " unrecognised lines)"));
+                "found none in ", capture.lines, " line(s) (", capture.records, " other known event(s), ",
+        capture.unknown_lines, " unrecognised line(s))"));
   }
 
   // Link queues to relids when the capture says unambiguously which offer
@@ -433,14 +445,15 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
     }
   }
   for (const auto& [relid, facts] : relids) {
-    std::string note = absl::StrFormat("relid 0x%x:", relid);
+    std::vector<std::string> parts;
     if (facts.offers != 0) {
-      absl::StrAppend(&note, " offered (if_type ", facts.if_type.value_or("?"), ", sub_channel_index ",
-                      facts.sub_channel_index.value_or(0), ")");
+      parts.push_back(absl::StrCat("offered (if_type ", facts.if_type.value_or("?"), ", sub_channel_index ",
+                                   facts.sub_channel_index.value_or(0), ")"));
     }
-    if (facts.opens != 0) absl::StrAppend(&note, " opened on target_vp ", facts.target_vp.value_or(0), ";");
-    if (facts.closes != 0) absl::StrAppend(&note, " closed;");
-    absl::StrAppend(&note, " ", facts.setevents, " vmbus_setevent, ", facts.chan_scheds, " vmbus_chan_sched");
+    if (facts.opens != 0) parts.push_back(absl::StrCat("opened on target_vp ", facts.target_vp.value_or(0)));
+    if (facts.closes != 0) parts.push_back("closed");
+    parts.push_back(absl::StrCat(facts.setevents, " vmbus_setevent, ", facts.chan_scheds, " vmbus_chan_sched"));
+    std::string note = absl::StrFormat("relid 0x%x: %s", relid, absl::StrJoin(parts, "; "));
     capture.notes.push_back(std::move(note));
   }
   if (unknown_size_requests != 0) {

@@ -36,9 +36,12 @@ import flags:
   -o, --out FILE           the scenario to write ("-": stdout)
   --format F               csv (time_ns,channel,direction,size,flags) or trace-cmd
                            (`trace-cmd report` / `perf script` text of the hyperv and netvsc
-                           events); default: csv when the first line starts with "time_ns,"
+                           events); default: csv for a *.csv file or one whose first line
+                           starts with "time_ns,", else trace-cmd
   --name NAME              the scenario's name (default: the capture's file name)
   --max-packet-bytes N     every channel's max_packet_bytes (default 4096, at most 16777216)
+  --start-ns N             when the capture's first record is replayed (default 1000000: 1 ms,
+                           after the channels have opened)
 
 exit codes: 0 written, 2 invalid input (the message names file:line), 70 internal error
 )";
@@ -94,9 +97,10 @@ absl::StatusOr<std::string> ReadCapture(const std::string& path) {
   return text;
 }
 
-// "csv" when the first line that is neither blank nor a comment starts with
-// "time_ns,", else "trace-cmd".
-std::string GuessFormat(absl::string_view text) {
+// "csv" for a file named *.csv or whose first line that is neither blank
+// nor a comment starts with "time_ns,", else "trace-cmd".
+std::string GuessFormat(const std::string& path, absl::string_view text) {
+  if (absl::EndsWithIgnoreCase(path, ".csv")) return "csv";
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
@@ -117,6 +121,7 @@ int ImportCommand(const std::vector<std::string>& args) {
   std::string format;
   std::string name;
   uint32_t max_packet_bytes = 4096;
+  int64_t start_ns = kReplayStartNsDefault;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string error;
     if (auto v = Flag(args, &i, {"-o", "--out"}, &error)) {
@@ -142,6 +147,13 @@ int ImportCommand(const std::vector<std::string>& args) {
                                     *v, "\""));
       }
       max_packet_bytes = n;
+    } else if (auto v = Flag(args, &i, {"--start-ns"}, &error)) {
+      int64_t n = 0;
+      if (!error.empty() || !absl::SimpleAtoi(*v, &n) || n < 0 || n > kCaptureSpanNsMax) {
+        return Invalid(absl::StrCat("--start-ns: expected an integer in 0..", kCaptureSpanNsMax, ", found \"", *v,
+                                    "\""));
+      }
+      start_ns = n;
     } else if (args[i].size() > 1 && args[i][0] == '-') {
       return Invalid(absl::StrCat("unknown flag '", args[i], "' (see 'vmbsim help')"));
     } else if (!capture_path.has_value()) {
@@ -155,13 +167,14 @@ int ImportCommand(const std::vector<std::string>& args) {
 
   absl::StatusOr<std::string> text = ReadCapture(*capture_path);
   if (!text.ok()) return Invalid(std::string(text.status().message()));
-  if (format.empty()) format = GuessFormat(*text);
+  if (format.empty()) format = GuessFormat(*capture_path, *text);
   absl::StatusOr<Capture> capture = format == "csv"
                                         ? ParseCsvCapture(*text, *capture_path, max_packet_bytes)
                                         : ParseTraceCmdCapture(*text, *capture_path, max_packet_bytes);
   if (!capture.ok()) return Invalid(std::string(capture.status().message()));
   const ScenarioOptions options{.name = name.empty() ? DefaultName(*capture_path) : name,
-                                .max_packet_bytes = max_packet_bytes};
+                                .max_packet_bytes = max_packet_bytes,
+                                .start_ns = start_ns};
   absl::StatusOr<std::string> json = ScenarioJsonFor(*capture, options);
   if (!json.ok()) return Invalid(std::string(json.status().message()));
 

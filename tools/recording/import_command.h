@@ -4,10 +4,11 @@
 // it (capture_scenario.h).
 //
 //   vmbsim import CAPTURE -o SCENARIO.json [--format csv|trace-cmd] [--name NAME]
-//                 [--max-packet-bytes N]
+//                 [--max-packet-bytes N] [--start-ns N]
 //
-// The format is guessed when not given: "csv" when the first line that is
-// neither blank nor a '#' comment starts with "time_ns,", else "trace-cmd".
+// The format is guessed when not given: "csv" for a file named *.csv or
+// whose first line that is neither blank nor a '#' comment starts with
+// "time_ns,", else "trace-cmd".
 // The scenario's name is --name, or the capture's file name without its
 // directory and extension, in lower case, characters outside [a-z0-9_-] as
 // '_'.
