@@ -79,6 +79,11 @@ absl::StatusOr<std::string> ScenarioJsonFor(const Capture& capture, const Scenar
   if (capture.channels.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(capture.source, ": no channel traffic in the capture; nothing to replay"));
   }
+  if (capture.channels.size() > kChannelsMax) {
+    return absl::InvalidArgumentError(absl::StrCat(capture.source, ": expected at most ", kChannelsMax,
+                                                   " channels (the scenario format's limit), found ",
+                                                   capture.channels.size()));
+  }
   uint64_t requests = 0;
   uint64_t host_packets = 0;
   uint32_t guest_vps = 2;

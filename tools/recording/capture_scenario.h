@@ -44,6 +44,8 @@ inline constexpr size_t kCaptureFileBytesMax = size_t{256} << 20;
 // The largest time a capture may span, in ns (about 11.6 days): the
 // scenario format's bound for a duration.
 inline constexpr int64_t kCaptureSpanNsMax = 1'000'000'000'000'000;
+// Channels a scenario may have (the scenario format's limit).
+inline constexpr size_t kChannelsMax = 4096;
 // Guest VPs an imported scenario may have (the scenario format's limit).
 inline constexpr uint32_t kGuestVpsMax = 64;
 
@@ -106,8 +108,8 @@ bool IsChannelName(absl::string_view name);
 
 // The scenario JSON that replays `capture` (see the file comment), ending
 // in a newline. Returns InvalidArgumentError when the capture has no
-// channel, when its time span or a request exceeds the scenario format's
-// limits, or when the scenario would be larger than a scenario file may be
+// channel or more than kChannelsMax, when its time span or a request
+// exceeds the scenario format's limits, or when the scenario would be larger than a scenario file may be
 // ("<source>: the scenario would be N bytes, more than a scenario file may
 // have (67108864)").
 absl::StatusOr<std::string> ScenarioJsonFor(const Capture& capture, const ScenarioOptions& options);

@@ -4,10 +4,12 @@
 // text of the scenario. Loading and running imported scenarios is
 // tests/capture_import_test.cc.
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tools/recording/capture_csv.h"
@@ -163,6 +165,74 @@ TEST(ScenarioJson, WritesTheTraceWorkload) {
   EXPECT_THAT(*json, ::testing::Not(HasSubstr("\"channel\": \"idle\",")));
   EXPECT_EQ(JsonQuote("a\"b\\c\n\xc3"), "\"a\\\"b\\\\c\\u000a?\"");
   EXPECT_FALSE(ScenarioJsonFor(Capture{.source = "e.csv"}, {.name = "e"}).ok());
+}
+
+// Damaged captures never crash an importer: every byte-level mutation of a
+// valid capture (a byte changed, a line cut, a digit run repeated) is either
+// imported or refused with InvalidArgument naming its file. Deterministic:
+// a fixed linear congruential sequence picks the mutations.
+TEST(Captures, MutatedInputIsImportedOrRefused) {
+  const std::string csv =
+      "time_ns,channel,direction,size,flags\n"
+      "1000,net0,g2h,64,signal\n"
+      "1500,disk,g2h,512,\n"
+      "2000,net0,h2g,1514,completion|signal\n";
+  const std::string trace_cmd =
+      "  k-1 [000] 1.000100: vmbus_onoffer: child_relid 0xe, monitorid 0x1, is_dedicated 1, connection_id 0x1000e, "
+      "if_type f8615163-df3e-46c5-913f-f2d2f965ed0e, if_instance 6c6a6a1c-27a4-4b69-9c8e-1b8e6d8e0a11, chn_flags 0x0, "
+      "mmio_megabytes 0, sub_channel_index 0\n"
+      "  k-1 [000] 1.000200: vmbus_open: sending child_relid 0xe, openid 14, gpadlhandle 0xe1e1, target_vp 0x1, "
+      "offset 0xc0, ret 0\n"
+      "  k-1 [000] 1.000300: rndis_send: dev=eth0 q=0 req=0x2 type=QUERY msg_len=64\n"
+      "  k-1 [000] 1.000301: nvsp_send_pkt: dev=eth0 qid=0 type=CONTROL section=4294967295 size=0\n"
+      "  p-9 [001] 1.001000: netvsc:nvsp_send_pkt: dev=eth0 qid=1 type=DATA section=3 size=98\n"
+      "  p-9 [001] 1.001001: hyperv:vmbus_setevent: relid 0xe\n"
+      "  i-0 [001] 1.001501: rndis_recv: dev=eth0 q=0 req=0 type=PACKET msg_len=142\n"
+      "  i-0 [001] 1.001500: nvsp_recv: dev=eth0 qid=0 type=SEND_RNDIS_PKT\n";
+  const std::string replacements = "0129:x,. -\n\r|#ffe\t\xff";
+  uint64_t state = 15;
+  auto next = [&state](uint64_t below) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % below;
+  };
+  int imported = 0;
+  int refused = 0;
+  for (int round = 0; round < 4000; ++round) {
+    std::string text = round % 2 == 0 ? csv : trace_cmd;
+    const int mutations = 1 + static_cast<int>(next(3));
+    for (int m = 0; m < mutations; ++m) {
+      const size_t at = next(text.size());
+      switch (next(3)) {
+        case 0:
+          text[at] = replacements[next(replacements.size())];
+          break;
+        case 1:
+          text.erase(at, next(12));
+          break;
+        default:
+          text.insert(at, std::string(1 + next(24), '9'));
+          break;
+      }
+    }
+    const absl::StatusOr<Capture> capture =
+        round % 2 == 0 ? ParseCsvCapture(text, "m.txt", 4096) : ParseTraceCmdCapture(text, "m.txt", 4096);
+    if (!capture.ok()) {
+      EXPECT_EQ(capture.status().code(), absl::StatusCode::kInvalidArgument) << text;
+      EXPECT_TRUE(absl::StartsWith(capture.status().message(), "m.txt")) << capture.status();
+      ++refused;
+      continue;
+    }
+    const absl::StatusOr<std::string> json = ScenarioJsonFor(*capture, {.name = "m"});
+    if (json.ok()) {
+      ++imported;
+    } else {
+      EXPECT_EQ(json.status().code(), absl::StatusCode::kInvalidArgument);
+      ++refused;
+    }
+  }
+  // Both outcomes occur: the mutations are neither all harmless nor all fatal.
+  EXPECT_GT(imported, 100);
+  EXPECT_GT(refused, 100);
 }
 
 }  // namespace
