@@ -156,7 +156,7 @@ absl::StatusOr<std::string> ScenarioJsonFor(const Capture& capture, const Scenar
   if (out.size() > kScenarioFileBytesMax) {
     return absl::InvalidArgumentError(absl::StrCat(capture.source, ": the scenario would be more than ",
                                                    kScenarioFileBytesMax, " bytes (", requests,
-                                                   " requests), more than a scenario file may have; import a part of "
+                                                   " requests), the most a scenario file may have; import a part of "
                                                    "the capture"));
   }
   return out;

@@ -110,8 +110,8 @@ bool IsChannelName(absl::string_view name);
 // in a newline. Returns InvalidArgumentError when the capture has no
 // channel or more than kChannelsMax, when its time span or a request
 // exceeds the scenario format's limits, or when the scenario would be larger than a scenario file may be
-// ("<source>: the scenario would be N bytes, more than a scenario file may
-// have (67108864)").
+// ("<source>: the scenario would be more than 67108864 bytes (N requests),
+// the most a scenario file may have; import a part of the capture").
 absl::StatusOr<std::string> ScenarioJsonFor(const Capture& capture, const ScenarioOptions& options);
 
 // What `vmbsim import` prints about a capture: the lines read, skipped and
