@@ -209,12 +209,6 @@ struct RelidFacts {
 
 }  // namespace
 
-std::vector<std::string> KnownTraceCmdEvents() {
-  std::vector<std::string> names;
-  for (const auto& [name, format] : Formats()) names.push_back(name);
-  return names;
-}
-
 absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::string_view source,
                                              uint32_t max_packet_bytes) {
   Capture capture;
@@ -242,38 +236,35 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
       return absl::InvalidArgumentError(absl::StrCat(source, ":", line_number, ": ", what));
     };
 
-    // Find the event token: "<name>:" or "<system>:<name>:" right after a
-    // token that ends in ':' (the timestamp).
+    // The event token is the first token ending in ':' that follows one
+    // ending in ':' (the timestamp): "<name>:" or "<system>:<name>:". The
+    // command name and pid before them never end in ':' (trace-cmd joins
+    // them as comm-pid; perf prints the pid alone), so the fields after the
+    // event are never searched.
     const std::vector<absl::string_view> tokens =
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     std::optional<size_t> event_index;
-    bool known = false;
-    for (size_t i = 1; i < tokens.size(); ++i) {
-      absl::string_view name = tokens[i];
-      if (!absl::ConsumeSuffix(&name, ":") || !absl::EndsWith(tokens[i - 1], ":")) continue;
-      absl::string_view system;
+    for (size_t i = 1; i < tokens.size() && !event_index.has_value(); ++i) {
+      if (absl::EndsWith(tokens[i - 1], ":") && absl::EndsWith(tokens[i], ":")) event_index = i;
+    }
+    absl::string_view name;
+    absl::string_view system;
+    if (event_index.has_value()) {
+      name = absl::StripSuffix(tokens[*event_index], ":");
       if (const size_t colon = name.rfind(':'); colon != absl::string_view::npos) {
         system = name.substr(0, colon);
         name = name.substr(colon + 1);
       }
-      const auto format = Formats().find(name);
-      if (format != Formats().end() && (system.empty() || system == format->second.system)) {
-        event_index = i;
-        known = true;
-        break;
+    }
+    const auto known = event_index.has_value() ? Formats().find(name) : Formats().end();
+    const bool is_known = known != Formats().end() && (system.empty() || system == known->second.system);
+    if (!is_known) {
+      if (event_index.has_value() && !name.empty() && Timestamp(tokens[*event_index - 1]).has_value()) {
+        ++capture.unknown_events[std::string(name)];
+      } else {
+        ++capture.unknown_lines;
+        if (!first_unrecognised_line.has_value()) first_unrecognised_line = line_number;
       }
-      if (!event_index.has_value() && Timestamp(tokens[i - 1]).has_value()) event_index = i;
-    }
-    if (!event_index.has_value()) {
-      ++capture.unknown_lines;
-      if (!first_unrecognised_line.has_value()) first_unrecognised_line = line_number;
-      continue;
-    }
-    absl::string_view name = tokens[*event_index];
-    absl::ConsumeSuffix(&name, ":");
-    if (const size_t colon = name.rfind(':'); colon != absl::string_view::npos) name = name.substr(colon + 1);
-    if (!known) {
-      ++capture.unknown_events[std::string(name)];
       continue;
     }
     const std::optional<int64_t> time = Timestamp(tokens[*event_index - 1]);
@@ -295,7 +286,7 @@ absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::strin
     const absl::string_view event_token = tokens[*event_index];
     const absl::string_view payload = absl::StripAsciiWhitespace(
         line.substr(static_cast<size_t>(event_token.data() + event_token.size() - line.data())));
-    const EventFormat& format = Formats().find(name)->second;
+    const EventFormat& format = known->second;
     size_t failed_at = 0;
     const std::optional<std::vector<absl::string_view>> fields = Match(format.pattern, payload, &failed_at);
     auto malformed = [&](absl::string_view why = "") {

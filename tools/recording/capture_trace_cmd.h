@@ -55,8 +55,6 @@
 #define VMBSIM_TOOLS_RECORDING_CAPTURE_TRACE_CMD_H_
 
 #include <cstdint>
-#include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -72,9 +70,6 @@ namespace vmbsim::recording {
 // that names a channel's traffic).
 absl::StatusOr<Capture> ParseTraceCmdCapture(absl::string_view text, absl::string_view source,
                                              uint32_t max_packet_bytes);
-
-// The event names the importer knows, sorted (for the documentation test).
-std::vector<std::string> KnownTraceCmdEvents();
 
 }  // namespace vmbsim::recording
 
