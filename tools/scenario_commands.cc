@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "tools/recording/recorder.h"
 #include "tools/scenario/driver_plugin.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/report.h"
@@ -36,7 +37,10 @@ run flags:
   --tie-break-seed N     explore another order of same-time events
   --set PATH=VALUE       override a scenario field, e.g. --set channels.0.max_packet_bytes=8192
   --out DIR              write DIR/report.json (created if missing)
+  --record FILE          record the run: a trace for `vmbsim trace`, `replay` and `diff`
   --timeline FILE        write a Chrome trace-event / Perfetto timeline
+  --timeline-from T, --timeline-to T, --timeline-channel RELID
+                         only that window (T: 1500, 12us, 3ms, 1s) / channel in the timeline
   --driver-lib LIB.so    load drivers from a shared library (repeatable; also for check)
   --quiet                no summary, only the seed and the exit status
 
@@ -109,6 +113,24 @@ absl::Status WriteOutput(const std::string& flag, const std::string& path, std::
 
 }  // namespace
 
+bool ParseTimeNs(const std::string& text, int64_t* out) {
+  static constexpr std::pair<const char*, int64_t> kUnits[] = {{"ns", 1}, {"us", 1000}, {"ms", 1000000}, {"s", 1000000000}};
+  std::string digits = text;
+  int64_t scale = 1;
+  for (const auto& [suffix, ns] : kUnits) {
+    const std::string unit = suffix;
+    if (digits.size() > unit.size() && digits.compare(digits.size() - unit.size(), unit.size(), unit) == 0) {
+      digits.resize(digits.size() - unit.size());
+      scale = ns;
+      break;
+    }
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(digits, &value) || value < 0 || value > INT64_MAX / scale) return false;
+  *out = value * scale;
+  return true;
+}
+
 absl::StatusOr<scenario::DriverRegistry> Registry(const std::vector<std::string>& libraries) {
   scenario::DriverRegistry registry = scenario::DriverRegistry::WithBuiltins();
   for (const std::string& path : libraries) {
@@ -125,10 +147,31 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   std::vector<std::string> libraries;
   std::string out_dir;
   std::string timeline_path;
+  std::string record_path;
+  int64_t timeline_from_ns = 0;
+  int64_t timeline_to_ns = INT64_MAX;
+  std::optional<uint32_t> timeline_channel;
   bool quiet = false;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string error;
-    if (auto v = FlagValue(args, &i, "seed", &error)) {
+    if (auto v = FlagValue(args, &i, "record", &error)) {
+      if (!error.empty()) return Invalid("run: " + error);
+      record_path = *v;
+    } else if (auto v = FlagValue(args, &i, "timeline-from", &error)) {
+      if (!error.empty() || !ParseTimeNs(*v, &timeline_from_ns)) {
+        return Invalid(absl::StrCat("run: --timeline-from: expected a time such as 1500, 12us or 3ms, got '", *v, "'"));
+      }
+    } else if (auto v = FlagValue(args, &i, "timeline-to", &error)) {
+      if (!error.empty() || !ParseTimeNs(*v, &timeline_to_ns)) {
+        return Invalid(absl::StrCat("run: --timeline-to: expected a time such as 1500, 12us or 3ms, got '", *v, "'"));
+      }
+    } else if (auto v = FlagValue(args, &i, "timeline-channel", &error)) {
+      uint32_t relid = 0;
+      if (!error.empty() || !absl::SimpleAtoi(*v, &relid)) {
+        return Invalid(absl::StrCat("run: --timeline-channel: expected a relid, got '", *v, "'"));
+      }
+      timeline_channel = relid;
+    } else if (auto v = FlagValue(args, &i, "seed", &error)) {
       uint64_t n = 0;
       if (!error.empty() || !absl::SimpleAtoi(*v, &n)) return Invalid(absl::StrCat("run: --seed: expected an integer, got '", *v, "'"));
       seed = n;
@@ -160,6 +203,11 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
       return Invalid(absl::StrCat("run: one scenario at a time; got '", *file, "' and '", args[i], "'"));
     }
   }
+  const bool timeline_filtered = timeline_from_ns != 0 || timeline_to_ns != INT64_MAX || timeline_channel.has_value();
+  if (timeline_filtered && timeline_path.empty()) {
+    return Invalid("run: --timeline-from, --timeline-to and --timeline-channel narrow a --timeline; add one");
+  }
+  if (timeline_from_ns > timeline_to_ns) return Invalid("run: --timeline-from is after --timeline-to");
   const std::string path = ResolveScenario(file.value_or("hello"));
   absl::StatusOr<scenario::DriverRegistry> registry = Registry(libraries);
   if (!registry.ok()) return Invalid(std::string(registry.status().message()));
@@ -198,7 +246,19 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   if (!timeline_path.empty()) {
     timeline = std::make_unique<scenario::TimelineWriter>();
     timeline->set_scenario(spec->name);
+    timeline->set_window(timeline_from_ns, timeline_to_ns);
+    if (timeline_channel.has_value()) timeline->set_channel(*timeline_channel);
     options.sinks.push_back(timeline.get());
+  }
+  std::unique_ptr<recording::Recorder> recorder;
+  if (!record_path.empty()) {
+    std::vector<std::string> command_line = {"vmbsim", "run"};
+    command_line.insert(command_line.end(), args.begin(), args.end());
+    absl::StatusOr<std::unique_ptr<recording::Recorder>> started =
+        recording::Recorder::Start(record_path, *spec, options, command_line, libraries);
+    if (!started.ok()) return Invalid(absl::StrCat("run: --record: ", started.status().message()));
+    recorder = std::move(*started);
+    options.sinks.push_back(recorder->sink());
   }
   if (isatty(STDERR_FILENO)) {
     options.progress = [](int64_t simulated_ns, uint64_t events) {
@@ -210,7 +270,14 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   if (options.progress) std::fprintf(stderr, "\r%60s\r", "");
   // The world could not be built (a driver that failed to start, ...): the
   // message names the place in the scenario, as the loader's do.
-  if (!report.ok()) return Invalid(absl::StrCat(path, ": ", report.status().message()));
+  if (!report.ok()) {
+    if (recorder != nullptr) recorder->Abandon();
+    return Invalid(absl::StrCat(path, ": ", report.status().message()));
+  }
+  if (recorder != nullptr) {
+    const absl::Status finished = recorder->Finish(*report);
+    if (!finished.ok()) return Invalid(absl::StrCat("run: --record: ", finished.message()));
+  }
   if (!quiet) std::fputs(scenario::ReportSummary(*report).c_str(), stdout);
   if (report_file != nullptr) {
     const absl::Status written = WriteOutput("--out", report_path, *report_file, scenario::ReportJson(*report));

@@ -3,7 +3,9 @@
 // The scenario commands of the vmbsim CLI:
 //
 //   vmbsim run [FILE|NAME] [--seed N] [--tie-break-seed N] [--set PATH=VALUE]...
-//              [--out DIR] [--timeline FILE] [--driver-lib LIB.so]... [--quiet]
+//              [--out DIR] [--record FILE] [--timeline FILE [--timeline-from T]
+//              [--timeline-to T] [--timeline-channel RELID]]
+//              [--driver-lib LIB.so]... [--quiet]
 //   vmbsim check FILE... [--driver-lib LIB.so]...
 //   vmbsim list
 //
@@ -18,6 +20,7 @@
 #ifndef VMBSIM_TOOLS_SCENARIO_COMMANDS_H_
 #define VMBSIM_TOOLS_SCENARIO_COMMANDS_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +37,10 @@ std::string ResolveScenario(const std::string& arg);
 // flag (advancing *i past a separate value); a missing value sets *error.
 std::optional<std::string> FlagValue(const std::vector<std::string>& args, size_t* i, const std::string& name,
                                      std::string* error);
+// A simulated time or duration on the command line: an integer with an
+// optional unit, "1500" or "1500ns", "12us", "3ms", "1s". False when `text`
+// is not one (or does not fit int64 nanoseconds).
+bool ParseTimeNs(const std::string& text, int64_t* out);
 // The built-in drivers plus those of each `--driver-lib` library.
 absl::StatusOr<scenario::DriverRegistry> Registry(const std::vector<std::string>& libraries);
 

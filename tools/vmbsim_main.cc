@@ -34,7 +34,10 @@
 #include "tools/demo_workload.h"
 #include "tools/explore_command.h"
 #include "tools/fabric_demo.h"
+#include "tools/recording/commands.h"
 #include "tools/recording/import_command.h"
+#include "tools/recording/trace_file.h"
+#include "tools/version.h"
 #include "tools/scenario_commands.h"
 
 namespace vmbsim::tools {
@@ -51,7 +54,11 @@ commands:
   check    validate scenario files
   list     list the scenario library
   explore  run a scenario under many tie-break seeds and group the outcomes
+  trace    print a recorded run (`run --record FILE`), filtered, or its timeline
+  replay   re-run a recording and compare event by event; what-if with --set
+  diff     compare two recordings: the first difference and the figures
   import   turn a capture from a real system (CSV, trace-cmd report) into a scenario
+  version  print the version and the trace format version
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
   help     show this help
@@ -259,7 +266,13 @@ int Main(int argc, char** argv) {
     std::fputs("\n", stdout);
     std::fputs(kExploreUsage, stdout);
     std::fputs("\n", stdout);
+    std::fputs(recording::kRecordingCommandsUsage, stdout);
+    std::fputs("\n", stdout);
     std::fputs(recording::kImportUsage, stdout);
+    return kExitOk;
+  }
+  if (command == "version" || command == "--version") {
+    std::printf("vmbsim %s (trace format %u)\n", kVmbsimVersion, recording::kTraceFormatVersion);
     return kExitOk;
   }
   const bool wants_help = std::find(args.begin(), args.end(), "--help") != args.end();
@@ -276,6 +289,15 @@ int Main(int argc, char** argv) {
       return kExitOk;
     }
     return ExploreCommand(args);
+  }
+  if (command == "trace" || command == "replay" || command == "diff") {
+    if (wants_help) {
+      std::fputs(recording::kRecordingCommandsUsage, stdout);
+      return kExitOk;
+    }
+    if (command == "trace") return recording::TraceCommand(args);
+    if (command == "replay") return recording::ReplayCommand(args);
+    return recording::DiffCommand(args);
   }
   if (command == "import") {
     if (wants_help) {

@@ -1498,7 +1498,9 @@ absl::StatusOr<ScenarioSpec> LoadScenario(absl::string_view json_text,
   for (const std::string& override_text : overrides) {
     VMBSIM_RETURN_IF_ERROR(ApplyOverride(override_text, &doc));
   }
-  return Loader(source_name, drivers).Load(doc);
+  VMBSIM_ASSIGN_OR_RETURN(ScenarioSpec spec, Loader(source_name, drivers).Load(doc));
+  spec.document_json = doc.dump();
+  return spec;
 }
 
 absl::StatusOr<ScenarioSpec> LoadScenarioFile(const std::string& path,
@@ -1544,6 +1546,27 @@ absl::StatusOr<ScenarioSpec> LoadScenarioFile(const std::string& path,
     }
   }
   return LoadScenario(text, path, drivers, overrides);
+}
+
+absl::StatusOr<std::string> WithWorkloads(absl::string_view document_json,
+                                          const std::vector<WorkloadSpec>& workloads) {
+  Json doc = Json::parse(document_json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return absl::InvalidArgumentError("the scenario document is not a JSON object");
+  }
+  Json out = Json::array();
+  for (const WorkloadSpec& w : workloads) {
+    VMBSIM_CHECK_EQ(w.arrival.kind, "trace");
+    Json events = Json::array();
+    for (const ArrivalSpec::Event& e : w.arrival.events) events.push_back(Json::array({e.time_ns, e.bytes}));
+    Json workload = Json::object();
+    workload["channel"] = w.channel;
+    workload["start_ns"] = w.start_ns;
+    workload["arrival"] = Json::object({{"kind", "trace"}, {"events", std::move(events)}});
+    out.push_back(std::move(workload));
+  }
+  doc["workloads"] = std::move(out);
+  return doc.dump();
 }
 
 const std::vector<std::string>& CostOverrideNames() { return CostOverrideNamesList(); }

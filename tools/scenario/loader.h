@@ -115,6 +115,14 @@ absl::StatusOr<ScenarioSpec> LoadScenarioFile(const std::string& path,
                                               const std::vector<DriverDescriptor>& drivers,
                                               const std::vector<std::string>& overrides = {});
 
+// `document_json` (a scenario document) with its "workloads" replaced by
+// `workloads`, serialised as the loader reads them; only "trace" arrivals
+// are written (what-if replay builds them from a recording). Errors:
+// InvalidArgumentError when the document is not a JSON object.
+// REQUIRES: every workload's arrival kind is "trace".
+absl::StatusOr<std::string> WithWorkloads(absl::string_view document_json,
+                                          const std::vector<WorkloadSpec>& workloads);
+
 // The cost-model field names "fabric.cost_overrides" accepts, in CostModel
 // declaration order (sim/fabric/cost_model.h).
 const std::vector<std::string>& CostOverrideNames();

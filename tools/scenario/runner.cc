@@ -35,9 +35,9 @@ absl::StatusOr<GUID> ParseGuid(const std::string& text, const std::string& where
 
 bool SameGuid(const GUID& a, const GUID& b) { return std::memcmp(&a, &b, sizeof(GUID)) == 0; }
 
-absl::StatusOr<fabric::CostModel> CostsFor(const FabricSpec& spec) {
-  fabric::CostModel costs = spec.cost_profile == "zero" ? fabric::CostModel::Zero() : fabric::CostModel::Default();
-  const std::map<std::string, SimDuration*> durations = {
+// The cost model's durations by their scenario names.
+std::map<std::string, SimDuration*> CostDurations(fabric::CostModel& costs) {
+  return {
       {"hypercall_signal_event_ns", &costs.hypercall_signal_event},
       {"signal_delivery_to_running_vp_ns", &costs.signal_delivery_to_running_vp},
       {"vp_wakeup_from_halt_ns", &costs.vp_wakeup_from_halt},
@@ -53,6 +53,11 @@ absl::StatusOr<fabric::CostModel> CostsFor(const FabricSpec& spec) {
       {"kmcl_callback_ns", &costs.kmcl_callback},
       {"kmcl_call_ns", &costs.kmcl_call},
   };
+}
+
+absl::StatusOr<fabric::CostModel> CostsFor(const FabricSpec& spec) {
+  fabric::CostModel costs = spec.cost_profile == "zero" ? fabric::CostModel::Zero() : fabric::CostModel::Default();
+  const std::map<std::string, SimDuration*> durations = CostDurations(costs);
   for (const auto& [name, value] : spec.cost_overrides) {
     if (name == "ring_copy_per_byte_ps") {
       costs.ring_copy_per_byte_ps = value;
@@ -570,6 +575,14 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   }
   report.wall_seconds = absl::ToDoubleSeconds(absl::Now() - wall_start);
   return report;
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> CostValues(const FabricSpec& spec) {
+  VMBSIM_ASSIGN_OR_RETURN(fabric::CostModel costs, CostsFor(spec));
+  std::map<std::string, int64_t> values;
+  for (const auto& [name, duration] : CostDurations(costs)) values[name] = duration->nanoseconds();
+  values["ring_copy_per_byte_ps"] = costs.ring_copy_per_byte_ps;
+  return values;
 }
 
 }  // namespace vmbsim::scenario

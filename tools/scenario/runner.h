@@ -149,6 +149,11 @@ int ExitCodeFor(const RunReport& report);
 absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegistry& drivers,
                                       const RunOptions& options = {});
 
+// The cost model a run of `spec` uses, field by field, by the names of
+// "fabric.cost_overrides" (what a recording's header keeps). Errors as
+// RunScenario's for a cost override the model cannot take.
+absl::StatusOr<std::map<std::string, int64_t>> CostValues(const FabricSpec& spec);
+
 }  // namespace vmbsim::scenario
 
 #endif  // VMBSIM_TOOLS_SCENARIO_RUNNER_H_

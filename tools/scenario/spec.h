@@ -215,6 +215,10 @@ struct ScenarioSpec {
   std::vector<WorkloadSpec> workloads;
   ExplorationSpec exploration;
   ExpectationSpec expectations;
+  // The document this spec was loaded from, overrides applied, as compact
+  // JSON (LoadScenario sets it; empty for a spec built in code). A recording
+  // keeps it, so that a replay loads exactly what ran.
+  std::string document_json;
   // "faults": reserved for the fault-injection issue; must be absent or {}.
 };
 

@@ -63,6 +63,8 @@ std::string ProcessName(uint16_t pid) {
 TimelineWriter::TimelineWriter(uint64_t max_events) : max_events_(max_events) {}
 
 bool TimelineWriter::Add(const Event& event) {
+  // Outside the window: followed (counters and flows stay right) but not kept.
+  if (event.ts_ns < window_from_ns_ || event.ts_ns > window_to_ns_) return false;
   VMBSIM_CHECK_LE(events_.size(), max_events_);  // The bound below is never passed.
   if (events_.size() == max_events_) {
     truncated_ = true;
@@ -89,11 +91,14 @@ void TimelineWriter::Learn(uint64_t handle, uint16_t guest, uint32_t relid, bool
 
 void TimelineWriter::OnRecord(const sim::TraceRecord& r) {
   if (truncated_) return;  // The bound was reached: the rest of the run is not collected.
+  if (channel_.has_value() && r.channel != 0 && r.channel != *channel_) return;
   const int64_t ts_ns = r.time.nanoseconds();
   if (r.kind == TraceKind(FabricTraceKind::kVpWorkEnd)) {
     // The record is stamped at the item's end and carries its busy time.
+    // (Records may come from a trace file: a busy time past int64 or the
+    // item's end is damage, and is not drawn.)
     const int64_t busy_ns = static_cast<int64_t>(r.size0);
-    VMBSIM_CHECK_GE(busy_ns, 0);
+    if (busy_ns < 0 || busy_ns > ts_ns) return;
     Add({.ts_ns = ts_ns - busy_ns, .a = {r.size0, r.id0}, .tid = r.vp, .pid = r.partition, .type = Type::kSlice});
   } else if (r.kind == TraceKind(FabricTraceKind::kRingWrite)) {
     OnRingRecord(r, /*write=*/true);

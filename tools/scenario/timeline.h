@@ -37,6 +37,8 @@
 //     VPs' samples can interleave slightly out of time order.
 //   * VP stalls are not drawn; a stall that lands inside an item is not in
 //     its slice.
+//   * A window (set_window) and a channel (set_channel) narrow what is kept,
+//     so a long run can be looked at around the moment that matters.
 //   * Collection is bounded: after `max_events` events the sink ignores the
 //     rest of the run and the file says "truncated": true. Each event costs
 //     48 bytes of memory.
@@ -46,6 +48,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -65,6 +68,16 @@ class TimelineWriter : public sim::TraceSink {
 
   // The scenario's name, written to "otherData" (empty by default).
   void set_scenario(std::string scenario) { scenario_ = std::move(scenario); }
+  // Keeps only events in [from_ns, to_ns] (slices by their start). Records
+  // before the window are still followed, so ring counters start at the
+  // right level; a flow that started before it is not drawn.
+  void set_window(int64_t from_ns, int64_t to_ns) {
+    window_from_ns_ = from_ns;
+    window_to_ns_ = to_ns;
+  }
+  // Keeps only the records of relid `relid` and those of no channel (VP
+  // work, interrupts), so the CPUs stay in view.
+  void set_channel(uint32_t relid) { channel_ = relid; }
 
   void OnRecord(const sim::TraceRecord& record) override;
 
@@ -115,6 +128,9 @@ class TimelineWriter : public sim::TraceSink {
   uint16_t GuestOfRelid(uint32_t relid) const;
 
   uint64_t max_events_;
+  int64_t window_from_ns_ = 0;
+  int64_t window_to_ns_ = INT64_MAX;
+  std::optional<uint32_t> channel_;
   bool truncated_ = false;
   std::string scenario_;
   std::vector<Event> events_;  // In record arrival order.
