@@ -12,6 +12,9 @@
 //       per-channel round trips, doorbells, batching and the fingerprint.
 //   vmbsim run | check | list ...
 //       Scenarios (tools/scenario_commands.h); `run` is the default command.
+//   vmbsim import CAPTURE -o FILE ...
+//       A capture from a real system to a scenario that replays it
+//       (tools/recording/import_command.h).
 //   vmbsim help | --help | -h
 //
 // Exit codes: 0 success; 2 invalid command line (the message names the flag).
@@ -29,9 +32,10 @@
 #include "absl/strings/str_format.h"
 #include "sim/core/histogram.h"
 #include "tools/demo_workload.h"
-#include "tools/fabric_demo.h"
 #include "tools/explore_command.h"
+#include "tools/fabric_demo.h"
 #include "tools/recording/commands.h"
+#include "tools/recording/import_command.h"
 #include "tools/recording/trace_file.h"
 #include "tools/version.h"
 #include "tools/scenario_commands.h"
@@ -57,6 +61,7 @@ commands:
   sweep    run a scenario over a grid of settings x seeds; mean, sd and 95% CI per point
   merge    combine the result directories of a sharded sweep
   report   an HTML page (or one SVG chart) from a sweep's results
+  import   turn a capture from a real system (CSV, trace-cmd report) into a scenario
   version  print the version and the trace format version
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
@@ -268,6 +273,8 @@ int Main(int argc, char** argv) {
     std::fputs(recording::kRecordingCommandsUsage, stdout);
     std::fputs("\n", stdout);
     std::fputs(studies::kStudyCommandsUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(recording::kImportUsage, stdout);
     return kExitOk;
   }
   if (command == "version" || command == "--version") {
@@ -306,6 +313,13 @@ int Main(int argc, char** argv) {
     if (command == "sweep") return studies::SweepCommand(args);
     if (command == "merge") return studies::MergeCommand(args);
     return studies::ReportCommand(args);
+  }
+  if (command == "import") {
+    if (wants_help) {
+      std::fputs(recording::kImportUsage, stdout);
+      return kExitOk;
+    }
+    return recording::ImportCommand(args);
   }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);
