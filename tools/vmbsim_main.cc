@@ -29,8 +29,9 @@
 #include "absl/strings/str_format.h"
 #include "sim/core/histogram.h"
 #include "tools/demo_workload.h"
-#include "tools/fabric_demo.h"
 #include "tools/explore_command.h"
+#include "tools/fabric_demo.h"
+#include "tools/faults/catalogue.h"
 #include "tools/scenario_commands.h"
 
 namespace vmbsim::tools {
@@ -47,6 +48,7 @@ commands:
   check    validate scenario files
   list     list the scenario library
   explore  run a scenario under many tie-break seeds and group the outcomes
+  faults   print the fault catalogue as JSON (kinds, semantics, parameters, targets, triggers)
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
   help     show this help
@@ -269,6 +271,11 @@ int Main(int argc, char** argv) {
       return kExitOk;
     }
     return ExploreCommand(args);
+  }
+  if (command == "faults") {
+    if (!args.empty() && !wants_help) return Fail(absl::StrCat("faults takes no arguments, found '", args[0], "'"));
+    std::fputs(faults::CatalogueJson().c_str(), stdout);
+    return kExitOk;
   }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);
