@@ -33,6 +33,7 @@
 #include "tools/fabric_demo.h"
 #include "tools/faults/catalogue.h"
 #include "tools/scenario_commands.h"
+#include "tools/swarm_command.h"
 
 namespace vmbsim::tools {
 namespace {
@@ -49,6 +50,8 @@ commands:
   list     list the scenario library
   explore  run a scenario under many tie-break seeds and group the outcomes
   faults   print the fault catalogue as JSON (kinds, semantics, parameters, targets, triggers)
+  swarm    run scenarios under random faults per seed and group the failures
+  shrink   reduce a failing swarm run to the smallest scenario that fails the same way
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
   help     show this help
@@ -255,6 +258,8 @@ int Main(int argc, char** argv) {
     std::fputs(kScenarioCommandsUsage, stdout);
     std::fputs("\n", stdout);
     std::fputs(kExploreUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(kSwarmUsage, stdout);
     return kExitOk;
   }
   const bool wants_help = std::find(args.begin(), args.end(), "--help") != args.end();
@@ -276,6 +281,13 @@ int Main(int argc, char** argv) {
     if (!args.empty() && !wants_help) return Fail(absl::StrCat("faults takes no arguments, found '", args[0], "'"));
     std::fputs(faults::CatalogueJson().c_str(), stdout);
     return kExitOk;
+  }
+  if (command == "swarm" || command == "shrink") {
+    if (wants_help) {
+      std::fputs(kSwarmUsage, stdout);
+      return kExitOk;
+    }
+    return command == "swarm" ? SwarmCommand(args) : ShrinkCommand(args);
   }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);
