@@ -33,8 +33,12 @@ FaultSpec RandomInjection(sim::Prng& prng, const FaultKindInfo& info, const Scen
       f.string_params[p.name] = p.choices[prng.Below(p.choices.size())];
     }
   }
-  // Target: every channel, or one of them.
-  if (!base.channels.empty() && (info.targets & kTargetChannel) != 0 && prng.Below(2) == 0) {
+  // Target: every channel, or one of them; a VP stall hits one partition
+  // (stalling every partition at once would only shift time).
+  if (info.kind == FaultKind::kVpStall) {
+    f.target.kind = "partition";
+    f.target.partition = static_cast<uint16_t>(prng.Below(base.fabric.guests.size() + 1));
+  } else if (!base.channels.empty() && (info.targets & kTargetChannel) != 0 && prng.Below(2) == 0) {
     f.target.kind = "channel";
     f.target.channel = base.channels[prng.Below(base.channels.size())].name;
   } else if ((info.targets & kTargetAll) != 0) {
