@@ -233,7 +233,9 @@ NTSTATUS RrVscSubmitBytes(RR_VSC* Vsc, UINT32 Bytes) {
   }
   if (Vsc->Suspended) {
     /* Suspended (a rescind, a close): sending now is a contract violation.
-       Before the first start, sends are fine: KMCL queues them until the open. */
+       Before the first start, sends are fine: KMCL queues them until the open.
+       Counted with the sends that failed: the request was not sent. */
+    Vsc->Stats.SendErrors += 1;
     return STATUS_INVALID_DEVICE_STATE;
   }
   RR_REQUEST* request = (RR_REQUEST*)calloc(1, sizeof(RR_REQUEST));

@@ -5,8 +5,9 @@
 // fault catalogue, random parameters and triggers, and a random tie-break
 // seed, all drawn from the seed alone, so `(scenario, seed)` names one run
 // exactly. Runs are judged on invariants, not on the scenario's
-// performance bounds: the variant drops latency and interrupt-rate
-// expectations and turns liveness on. A failure's signature is what makes
+// performance bounds or a negative scenario's loss counts: the variant
+// drops latency, interrupt-rate, lost_packets_min and
+// failed_transactions_min expectations and turns liveness on. A failure's signature is what makes
 // two failures the same: exit code, failed expectations, verifier finding
 // rules, and for a stuck run the shape of the stuck state.
 //

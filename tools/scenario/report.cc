@@ -312,6 +312,7 @@ std::string ReportJson(const RunReport& r) {
     j.KBool("stuck", r.stuck);
     if (r.stuck) {
       j.KInt("stuck_idle_ns", r.stuck_idle_ns);
+      j.KBool("stuck_queue_empty", r.stuck_queue_empty);
       j.KUInt("stuck_open_sends", r.stuck_open_sends);
       j.Key("state").Begin('[');
       for (const EndpointState& e : r.stuck_state) {
@@ -378,8 +379,9 @@ std::string ReportSummary(const RunReport& r) {
                           l.sends, l.completed, l.failed, l.accounted_to_faults, l.unaccounted, l.finished_twice);
   }
   if (r.stuck) {
-    absl::StrAppendFormat(&out, "  STUCK: no progress for %.3f ms with %d send(s) outstanding\n",
-                          static_cast<double>(r.stuck_idle_ns) / 1e6, r.stuck_open_sends);
+    absl::StrAppendFormat(&out, "  STUCK: %s with %d send(s) outstanding (last progress %.3f ms before)\n",
+                          r.stuck_queue_empty ? "nothing left to run" : "no progress", r.stuck_open_sends,
+                          static_cast<double>(r.stuck_idle_ns) / 1e6);
     for (const EndpointState& e : r.stuck_state) {
       absl::StrAppendFormat(&out,
                             "    %s (guest %d relid %d) %s: out ring w=%d r=%d pending_send_sz=%d; in ring w=%d r=%d "

@@ -582,7 +582,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
         const uint64_t open = ledger->UnaccountedOpen(injector.get());
         if (open != 0) {
           report.stuck = true;
-          report.stuck_idle_ns = result == sim::RunResult::kQueueEmpty ? std::max(idle_ns, *stuck_ns) : idle_ns;
+          report.stuck_idle_ns = idle_ns;
+          report.stuck_queue_empty = result == sim::RunResult::kQueueEmpty;
           report.stuck_open_sends = open;
           simulator->tracer().Emit({.time = simulator->Now(),
                                     .kind = faults::kFaultStuckTraceKind,

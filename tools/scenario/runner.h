@@ -170,6 +170,7 @@ struct RunReport {
   // sends no fault accounts for were outstanding, and was stopped.
   bool stuck = false;
   int64_t stuck_idle_ns = 0;     // Time since the last progress when stopped.
+  bool stuck_queue_empty = false;  // Stopped because nothing was left to run at all.
   uint64_t stuck_open_sends = 0;  // Outstanding sends no fault accounts for.
   std::vector<EndpointState> stuck_state;
 };
