@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "kmcl/ntstatus.h"
 #include "sim/core/histogram.h"
 
@@ -383,15 +384,19 @@ std::string ReportSummary(const RunReport& r) {
                           r.stuck_queue_empty ? "nothing left to run" : "no progress", r.stuck_open_sends,
                           static_cast<double>(r.stuck_idle_ns) / 1e6);
     for (const EndpointState& e : r.stuck_state) {
+      std::vector<std::string> flags;
+      if (e.writer_blocked) flags.push_back("writer blocked");
+      if (e.draining) flags.push_back("draining");
+      if (e.stalled) flags.push_back("stalled");
+      if (!e.failed.empty()) flags.push_back(absl::StrCat("FAILED: ", e.failed));
+      if (e.held_by_faults != 0) flags.push_back(absl::StrCat(e.held_by_faults, " held by faults"));
       absl::StrAppendFormat(&out,
                             "    %s (guest %d relid %d) %s: out ring w=%d r=%d pending_send_sz=%d; in ring w=%d r=%d "
-                            "mask=%d; %s%s%s%s held_by_faults=%d; driver %s, queued %d, open transactions %d, "
-                            "packets held %d\n",
+                            "mask=%d; %s%sdriver %s, queued %d, open transactions %d, packets held %d\n",
                             e.channel, e.guest, e.relid, e.side, e.out_write_index, e.out_read_index,
                             e.out_pending_send_sz, e.in_write_index, e.in_read_index, e.in_interrupt_mask,
-                            e.writer_blocked ? "writer blocked, " : "", e.draining ? "draining, " : "",
-                            e.stalled ? "stalled, " : "", e.failed.empty() ? "" : absl::StrCat("FAILED: ", e.failed, ", "),
-                            e.held_by_faults, e.driver_state, e.queued_sends, e.open_transactions, e.packets_held);
+                            absl::StrJoin(flags, ", "), flags.empty() ? "" : "; ", e.driver_state, e.queued_sends,
+                            e.open_transactions, e.packets_held);
     }
   }
   for (const ExpectationResult& e : r.expectations) {

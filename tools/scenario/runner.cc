@@ -577,7 +577,10 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     }
     result = simulator->Run(limits);
     if (stuck_ns.has_value() && ledger != nullptr) {
-      const int64_t idle_ns = simulator->Now().nanoseconds() - ledger->last_progress().nanoseconds();
+      // Progress is stamped at the acting VP's clock, which may run ahead of
+      // the simulator's: no progress yet is zero idle time, never negative.
+      const int64_t idle_ns =
+          std::max<int64_t>(0, simulator->Now().nanoseconds() - ledger->last_progress().nanoseconds());
       if (result == sim::RunResult::kQueueEmpty || idle_ns >= *stuck_ns) {
         const uint64_t open = ledger->UnaccountedOpen(injector.get());
         if (open != 0) {
