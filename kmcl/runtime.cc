@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -376,6 +377,27 @@ std::string Runtime::StateOf(VMBCHANNEL handle) {
   absl::StatusOr<Channel*> found = channels_.Lookup(HandleValueOf(handle));
   if (!found.ok()) return "invalid";
   return ConnStateName((*found)->conn);
+}
+
+std::vector<Runtime::ChannelDebugState> Runtime::DebugStates() const {
+  std::vector<ChannelDebugState> states;
+  channels_.ForEach([&states](uint64_t handle, const Channel& ch) {
+    states.push_back(ChannelDebugState{.handle = handle,
+                                       .partition = ch.partition,
+                                       .guest = ch.guest,
+                                       .relid = ch.relid,
+                                       .is_server = ch.is_server,
+                                       .state = ConnStateName(ch.conn),
+                                       .running = ch.running,
+                                       .queued_sends = ch.send_queue.size(),
+                                       .open_transactions = ch.in_flight.size(),
+                                       .packets_held = ch.outstanding,
+                                       .quota = ch.quota});
+  });
+  std::sort(states.begin(), states.end(), [](const ChannelDebugState& a, const ChannelDebugState& b) {
+    return std::tie(a.guest, a.relid, a.partition, a.handle) < std::tie(b.guest, b.relid, b.partition, b.handle);
+  });
+  return states;
 }
 
 uint32_t Runtime::RelidOf(VMBCHANNEL handle) {

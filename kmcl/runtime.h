@@ -434,6 +434,24 @@ class Runtime {
   uint64_t unfinished_sends() const { return unfinished_sends_; }
   // Every offer KMCL server channels made, in order.
   const std::vector<OfferRecord>& offers() const { return offers_; }
+  // Every live channel's state, for a liveness dump: handle, side, binding,
+  // state name, sends waiting in its queue, its own transactions in flight
+  // (sent, not finished) and the peer's packets it holds (taken, not yet
+  // completed). Ordered by (guest, relid, partition, handle).
+  struct ChannelDebugState {
+    uint64_t handle = 0;
+    uint16_t partition = 0;
+    uint16_t guest = 0;
+    uint32_t relid = 0;
+    bool is_server = false;
+    std::string state;
+    bool running = false;
+    uint64_t queued_sends = 0;
+    uint64_t open_transactions = 0;
+    uint64_t packets_held = 0;
+    uint32_t quota = 0;
+  };
+  std::vector<ChannelDebugState> DebugStates() const;
   // Every (guest, relid) that was ever attached, ascending.
   std::vector<std::pair<uint16_t, uint32_t>> AttachedChannels() const;
 

@@ -569,6 +569,15 @@ void Runtime::FreePacketObject(Packet* p) {
 
 absl::StatusOr<VMBPACKET> Runtime::PacketAllocate(VMBCHANNEL handle) {
   VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindChannel(handle, "VmbPacketAllocate"));
+  if (fabric::FaultHook* hook = fabric_->fault_hook(); ABSL_PREDICT_FALSE(hook != nullptr)) {
+    const fabric::FaultAction action = hook->At({.site = fabric::FaultSite::kPacketAllocate,
+                                                 .guest = ch->partition != 0 ? ch->partition : ch->guest,
+                                                 .relid = ch->relid,
+                                                 .host_side = ch->partition == 0});
+    if (action.kind == fabric::FaultAction::Kind::kFail) {
+      return KmclError(STATUS_INSUFFICIENT_RESOURCES, "VmbPacketAllocate: allocation failed (fault)");
+    }
+  }
   std::unique_ptr<Packet> object;
   if (!packet_pool_.empty()) {
     object = std::move(packet_pool_.back());

@@ -44,8 +44,9 @@ run flags:
   --driver-lib LIB.so    load drivers from a shared library (repeatable; also for check)
   --quiet                no summary, only the seed and the exit status
 
-exit codes: 0 success, 1 expectation failed, 2 invalid input, 3 unexpected verifier finding,
-            70 internal error
+exit codes: 0 success, 1 expectation failed (exactly_once included), 2 invalid input,
+            3 unexpected verifier finding, 4 stuck (faults.stuck_ns: no progress with sends
+            outstanding that no fault accounts for), 70 internal error
 )";
 
 namespace {

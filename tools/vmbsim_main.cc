@@ -34,12 +34,14 @@
 #include "tools/demo_workload.h"
 #include "tools/explore_command.h"
 #include "tools/fabric_demo.h"
+#include "tools/faults/catalogue.h"
 #include "tools/recording/commands.h"
 #include "tools/recording/import_command.h"
 #include "tools/recording/trace_file.h"
-#include "tools/version.h"
 #include "tools/scenario_commands.h"
 #include "tools/studies/study_commands.h"
+#include "tools/swarm_command.h"
+#include "tools/version.h"
 
 namespace vmbsim::tools {
 namespace {
@@ -62,6 +64,9 @@ commands:
   merge    combine the result directories of a sharded sweep
   report   an HTML page (or one SVG chart) from a sweep's results
   import   turn a capture from a real system (CSV, trace-cmd report) into a scenario
+  faults   print the fault catalogue as JSON (kinds, semantics, parameters, targets, triggers)
+  swarm    run scenarios under random faults per seed and group the failures
+  shrink   reduce a failing swarm run to the smallest scenario that fails the same way
   version  print the version and the trace format version
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
@@ -275,6 +280,8 @@ int Main(int argc, char** argv) {
     std::fputs(studies::kStudyCommandsUsage, stdout);
     std::fputs("\n", stdout);
     std::fputs(recording::kImportUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(kSwarmUsage, stdout);
     return kExitOk;
   }
   if (command == "version" || command == "--version") {
@@ -320,6 +327,18 @@ int Main(int argc, char** argv) {
       return kExitOk;
     }
     return recording::ImportCommand(args);
+  }
+  if (command == "faults") {
+    if (!args.empty() && !wants_help) return Fail(absl::StrCat("faults takes no arguments, found '", args[0], "'"));
+    std::fputs(faults::CatalogueJson().c_str(), stdout);
+    return kExitOk;
+  }
+  if (command == "swarm" || command == "shrink") {
+    if (wants_help) {
+      std::fputs(kSwarmUsage, stdout);
+      return kExitOk;
+    }
+    return command == "swarm" ? SwarmCommand(args) : ShrinkCommand(args);
   }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);

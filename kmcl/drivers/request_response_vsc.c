@@ -33,6 +33,7 @@ struct _RR_VSC {
   UINT8* Request; /* The request being built; VmbPacketSend copies it. */
   UINT64 NextSequence;
   BOOLEAN Running;           /* From EvtChannelPostStarted to EvtChannelSuspend. */
+  BOOLEAN Suspended;         /* From EvtChannelSuspend to the next EvtChannelPostStarted. */
   BOOLEAN PoolHasPackets;    /* The pool's packet objects were allocated. */
   RR_REQUEST* Pool;          /* Config.Outstanding entries. */
   RR_REQUEST* OpenLoopHead;  /* Open-loop requests in flight. */
@@ -230,6 +231,13 @@ NTSTATUS RrVscSubmitBytes(RR_VSC* Vsc, UINT32 Bytes) {
   if (Bytes > Vsc->Config.RequestBytes) {
     return STATUS_INVALID_PARAMETER_2; /* The request buffer holds RequestBytes. */
   }
+  if (Vsc->Suspended) {
+    /* Suspended (a rescind, a close): sending now is a contract violation.
+       Before the first start, sends are fine: KMCL queues them until the open.
+       Counted with the sends that failed: the request was not sent. */
+    Vsc->Stats.SendErrors += 1;
+    return STATUS_INVALID_DEVICE_STATE;
+  }
   RR_REQUEST* request = (RR_REQUEST*)calloc(1, sizeof(RR_REQUEST));
   if (request == NULL) {
     return STATUS_INSUFFICIENT_RESOURCES;
@@ -291,6 +299,7 @@ static VOID RrChannelSuspend(VMBCHANNEL Channel) {
   RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_SUSPEND, &vsc->Stats.Suspended);
   vsc->Running = FALSE;
+  vsc->Suspended = TRUE;
 }
 
 static VOID RrChannelStarted(VMBCHANNEL Channel) {
@@ -304,6 +313,7 @@ static VOID RrChannelPostStarted(VMBCHANNEL Channel) {
   RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_POST_STARTED, &vsc->Stats.PostStarted);
   vsc->Running = TRUE;
+  vsc->Suspended = FALSE;
   if (vsc->Config.Outstanding != 0) {
     RrStartClosedLoop(vsc);
   }

@@ -56,7 +56,8 @@ typedef struct _RR_VSC_CONFIG {
 
 typedef struct _RR_VSC_STATS {
   UINT64 Sent;       /* VmbPacketSend calls that succeeded. */
-  UINT64 SendErrors; /* ... and that failed (the packet stayed the driver's). */
+  UINT64 SendErrors; /* ... and that failed (the packet stayed the driver's), or open-loop
+                        submissions refused while suspended. */
   UINT64 Completed;  /* Transactions that ended with STATUS_SUCCESS. */
   UINT64 Failed;     /* ... with any other status (Cancelled included). */
   UINT64 Cancelled;  /* ... with STATUS_CANCELLED or STATUS_DEVICE_REMOVED. */

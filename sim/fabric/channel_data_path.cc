@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "sim/check.h"
 #include "sim/fabric/trace_kinds.h"
@@ -27,6 +28,7 @@ ChannelDataPath::ChannelDataPath(sim::Simulator* sim, const CostModel* costs, Vi
 
 ChannelDataPath::~ChannelDataPath() {
   VMBSIM_CHECK_EQ(active_depth_, 0u);  // Never freed by its own step or handler.
+  for (auto& [serial, deferred] : deferred_) sim_->Cancel(deferred.event);
   vp_->CancelOwned(this);
   for (VirtualProcessor* vp : deferring_vps_) vp->CancelOwned(this);
 }
@@ -91,6 +93,115 @@ void ChannelDataPath::Ring() {
 }
 
 absl::StatusOr<WriteOutcome> ChannelDataPath::Send(const OutgoingPacket& packet) {
+  if (ABSL_PREDICT_TRUE(fault_hook_ == nullptr)) return SendNow(packet);
+  if (!status_.ok() || writer_blocked()) return SendNow(packet);  // The errors, as without the hook.
+  const FaultAction action = fault_hook_->At({.site = FaultSite::kRingWrite,
+                                              .guest = fault_guest_,
+                                              .relid = options_.channel_id,
+                                              .host_side = fault_host_side_,
+                                              .trans_id = packet.trans_id,
+                                              .packet_type = static_cast<uint16_t>(packet.type),
+                                              .endpoint = this});
+  absl::StatusOr<WriteOutcome> outcome = WriteOutcome::kWritten;
+  switch (action.kind) {
+    case FaultAction::Kind::kDrop:
+      break;  // Lost by a misbehaving writer: never in the ring.
+    case FaultAction::Kind::kRewrite: {
+      OutgoingPacket rewritten = packet;
+      rewritten.trans_id = action.value;
+      outcome = SendNow(rewritten);
+      break;
+    }
+    case FaultAction::Kind::kDuplicate:
+      outcome = SendNow(packet);
+      if (outcome.ok() && *outcome == WriteOutcome::kWritten && !writer_blocked()) {
+        // The second copy only if it fits now; a full ring keeps the one.
+        const absl::StatusOr<PacketGeometry> geometry = MeasurePacket(packet);
+        if (geometry.ok()) {
+          const absl::StatusOr<bool> fits = writer_.CanWrite(geometry->ring_footprint_bytes);
+          if (fits.ok() && *fits) SendNow(packet).IgnoreError();
+        }
+      }
+      break;
+    case FaultAction::Kind::kDelay:
+    case FaultAction::Kind::kHold:
+      if (!Defer(packet, action.delay, action.kind == FaultAction::Kind::kHold)) outcome = SendNow(packet);
+      return outcome;  // A held packet is not "the next write" of another held one.
+    default:
+      outcome = SendNow(packet);
+      break;
+  }
+  if (ABSL_PREDICT_FALSE(!deferred_.empty())) ReleaseHeld();
+  return outcome;
+}
+
+bool ChannelDataPath::Defer(const OutgoingPacket& packet, sim::SimDuration delay, bool until_next) {
+  if (!packet.transfer_page_ranges.empty() || !packet.gpa_ranges.empty()) return false;
+  VMBSIM_CHECK_GE(delay.nanoseconds(), 0);
+  const uint64_t serial = ++deferred_serial_;
+  Deferred& d = deferred_[serial];
+  d.bytes.assign(packet.payload.begin(), packet.payload.end());
+  d.packet = packet;
+  d.packet.payload = absl::MakeConstSpan(d.bytes);
+  d.until_next = until_next;
+  struct Release {
+    ChannelDataPath* self;
+    uint64_t serial;
+    void operator()() const { self->ReleaseDeferred(serial); }
+  };
+  d.event = sim_->ScheduleAfter(delay, Release{this, serial});
+  return true;
+}
+
+void ChannelDataPath::ReleaseDeferred(uint64_t serial) {
+  auto it = deferred_.find(serial);
+  if (it == deferred_.end()) return;
+  ActiveScope active(&active_depth_);
+  Deferred& d = it->second;
+  if (!status_.ok()) {
+    deferred_.erase(it);  // A failed endpoint writes nothing.
+    return;
+  }
+  // Written only when it fits now: a deferred packet does not enter the
+  // blocked-writer protocol, which belongs to the layer above's queue.
+  const absl::StatusOr<PacketGeometry> geometry = MeasurePacket(d.packet);
+  bool fits = false;
+  if (geometry.ok() && !writer_blocked()) {
+    const absl::StatusOr<bool> can = writer_.CanWrite(geometry->ring_footprint_bytes);
+    fits = can.ok() && *can;
+    if (!can.ok() && writer_.failed()) Fail(writer_.status());
+  }
+  if (!fits && geometry.ok() && status_.ok() && d.retries < 10000) {
+    ++d.retries;
+    struct Release {
+      ChannelDataPath* self;
+      uint64_t serial;
+      void operator()() const { self->ReleaseDeferred(serial); }
+    };
+    d.event = sim_->ScheduleAfter(sim::SimDuration::Microseconds(10), Release{this, serial});
+    return;
+  }
+  const OutgoingPacket packet = d.packet;
+  const std::vector<uint8_t> bytes = std::move(d.bytes);
+  deferred_.erase(it);
+  if (!fits) return;  // Never fits, or the endpoint failed: dropped.
+  OutgoingPacket copy = packet;
+  copy.payload = absl::MakeConstSpan(bytes);
+  SendNow(copy).IgnoreError();
+}
+
+void ChannelDataPath::ReleaseHeld() {
+  std::vector<uint64_t> held;
+  for (const auto& [serial, d] : deferred_) {
+    if (d.until_next) held.push_back(serial);
+  }
+  for (const uint64_t serial : held) {
+    sim_->Cancel(deferred_[serial].event);
+    ReleaseDeferred(serial);
+  }
+}
+
+absl::StatusOr<WriteOutcome> ChannelDataPath::SendNow(const OutgoingPacket& packet) {
   if (!status_.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(options_.name, ": endpoint failed: ", status_.message()));
   }
@@ -227,6 +338,15 @@ void ChannelDataPath::StepReadBatch() {
   if (!status_.ok()) {
     draining_ = false;
     return;
+  }
+  if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+    // A corrupt peer writes into the ring here; what the reader makes of it
+    // is the reader's business (validation, never a crash).
+    fault_hook_->At({.site = FaultSite::kRingRead,
+                     .guest = fault_guest_,
+                     .relid = options_.channel_id,
+                     .host_side = fault_host_side_,
+                     .endpoint = this});
   }
   uint32_t count = 0;
   bool gated = false;

@@ -62,6 +62,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,7 @@
 #include "sim/core/histogram.h"
 #include "sim/core/simulator.h"
 #include "sim/fabric/cost_model.h"
+#include "sim/fabric/fault_hook.h"
 #include "sim/fabric/packet_format.h"
 #include "sim/fabric/ring_buffer.h"
 #include "sim/fabric/virtual_processor.h"
@@ -165,6 +167,14 @@ class ChannelDataPath {
   // reader and ring occupancy is measured; without it packets carry no tag.
   // `*peer` must outlive this object or be unlinked first.
   void SetPeer(ChannelDataPath* peer) { peer_ = peer; }
+  // Asks `hook` at every write (FaultSite::kRingWrite) and before every
+  // read batch (kRingRead), naming the channel as (guest, this endpoint's
+  // relid) and the side. Null removes it. `*hook` must outlive this object.
+  void SetFaultHook(FaultHook* hook, uint16_t guest, bool host_side) {
+    fault_hook_ = hook;
+    fault_guest_ = guest;
+    fault_host_side_ = host_side;
+  }
 
   // Writes one packet and publishes it when the sending VP reaches the send
   // (at once when nothing runs or no cost is pending), ringing the doorbell
@@ -209,9 +219,22 @@ class ChannelDataPath {
   size_t pending_tag_count() const { return sent_tags_.size(); }
   RingWriter& writer() { return writer_; }
   RingReader& reader() { return reader_; }
+  const RingWriter& writer() const { return writer_; }
+  const RingReader& reader() const { return reader_; }
+  // Packets a fault holds back (delayed or reordered) that are not written yet.
+  size_t fault_held_count() const { return deferred_.size(); }
 
  private:
   void Queue(void (ChannelDataPath::*step)());
+  // Send without asking the fault hook.
+  absl::StatusOr<WriteOutcome> SendNow(const OutgoingPacket& packet);
+  // A fault's action on a write: keep a copy of `packet` and write it
+  // `delay` from now (or, when `until_next`, right after this endpoint's
+  // next write, `delay` at the latest). False when the packet cannot be
+  // copied (transfer-page or GPA-direct packets), which is then sent now.
+  bool Defer(const OutgoingPacket& packet, sim::SimDuration delay, bool until_next);
+  void ReleaseDeferred(uint64_t serial);
+  void ReleaseHeld();
   // The VP whose code is acting on this endpoint: the running VP of its
   // partition, else the endpoint's own.
   VirtualProcessor& Actor() const;
@@ -272,6 +295,20 @@ class ChannelDataPath {
   // senders of one channel).
   std::vector<VirtualProcessor*> deferring_vps_;
   uint32_t active_depth_ = 0;  // Steps and publishes of this endpoint on the stack.
+  FaultHook* fault_hook_ = nullptr;
+  uint16_t fault_guest_ = 0;
+  bool fault_host_side_ = false;
+  // Packets a fault keeps back, by serial: a copy of each and the event that
+  // releases it (cancelled with the endpoint).
+  struct Deferred {
+    OutgoingPacket packet;  // `payload` points into `bytes`.
+    std::vector<uint8_t> bytes;
+    sim::EventId event;
+    bool until_next = false;
+    uint32_t retries = 0;  // Releases that found no room.
+  };
+  std::map<uint64_t, Deferred> deferred_;
+  uint64_t deferred_serial_ = 0;
 };
 
 }  // namespace vmbsim::fabric

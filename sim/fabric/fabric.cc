@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "sim/check.h"
 #include "sim/fabric/channel_messages.h"
@@ -107,6 +108,15 @@ void Fabric::OpenFromServer(uint16_t guest_id, uint32_t relid, const OpenRequest
   a.ring_pfns = request.ring_pages;
   a.downstream_offset = request.downstream_ringbuffer_pageoffset;
   if (options_hook_) options_hook_(guest_id, relid, &a.guest_options, &a.host_options);
+  if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+    const FaultAction action =
+        fault_hook_->At({.site = FaultSite::kOpenChannel, .guest = guest_id, .relid = relid, .host_side = true});
+    if (action.kind == FaultAction::Kind::kFail) {
+      server.CompleteOpen(relid, action.value != 0 ? static_cast<uint32_t>(action.value) : kStatusUnsuccessful)
+          .IgnoreError();
+      return;
+    }
+  }
   const absl::Status attached = AttachChannel(std::move(a));
   if (!attached.ok()) {
     // A refused attach (bad ring geometry written by the guest) fails the open.
@@ -219,6 +229,10 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
   stored->host_end->SetSignalPeer([this, stored] { SignalGuest(*stored); });
   stored->guest_end->SetPeer(stored->host_end.get());  // Both die with the channel.
   stored->host_end->SetPeer(stored->guest_end.get());
+  if (fault_hook_ != nullptr) {
+    stored->guest_end->SetFaultHook(fault_hook_, key.first, /*host_side=*/false);
+    stored->host_end->SetFaultHook(fault_hook_, key.first, /*host_side=*/true);
+  }
   channel_by_host_flag_[stored->attachment.host_vp][host_flag] = stored;
   channel_by_relid_[key.first - 1][key.second] = stored;
   return absl::OkStatus();
@@ -253,7 +267,74 @@ ChannelDataPath* Fabric::host_endpoint(uint16_t guest, uint32_t relid) {
   return channel == nullptr ? nullptr : channel->host_end.get();
 }
 
+void Fabric::SetFaultHook(FaultHook* hook) {
+  fault_hook_ = hook;
+  for (auto& partition : partitions_) partition->synic().SetFaultHook(hook);
+  for (uint16_t g = 1; g <= guest_count(); ++g) server(g).SetFaultHook(hook, g);
+  for (auto& [key, channel] : channels_) {
+    channel.guest_end->SetFaultHook(hook, key.first, /*host_side=*/false);
+    channel.host_end->SetFaultHook(hook, key.first, /*host_side=*/true);
+  }
+}
+
+const ChannelAttachment* Fabric::attachment(uint16_t guest, uint32_t relid) {
+  Channel* channel = FindChannel(guest, relid);
+  return channel == nullptr ? nullptr : &channel->attachment;
+}
+
+bool Fabric::RingDoorbell(uint16_t guest, uint32_t relid, bool host_end) {
+  Channel* channel = FindChannel(guest, relid);
+  if (channel == nullptr) return false;
+  (host_end ? channel->host_end : channel->guest_end)->OnDoorbell();
+  return true;
+}
+
+void Fabric::DoorbellLater(sim::SimDuration delay, uint16_t guest, uint32_t relid, bool to_host, bool at_sender) {
+  VMBSIM_CHECK_GE(delay.nanoseconds(), 0);
+  struct Later {
+    Fabric* fabric;
+    uint32_t relid;
+    uint16_t guest;
+    bool to_host;
+    bool at_sender;
+    void operator()() const {
+      Channel* channel = fabric->FindChannel(guest, relid);
+      if (channel == nullptr) return;  // Closed or rescinded meanwhile.
+      if (at_sender) {
+        if (to_host) {
+          fabric->SignalHostNow(*channel);
+        } else {
+          fabric->SignalGuestNow(*channel);
+        }
+        return;
+      }
+      (to_host ? channel->host_end : channel->guest_end)->OnDoorbell();
+    }
+  };
+  sim_->ScheduleAfter(delay, Later{this, relid, guest, to_host, at_sender});
+}
+
 void Fabric::SignalHost(Channel& channel) {
+  if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+    const ChannelAttachment& a = channel.attachment;
+    const FaultAction action = fault_hook_->At({.site = FaultSite::kSignalToHost, .guest = a.guest, .relid = a.relid});
+    switch (action.kind) {
+      case FaultAction::Kind::kDrop:
+        return;
+      case FaultAction::Kind::kDelay:
+        DoorbellLater(action.delay, a.guest, a.relid, /*to_host=*/true, /*at_sender=*/true);
+        return;
+      case FaultAction::Kind::kDuplicate:
+        SignalHostNow(channel);
+        break;
+      default:
+        break;
+    }
+  }
+  SignalHostNow(channel);
+}
+
+void Fabric::SignalHostNow(Channel& channel) {
   ++counters_.guest_to_host_signals;
   const ChannelAttachment& a = channel.attachment;
   // The guest VP whose code signals pays (a send's publish, a read's
@@ -276,6 +357,27 @@ void Fabric::SignalHost(Channel& channel) {
 }
 
 void Fabric::SignalGuest(Channel& channel) {
+  if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+    const ChannelAttachment& a = channel.attachment;
+    const FaultAction action =
+        fault_hook_->At({.site = FaultSite::kSignalToGuest, .guest = a.guest, .relid = a.relid, .host_side = true});
+    switch (action.kind) {
+      case FaultAction::Kind::kDrop:
+        return;
+      case FaultAction::Kind::kDelay:
+        DoorbellLater(action.delay, a.guest, a.relid, /*to_host=*/false, /*at_sender=*/true);
+        return;
+      case FaultAction::Kind::kDuplicate:
+        SignalGuestNow(channel);
+        break;
+      default:
+        break;
+    }
+  }
+  SignalGuestNow(channel);
+}
+
+void Fabric::SignalGuestNow(Channel& channel) {
   ++counters_.host_to_guest_signals;
   const ChannelAttachment& a = channel.attachment;
   VirtualProcessor& host_vp = VirtualProcessor::ActingIn(root().vp(a.host_vp));  // The host VP that signals pays.
@@ -291,6 +393,17 @@ void Fabric::OnHostInterrupt(uint32_t vp_index) {
       ++counters_.doorbells_without_channel;
       continue;
     }
+    if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+      const ChannelAttachment& a = channel->attachment;
+      const FaultAction action =
+          fault_hook_->At({.site = FaultSite::kInterruptAtHost, .guest = a.guest, .relid = a.relid, .host_side = true});
+      if (action.kind == FaultAction::Kind::kDrop) continue;
+      if (action.kind == FaultAction::Kind::kDelay) {
+        DoorbellLater(action.delay, a.guest, a.relid, /*to_host=*/true, /*at_sender=*/false);
+        continue;
+      }
+      if (action.kind == FaultAction::Kind::kDuplicate) channel->host_end->OnDoorbell();
+    }
     channel->host_end->OnDoorbell();
   }
 }
@@ -300,6 +413,15 @@ void Fabric::DispatchGuestEventFlag(uint16_t guest_id, uint32_t relid) {
   if (endpoint == nullptr) {
     ++counters_.doorbells_without_channel;
     return;
+  }
+  if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+    const FaultAction action = fault_hook_->At({.site = FaultSite::kInterruptAtGuest, .guest = guest_id, .relid = relid});
+    if (action.kind == FaultAction::Kind::kDrop) return;
+    if (action.kind == FaultAction::Kind::kDelay) {
+      DoorbellLater(action.delay, guest_id, relid, /*to_host=*/false, /*at_sender=*/false);
+      return;
+    }
+    if (action.kind == FaultAction::Kind::kDuplicate) endpoint->OnDoorbell();
   }
   endpoint->OnDoorbell();
 }

@@ -50,6 +50,7 @@
 #include "sim/core/simulator.h"
 #include "sim/fabric/channel_data_path.h"
 #include "sim/fabric/cost_model.h"
+#include "sim/fabric/fault_hook.h"
 #include "sim/fabric/guest_memory.h"
 #include "sim/fabric/monitor_page.h"
 #include "sim/fabric/synic.h"
@@ -208,6 +209,17 @@ class Fabric {
   const FabricCounters& counters() const { return counters_; }
   size_t attached_channel_count() const { return channels_.size(); }
 
+  // Installs the fault hook (fault_hook.h) on the fabric, its SynICs, its
+  // servers and every data path attached from now on (and those attached
+  // now); null removes it. `*hook` must outlive the fabric or be removed.
+  void SetFaultHook(FaultHook* hook);
+  FaultHook* fault_hook() const { return fault_hook_; }
+  // The attachment of an attached channel, or null.
+  const ChannelAttachment* attachment(uint16_t guest, uint32_t relid);
+  // Rings the doorbell of an attached channel's endpoint as if its peer had
+  // signalled (a spurious interrupt); false when the channel is not attached.
+  bool RingDoorbell(uint16_t guest, uint32_t relid, bool host_end);
+
  private:
   struct Channel {
     ChannelAttachment attachment;
@@ -222,6 +234,12 @@ class Fabric {
   void CloseFromServer(uint16_t guest, uint32_t relid);
   void SignalHost(Channel& channel);
   void SignalGuest(Channel& channel);
+  // The signals themselves, after the fault hook had its say.
+  void SignalHostNow(Channel& channel);
+  void SignalGuestNow(Channel& channel);
+  // A doorbell of (guest, relid) `delay` from now, if the channel is still
+  // attached then: a signal (`at_sender`) or an interrupt reaching its endpoint.
+  void DoorbellLater(sim::SimDuration delay, uint16_t guest, uint32_t relid, bool to_host, bool at_sender);
   void OnHostInterrupt(uint32_t vp_index);
 
   sim::Simulator* const sim_;
@@ -246,6 +264,7 @@ class Fabric {
   std::vector<std::vector<Channel*>> channel_by_host_flag_;  // [host VP][flag]
   Channel* FindChannel(uint16_t guest, uint32_t relid);
   FabricCounters counters_;
+  FaultHook* fault_hook_ = nullptr;
 };
 
 }  // namespace vmbsim::fabric

@@ -368,6 +368,8 @@ class RingWriter {
   // the next Write / CanWrite; packets already written stay.
   void SetSizeRule(WriterSizeRule rule);
   // Private cursor: where the next packet goes.
+  // The shared memory this writer works on (the peer can write it too).
+  const RingMemory& memory() const { return memory_; }
   uint32_t next_write_index() const { return next_write_index_; }
   // Last write_index this writer published.
   uint32_t committed_write_index() const { return committed_write_index_; }
@@ -519,6 +521,8 @@ class RingReader {
 
   uint32_t data_size_bytes() const { return memory_.data_size_bytes(); }
   // Private cursor: where the next packet starts.
+  // The shared memory this reader works on (the peer can write it too).
+  const RingMemory& memory() const { return memory_; }
   uint32_t read_cursor_index() const { return read_cursor_index_; }
   // Last read_index this reader published.
   uint32_t committed_read_index() const { return committed_read_index_; }

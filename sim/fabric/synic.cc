@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "sim/check.h"
 #include "sim/core/trace.h"
@@ -232,6 +233,14 @@ absl::Status Synic::DeliverMessageAt(SimTime at, uint32_t vp_index,
         payload.size(), " bytes > ", kMaxMessagePayloadBytes, " at t=", sim_->Now().ToString()));
   }
   VMBSIM_CHECK_GE(at.nanoseconds(), sim_->Now().nanoseconds());
+  if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+    const FaultAction action = fault_hook_->At({.site = FaultSite::kMessageDeliver, .guest = partition_id_});
+    if (action.kind == FaultAction::Kind::kDelay) {
+      at = at + action.delay;
+      fault_floor_ = std::max(fault_floor_, at);
+    }
+    at = std::max(at, fault_floor_);  // Later messages keep their place behind a delayed one.
+  }
   std::vector<uint8_t> bytes(payload.begin(), payload.end());
   if (at == sim_->Now()) {
     EnqueueMessage(vp_index, std::move(bytes));
@@ -483,6 +492,13 @@ HvStatus PostMessage(Synic& receiver, VirtualProcessor& sender_vp, uint32_t conn
                   &receiver.counters_.posts_rejected_invalid_connection);
   }
   Synic::Port& port = it->second;
+  if (ABSL_PREDICT_FALSE(receiver.fault_hook_ != nullptr)) {
+    const FaultAction action =
+        receiver.fault_hook_->At({.site = FaultSite::kMessagePost, .guest = sender_vp.partition_id()});
+    if (action.kind == FaultAction::Kind::kFail) {
+      return reject(HvStatus::kInsufficientBuffers, &receiver.counters_.posts_rejected_insufficient_buffers);
+    }
+  }
   if (port.buffers_in_use >= port.capacity) {
     return reject(HvStatus::kInsufficientBuffers,
                   &receiver.counters_.posts_rejected_insufficient_buffers);

@@ -88,6 +88,7 @@
 #include "sim/core/simulator.h"
 #include "sim/fabric/channel_messages.h"
 #include "sim/fabric/cost_model.h"
+#include "sim/fabric/fault_hook.h"
 #include "sim/fabric/virtual_processor.h"
 
 namespace vmbsim::fabric {
@@ -287,6 +288,12 @@ class Synic {
   // Tests call it after every event.
   void CheckInvariants() const;
 
+  // Asks `hook` (fault_hook.h) about every message for this partition's
+  // slots (kMessageDeliver: kDelay holds it and every later one, so order
+  // is kept) and every HvPostMessage to its ports (kMessagePost: kFail
+  // refuses it with HV_STATUS_INSUFFICIENT_BUFFERS). Null removes it.
+  void SetFaultHook(FaultHook* hook) { fault_hook_ = hook; }
+
  private:
   friend HvStatus PostMessage(Synic&, VirtualProcessor&, uint32_t, absl::Span<const uint8_t>);
   friend HvStatus SignalEventHypercall(Synic&, VirtualProcessor&, uint32_t);
@@ -318,6 +325,10 @@ class Synic {
     uint32_t vp_index = 0;
     uint32_t flag = 0;
   };
+
+  FaultHook* fault_hook_ = nullptr;
+  // No message is written before this time (a delay fault holds the queue).
+  sim::SimTime fault_floor_;
 
   // A message accepted now that takes effect later (at a sender's clock).
   // Kept here because event callables hold only 24 bytes.

@@ -4,6 +4,7 @@
 #include <utility>
 #include <variant>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "sim/check.h"
 #include "sim/core/trace.h"
@@ -954,6 +955,16 @@ void VmbusServer::HandleGpadlHeader(const GpadlHeader& header) {
     Reject(kType, relid, absl::StrCat("gpadl 0x", absl::Hex(key.first), " is already in use"));
     return;
   }
+  if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+    const FaultAction action = fault_hook_->At(
+        {.site = FaultSite::kGpadlCreate, .guest = fault_guest_, .relid = relid, .host_side = true});
+    if (action.kind == FaultAction::Kind::kFail) {
+      Reject(kType, relid, absl::StrCat("gpadl 0x", absl::Hex(key.first), ": creation failed (fault)"));
+      Send(GpadlCreated{.child_relid = relid, .gpadl = key.first, .creation_status = kStatusUnsuccessful});
+      ++counters_.gpadls_failed;
+      return;
+    }
+  }
   absl::StatusOr<bool> complete = assembler_.AddHeader(header);
   if (!complete.ok()) {
     assembler_.Discard(key.first);
@@ -1062,6 +1073,9 @@ void VmbusServer::HandleGpadlTeardown(const GpadlTeardown& teardown) {
     return;
   }
   Accept(kType, relid);
+  if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+    fault_hook_->At({.site = FaultSite::kGpadlTeardown, .guest = fault_guest_, .relid = relid, .host_side = true});
+  }
   if (channel->open.has_value() && channel->open->ring_gpadl_id == key.first) {
     // The device maps it as the ring: answer once it lets go (spec 4.6 "Close").
     SetGpadlState(key, ServerGpadlState::kTearingDown);

@@ -106,6 +106,7 @@
 #include "absl/status/statusor.h"
 #include "sim/core/sim_time.h"
 #include "sim/core/simulator.h"
+#include "sim/fabric/fault_hook.h"
 #include "sim/fabric/monitor_page.h"
 #include "sim/fabric/channel_messages.h"
 #include "sim/fabric/cost_model.h"
@@ -285,6 +286,14 @@ class VmbusServer {
   // null means none: opens and closes then complete at once, successfully.
   // REQUIRES: `*handler` outlives the server or is replaced.
   void SetDeviceHandler(VmbusDeviceHandler* handler) { device_ = handler; }
+  // Asks `hook` (fault_hook.h) at every GPADL_HEADER it would accept
+  // (kGpadlCreate: kFail answers GPADL_CREATED with a failure status) and
+  // every GPADL_TEARDOWN it accepts (kGpadlTeardown, notification), naming
+  // guest `guest`. Null removes it.
+  void SetFaultHook(FaultHook* hook, uint16_t guest) {
+    fault_hook_ = hook;
+    fault_guest_ = guest;
+  }
 
   // ---- Host-side calls (device / fabric).
 
@@ -480,6 +489,8 @@ class VmbusServer {
   Synic* const guest_synic_;
   const VmbusServerOptions options_;
   VmbusDeviceHandler* device_ = nullptr;
+  FaultHook* fault_hook_ = nullptr;
+  uint16_t fault_guest_ = 0;
 
   ServerConnectionState connection_state_ = ServerConnectionState::kDisconnected;
   uint32_t version_ = kVersionNotNegotiated;

@@ -58,6 +58,9 @@ std::vector<KindInfo> BuildKinds() {
       {0x0206, "kmcl_batch", {"handle", nullptr, "packets", "guest"}},
       // tools/scenario/trace_kinds.h
       {0x0300, "workload_arrival", {"workload", nullptr, "bytes", nullptr}},
+      // tools/faults/catalogue.h
+      {0x0400, "fault_fired", {"fault_kind", "injection", "trans_id", "detail"}},
+      {0x0401, "stuck", {nullptr, nullptr, "idle_ns", nullptr}},
   };
 }
 

@@ -36,6 +36,7 @@
 #include "kmcl/verifier.h"
 #include "nlohmann/json.hpp"
 #include "sim/check.h"
+#include "tools/faults/catalogue.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -329,7 +330,13 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "interrupts_per_packet_min", "findings", "lost_packets_min", "failed_transactions_min"}},
       {"expectations.latency[]", {"channel", "metric", "percentile", "max_ns"}},
       {"expectations.findings[]", {"rule", "min_count", "max_count"}},
-      {"faults", {}},
+      {"faults", {"stuck_ns", "injections"}},
+      {"faults.injections[]", {"kind", "target", "trigger", "params", "max_firings"}},
+      {"faults.injections[].target", {"channel", "partition", "class", "all"}},
+      {"faults.injections[].trigger", {"at_ns", "after", "probability", "while"}},
+      {"faults.injections[].trigger.after", {"event", "count"}},
+      {"faults.injections[].trigger.probability", {"numerator", "denominator"}},
+      {"faults.injections[].params", faults::AllParamNames()},
   };
   return *table;
 }
@@ -940,6 +947,9 @@ class Loader {
                                 const std::vector<std::string>& channel_names,
                                 ExpectationSpec* out) const;
 
+  absl::Status ReadFaults(const Json& json, std::string pointer, const ScenarioSpec& spec, FaultsSpec* out) const;
+  absl::Status ReadFault(const Json& json, std::string pointer, const ScenarioSpec& spec, FaultSpec* out) const;
+
   std::string source_;
   const std::vector<DriverDescriptor>& drivers_;
 };
@@ -1019,14 +1029,159 @@ absl::StatusOr<ScenarioSpec> Loader::Load(const Json& doc) const {
                                             channel_names, &spec.expectations));
   }
   if (const Json* faults = root.Find("faults")) {
-    if (!faults->is_object() || !faults->empty()) {
-      return Error(root.Pointer("faults"),
-                   absl::StrCat("faults are not supported yet (expected {} or no \"faults\" key, "
-                                "found ",
-                                Describe(*faults), ")"));
-    }
+    VMBSIM_RETURN_IF_ERROR(ReadFaults(*faults, root.Pointer("faults"), spec, &spec.faults));
   }
   return spec;
+}
+
+constexpr size_t kInjectionsMax = 1024;
+constexpr uint64_t kProbabilityDenominatorMax = uint64_t{1} << 32;
+
+absl::Status Loader::ReadFaults(const Json& json, std::string pointer, const ScenarioSpec& spec,
+                                FaultsSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), "faults"));
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "stuck_ns", 1, kDurationNsMax, &out->stuck_ns));
+  VMBSIM_ASSIGN_OR_RETURN(const Json* injections,
+                          ReadArray(object, "injections", 0, kInjectionsMax, "fault injections"));
+  if (injections == nullptr) return absl::OkStatus();
+  for (size_t i = 0; i < injections->size(); ++i) {
+    FaultSpec fault;
+    VMBSIM_RETURN_IF_ERROR(ReadFault((*injections)[i], Child(object.Pointer("injections"), i), spec, &fault));
+    out->injections.push_back(std::move(fault));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Loader::ReadFault(const Json& json, std::string pointer, const ScenarioSpec& spec,
+                               FaultSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), "faults.injections[]"));
+  if (object.Find("kind") == nullptr) return Missing(object, "kind");
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "kind", faults::KindNames(), &out->kind));
+  const faults::FaultKindInfo& info = *faults::FindKind(out->kind);
+  if (!info.implemented) {
+    return Error(object.Pointer("kind"),
+                 absl::StrCat("fault kind ", Quote(out->kind), " is in the catalogue but not modelled yet (",
+                              info.not_modelled, ")"));
+  }
+  // Target: exactly one form.
+  if (const Json* target = object.Find("target")) {
+    VMBSIM_ASSIGN_OR_RETURN(const Object t,
+                            ReadObject(*target, object.Pointer("target"), "faults.injections[].target"));
+    if (target->size() != 1) {
+      return Mismatch(t.pointer(), "an object with exactly one of \"channel\", \"partition\", \"class\", \"all\"",
+                      *target);
+    }
+    std::vector<std::string> channel_names;
+    for (const ChannelSpec& c : spec.channels) channel_names.push_back(c.name);
+    uint8_t bit = 0;
+    if (t.Find("channel") != nullptr) {
+      out->target.kind = "channel";
+      bit = faults::kTargetChannel;
+      VMBSIM_RETURN_IF_ERROR(ChannelRef(t, "channel", channel_names, &out->target.channel));
+    } else if (t.Find("partition") != nullptr) {
+      out->target.kind = "partition";
+      bit = faults::kTargetPartition;
+      VMBSIM_RETURN_IF_ERROR(Int(t, "partition", 0, static_cast<int64_t>(spec.fabric.guests.size()),
+                                 &out->target.partition, " (0 is the root, 1.. the guests)"));
+    } else if (t.Find("class") != nullptr) {
+      out->target.kind = "class";
+      bit = faults::kTargetClass;
+      VMBSIM_RETURN_IF_ERROR(Guid(t, "class", &out->target.interface_type));
+    } else {
+      out->target.kind = "all";
+      bit = faults::kTargetAll;
+      const Json& all = *t.Find("all");
+      if (!all.is_boolean() || !all.get<bool>()) return Mismatch(t.Pointer("all"), "true", all);
+    }
+    if ((info.targets & bit) == 0) {
+      return Error(t.pointer(), absl::StrCat("fault kind ", Quote(out->kind), " cannot target a ", out->target.kind));
+    }
+  }
+  // Trigger: exactly one form.
+  uint8_t trigger_bit = faults::kTriggerProbability;
+  if (const Json* trigger = object.Find("trigger")) {
+    VMBSIM_ASSIGN_OR_RETURN(const Object t,
+                            ReadObject(*trigger, object.Pointer("trigger"), "faults.injections[].trigger"));
+    if (trigger->size() != 1) {
+      return Mismatch(t.pointer(),
+                      "an object with exactly one of \"at_ns\", \"after\", \"probability\", \"while\"", *trigger);
+    }
+    FaultTriggerSpec& tr = out->trigger;
+    if (t.Find("at_ns") != nullptr) {
+      tr.kind = "at_ns";
+      trigger_bit = faults::kTriggerAt;
+      VMBSIM_RETURN_IF_ERROR(Int(t, "at_ns", 0, kTimeNsMax, &tr.at_ns));
+    } else if (const Json* after = t.Find("after")) {
+      tr.kind = "after";
+      trigger_bit = faults::kTriggerAfter;
+      VMBSIM_ASSIGN_OR_RETURN(const Object a,
+                              ReadObject(*after, t.Pointer("after"), "faults.injections[].trigger.after"));
+      if (a.Find("event") == nullptr) return Missing(a, "event");
+      VMBSIM_RETURN_IF_ERROR(Enum(a, "event", faults::AfterEventNames(), &tr.event));
+      VMBSIM_RETURN_IF_ERROR(Int(a, "count", 1, kCountMax, &tr.count));
+    } else if (const Json* probability = t.Find("probability")) {
+      tr.kind = "probability";
+      trigger_bit = faults::kTriggerProbability;
+      VMBSIM_ASSIGN_OR_RETURN(
+          const Object pr,
+          ReadObject(*probability, t.Pointer("probability"), "faults.injections[].trigger.probability"));
+      if (pr.Find("numerator") == nullptr) return Missing(pr, "numerator");
+      if (pr.Find("denominator") == nullptr) return Missing(pr, "denominator");
+      VMBSIM_RETURN_IF_ERROR(Int(pr, "denominator", 1, static_cast<int64_t>(kProbabilityDenominatorMax),
+                                 &tr.denominator));
+      VMBSIM_RETURN_IF_ERROR(Int(pr, "numerator", 0, static_cast<int64_t>(tr.denominator), &tr.numerator,
+                                 " (at most the denominator)"));
+    } else {
+      tr.kind = "while";
+      trigger_bit = faults::kTriggerWhile;
+      VMBSIM_RETURN_IF_ERROR(Enum(t, "while", faults::WhilePredicates(), &tr.predicate));
+    }
+  } else if ((info.triggers & faults::kTriggerProbability) == 0) {
+    return Missing(object, "trigger", absl::StrCat(" (fault kind ", Quote(out->kind),
+                                                   " is an action: it needs \"at_ns\" or \"after\")"));
+  }
+  if ((info.triggers & trigger_bit) == 0) {
+    return Error(object.Pointer("trigger"),
+                 absl::StrCat("fault kind ", Quote(out->kind), " cannot be triggered by \"", out->trigger.kind, "\""));
+  }
+  // Parameters, against the catalogue entry.
+  if (const Json* params = object.Find("params")) {
+    VMBSIM_ASSIGN_OR_RETURN(const Object p,
+                            ReadObject(*params, object.Pointer("params"), "faults.injections[].params"));
+    std::vector<std::string> own;
+    for (const faults::FaultParamInfo& param : info.params) own.push_back(param.name);
+    for (auto it = params->begin(); it != params->end(); ++it) {
+      const faults::FaultParamInfo* param = faults::FindParam(info, it.key());
+      if (param == nullptr) {
+        return Error(p.Pointer(it.key()),
+                     absl::StrCat("fault kind ", Quote(out->kind), " has no parameter ", Quote(it.key()),
+                                  own.empty() ? std::string(" (it takes none)")
+                                              : absl::StrCat(" (it takes ", QuoteList(own), ")")));
+      }
+      if (param->choices.empty()) {
+        int64_t value = 0;
+        VMBSIM_RETURN_IF_ERROR(Int(p, it.key(), param->min, param->max, &value));
+        out->int_params[it.key()] = value;
+      } else {
+        std::string value;
+        VMBSIM_RETURN_IF_ERROR(Enum(p, it.key(), param->choices, &value));
+        out->string_params[it.key()] = value;
+      }
+    }
+  }
+  if (out->kind == "rescind") {
+    const auto step = out->string_params.find("step");
+    const bool now = step == out->string_params.end() || step->second == "now";
+    if (now && out->trigger.kind != "at_ns" && out->trigger.kind != "after") {
+      return Error(object.Pointer("trigger"),
+                   "a rescind at step \"now\" is an action: it needs an \"at_ns\" or \"after\" trigger");
+    }
+  }
+  VMBSIM_RETURN_IF_ERROR(OptionalUint64(object, "max_firings", &out->max_firings));
+  if (out->max_firings.has_value() && (*out->max_firings == 0 || *out->max_firings > uint64_t{kCountMax})) {
+    return Mismatch(object.Pointer("max_firings"), absl::StrCat("an integer in 1..", kCountMax), *object.Find("max_firings"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Loader::ReadStop(const Json& json, std::string pointer, StopSpec* out) const {
@@ -1582,6 +1737,13 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
       {"workloads[].size.kind", SizeKinds()},
       {"expectations.latency[].metric", LatencyMetrics()},
       {"expectations.findings[].rule", RuleNames()},
+      {"faults.injections[].kind", faults::KindNames()},
+      {"faults.injections[].trigger.after.event", faults::AfterEventNames()},
+      {"faults.injections[].trigger.while", faults::WhilePredicates()},
+      {"faults.injections[].params.direction", faults::FindKind("signal_drop")->params[0].choices},
+      {"faults.injections[].params.side", faults::FindKind("interrupt_drop")->params[0].choices},
+      {"faults.injections[].params.reader", faults::FindKind("ring_bad_write_index")->params[0].choices},
+      {"faults.injections[].params.step", faults::FindKind("rescind")->params[0].choices},
   };
 }
 

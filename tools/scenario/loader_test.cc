@@ -856,14 +856,88 @@ TEST(LoaderErrorTest, BugsTeardownAndFailureCounts) {
             "out)");
 }
 
-TEST(LoaderErrorTest, FaultsAreReserved) {
+TEST(LoaderTest, Faults) {
+  absl::StatusOr<ScenarioSpec> spec = Load(
+      kOneChannel,
+      {R"(faults={"stuck_ns": 5000000, "injections": [
+          {"kind": "signal_drop", "target": {"channel": "net"},
+           "trigger": {"probability": {"numerator": 1, "denominator": 50}}, "params": {"direction": "to_host"}},
+          {"kind": "vp_stall", "target": {"partition": 0}, "trigger": {"at_ns": 1000},
+           "params": {"duration_ns": 2000}, "max_firings": 3},
+          {"kind": "completion_late", "trigger": {"after": {"event": "kmcl_send", "count": 10}}},
+          {"kind": "signal_throttle", "target": {"class": "f8615163-df3e-46c5-913f-f2d2f965ed0e"},
+           "trigger": {"while": "ring_nonempty"}}]})"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const FaultsSpec& f = spec->faults;
+  EXPECT_EQ(f.stuck_ns, 5000000);
+  ASSERT_EQ(f.injections.size(), 4u);
+  EXPECT_EQ(f.injections[0].kind, "signal_drop");
+  EXPECT_EQ(f.injections[0].target.kind, "channel");
+  EXPECT_EQ(f.injections[0].target.channel, "net");
+  EXPECT_EQ(f.injections[0].trigger.kind, "probability");
+  EXPECT_EQ(f.injections[0].trigger.numerator, 1u);
+  EXPECT_EQ(f.injections[0].trigger.denominator, 50u);
+  EXPECT_EQ(f.injections[0].string_params.at("direction"), "to_host");
+  EXPECT_EQ(f.injections[1].target.kind, "partition");
+  EXPECT_EQ(f.injections[1].target.partition, 0);
+  EXPECT_EQ(f.injections[1].trigger.at_ns, 1000);
+  EXPECT_EQ(f.injections[1].int_params.at("duration_ns"), 2000);
+  EXPECT_EQ(f.injections[1].max_firings, 3u);
+  EXPECT_EQ(f.injections[2].target.kind, "all");
+  EXPECT_EQ(f.injections[2].trigger.event, "kmcl_send");
+  EXPECT_EQ(f.injections[2].trigger.count, 10u);
+  EXPECT_EQ(f.injections[3].target.interface_type, "f8615163-df3e-46c5-913f-f2d2f965ed0e");
+  EXPECT_EQ(f.injections[3].trigger.predicate, "ring_nonempty");
   EXPECT_TRUE(Load(kOneChannel, {"faults={}"}).ok());
-  EXPECT_EQ(OverrideError("faults.drop=1"),
-            "hello.json: /faults: faults are not supported yet (expected {} or no \"faults\" "
-            "key, found an object)");
-  EXPECT_EQ(OverrideError("faults=[]"),
-            "hello.json: /faults: faults are not supported yet (expected {} or no \"faults\" "
-            "key, found [])");
+}
+
+TEST(LoaderErrorTest, Faults) {
+  EXPECT_EQ(OverrideError("faults.drop=1"), "hello.json: /faults/drop: unknown key; expected one of \"stuck_ns\", \"injections\"");
+  EXPECT_EQ(OverrideError("faults=[]"), "hello.json: /faults: expected an object, found []");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "signal_dorp"}]})"),
+            "hello.json: /faults/injections/0/kind: expected one of \"signal_drop\", \"signal_delay\", "
+            "\"signal_duplicate\", \"spurious_signal\", \"interrupt_drop\", \"interrupt_delay\", "
+            "\"interrupt_duplicate\", \"monitor_latency_jitter\", \"monitor_latency_change\", \"vp_stall\", "
+            "\"message_delay\", \"message_queue_full\", \"early_signal_drop\", \"ring_bad_write_index\", "
+            "\"ring_bad_descriptor_length\", \"ring_bad_data_offset\", \"ring_bad_packet_type\", "
+            "\"ring_oversize_packet\", \"ring_zero_length_packet\", \"ring_read_index_backwards\", "
+            "\"completion_drop\", \"completion_duplicate\", \"completion_late\", \"completion_reorder\", "
+            "\"completion_wrong_trans_id\", \"rescind\", \"open_failure\", \"gpadl_failure\", "
+            "\"packet_allocate_failure\", \"host_crash\", \"signal_throttle\", \"guest_reset\", "
+            "\"save_restore\", found \"signal_dorp\"; did you mean \"signal_drop\"?");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "guest_reset", "trigger": {"at_ns": 1}}]})"),
+            "hello.json: /faults/injections/0/kind: fault kind \"guest_reset\" is in the catalogue but not "
+            "modelled yet (needs a guest-side UNLOAD/reconnect path and driver re-enumeration in the runner)");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "signal_drop", "target": {"channel": "disk"}}]})"),
+            "hello.json: /faults/injections/0/target/channel: expected the name of a channel (one of \"net\"), "
+            "found \"disk\"");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "signal_drop", "target": {}}]})"),
+            "hello.json: /faults/injections/0/target: expected an object with exactly one of \"channel\", "
+            "\"partition\", \"class\", \"all\", found {}");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "signal_drop", "target": {"partition": 2}}]})"),
+            "hello.json: /faults/injections/0/target/partition: expected an integer in 0..1 (0 is the root, "
+            "1.. the guests), found 2");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "vp_stall"}]})"),
+            "hello.json: /faults/injections/0: missing required key \"trigger\" (fault kind \"vp_stall\" is an "
+            "action: it needs \"at_ns\" or \"after\")");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "vp_stall", "trigger": {"while": "reader_masked"}}]})"),
+            "hello.json: /faults/injections/0/trigger: fault kind \"vp_stall\" cannot be triggered by \"while\"");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "signal_drop",
+                             "trigger": {"probability": {"numerator": 3, "denominator": 2}}}]})"),
+            "hello.json: /faults/injections/0/trigger/probability/numerator: expected an integer in 0..2 (at "
+            "most the denominator), found 3");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "signal_drop", "params": {"delay_ns": 5}}]})"),
+            "hello.json: /faults/injections/0/params/delay_ns: fault kind \"signal_drop\" has no parameter "
+            "\"delay_ns\" (it takes \"direction\")");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "signal_delay", "params": {"delay_ns": "5"}}]})"),
+            "hello.json: /faults/injections/0/params/delay_ns: expected an integer in 1..1000000000000, found \"5\"");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "signal_drop", "max_firings": 0}]})"),
+            "hello.json: /faults/injections/0/max_firings: expected an integer in 1..1000000000, found 0");
+  EXPECT_EQ(OverrideError(R"(faults={"stuck_ns": 0})"),
+            "hello.json: /faults/stuck_ns: expected an integer in 1..1000000000000000, found 0");
+  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "rescind", "trigger": {"while": "writer_blocked"}}]})"),
+            "hello.json: /faults/injections/0/trigger: a rescind at step \"now\" is an action: it needs an "
+            "\"at_ns\" or \"after\" trigger");
 }
 
 TEST(LoaderErrorTest, DuplicateKeys) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "kmcl/ntstatus.h"
 #include "sim/core/histogram.h"
 #include "tools/scenario/json_writer.h"
@@ -185,6 +186,66 @@ std::string ReportJson(const RunReport& r) {
   j.Key("causality_violations").Begin('[');
   for (const std::string& v : r.causality_violations) j.Str(v);
   j.End(']');
+  if (r.ledger_checked || !r.faults.empty()) {
+    j.Key("faults").Begin('{');
+    j.KUInt("firings", r.fault_firings);
+    j.Key("injections").Begin('[');
+    for (const FaultReport& f : r.faults) {
+      j.Begin('{')
+          .KUInt("index", f.index)
+          .KStr("kind", f.kind)
+          .KStr("target", f.target)
+          .KStr("trigger", f.trigger)
+          .KUInt("firings", f.firings)
+          .End('}');
+    }
+    j.End(']');
+    const faults::LedgerSummary& l = r.ledger;
+    j.Key("ledger").Begin('{');
+    j.KUInt("sends", l.sends);
+    j.KUInt("completed", l.completed);
+    j.KUInt("failed", l.failed);
+    j.KUInt("accounted_to_faults", l.accounted_to_faults);
+    j.KUInt("unaccounted", l.unaccounted);
+    j.KUInt("finished_twice", l.finished_twice);
+    j.KBool("balanced", l.balanced());
+    j.Key("by_fault").Begin('[');
+    for (const auto& [index, count] : l.by_fault) j.Begin('{').KUInt("index", index).KUInt("sends", count).End('}');
+    j.End(']');
+    j.End('}');
+    j.KBool("stuck", r.stuck);
+    if (r.stuck) {
+      j.KInt("stuck_idle_ns", r.stuck_idle_ns);
+      j.KBool("stuck_queue_empty", r.stuck_queue_empty);
+      j.KUInt("stuck_open_sends", r.stuck_open_sends);
+      j.Key("state").Begin('[');
+      for (const EndpointState& e : r.stuck_state) {
+        j.Begin('{')
+            .KStr("channel", e.channel)
+            .KUInt("guest", e.guest)
+            .KUInt("relid", e.relid)
+            .KStr("side", e.side)
+            .KUInt("out_write_index", e.out_write_index)
+            .KUInt("out_read_index", e.out_read_index)
+            .KUInt("out_pending_send_sz", e.out_pending_send_sz)
+            .KUInt("in_write_index", e.in_write_index)
+            .KUInt("in_read_index", e.in_read_index)
+            .KUInt("in_interrupt_mask", e.in_interrupt_mask)
+            .KBool("writer_blocked", e.writer_blocked)
+            .KBool("draining", e.draining)
+            .KBool("stalled", e.stalled)
+            .KStr("failed", e.failed)
+            .KUInt("held_by_faults", e.held_by_faults)
+            .KStr("driver_state", e.driver_state)
+            .KUInt("queued_sends", e.queued_sends)
+            .KUInt("open_transactions", e.open_transactions)
+            .KUInt("packets_held", e.packets_held)
+            .End('}');
+      }
+      j.End(']');
+    }
+    j.End('}');
+  }
   j.End('}');
   return j.Take();
 }
@@ -210,6 +271,37 @@ std::string ReportSummary(const RunReport& r) {
   }
   absl::StrAppendFormat(&out, "  verifier findings: %d (%d unexpected)\n", r.findings_total, r.unexpected_findings);
   for (const std::string& v : r.causality_violations) absl::StrAppend(&out, "  INTERNAL ERROR causality: ", v, "\n");
+  for (const FaultReport& f : r.faults) {
+    absl::StrAppendFormat(&out, "  fault %d %s (%s, %s): fired %d\n", f.index, f.kind, f.target, f.trigger,
+                          f.firings);
+  }
+  if (r.ledger_checked) {
+    const faults::LedgerSummary& l = r.ledger;
+    absl::StrAppendFormat(&out,
+                          "  ledger: %d sends = %d completed + %d failed + %d accounted to faults + %d unaccounted; "
+                          "%d finished twice\n",
+                          l.sends, l.completed, l.failed, l.accounted_to_faults, l.unaccounted, l.finished_twice);
+  }
+  if (r.stuck) {
+    absl::StrAppendFormat(&out, "  STUCK: %s with %d send(s) outstanding (last progress %.3f ms before)\n",
+                          r.stuck_queue_empty ? "nothing left to run" : "no progress", r.stuck_open_sends,
+                          static_cast<double>(r.stuck_idle_ns) / 1e6);
+    for (const EndpointState& e : r.stuck_state) {
+      std::vector<std::string> flags;
+      if (e.writer_blocked) flags.push_back("writer blocked");
+      if (e.draining) flags.push_back("draining");
+      if (e.stalled) flags.push_back("stalled");
+      if (!e.failed.empty()) flags.push_back(absl::StrCat("FAILED: ", e.failed));
+      if (e.held_by_faults != 0) flags.push_back(absl::StrCat(e.held_by_faults, " held by faults"));
+      absl::StrAppendFormat(&out,
+                            "    %s (guest %d relid %d) %s: out ring w=%d r=%d pending_send_sz=%d; in ring w=%d r=%d "
+                            "mask=%d; %s%sdriver %s, queued %d, open transactions %d, packets held %d\n",
+                            e.channel, e.guest, e.relid, e.side, e.out_write_index, e.out_read_index,
+                            e.out_pending_send_sz, e.in_write_index, e.in_read_index, e.in_interrupt_mask,
+                            absl::StrJoin(flags, ", "), flags.empty() ? "" : "; ", e.driver_state, e.queued_sends,
+                            e.open_transactions, e.packets_held);
+    }
+  }
   for (const ExpectationResult& e : r.expectations) {
     absl::StrAppendFormat(&out, "  %s %s: %s\n", e.passed ? "PASS" : "FAIL", e.name, e.detail);
   }

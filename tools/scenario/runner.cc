@@ -16,6 +16,9 @@
 #include "sim/core/prng.h"
 #include "sim/fabric/channel_messages.h"
 #include "sim/fabric/fabric.h"
+#include "sim/fabric/ring_layout.h"
+#include "tools/faults/injector.h"
+#include "tools/faults/ledger.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/trace_kinds.h"
 
@@ -194,16 +197,25 @@ class OpenLoop {
   uint32_t in_burst_ = 0;
 };
 
-void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, RunReport& report) {
+void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, const faults::Injector* injector,
+              RunReport& report) {
   const ExpectationSpec& e = spec.expectations;
   auto add = [&report](std::string name, bool passed, std::string detail) {
     report.expectations.push_back({std::move(name), passed, std::move(detail)});
     if (!passed) report.expectations_met = false;
   };
   {
-    uint64_t lost = runtime.unfinished_sends();
-    std::string detail = absl::StrCat(runtime.unfinished_sends(), " send(s) never finished");
-    for (const ChannelReport& c : report.channels) {
+    // With faults, what a lossy fault lost is accounted to it (the ledger),
+    // and only the rest is lost.
+    const uint64_t unfinished = injector != nullptr ? report.ledger.unaccounted : runtime.unfinished_sends();
+    uint64_t lost = unfinished;
+    std::string detail = absl::StrCat(unfinished, " send(s) never finished");
+    if (injector != nullptr) {
+      absl::StrAppend(&detail, " (", report.ledger.accounted_to_faults, " more accounted to faults)");
+    }
+    for (size_t index = 0; index < report.channels.size(); ++index) {
+      const ChannelReport& c = report.channels[index];
+      if (injector != nullptr && injector->LossyOnChannel(static_cast<int>(index))) continue;
       if (c.arrivals_refused != 0) {
         lost += c.arrivals_refused;
         absl::StrAppend(&detail, "; ", c.name, ": ", c.arrivals_refused, " of ", c.arrivals,
@@ -221,6 +233,13 @@ void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, RunReport&
       add("lost_packets_min", lost >= *e.lost_packets_min,
           absl::StrCat(detail, "; expected at least ", *e.lost_packets_min, " lost"));
     }
+  }
+  if (report.ledger_checked) {
+    const faults::LedgerSummary& l = report.ledger;
+    add("exactly_once", l.balanced(),
+        absl::StrCat(l.sends, " sends: ", l.completed, " completed, ", l.failed, " failed, ", l.accounted_to_faults,
+                     " accounted to faults, ", l.unaccounted, " unaccounted; ", l.finished_twice,
+                     " finished twice"));
   }
   if (e.failed_transactions_min.has_value()) {
     uint64_t failed = 0;
@@ -286,6 +305,7 @@ void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, RunReport&
 
 int ExitCodeFor(const RunReport& report) {
   if (report.causality_violations_total != 0) return kExitInternalError;
+  if (report.stuck) return kExitStuck;
   if (!report.expectations_met) {
     // A failed expectation about findings is reported as a verifier finding.
     for (const ExpectationResult& r : report.expectations) {
@@ -392,6 +412,60 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   auto runtime = std::make_unique<kmcl::Runtime>(fab.get(), runtime_options);
   kmcl::Runtime::Scope scope(runtime.get());
 
+  // Fault injection (tools/faults): the injector answers the fabric's fault
+  // hook and counts "after" events; the ledger follows every send to its
+  // end. Both are attached only when the scenario has a "faults" section
+  // that asks for something, so other runs pay nothing.
+  const bool faults_on = !spec.faults.injections.empty() || spec.faults.stuck_ns.has_value();
+  std::unique_ptr<faults::Injector> injector;
+  std::unique_ptr<faults::Ledger> ledger;
+  // (guest, relid) -> index of the spec channel it belongs to (sub-channels
+  // included), from KMCL's offers; recomputed when offers are added.
+  std::map<std::pair<uint16_t, uint32_t>, int> channel_index;
+  size_t channel_index_offers = 0;
+  auto channel_of = [&](uint16_t guest, uint32_t relid) -> int {
+    if (runtime->offers().size() != channel_index_offers) {
+      channel_index.clear();
+      channel_index_offers = runtime->offers().size();
+      for (const kmcl::OfferRecord& offer : runtime->offers()) {
+        for (size_t i = 0; i < built.size(); ++i) {
+          if (offer.guest == built[i].spec->guest && SameGuid(offer.interface_type, built[i].type) &&
+              SameGuid(offer.interface_instance, built[i].instance)) {
+            channel_index[{offer.guest, offer.relid}] = static_cast<int>(i);
+          }
+        }
+      }
+    }
+    const auto it = channel_index.find({guest, relid});
+    return it == channel_index.end() ? -1 : it->second;
+  };
+  // Host drivers a fault stops and restarts; set below, once the driver
+  // start-up code exists.
+  std::function<bool(int)> stop_host_driver;
+  std::function<bool(int)> start_host_driver;
+  if (faults_on) {
+    ledger = std::make_unique<faults::Ledger>();
+    simulator->tracer().AddSink(ledger.get());
+  }
+  if (!spec.faults.injections.empty()) {
+    faults::InjectorEnvironment env;
+    env.sim = simulator.get();
+    env.fabric = fab.get();
+    env.channel_of = channel_of;
+    env.attached = [&fab, &runtime] {
+      std::vector<std::pair<uint16_t, uint32_t>> now;
+      for (const auto& key : runtime->AttachedChannels()) {
+        if (fab->guest_endpoint(key.first, key.second) != nullptr) now.push_back(key);
+      }
+      return now;
+    };
+    env.stop_host_driver = [&stop_host_driver](int index) { return stop_host_driver && stop_host_driver(index); };
+    env.start_host_driver = [&start_host_driver](int index) { return start_host_driver && start_host_driver(index); };
+    injector = std::make_unique<faults::Injector>(spec, std::move(env));
+    fab->SetFaultHook(injector.get());
+    simulator->tracer().AddSink(injector.get());
+  }
+
   // Open-loop workloads start once their channel's guest driver exists.
   std::vector<std::unique_ptr<OpenLoop>> loops;
   for (size_t i = 0; i < spec.workloads.size(); ++i) {
@@ -475,15 +549,80 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     }
   }
 
+  // Faults that take a host driver down (rescind, host crash) and bring it
+  // back (host crash).
+  stop_host_driver = [&built, rt = runtime.get()](int index) {
+    Built* which = &built[static_cast<size_t>(index)];
+    if (which->host == nullptr || which->host_stopped) return false;
+    which->host_stopped = true;
+    rt->RunPassive(0, 0, [which] { which->host->Destroy(); });
+    return true;
+  };
+  start_host_driver = [&built, &instances, rt = runtime.get()](int index) {
+    Built* which = &built[static_cast<size_t>(index)];
+    if (!which->host_stopped) return false;
+    DriverContext context;
+    context.runtime = rt;
+    context.device = rt->device(0);
+    context.vmbus_handle = rt->vmbus_handle(which->spec->guest);
+    context.interface_type = which->type;
+    context.interface_instance = which->instance;
+    context.channel = which->spec;
+    context.driver = &which->spec->host_driver;
+    context.host_side = true;
+    context.closed_loop = which->closed_loop;
+    context.request_bytes_max = which->request_bytes_max;
+    const DriverFactory* factory = which->host_factory;
+    rt->RunPassive(0, 0, [&instances, which, factory, context] {
+      absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*factory)(context);
+      if (!made.ok()) return;  // The restart failed: the channel stays rescinded.
+      which->host = made->get();
+      which->host_stopped = false;
+      instances.push_back(std::move(*made));
+    });
+    return true;
+  };
+  if (injector != nullptr) injector->Start();
+
   // Run.
   sim::RunLimits limits;
   limits.end_time = SimTime::FromNanoseconds(spec.stop.time_ns.value_or(int64_t{60} * 1000 * 1000 * 1000));
   const uint64_t events_max = spec.stop.events_max.value_or(UINT64_MAX);
   sim::RunResult result = sim::RunResult::kQueueEmpty;
+  const SimTime end_time = limits.end_time;
+  // Liveness: run in slices of a quarter of stuck_ns and look at the
+  // ledger between them.
+  const std::optional<int64_t> stuck_ns = spec.faults.stuck_ns;
+  const SimDuration slice = SimDuration::Nanoseconds(std::max<int64_t>(1, stuck_ns.value_or(0) / 4));
   for (;;) {
     const uint64_t done = simulator->events_executed();
     limits.events_max = std::min<uint64_t>(options.progress_events, events_max - done);
+    if (stuck_ns.has_value()) {
+      limits.end_time = simulator->Now() + slice < end_time ? simulator->Now() + slice : end_time;
+    }
     result = simulator->Run(limits);
+    if (stuck_ns.has_value() && ledger != nullptr) {
+      // Progress is stamped at the acting VP's clock, which may run ahead of
+      // the simulator's: no progress yet is zero idle time, never negative.
+      const int64_t idle_ns =
+          std::max<int64_t>(0, simulator->Now().nanoseconds() - ledger->last_progress().nanoseconds());
+      if (result == sim::RunResult::kQueueEmpty || idle_ns >= *stuck_ns) {
+        const uint64_t open = ledger->UnaccountedOpen(injector.get());
+        if (open != 0) {
+          report.stuck = true;
+          report.stuck_idle_ns = idle_ns;
+          report.stuck_queue_empty = result == sim::RunResult::kQueueEmpty;
+          report.stuck_open_sends = open;
+          simulator->tracer().Emit({.time = simulator->Now(),
+                                    .kind = faults::kFaultStuckTraceKind,
+                                    .size0 = static_cast<uint64_t>(report.stuck_idle_ns),
+                                    .size1 = open});
+          break;
+        }
+      }
+      if (result == sim::RunResult::kEndTimeReached && limits.end_time < end_time) continue;
+      limits.end_time = end_time;
+    }
     if (result != sim::RunResult::kEventBudgetExhausted) break;
     if (simulator->events_executed() >= events_max) break;
     if (options.progress) options.progress(simulator->Now().nanoseconds(), simulator->events_executed());
@@ -491,6 +630,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   if (result == sim::RunResult::kQueueEmpty && !spec.stop.quiescence && spec.stop.time_ns.has_value()) {
     result = sim::RunResult::kEndTimeReached;  // Idle until the end time.
   }
+  if (report.stuck) result = sim::RunResult::kStopRequested;
   report.stop_reason = result;
   const SimTime end = (result == sim::RunResult::kEndTimeReached) ? limits.end_time : simulator->Now();
   report.simulated_ns = end.nanoseconds();
@@ -554,9 +694,72 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
                                                        ", caused at ", v.cause_time.ToString(), ")"));
   }
   report.kmcl = runtime->counters();
-  Evaluate(spec, *runtime, report);
+  if (injector != nullptr) {
+    const std::vector<uint64_t> firings = injector->firings();
+    for (size_t i = 0; i < spec.faults.injections.size(); ++i) {
+      const FaultSpec& f = spec.faults.injections[i];
+      FaultReport r{.index = i, .kind = f.kind, .firings = firings[i]};
+      r.target = f.target.kind == "channel"     ? absl::StrCat("channel ", f.target.channel)
+                 : f.target.kind == "partition" ? absl::StrCat("partition ", f.target.partition)
+                 : f.target.kind == "class"     ? absl::StrCat("class ", f.target.interface_type)
+                                                : "all";
+      const FaultTriggerSpec& t = f.trigger;
+      r.trigger = t.kind == "at_ns"   ? absl::StrCat("at_ns ", t.at_ns)
+                  : t.kind == "after" ? absl::StrCat("after ", t.event, " x", t.count)
+                  : t.kind == "while" ? absl::StrCat("while ", t.predicate)
+                                      : absl::StrCat("probability ", t.numerator, "/", t.denominator);
+      report.fault_firings += firings[i];
+      report.faults.push_back(std::move(r));
+    }
+  }
+  if (ledger != nullptr) {
+    report.ledger_checked = true;
+    report.ledger = ledger->Summarise(injector.get());
+  }
+  if (report.stuck) {
+    const std::vector<kmcl::Runtime::ChannelDebugState> debug = runtime->DebugStates();
+    for (const auto& [guest, relid] : runtime->AttachedChannels()) {
+      for (const bool host_side : {false, true}) {
+        fabric::ChannelDataPath* end = host_side ? fab->host_endpoint(guest, relid) : fab->guest_endpoint(guest, relid);
+        if (end == nullptr) continue;
+        EndpointState e;
+        const int index = channel_of(guest, relid);
+        e.channel = index >= 0 ? built[static_cast<size_t>(index)].spec->name : "";
+        e.guest = guest;
+        e.relid = relid;
+        e.side = host_side ? "host" : "guest";
+        const uint8_t* out = end->writer().memory().control_page();
+        const uint8_t* in = end->reader().memory().control_page();
+        e.out_write_index = fabric::LoadControlWord(out, fabric::ControlWord::kWriteIndex);
+        e.out_read_index = fabric::LoadControlWord(out, fabric::ControlWord::kReadIndex);
+        e.out_pending_send_sz = fabric::LoadControlWord(out, fabric::ControlWord::kPendingSendSz);
+        e.in_write_index = fabric::LoadControlWord(in, fabric::ControlWord::kWriteIndex);
+        e.in_read_index = fabric::LoadControlWord(in, fabric::ControlWord::kReadIndex);
+        e.in_interrupt_mask = fabric::LoadControlWord(in, fabric::ControlWord::kInterruptMask);
+        e.writer_blocked = end->writer_blocked();
+        e.draining = end->draining();
+        e.stalled = end->stalled();
+        if (end->failed()) e.failed = std::string(end->status().message());
+        e.held_by_faults = end->fault_held_count();
+        for (const kmcl::Runtime::ChannelDebugState& k : debug) {
+          if (k.guest != guest || k.relid != relid || (k.partition == 0) != host_side) continue;
+          e.driver_state = absl::StrCat(k.state, k.running ? " running" : " not running");
+          e.queued_sends += k.queued_sends;
+          e.open_transactions += k.open_transactions;
+          e.packets_held += k.packets_held;
+        }
+        report.stuck_state.push_back(std::move(e));
+      }
+    }
+  }
+  Evaluate(spec, *runtime, injector.get(), report);
 
   for (sim::TraceSink* sink : options.sinks) simulator->tracer().RemoveSink(sink);
+  if (injector != nullptr) {
+    fab->SetFaultHook(nullptr);  // Teardown runs without faults.
+    simulator->tracer().RemoveSink(injector.get());
+  }
+  if (ledger != nullptr) simulator->tracer().RemoveSink(ledger.get());
   // Tear the drivers down (guests first) so they free what they own; this
   // runs after the report is taken and is not part of it. A driver stuck in
   // a blocking call is left as it is after a bounded wait.

@@ -49,6 +49,7 @@
 #include "kmcl/verifier.h"
 #include "sim/core/simulator.h"
 #include "sim/core/trace.h"
+#include "tools/faults/ledger.h"
 #include "tools/scenario/drivers.h"
 #include "tools/scenario/spec.h"
 
@@ -100,6 +101,40 @@ struct MonitorReport {
   uint64_t fires = 0;
 };
 
+// One injection of the scenario's "faults" section and how often it fired.
+struct FaultReport {
+  size_t index = 0;
+  std::string kind;
+  std::string target;   // "all", "channel c0", "partition 1", "class <guid>".
+  std::string trigger;  // "at_ns 1000", "after kmcl_send x10", "probability 1/50", "while ring_nonempty".
+  uint64_t firings = 0;
+};
+
+// One endpoint of a channel when a run was found stuck (liveness), with the
+// KMCL channel on that side.
+struct EndpointState {
+  std::string channel;  // The scenario's channel name ("" when unknown).
+  uint16_t guest = 0;
+  uint32_t relid = 0;
+  std::string side;     // "host" | "guest".
+  // The ring this endpoint writes and the one it reads, as the control
+  // pages say: write index, read index, the reader's interrupt mask and the
+  // writer's pending_send_sz.
+  uint32_t out_write_index = 0, out_read_index = 0, out_pending_send_sz = 0;
+  uint32_t in_write_index = 0, in_read_index = 0, in_interrupt_mask = 0;
+  bool writer_blocked = false;
+  bool draining = false;
+  bool stalled = false;  // Held by the layer above (quota).
+  std::string failed;    // Why the endpoint failed on peer data; empty if not.
+  uint64_t held_by_faults = 0;  // Packets a fault keeps back.
+  // KMCL: the driver's channel state, its queued sends, its transactions in
+  // flight and the peer's packets it holds.
+  std::string driver_state;
+  uint64_t queued_sends = 0;
+  uint64_t open_transactions = 0;
+  uint64_t packets_held = 0;
+};
+
 struct RunReport {
   std::string scenario;
   uint64_t seed = 0;
@@ -128,6 +163,19 @@ struct RunReport {
   uint64_t lost_packets = 0;
   // Verifier findings not listed in expectations.findings.
   uint64_t unexpected_findings = 0;
+  // Fault injection: each injection's firings; the exactly-once ledger
+  // (checked whenever the scenario injects faults or asks for liveness).
+  std::vector<FaultReport> faults;
+  uint64_t fault_firings = 0;
+  bool ledger_checked = false;
+  faults::LedgerSummary ledger;
+  // Liveness (faults.stuck_ns): the run made no progress for stuck_ns while
+  // sends no fault accounts for were outstanding, and was stopped.
+  bool stuck = false;
+  int64_t stuck_idle_ns = 0;     // Time since the last progress when stopped.
+  bool stuck_queue_empty = false;  // Stopped because nothing was left to run at all.
+  uint64_t stuck_open_sends = 0;  // Outstanding sends no fault accounts for.
+  std::vector<EndpointState> stuck_state;
 };
 
 // Exit codes of `vmbsim run` (documented in the README).
@@ -135,6 +183,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitExpectationFailed = 1;
 inline constexpr int kExitInvalidInput = 2;
 inline constexpr int kExitVerifierFinding = 3;
+inline constexpr int kExitStuck = 4;  // Liveness: no progress with work outstanding.
 inline constexpr int kExitInternalError = 70;
 int ExitCodeFor(const RunReport& report);
 

@@ -114,8 +114,8 @@ TEST(RunnerRequestTest, RequestsAreNeverResized) {
             "(/channels/0/max_packet_bytes), found 8192");
 }
 
-// A request the guest driver refuses at run time is a lost arrival: rr_vsc's
-// sends fail once the host has rescinded the channel, and each failed
+// A request the guest driver refuses at run time is a lost arrival: rr_vsc
+// refuses submissions once the host has rescinded the channel, and each failed
 // submission must show in arrivals_refused and fail no_lost_packets (the
 // runner used to take rr_vsc's Submit as always accepted).
 TEST(RunnerRequestTest, ARefusedArrivalIsCountedAndLost) {

@@ -205,6 +205,49 @@ struct ExpectationSpec {
 // library driver that frames requests must fit its framing in that too.
 inline uint32_t RequestBytesMax(const ChannelSpec& channel) { return channel.max_packet_bytes; }
 
+// "faults.injections[].target": which channels (or partition) a fault
+// applies to. Exactly one of the forms; absent means all.
+struct FaultTargetSpec {
+  std::string kind = "all";    // "all" | "channel" | "partition" | "class".
+  std::string channel;         // kind "channel": a channel name (its sub-channels included).
+  uint16_t partition = 0;      // kind "partition": 0 is the root, 1.. the guests.
+  std::string interface_type;  // kind "class": every channel of this interface type.
+};
+
+// "faults.injections[].trigger": when a fault fires. Exactly one form;
+// absent means every opportunity (probability 1/1).
+struct FaultTriggerSpec {
+  std::string kind = "probability";  // "at_ns" | "after" | "probability" | "while".
+  int64_t at_ns = 0;                 // From this simulated time on.
+  std::string event;                 // "after": a catalogue event name ...
+  uint64_t count = 1;                // ... and how many of them first.
+  uint64_t numerator = 1;            // "probability": numerator / denominator per opportunity.
+  uint64_t denominator = 1;
+  std::string predicate;             // "while": a catalogue predicate.
+};
+
+// "faults.injections[]": one fault of the catalogue (tools/faults/catalogue.h).
+struct FaultSpec {
+  std::string kind;  // A catalogue name.
+  FaultTargetSpec target;
+  FaultTriggerSpec trigger;
+  // Parameters by name, checked against the catalogue; absent ones take the
+  // catalogue's defaults.
+  std::map<std::string, int64_t> int_params;
+  std::map<std::string, std::string> string_params;
+  // Unset: 1 for "at_ns" and "after" triggers, unlimited otherwise.
+  std::optional<uint64_t> max_firings;
+};
+
+// "faults".
+struct FaultsSpec {
+  std::vector<FaultSpec> injections;
+  // Liveness: a run that makes no progress (no send, completion, delivery
+  // or ring read) for this long while sends no fault accounts for are
+  // outstanding stops as "stuck". Unset: no liveness check.
+  std::optional<int64_t> stuck_ns;
+};
+
 struct ScenarioSpec {
   std::string name;
   std::string description;
@@ -215,11 +258,11 @@ struct ScenarioSpec {
   std::vector<WorkloadSpec> workloads;
   ExplorationSpec exploration;
   ExpectationSpec expectations;
+  FaultsSpec faults;
   // The document this spec was loaded from, overrides applied, as compact
   // JSON (LoadScenario sets it; empty for a spec built in code). A recording
   // keeps it, so that a replay loads exactly what ran.
   std::string document_json;
-  // "faults": reserved for the fault-injection issue; must be absent or {}.
 };
 
 }  // namespace vmbsim::scenario

@@ -9,6 +9,7 @@
 #include "sim/check.h"
 #include "kmcl/trace_kinds.h"
 #include "sim/fabric/trace_kinds.h"
+#include "tools/faults/catalogue.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -108,6 +109,10 @@ void TimelineWriter::OnRecord(const sim::TraceRecord& r) {
     Add({.ts_ns = ts_ns, .a = {r.id0}, .tid = r.vp, .pid = r.partition, .type = Type::kInterrupt});
   } else if (r.kind >= kmcl::kKmclStateTraceKind && r.kind <= kmcl::kKmclBatchTraceKind) {
     OnKmclRecord(r);
+  } else if (r.kind == faults::kFaultFiredTraceKind) {
+    Add({.ts_ns = ts_ns, .a = {r.id0, r.id1, r.size0, r.size1}, .tid = r.vp, .pid = r.partition, .type = Type::kFault});
+  } else if (r.kind == faults::kFaultStuckTraceKind) {
+    Add({.ts_ns = ts_ns, .a = {r.size0, r.size1}, .pid = r.partition, .type = Type::kStuck});
   }
 }
 
@@ -264,6 +269,20 @@ std::string TimelineWriter::ToJson() const {
         line(absl::StrCat("{\"ph\":\"i\",\"s\":\"t\",", where,
                           ",\"name\":\"batch end\",\"cat\":\"packet\",\"args\":{\"channel\":", Hex64(e.a[0]),
                           ",\"packets\":", e.a[1], "}}"));
+        break;
+      case Type::kFault: {
+        const size_t kind = static_cast<size_t>(e.a[0]);
+        const std::string name =
+            kind < faults::Catalogue().size() ? faults::Catalogue()[kind].name : absl::StrCat("fault ", kind);
+        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"p\",", where, ",\"name\":", Quote(absl::StrCat("fault: ", name)),
+                          ",\"cat\":\"fault\",\"args\":{\"injection\":", e.a[1], ",\"trans_id\":", e.a[2],
+                          ",\"detail\":", e.a[3], "}}"));
+        break;
+      }
+      case Type::kStuck:
+        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"g\",", where,
+                          ",\"name\":\"stuck\",\"cat\":\"fault\",\"args\":{\"idle_ns\":", e.a[0],
+                          ",\"open_sends\":", e.a[1], "}}"));
         break;
       case Type::kDropped:
         break;

@@ -100,6 +100,8 @@ class TimelineWriter : public sim::TraceSink {
     kDeliver,     // a = {channel handle, trans id, bytes, relid | passive << 32}.
     kInterrupt,   // a = {sint}.
     kBatchEnd,    // a = {channel handle, packets}.
+    kFault,       // A fault fired: a = {fault kind, injection index, trans id, detail}.
+    kStuck,       // Liveness gave up: a = {ns without progress, open sends}.
     kDropped,     // A flow step that fell after its flow's end; not written.
   };
   struct Event {

@@ -20,6 +20,7 @@
 #include "sim/core/sim_time.h"
 #include "sim/core/trace.h"
 #include "sim/fabric/trace_kinds.h"
+#include "tools/faults/catalogue.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -247,6 +248,26 @@ TEST(TimelineTest, MarksDeliveriesInterruptsAndBatchEnds) {
     EXPECT_EQ(i["pid"], 0);
     EXPECT_EQ(i["tid"], 1);
   }
+}
+
+// Goal: fault firings and a liveness verdict appear as instants named by
+// the catalogue, with the injection, transaction and detail as arguments.
+TEST(TimelineTest, MarksFaultsAndStuck) {
+  TimelineWriter timeline;
+  timeline.OnRecord(Record(1000, faults::kFaultFiredTraceKind, 1, 0, 3,
+                           static_cast<uint64_t>(faults::FaultKind::kCompletionDrop), 2, 17, 0));
+  timeline.OnRecord(Record(9000, faults::kFaultStuckTraceKind, 0, 0, 0, 0, 0, 5000, 4));
+  const nlohmann::json doc = Parse(timeline.ToJson());
+  const std::vector<nlohmann::json> instants = EventsWithPhase(doc, "i");
+  ASSERT_EQ(instants.size(), 2u);
+  EXPECT_EQ(instants[0]["name"], "fault: completion_drop");
+  EXPECT_EQ(instants[0]["cat"], "fault");
+  EXPECT_EQ(instants[0]["pid"], 1);
+  EXPECT_EQ(instants[0]["args"]["injection"], 2);
+  EXPECT_EQ(instants[0]["args"]["trans_id"], 17);
+  EXPECT_EQ(instants[1]["name"], "stuck");
+  EXPECT_EQ(instants[1]["args"]["idle_ns"], 5000);
+  EXPECT_EQ(instants[1]["args"]["open_sends"], 4);
 }
 
 // Goal: collection stops at the bound and the file says so.

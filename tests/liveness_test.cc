@@ -1,0 +1,88 @@
+// liveness_test.cc
+//
+// Goal: a run that stops making progress while sends are outstanding is
+// stopped as stuck (exit 4) with a state dump that shows why, instead of
+// running to its time limit; a healthy run and a run whose outstanding
+// work a fault accounts for are not stuck. Method: the library's lost
+// wake-up pair with faults.stuck_ns set; the buggy host leaves data in its
+// incoming ring with the interrupt unmasked and nobody draining.
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tests/scenario_testing.h"
+#include "tools/faults/catalogue.h"
+#include "tools/scenario/loader.h"
+#include "tools/scenario/report.h"
+#include "tools/scenario/runner.h"
+
+namespace vmbsim::scenario {
+namespace {
+
+RunReport RunLibrary(const std::string& name, const std::vector<std::string>& overrides,
+                     sim::TraceSink* sink = nullptr) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  absl::StatusOr<ScenarioSpec> spec =
+      LoadScenarioFile("scenarios/" + name + ".json", registry.descriptors(), overrides);
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  if (!spec.ok()) return {};
+  RunOptions options;
+  if (sink != nullptr) options.sinks.push_back(sink);
+  absl::StatusOr<RunReport> report = RunScenario(*spec, registry, options);
+  EXPECT_TRUE(report.ok()) << report.status();
+  return report.ok() ? *report : RunReport{};
+}
+
+TEST(LivenessTest, LostWakeupIsStuckWithAStateDump) {
+  sim::RecordingTraceSink trace;
+  const RunReport r = RunLibrary("lost_wakeup_buggy", {R"(faults={"stuck_ns": 1000000})"}, &trace);
+  ASSERT_TRUE(r.stuck) << ReportSummary(r);
+  EXPECT_EQ(ExitCodeFor(r), kExitStuck);
+  // Either nothing was left to run, or nothing progressed for stuck_ns.
+  EXPECT_TRUE(r.stuck_queue_empty || r.stuck_idle_ns >= 1000000) << r.stuck_idle_ns;
+  EXPECT_LT(r.simulated_ns, 60'000'000'000);  // Stopped long before the time limit.
+  EXPECT_GT(r.stuck_open_sends, 0u);
+  EXPECT_EQ(r.stuck_open_sends, r.ledger.unaccounted);
+  ASSERT_EQ(r.stuck_state.size(), 2u);
+  const EndpointState& host = r.stuck_state[1];
+  EXPECT_EQ(host.side, "host");
+  EXPECT_EQ(host.channel, "racy");
+  // The stranded request: unread data in the host's incoming ring, its
+  // interrupt unmasked, no drain under way.
+  EXPECT_NE(host.in_write_index, host.in_read_index);
+  EXPECT_EQ(host.in_interrupt_mask, 0u);
+  EXPECT_FALSE(host.draining);
+  EXPECT_EQ(host.driver_state, "open running");
+  const EndpointState& guest = r.stuck_state[0];
+  EXPECT_EQ(guest.side, "guest");
+  EXPECT_GT(guest.open_transactions, 0u);
+  EXPECT_EQ(guest.in_write_index, host.out_write_index);  // One ring, seen from both ends.
+  const std::string json = ReportJson(r);
+  EXPECT_NE(json.find("\"stuck\": true"), std::string::npos);
+  EXPECT_NE(json.find("\"in_interrupt_mask\""), std::string::npos);
+  int stuck_records = 0;
+  for (const sim::TraceRecord& rec : trace.records()) stuck_records += rec.kind == faults::kFaultStuckTraceKind;
+  EXPECT_EQ(stuck_records, 1);
+}
+
+TEST(LivenessTest, HealthyRunIsNotStuck) {
+  const RunReport r = RunLibrary("lost_wakeup_fixed", {R"(faults={"stuck_ns": 1000000})"});
+  EXPECT_FALSE(r.stuck) << ReportSummary(r);
+  EXPECT_TRUE(r.ledger.balanced());
+  EXPECT_EQ(ExitCodeFor(r), kExitOk) << ReportSummary(r);
+}
+
+TEST(LivenessTest, WorkAFaultLostIsNotStuck) {
+  // Every guest-to-host doorbell lost from 1 ms on: the channel stops, and
+  // what is left is accounted to the fault, not reported as stuck.
+  const RunReport r = RunLibrary(
+      "lost_wakeup_fixed",
+      {R"(faults={"stuck_ns": 1000000, "injections": [{"kind": "signal_drop", "params": {"direction": "to_host"},
+                    "trigger": {"at_ns": 1000000}, "max_firings": 1000000}]})"});
+  EXPECT_FALSE(r.stuck) << ReportSummary(r);
+  EXPECT_GT(r.ledger.accounted_to_faults, 0u);
+  EXPECT_TRUE(r.ledger.balanced()) << ReportSummary(r);
+}
+
+}  // namespace
+}  // namespace vmbsim::scenario

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# A bounded swarm over the scenario library, as CI runs it on every
+# submission: the correct scenarios survive every seed with random faults
+# (no run fails), and the deliberately buggy one is found.
+#
+# Usage: swarm_library_test.sh VMBSIM SEEDS
+set -uo pipefail
+vmbsim=$1
+seeds=$2
+export VMBSIM_SCENARIO_DIR=scenarios
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+correct=()
+for f in scenarios/*.json; do
+  name=$(basename "$f" .json)
+  case $name in
+    scenario.schema | *_buggy) ;;
+    *) correct+=("$name") ;;
+  esac
+done
+[[ ${#correct[@]} -ge 10 ]] || fail "only ${#correct[@]} correct scenarios found"
+
+"$vmbsim" swarm "${correct[@]}" --seeds "$seeds" --jobs 2 --out "$work" >"$work/out" 2>/dev/null
+code=$?
+[[ $code == 0 ]] || { fail "the correct scenarios failed (exit $code)"; sed 's/^/  | /' "$work/out"; }
+
+"$vmbsim" swarm lost_wakeup_buggy --seeds "$seeds" --jobs 2 >"$work/buggy" 2>/dev/null
+code=$?
+[[ $code == 1 ]] || fail "the buggy scenario was not found (exit $code)"
+grep -q 'stuck: host reader idle with unread data, unmasked' "$work/buggy" || fail "the lost wake-up's signature"
+
+if [[ $failures != 0 ]]; then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "all passed"

@@ -1,0 +1,247 @@
+#include "tools/faults/scenario_json.h"
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace vmbsim::faults {
+namespace {
+
+using scenario::ScenarioSpec;
+
+std::string Q(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppend(&out, "\\u00", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// Members of one JSON object, joined.
+class Obj {
+ public:
+  Obj& Add(const std::string& key, const std::string& raw) {
+    members_.push_back(absl::StrCat(Q(key), ": ", raw));
+    return *this;
+  }
+  Obj& Str(const std::string& key, const std::string& value) { return Add(key, Q(value)); }
+  template <typename T>
+  Obj& Num(const std::string& key, T value) {
+    return Add(key, absl::StrCat(value));
+  }
+  Obj& Bool(const std::string& key, bool value) { return Add(key, value ? "true" : "false"); }
+  Obj& Dbl(const std::string& key, double value) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof(buffer), "%.17g", value);
+    return Add(key, buffer);
+  }
+  template <typename T>
+  Obj& Opt(const std::string& key, const std::optional<T>& value) {
+    if (value.has_value()) Num(key, *value);
+    return *this;
+  }
+  std::string Take(const std::string& indent = "") const {
+    if (members_.empty()) return "{}";
+    return absl::StrCat("{", absl::StrJoin(members_, absl::StrCat(", ")), "}");
+  }
+
+ private:
+  std::vector<std::string> members_;
+};
+
+std::string Array(const std::vector<std::string>& items, const std::string& separator = ", ") {
+  return absl::StrCat("[", absl::StrJoin(items, separator), "]");
+}
+
+std::string Driver(const scenario::DriverSpec& d) {
+  Obj params;
+  for (const auto& [k, v] : d.string_params) params.Str(k, v);
+  for (const auto& [k, v] : d.int_params) params.Num(k, v);
+  for (const auto& [k, v] : d.bool_params) params.Bool(k, v);
+  Obj o;
+  o.Str("name", d.name);
+  o.Add("params", params.Take());
+  return o.Take();
+}
+
+}  // namespace
+
+std::string ScenarioToJson(const ScenarioSpec& spec) {
+  Obj root;
+  root.Str("name", spec.name);
+  root.Str("description", spec.description);
+  root.Num("seed", spec.seed);
+  {
+    Obj stop;
+    stop.Opt("time_ns", spec.stop.time_ns).Opt("events_max", spec.stop.events_max).Bool("quiescence", spec.stop.quiescence);
+    root.Add("stop", stop.Take());
+  }
+  {
+    std::vector<std::string> guests;
+    for (const scenario::GuestSpec& g : spec.fabric.guests) {
+      guests.push_back(Obj().Num("vps", g.vps).Num("memory_mib", g.memory_mib).Take());
+    }
+    Obj costs;
+    for (const auto& [k, v] : spec.fabric.cost_overrides) costs.Num(k, v);
+    Obj fabric;
+    fabric.Num("root_vps", spec.fabric.root_vps)
+        .Add("guests", Array(guests))
+        .Str("cost_profile", spec.fabric.cost_profile)
+        .Add("cost_overrides", costs.Take())
+        .Str("monitor_mode", spec.fabric.monitor_mode);
+    root.Add("fabric", fabric.Take());
+  }
+  {
+    std::vector<std::string> channels;
+    for (const scenario::ChannelSpec& c : spec.channels) {
+      Obj o;
+      o.Str("name", c.name)
+          .Str("interface_type", c.interface_type)
+          .Str("interface_instance", c.interface_instance)
+          .Num("guest", c.guest)
+          .Add("host_driver", Driver(c.host_driver))
+          .Add("guest_driver", Driver(c.guest_driver))
+          .Num("incoming_ring_pages", c.incoming_ring_pages)
+          .Num("outgoing_ring_pages", c.outgoing_ring_pages)
+          .Num("max_packet_bytes", c.max_packet_bytes)
+          .Bool("monitored", c.monitored)
+          .Opt("interrupt_latency_100ns", c.interrupt_latency_100ns)
+          .Opt("guest_target_vp", c.guest_target_vp)
+          .Bool("host_passive_processing", c.host_passive_processing)
+          .Bool("guest_passive_processing", c.guest_passive_processing)
+          .Opt("host_transaction_quota", c.host_transaction_quota)
+          .Opt("guest_transaction_quota", c.guest_transaction_quota)
+          .Num("sub_channels", c.sub_channels)
+          .Str("lost_wakeup_bug", c.lost_wakeup_bug)
+          .Opt("host_stop_ns", c.host_stop_ns)
+          .Opt("guest_stop_ns", c.guest_stop_ns);
+      channels.push_back(o.Take());
+    }
+    root.Add("channels", Array(channels, ",\n    "));
+  }
+  {
+    std::vector<std::string> workloads;
+    for (const scenario::WorkloadSpec& w : spec.workloads) {
+      const scenario::ArrivalSpec& a = w.arrival;
+      Obj arrival;
+      arrival.Str("kind", a.kind)
+          .Num("outstanding", a.outstanding)
+          .Num("interval_ns", a.interval_ns)
+          .Num("burst", a.burst)
+          .Num("on_ns", a.on_ns)
+          .Num("off_ns", a.off_ns);
+      Obj size;
+      size.Str("kind", w.size.kind);
+      if (w.size.kind == "fixed") size.Num("bytes", w.size.bytes);
+      if (w.size.kind == "uniform") size.Num("min_bytes", w.size.min_bytes).Num("max_bytes", w.size.max_bytes);
+      if (w.size.kind == "empirical") {
+        std::vector<std::string> rows;
+        for (const scenario::SizeWeight& row : w.size.table) {
+          rows.push_back(Obj().Num("bytes", row.bytes).Num("weight", row.weight).Take());
+        }
+        size.Add("table", Array(rows));
+      }
+      workloads.push_back(Obj()
+                              .Str("channel", w.channel)
+                              .Add("arrival", arrival.Take())
+                              .Add("size", size.Take())
+                              .Num("requests", w.requests)
+                              .Num("start_ns", w.start_ns)
+                              .Take());
+    }
+    root.Add("workloads", Array(workloads, ",\n    "));
+  }
+  if (spec.exploration.tie_break_seed.has_value()) {
+    root.Add("exploration", Obj().Num("tie_break_seed", *spec.exploration.tie_break_seed).Take());
+  }
+  {
+    const scenario::ExpectationSpec& e = spec.expectations;
+    Obj o;
+    if (!e.lost_packets_min.has_value()) o.Bool("no_lost_packets", e.no_lost_packets);
+    o.Bool("no_verifier_findings", e.no_verifier_findings);
+    std::vector<std::string> latency;
+    for (const scenario::LatencyBound& b : e.latency) {
+      Obj l;
+      if (!b.channel.empty()) l.Str("channel", b.channel);
+      latency.push_back(l.Str("metric", b.metric).Dbl("percentile", b.percentile).Num("max_ns", b.max_ns).Take());
+    }
+    o.Add("latency", Array(latency));
+    if (e.interrupts_per_packet_max.has_value()) o.Dbl("interrupts_per_packet_max", *e.interrupts_per_packet_max);
+    if (e.interrupts_per_packet_min.has_value()) o.Dbl("interrupts_per_packet_min", *e.interrupts_per_packet_min);
+    std::vector<std::string> findings;
+    for (const scenario::FindingExpectation& f : e.findings) {
+      findings.push_back(Obj().Str("rule", f.rule).Num("min_count", f.min_count).Opt("max_count", f.max_count).Take());
+    }
+    o.Add("findings", Array(findings));
+    o.Opt("lost_packets_min", e.lost_packets_min).Opt("failed_transactions_min", e.failed_transactions_min);
+    root.Add("expectations", o.Take());
+  }
+  {
+    std::vector<std::string> injections;
+    for (const scenario::FaultSpec& f : spec.faults.injections) {
+      Obj target;
+      if (f.target.kind == "channel") target.Str("channel", f.target.channel);
+      if (f.target.kind == "partition") target.Num("partition", f.target.partition);
+      if (f.target.kind == "class") target.Str("class", f.target.interface_type);
+      if (f.target.kind == "all") target.Bool("all", true);
+      Obj trigger;
+      const scenario::FaultTriggerSpec& t = f.trigger;
+      if (t.kind == "at_ns") trigger.Num("at_ns", t.at_ns);
+      if (t.kind == "after") trigger.Add("after", Obj().Str("event", t.event).Num("count", t.count).Take());
+      if (t.kind == "probability") {
+        trigger.Add("probability", Obj().Num("numerator", t.numerator).Num("denominator", t.denominator).Take());
+      }
+      if (t.kind == "while") trigger.Str("while", t.predicate);
+      Obj params;
+      for (const auto& [k, v] : f.int_params) params.Num(k, v);
+      for (const auto& [k, v] : f.string_params) params.Str(k, v);
+      Obj o;
+      o.Str("kind", f.kind).Add("target", target.Take()).Add("trigger", trigger.Take()).Add("params", params.Take());
+      o.Opt("max_firings", f.max_firings);
+      injections.push_back(o.Take());
+    }
+    Obj faults;
+    faults.Opt("stuck_ns", spec.faults.stuck_ns);
+    faults.Add("injections", Array(injections, ",\n    "));
+    root.Add("faults", faults.Take());
+  }
+  std::string out = root.Take();
+  // One top-level member a line, for people reading the file.
+  std::string pretty = "{\n  ";
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 1; i + 1 < out.size(); ++i) {
+    const char c = out[i];
+    if (in_string) {
+      pretty += c;
+      if (c == '\\') {
+        pretty += out[++i];
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c == '{' || c == '[') ++depth;
+    if (c == '}' || c == ']') --depth;
+    if (c == ',' && depth == 0 && i + 1 < out.size() && out[i + 1] == ' ') {
+      pretty += ",\n ";
+      continue;
+    }
+    pretty += c;
+  }
+  return pretty + "\n}\n";
+}
+
+}  // namespace vmbsim::faults
