@@ -62,18 +62,6 @@ std::string Describe(const scenario::RunReport& report) {
                       "\n", absl::StrCat(absl::Hex(report.fingerprint, absl::kZeroPad16)), "\n");
 }
 
-// Seeds as compact ranges: "0-2, 5, 9-11".
-std::string Ranges(const std::vector<uint64_t>& seeds) {
-  std::vector<std::string> parts;
-  for (size_t i = 0; i < seeds.size();) {
-    size_t j = i;
-    while (j + 1 < seeds.size() && seeds[j + 1] == seeds[j] + 1) ++j;
-    parts.push_back(j == i ? absl::StrCat(seeds[i]) : absl::StrCat(seeds[i], "-", seeds[j]));
-    i = j + 1;
-  }
-  return absl::StrJoin(parts, ", ");
-}
-
 }  // namespace
 
 int ExploreCommand(const std::vector<std::string>& args) {
@@ -89,14 +77,10 @@ int ExploreCommand(const std::vector<std::string>& args) {
     auto value = [&](const std::string& name) { return FlagValue(args, &i, name, &error); };
     if (auto v = value("tie-break-seeds")) {
       if (!error.empty()) return Invalid(error);
-      std::vector<std::string> ends = absl::StrSplit(*v, "..");
-      uint64_t from = 0;
-      uint64_t to = 0;
-      if (ends.size() != 2 || !absl::SimpleAtoi(ends[0], &from) || !absl::SimpleAtoi(ends[1], &to) || from > to ||
-          to - from >= 1'000'000) {
+      range = ParseSeedRange(*v, 1'000'000);
+      if (!range.has_value()) {
         return Invalid(absl::StrCat("--tie-break-seeds: expected A..B with A <= B (at most 10^6 seeds), got '", *v, "'"));
       }
-      range = {from, to};
     } else if (auto v = value("jobs")) {
       if (!error.empty() || !absl::SimpleAtoi(*v, &jobs) || jobs < 1 || jobs > 1024) {
         return Invalid(absl::StrCat("--jobs: expected an integer in 1..1024, got '", *v, "'"));
@@ -189,7 +173,7 @@ int ExploreCommand(const std::vector<std::string>& args) {
                 seeds_and_prints.second.size());
     std::printf("  exit %s; expectations %s; findings %s; causality violations %s\n", outcome.exit.c_str(),
                 outcome.expectations.c_str(), outcome.findings.c_str(), outcome.causality.c_str());
-    std::printf("  tie-break seeds: %s\n", Ranges(seeds).c_str());
+    std::printf("  tie-break seeds: %s\n", SeedRanges(seeds).c_str());
   }
   std::printf("exit=%d\n", all_as_baseline ? 0 : 1);
   return all_as_baseline ? 0 : 1;

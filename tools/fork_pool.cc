@@ -4,12 +4,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace vmbsim::tools {
 namespace {
@@ -109,6 +113,29 @@ absl::Status RunForked(unsigned jobs, const std::function<std::optional<size_t>(
     }
   }
   return status;
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> ParseSeedRange(const std::string& text, uint64_t count_max) {
+  const std::vector<std::string> ends = absl::StrSplit(text, "..");
+  uint64_t from = 0;
+  uint64_t to = 0;
+  if (ends.size() != 2 || !absl::SimpleAtoi(ends[0], &from) || !absl::SimpleAtoi(ends[1], &to) || from > to ||
+      to - from >= count_max) {
+    return std::nullopt;
+  }
+  return std::make_pair(from, to);
+}
+
+std::string SeedRanges(std::vector<uint64_t> seeds) {
+  std::sort(seeds.begin(), seeds.end());
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < seeds.size();) {
+    size_t j = i;
+    while (j + 1 < seeds.size() && seeds[j + 1] == seeds[j] + 1) ++j;
+    parts.push_back(j == i ? absl::StrCat(seeds[i]) : absl::StrCat(seeds[i], "-", seeds[j]));
+    i = j + 1;
+  }
+  return absl::StrJoin(parts, ", ");
 }
 
 }  // namespace vmbsim::tools

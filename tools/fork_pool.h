@@ -20,9 +20,12 @@
 #define VMBSIM_TOOLS_FORK_POOL_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -51,6 +54,12 @@ struct ForkResult {
 absl::Status RunForked(unsigned jobs, const std::function<std::optional<size_t>()>& next,
                        const std::function<std::string(size_t)>& task,
                        const std::function<void(ForkResult)>& done);
+
+// The seed ranges the forked commands take and print (explore, swarm):
+// "A..B" with A <= B and fewer than `count_max` seeds, or nullopt.
+std::optional<std::pair<uint64_t, uint64_t>> ParseSeedRange(const std::string& text, uint64_t count_max);
+// Seeds as compact ranges, sorted: "0-2, 5, 9-11".
+std::string SeedRanges(std::vector<uint64_t> seeds);
 
 }  // namespace vmbsim::tools
 

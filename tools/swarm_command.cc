@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "tools/faults/scenario_json.h"
 #include "tools/faults/swarm.h"
+#include "tools/fork_pool.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/report.h"
 #include "tools/scenario/runner.h"
@@ -46,17 +47,6 @@ int Invalid(const char* command, const std::string& message) {
   return scenario::kExitInvalidInput;
 }
 
-std::optional<std::pair<uint64_t, uint64_t>> ParseRange(const std::string& text) {
-  std::vector<std::string> ends = absl::StrSplit(text, "..");
-  uint64_t from = 0;
-  uint64_t to = 0;
-  if (ends.size() != 2 || !absl::SimpleAtoi(ends[0], &from) || !absl::SimpleAtoi(ends[1], &to) || from > to ||
-      to - from >= 10'000'000) {
-    return std::nullopt;
-  }
-  return std::make_pair(from, to);
-}
-
 std::string JsonString(const std::string& text) {
   std::string out = "\"";
   for (const char c : text) {
@@ -65,19 +55,6 @@ std::string JsonString(const std::string& text) {
     out += c;
   }
   return out + "\"";
-}
-
-// Seeds as compact ranges: "0-2, 5, 9-11".
-std::string Ranges(std::vector<uint64_t> seeds) {
-  std::sort(seeds.begin(), seeds.end());
-  std::vector<std::string> parts;
-  for (size_t i = 0; i < seeds.size();) {
-    size_t j = i;
-    while (j + 1 < seeds.size() && seeds[j + 1] == seeds[j] + 1) ++j;
-    parts.push_back(j == i ? absl::StrCat(seeds[i]) : absl::StrCat(seeds[i], "-", seeds[j]));
-    i = j + 1;
-  }
-  return absl::StrJoin(parts, ", ");
 }
 
 struct Loaded {
@@ -108,7 +85,7 @@ int SwarmCommand(const std::vector<std::string>& args) {
     auto value = [&](const std::string& name) { return FlagValue(args, &i, name, &error); };
     if (auto v = value("seeds")) {
       if (!error.empty()) return Invalid("swarm", error);
-      range = ParseRange(*v);
+      range = ParseSeedRange(*v, 10'000'000);
       if (!range.has_value()) {
         return Invalid("swarm", absl::StrCat("--seeds: expected A..B with A <= B (at most 10^7 seeds), got '", *v, "'"));
       }
@@ -262,7 +239,7 @@ int SwarmCommand(const std::vector<std::string>& args) {
     for (const auto& [s, seed] : group.runs) by_scenario[s].push_back(seed);
     std::printf("failure %d: %zu run(s): %s\n", ++index, group.runs.size(), signature.c_str());
     for (const auto& [s, list] : by_scenario) {
-      std::printf("  %s: seeds %s\n", scenarios[s].spec.name.c_str(), Ranges(list).c_str());
+      std::printf("  %s: seeds %s\n", scenarios[s].spec.name.c_str(), SeedRanges(list).c_str());
     }
     std::printf("  shrink: %s\n", reproduce.c_str());
     std::string replay;
