@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -129,10 +128,20 @@ std::optional<uint16_t> ParseKind(absl::string_view text) {
   return std::nullopt;
 }
 
-std::string FormatText(const sim::TraceRecord& r) {
+namespace {
+
+struct NamedValue {
+  std::string name;
+  std::string value;
+  bool number = true;  // A plain decimal number (JSON writes it unquoted).
+};
+
+// The kind-specific fields of `r` by name, in field order: a field the kind
+// does not use only when it is non-zero (under its generic name), a packed
+// field ("a|b") as its two parts.
+std::vector<NamedValue> NamedFields(const sim::TraceRecord& r) {
   const KindInfo* info = FindKind(r.kind);
-  std::string out = absl::StrCat("#", r.sequence, " t=", Time(r.time.nanoseconds()), " p", r.partition, " vp", r.vp,
-                                 " ch", r.channel, " ", KindName(r.kind));
+  std::vector<NamedValue> out;
   for (int i = 0; i < 4; ++i) {
     const char* name = info != nullptr ? info->fields[i] : kGenericFields[i];
     if (name == nullptr) {
@@ -141,35 +150,32 @@ std::string FormatText(const sim::TraceRecord& r) {
     }
     if (Packed(name)) {
       const std::pair<std::string, std::string> names = absl::StrSplit(name, '|');
-      absl::StrAppend(&out, " ", names.first, "=", Field(r, i) & 0xFFFF, " ", names.second, "=", Field(r, i) >> 16);
+      out.push_back({names.first, absl::StrCat(Field(r, i) & 0xFFFF)});
+      out.push_back({names.second, absl::StrCat(Field(r, i) >> 16)});
       continue;
     }
-    absl::StrAppend(&out, " ", name, "=", Value(r.kind, name, Field(r, i)));
+    std::string value = Value(r.kind, name, Field(r, i));
+    const bool number = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+    out.push_back({name, std::move(value), number});
   }
   return out;
 }
 
+}  // namespace
+
+std::string FormatText(const sim::TraceRecord& r) {
+  std::string out = absl::StrCat("#", r.sequence, " t=", Time(r.time.nanoseconds()), " p", r.partition, " vp", r.vp,
+                                 " ch", r.channel, " ", KindName(r.kind));
+  for (const NamedValue& f : NamedFields(r)) absl::StrAppend(&out, " ", f.name, "=", f.value);
+  return out;
+}
+
 std::string FormatJson(const sim::TraceRecord& r) {
-  const KindInfo* info = FindKind(r.kind);
   std::string out = absl::StrCat("{\"index\":", r.sequence, ",\"time_ns\":", r.time.nanoseconds(), ",\"kind\":\"",
                                  KindName(r.kind), "\",\"partition\":", r.partition, ",\"vp\":", r.vp,
                                  ",\"channel\":", r.channel);
-  for (int i = 0; i < 4; ++i) {
-    const char* name = info != nullptr ? info->fields[i] : kGenericFields[i];
-    if (name == nullptr) {
-      if (Field(r, i) == 0) continue;
-      name = kGenericFields[i];
-    }
-    if (Packed(name)) {
-      const std::pair<std::string, std::string> names = absl::StrSplit(name, '|');
-      absl::StrAppend(&out, ",\"", names.first, "\":", Field(r, i) & 0xFFFF, ",\"", names.second,
-                      "\":", Field(r, i) >> 16);
-      continue;
-    }
-    const std::string value = Value(r.kind, name, Field(r, i));
-    const bool number = !value.empty() && absl::ascii_isdigit(static_cast<unsigned char>(value[0])) &&
-                        value.find_first_not_of("0123456789") == std::string::npos;
-    absl::StrAppend(&out, ",\"", name, "\":", number ? value : absl::StrCat("\"", value, "\""));
+  for (const NamedValue& f : NamedFields(r)) {
+    absl::StrAppend(&out, ",\"", f.name, "\":", f.number ? f.value : absl::StrCat("\"", f.value, "\""));
   }
   out += "}";
   return out;
