@@ -6,9 +6,11 @@
 //             `--record` (a Recorder sink writing a trace file), each run in
 //             a fresh process (this binary with --once, timing the run
 //             itself: load, build, run, and for --record the file written
-//             and closed). Five rounds in alternating order; each round's
-//             ratio is taken from two neighbouring runs. Target: recording
-//             costs at most 30 % (ratio <= 1.30).
+//             and closed). --rounds (default 11) rounds in alternating
+//             order; each round's ratio is taken from two neighbouring runs,
+//             in wall time and in CPU time (user + system, which other load
+//             on the machine disturbs less). Target: recording costs at most
+//             30 % (wall ratio <= 1.30).
 //   diff      two recordings of the same run at 10^6 and 10^7 events
 //             (--diff-events), diffed as `vmbsim diff` does, each in a child
 //             process: wall time and the child's peak RSS. The memory must
@@ -16,7 +18,7 @@
 // Also printed: bytes per event of the recordings.
 //
 // Run: bazel run --config=opt //tools/recording:recording_benchmark -- [--events=N]
-// [--diff-events=N,M] (from the workspace: it reads scenarios/; traces go to
+// [--rounds=N] [--diff-events=N,M] (from the workspace: it reads scenarios/; traces go to
 // $TMPDIR, default /tmp, and are removed). --once=plain or --once=record runs
 // one side once, for profilers: under callgrind the two sides' instruction
 // counts give a noise-free ratio.
@@ -34,6 +36,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "tools/recording/recorder.h"
 #include "tools/recording/replay.h"
@@ -60,11 +63,24 @@ scenario::ScenarioSpec Hello(uint64_t events) {
   return *spec;
 }
 
-// One run; with `trace_path`, recorded there. Returns wall seconds.
-double Run(const scenario::ScenarioSpec& spec, const std::string& trace_path, uint64_t* records = nullptr,
+struct Seconds {
+  double wall = 0;
+  double cpu = 0;  // User + system time of this process.
+};
+
+double CpuSeconds() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// One run; with `trace_path`, recorded there.
+Seconds Run(const scenario::ScenarioSpec& spec, const std::string& trace_path, uint64_t* records = nullptr,
            uint64_t* bytes = nullptr) {
   const scenario::DriverRegistry registry = scenario::DriverRegistry::WithBuiltins();
   const Clock::time_point start = Clock::now();
+  const double cpu_start = CpuSeconds();
   scenario::RunOptions options;
   std::unique_ptr<Recorder> recorder;
   if (!trace_path.empty()) {
@@ -80,7 +96,7 @@ double Run(const scenario::ScenarioSpec& spec, const std::string& trace_path, ui
     if (bytes != nullptr) *bytes = recorder->bytes_written();
   }
   if (records != nullptr) *records = report->trace_records;
-  return std::chrono::duration<double>(Clock::now() - start).count();
+  return {std::chrono::duration<double>(Clock::now() - start).count(), CpuSeconds() - cpu_start};
 }
 
 double Median(std::vector<double> v) {
@@ -116,6 +132,7 @@ int Main(int argc, char** argv) {
   uint64_t events = 1000000;
   std::vector<uint64_t> diff_events = {1000000, 10000000};
   std::string once;
+  int rounds = 11;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--once=plain" || arg == "--once=record") {
@@ -123,6 +140,7 @@ int Main(int argc, char** argv) {
       continue;
     }
     if (arg.rfind("--events=", 0) == 0 && absl::SimpleAtoi(arg.substr(9), &events)) continue;
+    if (arg.rfind("--rounds=", 0) == 0 && absl::SimpleAtoi(arg.substr(9), &rounds) && rounds > 0) continue;
     if (arg.rfind("--diff-events=", 0) == 0) {
       diff_events.clear();
       for (absl::string_view n : absl::StrSplit(arg.substr(14), ',')) {
@@ -132,7 +150,7 @@ int Main(int argc, char** argv) {
       }
       continue;
     }
-    std::fprintf(stderr, "usage: recording_benchmark [--events=N] [--diff-events=N,M]\n");
+    std::fprintf(stderr, "usage: recording_benchmark [--events=N] [--rounds=N] [--diff-events=N,M] [--once=plain|record]\n");
     return 2;
   }
   const char* tmp = std::getenv("TMPDIR");
@@ -141,7 +159,8 @@ int Main(int argc, char** argv) {
 
   const scenario::ScenarioSpec spec = Hello(events);
   if (!once.empty()) {  // One run, for profilers (callgrind counts instructions without noise).
-    std::printf("%s: %.3f s\n", once.c_str(), Run(spec, once == "record" ? trace : ""));
+    const Seconds s = Run(spec, once == "record" ? trace : "");
+    std::printf("%s: %.4f s wall, %.4f s cpu\n", once.c_str(), s.wall, s.cpu);
     std::remove(trace.c_str());
     return 0;
   }
@@ -151,16 +170,18 @@ int Main(int argc, char** argv) {
   const auto timed = [&argv, events](const std::string& side) {
     const std::string command = absl::StrCat(argv[0], " --events=", events, " --once=", side);
     FILE* pipe = popen(command.c_str(), "r");
-    double seconds = 0;
-    if (pipe == nullptr || std::fscanf(pipe, "%*[a-z]: %lf", &seconds) != 1) std::exit(1);
+    Seconds seconds;
+    if (pipe == nullptr || std::fscanf(pipe, "%*[a-z]: %lf s wall, %lf", &seconds.wall, &seconds.cpu) != 2) {
+      std::exit(1);
+    }
     if (pclose(pipe) != 0) std::exit(1);
     return seconds;
   };
   uint64_t records = 0, bytes = 0;
   Run(spec, trace, &records, &bytes);  // The trace's size, and a warm-up.
-  std::vector<double> plain, recorded, ratios;
-  for (int round = 0; round < 5; ++round) {
-    double p = 0, r = 0;
+  std::vector<double> plain, recorded, ratios, cpu_ratios;
+  for (int round = 0; round < rounds; ++round) {
+    Seconds p, r;
     if (round % 2 == 0) {
       p = timed("plain");
       r = timed("record");
@@ -168,16 +189,22 @@ int Main(int argc, char** argv) {
       r = timed("record");
       p = timed("plain");
     }
-    plain.push_back(p);
-    recorded.push_back(r);
-    ratios.push_back(r / p);
+    plain.push_back(p.wall);
+    recorded.push_back(r.wall);
+    ratios.push_back(r.wall / p.wall);
+    cpu_ratios.push_back(r.cpu / p.cpu);
   }
+  const auto range = [](const std::vector<double>& v) {
+    return absl::StrFormat("median %.3f, range %.3f..%.3f", Median(v), *std::min_element(v.begin(), v.end()),
+                           *std::max_element(v.begin(), v.end()));
+  };
   std::printf("record: hello, %llu trace records, %.2f bytes per event\n",
               static_cast<unsigned long long>(records), static_cast<double>(bytes) / static_cast<double>(records));
-  std::printf("  without --record  %.3f s (median of 5)\n", Median(plain));
-  std::printf("  with --record     %.3f s (median of 5)\n", Median(recorded));
-  std::printf("  ratio recorded/plain: median %.3f, range %.3f..%.3f (target <= 1.30)\n", Median(ratios),
-              *std::min_element(ratios.begin(), ratios.end()), *std::max_element(ratios.begin(), ratios.end()));
+  std::printf("  without --record  %.3f s wall (median of %d)\n", Median(plain), rounds);
+  std::printf("  with --record     %.3f s wall (median of %d)\n", Median(recorded), rounds);
+  std::printf("  ratio recorded/plain, wall: %s (target <= 1.30)\n", range(ratios).c_str());
+  std::printf("  ratio recorded/plain, cpu:  %s (user + system time; less sensitive to other load)\n",
+              range(cpu_ratios).c_str());
 
   for (uint64_t n : diff_events) {
     const std::string a = dir + "/vmbsim_recording_benchmark_a.trace";

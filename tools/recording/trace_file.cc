@@ -21,7 +21,7 @@ namespace {
 // relids per channel.
 constexpr uint64_t kHeaderBytesMax = uint64_t{80} << 20;
 constexpr uint64_t kFooterBytesMax = uint64_t{16} << 20;
-constexpr size_t kWriteBufferBytes = size_t{1} << 20;
+constexpr size_t kWriteBufferBytes = size_t{1} << 18;
 constexpr size_t kReadBufferBytes = size_t{1} << 20;
 
 uint64_t ZigZag(int64_t value) {
@@ -66,7 +66,13 @@ const char* const kFieldNames[7] = {"partition", "vp", "channel", "id0", "id1", 
 
 EventCodec::EventCodec() : slot_of_kind_(size_t{1} << 16, 0) {}
 
-size_t EventCodec::Encode(const sim::TraceRecord& record, uint8_t* out) {
+EventCodec::Fields& EventCodec::AddKind(uint16_t kind) {
+  previous_.push_back(Fields{});
+  slot_of_kind_[kind] = static_cast<uint16_t>(previous_.size());
+  return previous_.back();
+}
+
+[[gnu::always_inline]] inline size_t EventCodec::EncodeInline(const sim::TraceRecord& record, uint8_t* out) {
   uint8_t* p = out;
   const int64_t time_ns = record.time.nanoseconds();
   const int64_t time_delta = time_ns - previous_time_ns_;
@@ -96,6 +102,8 @@ size_t EventCodec::Encode(const sim::TraceRecord& record, uint8_t* out) {
   put(6, record.size1);
   return static_cast<size_t>(p - out);
 }
+
+size_t EventCodec::Encode(const sim::TraceRecord& record, uint8_t* out) { return EncodeInline(record, out); }
 
 std::string EventCodec::Decode(const uint8_t* in, size_t size, sim::TraceRecord* record) {
   const uint8_t* p = in;
@@ -152,66 +160,10 @@ std::string EventCodec::Decode(const uint8_t* in, size_t size, sim::TraceRecord*
 // TraceWriter
 
 TraceWriter::TraceWriter(std::string path, std::FILE* file)
-    : path_(std::move(path)), file_(file), buffer_(new uint8_t[kWriteBufferBytes]) {
-  block_.reserve(kBlockRecords);
-}
+    : path_(std::move(path)), file_(file), buffer_(new uint8_t[kWriteBufferBytes]) {}
 
 TraceWriter::~TraceWriter() {
-  Stop();
   if (file_ != nullptr) std::fclose(file_);
-}
-
-void TraceWriter::Submit() {
-  std::unique_lock<std::mutex> lock(mu_);
-  // Bounded: wait while the encoder has enough to do.
-  changed_.wait(lock, [this] { return full_.size() < kBlocksInFlight; });
-  full_.push_back(std::move(block_));
-  if (free_.empty()) {
-    block_ = Block();
-    block_.reserve(kBlockRecords);
-  } else {
-    block_ = std::move(free_.back());
-    free_.pop_back();
-  }
-  lock.unlock();
-  changed_.notify_all();
-}
-
-void TraceWriter::Encode() {
-  for (;;) {
-    Block block;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      changed_.wait(lock, [this] { return !full_.empty() || stopping_; });
-      if (full_.empty()) return;  // Stopping, and everything is written.
-      block = std::move(full_.front());
-      full_.pop_front();
-    }
-    changed_.notify_all();
-    for (const sim::TraceRecord& record : block) {
-      // The length (one byte: an event is at most 99 bytes) and the event,
-      // built in place at the end of the buffer.
-      static_assert(EventCodec::kEventBytesMax < 0x80);
-      if (used_ + 1 + EventCodec::kEventBytesMax > kWriteBufferBytes) Flush();
-      uint8_t* at = buffer_.get() + used_;
-      const size_t size = codec_.Encode(record, at + 1);
-      at[0] = static_cast<uint8_t>(size);
-      used_ += 1 + size;
-    }
-    block.clear();
-    std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(std::move(block));
-  }
-}
-
-void TraceWriter::Stop() {
-  if (!encoder_.joinable()) return;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  changed_.notify_all();
-  encoder_.join();
 }
 
 absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::string& path,
@@ -244,8 +196,6 @@ absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::stri
   writer->AppendVarint(kTraceFormatVersion);
   writer->AppendVarint(bytes.size());
   writer->Append(bytes.data(), bytes.size());
-  TraceWriter* w = writer.get();
-  writer->encoder_ = std::thread([w] { w->Encode(); });
   return writer;
 }
 
@@ -274,15 +224,19 @@ void TraceWriter::Flush() {
 }
 
 void TraceWriter::OnRecord(const sim::TraceRecord& record) {
-  block_.push_back(record);
   ++event_count_;
-  if (block_.size() == kBlockRecords) Submit();
+  // The length (one byte: an event is at most 99 bytes) and the event, built
+  // in place at the end of the buffer.
+  static_assert(EventCodec::kEventBytesMax < 0x80);
+  if (used_ + 1 + EventCodec::kEventBytesMax > kWriteBufferBytes) Flush();
+  uint8_t* at = buffer_.get() + used_;
+  const size_t size = codec_.EncodeInline(record, at + 1);
+  at[0] = static_cast<uint8_t>(size);
+  used_ += 1 + size;
 }
 
 absl::Status TraceWriter::Finish(TraceFooterInfo footer) {
   if (file_ == nullptr) return absl::FailedPreconditionError(absl::StrCat(path_, ": already finished"));
-  if (!block_.empty()) Submit();
-  Stop();  // Every event is in the buffer or the file now.
   footer.event_count = event_count_;
   TraceFooter proto;
   proto.set_event_count(footer.event_count);
