@@ -1236,7 +1236,29 @@ EndpointTotals Runtime::TotalsFor(uint16_t guest, uint32_t relid) const {
   auto it = endpoint_history_.find({guest, relid});
   if (it != endpoint_history_.end()) totals = it->second;
   AddEndpoints(totals, fabric_->guest_endpoint(guest, relid), fabric_->host_endpoint(guest, relid));
+  if (auto base = totals_baseline_.find({guest, relid}); base != totals_baseline_.end()) {
+    totals.guest -= base->second.first;
+    totals.host -= base->second.second;
+  }
   return totals;
+}
+
+void Runtime::RestartTotals() {
+  for (const auto& [guest, relid] : AttachedChannels()) {
+    const EndpointTotals now = TotalsFor(guest, relid);
+    auto& base = totals_baseline_[{guest, relid}];
+    base.first += now.guest;
+    base.second += now.host;
+    if (auto it = endpoint_history_.find({guest, relid}); it != endpoint_history_.end()) {
+      EndpointTotals& history = it->second;
+      history.guest_batches.Clear();
+      history.host_batches.Clear();
+      history.guest_ring_occupancy.Clear();
+      history.host_ring_occupancy.Clear();
+    }
+    if (fabric::ChannelDataPath* ep = fabric_->guest_endpoint(guest, relid)) ep->ClearHistograms();
+    if (fabric::ChannelDataPath* ep = fabric_->host_endpoint(guest, relid)) ep->ClearHistograms();
+  }
 }
 
 std::vector<std::pair<uint16_t, uint32_t>> Runtime::AttachedChannels() const {

@@ -147,6 +147,10 @@ struct RuntimeOptions {
   // Measure every channel's transactions (Runtime::TransactionsFor): two
   // histogram records and a few counters per packet, so off unless asked for.
   bool transaction_metrics = false;
+  // The measured window's start (a run's warm-up ends here): transaction
+  // figures count only transactions sent at or after it, at the sending VP's
+  // clock, so each transaction is measured whole or not at all. Zero: all.
+  sim::SimTime measure_from;
   // The size rule of KMCL's ring writers (both endpoints of every KMCL
   // channel; set when the fabric attaches the channel) and of client ring
   // sizing, which uses the same function: a MaximumPacketSize packet always
@@ -425,8 +429,13 @@ class Runtime {
   std::string StateOf(VMBCHANNEL channel);
   // The relid a channel is bound to (0 if none).
   uint32_t RelidOf(VMBCHANNEL channel);
-  // Data-path totals of channel (guest, relid): closed opens plus the live one.
+  // Data-path totals of channel (guest, relid): closed opens plus the live
+  // one, since the last RestartTotals().
   EndpointTotals TotalsFor(uint16_t guest, uint32_t relid) const;
+  // Data-path totals restart now (a run's warm-up ends): TotalsFor's counters
+  // become differences from their values now and its histograms (batch
+  // sizes, ring occupancy) hold only what is recorded from now on.
+  void RestartTotals();
   // Transaction figures of channel (guest, relid); all zero unless
   // RuntimeOptions::transaction_metrics.
   ChannelTransactions TransactionsFor(uint16_t guest, uint32_t relid) const;
@@ -663,6 +672,9 @@ class Runtime {
                              const char* what);
   RuntimeCounters counters_;
   std::map<std::pair<uint16_t, uint32_t>, EndpointTotals> endpoint_history_;
+  // Counters at the last RestartTotals(), which TotalsFor subtracts.
+  std::map<std::pair<uint16_t, uint32_t>, std::pair<fabric::DataPathCounters, fabric::DataPathCounters>>
+      totals_baseline_;
   // Transaction metrics (transaction_metrics): by (guest, relid); a map, so
   // channels may keep pointers into it.
   std::map<std::pair<uint16_t, uint32_t>, ChannelTransactions> transactions_;

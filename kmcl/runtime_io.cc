@@ -63,6 +63,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterSend(Channel& ch, Packet&
   ++unfinished_sends_;
   p.metered = true;
   p.sent_at_ns = now.nanoseconds();
+  if (ABSL_PREDICT_FALSE(now < options_.measure_from)) return;  // Warm-up.
   if (ChannelTransactions* t = TransactionsOf(ch)) {
     DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
     ++d.packets_sent;
@@ -76,6 +77,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterSend(Channel& ch, Packet&
 }
 
 void Runtime::MeterSendFailed(Channel& ch) {
+  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  if (ABSL_PREDICT_FALSE(now < options_.measure_from)) return;  // Warm-up.
   if (ChannelTransactions* t = TransactionsOf(ch)) {
     DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
     ++d.sends_failed;
@@ -86,18 +89,23 @@ void Runtime::MeterSendFailed(Channel& ch) {
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterDeliver(Channel& ch, Incoming& inc, sim::SimTime now) {
   inc.delivery_metered = true;  // Re-deliveries are not counted again.
+  // Sent during the warm-up: not measured (the causality check below still
+  // runs, so the window never hides a violation).
+  const bool warm_up = static_cast<int64_t>(inc.sent_tag - 1) < options_.measure_from.nanoseconds();
   ChannelTransactions* t = TransactionsOf(ch);
   if (t == nullptr) return;
   DirectionTransactions& d = ch.partition == 0 ? t->guest_to_host : t->host_to_guest;  // The sender's direction.
-  ++d.packets_processed;
-  d.bytes_processed += inc.payload.size();
+  if (ABSL_PREDICT_TRUE(!warm_up)) {
+    ++d.packets_processed;
+    d.bytes_processed += inc.payload.size();
+  }
   const int64_t waited_ns = now.nanoseconds() - static_cast<int64_t>(inc.sent_tag - 1);
   if (ABSL_PREDICT_FALSE(waited_ns < 0)) {
     CausalityViolationFor(ch, inc.trans_id, now, static_cast<int64_t>(inc.sent_tag - 1),
                           "request processed before it was sent");
     return;
   }
-  d.send_to_process_ns.Record(waited_ns);
+  if (ABSL_PREDICT_TRUE(!warm_up)) d.send_to_process_ns.Record(waited_ns);
 }
 
 void Runtime::CausalityViolationFor(const Channel& ch, uint64_t trans_id, sim::SimTime seen, int64_t cause_ns,
@@ -117,14 +125,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterFinish(Channel& ch, Packe
   ChannelTransactions* t = TransactionsOf(ch);
   if (t == nullptr) return;
   DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
-  ++d.transactions_finished;
-  if (status != STATUS_SUCCESS) ++d.transactions_failed;
+  const bool warm_up = p.sent_at_ns < options_.measure_from.nanoseconds();  // Sent then: not measured.
+  if (ABSL_PREDICT_TRUE(!warm_up)) {
+    ++d.transactions_finished;
+    if (status != STATUS_SUCCESS) ++d.transactions_failed;
+  }
   const int64_t waited_ns = now.nanoseconds() - p.sent_at_ns;
   if (ABSL_PREDICT_FALSE(waited_ns < 0)) {
     CausalityViolationFor(ch, p.trans_id, now, p.sent_at_ns, "transaction finished before it was sent");
     return;
   }
-  d.send_to_completion_ns.Record(waited_ns);
+  if (ABSL_PREDICT_TRUE(!warm_up)) d.send_to_completion_ns.Record(waited_ns);
 }
 
 // A transaction of `ch` starts: its trace record and, when measured, its

@@ -33,6 +33,20 @@ grep -q '^scenario hello:' "$work/out" || fail "run: no summary"
 grep -q '"fingerprint": "[0-9a-f]\{16\}"' "$work/hello/report.json" || fail "run: report.json has no fingerprint"
 grep -q '"send_to_completion"' "$work/hello/report.json" || fail "run: report.json has no latency histogram"
 fp1=$(grep '^fingerprint' "$work/out")
+[[ $(head -c 25 "$work/hello/report.csv") == "channel,direction,packets" ]] || fail "run: no report.csv header"
+[[ $(grep -c '^echo,' "$work/hello/report.csv") == 2 ]] || fail "run: report.csv lacks a row per direction"
+
+# Warm-up and percentiles.
+expect_code 0 "run --percentiles with a warm-up" -- \
+  "$vmbsim" run hello --set stop.warmup_ns=1000000 --percentiles 50,99.99 --out "$work/warm"
+grep -q '"warmup_ns": 1000000,' "$work/warm/report.json" || fail "warm-up: not in report.json"
+grep -q '"p9999_ns"' "$work/warm/report.json" || fail "--percentiles: no p9999_ns"
+grep -q '"p90_ns"' "$work/warm/report.json" && fail "--percentiles: p90_ns printed though not asked for"
+grep -q '^echo,guest_to_host,968,' "$work/warm/report.csv" || fail "warm-up: report.csv does not leave out the first 32 sends"
+expect_code 2 "run --percentiles bad" -- "$vmbsim" run hello --percentiles 50,abc
+grep -q "percentiles: 'abc' is not a percentile in (0, 100]" "$work/err" || fail "--percentiles bad: message"
+expect_code 2 "run bad warm-up" -- "$vmbsim" run hello --set stop.warmup_ns=-5
+grep -q '/stop/warmup_ns: expected an integer' "$work/err" || fail "bad warm-up: message"
 
 # Same scenario and seed, same run; another seed is accepted and printed first.
 expect_code 0 "run hello again" -- "$vmbsim" run hello

@@ -36,7 +36,8 @@ run flags:
   --seed N               seed of the run (default: the scenario's)
   --tie-break-seed N     explore another order of same-time events
   --set PATH=VALUE       override a scenario field, e.g. --set channels.0.max_packet_bytes=8192
-  --out DIR              write DIR/report.json (created if missing)
+  --out DIR              write DIR/report.json and DIR/report.csv (created if missing)
+  --percentiles LIST     latency percentiles of the report (default 50,90,99,99.9)
   --record FILE          record the run: a trace for `vmbsim trace`, `replay` and `diff`
   --timeline FILE        write a Chrome trace-event / Perfetto timeline
   --timeline-from T, --timeline-to T, --timeline-channel RELID
@@ -153,9 +154,15 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   int64_t timeline_to_ns = INT64_MAX;
   std::optional<uint32_t> timeline_channel;
   bool quiet = false;
+  std::optional<std::vector<double>> percentiles;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string error;
-    if (auto v = FlagValue(args, &i, "record", &error)) {
+    if (auto v = FlagValue(args, &i, "percentiles", &error)) {
+      if (!error.empty()) return Invalid("run: " + error);
+      absl::StatusOr<std::vector<double>> parsed = scenario::ParsePercentiles(*v);
+      if (!parsed.ok()) return Invalid(absl::StrCat("run: ", parsed.status().message()));
+      percentiles = *parsed;
+    } else if (auto v = FlagValue(args, &i, "record", &error)) {
       if (!error.empty()) return Invalid("run: " + error);
       record_path = *v;
     } else if (auto v = FlagValue(args, &i, "timeline-from", &error)) {
@@ -217,7 +224,9 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
 
   // Output destinations are checked (opened) before the run.
   std::unique_ptr<std::ofstream> report_file;
+  std::unique_ptr<std::ofstream> csv_file;
   const std::string report_path = out_dir + "/report.json";
+  const std::string csv_path = out_dir + "/report.csv";
   if (!out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
@@ -225,6 +234,9 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
     absl::StatusOr<std::unique_ptr<std::ofstream>> opened = OpenOutput("--out", report_path);
     if (!opened.ok()) return Invalid(std::string(opened.status().message()));
     report_file = std::move(*opened);
+    opened = OpenOutput("--out", csv_path);
+    if (!opened.ok()) return Invalid(std::string(opened.status().message()));
+    csv_file = std::move(*opened);
   }
   std::unique_ptr<std::ofstream> timeline_file;
   if (!timeline_path.empty()) {
@@ -236,6 +248,7 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   scenario::RunOptions options;
   options.seed = seed;
   options.tie_break_seed = tie_break_seed;
+  if (percentiles.has_value()) options.percentiles = *percentiles;
   // The seed comes first, so that any run can be replayed.
   std::printf("seed=%llu\n", static_cast<unsigned long long>(seed.value_or(spec->seed)));
   if (tie_break_seed.has_value() || spec->exploration.tie_break_seed.has_value()) {
@@ -281,7 +294,8 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   }
   if (!quiet) std::fputs(scenario::ReportSummary(*report).c_str(), stdout);
   if (report_file != nullptr) {
-    const absl::Status written = WriteOutput("--out", report_path, *report_file, scenario::ReportJson(*report));
+    absl::Status written = WriteOutput("--out", report_path, *report_file, scenario::ReportJson(*report));
+    if (written.ok()) written = WriteOutput("--out", csv_path, *csv_file, scenario::ReportCsv(*report));
     if (!written.ok()) return Invalid(std::string(written.message()));
   }
   if (timeline != nullptr) {

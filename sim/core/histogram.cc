@@ -85,6 +85,12 @@ int64_t Histogram::RepresentativeOf(int64_t value) {
   return RepresentativeOfIndex(IndexOf(value));
 }
 
+int64_t Histogram::ErrorBoundAt(int64_t reported) {
+  // The bucket holds [lower, lower + width - 1] and reports lower + width / 2,
+  // so no value in it is further than width / 2 from what it reports.
+  return WidthOf(IndexOf(reported).block) / 2;
+}
+
 void Histogram::RecordFailed(int64_t value) const {
   VMBSIM_CHECK_GE(value, 0);
   VMBSIM_CHECK_LT(count_, std::numeric_limits<uint64_t>::max());

@@ -122,6 +122,12 @@ class Histogram {
   // REQUIRES: value >= 0.
   static int64_t RepresentativeOf(int64_t value);
 
+  // The error bound of a value this histogram reports (a quantile, say): the
+  // largest distance between `reported` and a recorded value that lands in
+  // its bucket, which is half the bucket's width: 0 up to kExactValueMax,
+  // then at most reported / 128. REQUIRES: reported >= 0.
+  static int64_t ErrorBoundAt(int64_t reported);
+
   // Records one occurrence of `value`. Allocates the value's block (512
   // bytes) on first use. Defined below, inline: callers record per packet.
   // REQUIRES: value >= 0 (a negative value is a caller bug).

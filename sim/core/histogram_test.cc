@@ -7,6 +7,7 @@
 #include "sim/core/histogram.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -112,6 +113,18 @@ TEST(HistogramTest, EveryBucketIsWithinOnePercent) {
   }
   EXPECT_EQ(bucket_count, Histogram::kBlockCount * Histogram::kSubBucketCount);
   EXPECT_TRUE(saw_1e13);
+}
+
+TEST(HistogramTest, ErrorBoundCoversEveryValueOfTheBucket) {
+  EXPECT_EQ(Histogram::ErrorBoundAt(0), 0);
+  EXPECT_EQ(Histogram::ErrorBoundAt(Histogram::kExactValueMax), 0);
+  EXPECT_EQ(Histogram::ErrorBoundAt(128), 1);  // Buckets of width 2 from 128.
+  for (int64_t v = 0; v < 2000000; v += 1 + v / 1000) {
+    const int64_t reported = Histogram::RepresentativeOf(v);
+    const int64_t bound = Histogram::ErrorBoundAt(reported);
+    EXPECT_LE(std::abs(reported - v), bound) << v;
+    EXPECT_LE(bound, reported / 128) << v;
+  }
 }
 
 TEST(HistogramTest, RepresentativeIsWithinOnePercentExhaustivelyToOneMillion) {

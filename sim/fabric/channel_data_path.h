@@ -125,6 +125,22 @@ struct DataPathCounters {
     writer_wakeups += other.writer_wakeups;
     return *this;
   }
+  // Subtracts `earlier` (the same counters read before) field by field.
+  DataPathCounters& operator-=(const DataPathCounters& earlier) {
+    packets_sent -= earlier.packets_sent;
+    bytes_sent -= earlier.bytes_sent;
+    packets_received -= earlier.packets_received;
+    bytes_received -= earlier.bytes_received;
+    signals_sent -= earlier.signals_sent;
+    signals_suppressed -= earlier.signals_suppressed;
+    doorbells -= earlier.doorbells;
+    doorbells_coalesced -= earlier.doorbells_coalesced;
+    batches -= earlier.batches;
+    empty_drains -= earlier.empty_drains;
+    ring_full -= earlier.ring_full;
+    writer_wakeups -= earlier.writer_wakeups;
+    return *this;
+  }
 };
 
 // Why a drain batch ended.
@@ -209,6 +225,12 @@ class ChannelDataPath {
   const absl::Status& status() const { return status_; }
   const DataPathCounters& counters() const { return counters_; }
   const sim::Histogram& batch_sizes() const { return batch_sizes_; }
+  // Empties batch_sizes() and ring_occupancy() (a measured window starts);
+  // the counters keep counting.
+  void ClearHistograms() {
+    batch_sizes_.Clear();
+    ring_occupancy_.Clear();
+  }
   // Bytes in the ring this endpoint writes that its peer has not yet read
   // (packets with their trailers, from the writer's index to the peer's read
   // cursor, so a packet leaves as soon as it is parsed, before the batch

@@ -308,7 +308,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
       {"",
        {"name", "description", "seed", "stop", "fabric", "channels", "workloads", "exploration",
         "expectations", "faults"}},
-      {"stop", {"time_ns", "events_max", "quiescence"}},
+      {"stop", {"time_ns", "events_max", "quiescence", "warmup_ns"}},
       {"fabric", {"root_vps", "guests", "cost_profile", "cost_overrides", "monitor_mode"}},
       {"fabric.guests[]", {"vps", "memory_mib"}},
       {"fabric.cost_overrides", CostOverrideNamesList()},
@@ -1190,6 +1190,12 @@ absl::Status Loader::ReadStop(const Json& json, std::string pointer, StopSpec* o
   VMBSIM_RETURN_IF_ERROR(
       OptionalInt(object, "events_max", 1, std::numeric_limits<int64_t>::max(), &out->events_max));
   VMBSIM_RETURN_IF_ERROR(Bool(object, "quiescence", &out->quiescence));
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "warmup_ns", 0, kTimeNsMax, &out->warmup_ns));
+  if (out->warmup_ns.has_value() && out->time_ns.has_value() && *out->warmup_ns >= *out->time_ns) {
+    return Error(object.Pointer("warmup_ns"),
+                 absl::StrCat("the warm-up (", *out->warmup_ns, " ns) must end before stop.time_ns (",
+                              *out->time_ns, " ns)"));
+  }
   return absl::OkStatus();
 }
 

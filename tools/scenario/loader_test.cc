@@ -515,6 +515,20 @@ TEST(LoaderErrorTest, NumbersWithFractions) {
             "interrupts_per_packet_max, found 2.5 and 1");
 }
 
+TEST(LoaderTest, WarmupEndsBeforeTheRun) {
+  absl::StatusOr<ScenarioSpec> spec = Load(kOneChannel, {"stop.warmup_ns=2000000", "stop.time_ns=5000000"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->stop.warmup_ns, 2000000);
+  EXPECT_FALSE(Load(kOneChannel, {}).value().stop.warmup_ns.has_value());
+  EXPECT_TRUE(Load(kOneChannel, {"stop.warmup_ns=null"}).ok());
+  EXPECT_EQ(OverrideError("stop.warmup_ns=-1"),
+            "hello.json: /stop/warmup_ns: expected an integer in 0..1000000000000000000, found -1");
+  EXPECT_EQ(OverrideError("stop.warmup_ns=\"1ms\""),
+            "hello.json: /stop/warmup_ns: expected an integer in 0..1000000000000000000, found \"1ms\"");
+  EXPECT_EQ(LoadError(kOneChannel, {"stop.warmup_ns=5000000", "stop.time_ns=5000000"}),
+            "hello.json: /stop/warmup_ns: the warm-up (5000000 ns) must end before stop.time_ns (5000000 ns)");
+}
+
 TEST(LoaderErrorTest, UnknownKeysSuggestTheNearest) {
   EXPECT_EQ(OverrideError("channels.0.max_packet_size=5"),
             "hello.json: /channels/0/max_packet_size: unknown key; did you mean "
@@ -524,11 +538,11 @@ TEST(LoaderErrorTest, UnknownKeysSuggestTheNearest) {
   EXPECT_EQ(OverrideError("Seed=5"), "hello.json: /Seed: unknown key; did you mean \"seed\"?");
   EXPECT_EQ(OverrideError("stop.zzzzzz=5"),
             "hello.json: /stop/zzzzzz: unknown key; expected one of \"time_ns\", "
-            "\"events_max\", \"quiescence\"");
+            "\"events_max\", \"quiescence\", \"warmup_ns\"");
   // Pointer escaping (RFC 6901) in the reported place.
   EXPECT_EQ(OverrideError("/stop/a~1b~0c=5"),
             "hello.json: /stop/a~1b~0c: unknown key; expected one of \"time_ns\", "
-            "\"events_max\", \"quiescence\"");
+            "\"events_max\", \"quiescence\", \"warmup_ns\"");
   EXPECT_EQ(OverrideError("fabric.cost_overrides.hypercall_signal_event=5"),
             "hello.json: /fabric/cost_overrides/hypercall_signal_event: unknown key; did you "
             "mean \"hypercall_signal_event_ns\"?");

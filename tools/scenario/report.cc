@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "kmcl/ntstatus.h"
 #include "sim/core/histogram.h"
 #include "tools/scenario/json_writer.h"
@@ -15,19 +16,27 @@
 namespace vmbsim::scenario {
 namespace {
 
-void Latency(Json& j, const std::string& key, const sim::Histogram& h) {
+// A latency histogram: count, min, the report's percentiles (each with its
+// error bound: sim::Histogram::ErrorBoundAt), max and mean.
+void Latency(Json& j, const std::string& key, const sim::Histogram& h, const std::vector<double>& percentiles) {
   j.Key(key).Begin('{');
   j.KUInt("count", h.count());
   if (h.count() > 0) {
     j.KInt("min_ns", h.min());
-    j.KInt("p50_ns", h.ValueAtQuantile(0.50));
-    j.KInt("p90_ns", h.ValueAtQuantile(0.90));
-    j.KInt("p99_ns", h.ValueAtQuantile(0.99));
-    j.KInt("p999_ns", h.ValueAtQuantile(0.999));
+    for (double p : percentiles) {
+      const int64_t value = h.ValueAtQuantile(p / 100.0);
+      j.KInt(PercentileKey(p) + "_ns", value);
+      j.KInt(PercentileKey(p) + "_error_ns", sim::Histogram::ErrorBoundAt(value));
+    }
     j.KInt("max_ns", h.max());
     j.KNum("mean_ns", h.mean());
   }
   j.End('}');
+}
+
+// Per second of the measured window.
+double PerSecond(uint64_t count, int64_t window_ns) {
+  return window_ns <= 0 ? 0.0 : static_cast<double>(count) * 1e9 / static_cast<double>(window_ns);
 }
 
 // `count_key`: the sample count; then, when there are samples, mean, p50,
@@ -54,7 +63,7 @@ void Batches(Json& j, const std::string& key, const sim::Histogram& h) {
   j.End('}');
 }
 
-void Direction(Json& j, const std::string& key, const kmcl::DirectionTransactions& d,
+void Direction(Json& j, const std::string& key, const RunReport& r, const kmcl::DirectionTransactions& d,
                const fabric::DataPathCounters& writer, const sim::Histogram& occupancy,
                const fabric::DataPathCounters& reader, const sim::Histogram& reader_batches) {
   j.Key(key).Begin('{');
@@ -62,12 +71,14 @@ void Direction(Json& j, const std::string& key, const kmcl::DirectionTransaction
   j.KUInt("bytes_sent", d.bytes_sent);
   j.KUInt("packets_processed", d.packets_processed);
   j.KUInt("bytes_processed", d.bytes_processed);
+  j.KNum("packets_per_s", PerSecond(d.packets_processed, r.measured_ns));
+  j.KNum("bytes_per_s", PerSecond(d.bytes_processed, r.measured_ns));
   j.KUInt("sends_queued", d.queued_sends);
   j.KUInt("sends_failed", d.sends_failed);
   j.KUInt("transactions_finished", d.transactions_finished);
   j.KUInt("transactions_failed", d.transactions_failed);
-  Latency(j, "send_to_process", d.send_to_process_ns);
-  Latency(j, "send_to_completion", d.send_to_completion_ns);
+  Latency(j, "send_to_process", d.send_to_process_ns, r.percentiles);
+  Latency(j, "send_to_completion", d.send_to_completion_ns, r.percentiles);
   j.KUInt("signals_sent", writer.signals_sent);
   j.KUInt("signals_suppressed", writer.signals_suppressed);
   j.KUInt("ring_full", writer.ring_full);
@@ -96,6 +107,21 @@ std::string ReportJson(const RunReport& r) {
   j.KUInt("trace_records", r.trace_records);
   j.KStr("stop_reason", StopName(r.stop_reason));
   j.KInt("simulated_ns", r.simulated_ns);
+  j.KInt("warmup_ns", r.warmup_ns);
+  j.KInt("measured_ns", r.measured_ns);
+  uint64_t packets = 0, bytes = 0;
+  for (const ChannelReport& c : r.channels) {
+    packets += c.metrics.guest_to_host.packets_processed + c.metrics.host_to_guest.packets_processed;
+    bytes += c.metrics.guest_to_host.bytes_processed + c.metrics.host_to_guest.bytes_processed;
+  }
+  j.Key("throughput").Begin('{');
+  j.KNum("packets_per_s", PerSecond(packets, r.measured_ns));
+  j.KNum("bytes_per_s", PerSecond(bytes, r.measured_ns));
+  j.End('}');
+  j.Key("histograms").Begin('{');
+  j.KInt("exact_up_to_ns", sim::Histogram::kExactValueMax);
+  j.KNum("relative_error_max", 1.0 / 128.0);
+  j.End('}');
   j.KUInt("events", r.events);
   j.KNum("wall_seconds", r.wall_seconds);
   j.KNum("simulated_to_wall_ratio",
@@ -119,9 +145,9 @@ std::string ReportJson(const RunReport& r) {
     j.KUInt("arrivals_refused", c.arrivals_refused);
     j.KInt("requests_issued", c.requests_issued);
     j.KInt("requests_ended", c.requests_ended);
-    Direction(j, "guest_to_host", c.metrics.guest_to_host, c.totals.guest, c.totals.guest_ring_occupancy, c.totals.host,
+    Direction(j, "guest_to_host", r, c.metrics.guest_to_host, c.totals.guest, c.totals.guest_ring_occupancy, c.totals.host,
               c.totals.host_batches);
-    Direction(j, "host_to_guest", c.metrics.host_to_guest, c.totals.host, c.totals.host_ring_occupancy, c.totals.guest,
+    Direction(j, "host_to_guest", r, c.metrics.host_to_guest, c.totals.host, c.totals.host_ring_occupancy, c.totals.guest,
               c.totals.guest_batches);
     j.Key("host_driver").Begin('{');
     for (const auto& [k, v] : c.host_driver) j.KInt(k, v);
@@ -248,6 +274,66 @@ std::string ReportJson(const RunReport& r) {
   }
   j.End('}');
   return j.Take();
+}
+
+std::string ReportCsv(const RunReport& r) {
+  // One row per channel and direction. Numbers print as in report.json
+  // (integers exactly, rates with 6 significant digits); a latency with no
+  // samples leaves its cells empty.
+  std::vector<std::string> header = {"channel",         "direction",           "packets_sent",
+                                     "bytes_sent",      "packets_processed",   "bytes_processed",
+                                     "packets_per_s",   "bytes_per_s",         "transactions_finished",
+                                     "transactions_failed"};
+  for (const char* latency : {"send_to_process", "send_to_completion"}) {
+    header.push_back(absl::StrCat(latency, "_count"));
+    header.push_back(absl::StrCat(latency, "_mean_ns"));
+    for (double p : r.percentiles) header.push_back(absl::StrCat(latency, "_", PercentileKey(p), "_ns"));
+    header.push_back(absl::StrCat(latency, "_max_ns"));
+  }
+  for (const char* figure : {"signals_sent", "signals_suppressed", "ring_full", "reader_doorbells",
+                             "packets_per_doorbell"}) {
+    header.push_back(figure);
+  }
+  std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
+  const auto num = [](double v) { return absl::StrFormat("%.6g", v); };
+  const auto row = [&](const ChannelReport& c, const char* direction, const kmcl::DirectionTransactions& d,
+                       const fabric::DataPathCounters& writer, const fabric::DataPathCounters& reader) {
+    // A channel name may hold a comma or a quote: quoted as RFC 4180 says.
+    std::string name = c.name;
+    if (name.find_first_of(",\"\n") != std::string::npos) {
+      name = absl::StrCat("\"", absl::StrReplaceAll(name, {{"\"", "\"\""}}), "\"");
+    }
+    std::vector<std::string> cells = {name,
+                                      direction,
+                                      absl::StrCat(d.packets_sent),
+                                      absl::StrCat(d.bytes_sent),
+                                      absl::StrCat(d.packets_processed),
+                                      absl::StrCat(d.bytes_processed),
+                                      num(PerSecond(d.packets_processed, r.measured_ns)),
+                                      num(PerSecond(d.bytes_processed, r.measured_ns)),
+                                      absl::StrCat(d.transactions_finished),
+                                      absl::StrCat(d.transactions_failed)};
+    for (const sim::Histogram* h : {&d.send_to_process_ns, &d.send_to_completion_ns}) {
+      cells.push_back(absl::StrCat(h->count()));
+      const bool any = h->count() > 0;
+      cells.push_back(any ? num(h->mean()) : "");
+      for (double p : r.percentiles) cells.push_back(any ? absl::StrCat(h->ValueAtQuantile(p / 100.0)) : "");
+      cells.push_back(any ? absl::StrCat(h->max()) : "");
+    }
+    cells.push_back(absl::StrCat(writer.signals_sent));
+    cells.push_back(absl::StrCat(writer.signals_suppressed));
+    cells.push_back(absl::StrCat(writer.ring_full));
+    cells.push_back(absl::StrCat(reader.doorbells));
+    cells.push_back(num(reader.doorbells == 0 ? 0.0
+                                              : static_cast<double>(reader.packets_received) /
+                                                    static_cast<double>(reader.doorbells)));
+    absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
+  };
+  for (const ChannelReport& c : r.channels) {
+    row(c, "guest_to_host", c.metrics.guest_to_host, c.totals.guest, c.totals.host);
+    row(c, "host_to_guest", c.metrics.host_to_guest, c.totals.host, c.totals.guest);
+  }
+  return out;
 }
 
 std::string ReportSummary(const RunReport& r) {

@@ -19,6 +19,10 @@ namespace vmbsim::scenario {
 
 std::string ReportJson(const RunReport& report);
 std::string ReportSummary(const RunReport& report);
+// report.csv: one row per channel and direction with the main figures of
+// report.json (the same numbers, for spreadsheets and pandas); the columns
+// are described in the README, "report.csv".
+std::string ReportCsv(const RunReport& report);
 
 }  // namespace vmbsim::scenario
 

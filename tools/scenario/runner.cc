@@ -8,7 +8,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "sim/check.h"
@@ -37,6 +39,33 @@ absl::StatusOr<GUID> ParseGuid(const std::string& text, const std::string& where
 }
 
 bool SameGuid(const GUID& a, const GUID& b) { return std::memcmp(&a, &b, sizeof(GUID)) == 0; }
+
+// What every VP and monitor page has done so far, in report order (the root's
+// VPs, then each guest's): taken when the warm-up ends and at the end of the
+// run, and subtracted.
+struct WarmupBaseline {
+  std::vector<VpReport> vps;
+  std::vector<MonitorReport> monitors;
+
+  static WarmupBaseline Take(fabric::Fabric& fab) {
+    WarmupBaseline out;
+    for (uint16_t p = 0; p <= fab.guest_count(); ++p) {
+      fabric::Partition& part = p == 0 ? fab.root() : fab.guest(p);
+      for (uint32_t v = 0; v < part.vp_count(); ++v) {
+        out.vps.push_back(VpReport{.partition = p,
+                                   .vp = v,
+                                   .busy_ns = part.vp(v).busy_time().nanoseconds(),
+                                   .interrupts = part.synic().interrupts_on(v),
+                                   .work_items = part.vp(v).items_run()});
+      }
+    }
+    for (uint16_t g = 1; g <= fab.guest_count(); ++g) {
+      fabric::MonitorPage& page = fab.monitor_page(g);
+      out.monitors.push_back({g, page.sets(), page.coalesced(), page.fires()});
+    }
+    return out;
+  }
+};
 
 // The cost model's durations by their scenario names.
 std::map<std::string, SimDuration*> CostDurations(fabric::CostModel& costs) {
@@ -393,6 +422,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
 
   kmcl::RuntimeOptions runtime_options;
   runtime_options.transaction_metrics = true;  // report.json's per-channel latencies and counts.
+  runtime_options.measure_from = SimTime::FromNanoseconds(spec.stop.warmup_ns.value_or(0));
   // Offers of channels the scenario does not name (none today) get the
   // default too, rather than KMCL's 0.
   const fabric::CostModel& costs = config.costs;
@@ -584,6 +614,18 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   };
   if (injector != nullptr) injector->Start();
 
+  // The warm-up's end: data-path totals restart, and what the VPs and
+  // monitor pages did so far is kept to be subtracted (transactions are
+  // measured by their send time: RuntimeOptions::measure_from).
+  WarmupBaseline warmup;
+  if (spec.stop.warmup_ns.value_or(0) > 0) {
+    simulator->ScheduleAt(SimTime::FromNanoseconds(*spec.stop.warmup_ns),
+                          [&warmup, rt = runtime.get(), f = fab.get()] {
+                            rt->RestartTotals();
+                            warmup = WarmupBaseline::Take(*f);
+                          });
+  }
+
   // Run.
   sim::RunLimits limits;
   limits.end_time = SimTime::FromNanoseconds(spec.stop.time_ns.value_or(int64_t{60} * 1000 * 1000 * 1000));
@@ -665,23 +707,29 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     if (b.host != nullptr) c.host_driver = b.host->figures();
     report.channels.push_back(std::move(c));
   }
-  const double span = std::max<double>(1.0, static_cast<double>(report.simulated_ns));
-  for (uint16_t p = 0; p <= fab->guest_count(); ++p) {
-    fabric::Partition& part = p == 0 ? fab->root() : fab->guest(p);
-    for (uint32_t v = 0; v < part.vp_count(); ++v) {
-      VpReport vp;
-      vp.partition = p;
-      vp.vp = v;
-      vp.busy_ns = part.vp(v).busy_time().nanoseconds();
-      vp.utilisation = static_cast<double>(vp.busy_ns) / span;
-      vp.work_items = part.vp(v).items_run();
-      vp.interrupts = part.synic().interrupts_on(v);
-      report.vps.push_back(vp);
+  report.warmup_ns = spec.stop.warmup_ns.value_or(0);
+  report.measured_ns = std::max<int64_t>(0, report.simulated_ns - report.warmup_ns);
+  report.percentiles = options.percentiles;
+  const double span = std::max<double>(1.0, static_cast<double>(report.measured_ns));
+  const WarmupBaseline now = WarmupBaseline::Take(*fab);
+  for (size_t i = 0; i < now.vps.size(); ++i) {
+    VpReport vp = now.vps[i];
+    if (i < warmup.vps.size()) {
+      vp.busy_ns -= warmup.vps[i].busy_ns;
+      vp.work_items -= warmup.vps[i].work_items;
+      vp.interrupts -= warmup.vps[i].interrupts;
     }
+    vp.utilisation = static_cast<double>(vp.busy_ns) / span;
+    report.vps.push_back(vp);
   }
-  for (uint16_t g = 1; g <= fab->guest_count(); ++g) {
-    fabric::MonitorPage& page = fab->monitor_page(g);
-    report.monitors.push_back({g, page.sets(), page.coalesced(), page.fires()});
+  for (size_t i = 0; i < now.monitors.size(); ++i) {
+    MonitorReport m = now.monitors[i];
+    if (i < warmup.monitors.size()) {
+      m.sets -= warmup.monitors[i].sets;
+      m.coalesced -= warmup.monitors[i].coalesced;
+      m.fires -= warmup.monitors[i].fires;
+    }
+    report.monitors.push_back(m);
   }
   report.findings = runtime->verifier().findings();
   report.findings_total = runtime->verifier().total_count();
@@ -793,6 +841,33 @@ absl::StatusOr<std::map<std::string, int64_t>> CostValues(const FabricSpec& spec
   for (const auto& [name, duration] : CostDurations(costs)) values[name] = duration->nanoseconds();
   values["ring_copy_per_byte_ps"] = costs.ring_copy_per_byte_ps;
   return values;
+}
+
+std::string PercentileKey(double percentile) {
+  std::string digits = absl::StrFormat("%.6g", percentile);
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  return "p" + digits;
+}
+
+absl::StatusOr<std::vector<double>> ParsePercentiles(const std::string& text) {
+  std::vector<double> out;
+  std::vector<std::string> keys;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    double p = 0;
+    if (!absl::SimpleAtod(item, &p) || !(p > 0 && p <= 100)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--percentiles: '", item, "' is not a percentile in (0, 100]"));
+    }
+    const std::string key = PercentileKey(p);
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--percentiles: '", item, "' repeats ", key, " (each prints as a report key)"));
+    }
+    keys.push_back(key);
+    out.push_back(p);
+  }
+  if (out.size() > 16) return absl::InvalidArgumentError("--percentiles: at most 16 percentiles");
+  return out;
 }
 
 }  // namespace vmbsim::scenario

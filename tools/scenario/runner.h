@@ -63,7 +63,19 @@ struct RunOptions {
   // Called about every `progress_events` events with (simulated ns, events).
   std::function<void(int64_t, uint64_t)> progress;
   uint64_t progress_events = 1 << 20;
+  // The latency percentiles of the report, each in (0, 100]
+  // (`--percentiles`); ParsePercentiles checks a user's list.
+  std::vector<double> percentiles = {50, 90, 99, 99.9};
 };
+
+// Parses a `--percentiles` list ("50,90,99,99.9,99.99"): 1 to 16 numbers in
+// (0, 100], no two of which print as the same report key (PercentileKey).
+// InvalidArgumentError naming the bad entry otherwise.
+absl::StatusOr<std::vector<double>> ParsePercentiles(const std::string& text);
+
+// The report key of a percentile: "p" and its digits without the point
+// ("p50", "p99", "p999" for 99.9, "p9999" for 99.99).
+std::string PercentileKey(double percentile);
 
 struct ExpectationResult {
   std::string name;    // "no_lost_packets", "latency[0]", "findings[1]", ...
@@ -89,7 +101,7 @@ struct VpReport {
   uint16_t partition = 0;
   uint32_t vp = 0;
   int64_t busy_ns = 0;
-  double utilisation = 0;  // busy / simulated time.
+  double utilisation = 0;  // busy / measured time (RunReport::measured_ns).
   uint64_t interrupts = 0;
   uint64_t work_items = 0;
 };
@@ -141,6 +153,12 @@ struct RunReport {
   std::optional<uint64_t> tie_break_seed;
   sim::RunResult stop_reason = sim::RunResult::kQueueEmpty;
   int64_t simulated_ns = 0;
+  // stop.warmup_ns (0: none), and the measured window after it: the time the
+  // figures cover (simulated_ns - warmup_ns, at least 0).
+  int64_t warmup_ns = 0;
+  int64_t measured_ns = 0;
+  // The latency percentiles the report prints (RunOptions::percentiles).
+  std::vector<double> percentiles;
   uint64_t events = 0;
   uint64_t fingerprint = 0;
   uint64_t trace_records = 0;

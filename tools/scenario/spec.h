@@ -39,6 +39,9 @@ struct StopSpec {
   std::optional<int64_t> time_ns;      // Simulated time limit.
   std::optional<uint64_t> events_max;  // Event budget.
   bool quiescence = true;              // End when the event queue is empty.
+  // The warm-up: the report's figures leave out transactions sent before it
+  // and what the data paths and VPs did before it. Less than time_ns.
+  std::optional<int64_t> warmup_ns;
 };
 
 struct GuestSpec {
