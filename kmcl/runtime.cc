@@ -1223,6 +1223,7 @@ DirectionTransactions& DirectionTransactions::operator+=(const DirectionTransact
   sends_failed += other.sends_failed;
   send_to_process_ns.Merge(other.send_to_process_ns);
   send_to_completion_ns.Merge(other.send_to_completion_ns);
+  process_to_complete_ns.Merge(other.process_to_complete_ns);
   return *this;
 }
 

@@ -227,6 +227,11 @@ struct EndpointTotals {
 //   send_to_completion  VmbPacketSend* -> the transaction finished (the
 //                       completion routine's status; for a send without
 //                       WAIT_FOR_COMPLETION, its entry into the ring).
+//   process_to_complete the peer's first ProcessPacket of the packet -> the
+//                       peer's VmbChannelPacketComplete of it: the service
+//                       time, where send_to_process is the waiting time (in
+//                       the send queue, behind a full ring or a quota, in the
+//                       ring, for the signal and the DPC).
 // A packet becomes visible when its sender's VP reaches the send (fabric
 // causality), so neither interval can be negative; a negative one is a
 // CausalityViolation, never recorded as a latency.
@@ -245,6 +250,7 @@ struct DirectionTransactions {
   uint64_t sends_failed = 0;
   sim::Histogram send_to_process_ns;
   sim::Histogram send_to_completion_ns;
+  sim::Histogram process_to_complete_ns;
 
   DirectionTransactions& operator+=(const DirectionTransactions& other);
 };
@@ -637,6 +643,7 @@ class Runtime {
   // finding, a failed send in the transaction metrics, `status` returned.
   absl::Status RefuseOversize(Channel& channel, const char* function, NTSTATUS status, std::string detail);
   void MeterDeliver(Channel& channel, Incoming& incoming, sim::SimTime now);
+  void MeterComplete(Channel& channel, const Incoming& incoming);
   void MeterFinish(Channel& channel, Packet& packet, NTSTATUS status, sim::SimTime now);
   // Emits the Finish trace record of `packet`'s transaction and meters it.
   void RecordFinish(Channel& channel, Packet& packet, NTSTATUS status);

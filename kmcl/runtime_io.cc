@@ -108,6 +108,24 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterDeliver(Channel& ch, Inco
   if (ABSL_PREDICT_TRUE(!warm_up)) d.send_to_process_ns.Record(waited_ns);
 }
 
+// The peer completes a packet it processed: the service time, from its first
+// ProcessPacket to now, in the sender's direction (when the send is measured).
+void Runtime::MeterComplete(Channel& ch, const Incoming& inc) {
+  if (inc.processed_tag == 0 || inc.sent_tag == 0) return;  // Not a timed, delivered send.
+  if (static_cast<int64_t>(inc.sent_tag - 1) < options_.measure_from.nanoseconds()) return;  // Warm-up.
+  ChannelTransactions* t = TransactionsOf(ch);
+  if (t == nullptr) return;
+  DirectionTransactions& d = ch.partition == 0 ? t->guest_to_host : t->host_to_guest;  // The sender's direction.
+  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  const int64_t served_ns = now.nanoseconds() - static_cast<int64_t>(inc.processed_tag - 1);
+  if (ABSL_PREDICT_FALSE(served_ns < 0)) {
+    CausalityViolationFor(ch, inc.trans_id, now, static_cast<int64_t>(inc.processed_tag - 1),
+                          "packet completed before it was processed");
+    return;
+  }
+  d.process_to_complete_ns.Record(served_ns);
+}
+
 void Runtime::CausalityViolationFor(const Channel& ch, uint64_t trans_id, sim::SimTime seen, int64_t cause_ns,
                                     const char* what) {
   causality_violations_.push_back(CausalityViolation{.time = seen,
@@ -387,6 +405,7 @@ void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uin
   if (buffer == nullptr) size = 0;
   if (channel.ok()) {
     Channel& ch = **channel;
+    if (options_.transaction_metrics) MeterComplete(ch, inc);
     if (inc.completion_requested && ch.endpoint != nullptr) {
       const absl::Span<const uint8_t> payload(static_cast<const uint8_t*>(buffer), size);
       bool queued = !ch.send_queue.empty();

@@ -79,6 +79,7 @@ void Direction(Json& j, const std::string& key, const RunReport& r, const kmcl::
   j.KUInt("transactions_failed", d.transactions_failed);
   Latency(j, "send_to_process", d.send_to_process_ns, r.percentiles);
   Latency(j, "send_to_completion", d.send_to_completion_ns, r.percentiles);
+  Latency(j, "process_to_complete", d.process_to_complete_ns, r.percentiles);
   j.KUInt("signals_sent", writer.signals_sent);
   j.KUInt("signals_suppressed", writer.signals_suppressed);
   j.KUInt("ring_full", writer.ring_full);
@@ -284,7 +285,7 @@ std::string ReportCsv(const RunReport& r) {
                                      "bytes_sent",      "packets_processed",   "bytes_processed",
                                      "packets_per_s",   "bytes_per_s",         "transactions_finished",
                                      "transactions_failed"};
-  for (const char* latency : {"send_to_process", "send_to_completion"}) {
+  for (const char* latency : {"send_to_process", "send_to_completion", "process_to_complete"}) {
     header.push_back(absl::StrCat(latency, "_count"));
     header.push_back(absl::StrCat(latency, "_mean_ns"));
     for (double p : r.percentiles) header.push_back(absl::StrCat(latency, "_", PercentileKey(p), "_ns"));
@@ -313,7 +314,7 @@ std::string ReportCsv(const RunReport& r) {
                                       num(PerSecond(d.bytes_processed, r.measured_ns)),
                                       absl::StrCat(d.transactions_finished),
                                       absl::StrCat(d.transactions_failed)};
-    for (const sim::Histogram* h : {&d.send_to_process_ns, &d.send_to_completion_ns}) {
+    for (const sim::Histogram* h : {&d.send_to_process_ns, &d.send_to_completion_ns, &d.process_to_complete_ns}) {
       cells.push_back(absl::StrCat(h->count()));
       const bool any = h->count() > 0;
       cells.push_back(any ? num(h->mean()) : "");

@@ -126,6 +126,23 @@ TEST(ReportTest, WarmupLeavesOutExactlyTheTransactionsSentBeforeIt) {
   }
 }
 
+// Waiting (send -> the host's ProcessPacket) and service (ProcessPacket ->
+// its completion) separately. With every cost zero, the service is exactly
+// the echo device's own work per request, and the waiting is what a single
+// server queue adds: zero for the first request.
+TEST(ReportTest, WaitingAndServiceAreSeparate) {
+  const RunResult run = RunWith({"fabric.cost_profile=\"zero\"", "channels.0.host_driver.params.service_us=3"});
+  const kmcl::DirectionTransactions& d = run.report.channels[0].metrics.guest_to_host;
+  ASSERT_EQ(d.process_to_complete_ns.count(), 2000u);
+  EXPECT_EQ(d.process_to_complete_ns.min(), 3000);
+  EXPECT_EQ(d.process_to_complete_ns.max(), 3000);
+  EXPECT_EQ(d.send_to_process_ns.min(), 0);
+  EXPECT_GT(d.send_to_process_ns.max(), 0);  // Poisson arrivals queue behind each other.
+  // The round trip is the wait plus the service (the completion's way back
+  // costs nothing here), request by request, so in the sums too.
+  EXPECT_EQ(d.send_to_completion_ns.sum(), d.send_to_process_ns.sum() + d.process_to_complete_ns.sum());
+}
+
 TEST(ReportTest, ThroughputIsProcessedOverTheMeasuredWindow) {
   const RunResult warm = RunWith({"stop.warmup_ns=5000000"});
   const nlohmann::json json = nlohmann::json::parse(ReportJson(warm.report));
@@ -201,7 +218,7 @@ TEST(ReportTest, CsvCarriesTheSameNumbersAsJson) {
                               "signals_suppressed", "ring_full", "reader_doorbells", "packets_per_doorbell"}) {
         expect_cell(key, d[key]);
       }
-      for (const char* latency : {"send_to_process", "send_to_completion"}) {
+      for (const char* latency : {"send_to_process", "send_to_completion", "process_to_complete"}) {
         const nlohmann::json& l = d[latency];
         const std::string prefix = std::string(latency) + "_";
         expect_cell(prefix + "count", l["count"]);
