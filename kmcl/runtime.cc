@@ -89,22 +89,22 @@ void Runtime::Worker::Slice() {
     ContextScope scope(runtime_, Context{.irql = PASSIVE_LEVEL, .worker = this, .vp = vp_});
     fiber_->Resume();
   }
-  if (state_ == State::kRunning) state_ = State::kIdle;  // Body parked with nothing to do.
+  // Body ran out of jobs: the fiber is done, and its stack goes back to the
+  // pool for the next worker that runs (sim::Fiber); the next job gets a new
+  // fiber. So only workers blocked in virtual time hold a stack.
+  if (fiber_->finished()) fiber_.reset();
+  if (state_ == State::kRunning) state_ = State::kIdle;
   if (state_ == State::kIdle && !jobs_.empty()) Schedule();
 }
 
 void Runtime::Worker::Body() {
-  for (;;) {
-    while (jobs_.empty()) {
-      state_ = State::kIdle;
-      sim::Fiber::Suspend();
-      state_ = State::kRunning;
-    }
+  while (!jobs_.empty()) {
     current_ = std::move(jobs_.front());
     jobs_.pop_front();
     current_();
     current_ = nullptr;
   }
+  state_ = State::kIdle;
 }
 
 void Runtime::Worker::BlockHere() {
@@ -915,6 +915,15 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
   return absl::OkStatus();
 }
 
+bool Runtime::OfferFits(const Channel& ch, const Channel* primary, const fabric::OfferChannel& offer) {
+  if (!SameGuid(FromFabricGuid(offer.interface_id), ch.interface_type)) return false;
+  if (primary != nullptr) {
+    return offer.sub_channel_index != 0 && SameGuid(FromFabricGuid(offer.instance_id), primary->bound_instance);
+  }
+  if (offer.sub_channel_index != 0) return false;
+  return !ch.instance_set || SameGuid(FromFabricGuid(offer.instance_id), ch.interface_instance);
+}
+
 void Runtime::TryBindClient(Channel& ch) {
   if (ch.conn != ConnState::kEnabled || ch.relid != 0) return;
   fabric::VmbusClient& client = fabric_->client(ch.guest);
@@ -928,15 +937,7 @@ void Runtime::TryBindClient(Channel& ch) {
     const fabric::OfferChannel* offer = client.offer(relid);
     if (offer == nullptr || client.rescinded(relid) || ClientChannelFor(ch.guest, relid) != nullptr) continue;
     if (client.channel_state(relid) != fabric::ClientChannelState::kOffered) continue;
-    if (!SameGuid(FromFabricGuid(offer->interface_id), ch.interface_type)) continue;
-    if (primary != nullptr) {
-      if (offer->sub_channel_index == 0 || !SameGuid(FromFabricGuid(offer->instance_id), primary->bound_instance)) {
-        continue;
-      }
-    } else {
-      if (offer->sub_channel_index != 0) continue;
-      if (ch.instance_set && !SameGuid(FromFabricGuid(offer->instance_id), ch.interface_instance)) continue;
-    }
+    if (!OfferFits(ch, primary, *offer)) continue;
     ch.relid = relid;
     if (options_.transaction_metrics) BindTransactions(ch);  // Sends made while unbound land here.
     ch.bound_instance = FromFabricGuid(offer->instance_id);
@@ -949,15 +950,32 @@ void Runtime::TryBindClient(Channel& ch) {
 
 void Runtime::OnOffer(uint16_t guest, uint32_t relid) {
   // Offers arrive as PASSIVE work on the client VP: any enabled client
-  // channel still looking gets a chance, in handle order.
-  for (uint64_t handle : channels_.HandlesInIssueOrder()) {
+  // channel still looking, and which this offer fits, gets a chance, in
+  // handle order. (A channel the new offer does not fit has already looked
+  // at every other offer; checking the fit first keeps a guest with many
+  // channels from rescanning every offer for every channel at every offer.)
+  const fabric::OfferChannel* offer = fabric_->client(guest).offer(relid);
+  if (offer == nullptr) return;
+  std::vector<uint64_t> looking;  // In handle order.
+  channels_.ForEach([&](uint64_t handle, const Channel& ch) {
+    if (!ch.is_server && ch.guest == guest && ch.conn == ConnState::kEnabled && ch.relid == 0) {
+      looking.push_back(handle);
+    }
+  });
+  for (uint64_t handle : looking) {
     absl::StatusOr<Channel*> found = channels_.Lookup(handle);
     if (!found.ok()) continue;
     Channel* ch = *found;
-    if (!ch->is_server && ch->guest == guest && ch->conn == ConnState::kEnabled && ch->relid == 0) {
-      TryBindClient(*ch);
-      if (ch->relid == relid) return;
+    if (ch->is_server || ch->guest != guest || ch->conn != ConnState::kEnabled || ch->relid != 0) continue;
+    const Channel* primary = nullptr;
+    if (ch->primary != 0) {
+      absl::StatusOr<Channel*> p = channels_.Lookup(ch->primary);
+      if (!p.ok() || (*p)->relid == 0) continue;  // Waits for the primary's binding.
+      primary = *p;
     }
+    if (!OfferFits(*ch, primary, *offer)) continue;
+    TryBindClient(*ch);
+    if (ch->relid == relid) return;
   }
 }
 
@@ -1087,8 +1105,12 @@ void Runtime::ClientOpenResult(Channel& ch, uint32_t status) {
     EmitState(c, c.vp->LocalNow(), c.relid);
     FlushSendQueue(c);
     TRun(c);
-    // Sub-channels waiting for this primary's offer binding.
-    for (uint64_t other : channels_.HandlesInIssueOrder()) {
+    // Sub-channels waiting for this primary's offer binding, in handle order.
+    std::vector<uint64_t> subs;
+    channels_.ForEach([&](uint64_t other, const Channel& sub) {
+      if (sub.primary == handle) subs.push_back(other);
+    });
+    for (uint64_t other : subs) {
       absl::StatusOr<Channel*> sub = channels_.Lookup(other);
       if (sub.ok() && (*sub)->primary == handle) TryBindClient(**sub);
     }

@@ -542,6 +542,10 @@ class Runtime {
   void ChargeCall();
 
   // Lifecycle (runtime.cc).
+  // Whether `offer` is one `channel` may bind to: its interface type, and its
+  // instance (a primary that set one) or its primary's bound instance (a
+  // sub-channel, `primary` not null).
+  static bool OfferFits(const Channel& channel, const Channel* primary, const fabric::OfferChannel& offer);
   void TryBindClient(Channel& channel);
   void OnOffer(uint16_t guest, uint32_t relid);
   void OnRescind(uint16_t guest, uint32_t relid);

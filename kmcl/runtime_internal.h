@@ -65,6 +65,8 @@ class Runtime::ContextScope {
 
 // A PASSIVE execution context: a fiber whose slices run as PASSIVE work
 // items on a VP. Jobs run in order; a job may block (Runtime::WaitUntil).
+// The fiber lives while there are jobs (or one is blocked) and ends when
+// they run out, so an idle worker holds no stack.
 class Runtime::Worker {
  public:
   Worker(Runtime* runtime, fabric::VirtualProcessor* vp, std::string name);

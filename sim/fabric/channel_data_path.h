@@ -63,6 +63,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -297,7 +298,7 @@ class ChannelDataPath {
   BatchEndHandler on_batch_end_;
   bool stalled_ = false;
   bool last_batch_gated_ = false;
-  std::vector<uint8_t> read_buffer_;
+  std::unique_ptr<uint8_t[]> read_buffer_;  // reader_.data_size_bytes().
   bool draining_ = false;
   uint32_t last_batch_count_ = 0;
   uint32_t blocked_footprint_bytes_ = 0;  // Non-zero while the writer waits.

@@ -46,7 +46,7 @@ using Json = nlohmann::json;
 // Bounds. Wide enough for any experiment we can imagine, narrow enough that
 // downstream arithmetic (time + duration, pages * 4096, count * size) cannot
 // overflow int64.
-constexpr int64_t kVpsMax = 64;
+constexpr int64_t kVpsMax = 1024;
 constexpr size_t kGuestsMax = 16;
 constexpr int64_t kMemoryMibMax = int64_t{1} << 20;        // 1 TiB.
 constexpr int64_t kRingPagesMin = 2;                       // Control page + one data page.

@@ -453,7 +453,13 @@ TEST(LoaderErrorTest, TypeAndRange) {
   EXPECT_EQ(OverrideError("channels.0.sub_channels=64"),
             "hello.json: /channels/0/sub_channels: expected an integer in 0..63, found 64");
   EXPECT_EQ(OverrideError("fabric.guests.0.vps=0"),
-            "hello.json: /fabric/guests/0/vps: expected an integer in 1..64, found 0");
+            "hello.json: /fabric/guests/0/vps: expected an integer in 1..1024, found 0");
+  // Up to 1024 VPs per partition (Hyper-V guests go well beyond 64).
+  EXPECT_TRUE(Load(kOneChannel, {"fabric.guests.0.vps=1024", "fabric.root_vps=1024"}).ok());
+  EXPECT_EQ(OverrideError("fabric.guests.0.vps=1025"),
+            "hello.json: /fabric/guests/0/vps: expected an integer in 1..1024, found 1025");
+  EXPECT_EQ(OverrideError("fabric.root_vps=1025"),
+            "hello.json: /fabric/root_vps: expected an integer in 1..1024, found 1025");
   EXPECT_EQ(OverrideError("workloads.0.requests=1.5"),
             "hello.json: /workloads/0/requests: expected an integer in 1..1000000000, "
             "found 1.5");

@@ -248,5 +248,22 @@ TEST(RunnerOfferTest, ADefaultLatencyOffersCannotCarryIsRefused) {
   }
 }
 
+// A guest of 1024 VPs: a channel targeted at its last VP takes its
+// interrupts there.
+TEST(RunnerTest, ThousandVpGuestRunsOnItsLastVp) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  const ScenarioSpec spec =
+      Load(registry, {"fabric.guests=[{\"vps\": 1024}]", "fabric.root_vps=1024", "channels.0.guest_target_vp=1023"});
+  absl::StatusOr<RunReport> report = RunScenario(spec, registry, {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(ExitCodeFor(*report), 0);
+  ASSERT_EQ(report->vps.size(), 2048u);  // The root's 1024, then the guest's.
+  const VpReport& last = report->vps.back();
+  EXPECT_EQ(last.partition, 1);
+  EXPECT_EQ(last.vp, 1023u);
+  EXPECT_GT(last.interrupts, 0u);
+  EXPECT_GT(last.busy_ns, 0);
+}
+
 }  // namespace
 }  // namespace vmbsim::scenario
