@@ -199,6 +199,10 @@ int SweepCommand(const std::vector<std::string>& args) {
       for (const std::string& v : g.values) axis.values.push_back({v});
       study_axes.push_back(std::move(axis));
     }
+    if (!study->zip.empty() && zip_axis.has_value()) {
+      return Invalid(cmd, absl::StrCat("--zip: ", path, " already zips ", study->zip[0].path,
+                                       "; give every zipped setting in one place (the study's /zip or --zip)"));
+    }
     if (!study->zip.empty()) {
       Axis axis;
       axis.zipped = true;

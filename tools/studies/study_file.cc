@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "tools/studies/sweep_plan.h"
 
 namespace vmbsim::studies {
 namespace {
@@ -58,6 +59,9 @@ absl::Status ReadAxes(absl::string_view source, const json& doc, const std::stri
     }
     StudyAxisSpec axis;
     axis.path = a["path"].get<std::string>();
+    if (absl::Status seed = CheckAxisPath(absl::StrCat(source, ": ", pointer, "/path"), axis.path); !seed.ok()) {
+      return seed;
+    }
     for (const json& value : a["values"]) axis.values.push_back(value.dump());
     out->push_back(std::move(axis));
   }

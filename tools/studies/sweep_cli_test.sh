@@ -75,6 +75,10 @@ expect_exit 2 "--jobs: expected an integer" -- sweep hello --grid workloads.0.re
 expect_exit 2 "--ci-target: expected" -- sweep hello --grid workloads.0.requests=1 --ci-target lots
 expect_exit 2 "zipped settings need as many" -- sweep hello --zip workloads.0.requests=1,2 --zip channels.0.interrupt_latency_100ns=0
 expect_exit 2 "nothing to sweep" -- sweep hello
+expect_exit 2 "--grid seed: the seed is not a setting to sweep" -- sweep hello --grid seed=1,2
+expect_exit 2 "already zips" -- sweep --study ring_size_backpressure --zip workloads.0.requests=1,2
+printf '{"name": "s", "scenario": "hello", "grid": [{"path": "/seed", "values": [1, 2]}]}' > seed_study.json
+expect_exit 2 "seed_study.json: /grid/0/path: the seed is not a setting to sweep" -- sweep --study seed_study.json
 expect_exit 2 "unknown flag '--bogus'" -- sweep hello --bogus
 expect_exit 2 "cannot read the study file" -- sweep --study no_such_study
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "sim/check.h"
 #include "tools/scenario/json_writer.h"
 
 namespace vmbsim::studies {
@@ -133,6 +134,14 @@ std::string SweepPlan::ToText() const {
   return out;
 }
 
+absl::Status CheckAxisPath(absl::string_view where, absl::string_view path) {
+  if (path == "seed" || path == "/seed") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": the seed is not a setting to sweep (every run's seed comes from --seed and --seeds)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::pair<std::string, std::vector<std::string>>> ParseAxisArg(absl::string_view flag,
                                                                              absl::string_view arg) {
   const size_t eq = arg.find('=');
@@ -141,6 +150,7 @@ absl::StatusOr<std::pair<std::string, std::vector<std::string>>> ParseAxisArg(ab
   }
   std::pair<std::string, std::vector<std::string>> out;
   out.first = std::string(arg.substr(0, eq));
+  VMBSIM_RETURN_IF_ERROR(CheckAxisPath(absl::StrCat(flag, " ", out.first), out.first));
   const absl::string_view values = arg.substr(eq + 1);
   int depth = 0;
   bool quoted = false;

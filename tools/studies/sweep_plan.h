@@ -92,6 +92,11 @@ struct SweepPlan {
 absl::StatusOr<std::pair<std::string, std::vector<std::string>>> ParseAxisArg(absl::string_view flag,
                                                                              absl::string_view arg);
 
+// Refuses an axis over the scenario's seed ("seed" or "/seed"): a sweep
+// overrides every run's seed (--seed, --seeds), so such an axis would have no
+// effect. OK for any other path; otherwise InvalidArgument naming `where`.
+absl::Status CheckAxisPath(absl::string_view where, absl::string_view path);
+
 // "i/n" with 0 <= i < n <= 10^6.
 absl::StatusOr<Shard> ParseShard(absl::string_view text);
 
