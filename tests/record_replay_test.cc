@@ -121,11 +121,7 @@ void Rewrite(const std::string& in, const std::string& out, const std::string& s
 // The index of the first record where two in-memory runs differ.
 size_t FirstDifference(const std::vector<sim::TraceRecord>& a, const std::vector<sim::TraceRecord>& b) {
   size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i].time == b[i].time && a[i].kind == b[i].kind &&
-         a[i].partition == b[i].partition && a[i].vp == b[i].vp && a[i].channel == b[i].channel &&
-         a[i].id0 == b[i].id0 && a[i].id1 == b[i].id1 && a[i].size0 == b[i].size0 && a[i].size1 == b[i].size1) {
-    ++i;
-  }
+  while (i < a.size() && i < b.size() && sim::SameEvent(a[i], b[i])) ++i;
   return i;
 }
 

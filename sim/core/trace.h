@@ -54,7 +54,16 @@ struct TraceRecord {
   uint64_t id1 = 0;
   uint64_t size0 = 0;
   uint64_t size1 = 0;
+
+  bool operator==(const TraceRecord&) const = default;  // Every field, `sequence` too.
 };
+
+// Whether two records describe the same event: every field but `sequence`,
+// which only numbers the records of one run (replay, diff).
+inline bool SameEvent(const TraceRecord& a, const TraceRecord& b) {
+  return a.time == b.time && a.kind == b.kind && a.partition == b.partition && a.vp == b.vp &&
+         a.channel == b.channel && a.id0 == b.id0 && a.id1 == b.id1 && a.size0 == b.size0 && a.size1 == b.size1;
+}
 
 // Receives records. Sinks are called in the order they were attached.
 class TraceSink {

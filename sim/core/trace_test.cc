@@ -85,3 +85,25 @@ TEST(TracerTest, FingerprintIsOrderSensitive) {
 
 }  // namespace
 }  // namespace vmbsim::sim
+
+namespace vmbsim::sim {
+namespace {
+
+TEST(TraceRecordTest, SameEventIgnoresOnlyTheSequence) {
+  const TraceRecord a{.time = SimTime::FromNanoseconds(5), .sequence = 1, .kind = 2, .partition = 1, .vp = 3,
+                      .channel = 4, .id0 = 5, .id1 = 6, .size0 = 7, .size1 = 8};
+  TraceRecord b = a;
+  b.sequence = 9;
+  EXPECT_TRUE(SameEvent(a, b));
+  EXPECT_FALSE(a == b);
+  b = a;
+  EXPECT_TRUE(a == b);
+  b.size1 = 0;
+  EXPECT_FALSE(SameEvent(a, b));
+  b = a;
+  b.time = SimTime::FromNanoseconds(6);
+  EXPECT_FALSE(SameEvent(a, b));
+}
+
+}  // namespace
+}  // namespace vmbsim::sim

@@ -17,11 +17,6 @@
 namespace vmbsim::recording {
 namespace {
 
-bool SameRecord(const sim::TraceRecord& a, const sim::TraceRecord& b) {
-  return a.time == b.time && a.kind == b.kind && a.partition == b.partition && a.vp == b.vp &&
-         a.channel == b.channel && a.id0 == b.id0 && a.id1 == b.id1 && a.size0 == b.size0 && a.size1 == b.size1;
-}
-
 // Feeds a live run's records, and the recording's in step, to a comparer.
 class ReplaySink : public sim::TraceSink {
  public:
@@ -251,7 +246,7 @@ absl::StatusOr<ReplayResult> WhatIf(std::unique_ptr<TraceReader> reader, const s
 
 bool StreamComparer::Step(const sim::TraceRecord* a, const sim::TraceRecord* b) {
   if (divergence_.has_value()) return false;
-  if (a != nullptr && b != nullptr && SameRecord(*a, *b)) {
+  if (a != nullptr && b != nullptr && sim::SameEvent(*a, *b)) {
     ++compared_;
     history_.push_back(*a);
     if (history_.size() > context_) history_.pop_front();

@@ -35,12 +35,6 @@ std::string TempPath(const std::string& name) {
   return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
 }
 
-bool Same(const sim::TraceRecord& a, const sim::TraceRecord& b) {
-  return a.time == b.time && a.sequence == b.sequence && a.kind == b.kind && a.partition == b.partition &&
-         a.vp == b.vp && a.channel == b.channel && a.id0 == b.id0 && a.id1 == b.id1 && a.size0 == b.size0 &&
-         a.size1 == b.size1;
-}
-
 // Records that exercise every field: mostly small steps (as runs make), with
 // extremes and backward times mixed in.
 std::vector<sim::TraceRecord> Records(size_t count) {
@@ -109,7 +103,7 @@ TEST(TraceFileTest, RecordsHeaderAndFooterRoundTrip) {
     ASSERT_TRUE(more.ok()) << more.status();
     if (!*more) break;
     ASSERT_LT(i, records.size());
-    ASSERT_TRUE(Same(r, records[i])) << "record " << i;
+    ASSERT_TRUE(r == records[i]) << "record " << i;
   }
   EXPECT_EQ(i, records.size());
   const TraceFooterInfo& f = (*reader)->footer();
