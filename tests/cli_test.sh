@@ -10,21 +10,7 @@ plugin=$2
 plugin_scenario=$3
 failing_plugin=$4
 export VMBSIM_SCENARIO_DIR=scenarios
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-expect_code() {  # expect_code WANT DESCRIPTION -- command...
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [[ $got != "$want" ]]; then
-    fail "$what: exit $got, expected $want"
-    sed 's/^/  | /' "$work/out" "$work/err" | head -20
-  fi
-}
+source "$(dirname "$0")/cli_testing.sh"
 
 # The default scenario, with a report.
 expect_code 0 "run (default scenario)" -- "$vmbsim" run --out "$work/hello"
@@ -134,8 +120,4 @@ expect_code 2 "explore without a range" -- "$vmbsim" explore hello
 expect_code 2 "explore with a reversed range" -- "$vmbsim" explore hello --tie-break-seeds 5..1
 grep -q 'tie-break-seeds' "$work/err" || fail "explore: bad range not named"
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "cli_test: all checks passed"
+finish cli_test

@@ -10,20 +10,7 @@
 set -uo pipefail
 vmbsim=$1
 export VMBSIM_SCENARIO_DIR=scenarios
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect_code() {  # expect_code WANT DESCRIPTION -- command...
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [[ $got != "$want" ]]; then
-    fail "$what: exit $got, expected $want"
-    sed 's/^/  | /' "$work/out" "$work/err" | head -20
-  fi
-}
+source "$(dirname "$0")/cli_testing.sh"
 
 expect_code 0 "run --record" -- "$vmbsim" run hello --record "$work/a.trace" --quiet
 [[ -s "$work/a.trace" ]] || fail "run --record wrote nothing"
@@ -94,5 +81,4 @@ grep -q "unknown kind 'nonsense'" "$work/err" || fail "trace --kind: no message"
 expect_code 2 "trace missing file" -- "$vmbsim" trace "$work/none.trace"
 expect_code 2 "diff one file" -- "$vmbsim" diff "$work/a.trace"
 
-if [[ $failures -ne 0 ]]; then echo "$failures failures"; exit 1; fi
-echo PASS
+finish recording_cli_test

@@ -9,21 +9,7 @@
 set -uo pipefail
 vmbsim=$1
 export VMBSIM_SCENARIO_DIR=scenarios
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-expect_code() {  # expect_code WANT DESCRIPTION -- command...
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [[ $got != "$want" ]]; then
-    fail "$what: exit $got, expected $want"
-    sed 's/^/  | /' "$work/out" "$work/err" | head -20
-  fi
-}
+source "$(dirname "$0")/cli_testing.sh"
 
 expect_code 0 "faults" -- "$vmbsim" faults
 grep -q '"name": "completion_wrong_trans_id"' "$work/out" || fail "faults: a kind is missing"
@@ -57,8 +43,4 @@ expect_code 2 "swarm without seeds" -- "$vmbsim" swarm hello
 expect_code 2 "swarm bad seeds" -- "$vmbsim" swarm hello --seeds 5..1
 expect_code 2 "faults with an argument" -- "$vmbsim" faults extra
 
-if [[ $failures != 0 ]]; then
-  echo "$failures failure(s)"
-  exit 1
-fi
-echo "all passed"
+finish swarm_cli_test
