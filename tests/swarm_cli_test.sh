@@ -16,6 +16,11 @@ grep -q '"name": "completion_wrong_trans_id"' "$work/out" || fail "faults: a kin
 [[ $(grep -c '"implemented": true' "$work/out") -ge 25 ]] || fail "faults: fewer than 25 implemented kinds"
 
 expect_code 1 "swarm" -- "$vmbsim" swarm lost_wakeup_buggy lost_wakeup_fixed --seeds 1..8 --jobs 2 --out "$work"
+# Runs end in any order; the groups, their seeds and first runs do not depend on --jobs.
+mkdir -p "$work/one"
+expect_code 1 "swarm --jobs 1" -- "$vmbsim" swarm lost_wakeup_buggy lost_wakeup_fixed --seeds 1..8 --jobs 1 --out "$work/one"
+strip_run() { sed -e 's/"wall_seconds": [0-9.e+-]*//' -e "s|$work/one/|DIR/|g; s|$work/|DIR/|g" "$1"; }
+[[ "$(strip_run "$work/swarm.json")" == "$(strip_run "$work/one/swarm.json")" ]] || fail "swarm: --jobs 1 and --jobs 2 differ"
 grep -q '^swarm: 2 scenario(s) x seeds 1..8: 16 runs, 6 failed' "$work/out" || fail "swarm: summary line"
 grep -q '^failure 1: ' "$work/out" || fail "swarm: no failure group"
 grep -q 'lost_wakeup_fixed: seeds' "$work/out" && fail "swarm: the correct scenario failed"

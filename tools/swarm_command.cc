@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -62,14 +63,6 @@ struct Loaded {
   scenario::ScenarioSpec spec;
 };
 
-struct Child {
-  pid_t pid = 0;
-  int fd = -1;
-  size_t scenario = 0;
-  uint64_t seed = 0;
-  std::string text;
-};
-
 }  // namespace
 
 int SwarmCommand(const std::vector<std::string>& args) {
@@ -127,94 +120,64 @@ int SwarmCommand(const std::vector<std::string>& args) {
   std::fflush(stderr);
 
   struct Group {
-    std::vector<std::pair<size_t, uint64_t>> runs;  // (scenario, seed).
+    std::vector<std::pair<size_t, uint64_t>> runs;  // (scenario, seed), in seed-major order once sorted.
   };
   std::map<std::string, Group> failures;  // By signature.
   const uint64_t seeds = range->second - range->first + 1;
   const uint64_t total = seeds * scenarios.size();
+  // Task t: seed-major order, every scenario at a seed before the next seed.
+  const auto scenario_of = [&](size_t t) { return t % scenarios.size(); };
+  const auto seed_of = [&](size_t t) { return range->first + t / scenarios.size(); };
   uint64_t done = 0;
   uint64_t failed = 0;
   uint64_t events = 0;
   const absl::Time start = absl::Now();
-  std::vector<Child> running;
   uint64_t next = 0;
-  const auto start_child = [&](size_t index, uint64_t seed) -> bool {
-    int fds[2];
-    if (pipe(fds) != 0) return false;
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = fork();
-    if (pid < 0) {
-      close(fds[0]);
-      close(fds[1]);
-      return false;
-    }
-    if (pid == 0) {
-      close(fds[0]);
-      if (std::freopen("/dev/null", "w", stdout) == nullptr || std::freopen("/dev/null", "w", stderr) == nullptr) {
-        _exit(scenario::kExitInternalError);
-      }
-      const scenario::ScenarioSpec variant = faults::SwarmVariant(scenarios[index].spec, seed);
-      absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(variant, *registry, {});
-      std::string text;
-      if (report.ok()) {
-        text = absl::StrCat(scenario::ExitCodeFor(*report), "\n", report->events, "\n",
+  const absl::Status pool = RunForked(
+      jobs, [&]() -> std::optional<size_t> { return next < total ? std::optional<size_t>(next++) : std::nullopt; },
+      [&](size_t t) {
+        const scenario::ScenarioSpec variant = faults::SwarmVariant(scenarios[scenario_of(t)].spec, seed_of(t));
+        absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(variant, *registry, {});
+        if (!report.ok()) {
+          return absl::StrCat(scenario::kExitInvalidInput, "\n0\nexit 2; ", report.status().message(), "\n");
+        }
+        return absl::StrCat(scenario::ExitCodeFor(*report), "\n", report->events, "\n",
                             faults::FailureSignature(*report), "\n");
-      } else {
-        text = absl::StrCat(scenario::kExitInvalidInput, "\n0\nexit 2; ", report.status().message(), "\n");
-      }
-      size_t written = 0;
-      while (written < text.size()) {
-        const ssize_t n = write(fds[1], text.data() + written, text.size() - written);
-        if (n <= 0) break;
-        written += static_cast<size_t>(n);
-      }
-      _exit(0);
-    }
-    close(fds[1]);
-    running.push_back(Child{pid, fds[0], index, seed, ""});
-    return true;
-  };
-  while (next < total || !running.empty()) {
-    while (next < total && running.size() < jobs) {
-      // Seed-major order: every scenario at a seed before the next seed.
-      const size_t index = static_cast<size_t>(next % scenarios.size());
-      const uint64_t seed = range->first + next / scenarios.size();
-      if (!start_child(index, seed)) {
-        std::fprintf(stderr, "vmbsim: swarm: cannot start a run: errno %d\n", errno);
-        return scenario::kExitInternalError;
-      }
-      ++next;
-    }
-    Child child = std::move(running.front());
-    running.erase(running.begin());
-    char buffer[4096];
-    ssize_t n;
-    while ((n = read(child.fd, buffer, sizeof(buffer))) > 0) child.text.append(buffer, static_cast<size_t>(n));
-    close(child.fd);
-    int status = 0;
-    waitpid(child.pid, &status, 0);
-    std::vector<std::string> lines = absl::StrSplit(child.text, '\n');
-    std::string signature;
-    if (WIFSIGNALED(status) || lines.size() < 3) {
-      signature = WIFSIGNALED(status) ? absl::StrCat("killed by signal ", WTERMSIG(status))
-                                      : absl::StrCat("ended without a report (status ", status, ")");
-    } else {
-      signature = lines[2];
-      uint64_t e = 0;
-      if (absl::SimpleAtoi(lines[1], &e)) events += e;
-    }
-    ++done;
-    if (!signature.empty()) {
-      ++failed;
-      failures[signature].runs.push_back({child.scenario, child.seed});
-    }
-    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-    const double left = done == 0 ? 0 : elapsed / static_cast<double>(done) * static_cast<double>(total - done);
-    std::fprintf(stderr, "\rswarm: %llu/%llu runs, %llu failure(s), %.0f s left   ",
-                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
-                 static_cast<unsigned long long>(failed), left);
-    std::fflush(stderr);
+      },
+      [&](ForkResult r) {
+        std::vector<std::string> lines = absl::StrSplit(r.output, '\n');
+        std::string signature;
+        if (WIFSIGNALED(r.wait_status) || lines.size() < 3) {
+          signature = WIFSIGNALED(r.wait_status)
+                          ? absl::StrCat("killed by signal ", WTERMSIG(r.wait_status))
+                          : absl::StrCat("ended without a report (status ", r.wait_status, ")");
+        } else {
+          signature = lines[2];
+          uint64_t e = 0;
+          if (absl::SimpleAtoi(lines[1], &e)) events += e;
+        }
+        ++done;
+        if (!signature.empty()) {
+          ++failed;
+          failures[signature].runs.push_back({scenario_of(r.task), seed_of(r.task)});
+        }
+        const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+        const double left = done == 0 ? 0 : elapsed / static_cast<double>(done) * static_cast<double>(total - done);
+        std::fprintf(stderr, "\rswarm: %llu/%llu runs, %llu failure(s), %.0f s left   ",
+                     static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
+                     static_cast<unsigned long long>(failed), left);
+        std::fflush(stderr);
+      });
+  if (!pool.ok()) {
+    std::fprintf(stderr, "vmbsim: swarm: %s\n", std::string(pool.message()).c_str());
+    return scenario::kExitInternalError;
+  }
+  // Runs end in any order; a group lists its runs, and names its first, in
+  // seed-major order, whatever --jobs.
+  for (auto& [signature, group] : failures) {
+    std::sort(group.runs.begin(), group.runs.end(), [](const auto& x, const auto& y) {
+      return std::make_pair(x.second, x.first) < std::make_pair(y.second, y.first);
+    });
   }
   std::fprintf(stderr, "\n");
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
