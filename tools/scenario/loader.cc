@@ -309,7 +309,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
        {"name", "description", "seed", "stop", "fabric", "channels", "workloads", "exploration",
         "expectations", "faults"}},
       {"stop", {"time_ns", "events_max", "quiescence"}},
-      {"fabric", {"root_vps", "guests", "cost_profile", "cost_overrides", "monitor_mode"}},
+      {"fabric", {"root_vps", "guests", "cost_profile", "cost_overrides", "monitor_mode", "preemption"}},
       {"fabric.guests[]", {"vps", "memory_mib"}},
       {"fabric.cost_overrides", CostOverrideNamesList()},
       {"channels[]",
@@ -355,6 +355,11 @@ const std::vector<std::string>& CostProfiles() {
 
 const std::vector<std::string>& MonitorModes() {
   static const auto* const values = new std::vector<std::string>{"timer_per_id", "periodic_poll"};
+  return *values;
+}
+
+const std::vector<std::string>& PreemptionModes() {
+  static const auto* const values = new std::vector<std::string>{"packet", "none"};
   return *values;
 }
 
@@ -1235,6 +1240,7 @@ absl::Status Loader::ReadFabric(const Json& json, std::string pointer, FabricSpe
     }
   }
   VMBSIM_RETURN_IF_ERROR(Enum(object, "monitor_mode", MonitorModes(), &out->monitor_mode));
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "preemption", PreemptionModes(), &out->preemption));
   return absl::OkStatus();
 }
 
@@ -1732,6 +1738,7 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
   return {
       {"fabric.cost_profile", CostProfiles()},
       {"fabric.monitor_mode", MonitorModes()},
+      {"fabric.preemption", PreemptionModes()},
       {"channels[].lost_wakeup_bug", LostWakeupBugs()},
       {"workloads[].arrival.kind", ArrivalKinds()},
       {"workloads[].size.kind", SizeKinds()},

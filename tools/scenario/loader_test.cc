@@ -103,6 +103,7 @@ TEST(LoaderTest, MinimalDocumentGetsEveryDefault) {
   EXPECT_EQ(spec->fabric.cost_profile, "default");
   EXPECT_TRUE(spec->fabric.cost_overrides.empty());
   EXPECT_EQ(spec->fabric.monitor_mode, "timer_per_id");
+  EXPECT_EQ(spec->fabric.preemption, "packet");
   EXPECT_TRUE(spec->channels.empty());
   EXPECT_TRUE(spec->workloads.empty());
   EXPECT_FALSE(spec->exploration.tie_break_seed.has_value());
@@ -541,6 +542,8 @@ TEST(LoaderErrorTest, EnumsSuggestTheNearest) {
   EXPECT_EQ(OverrideError("fabric.monitor_mode=7"),
             "hello.json: /fabric/monitor_mode: expected one of \"timer_per_id\", "
             "\"periodic_poll\", found 7");
+  EXPECT_EQ(OverrideError("fabric.preemption=isr"),
+            "hello.json: /fabric/preemption: expected one of \"packet\", \"none\", found \"isr\"");
   EXPECT_EQ(OverrideError("workloads.0.arrival.kind=closedloop"),
             "hello.json: /workloads/0/arrival/kind: expected one of \"closed_loop\", "
             "\"fixed_rate\", \"poisson\", \"bursts\", \"on_off\", \"trace\", found \"closedloop\"; did you "

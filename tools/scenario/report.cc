@@ -138,6 +138,10 @@ std::string ReportJson(const RunReport& r) {
         .KInt("partition", vp.partition)
         .KUInt("vp", vp.vp)
         .KInt("busy_ns", vp.busy_ns)
+        .KInt("isr_ns", vp.isr_ns)
+        .KInt("dpc_ns", vp.dpc_ns)
+        .KInt("passive_ns", vp.passive_ns)
+        .KUInt("preemptions", vp.preemptions)
         .KNum("utilisation", vp.utilisation)
         .KUInt("interrupts", vp.interrupts)
         .KUInt("work_items", vp.work_items)
@@ -268,6 +272,12 @@ std::string ReportSummary(const RunReport& r) {
                             static_cast<double>(c.totals.host.packets_received) / static_cast<double>(doorbells));
     }
     out += "\n";
+  }
+  for (const VpReport& vp : r.vps) {
+    if (vp.busy_ns == 0) continue;
+    absl::StrAppendFormat(&out, "  vp %d/%d busy %.1f us: ISR %.1f, DPC %.1f, PASSIVE %.1f us; %d preemptions\n",
+                          vp.partition, vp.vp, vp.busy_ns / 1000.0, vp.isr_ns / 1000.0, vp.dpc_ns / 1000.0,
+                          vp.passive_ns / 1000.0, vp.preemptions);
   }
   absl::StrAppendFormat(&out, "  verifier findings: %d (%d unexpected)\n", r.findings_total, r.unexpected_findings);
   for (const std::string& v : r.causality_violations) absl::StrAppend(&out, "  INTERNAL ERROR causality: ", v, "\n");

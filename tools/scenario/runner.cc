@@ -388,6 +388,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   }
   config.monitor_mode =
       spec.fabric.monitor_mode == "periodic_poll" ? fabric::MonitorMode::kPeriodicPoll : fabric::MonitorMode::kTimerPerId;
+  config.preemption = spec.fabric.preemption == "none" ? fabric::Preemption::kNone : fabric::Preemption::kPacket;
   config.sample_ring_occupancy = true;  // report.json's ring_occupancy.
   auto fab = std::make_unique<fabric::Fabric>(simulator.get(), config);
 
@@ -673,6 +674,10 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       vp.partition = p;
       vp.vp = v;
       vp.busy_ns = part.vp(v).busy_time().nanoseconds();
+      vp.isr_ns = part.vp(v).level_time(fabric::Irql::kInterrupt).nanoseconds();
+      vp.dpc_ns = part.vp(v).level_time(fabric::Irql::kDispatch).nanoseconds();
+      vp.passive_ns = part.vp(v).level_time(fabric::Irql::kPassive).nanoseconds();
+      vp.preemptions = part.vp(v).preemptions();
       vp.utilisation = static_cast<double>(vp.busy_ns) / span;
       vp.work_items = part.vp(v).items_run();
       vp.interrupts = part.synic().interrupts_on(v);

@@ -89,6 +89,11 @@ struct VpReport {
   uint16_t partition = 0;
   uint32_t vp = 0;
   int64_t busy_ns = 0;
+  // busy_ns by level (fabric::VirtualProcessor::level_time): they add up to it.
+  int64_t isr_ns = 0;
+  int64_t dpc_ns = 0;
+  int64_t passive_ns = 0;
+  uint64_t preemptions = 0;  // Items that preempted a lower level.
   double utilisation = 0;  // busy / simulated time.
   uint64_t interrupts = 0;
   uint64_t work_items = 0;

@@ -54,6 +54,9 @@ struct FabricSpec {
   // Cost-model fields by their JSON names ("hypercall_signal_event_ns", ...).
   std::map<std::string, int64_t> cost_overrides;
   std::string monitor_mode = "timer_per_id";  // "timer_per_id" | "periodic_poll".
+  // "packet": interrupts preempt DPCs and DPCs preempt PASSIVE work; "none":
+  // every work item runs to its end (fabric::Preemption).
+  std::string preemption = "packet";
 };
 
 // A driver on one end of a channel: a registered name and its parameters
