@@ -71,6 +71,8 @@ void Direction(Json& j, const std::string& key, const kmcl::DirectionTransaction
   j.KUInt("signals_sent", writer.signals_sent);
   j.KUInt("signals_suppressed", writer.signals_suppressed);
   j.KUInt("ring_full", writer.ring_full);
+  j.KUInt("ring_lock_waits", writer.lock_waits);
+  j.KUInt("ring_lock_wait_ns", writer.lock_wait_ns);
   j.KUInt("reader_doorbells", reader.doorbells);
   j.KUInt("reader_doorbells_coalesced", reader.doorbells_coalesced);
   j.KNum("packets_per_doorbell",
@@ -270,6 +272,10 @@ std::string ReportSummary(const RunReport& r) {
     if (doorbells > 0) {
       absl::StrAppendFormat(&out, "; %.2f packets per host doorbell",
                             static_cast<double>(c.totals.host.packets_received) / static_cast<double>(doorbells));
+    }
+    if (c.totals.guest.lock_waits > 0) {
+      absl::StrAppendFormat(&out, "; ring lock waited %d times, %.1f us", c.totals.guest.lock_waits,
+                            c.totals.guest.lock_wait_ns / 1000.0);
     }
     out += "\n";
   }

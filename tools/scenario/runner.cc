@@ -104,7 +104,7 @@ class OpenLoop {
   // arrival times for the same seed (common random numbers), however many
   // draws a size takes (Below rejects and redraws).
   OpenLoop(const WorkloadSpec* spec, uint32_t index, sim::Prng prng, sim::Prng size_prng, kmcl::Runtime* runtime,
-           uint16_t guest, uint32_t vp, DriverInstance** driver)
+           uint16_t guest, std::vector<uint32_t> vps, DriverInstance** driver)
       : spec_(spec),
         index_(index),
         pointer_(absl::StrCat("/workloads/", index)),
@@ -112,8 +112,10 @@ class OpenLoop {
         size_prng_(size_prng),
         runtime_(runtime),
         guest_(guest),
-        vp_(vp),
-        driver_(driver) {}
+        vps_(std::move(vps)),
+        driver_(driver) {
+    VMBSIM_CHECK(!vps_.empty());
+  }
 
   absl::Status Start() {
     if (spec_->size.kind == "empirical") {
@@ -164,16 +166,17 @@ class OpenLoop {
 
   void Arrive() {
     const uint32_t bytes = NextSize();
+    const uint32_t vp = vps_[issued_ % vps_.size()];  // The VP whose code sends this one.
     ++issued_;
     runtime_->sim().tracer().Emit({.time = runtime_->sim().Now(),
                                    .kind = kWorkloadArrivalTraceKind,
                                    .partition = guest_,
-                                   .vp = vp_,
+                                   .vp = vp,
                                    .id0 = index_,
                                    .size0 = bytes});
     DriverInstance** driver = driver_;
     uint64_t* refused = &refused_;
-    runtime_->RunDispatch(guest_, vp_, [driver, bytes, refused] {
+    runtime_->RunDispatch(guest_, vp, [driver, bytes, refused] {
       if (*driver == nullptr || !(*driver)->Submit(bytes)) ++*refused;
     });
     if (issued_ >= spec_->requests) return;
@@ -189,7 +192,7 @@ class OpenLoop {
   sim::Prng size_prng_;
   kmcl::Runtime* runtime_;
   uint16_t guest_;
-  uint32_t vp_;
+  std::vector<uint32_t> vps_;
   DriverInstance** driver_;
   std::unique_ptr<sim::EmpiricalTable<uint32_t>> sizes_;
   uint64_t issued_ = 0;
@@ -474,11 +477,12 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     if (w.arrival.kind == "closed_loop") continue;
     for (Built& b : built) {
       if (b.spec->name != w.channel) continue;
-      const uint32_t vp = b.spec->guest_target_vp.value_or(0);
+      std::vector<uint32_t> vps = w.send_vps;
+      if (vps.empty()) vps.push_back(b.spec->guest_target_vp.value_or(0));
       loops.push_back(std::make_unique<OpenLoop>(&w, static_cast<uint32_t>(i),
                                                  simulator->ForkPrng(absl::StrCat("workload.", i)),
                                                  simulator->ForkPrng(absl::StrCat("workload.", i, ".size")), runtime.get(),
-                                                 b.spec->guest, vp, &b.guest));
+                                                 b.spec->guest, std::move(vps), &b.guest));
       b.loops.push_back(loops.back().get());
     }
   }

@@ -17,7 +17,8 @@
 // Workloads. A closed-loop workload configures the guest driver (it keeps
 // `outstanding` requests in flight until `requests` have been sent). The
 // open-loop kinds are driven by the runner: each arrival calls the guest
-// driver's Submit(bytes) as a DPC on the channel's guest VP, at times drawn
+// driver's Submit(bytes) as a DPC on the channel's guest VP (or, with
+// send_vps, on those VPs in turn), at times drawn
 // from the scenario's PRNG ("workload.<index>" streams): fixed_rate every
 // interval, poisson with exponential gaps of mean interval, bursts of
 // `burst` arrivals every interval, on_off fixed rate during on_ns then

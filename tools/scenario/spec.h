@@ -154,6 +154,10 @@ struct WorkloadSpec {
   SizeSpec size;              // Unused by "trace" (its events carry sizes).
   uint64_t requests = 1000;   // Total requests to issue ("trace": its event count).
   int64_t start_ns = 0;       // First arrival (open-loop kinds).
+  // Open-loop kinds: the guest VPs whose code sends, arrival i from
+  // send_vps[i % size]; they serialise on the channel's outbound ring lock.
+  // Empty: the channel's guest_target_vp (0 when unset).
+  std::vector<uint32_t> send_vps;
 };
 
 // The largest request `workload` sends, in bytes.
