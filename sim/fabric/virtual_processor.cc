@@ -232,8 +232,7 @@ void VirtualProcessor::StartNext() {
     // The preempted items' effects wait until this item is over.
     ++preemptions_;
     VMBSIM_CHECK(preempted_effects_.empty());
-    preempted_effects_ = std::move(effects_);
-    effects_.clear();
+    preempted_effects_.swap(effects_);  // Both stay allocated: no copy, no allocation.
     if (effects_event_.valid() && sim_->IsPending(effects_event_)) sim_->Cancel(effects_event_);
     effects_event_ = {};
   }
@@ -270,11 +269,13 @@ void VirtualProcessor::StartNext() {
     // Everything the preempted items had not reached comes later by as much.
     for (Span& span : spans_) span.end += duration;
     busy_until_ += duration;
-    for (Effect& effect : preempted_effects_) {
-      effect.at += duration;
-      effects_.push_back(std::move(effect));
+    for (Effect& effect : preempted_effects_) effect.at += duration;
+    if (effects_.empty()) {
+      effects_.swap(preempted_effects_);
+    } else {
+      for (Effect& effect : preempted_effects_) effects_.push_back(std::move(effect));
+      preempted_effects_.clear();
     }
-    preempted_effects_.clear();
     if (effects_event_.valid() && sim_->IsPending(effects_event_)) sim_->Cancel(effects_event_);
     effects_event_ = {};
     ArmEffects();
