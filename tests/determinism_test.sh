@@ -11,7 +11,7 @@ set -uo pipefail
 vmbsim=$1
 GOLDEN_SEED7=98df060b2455bc3a
 GOLDEN_SEED7_TIEBREAK1=ba8aa5587e5ec7f6
-GOLDEN_FABRIC_SEED7=c780fb7b950f6686
+GOLDEN_FABRIC_SEED7=2bff64ba118944c3
 
 fingerprint() { "$vmbsim" demo --requests 20000 "$@" | grep '^fingerprint=' | cut -d= -f2; }
 

@@ -232,7 +232,18 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::SendNow(const OutgoingPacket& pack
   const uint32_t index_after = writer_.next_write_index();
   const uint32_t footprint_bytes = RingDistance(index_before, index_after, data_size);
   VirtualProcessor& actor = Actor();
-  if (actor.running()) actor.Charge(costs_->RingCopy(footprint_bytes - kTrailerSizeBytes));
+  if (actor.running()) {
+    // The copy holds the outbound ring lock; another VP's copy may hold it still.
+    if (&actor != lock_holder_ && lock_free_at_ > actor.LocalNow()) {
+      const sim::SimDuration wait = lock_free_at_ - actor.LocalNow();
+      actor.Charge(wait);
+      ++counters_.lock_waits;
+      counters_.lock_wait_ns += static_cast<uint64_t>(wait.nanoseconds());
+    }
+    actor.Charge(costs_->RingCopy(footprint_bytes - kTrailerSizeBytes));
+    lock_free_at_ = actor.LocalNow();
+    lock_holder_ = &actor;
+  }
   ++counters_.packets_sent;
   counters_.bytes_sent += packet.payload.size();
   if (peer_ != nullptr) {

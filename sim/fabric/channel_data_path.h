@@ -25,6 +25,17 @@
 // its start. A reader commits after its batch's processing cost, as the
 // space becomes visible only then.
 //
+// Several VPs may send on one endpoint (a multi-queue driver, several
+// threads): they serialise on the outbound ring's lock, held for the copy
+// (Linux hv_ringbuffer_write takes the ring's spinlock around the copy and
+// the index update). A sender whose local clock is earlier than the moment
+// the last copy by another VP ended spins until then; the wait is charged to
+// it as busy time (a spinning CPU is busy) and counted (lock_waits,
+// lock_wait_ns). Each sender makes its own rule 1.7 signal decision when it
+// publishes. The lock is taken in the order the sends are simulated, which
+// is the order of the senders' work items' starts; a VP never waits on its
+// own earlier copy (it held the lock at a raised level and released it).
+//
 // Lifetime rule: an endpoint owns the work it queues. Every step it queues
 // on its VP and every publish it defers on a sender's VP carries the
 // endpoint as owner, and the destructor cancels them all
@@ -109,6 +120,8 @@ struct DataPathCounters {
   uint64_t empty_drains = 0;        // Drains that found nothing.
   uint64_t ring_full = 0;           // Sends refused for space.
   uint64_t writer_wakeups = 0;      // Blocked writer found space again.
+  uint64_t lock_waits = 0;          // Sends that waited for the outbound ring lock.
+  uint64_t lock_wait_ns = 0;        // Their total wait (spinning, charged to the sender).
 
   // Adds `other` field by field (totals over several endpoints or opens).
   DataPathCounters& operator+=(const DataPathCounters& other) {
@@ -124,6 +137,8 @@ struct DataPathCounters {
     empty_drains += other.empty_drains;
     ring_full += other.ring_full;
     writer_wakeups += other.writer_wakeups;
+    lock_waits += other.lock_waits;
+    lock_wait_ns += other.lock_wait_ns;
     return *this;
   }
   // Subtracts `earlier` (the same counters read before) field by field.
@@ -140,9 +155,14 @@ struct DataPathCounters {
     empty_drains -= earlier.empty_drains;
     ring_full -= earlier.ring_full;
     writer_wakeups -= earlier.writer_wakeups;
+    lock_waits -= earlier.lock_waits;
+    lock_wait_ns -= earlier.lock_wait_ns;
     return *this;
   }
 };
+
+// Every counter is in += and -= above: a new one must be added to both.
+static_assert(sizeof(DataPathCounters) == 14 * sizeof(uint64_t));
 
 // Why a drain batch ended.
 enum class BatchEnd : uint8_t {
@@ -318,6 +338,10 @@ class ChannelDataPath {
   // senders of one channel).
   std::vector<VirtualProcessor*> deferring_vps_;
   uint32_t active_depth_ = 0;  // Steps and publishes of this endpoint on the stack.
+  // The outbound ring lock: when the last copy ended, and which VP made it
+  // (compared, never ordered).
+  sim::SimTime lock_free_at_;
+  const VirtualProcessor* lock_holder_ = nullptr;
   FaultHook* fault_hook_ = nullptr;
   uint16_t fault_guest_ = 0;
   bool fault_host_side_ = false;

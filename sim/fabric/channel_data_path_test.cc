@@ -351,5 +351,48 @@ TEST(ChannelDataPathLifetimeTest, APacketBecomesVisibleWhenItsSenderReachesTheSe
   EXPECT_EQ(doorbells, (std::vector<int64_t>{500}));
 }
 
+// Goal: the sender pays, and senders serialise on the ring lock. Two guest
+// VPs send at the same instant; each pays its own 300 ns copy, the second
+// spins until the first copy ends (charged to it, counted), publishes
+// after it and, finding the ring no longer empty, rings no doorbell. The
+// same VP sending twice never waits for itself.
+TEST(ChannelDataPathLifetimeTest, SendersOnSeveralVpsSerialiseOnTheRingLock) {
+  sim::Simulator sim({.seed = 1});
+  Endpoints e(&sim);
+  e.costs.ring_copy_per_packet = sim::SimDuration::Nanoseconds(300);
+  VirtualProcessor second_vp(&sim, 1, 1);
+  std::vector<uint8_t> payload(64, 1);
+  std::vector<int64_t> doorbells;
+  e.guest->SetSignalPeer([&] { doorbells.push_back(sim.Now().nanoseconds()); });
+  std::vector<int64_t> clocks;
+  struct Sender {
+    Endpoints* e;
+    VirtualProcessor* vp;
+    std::vector<uint8_t>* payload;
+    std::vector<int64_t>* clocks;
+    int sends;
+    void Run() const {
+      OutgoingPacket packet;
+      packet.payload = absl::MakeConstSpan(*payload);
+      for (int i = 0; i < sends; ++i) ASSERT_TRUE(e->guest->Send(packet).ok());
+      clocks->push_back(vp->LocalNow().nanoseconds());
+    }
+  };
+  const Sender first{&e, &e.guest_vp, &payload, &clocks, 2};
+  const Sender second{&e, &second_vp, &payload, &clocks, 1};
+  e.guest_vp.Queue(Irql::kDispatch, sim::SimDuration::Zero(), [s = &first] { s->Run(); });
+  second_vp.Queue(Irql::kDispatch, sim::SimDuration::Zero(), [s = &second] { s->Run(); });
+  sim.Run({});
+  // guest_vp: two copies, 0..600, no wait. second_vp: waits 600, copies 600..900.
+  EXPECT_EQ(clocks, (std::vector<int64_t>{600, 900}));
+  EXPECT_EQ(e.guest_vp.busy_time().nanoseconds(), 600);
+  EXPECT_EQ(second_vp.busy_time().nanoseconds(), 900);
+  EXPECT_EQ(e.guest->counters().lock_waits, 1u);
+  EXPECT_EQ(e.guest->counters().lock_wait_ns, 600u);
+  EXPECT_EQ(doorbells, (std::vector<int64_t>{300}));  // Only the first write found the ring empty.
+  EXPECT_EQ(e.guest->counters().signals_suppressed, 2u);
+  EXPECT_EQ(e.guest->writer().committed_write_index(), e.guest->writer().next_write_index());
+}
+
 }  // namespace
 }  // namespace vmbsim::fabric

@@ -60,6 +60,9 @@ Fabric::Fabric(sim::Simulator* sim, FabricConfig config) : sim_(sim), config_(st
       root().synic().SignalConnection(connection_id);
     });
   }
+  for (auto& partition : partitions_) {
+    for (uint32_t v = 0; v < partition->vp_count(); ++v) partition->vp(v).set_preemption(config_.preemption);
+  }
   root().synic().SetInterruptHandler([this](uint32_t vp) { OnHostInterrupt(vp); });
   channel_by_relid_.assign(guest_count(), std::vector<Channel*>(kHostFlagMax + 1, nullptr));
   channel_by_host_flag_.assign(root().vp_count(), std::vector<Channel*>(kHostFlagMax + 1, nullptr));

@@ -77,6 +77,9 @@ struct FabricConfig {
   PartitionConfig root;
   std::vector<PartitionConfig> guests;
   MonitorMode monitor_mode = MonitorMode::kTimerPerId;
+  // Whether interrupts preempt DPCs and DPCs preempt PASSIVE work on every
+  // VP of the fabric (virtual_processor.h).
+  Preemption preemption = Preemption::kPacket;
   EndpointProfile host_profile;
   EndpointProfile guest_profile;
   // Guest PFN of each guest's child->parent monitor page; the parent->child

@@ -166,14 +166,14 @@ void Synic::RaiseSint(uint32_t vp_index, SimDuration delivery) {
 
 void Synic::DispatchInterrupt(uint32_t vp_index) {
   VMBSIM_CHECK(vp_states_[vp_index].interrupt_pending);  // Paired with RunInterrupt.
-  vps_[vp_index]->Queue(Irql::kDispatch, costs_->isr_dispatch,
+  vps_[vp_index]->Queue(Irql::kInterrupt, costs_->isr_dispatch,
                         [this, vp_index] { RunInterrupt(vp_index); });
 }
 
 void Synic::RunInterrupt(uint32_t vp_index) {
   VpState& state = vp_states_[vp_index];
   VMBSIM_CHECK(state.interrupt_pending);
-  VMBSIM_CHECK(vps_[vp_index]->current_irql() == Irql::kDispatch);
+  VMBSIM_CHECK(vps_[vp_index]->current_irql() == Irql::kInterrupt);
   // Cleared before the handler scans: a raise from here on is a new
   // interrupt, so nothing set after the scan can be stranded.
   state.interrupt_pending = false;

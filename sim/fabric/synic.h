@@ -18,7 +18,7 @@
 // from another partition: message ports (HvPostMessage, spec 3.2; 16 buffers
 // per port by default) and event connections (HvSignalEvent, spec 3.3).
 //
-// An interrupt is one DISPATCH work item on the target VP with cost
+// An interrupt is one INTERRUPT-level work item on the target VP with cost
 // `isr_dispatch`; it runs the partition's interrupt handler, which scans and
 // clears event flags and then reads the message slot (the ISR order of spec
 // 3.1). Timing, all from the CostModel, with "idle" meaning
@@ -34,7 +34,9 @@
 //                             t + eom_redelivery, then as above
 //
 // The handler runs isr_dispatch after its item starts; the item starts when
-// queued unless the VP is busy (work is not preempted, virtual_processor.h).
+// queued unless the VP is busy with an interrupt (it preempts DPCs and
+// PASSIVE work; with Preemption::kNone it waits in the DPC queue,
+// virtual_processor.h).
 // A VP whose last item has ended counts as idle, so a message redelivered
 // to a VP with nothing else to do pays the wake-up again.
 // simp_delivery and eom_redelivery include the SINT injection (spec 6.2), so

@@ -246,6 +246,18 @@ TEST_P(SynicTimingTest, SignalToARunningVpPaysNoWakeUp) {
   EXPECT_EQ(w.isrs[0].local_ns, GetParam().running_handler_ns);
 }
 
+// Without preemption the interrupt waits for the PASSIVE item to end.
+TEST(SynicTimingNoPreemptionTest, AnInterruptWaitsForTheRunningItem) {
+  World w(CostModel::Zero());
+  w.guest_vp1.set_preemption(Preemption::kNone);
+  w.InstallGuestIsr(/*eom=*/true);
+  w.guest_vp1.Queue(Irql::kPassive, SimDuration::Nanoseconds(2000), [] {});
+  w.sim.ScheduleAt(At(1000), [&w] { ASSERT_TRUE(w.guest.SignalEvent(1, 5).ok()); });
+  w.sim.Run({});
+  ASSERT_EQ(w.isrs.size(), 1u);
+  EXPECT_EQ(w.isrs[0].local_ns, 2000);
+}
+
 TEST_P(SynicTimingTest, SignalEventHypercallChargesTheSenderAndSetsAtItsClock) {
   World w(GetParam().costs);
   w.InstallGuestIsr(/*eom=*/true);
@@ -330,7 +342,7 @@ INSTANTIATE_TEST_SUITE_P(
             .name = "Zero",
             .costs = CostModel::Zero(),
             .idle_handler_ns = 0,
-            .running_handler_ns = 2000,  // Delivered at 1 us, starts when the VP frees at 2 us.
+            .running_handler_ns = 1000,  // Delivered at 1 us; the interrupt preempts the PASSIVE item.
             .hypercall_handler_ns = 0,
             .message_write_ns = {0, 5000, 10000},  // Only the handler's own 5 us remain.
             .message_handler_ns = {0, 5000, 10000},

@@ -20,8 +20,15 @@ VirtualProcessor::VirtualProcessor(sim::Simulator* sim, uint16_t partition_id, u
 
 void VirtualProcessor::Queue(Irql level, SimDuration cost, sim::InlineFunction work, const void* owner) {
   VMBSIM_CHECK_GE(cost.nanoseconds(), 0);
-  (level == Irql::kDispatch ? dispatch_ : passive_).push_back(Item{std::move(work), cost, owner});
+  // Queued from inside this VP's work: ready when the VP reaches the call.
+  QueueFor(level).push_back(Item{std::move(work), cost, owner, LocalNow(), level});
   queue_depth_max_ = std::max(queue_depth_max_, queue_depth());
+  if (preemption_ == Preemption::kPacket && !spans_.empty() && level > spans_.back().level &&
+      start_event_.valid() && sim_->IsPending(start_event_)) {
+    // It may preempt the item in progress: earlier than the start armed for the queue.
+    sim_->Cancel(start_event_);
+    start_event_ = {};
+  }
   ArmStart();
 }
 
@@ -35,7 +42,7 @@ void VirtualProcessor::AtLocalNow(sim::InlineFunction effect, const void* owner)
   } else {
     at = std::max(at, effects_.back().at);  // Never before an effect deferred earlier.
   }
-  effects_.push_back(Effect{at, std::move(effect), owner});
+  effects_.push_back(Effect{at, std::move(effect), owner, current_irql()});
   ArmEffects();
 }
 
@@ -47,9 +54,9 @@ size_t VirtualProcessor::CancelOwned(const void* owner) {
     std::erase_if(queue, [owner](const auto& entry) { return entry.owner == owner; });
     cancelled += before - queue.size();
   };
-  drop(dispatch_);
-  drop(passive_);
+  for (std::deque<Item>& queue : queues_) drop(queue);
   drop(effects_);
+  drop(preempted_effects_);
   if (queue_depth() == 0 && start_event_.valid() && sim_->IsPending(start_event_)) {
     sim_->Cancel(start_event_);
     start_event_ = {};
@@ -95,11 +102,13 @@ bool VirtualProcessor::RunDueEffects() {
     current_ = this;
     running_ = true;
     local_now_ = now;
+    running_level_ = effect.level;
     effect.work();
     const SimDuration charged = local_now_ - now;
     running_ = false;
     current_ = previous;
     if (charged > SimDuration::Zero()) {
+      level_time_[LevelIndex(effect.level)] += charged;
       Extend(charged);
       extended = true;
     }
@@ -120,6 +129,14 @@ void VirtualProcessor::Extend(SimDuration extra) {
   const SimTime now = sim_->Now();
   busy_time_ += extra;
   busy_until_ = std::max(busy_until_, now) + extra;
+  if (preemption_ == Preemption::kPacket) {
+    PopEndedSpans();
+    if (spans_.empty()) {
+      spans_.push_back(Span{busy_until_, running_level_});
+    } else {
+      for (Span& span : spans_) span.end += extra;
+    }
+  }
   DelayEffects(extra);  // Everything the VP has still to reach comes later by as much.
   if (start_event_.valid() && sim_->IsPending(start_event_)) {
     sim_->Cancel(start_event_);
@@ -137,7 +154,10 @@ void VirtualProcessor::Stall(SimDuration duration) {
   const SimDuration extra = until > covered_until ? until - covered_until : SimDuration::Zero();
   stalled_time_ += extra;
   if (busy_until_ > now) {
-    busy_until_ += extra;  // The item in progress ends later, and so do its effects.
+    busy_until_ += extra;  // The items in progress end later, and so do their effects.
+    for (Span& span : spans_) {
+      if (span.end > now) span.end += extra;
+    }
     DelayEffects(extra);
   }
   stalled_until_ = std::max(stalled_until_, until);
@@ -153,11 +173,35 @@ void VirtualProcessor::Stall(SimDuration duration) {
   ArmStart();
 }
 
+std::deque<VirtualProcessor::Item>& VirtualProcessor::NextQueue() {
+  for (size_t i = 3; i-- > 0;) {
+    if (!queues_[i].empty()) return queues_[i];
+  }
+  VMBSIM_CHECK(false);  // REQUIRES: queue_depth() > 0.
+  return queues_[0];
+}
+
+void VirtualProcessor::PopEndedSpans() {
+  // Spans nest: an inner one ends before the one it preempted.
+  const SimTime now = sim_->Now();
+  while (!spans_.empty() && spans_.back().end <= now) spans_.pop_back();
+}
+
+SimTime VirtualProcessor::NextStartTime() {
+  const SimTime now = sim_->Now();
+  if (preemption_ == Preemption::kNone) return std::max({now, busy_until_, stalled_until_});
+  PopEndedSpans();
+  if (spans_.empty()) return std::max({now, busy_until_, stalled_until_});
+  const Item& next = NextQueue().front();
+  if (next.level > spans_.back().level) return std::max({now, stalled_until_, next.ready});  // Preempts.
+  // After the innermost item in progress; then it may preempt the next one out.
+  return std::max({now, spans_.back().end, stalled_until_});
+}
+
 void VirtualProcessor::ArmStart() {
   if (running_ || queue_depth() == 0) return;
   if (start_event_.valid() && sim_->IsPending(start_event_)) return;
-  const SimTime at = std::max({sim_->Now(), busy_until_, stalled_until_});
-  start_event_ = sim_->ScheduleAt(at, [this] { StartNext(); });
+  start_event_ = sim_->ScheduleAt(NextStartTime(), [this] { StartNext(); });
 }
 
 void VirtualProcessor::StartNext() {
@@ -170,13 +214,28 @@ void VirtualProcessor::StartNext() {
     if (extended || queue_depth() == 0) return;  // Extend armed the start.
   }
   const SimTime now = sim_->Now();
-  VMBSIM_CHECK_GE(now.nanoseconds(), busy_until_.nanoseconds());     // Serial execution.
   VMBSIM_CHECK_GE(now.nanoseconds(), stalled_until_.nanoseconds());  // Not while descheduled.
-  std::deque<Item>& queue = !dispatch_.empty() ? dispatch_ : passive_;
-  VMBSIM_CHECK(!queue.empty());
-  running_level_ = &queue == &dispatch_ ? Irql::kDispatch : Irql::kPassive;
+  bool preempting = false;
+  if (preemption_ == Preemption::kPacket) {
+    if (NextStartTime() > now) {  // An effect queued or charged something meanwhile.
+      ArmStart();
+      return;
+    }
+    preempting = !spans_.empty();  // NextStartTime dropped the spans that are over.
+  }
+  if (!preempting) VMBSIM_CHECK_GE(now.nanoseconds(), busy_until_.nanoseconds());  // Serial execution.
+  std::deque<Item>& queue = NextQueue();
   Item item = std::move(queue.front());
   queue.pop_front();
+  running_level_ = item.level;
+  if (preempting) {
+    // The preempted items' effects wait until this item is over.
+    ++preemptions_;
+    VMBSIM_CHECK(preempted_effects_.empty());
+    preempted_effects_.swap(effects_);  // Both stay allocated: no copy, no allocation.
+    if (effects_event_.valid() && sim_->IsPending(effects_event_)) sim_->Cancel(effects_event_);
+    effects_event_ = {};
+  }
   running_ = true;
   sim_->tracer().Emit({.time = now,
                        .kind = TraceKind(FabricTraceKind::kVpWorkStart),
@@ -194,16 +253,38 @@ void VirtualProcessor::StartNext() {
   VMBSIM_CHECK_GE(local_now_.nanoseconds(), now.nanoseconds());  // Charges are non-negative.
   // Emitted when the callable returns but timed at the item's end (its local
   // clock), so later records in the trace may carry earlier times. A stall
-  // that lands inside the item extends `busy_until_` but not this record.
+  // or a preemption that lands inside the item extends `busy_until_` but not
+  // this record.
   sim_->tracer().Emit({.time = local_now_,
                        .kind = TraceKind(FabricTraceKind::kVpWorkEnd),
                        .partition = partition_id_,
                        .vp = vp_index_,
                        .id0 = static_cast<uint64_t>(running_level_),
                        .size0 = static_cast<uint64_t>((local_now_ - now).nanoseconds())});
-  busy_time_ += local_now_ - now;
-  busy_until_ = local_now_;
+  const SimDuration duration = local_now_ - now;
+  busy_time_ += duration;
+  level_time_[LevelIndex(item.level)] += duration;
   ++items_run_;
+  if (preempting) {
+    // Everything the preempted items had not reached comes later by as much.
+    for (Span& span : spans_) span.end += duration;
+    busy_until_ += duration;
+    for (Effect& effect : preempted_effects_) effect.at += duration;
+    if (effects_.empty()) {
+      effects_.swap(preempted_effects_);
+    } else {
+      for (Effect& effect : preempted_effects_) effects_.push_back(std::move(effect));
+      preempted_effects_.clear();
+    }
+    if (effects_event_.valid() && sim_->IsPending(effects_event_)) sim_->Cancel(effects_event_);
+    effects_event_ = {};
+    ArmEffects();
+  } else {
+    busy_until_ = local_now_;
+  }
+  if (preemption_ == Preemption::kPacket && duration > SimDuration::Zero()) {
+    spans_.push_back(Span{local_now_, item.level});
+  }
   ArmStart();
 }
 

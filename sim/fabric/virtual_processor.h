@@ -1,9 +1,9 @@
 // virtual_processor.h
 //
 // A virtual processor executes timed work serially. Work is queued at one of
-// two levels, DISPATCH (DPCs, interrupt-driven work) or PASSIVE (threads);
-// whenever the VP is free it starts the oldest DISPATCH item, else the oldest
-// PASSIVE item. An item occupies the VP for its modelled CPU cost plus
+// three levels, INTERRUPT (an ISR), DISPATCH (DPCs) or PASSIVE (threads);
+// whenever the VP may start work it starts the oldest item of the highest
+// level that has one. An item occupies the VP for its modelled CPU cost plus
 // whatever its callable charges while it runs (`Charge()`), so queueing delay
 // and batching emerge from load. The item's own cost is the overhead of
 // getting to the callable (an ISR hop, a DPC dispatch) and is charged before
@@ -11,22 +11,40 @@
 // clock (`LocalNow()`: start time plus the cost charged so far), so a
 // callback that spends 2 us before sending sends 2 us later.
 //
-// Modelling choices (the spec is silent on VP scheduling):
-//   * Work is not preempted: a DPC queued while a PASSIVE item runs starts
-//     when that item ends. Items are short (one callback), so this bounds the
-//     error by one item's cost.
+// Preemption (DESIGN.md, "Time on a VP"; Windows raises IRQL so that an
+// interrupt preempts DPCs and a DPC preempts threads, as Linux runs hardirq
+// before softirq before process context). Selectable per VP:
+//   * kPacket (the default): an item queued while a lower-level item is in
+//     progress starts at once (at the local time it was queued, when queued
+//     from inside work), and everything the preempted item has not reached
+//     yet (its deferred effects, its end, and so the next item) moves back
+//     by the preempting item's duration. Levels nest: an interrupt may
+//     preempt a DPC that preempted a thread, and both are stretched. Since
+//     an item's effects are the points where it reaches each packet (a
+//     publish, a signal, a completion), the split falls between packets.
+//   * kNone: nothing is preempted (the model before preemption): a DPC
+//     queued while a PASSIVE item runs starts when that item ends, and an
+//     interrupt item waits in the DISPATCH queue in arrival order.
+// A preempted item's callable has already run (it ran in one simulator
+// event at its start), so trace records it emitted directly (its ring
+// reads, its work-end record) keep their unstretched times, as they do for
+// a stall; its deferred effects, which other VPs observe, are stretched.
+//
+// Other modelling choices (the spec is silent on VP scheduling):
 //   * A stall (the VP descheduled by the hypervisor) delays the end of the
-//     running item by the stall and starts nothing until it is over; queued
-//     work waits. Stalls that overlap extend to the later end.
-//   * Measured: busy time (sum of item costs), stalled time, items run, and
-//     queue depth (current and maximum, both levels together).
+//     items in progress by the stall and starts nothing until it is over;
+//     queued work waits. Stalls that overlap extend to the later end.
+//   * Measured: busy time (sum of item costs), the part of it at each level,
+//     stalled time, items run, preemptions, and queue depth (current and
+//     maximum, all levels together).
 //
 // Causality (DESIGN.md, "Time on a VP"): a callable runs in one simulator
 // event at its item's start, but the VP reaches each point of it only at its
 // local clock. Effects other VPs can observe (a ring index published, a
 // signal, a mask change) go through `AtLocalNow()`: they run at once when the
 // local clock equals the simulator's, otherwise as an event at the local
-// time, in the order the VP produced them. So a completion written after
+// time, in the order of the VP's clock (a preempting item's effects before
+// the rest of the preempted item's). So a completion written after
 // 3 us of charged work becomes visible 3 us after the item started, never at
 // its start. An effect runs "on" the VP: `running()` is true inside it, and
 // `Charge()` there is a late charge that occupies the VP from the effect's
@@ -42,6 +60,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <vector>
 
 #include "sim/core/inline_function.h"
 #include "sim/core/sim_time.h"
@@ -49,7 +68,12 @@
 
 namespace vmbsim::fabric {
 
-enum class Irql : uint8_t { kPassive = 0, kDispatch = 2 };
+// Windows IRQL values: PASSIVE_LEVEL 0, DISPATCH_LEVEL 2, and a device
+// interrupt level above them (DIRQL; 3 stands for all of them here).
+enum class Irql : uint8_t { kPassive = 0, kDispatch = 2, kInterrupt = 3 };
+
+// Whether a higher-level item preempts a lower-level one in progress.
+enum class Preemption : uint8_t { kNone = 0, kPacket = 1 };
 
 class VirtualProcessor {
  public:
@@ -60,6 +84,10 @@ class VirtualProcessor {
 
   uint16_t partition_id() const { return partition_id_; }
   uint32_t vp_index() const { return vp_index_; }
+
+  // Set before any work is queued. Default kPacket.
+  void set_preemption(Preemption preemption) { preemption_ = preemption; }
+  Preemption preemption() const { return preemption_; }
 
   // Queues `work` to run at `level`, occupying the VP for `cost` (at least)
   // once it starts. May be called from inside running work. `owner`, when
@@ -111,9 +139,14 @@ class VirtualProcessor {
   void Stall(sim::SimDuration duration);
 
   sim::SimDuration busy_time() const { return busy_time_; }
+  // The part of busy_time() spent at `level` (item costs, charges and the
+  // late charges of the effects its items deferred); the three add up to it.
+  sim::SimDuration level_time(Irql level) const { return level_time_[LevelIndex(level)]; }
+  // Items that started while a lower-level item was in progress.
+  uint64_t preemptions() const { return preemptions_; }
   sim::SimDuration stalled_time() const { return stalled_time_; }
   uint64_t items_run() const { return items_run_; }
-  size_t queue_depth() const { return dispatch_.size() + passive_.size(); }
+  size_t queue_depth() const { return queues_[0].size() + queues_[1].size() + queues_[2].size(); }
   size_t queue_depth_max() const { return queue_depth_max_; }
 
  private:
@@ -121,12 +154,36 @@ class VirtualProcessor {
     sim::InlineFunction work;
     sim::SimDuration cost;
     const void* owner = nullptr;
+    sim::SimTime ready;  // When it was queued, on the queuing VP's clock.
+    Irql level = Irql::kPassive;
   };
   struct Effect {
     sim::SimTime at;
     sim::InlineFunction work;
     const void* owner = nullptr;
+    Irql level = Irql::kPassive;  // Of the item that deferred it.
   };
+  // An item started and not yet over (kPacket): the innermost last.
+  struct Span {
+    sim::SimTime end;
+    Irql level;
+  };
+
+  static constexpr size_t LevelIndex(Irql level) {
+    return level == Irql::kPassive ? 0 : level == Irql::kDispatch ? 1 : 2;
+  }
+  // The queue an item of `level` waits in: kNone keeps interrupts in the
+  // DISPATCH queue, in arrival order.
+  std::deque<Item>& QueueFor(Irql level) {
+    if (level == Irql::kInterrupt && preemption_ == Preemption::kNone) return queues_[1];
+    return queues_[LevelIndex(level)];
+  }
+  // The queue the next item comes from (REQUIRES: queue_depth() > 0).
+  std::deque<Item>& NextQueue();
+  // Drops the spans that are over by Now().
+  void PopEndedSpans();
+  // When the next queued item may start (REQUIRES: queue_depth() > 0).
+  sim::SimTime NextStartTime();
 
   // Makes sure a start event is pending if there is work and none is.
   void ArmStart();
@@ -144,17 +201,22 @@ class VirtualProcessor {
   sim::Simulator* const sim_;
   const uint16_t partition_id_;
   const uint32_t vp_index_;
-  std::deque<Item> dispatch_;
-  std::deque<Item> passive_;
-  sim::SimTime busy_until_;     // End of the last item started.
+  Preemption preemption_ = Preemption::kPacket;
+  std::deque<Item> queues_[3];  // By LevelIndex.
+  sim::SimTime busy_until_;     // When the VP is through with every item started.
+  std::vector<Span> spans_;     // kPacket: items in progress, outermost first.
   sim::SimTime stalled_until_;
   sim::EventId start_event_;
   std::deque<Effect> effects_;  // Deferred effects, by time then order.
+  // While a preempting item runs: the effects the VP had not reached.
+  std::deque<Effect> preempted_effects_;
   sim::EventId effects_event_;
   bool running_ = false;
   Irql running_level_ = Irql::kPassive;
   sim::SimTime local_now_;
   sim::SimDuration busy_time_;
+  sim::SimDuration level_time_[3];
+  uint64_t preemptions_ = 0;
   sim::SimDuration stalled_time_;
   uint64_t items_run_ = 0;
   size_t queue_depth_max_ = 0;

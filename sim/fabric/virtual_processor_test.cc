@@ -1,6 +1,7 @@
-// Goal: a VP runs work serially, DISPATCH before PASSIVE, occupying itself for
+// Goal: a VP runs work by level (INTERRUPT, DISPATCH, PASSIVE), occupying itself for
 // each item's cost and charges, timing effects on its local clock; stalls
-// delay work; busy time and queue depth are measured.
+// delay work; higher levels preempt lower ones (or not, when so chosen);
+// busy time per level and queue depth are measured.
 #include "sim/fabric/virtual_processor.h"
 
 #include <string>
@@ -233,6 +234,136 @@ TEST(VirtualProcessorEffectsTest, CancelOwnedDropsQueuedItemsAndDeferredEffects)
   sim.Run({});
   EXPECT_TRUE(vp.idle());
   EXPECT_EQ(ran, (std::vector<int>{2, 4}));
+}
+
+}  // namespace
+}  // namespace vmbsim::fabric
+
+namespace vmbsim::fabric {
+namespace {
+
+// Goal: levels preempt (Preemption::kPacket). A DPC queued while a PASSIVE
+// item is in progress starts at once; an interrupt preempts that DPC in
+// turn; each preempted item ends later by the time taken from it, and its
+// effects not yet reached move back by as much, after the preempting
+// item's own effects.
+TEST(VirtualProcessorPreemptionTest, HigherLevelsStartAtOnceAndStretchThePreemptedWork) {
+  for (uint64_t tie_break_seed = 0; tie_break_seed < 16; ++tie_break_seed) {
+    sim::Simulator sim({.seed = 1, .tie_break_seed = tie_break_seed});
+    VirtualProcessor vp(&sim, 0, 0);
+    std::vector<std::pair<int64_t, std::string>> seen;
+    auto note = [&](std::string what) { seen.emplace_back(sim.Now().nanoseconds(), std::move(what)); };
+    // PASSIVE 0..1000 with effects at 400 and 1000 (two packets' publishes).
+    vp.Queue(Irql::kPassive, Ns(0), [&] {
+      note("passive start");
+      vp.Charge(Ns(400));
+      vp.AtLocalNow([&] { note("passive packet 1"); });
+      vp.Charge(Ns(600));
+      vp.AtLocalNow([&] { note("passive packet 2"); });
+    });
+    vp.Queue(Irql::kPassive, Ns(0), [&] { note("passive 2"); });
+    // A DPC of 300 queued at 100: it runs 100..400, the PASSIVE item's
+    // effects move to 700 and 1300.
+    sim.ScheduleAt(SimTime::FromNanoseconds(100), [&] {
+      vp.Queue(Irql::kDispatch, Ns(0), [&] {
+        note("dpc start");
+        vp.Charge(Ns(100));
+        vp.AtLocalNow([&] { note("dpc effect"); });
+        vp.Charge(Ns(200));
+      });
+    });
+    // An interrupt of 50 at 150 preempts the DPC: DPC effect at 250, DPC
+    // end at 450, PASSIVE effects at 750 and 1350.
+    sim.ScheduleAt(SimTime::FromNanoseconds(150), [&] {
+      vp.Queue(Irql::kInterrupt, Ns(50), [&] {
+        note("isr");
+        EXPECT_EQ(vp.current_irql(), Irql::kInterrupt);
+      });
+    });
+    sim.Run({});
+    const std::vector<std::pair<int64_t, std::string>> expected = {
+        {0, "passive start"}, {100, "dpc start"},        {150, "isr"},
+        {250, "dpc effect"},  {750, "passive packet 1"}, {1350, "passive packet 2"},
+        {1350, "passive 2"},
+    };
+    EXPECT_EQ(seen, expected) << "tie-break seed " << tie_break_seed;
+    EXPECT_EQ(vp.preemptions(), 2u);
+    EXPECT_EQ(vp.level_time(Irql::kPassive), Ns(1000));
+    EXPECT_EQ(vp.level_time(Irql::kDispatch), Ns(300));
+    EXPECT_EQ(vp.level_time(Irql::kInterrupt), Ns(50));
+    EXPECT_EQ(vp.busy_time(), Ns(1350));
+  }
+}
+
+// Goal: the old behaviour stays selectable. With Preemption::kNone the same
+// traffic runs serially: the DPC waits for the PASSIVE item, the interrupt
+// waits in the DPC queue behind the DPC, and nothing is stretched.
+TEST(VirtualProcessorPreemptionTest, NoneRunsEachItemToItsEnd) {
+  sim::Simulator sim({.seed = 1});
+  VirtualProcessor vp(&sim, 0, 0);
+  vp.set_preemption(Preemption::kNone);
+  std::vector<std::pair<int64_t, std::string>> seen;
+  auto note = [&](std::string what) { seen.emplace_back(sim.Now().nanoseconds(), std::move(what)); };
+  vp.Queue(Irql::kPassive, Ns(0), [&] {
+    vp.Charge(Ns(400));
+    vp.AtLocalNow([&] { note("passive packet 1"); });
+    vp.Charge(Ns(600));
+  });
+  sim.ScheduleAt(SimTime::FromNanoseconds(100), [&] {
+    vp.Queue(Irql::kDispatch, Ns(300), [&] { note("dpc"); });
+  });
+  sim.ScheduleAt(SimTime::FromNanoseconds(150), [&] {
+    vp.Queue(Irql::kInterrupt, Ns(50), [&] { note("isr"); });
+  });
+  sim.Run({});
+  const std::vector<std::pair<int64_t, std::string>> expected = {
+      {400, "passive packet 1"}, {1000, "dpc"}, {1300, "isr"}};
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(vp.preemptions(), 0u);
+  EXPECT_EQ(vp.busy_time(), Ns(1350));
+  EXPECT_EQ(vp.level_time(Irql::kInterrupt), Ns(50));
+}
+
+// Goal: an item queued from inside running work is ready at the local time
+// of the call, not at the item's start: a DPC queued 300 ns into a PASSIVE
+// item preempts it there, never before the call.
+TEST(VirtualProcessorPreemptionTest, WorkQueuedFromInsideAnItemPreemptsAtTheCall) {
+  sim::Simulator sim({.seed = 1});
+  VirtualProcessor vp(&sim, 0, 0);
+  std::vector<std::pair<int64_t, std::string>> seen;
+  auto note = [&](std::string what) { seen.emplace_back(sim.Now().nanoseconds(), std::move(what)); };
+  vp.Queue(Irql::kPassive, Ns(0), [&] {
+    vp.Charge(Ns(300));
+    vp.Queue(Irql::kDispatch, Ns(100), [&] { note("dpc"); });
+    vp.Charge(Ns(200));
+    vp.AtLocalNow([&] { note("passive effect"); });
+  });
+  // Same level: waits for the end of the (stretched) PASSIVE item.
+  vp.Queue(Irql::kPassive, Ns(0), [&] { note("passive 2"); });
+  sim.Run({});
+  const std::vector<std::pair<int64_t, std::string>> expected = {
+      {300, "dpc"}, {600, "passive effect"}, {600, "passive 2"}};
+  EXPECT_EQ(seen, expected);
+}
+
+// Goal: a higher level waiting in the queue goes first even without
+// preemption of a running item: an interrupt queued behind DPCs runs before
+// them (kPacket) and after them (kNone).
+TEST(VirtualProcessorPreemptionTest, InterruptsJumpQueuedDpcs) {
+  for (const Preemption mode : {Preemption::kPacket, Preemption::kNone}) {
+    sim::Simulator sim({.seed = 1});
+    VirtualProcessor vp(&sim, 0, 0);
+    vp.set_preemption(mode);
+    std::vector<std::string> order;
+    vp.Queue(Irql::kDispatch, Ns(10), [&] { order.push_back("dpc1"); });
+    vp.Queue(Irql::kDispatch, Ns(10), [&] { order.push_back("dpc2"); });
+    vp.Queue(Irql::kInterrupt, Ns(10), [&] { order.push_back("isr"); });
+    sim.Run({});
+    const std::vector<std::string> expected =
+        mode == Preemption::kPacket ? std::vector<std::string>{"isr", "dpc1", "dpc2"}
+                                    : std::vector<std::string>{"dpc1", "dpc2", "isr"};
+    EXPECT_EQ(order, expected);
+  }
 }
 
 }  // namespace

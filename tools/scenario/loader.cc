@@ -309,7 +309,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
        {"name", "description", "seed", "stop", "fabric", "channels", "workloads", "exploration",
         "expectations", "faults"}},
       {"stop", {"time_ns", "events_max", "quiescence", "warmup_ns"}},
-      {"fabric", {"root_vps", "guests", "cost_profile", "cost_overrides", "monitor_mode"}},
+      {"fabric", {"root_vps", "guests", "cost_profile", "cost_overrides", "monitor_mode", "preemption"}},
       {"fabric.guests[]", {"vps", "memory_mib"}},
       {"fabric.cost_overrides", CostOverrideNamesList()},
       {"channels[]",
@@ -320,7 +320,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns"}},
       {"channels[].host_driver", {"name", "params"}},
       {"channels[].guest_driver", {"name", "params"}},
-      {"workloads[]", {"channel", "arrival", "size", "requests", "start_ns"}},
+      {"workloads[]", {"channel", "arrival", "size", "requests", "start_ns", "send_vps"}},
       {"workloads[].arrival", {"kind", "outstanding", "interval_ns", "burst", "on_ns", "off_ns", "events"}},
       {"workloads[].size", {"kind", "bytes", "min_bytes", "max_bytes", "table"}},
       {"workloads[].size.table[]", {"bytes", "weight"}},
@@ -355,6 +355,11 @@ const std::vector<std::string>& CostProfiles() {
 
 const std::vector<std::string>& MonitorModes() {
   static const auto* const values = new std::vector<std::string>{"timer_per_id", "periodic_poll"};
+  return *values;
+}
+
+const std::vector<std::string>& PreemptionModes() {
+  static const auto* const values = new std::vector<std::string>{"packet", "none"};
   return *values;
 }
 
@@ -1010,6 +1015,17 @@ absl::StatusOr<ScenarioSpec> Loader::Load(const Json& doc) const {
       WorkloadSpec workload;
       VMBSIM_RETURN_IF_ERROR(ReadWorkload((*workloads)[i], Child(root.Pointer("workloads"), i),
                                           channel_names, &workload));
+      for (size_t k = 0; k < workload.send_vps.size(); ++k) {
+        const auto channel = std::find_if(spec.channels.begin(), spec.channels.end(),
+                                          [&](const ChannelSpec& c) { return c.name == workload.channel; });
+        const uint32_t guest_vps = spec.fabric.guests[channel->guest - 1].vps;
+        if (workload.send_vps[k] >= guest_vps) {
+          return Mismatch(Child(Child(Child(root.Pointer("workloads"), i), "send_vps"), k),
+                          absl::StrCat("an integer in 0..", guest_vps - 1, " (guest ", channel->guest, " has ",
+                                       guest_vps, " VPs)"),
+                          Json(workload.send_vps[k]));
+        }
+      }
       spec.workloads.push_back(std::move(workload));
     }
   }
@@ -1241,6 +1257,7 @@ absl::Status Loader::ReadFabric(const Json& json, std::string pointer, FabricSpe
     }
   }
   VMBSIM_RETURN_IF_ERROR(Enum(object, "monitor_mode", MonitorModes(), &out->monitor_mode));
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "preemption", PreemptionModes(), &out->preemption));
   return absl::OkStatus();
 }
 
@@ -1393,6 +1410,20 @@ absl::Status Loader::ReadWorkload(const Json& json, std::string pointer,
   }
   VMBSIM_RETURN_IF_ERROR(Int(object, "requests", 1, kCountMax, &out->requests));
   VMBSIM_RETURN_IF_ERROR(Int(object, "start_ns", 0, kTimeNsMax, &out->start_ns));
+  VMBSIM_ASSIGN_OR_RETURN(const Json* send_vps, ReadArray(object, "send_vps", 1, kVpsMax, "guest VP indices"));
+  if (send_vps != nullptr) {
+    if (out->arrival.kind == "closed_loop") {
+      return Error(object.Pointer("send_vps"),
+                   "unexpected for arrival kind \"closed_loop\" (the guest driver sends its requests from its "
+                   "completions, on the channel's VP)");
+    }
+    // The VPs' range is the channel's guest's, checked once the workload is read.
+    for (size_t i = 0; i < send_vps->size(); ++i) {
+      uint32_t vp = 0;
+      VMBSIM_RETURN_IF_ERROR(IntValue((*send_vps)[i], Child(object.Pointer("send_vps"), i), 0, kVpsMax - 1, &vp));
+      out->send_vps.push_back(vp);
+    }
+  }
   if (out->arrival.kind == "trace") {
     // The events say how many requests and how big; a size or a request
     // count that disagrees is a mistake, not a setting.
@@ -1738,6 +1769,7 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
   return {
       {"fabric.cost_profile", CostProfiles()},
       {"fabric.monitor_mode", MonitorModes()},
+      {"fabric.preemption", PreemptionModes()},
       {"channels[].lost_wakeup_bug", LostWakeupBugs()},
       {"workloads[].arrival.kind", ArrivalKinds()},
       {"workloads[].size.kind", SizeKinds()},

@@ -103,6 +103,7 @@ TEST(LoaderTest, MinimalDocumentGetsEveryDefault) {
   EXPECT_EQ(spec->fabric.cost_profile, "default");
   EXPECT_TRUE(spec->fabric.cost_overrides.empty());
   EXPECT_EQ(spec->fabric.monitor_mode, "timer_per_id");
+  EXPECT_EQ(spec->fabric.preemption, "packet");
   EXPECT_TRUE(spec->channels.empty());
   EXPECT_TRUE(spec->workloads.empty());
   EXPECT_FALSE(spec->exploration.tie_break_seed.has_value());
@@ -340,6 +341,30 @@ TEST(LoaderTest, FullDocumentLoadsEveryField) {
   EXPECT_EQ(expectations.failed_transactions_min, 1000000000u);
 }
 
+// Sending VPs of an open-loop workload: read in order; the default is none
+// (the runner then uses the channel's VP).
+TEST(LoaderTest, SendVps) {
+  absl::StatusOr<ScenarioSpec> spec = Load(kOneChannel);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->workloads[0].send_vps.empty());
+  spec = Load(kOneChannel, {"workloads.0.arrival.kind=poisson", "workloads.0.send_vps=[1,0,1]"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->workloads[0].send_vps, (std::vector<uint32_t>{1, 0, 1}));
+}
+
+TEST(LoaderErrorTest, SendVpsMalformed) {
+  const std::string poisson = "workloads.0.arrival.kind=poisson";
+  EXPECT_EQ(LoadError(kOneChannel, {poisson, "workloads.0.send_vps=[0,2]"}),
+            "hello.json: /workloads/0/send_vps/1: expected an integer in 0..1 (guest 1 has 2 VPs), found 2");
+  EXPECT_EQ(LoadError(kOneChannel, {poisson, "workloads.0.send_vps=[0,\"1\"]"}),
+            "hello.json: /workloads/0/send_vps/1: expected an integer in 0..63, found \"1\"");
+  EXPECT_EQ(LoadError(kOneChannel, {poisson, "workloads.0.send_vps=[]"}),
+            "hello.json: /workloads/0/send_vps: expected an array of 1..64 guest VP indices, found []");
+  EXPECT_EQ(LoadError(kOneChannel, {"workloads.0.send_vps=[0]"}),
+            "hello.json: /workloads/0/send_vps: unexpected for arrival kind \"closed_loop\" (the guest driver "
+            "sends its requests from its completions, on the channel's VP)");
+}
+
 // Lost-wake-up bugs, teardown during traffic and the negative-scenario
 // counts, one setting at a time on the one-channel document.
 TEST(LoaderTest, BugsTeardownAndFailureCounts) {
@@ -561,6 +586,8 @@ TEST(LoaderErrorTest, EnumsSuggestTheNearest) {
   EXPECT_EQ(OverrideError("fabric.monitor_mode=7"),
             "hello.json: /fabric/monitor_mode: expected one of \"timer_per_id\", "
             "\"periodic_poll\", found 7");
+  EXPECT_EQ(OverrideError("fabric.preemption=isr"),
+            "hello.json: /fabric/preemption: expected one of \"packet\", \"none\", found \"isr\"");
   EXPECT_EQ(OverrideError("workloads.0.arrival.kind=closedloop"),
             "hello.json: /workloads/0/arrival/kind: expected one of \"closed_loop\", "
             "\"fixed_rate\", \"poisson\", \"bursts\", \"on_off\", \"trace\", found \"closedloop\"; did you "

@@ -83,6 +83,8 @@ void Direction(Json& j, const std::string& key, const RunReport& r, const kmcl::
   j.KUInt("signals_sent", writer.signals_sent);
   j.KUInt("signals_suppressed", writer.signals_suppressed);
   j.KUInt("ring_full", writer.ring_full);
+  j.KUInt("ring_lock_waits", writer.lock_waits);
+  j.KUInt("ring_lock_wait_ns", writer.lock_wait_ns);
   j.KUInt("reader_doorbells", reader.doorbells);
   j.KUInt("reader_doorbells_coalesced", reader.doorbells_coalesced);
   j.KNum("packets_per_doorbell",
@@ -165,6 +167,10 @@ std::string ReportJson(const RunReport& r) {
         .KInt("partition", vp.partition)
         .KUInt("vp", vp.vp)
         .KInt("busy_ns", vp.busy_ns)
+        .KInt("isr_ns", vp.isr_ns)
+        .KInt("dpc_ns", vp.dpc_ns)
+        .KInt("passive_ns", vp.passive_ns)
+        .KUInt("preemptions", vp.preemptions)
         .KNum("utilisation", vp.utilisation)
         .KUInt("interrupts", vp.interrupts)
         .KUInt("work_items", vp.work_items)
@@ -291,8 +297,8 @@ std::string ReportCsv(const RunReport& r) {
     for (double p : r.percentiles) header.push_back(absl::StrCat(latency, "_", PercentileKey(p), "_ns"));
     header.push_back(absl::StrCat(latency, "_max_ns"));
   }
-  for (const char* figure : {"signals_sent", "signals_suppressed", "ring_full", "reader_doorbells",
-                             "packets_per_doorbell"}) {
+  for (const char* figure : {"signals_sent", "signals_suppressed", "ring_full", "ring_lock_waits",
+                             "ring_lock_wait_ns", "reader_doorbells", "packets_per_doorbell"}) {
     header.push_back(figure);
   }
   std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
@@ -324,6 +330,8 @@ std::string ReportCsv(const RunReport& r) {
     cells.push_back(absl::StrCat(writer.signals_sent));
     cells.push_back(absl::StrCat(writer.signals_suppressed));
     cells.push_back(absl::StrCat(writer.ring_full));
+    cells.push_back(absl::StrCat(writer.lock_waits));
+    cells.push_back(absl::StrCat(writer.lock_wait_ns));
     cells.push_back(absl::StrCat(reader.doorbells));
     cells.push_back(num(reader.doorbells == 0 ? 0.0
                                               : static_cast<double>(reader.packets_received) /
@@ -354,7 +362,17 @@ std::string ReportSummary(const RunReport& r) {
       absl::StrAppendFormat(&out, "; %.2f packets per host doorbell",
                             static_cast<double>(c.totals.host.packets_received) / static_cast<double>(doorbells));
     }
+    if (c.totals.guest.lock_waits > 0) {
+      absl::StrAppendFormat(&out, "; ring lock waited %d times, %.1f us", c.totals.guest.lock_waits,
+                            c.totals.guest.lock_wait_ns / 1000.0);
+    }
     out += "\n";
+  }
+  for (const VpReport& vp : r.vps) {
+    if (vp.busy_ns == 0) continue;
+    absl::StrAppendFormat(&out, "  vp %d/%d busy %.1f us: ISR %.1f, DPC %.1f, PASSIVE %.1f us; %d preemptions\n",
+                          vp.partition, vp.vp, vp.busy_ns / 1000.0, vp.isr_ns / 1000.0, vp.dpc_ns / 1000.0,
+                          vp.passive_ns / 1000.0, vp.preemptions);
   }
   absl::StrAppendFormat(&out, "  verifier findings: %d (%d unexpected)\n", r.findings_total, r.unexpected_findings);
   for (const std::string& v : r.causality_violations) absl::StrAppend(&out, "  INTERNAL ERROR causality: ", v, "\n");

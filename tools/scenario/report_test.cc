@@ -215,7 +215,8 @@ TEST(ReportTest, CsvCarriesTheSameNumbersAsJson) {
       };
       for (const char* key : {"packets_sent", "bytes_sent", "packets_processed", "bytes_processed", "packets_per_s",
                               "bytes_per_s", "transactions_finished", "transactions_failed", "signals_sent",
-                              "signals_suppressed", "ring_full", "reader_doorbells", "packets_per_doorbell"}) {
+                              "signals_suppressed", "ring_full", "ring_lock_waits", "ring_lock_wait_ns",
+                              "reader_doorbells", "packets_per_doorbell"}) {
         expect_cell(key, d[key]);
       }
       for (const char* latency : {"send_to_process", "send_to_completion", "process_to_complete"}) {

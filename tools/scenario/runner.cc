@@ -52,11 +52,16 @@ struct WarmupBaseline {
     for (uint16_t p = 0; p <= fab.guest_count(); ++p) {
       fabric::Partition& part = p == 0 ? fab.root() : fab.guest(p);
       for (uint32_t v = 0; v < part.vp_count(); ++v) {
+        const fabric::VirtualProcessor& vp = part.vp(v);
         out.vps.push_back(VpReport{.partition = p,
                                    .vp = v,
-                                   .busy_ns = part.vp(v).busy_time().nanoseconds(),
+                                   .busy_ns = vp.busy_time().nanoseconds(),
+                                   .isr_ns = vp.level_time(fabric::Irql::kInterrupt).nanoseconds(),
+                                   .dpc_ns = vp.level_time(fabric::Irql::kDispatch).nanoseconds(),
+                                   .passive_ns = vp.level_time(fabric::Irql::kPassive).nanoseconds(),
+                                   .preemptions = vp.preemptions(),
                                    .interrupts = part.synic().interrupts_on(v),
-                                   .work_items = part.vp(v).items_run()});
+                                   .work_items = vp.items_run()});
       }
     }
     for (uint16_t g = 1; g <= fab.guest_count(); ++g) {
@@ -133,7 +138,7 @@ class OpenLoop {
   // arrival times for the same seed (common random numbers), however many
   // draws a size takes (Below rejects and redraws).
   OpenLoop(const WorkloadSpec* spec, uint32_t index, sim::Prng prng, sim::Prng size_prng, kmcl::Runtime* runtime,
-           uint16_t guest, uint32_t vp, DriverInstance** driver)
+           uint16_t guest, std::vector<uint32_t> vps, DriverInstance** driver)
       : spec_(spec),
         index_(index),
         pointer_(absl::StrCat("/workloads/", index)),
@@ -141,8 +146,10 @@ class OpenLoop {
         size_prng_(size_prng),
         runtime_(runtime),
         guest_(guest),
-        vp_(vp),
-        driver_(driver) {}
+        vps_(std::move(vps)),
+        driver_(driver) {
+    VMBSIM_CHECK(!vps_.empty());
+  }
 
   absl::Status Start() {
     if (spec_->size.kind == "empirical") {
@@ -193,16 +200,17 @@ class OpenLoop {
 
   void Arrive() {
     const uint32_t bytes = NextSize();
+    const uint32_t vp = vps_[issued_ % vps_.size()];  // The VP whose code sends this one.
     ++issued_;
     runtime_->sim().tracer().Emit({.time = runtime_->sim().Now(),
                                    .kind = kWorkloadArrivalTraceKind,
                                    .partition = guest_,
-                                   .vp = vp_,
+                                   .vp = vp,
                                    .id0 = index_,
                                    .size0 = bytes});
     DriverInstance** driver = driver_;
     uint64_t* refused = &refused_;
-    runtime_->RunDispatch(guest_, vp_, [driver, bytes, refused] {
+    runtime_->RunDispatch(guest_, vp, [driver, bytes, refused] {
       if (*driver == nullptr || !(*driver)->Submit(bytes)) ++*refused;
     });
     if (issued_ >= spec_->requests) return;
@@ -218,7 +226,7 @@ class OpenLoop {
   sim::Prng size_prng_;
   kmcl::Runtime* runtime_;
   uint16_t guest_;
-  uint32_t vp_;
+  std::vector<uint32_t> vps_;
   DriverInstance** driver_;
   std::unique_ptr<sim::EmpiricalTable<uint32_t>> sizes_;
   uint64_t issued_ = 0;
@@ -417,6 +425,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   }
   config.monitor_mode =
       spec.fabric.monitor_mode == "periodic_poll" ? fabric::MonitorMode::kPeriodicPoll : fabric::MonitorMode::kTimerPerId;
+  config.preemption = spec.fabric.preemption == "none" ? fabric::Preemption::kNone : fabric::Preemption::kPacket;
   config.sample_ring_occupancy = true;  // report.json's ring_occupancy.
   auto fab = std::make_unique<fabric::Fabric>(simulator.get(), config);
 
@@ -503,11 +512,12 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     if (w.arrival.kind == "closed_loop") continue;
     for (Built& b : built) {
       if (b.spec->name != w.channel) continue;
-      const uint32_t vp = b.spec->guest_target_vp.value_or(0);
+      std::vector<uint32_t> vps = w.send_vps;
+      if (vps.empty()) vps.push_back(b.spec->guest_target_vp.value_or(0));
       loops.push_back(std::make_unique<OpenLoop>(&w, static_cast<uint32_t>(i),
                                                  simulator->ForkPrng(absl::StrCat("workload.", i)),
                                                  simulator->ForkPrng(absl::StrCat("workload.", i, ".size")), runtime.get(),
-                                                 b.spec->guest, vp, &b.guest));
+                                                 b.spec->guest, std::move(vps), &b.guest));
       b.loops.push_back(loops.back().get());
     }
   }
@@ -716,6 +726,10 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     VpReport vp = now.vps[i];
     if (i < warmup.vps.size()) {
       vp.busy_ns -= warmup.vps[i].busy_ns;
+      vp.isr_ns -= warmup.vps[i].isr_ns;
+      vp.dpc_ns -= warmup.vps[i].dpc_ns;
+      vp.passive_ns -= warmup.vps[i].passive_ns;
+      vp.preemptions -= warmup.vps[i].preemptions;
       vp.work_items -= warmup.vps[i].work_items;
       vp.interrupts -= warmup.vps[i].interrupts;
     }

@@ -17,7 +17,8 @@
 // Workloads. A closed-loop workload configures the guest driver (it keeps
 // `outstanding` requests in flight until `requests` have been sent). The
 // open-loop kinds are driven by the runner: each arrival calls the guest
-// driver's Submit(bytes) as a DPC on the channel's guest VP, at times drawn
+// driver's Submit(bytes) as a DPC on the channel's guest VP (or, with
+// send_vps, on those VPs in turn), at times drawn
 // from the scenario's PRNG ("workload.<index>" streams): fixed_rate every
 // interval, poisson with exponential gaps of mean interval, bursts of
 // `burst` arrivals every interval, on_off fixed rate during on_ns then
@@ -101,6 +102,11 @@ struct VpReport {
   uint16_t partition = 0;
   uint32_t vp = 0;
   int64_t busy_ns = 0;
+  // busy_ns by level (fabric::VirtualProcessor::level_time): they add up to it.
+  int64_t isr_ns = 0;
+  int64_t dpc_ns = 0;
+  int64_t passive_ns = 0;
+  uint64_t preemptions = 0;  // Items that preempted a lower level.
   double utilisation = 0;  // busy / measured time (RunReport::measured_ns).
   uint64_t interrupts = 0;
   uint64_t work_items = 0;

@@ -57,6 +57,9 @@ struct FabricSpec {
   // Cost-model fields by their JSON names ("hypercall_signal_event_ns", ...).
   std::map<std::string, int64_t> cost_overrides;
   std::string monitor_mode = "timer_per_id";  // "timer_per_id" | "periodic_poll".
+  // "packet": interrupts preempt DPCs and DPCs preempt PASSIVE work; "none":
+  // every work item runs to its end (fabric::Preemption).
+  std::string preemption = "packet";
 };
 
 // A driver on one end of a channel: a registered name and its parameters
@@ -154,6 +157,10 @@ struct WorkloadSpec {
   SizeSpec size;              // Unused by "trace" (its events carry sizes).
   uint64_t requests = 1000;   // Total requests to issue ("trace": its event count).
   int64_t start_ns = 0;       // First arrival (open-loop kinds).
+  // Open-loop kinds: the guest VPs whose code sends, arrival i from
+  // send_vps[i % size]; they serialise on the channel's outbound ring lock.
+  // Empty: the channel's guest_target_vp (0 when unset).
+  std::vector<uint32_t> send_vps;
 };
 
 // The largest request `workload` sends, in bytes.

@@ -23,6 +23,7 @@ using fabric::TraceKind;
 constexpr uint16_t kRootPartition = 0;
 constexpr uint16_t kDefaultGuest = 1;   // The host-side ring owner until a record names one.
 constexpr uint64_t kIrqlDispatch = 2;   // fabric::Irql::kDispatch.
+constexpr uint64_t kIrqlInterrupt = 3;  // fabric::Irql::kInterrupt.
 
 // Microseconds with nanosecond precision, from integer nanoseconds: "12.345".
 std::string Micros(int64_t ns) {
@@ -234,7 +235,7 @@ std::string TimelineWriter::ToJson() const {
     switch (e.type) {
       case Type::kSlice:
         line(absl::StrCat("{\"ph\":\"X\",", where, ",\"dur\":", Micros(static_cast<int64_t>(e.a[0])),
-                          ",\"name\":\"", e.a[1] == kIrqlDispatch ? "DPC" : e.a[1] == 0 ? "passive" : "work",
+                          ",\"name\":\"", e.a[1] == kIrqlInterrupt ? "ISR" : e.a[1] == kIrqlDispatch ? "DPC" : e.a[1] == 0 ? "passive" : "work",
                           "\",\"cat\":\"vp\",\"args\":{\"irql\":", e.a[1], "}}"));
         break;
       case Type::kRing:
