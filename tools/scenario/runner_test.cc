@@ -106,7 +106,7 @@ TEST(RunnerRequestTest, RequestsAreNeverResized) {
   EXPECT_EQ(report->channels[0].metrics.guest_to_host.bytes_sent, 20u * 4);
 
   ScenarioSpec oversize = Load(registry, {});
-  oversize.workloads[0].size.bytes = 8192;
+  oversize.workloads[0].size.value = 8192;
   const absl::StatusOr<RunReport> refused = RunScenario(oversize, registry);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(refused.status().message(),
