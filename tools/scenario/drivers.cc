@@ -35,7 +35,8 @@ absl::Status CreateFailed(NTSTATUS status, absl::string_view function) {
 // CompletionServiceRoutine), so they stay written against the public KMCL
 // header only. Each driver end draws from its own stream,
 // "service.<channel>.<host|guest>", so adding a service time on one side
-// leaves every other draw of the run where it was.
+// leaves every other draw of the run where it was. A host driver that a
+// crash fault restarts gets a new instance and starts its stream again.
 class ServiceTimer {
  public:
   // Returns null when the driver has no `service` parameter.
