@@ -897,7 +897,12 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
     offers_.push_back(OfferRecord{.guest = guest, .relid = *relid, .interface_type = ch->interface_type,
                                   .interface_instance = ch->interface_instance,
                                   .sub_channel_index = offer.sub_channel_index});
-    ch->vp = &fabric_->root().vp(fabric_->HostVpFor(*relid));
+    // A scenario may place the host end (and its sub-channels') on a chosen
+    // root VP; one out of range (a spec built in code) keeps the default.
+    if (ch->policy.host_target_vp.has_value() && *ch->policy.host_target_vp < fabric_->root().vp_count()) {
+      fabric_->SetHostVp(guest, *relid, *ch->policy.host_target_vp);
+    }
+    ch->vp = &fabric_->root().vp(fabric_->HostVpFor(guest, *relid));
     ch->state_worker->set_vp(ch->vp);
     ch->packet_worker->set_vp(ch->vp);
     ch->conn = ConnState::kEnabled;

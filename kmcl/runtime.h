@@ -107,6 +107,7 @@ struct ChannelPolicy {
   std::optional<bool> monitored;                    // Server: the offer asks for a monitor id.
   std::optional<uint16_t> interrupt_latency_100ns;  // Server: the offer's monitor latency.
   std::optional<uint32_t> guest_target_vp;          // Client: unless the driver chose one.
+  std::optional<uint32_t> host_target_vp;           // Server: the root VP of its host end.
   // Server: a deliberately buggy data path (scenarios reproducing the
   // lost-wake-up race): that endpoint's drain does not re-check the ring
   // after unmasking its interrupt.

@@ -13,6 +13,7 @@
 #include "kmcl/drivers/streaming_vsc.h"
 #include "kmcl/drivers/sync_request_client.h"
 #include "kmcl/testing/kmcl_world.h"
+#include "sim/fabric/virtual_processor.h"
 
 namespace vmbsim::kmcl {
 namespace {
@@ -126,6 +127,49 @@ TEST_F(DriversTest, ClosedLoopEchoesEveryRequestAndTearsDownCleanly) {
   world_.Run();
   EXPECT_EQ(Findings(), 0u);
   EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
+}
+
+// The service routines are the drivers' hooks for their own work: echo_vsp
+// calls its routine once per well-formed request (on the host, inside
+// ProcessPacket), rr_vsc once per ended transaction (on the guest, in the
+// completion routine). Each routine records the partition of the VP it ran
+// on, read as the current VP; the counts must match the requests exactly.
+struct ServiceCalls {
+  int count = 0;
+  std::set<uint16_t> partitions;
+};
+
+VOID RecordServiceCall(PVOID context) {
+  auto* calls = static_cast<ServiceCalls*>(context);
+  calls->count += 1;
+  const fabric::VirtualProcessor* vp = fabric::VirtualProcessor::Current();
+  calls->partitions.insert(vp != nullptr ? vp->partition_id() : 0xffff);
+}
+
+TEST_F(DriversTest, ServiceRoutinesRunOncePerRequestOnTheirSide) {
+  ServiceCalls host_calls;
+  ServiceCalls guest_calls;
+  ECHO_VSP_CONFIG echo = EchoConfig();
+  echo.ServiceRoutine = &RecordServiceCall;
+  echo.ServiceContext = &host_calls;
+  CreateEcho(echo);
+  RR_VSC_CONFIG rr = RrConfig();
+  rr.Outstanding = 3;
+  rr.TotalRequests = 30;
+  rr.CompletionServiceRoutine = &RecordServiceCall;
+  rr.CompletionServiceContext = &guest_calls;
+  CreateRr(rr);
+  world_.Run();
+  EXPECT_EQ(RrStats().Completed, 30u);
+  EXPECT_EQ(host_calls.count, 30);
+  EXPECT_EQ(host_calls.partitions, (std::set<uint16_t>{0}));
+  EXPECT_EQ(guest_calls.count, 30);
+  EXPECT_EQ(guest_calls.partitions, (std::set<uint16_t>{1}));
+  world_.OnGuest([this] { RrVscDestroy(rr_); });
+  world_.Run();
+  world_.OnHost([this] { EchoVspDestroy(echo_); });
+  world_.Run();
+  EXPECT_EQ(Findings(), 0u);
 }
 
 TEST_F(DriversTest, OpenLoopCompletesFromProcessingComplete) {

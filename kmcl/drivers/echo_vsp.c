@@ -136,6 +136,7 @@ static VOID EchoProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet, PV
   vsp->Stats.ChannelPacketsProcessed[ech->Index] += 1;
   vsp->Stats.BytesProcessed += BufferLength;
   if (vsp->Config.ServiceMicroseconds != 0) KeStallExecutionProcessor(vsp->Config.ServiceMicroseconds);
+  if (vsp->Config.ServiceRoutine != NULL) vsp->Config.ServiceRoutine(vsp->Config.ServiceContext);
   if (vsp->Config.CompleteAsynchronously && EchoDefer(ech, Packet, Buffer, BufferLength)) {
     return;
   }

@@ -69,6 +69,14 @@ typedef struct _ECHO_VSP_CONFIG {
      ProcessPacket before completing it (KeStallExecutionProcessor: the
      processing VP is busy meanwhile). 0: none. */
   UINT32 ServiceMicroseconds;
+  /* The device's work per request as a routine, for work whose length
+     varies: when not NULL, ProcessPacket calls ServiceRoutine(ServiceContext)
+     for every well-formed request, after ServiceMicroseconds and before
+     completing it; the routine spends the request's service time on the
+     calling processor (vmbsim's scenario runner draws it from the channel's
+     `service` distribution and charges it to the processing VP). */
+  VOID (*ServiceRoutine)(PVOID Context);
+  PVOID ServiceContext;
 } ECHO_VSP_CONFIG;
 
 /* The primary plus at most 63 sub-channels. */

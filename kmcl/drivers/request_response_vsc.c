@@ -178,7 +178,11 @@ static VOID RrPacketCompleted(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
   RR_VSC* vsc = request->Vsc;
   request->InFlight = FALSE;
   ULONGLONG completed_at_100ns = 0;
-  const BOOLEAN timed = RrRecordOutcome(vsc, request, Status, BufferLength, &completed_at_100ns);
+  BOOLEAN timed = RrRecordOutcome(vsc, request, Status, BufferLength, &completed_at_100ns);
+  if (vsc->Config.CompletionServiceRoutine != NULL) {
+    vsc->Config.CompletionServiceRoutine(vsc->Config.CompletionServiceContext);
+    timed = FALSE; /* The clock moved: the next send reads it again. */
+  }
   if (!request->Pooled) {
     RrUnlinkOpenLoop(vsc, request);
     VmbPacketFree(Packet);

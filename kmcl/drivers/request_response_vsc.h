@@ -50,6 +50,14 @@ typedef struct _RR_VSC_CONFIG {
      opened (KMCL queues them until it does): the guest signalling during
      open. They count in the stats like any other. 0: none. */
   UINT32 EarlyRequests;
+  /* The driver's own work per completed transaction: when not NULL, the
+     completion routine calls CompletionServiceRoutine(CompletionServiceContext)
+     after recording the outcome (so the round trip does not include it) and
+     before the closed loop sends the next request; the routine spends the
+     time on the calling processor (vmbsim's scenario runner draws it from
+     the driver's `service` distribution). */
+  VOID (*CompletionServiceRoutine)(PVOID Context);
+  PVOID CompletionServiceContext;
 } RR_VSC_CONFIG;
 
 #define RR_VSC_LATENCY_BUCKETS 64u

@@ -81,6 +81,9 @@ static NTSTATUS SyncSendOne(SYNC_CLIENT* client) {
   const ULONGLONG end_100ns = KeQueryInterruptTime();
   SyncRecordRequest(client, status, completion_size,
                     end_100ns >= start_100ns ? end_100ns - start_100ns : 0);
+  if (status == STATUS_SUCCESS && config->CompletionServiceRoutine != NULL) {
+    config->CompletionServiceRoutine(config->CompletionServiceContext);
+  }
   return status;
 }
 

@@ -42,6 +42,14 @@ typedef struct _SYNC_CLIENT_CONFIG {
   UINT32 CompletionBufferBytes;
   UINT32 Requests;  /* Synchronous requests per negotiation (per PostStarted). */
   UINT32 TimeoutMs; /* 0 = NULL Timeout (wait forever); else a relative timeout. */
+  /* The driver's own work per answered request: when not NULL, called with
+     CompletionServiceContext after each VmbChannelSendSynchronousRequest that
+     returned STATUS_SUCCESS (after its duration is recorded) and before the
+     next request; the routine spends the time on the calling processor
+     (vmbsim's scenario runner draws it from the driver's `service`
+     distribution). */
+  VOID (*CompletionServiceRoutine)(PVOID Context);
+  PVOID CompletionServiceContext;
 } SYNC_CLIENT_CONFIG;
 
 /* Requests whose results are kept; later ones are only counted. */

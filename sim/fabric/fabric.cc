@@ -107,7 +107,7 @@ void Fabric::OpenFromServer(uint16_t guest_id, uint32_t relid, const OpenRequest
   // VP_INDEX_DISABLE_INTERRUPT: no host->guest interrupts are wanted; the
   // guest polls. Modelled by targeting VP 0 (open question; documented).
   a.guest_target_vp = request.target_vp < guest(guest_id).vp_count() ? request.target_vp : 0;
-  a.host_vp = HostVpFor(relid);
+  a.host_vp = HostVpFor(guest_id, relid);
   a.ring_pfns = request.ring_pages;
   a.downstream_offset = request.downstream_ringbuffer_pageoffset;
   if (options_hook_) options_hook_(guest_id, relid, &a.guest_options, &a.host_options);
@@ -446,6 +446,11 @@ void Fabric::CheckInvariants() {
     VMBSIM_CHECK_LE(channel.host_end->counters().packets_received, channel.guest_end->counters().packets_sent);
     VMBSIM_CHECK_LE(channel.guest_end->counters().packets_received, channel.host_end->counters().packets_sent);
   }
+}
+
+void Fabric::SetHostVp(uint16_t guest, uint32_t relid, uint32_t vp) {
+  VMBSIM_CHECK_LT(vp, root().vp_count());  // The scenario loader checks host_target_vp.
+  host_vp_choices_[{guest, relid}] = vp;
 }
 
 }  // namespace vmbsim::fabric

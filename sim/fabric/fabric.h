@@ -197,9 +197,17 @@ class Fabric {
       std::function<void(uint16_t guest, uint32_t relid, DataPathOptions* guest_end, DataPathOptions* host_end)>;
   void SetDataPathOptionsHook(DataPathOptionsHook hook) { options_hook_ = std::move(hook); }
 
-  // The host VP that runs the host endpoint of (guest, relid) once attached
-  // (relid % host VP count).
-  uint32_t HostVpFor(uint32_t relid) { return relid % root().vp_count(); }
+  // The host VP that runs the host endpoint of (guest, relid) once attached:
+  // the one SetHostVp chose for it, else relid % host VP count (the spec is
+  // silent; a scenario's host_target_vp chooses).
+  uint32_t HostVpFor(uint16_t guest, uint32_t relid) const {
+    const auto it = host_vp_choices_.find({guest, relid});
+    return it != host_vp_choices_.end() ? it->second : relid % partitions_[0]->vp_count();
+  }
+  // Places the host endpoint of (guest, relid) on host VP `vp` from its next
+  // attach on. Call when the host offers the channel, before the guest opens
+  // it. REQUIRES: vp < root().vp_count().
+  void SetHostVp(uint16_t guest, uint32_t relid, uint32_t vp);
 
   // Routes a guest event flag to the channel it names (the client's
   // interrupt handler forwards every flag here).
@@ -266,6 +274,7 @@ class Fabric {
   std::vector<std::vector<Channel*>> channel_by_relid_;     // [guest - 1][relid]
   std::vector<std::vector<Channel*>> channel_by_host_flag_;  // [host VP][flag]
   Channel* FindChannel(uint16_t guest, uint32_t relid);
+  std::map<ChannelKey, uint32_t> host_vp_choices_;  // SetHostVp.
   FabricCounters counters_;
   FaultHook* fault_hook_ = nullptr;
 };

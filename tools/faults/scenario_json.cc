@@ -64,11 +64,32 @@ std::string Array(const std::vector<std::string>& items, const std::string& sepa
   return absl::StrCat("[", absl::StrJoin(items, separator), "]");
 }
 
+// A distribution with the keys of its kind only, in `unit` ("bytes", "ns").
+std::string Distribution(const scenario::DistributionSpec& d, const std::string& unit) {
+  Obj o;
+  o.Str("kind", d.kind);
+  if (d.kind == "fixed") o.Num(unit, d.value);
+  if (d.kind == "exponential") o.Num("mean_" + unit, d.mean);
+  if (d.kind == "lognormal") o.Num("median_" + unit, d.median).Dbl("sigma", d.sigma);
+  if (d.kind == "uniform" || d.kind == "exponential" || d.kind == "lognormal") {
+    o.Opt("min_" + unit, d.min).Opt("max_" + unit, d.max);
+  }
+  if (d.kind == "empirical") {
+    std::vector<std::string> rows;
+    for (const scenario::DistributionSpec::Row& row : d.table) {
+      rows.push_back(Obj().Num(unit, row.value).Num("weight", row.weight).Take());
+    }
+    o.Add("table", Array(rows));
+  }
+  return o.Take();
+}
+
 std::string Driver(const scenario::DriverSpec& d) {
   Obj params;
   for (const auto& [k, v] : d.string_params) params.Str(k, v);
   for (const auto& [k, v] : d.int_params) params.Num(k, v);
   for (const auto& [k, v] : d.bool_params) params.Bool(k, v);
+  for (const auto& [k, v] : d.distribution_params) params.Add(k, Distribution(v, "ns"));
   Obj o;
   o.Str("name", d.name);
   o.Add("params", params.Take());
@@ -118,6 +139,7 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Bool("monitored", c.monitored)
           .Opt("interrupt_latency_100ns", c.interrupt_latency_100ns)
           .Opt("guest_target_vp", c.guest_target_vp)
+          .Opt("host_target_vp", c.host_target_vp)
           .Bool("host_passive_processing", c.host_passive_processing)
           .Bool("guest_passive_processing", c.guest_passive_processing)
           .Opt("host_transaction_quota", c.host_transaction_quota)
@@ -141,21 +163,12 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Num("burst", a.burst)
           .Num("on_ns", a.on_ns)
           .Num("off_ns", a.off_ns);
-      Obj size;
-      size.Str("kind", w.size.kind);
-      if (w.size.kind == "fixed") size.Num("bytes", w.size.bytes);
-      if (w.size.kind == "uniform") size.Num("min_bytes", w.size.min_bytes).Num("max_bytes", w.size.max_bytes);
-      if (w.size.kind == "empirical") {
-        std::vector<std::string> rows;
-        for (const scenario::SizeWeight& row : w.size.table) {
-          rows.push_back(Obj().Num("bytes", row.bytes).Num("weight", row.weight).Take());
-        }
-        size.Add("table", Array(rows));
-      }
+      if (a.kind == "mmpp2") arrival.Num("off_interval_ns", a.off_interval_ns);
+      if (a.kind == "renewal") arrival.Add("gap", Distribution(a.gap, "ns"));
       workloads.push_back(Obj()
                               .Str("channel", w.channel)
                               .Add("arrival", arrival.Take())
-                              .Add("size", size.Take())
+                              .Add("size", Distribution(w.size, "bytes"))
                               .Num("requests", w.requests)
                               .Num("start_ns", w.start_ns)
                               .Take());

@@ -9,6 +9,10 @@
 #include "kmcl/drivers/streaming_vsc.h"
 #include "kmcl/drivers/sync_request_client.h"
 #include "kmcl/ntstatus.h"
+#include "sim/check.h"
+#include "sim/core/prng.h"
+#include "sim/core/sim_time.h"
+#include "tools/scenario/distribution.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -24,10 +28,47 @@ absl::Status CreateFailed(NTSTATUS status, absl::string_view function) {
   return kmcl::KmclError(status, absl::StrCat(function, " returned ", kmcl::NtStatusToString(status)));
 }
 
+// A driver's `service` parameter: a duration drawn per call from the
+// distribution and charged to the VP the caller runs on (the processing VP
+// of a ProcessPacket, the guest VP of a completion routine). The C drivers
+// take it as a plain routine and context (ServiceRoutine /
+// CompletionServiceRoutine), so they stay written against the public KMCL
+// header only. Each driver end draws from its own stream,
+// "service.<channel>.<host|guest>", so adding a service time on one side
+// leaves every other draw of the run where it was. A host driver that a
+// crash fault restarts gets a new instance and starts its stream again.
+class ServiceTimer {
+ public:
+  // Returns null when the driver has no `service` parameter.
+  static absl::StatusOr<std::unique_ptr<ServiceTimer>> For(const DriverContext& c) {
+    const auto it = c.driver->distribution_params.find("service");
+    if (it == c.driver->distribution_params.end()) return nullptr;
+    absl::StatusOr<DistributionSampler> sampler = DistributionSampler::Create(it->second);
+    if (!sampler.ok()) return absl::InvalidArgumentError(absl::StrCat("params/service: ", sampler.status().message()));
+    const std::string stream = absl::StrCat("service.", c.channel->name, c.host_side ? ".host" : ".guest");
+    return std::unique_ptr<ServiceTimer>(
+        new ServiceTimer(c.runtime, std::move(*sampler), c.runtime->sim().ForkPrng(stream)));
+  }
+
+  // The C routine: `context` is a ServiceTimer.
+  static VOID Run(PVOID context) {
+    ServiceTimer* timer = static_cast<ServiceTimer*>(context);
+    timer->runtime_->StallExecution(sim::SimDuration::Nanoseconds(timer->sampler_.Sample(timer->prng_)));
+  }
+
+ private:
+  ServiceTimer(kmcl::Runtime* runtime, DistributionSampler sampler, sim::Prng prng)
+      : runtime_(runtime), sampler_(std::move(sampler)), prng_(prng) {}
+  kmcl::Runtime* runtime_;
+  DistributionSampler sampler_;
+  sim::Prng prng_;
+};
+
 // echo_vsp: the echo VSP of kmcl/drivers/echo_vsp.h.
 class EchoVspInstance : public DriverInstance {
  public:
-  explicit EchoVspInstance(ECHO_VSP* vsp) : vsp_(vsp) {}
+  EchoVspInstance(ECHO_VSP* vsp, std::unique_ptr<ServiceTimer> service)
+      : vsp_(vsp), service_(std::move(service)) {}
   void Destroy() override {
     EchoVspDestroy(vsp_);
     vsp_ = nullptr;
@@ -44,6 +85,7 @@ class EchoVspInstance : public DriverInstance {
 
  private:
   ECHO_VSP* vsp_;
+  std::unique_ptr<ServiceTimer> service_;  // The driver calls it until Destroy.
 };
 
 absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext& c) {
@@ -58,17 +100,25 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   config.SubChannels = c.channel->sub_channels;
   config.GreetingPackets = static_cast<UINT32>(IntParam(*c.driver, "greeting_packets", 0));
   config.ServiceMicroseconds = static_cast<UINT32>(IntParam(*c.driver, "service_us", 0));
+  VMBSIM_ASSIGN_OR_RETURN(std::unique_ptr<ServiceTimer> service, ServiceTimer::For(c));
+  if (service != nullptr) {
+    if (config.ServiceMicroseconds != 0) {
+      return absl::InvalidArgumentError("params: \"service\" and \"service_us\" both set; use one");
+    }
+    config.ServiceRoutine = &ServiceTimer::Run;
+    config.ServiceContext = service.get();
+  }
   ECHO_VSP* vsp = nullptr;
   const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
   if (status != STATUS_SUCCESS) return CreateFailed(status, "EchoVspCreate");
-  return std::make_unique<EchoVspInstance>(vsp);
+  return std::make_unique<EchoVspInstance>(vsp, std::move(service));
 }
 
 // rr_vsc: the request/response VSC; closed loop from the workload, or open
 // loop with submissions from the runner.
 class RrVscInstance : public DriverInstance {
  public:
-  explicit RrVscInstance(RR_VSC* vsc) : vsc_(vsc) {}
+  RrVscInstance(RR_VSC* vsc, std::unique_ptr<ServiceTimer> service) : vsc_(vsc), service_(std::move(service)) {}
   void Destroy() override {
     RrVscDestroy(vsc_);
     vsc_ = nullptr;
@@ -101,6 +151,7 @@ class RrVscInstance : public DriverInstance {
   }
   RR_VSC* vsc_;
   mutable RR_VSC_STATS last_ = {};
+  std::unique_ptr<ServiceTimer> service_;
 };
 
 absl::StatusOr<std::unique_ptr<DriverInstance>> MakeRrVsc(const DriverContext& c) {
@@ -117,16 +168,22 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeRrVsc(const DriverContext& c
     config.TotalRequests = c.closed_loop->requests;
   }
   config.EarlyRequests = static_cast<UINT32>(IntParam(*c.driver, "early_requests", 0));
+  VMBSIM_ASSIGN_OR_RETURN(std::unique_ptr<ServiceTimer> service, ServiceTimer::For(c));
+  if (service != nullptr) {
+    config.CompletionServiceRoutine = &ServiceTimer::Run;
+    config.CompletionServiceContext = service.get();
+  }
   RR_VSC* vsc = nullptr;
   const NTSTATUS status = RrVscCreate(c.device, &config, &vsc);
   if (status != STATUS_SUCCESS) return CreateFailed(status, "RrVscCreate");
-  return std::make_unique<RrVscInstance>(vsc);
+  return std::make_unique<RrVscInstance>(vsc, std::move(service));
 }
 
 // sync_client: synchronous requests from EvtChannelPostStarted.
 class SyncClientInstance : public DriverInstance {
  public:
-  explicit SyncClientInstance(SYNC_CLIENT* client) : client_(client) {}
+  SyncClientInstance(SYNC_CLIENT* client, std::unique_ptr<ServiceTimer> service)
+      : client_(client), service_(std::move(service)) {}
   void Destroy() override {
     SyncClientDestroy(client_);
     client_ = nullptr;
@@ -141,6 +198,7 @@ class SyncClientInstance : public DriverInstance {
 
  private:
   SYNC_CLIENT* client_;
+  std::unique_ptr<ServiceTimer> service_;
 };
 
 absl::StatusOr<std::unique_ptr<DriverInstance>> MakeSyncClient(const DriverContext& c) {
@@ -152,12 +210,17 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeSyncClient(const DriverConte
   config.CompletionBufferBytes = static_cast<UINT32>(IntParam(*c.driver, "completion_buffer_bytes", 4096));
   config.Requests = static_cast<UINT32>(IntParam(*c.driver, "requests", 1));
   config.TimeoutMs = static_cast<UINT32>(IntParam(*c.driver, "timeout_ms", 0));
+  VMBSIM_ASSIGN_OR_RETURN(std::unique_ptr<ServiceTimer> service, ServiceTimer::For(c));
+  if (service != nullptr) {
+    config.CompletionServiceRoutine = &ServiceTimer::Run;
+    config.CompletionServiceContext = service.get();
+  }
   SYNC_CLIENT* client = nullptr;
   const NTSTATUS status = SyncClientCreate(c.device, &config, &client);
   if (status != STATUS_SUCCESS) {
     return CreateFailed(status, "SyncClientCreate");
   }
-  return std::make_unique<SyncClientInstance>(client);
+  return std::make_unique<SyncClientInstance>(client, std::move(service));
 }
 
 // streaming_vsc: fire-and-forget packets over a primary and its sub-channels.
@@ -225,7 +288,10 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                             {"complete_asynchronously", ParamType::kBool,
                              "complete from ProcessingComplete instead of inline"},
                             {"service_us", ParamType::kInt,
-                             "the device's work per request (us), spent on the processing VP before completing", 0, 1000000}}},
+                             "the device's work per request (us), spent on the processing VP before completing", 0, 1000000},
+                            {"service", ParamType::kDistribution,
+                             "the device's work per request, a distribution in ns (e.g. {\"kind\": \"exponential\", "
+                             "\"mean_ns\": 10000}), spent on the processing VP before completing; not with service_us"}}},
                 MakeEchoVsp)
       .IgnoreError();
   registry
@@ -233,7 +299,10 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                  .description = "guest VSC: request/response transactions from the channel's workload",
                  .guest_side = true,
                  .params = {{"early_requests", ParamType::kInt,
-                             "requests sent right after Enable, before the channel opens", 0, 1000000}}},
+                             "requests sent right after Enable, before the channel opens", 0, 1000000},
+                            {"service", ParamType::kDistribution,
+                             "the driver's work per completed transaction, a distribution in ns, spent on the guest VP "
+                             "in the completion routine (after the round trip is timed, before the next request)"}}},
                 MakeRrVsc)
       .IgnoreError();
   registry
@@ -243,7 +312,10 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                  .params = {{"request_bytes", ParamType::kInt, "bytes per request", 0, 16777216},
                             {"completion_buffer_bytes", ParamType::kInt, "completion buffer capacity", 0, 16777216},
                             {"requests", ParamType::kInt, "requests per negotiation", 0, 1000000000},
-                            {"timeout_ms", ParamType::kInt, "timeout per request; 0 waits forever", 0, 86400000}}},
+                            {"timeout_ms", ParamType::kInt, "timeout per request; 0 waits forever", 0, 86400000},
+                            {"service", ParamType::kDistribution,
+                             "the driver's work per answered request, a distribution in ns, spent on the guest VP "
+                             "before the next request"}}},
                 MakeSyncClient)
       .IgnoreError();
   registry

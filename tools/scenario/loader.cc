@@ -62,6 +62,10 @@ constexpr double kInterruptsPerPacketMax = 1e6;
 constexpr size_t kChannelsMax = 4096;
 constexpr size_t kWorkloadsMax = 4096;
 constexpr size_t kSizeTableMax = 4096;
+// A log-normal's sigma: at 10 a draw four standard deviations out is
+// already e^40 times the median, beyond any duration, so larger values add
+// nothing but saturated draws.
+constexpr double kSigmaMax = 10.0;
 // Events of one "trace" arrival: a recorded burst of millions of requests
 // fits; the file size limit (kFileBytesMax) binds first.
 constexpr size_t kArrivalEventsMax = 8'000'000;
@@ -303,6 +307,21 @@ const std::vector<std::string>& CostOverrideNamesList() {
   return *names;
 }
 
+// The keys of a distribution object (spec.h DistributionSpec) whose
+// quantity is in `unit` ("bytes" or "ns"), and of its table rows.
+std::vector<std::string> DistributionKeys(absl::string_view unit) {
+  return {"kind",
+          std::string(unit),
+          absl::StrCat("min_", unit),
+          absl::StrCat("max_", unit),
+          absl::StrCat("mean_", unit),
+          absl::StrCat("median_", unit),
+          "sigma",
+          "table"};
+}
+
+std::vector<std::string> DistributionRowKeys(absl::string_view unit) { return {std::string(unit), "weight"}; }
+
 const std::map<std::string, std::vector<std::string>>& KeyTable() {
   static const auto* const table = new std::map<std::string, std::vector<std::string>>{
       {"",
@@ -315,15 +334,18 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
       {"channels[]",
        {"name", "interface_type", "interface_instance", "guest", "host_driver", "guest_driver",
         "incoming_ring_pages", "outgoing_ring_pages", "max_packet_bytes", "monitored",
-        "interrupt_latency_100ns", "guest_target_vp", "host_passive_processing",
+        "interrupt_latency_100ns", "guest_target_vp", "host_target_vp", "host_passive_processing",
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
         "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns"}},
       {"channels[].host_driver", {"name", "params"}},
       {"channels[].guest_driver", {"name", "params"}},
       {"workloads[]", {"channel", "arrival", "size", "requests", "start_ns", "send_vps"}},
-      {"workloads[].arrival", {"kind", "outstanding", "interval_ns", "burst", "on_ns", "off_ns", "events"}},
-      {"workloads[].size", {"kind", "bytes", "min_bytes", "max_bytes", "table"}},
-      {"workloads[].size.table[]", {"bytes", "weight"}},
+      {"workloads[].arrival",
+       {"kind", "outstanding", "interval_ns", "burst", "on_ns", "off_ns", "off_interval_ns", "gap", "events"}},
+      {"workloads[].arrival.gap", DistributionKeys("ns")},
+      {"workloads[].arrival.gap.table[]", DistributionRowKeys("ns")},
+      {"workloads[].size", DistributionKeys("bytes")},
+      {"workloads[].size.table[]", DistributionRowKeys("bytes")},
       {"exploration", {"tie_break_seed"}},
       {"expectations",
        {"no_lost_packets", "no_verifier_findings", "latency", "interrupts_per_packet_max",
@@ -370,13 +392,14 @@ const std::vector<std::string>& LostWakeupBugs() {
 }
 
 const std::vector<std::string>& ArrivalKinds() {
-  static const auto* const values =
-      new std::vector<std::string>{"closed_loop", "fixed_rate", "poisson", "bursts", "on_off", "trace"};
+  static const auto* const values = new std::vector<std::string>{
+      "closed_loop", "fixed_rate", "poisson", "bursts", "on_off", "renewal", "mmpp2", "trace"};
   return *values;
 }
 
-const std::vector<std::string>& SizeKinds() {
-  static const auto* const values = new std::vector<std::string>{"fixed", "uniform", "empirical"};
+const std::vector<std::string>& DistributionKinds() {
+  static const auto* const values =
+      new std::vector<std::string>{"fixed", "uniform", "exponential", "lognormal", "empirical"};
   return *values;
 }
 
@@ -947,7 +970,15 @@ class Loader {
   absl::Status ReadWorkload(const Json& json, std::string pointer,
                             const std::vector<std::string>& channel_names, WorkloadSpec* out) const;
   absl::Status ReadArrival(const Json& json, std::string pointer, ArrivalSpec* out) const;
-  absl::Status ReadSize(const Json& json, std::string pointer, SizeSpec* out) const;
+  // A distribution object (spec.h DistributionSpec) whose keys carry `unit`
+  // ("bytes": the keys of `schema_path` "workloads[].size"; "ns": those of
+  // "workloads[].arrival.gap"), values in 0..value_max. With
+  // `legacy_defaults` (request sizes) "kind" defaults to "fixed" and a fixed
+  // or uniform size may leave its values out, as before the other kinds
+  // existed; otherwise "kind" and the kind's values are required.
+  absl::Status ReadDistribution(const Json& json, std::string pointer, absl::string_view schema_path,
+                                absl::string_view unit, int64_t value_max, bool legacy_defaults,
+                                DistributionSpec* out) const;
   absl::Status ReadExpectations(const Json& json, std::string pointer,
                                 const std::vector<std::string>& channel_names,
                                 ExpectationSpec* out) const;
@@ -1338,6 +1369,14 @@ absl::Status Loader::ReadDriver(const Json& json, std::string pointer,
         if (!value.is_string()) return Mismatch(param_pointer, "a string", value);
         out->string_params[it.key()] = value.get<std::string>();
         break;
+      case ParamType::kDistribution: {
+        // The keys of a duration distribution, as at workloads[].arrival.gap.
+        DistributionSpec distribution;
+        VMBSIM_RETURN_IF_ERROR(ReadDistribution(value, param_pointer, "workloads[].arrival.gap", "ns",
+                                                kDurationNsMax, /*legacy_defaults=*/false, &distribution));
+        out->distribution_params[it.key()] = std::move(distribution);
+        break;
+      }
     }
   }
   return absl::OkStatus();
@@ -1380,6 +1419,9 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
   VMBSIM_RETURN_IF_ERROR(
       OptionalInt(object, "guest_target_vp", 0, int64_t{guest_vps} - 1, &out->guest_target_vp,
                   absl::StrCat(" (guest ", out->guest, " has ", guest_vps, " VPs)")));
+  VMBSIM_RETURN_IF_ERROR(
+      OptionalInt(object, "host_target_vp", 0, int64_t{fabric.root_vps} - 1, &out->host_target_vp,
+                  absl::StrCat(" (fabric.root_vps is ", fabric.root_vps, ")")));
   VMBSIM_RETURN_IF_ERROR(Bool(object, "host_passive_processing", &out->host_passive_processing));
   VMBSIM_RETURN_IF_ERROR(Bool(object, "guest_passive_processing", &out->guest_passive_processing));
   // KMCL: a transaction quota of 0 is a caller bug (kmcl-api.md §6.2).
@@ -1406,7 +1448,15 @@ absl::Status Loader::ReadWorkload(const Json& json, std::string pointer,
     VMBSIM_RETURN_IF_ERROR(ReadArrival(*arrival, object.Pointer("arrival"), &out->arrival));
   }
   if (const Json* size = object.Find("size")) {
-    VMBSIM_RETURN_IF_ERROR(ReadSize(*size, object.Pointer("size"), &out->size));
+    VMBSIM_RETURN_IF_ERROR(ReadDistribution(*size, object.Pointer("size"), "workloads[].size", "bytes",
+                                            kPacketBytesMax, /*legacy_defaults=*/true, &out->size));
+    // Every request must fit the channel (CheckWorkloadRequests), so a
+    // size with an unbounded tail needs its bound.
+    if (!DistributionMax(out->size).has_value()) {
+      return Error(object.Pointer("size"),
+                   absl::StrCat("missing required key \"max_bytes\" (kind ", Quote(out->size.kind),
+                                " needs a bound: requests must fit max_packet_bytes)"));
+    }
   }
   VMBSIM_RETURN_IF_ERROR(Int(object, "requests", 1, kCountMax, &out->requests));
   VMBSIM_RETURN_IF_ERROR(Int(object, "start_ns", 0, kTimeNsMax, &out->start_ns));
@@ -1449,6 +1499,14 @@ absl::Status Loader::ReadArrival(const Json& json, std::string pointer, ArrivalS
   VMBSIM_RETURN_IF_ERROR(Int(object, "burst", 1, kOutstandingMax, &out->burst));
   VMBSIM_RETURN_IF_ERROR(Int(object, "on_ns", 0, kDurationNsMax, &out->on_ns));
   VMBSIM_RETURN_IF_ERROR(Int(object, "off_ns", 0, kDurationNsMax, &out->off_ns));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "off_interval_ns", 0, kDurationNsMax, &out->off_interval_ns));
+  if (const Json* gap = object.Find("gap")) {
+    VMBSIM_RETURN_IF_ERROR(ReadDistribution(*gap, object.Pointer("gap"), "workloads[].arrival.gap", "ns",
+                                            kDurationNsMax, /*legacy_defaults=*/false, &out->gap));
+  }
+  if (out->kind == "renewal" && object.Find("gap") == nullptr) {
+    return Missing(object, "gap", " (kind \"renewal\" draws its gaps from it)");
+  }
   VMBSIM_ASSIGN_OR_RETURN(const Json* events,
                           ReadArray(object, "events", 1, kArrivalEventsMax, "[time_ns, bytes] pairs"));
   if (events != nullptr && out->kind != "trace") {
@@ -1475,44 +1533,81 @@ absl::Status Loader::ReadArrival(const Json& json, std::string pointer, ArrivalS
   }
   // Without an on phase an on_off workload never sends, and the run would
   // wait for requests that never come.
-  if (out->kind == "on_off" && out->on_ns == 0) {
+  if ((out->kind == "on_off" || out->kind == "mmpp2") && out->on_ns == 0) {
     const Json* on_ns = object.Find("on_ns");
-    if (on_ns == nullptr) return Missing(object, "on_ns", " (kind \"on_off\" needs an on phase)");
+    const std::string kind = Quote(out->kind);
+    if (on_ns == nullptr) return Missing(object, "on_ns", absl::StrCat(" (kind ", kind, " needs an on phase)"));
     return Mismatch(object.Pointer("on_ns"),
-                    absl::StrCat("an integer in 1..", kDurationNsMax, " for kind \"on_off\""),
+                    absl::StrCat("an integer in 1..", kDurationNsMax, " for kind ", kind),
                     *on_ns);
+  }
+  // An MMPP-2 state that is never left, or an off state of zero mean length,
+  // is a Poisson process written the long way; both are refused so that a
+  // typo does not silently change the process.
+  if (out->kind == "mmpp2" && out->off_ns == 0) {
+    const Json* off_ns = object.Find("off_ns");
+    if (off_ns == nullptr) return Missing(object, "off_ns", " (kind \"mmpp2\" needs an off state)");
+    return Mismatch(object.Pointer("off_ns"), absl::StrCat("an integer in 1..", kDurationNsMax, " for kind \"mmpp2\""),
+                    *off_ns);
   }
   return absl::OkStatus();
 }
 
-absl::Status Loader::ReadSize(const Json& json, std::string pointer, SizeSpec* out) const {
-  VMBSIM_ASSIGN_OR_RETURN(const Object object,
-                          ReadObject(json, std::move(pointer), "workloads[].size"));
-  VMBSIM_RETURN_IF_ERROR(Enum(object, "kind", SizeKinds(), &out->kind));
-  VMBSIM_RETURN_IF_ERROR(Int(object, "bytes", 0, kPacketBytesMax, &out->bytes));
-  VMBSIM_RETURN_IF_ERROR(Int(object, "min_bytes", 0, kPacketBytesMax, &out->min_bytes));
-  VMBSIM_RETURN_IF_ERROR(Int(object, "max_bytes", 0, kPacketBytesMax, &out->max_bytes));
-  VMBSIM_ASSIGN_OR_RETURN(const Json* table,
-                          ReadArray(object, "table", 0, kSizeTableMax, "entries"));
+absl::Status Loader::ReadDistribution(const Json& json, std::string pointer, absl::string_view schema_path,
+                                      absl::string_view unit, int64_t value_max, bool legacy_defaults,
+                                      DistributionSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), schema_path));
+  const std::string value_key(unit);
+  const std::string min_key = absl::StrCat("min_", unit);
+  const std::string max_key = absl::StrCat("max_", unit);
+  const std::string mean_key = absl::StrCat("mean_", unit);
+  const std::string median_key = absl::StrCat("median_", unit);
+  if (!legacy_defaults && object.Find("kind") == nullptr) return Missing(object, "kind");
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "kind", DistributionKinds(), &out->kind));
+  VMBSIM_RETURN_IF_ERROR(Int(object, value_key, 0, value_max, &out->value));
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, min_key, 0, value_max, &out->min));
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, max_key, 0, value_max, &out->max));
+  VMBSIM_RETURN_IF_ERROR(Int(object, mean_key, 0, value_max, &out->mean));
+  VMBSIM_RETURN_IF_ERROR(Int(object, median_key, 0, value_max, &out->median));
+  VMBSIM_RETURN_IF_ERROR(Number(object, "sigma", 0.0, /*min_exclusive=*/false, kSigmaMax, &out->sigma));
+  VMBSIM_ASSIGN_OR_RETURN(const Json* table, ReadArray(object, "table", 0, kSizeTableMax, "entries"));
   if (table != nullptr) {
+    out->table.clear();
+    const std::string row_path = absl::StrCat(schema_path, ".table[]");
     for (size_t i = 0; i < table->size(); ++i) {
-      VMBSIM_ASSIGN_OR_RETURN(
-          const Object entry,
-          ReadObject((*table)[i], Child(object.Pointer("table"), i), "workloads[].size.table[]"));
-      SizeWeight weight;
-      VMBSIM_RETURN_IF_ERROR(Int(entry, "bytes", 0, kPacketBytesMax, &weight.bytes));
-      VMBSIM_RETURN_IF_ERROR(Int(entry, "weight", 1, kCountMax, &weight.weight));
-      out->table.push_back(weight);
+      VMBSIM_ASSIGN_OR_RETURN(const Object entry, ReadObject((*table)[i], Child(object.Pointer("table"), i), row_path));
+      DistributionSpec::Row row;
+      VMBSIM_RETURN_IF_ERROR(Int(entry, value_key, 0, value_max, &row.value));
+      VMBSIM_RETURN_IF_ERROR(Int(entry, "weight", 1, kCountMax, &row.weight));
+      out->table.push_back(row);
     }
   }
-  if (out->kind == "uniform" && out->min_bytes > out->max_bytes) {
-    return Error(object.pointer(),
-                 absl::StrCat("expected min_bytes <= max_bytes for kind \"uniform\", found "
-                              "min_bytes ",
-                              out->min_bytes, " and max_bytes ", out->max_bytes));
+  // Keys another kind uses are accepted and ignored, so that a sweep can
+  // switch kinds with --set over a file written for one of them; the keys
+  // the chosen kind needs must be there (sizes keep their old defaults).
+  const std::string for_kind = absl::StrCat(" (kind ", Quote(out->kind), " draws from it)");
+  if (out->kind == "fixed" && !legacy_defaults && object.Find(value_key) == nullptr) {
+    return Missing(object, value_key, for_kind);
+  }
+  if (out->kind == "uniform" && !legacy_defaults) {
+    if (object.Find(min_key) == nullptr || out->min == std::nullopt) return Missing(object, min_key, for_kind);
+    if (object.Find(max_key) == nullptr || out->max == std::nullopt) return Missing(object, max_key, for_kind);
+  }
+  if (out->kind == "exponential" && object.Find(mean_key) == nullptr) return Missing(object, mean_key, for_kind);
+  if (out->kind == "lognormal") {
+    if (object.Find(median_key) == nullptr) return Missing(object, median_key, for_kind);
+    if (object.Find("sigma") == nullptr) return Missing(object, "sigma", for_kind);
+  }
+  if (out->min.has_value() && out->max.has_value() && *out->min > *out->max) {
+    return Error(object.pointer(), absl::StrCat("expected ", min_key, " <= ", max_key, " for kind ", Quote(out->kind),
+                                                ", found ", min_key, " ", *out->min, " and ", max_key, " ", *out->max));
+  }
+  if (out->kind == "uniform" && out->min.value_or(0) > out->max.value_or(0)) {
+    return Error(object.pointer(), absl::StrCat("expected ", min_key, " <= ", max_key, " for kind \"uniform\", found ",
+                                                min_key, " ", out->min.value_or(0), " and ", max_key, " 0"));
   }
   if (out->kind == "empirical" && out->table.empty()) {
-    if (table == nullptr) return Missing(object, "table", " (kind \"empirical\" draws from it)");
+    if (table == nullptr) return Missing(object, "table", for_kind);
     return Mismatch(object.Pointer("table"), "a non-empty array for kind \"empirical\"", *table);
   }
   return absl::OkStatus();
@@ -1623,17 +1718,24 @@ absl::Status CheckWorkloadRequests(const ScenarioSpec& spec) {
       if (events.empty()) return {0, absl::StrCat("/workloads/", index, "/arrival/events")};
       return {events[row].bytes, absl::StrCat("/workloads/", index, "/arrival/events/", row, "/1")};
     }
-    const SizeSpec& size = workload.size;
+    const DistributionSpec& size = workload.size;
     const std::string pointer = absl::StrCat("/workloads/", index, "/size");
-    if (size.kind == "uniform") return {size.max_bytes, pointer + "/max_bytes"};
-    if (size.kind != "empirical") return {size.bytes, pointer + "/bytes"};
+    if (size.kind == "fixed") return {static_cast<uint32_t>(size.value), pointer + "/bytes"};
+    if (size.kind != "empirical") return {SizeBytesMax(size), pointer + "/max_bytes"};
     if (size.table.empty()) return {0, pointer + "/table"};
     size_t row = 0;
     for (size_t i = 1; i < size.table.size(); ++i) {
-      if (size.table[i].bytes > size.table[row].bytes) row = i;
+      if (size.table[i].value > size.table[row].value) row = i;
     }
-    return {size.table[row].bytes, absl::StrCat(pointer, "/table/", row, "/bytes")};
+    return {static_cast<uint32_t>(size.table[row].value), absl::StrCat(pointer, "/table/", row, "/bytes")};
   };
+  for (size_t w = 0; w < spec.workloads.size(); ++w) {
+    const WorkloadSpec& workload = spec.workloads[w];
+    if (workload.arrival.kind != "trace" && !DistributionMax(workload.size).has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("/workloads/", w, "/size/max_bytes: expected a bound for kind ",
+                                                     Quote(workload.size.kind), ", found none"));
+    }
+  }
   for (size_t c = 0; c < spec.channels.size(); ++c) {
     const ChannelSpec& channel = spec.channels[c];
     std::optional<size_t> closed_loop;  // The channel's closed-loop workload.
@@ -1664,7 +1766,7 @@ absl::Status CheckWorkloadRequests(const ScenarioSpec& spec) {
       closed_loop = w;
     }
     if (!closed_loop.has_value()) continue;
-    const uint32_t closed_bytes = spec.workloads[*closed_loop].size.bytes;
+    const uint32_t closed_bytes = static_cast<uint32_t>(spec.workloads[*closed_loop].size.value);
     for (size_t w = 0; w < spec.workloads.size(); ++w) {
       if (w == *closed_loop || spec.workloads[w].channel != channel.name) continue;
       const auto [bytes, pointer] = largest(w);
@@ -1772,7 +1874,8 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
       {"fabric.preemption", PreemptionModes()},
       {"channels[].lost_wakeup_bug", LostWakeupBugs()},
       {"workloads[].arrival.kind", ArrivalKinds()},
-      {"workloads[].size.kind", SizeKinds()},
+      {"workloads[].arrival.gap.kind", DistributionKinds()},
+      {"workloads[].size.kind", DistributionKinds()},
       {"expectations.latency[].metric", LatencyMetrics()},
       {"expectations.findings[].rule", RuleNames()},
       {"faults.injections[].kind", faults::KindNames()},

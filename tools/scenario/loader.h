@@ -45,11 +45,13 @@
 
 namespace vmbsim::scenario {
 
-enum class ParamType { kInt, kBool, kString };
+enum class ParamType { kInt, kBool, kString, kDistribution };
 
 // One parameter a driver declares. In a scenario, a kInt parameter takes a
 // JSON integer in [int_min, int_max], kBool a JSON boolean, kString a JSON
-// string.
+// string, kDistribution a distribution of durations in ns (the
+// DistributionSpec shape of spec.h with "_ns" keys, e.g. {"kind":
+// "exponential", "mean_ns": 10000}).
 struct DriverParam {
   std::string name;
   ParamType type = ParamType::kInt;

@@ -41,7 +41,8 @@ std::vector<DriverDescriptor> TestDrivers() {
        .params = {{.name = "delay_ns", .type = ParamType::kInt},
                   {.name = "verbose", .type = ParamType::kBool},
                   {.name = "mode", .type = ParamType::kString},
-                  {.name = "depth", .type = ParamType::kInt, .int_min = 1, .int_max = 8}}},
+                  {.name = "depth", .type = ParamType::kInt, .int_min = 1, .int_max = 8},
+                  {.name = "service", .type = ParamType::kDistribution}}},
       {.name = "rr_vsc", .description = "Request/response client.", .guest_side = true},
       {.name = "sync_client",
        .description = "Synchronous requests.",
@@ -154,7 +155,7 @@ TEST(LoaderTest, ChannelAndWorkloadDefaults) {
   EXPECT_EQ(workload.arrival.on_ns, 0);
   EXPECT_EQ(workload.arrival.off_ns, 0);
   EXPECT_EQ(workload.size.kind, "fixed");
-  EXPECT_EQ(workload.size.bytes, 64u);
+  EXPECT_EQ(workload.size.value, 64);
   EXPECT_TRUE(workload.size.table.empty());
   EXPECT_EQ(workload.requests, 1000u);
   EXPECT_EQ(workload.start_ns, 0);
@@ -302,17 +303,17 @@ TEST(LoaderTest, FullDocumentLoadsEveryField) {
   EXPECT_EQ(first.arrival.off_ns, 3000000);
   EXPECT_EQ(first.size.kind, "empirical");
   ASSERT_EQ(first.size.table.size(), 2u);
-  EXPECT_EQ(first.size.table[0].bytes, 64u);
+  EXPECT_EQ(first.size.table[0].value, 64);
   EXPECT_EQ(first.size.table[0].weight, 9u);
-  EXPECT_EQ(first.size.table[1].bytes, 1500u);
+  EXPECT_EQ(first.size.table[1].value, 1500);
   EXPECT_EQ(first.size.table[1].weight, 1u);
   EXPECT_EQ(first.requests, 50000u);
   EXPECT_EQ(first.start_ns, 100);
   const WorkloadSpec& second = spec->workloads[1];
   EXPECT_EQ(second.arrival.kind, "poisson");
   EXPECT_EQ(second.size.kind, "uniform");
-  EXPECT_EQ(second.size.min_bytes, 512u);
-  EXPECT_EQ(second.size.max_bytes, 512u);
+  EXPECT_EQ(second.size.min, 512);
+  EXPECT_EQ(second.size.max, 512);
 
   EXPECT_EQ(spec->exploration.tie_break_seed, 42u);
 
@@ -590,11 +591,11 @@ TEST(LoaderErrorTest, EnumsSuggestTheNearest) {
             "hello.json: /fabric/preemption: expected one of \"packet\", \"none\", found \"isr\"");
   EXPECT_EQ(OverrideError("workloads.0.arrival.kind=closedloop"),
             "hello.json: /workloads/0/arrival/kind: expected one of \"closed_loop\", "
-            "\"fixed_rate\", \"poisson\", \"bursts\", \"on_off\", \"trace\", found \"closedloop\"; did you "
-            "mean \"closed_loop\"?");
+            "\"fixed_rate\", \"poisson\", \"bursts\", \"on_off\", \"renewal\", \"mmpp2\", \"trace\", found "
+            "\"closedloop\"; did you mean \"closed_loop\"?");
   EXPECT_EQ(OverrideError("workloads.0.size.kind=gaussian"),
             "hello.json: /workloads/0/size/kind: expected one of \"fixed\", \"uniform\", "
-            "\"empirical\", found \"gaussian\"");
+            "\"exponential\", \"lognormal\", \"empirical\", found \"gaussian\"");
   EXPECT_EQ(OverrideError("expectations.latency=[{\"metric\": \"send_to_complete\", "
                           "\"max_ns\": 1}]"),
             "hello.json: /expectations/latency/0/metric: expected one of "
@@ -733,6 +734,144 @@ TEST(LoaderErrorTest, WorkloadShapes) {
       LoadError(kOneChannel, {"workloads.0.arrival.kind=on_off", "workloads.0.arrival.on_ns=0"}),
       "hello.json: /workloads/0/arrival/on_ns: expected an integer in "
       "1..1000000000000000 for kind \"on_off\", found 0");
+}
+
+// Sizes, gaps and service times share one distribution shape; each kind
+// reads its own keys, in the quantity's unit.
+TEST(LoaderTest, DistributionsLoadEveryKind) {
+  const absl::StatusOr<ScenarioSpec> spec = Load(
+      kOneChannel,
+      {"workloads.0.size={\"kind\": \"exponential\", \"mean_bytes\": 300, \"min_bytes\": 8, \"max_bytes\": 4096}",
+       "workloads.0.arrival={\"kind\": \"renewal\", \"gap\": {\"kind\": \"lognormal\", \"median_ns\": 5000, "
+       "\"sigma\": 0.5, \"max_ns\": 90000}}",
+       "channels.0.host_driver.params.service={\"kind\": \"empirical\", \"table\": [{\"ns\": 1000, \"weight\": 3}, "
+       "{\"ns\": 9000}]}",
+       "channels.0.host_target_vp=1"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const DistributionSpec& size = spec->workloads[0].size;
+  EXPECT_EQ(size.kind, "exponential");
+  EXPECT_EQ(size.mean, 300);
+  EXPECT_EQ(size.min, 8);
+  EXPECT_EQ(size.max, 4096);
+  EXPECT_EQ(SizeBytesMax(size), 4096u);
+  const ArrivalSpec& arrival = spec->workloads[0].arrival;
+  EXPECT_EQ(arrival.kind, "renewal");
+  EXPECT_EQ(arrival.gap.kind, "lognormal");
+  EXPECT_EQ(arrival.gap.median, 5000);
+  EXPECT_EQ(arrival.gap.sigma, 0.5);
+  EXPECT_EQ(arrival.gap.max, 90000);
+  EXPECT_EQ(arrival.gap.min, std::nullopt);
+  const DistributionSpec& service = spec->channels[0].host_driver.distribution_params.at("service");
+  EXPECT_EQ(service.kind, "empirical");
+  ASSERT_EQ(service.table.size(), 2u);
+  EXPECT_EQ(service.table[0].value, 1000);
+  EXPECT_EQ(service.table[0].weight, 3u);
+  EXPECT_EQ(service.table[1].value, 9000);
+  EXPECT_EQ(service.table[1].weight, 1u);
+  EXPECT_EQ(spec->channels[0].host_target_vp, 1u);
+
+  const absl::StatusOr<ScenarioSpec> mmpp = Load(
+      kOneChannel, {"workloads.0.arrival={\"kind\": \"mmpp2\", \"interval_ns\": 1000, \"off_interval_ns\": 50000, "
+                    "\"on_ns\": 200000, \"off_ns\": 800000}"});
+  ASSERT_TRUE(mmpp.ok()) << mmpp.status();
+  EXPECT_EQ(mmpp->workloads[0].arrival.kind, "mmpp2");
+  EXPECT_EQ(mmpp->workloads[0].arrival.off_interval_ns, 50000);
+  EXPECT_EQ(mmpp->workloads[0].arrival.on_ns, 200000);
+  EXPECT_EQ(mmpp->workloads[0].arrival.off_ns, 800000);
+  // Keys of another kind are ignored, so a sweep can switch kinds with --set.
+  const absl::StatusOr<ScenarioSpec> switched =
+      Load(kOneChannel, {"workloads.0.size={\"kind\": \"fixed\", \"bytes\": 100, \"mean_bytes\": 7}"});
+  ASSERT_TRUE(switched.ok()) << switched.status();
+  EXPECT_EQ(switched->workloads[0].size.value, 100);
+}
+
+TEST(LoaderErrorTest, Distributions) {
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"exponential\", \"mean_bytes\": 300}"),
+            "hello.json: /workloads/0/size: missing required key \"max_bytes\" (kind \"exponential\" needs a "
+            "bound: requests must fit max_packet_bytes)");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"exponential\", \"max_bytes\": 300}"),
+            "hello.json: /workloads/0/size: missing required key \"mean_bytes\" (kind \"exponential\" draws from "
+            "it)");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"exponential\", \"mean_bytes\": \"300\"}"),
+            "hello.json: /workloads/0/size/mean_bytes: expected an integer in 0..16777216, found \"300\"");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"lognormal\", \"median_bytes\": -1}"),
+            "hello.json: /workloads/0/size/median_bytes: expected an integer in 0..16777216, found -1");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"lognormal\", \"median_bytes\": 100, \"max_bytes\": 900}"),
+            "hello.json: /workloads/0/size: missing required key \"sigma\" (kind \"lognormal\" draws from it)");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"lognormal\", \"median_bytes\": 100, \"sigma\": 11, "
+                          "\"max_bytes\": 900}"),
+            "hello.json: /workloads/0/size/sigma: expected a number in [0, 10], found 11");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"exponential\", \"mean_bytes\": 100, \"min_bytes\": 901, "
+                          "\"max_bytes\": 900}"),
+            "hello.json: /workloads/0/size: expected min_bytes <= max_bytes for kind \"exponential\", found "
+            "min_bytes 901 and max_bytes 900");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"fixed\", \"mean_ns\": 100}"),
+            "hello.json: /workloads/0/size/mean_ns: unknown key; expected one of \"kind\", \"bytes\", "
+            "\"min_bytes\", \"max_bytes\", \"mean_bytes\", \"median_bytes\", \"sigma\", \"table\"");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"empirical\", \"table\": [{\"ns\": 5}]}"),
+            "hello.json: /workloads/0/size/table/0/ns: unknown key; expected one of \"bytes\", \"weight\"");
+  EXPECT_EQ(OverrideError("workloads.0.size={\"kind\": \"exponential\", \"mean_bytes\": 4000, \"max_bytes\": "
+                          "5000}"),
+            "hello.json: /workloads/0/size/max_bytes: expected a request of at most 4096 bytes "
+            "(/channels/0/max_packet_bytes), found 5000");
+}
+
+TEST(LoaderErrorTest, ArrivalGapsAndMmpp) {
+  EXPECT_EQ(OverrideError("workloads.0.arrival.kind=renewal"),
+            "hello.json: /workloads/0/arrival: missing required key \"gap\" (kind \"renewal\" draws its gaps from "
+            "it)");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap=5000"),
+            "hello.json: /workloads/0/arrival/gap: expected an object, found 5000");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"ns\": 5000}"),
+            "hello.json: /workloads/0/arrival/gap: missing required key \"kind\"");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"kind\": \"fixed\"}"),
+            "hello.json: /workloads/0/arrival/gap: missing required key \"ns\" (kind \"fixed\" draws from it)");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"kind\": \"uniform\", \"max_ns\": 9}"),
+            "hello.json: /workloads/0/arrival/gap: missing required key \"min_ns\" (kind \"uniform\" draws from "
+            "it)");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"kind\": \"uniform\", \"min_ns\": 1}"),
+            "hello.json: /workloads/0/arrival/gap: missing required key \"max_ns\" (kind \"uniform\" draws from "
+            "it)");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"kind\": \"exponential\", \"mean\": 9}"),
+            "hello.json: /workloads/0/arrival/gap/mean: unknown key; did you mean \"mean_ns\"?");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"kind\": \"fixed\", \"ns\": -5}"),
+            "hello.json: /workloads/0/arrival/gap/ns: expected an integer in 0..1000000000000000, found -5");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"kind\": \"lognormal\", \"median_ns\": 5, \"sigma\": -1}"),
+            "hello.json: /workloads/0/arrival/gap/sigma: expected a number in [0, 10], found -1");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"kind\": \"exponential\", \"mean_ns\": 5, \"max_ns\": \"x\"}"),
+            "hello.json: /workloads/0/arrival/gap/max_ns: expected an integer in 0..1000000000000000, found \"x\"");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"kind\": \"exponential\", \"mean_ns\": 5, \"min_ns\": 1.5}"),
+            "hello.json: /workloads/0/arrival/gap/min_ns: expected an integer in 0..1000000000000000, found 1.5");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.gap={\"kind\": \"empirical\", \"table\": [{\"ns\": 5, \"weight\": "
+                          "0}]}"),
+            "hello.json: /workloads/0/arrival/gap/table/0/weight: expected an integer in 1..1000000000, found 0");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.off_interval_ns=-1"),
+            "hello.json: /workloads/0/arrival/off_interval_ns: expected an integer in 0..1000000000000000, found -1");
+  EXPECT_EQ(OverrideError("workloads.0.arrival.kind=mmpp2"),
+            "hello.json: /workloads/0/arrival: missing required key \"on_ns\" (kind \"mmpp2\" needs an on phase)");
+  EXPECT_EQ(LoadError(kOneChannel, {"workloads.0.arrival.kind=mmpp2", "workloads.0.arrival.on_ns=1000"}),
+            "hello.json: /workloads/0/arrival: missing required key \"off_ns\" (kind \"mmpp2\" needs an off "
+            "state)");
+  EXPECT_EQ(LoadError(kOneChannel, {"workloads.0.arrival={\"kind\": \"mmpp2\", \"on_ns\": 1000, \"off_ns\": 0}"}),
+            "hello.json: /workloads/0/arrival/off_ns: expected an integer in 1..1000000000000000 for kind "
+            "\"mmpp2\", found 0");
+}
+
+TEST(LoaderErrorTest, PlacementAndServiceParameters) {
+  EXPECT_EQ(OverrideError("channels.0.host_target_vp=2"),
+            "hello.json: /channels/0/host_target_vp: expected an integer in 0..1 (fabric.root_vps is 2), found 2");
+  EXPECT_EQ(OverrideError("channels.0.host_target_vp=\"0\""),
+            "hello.json: /channels/0/host_target_vp: expected an integer in 0..1 (fabric.root_vps is 2), found "
+            "\"0\"");
+  EXPECT_EQ(LoadError(kOneChannel, {"fabric.root_vps=4", "channels.0.host_target_vp=4"}),
+            "hello.json: /channels/0/host_target_vp: expected an integer in 0..3 (fabric.root_vps is 4), found 4");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params.service=5"),
+            "hello.json: /channels/0/host_driver/params/service: expected an object, found 5");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params.service={\"kind\": \"exponential\"}"),
+            "hello.json: /channels/0/host_driver/params/service: missing required key \"mean_ns\" (kind "
+            "\"exponential\" draws from it)");
+  EXPECT_EQ(OverrideError("channels.0.host_driver.params.service={\"kind\": \"exponential\", \"mean_us\": 5}"),
+            "hello.json: /channels/0/host_driver/params/service/mean_us: unknown key; did you mean \"mean_ns\"?");
 }
 
 // A "trace" arrival carries its own times and sizes: the events are kept in

@@ -21,6 +21,7 @@
 #include "sim/fabric/ring_layout.h"
 #include "tools/faults/injector.h"
 #include "tools/faults/ledger.h"
+#include "tools/scenario/distribution.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/trace_kinds.h"
 
@@ -133,17 +134,19 @@ class OpenLoop {
  public:
   // `index`: the workload's place in "workloads" (errors name it
   // "/workloads/3"; its arrival records carry it in id0).
-  // Arrival gaps come from `prng` and sizes from `size_prng`: separate
-  // streams, so that a sweep over sizes (or size kinds) keeps the same
-  // arrival times for the same seed (common random numbers), however many
-  // draws a size takes (Below rejects and redraws).
-  OpenLoop(const WorkloadSpec* spec, uint32_t index, sim::Prng prng, sim::Prng size_prng, kmcl::Runtime* runtime,
-           uint16_t guest, std::vector<uint32_t> vps, DriverInstance** driver)
+  // Arrival gaps come from `prng`, sizes from `size_prng` and MMPP-2 state
+  // sojourns from `phase_prng`: separate streams, so that a sweep over sizes
+  // (or size kinds) keeps the same arrival times for the same seed (common
+  // random numbers), however many draws a size takes (Below rejects and
+  // redraws).
+  OpenLoop(const WorkloadSpec* spec, uint32_t index, sim::Prng prng, sim::Prng size_prng, sim::Prng phase_prng,
+           kmcl::Runtime* runtime, uint16_t guest, std::vector<uint32_t> vps, DriverInstance** driver)
       : spec_(spec),
         index_(index),
         pointer_(absl::StrCat("/workloads/", index)),
         prng_(prng),
         size_prng_(size_prng),
+        phase_prng_(phase_prng),
         runtime_(runtime),
         guest_(guest),
         vps_(std::move(vps)),
@@ -152,17 +155,36 @@ class OpenLoop {
   }
 
   absl::Status Start() {
-    if (spec_->size.kind == "empirical") {
-      std::vector<sim::EmpiricalTable<uint32_t>::Row> rows;
-      for (const SizeWeight& w : spec_->size.table) rows.push_back({w.bytes, w.weight});
-      absl::StatusOr<sim::EmpiricalTable<uint32_t>> table = sim::EmpiricalTable<uint32_t>::Create(std::move(rows));
-      if (!table.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(pointer_, "/size/table: ", table.status().message()));
-      }
-      sizes_ = std::make_unique<sim::EmpiricalTable<uint32_t>>(std::move(*table));
+    const ArrivalSpec& a = spec_->arrival;
+    if (a.kind != "trace") {
+      absl::StatusOr<DistributionSampler> sizes = DistributionSampler::Create(spec_->size);
+      if (!sizes.ok()) return absl::InvalidArgumentError(absl::StrCat(pointer_, "/size: ", sizes.status().message()));
+      sizes_.emplace(std::move(*sizes));
     }
-    const int64_t offset = spec_->arrival.kind == "trace" ? spec_->arrival.events.front().time_ns : 0;
+    if (a.kind == "renewal") {
+      absl::StatusOr<DistributionSampler> gaps = DistributionSampler::Create(a.gap);
+      if (!gaps.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(pointer_, "/arrival/gap: ", gaps.status().message()));
+      }
+      gaps_.emplace(std::move(*gaps));
+    }
+    if (a.kind == "mmpp2" && (a.on_ns <= 0 || a.off_ns <= 0 || a.interval_ns <= 0 || a.off_interval_ns < 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(pointer_, "/arrival: mmpp2 needs on_ns, off_ns and interval_ns > 0 and off_interval_ns >= 0"));
+    }
+    const int64_t offset = a.kind == "trace" ? a.events.front().time_ns : 0;
     const SimTime first = std::max(runtime_->sim().Now(), SimTime::FromNanoseconds(spec_->start_ns + offset));
+    if (a.kind == "mmpp2") {
+      // The process starts in the on state at start_ns (its first sojourn
+      // drawn then), and its first arrival is one drawn gap later: unlike
+      // the other open-loop kinds nothing arrives at start_ns itself.
+      runtime_->sim().ScheduleAt(first, [this] {
+        on_ = true;
+        switch_at_ = runtime_->sim().Now() + Sojourn();
+        ArrivalStart();
+      });
+      return absl::OkStatus();
+    }
     runtime_->sim().ScheduleAt(first, [this] { Arrive(); });
     return absl::OkStatus();
   }
@@ -174,12 +196,11 @@ class OpenLoop {
  private:
   uint32_t NextSize() {
     if (spec_->arrival.kind == "trace") return spec_->arrival.events[issued_].bytes;
-    const SizeSpec& s = spec_->size;
-    if (s.kind == "uniform") {
-      return s.min_bytes + static_cast<uint32_t>(size_prng_.Below(uint64_t{s.max_bytes} - s.min_bytes + 1));
-    }
-    if (sizes_ != nullptr) return sizes_->Sample(size_prng_);
-    return s.bytes;
+    VMBSIM_CHECK(sizes_.has_value());
+    const int64_t bytes = sizes_->Sample(size_prng_);
+    VMBSIM_CHECK_GE(bytes, 0);
+    VMBSIM_CHECK_LE(bytes, int64_t{UINT32_MAX});  // Bounded: CheckWorkloadRequests.
+    return static_cast<uint32_t>(bytes);
   }
 
   SimDuration NextGap() {
@@ -187,6 +208,7 @@ class OpenLoop {
     if (a.kind == "trace") return SimDuration::Nanoseconds(a.events[issued_].time_ns - a.events[issued_ - 1].time_ns);
     const SimDuration interval = SimDuration::Nanoseconds(a.interval_ns);
     if (a.kind == "poisson") return sim::Exponential(prng_, interval);
+    if (a.kind == "renewal") return SimDuration::Nanoseconds(gaps_->Sample(prng_));
     if (a.kind == "bursts") return in_burst_ + 1 < a.burst ? SimDuration::Zero() : interval;
     if (a.kind == "on_off") {
       const int64_t period = a.on_ns + a.off_ns;
@@ -196,6 +218,35 @@ class OpenLoop {
       }
     }
     return interval;
+  }
+
+  // MMPP-2: how long the state entered now lasts (exponential with the
+  // state's mean), from the phase stream.
+  SimDuration Sojourn() {
+    const ArrivalSpec& a = spec_->arrival;
+    return sim::Exponential(phase_prng_, SimDuration::Nanoseconds(on_ ? a.on_ns : a.off_ns));
+  }
+
+  // MMPP-2: schedules the next arrival from now. The gap is exponential with
+  // the current state's mean; if it would end after the state does, the
+  // state changes at its end and the gap is drawn again there (the
+  // exponential is memoryless, so the redraw is exact). One event per state
+  // change that comes before an arrival; no loop.
+  void ArrivalStart() {
+    const ArrivalSpec& a = spec_->arrival;
+    const int64_t mean_ns = on_ ? a.interval_ns : a.off_interval_ns;
+    if (mean_ns > 0) {
+      const SimTime at = runtime_->sim().Now() + sim::Exponential(prng_, SimDuration::Nanoseconds(mean_ns));
+      if (at < switch_at_) {
+        runtime_->sim().ScheduleAt(at, [this] { Arrive(); });
+        return;
+      }
+    }
+    runtime_->sim().ScheduleAt(switch_at_, [this] {
+      on_ = !on_;
+      switch_at_ = runtime_->sim().Now() + Sojourn();
+      ArrivalStart();
+    });
   }
 
   void Arrive() {
@@ -214,6 +265,10 @@ class OpenLoop {
       if (*driver == nullptr || !(*driver)->Submit(bytes)) ++*refused;
     });
     if (issued_ >= spec_->requests) return;
+    if (spec_->arrival.kind == "mmpp2") {
+      ArrivalStart();
+      return;
+    }
     const SimDuration gap = NextGap();
     in_burst_ = spec_->arrival.kind == "bursts" && in_burst_ + 1 < spec_->arrival.burst ? in_burst_ + 1 : 0;
     runtime_->sim().ScheduleAfter(gap, [this] { Arrive(); });
@@ -224,14 +279,18 @@ class OpenLoop {
   std::string pointer_;
   sim::Prng prng_;
   sim::Prng size_prng_;
+  sim::Prng phase_prng_;
   kmcl::Runtime* runtime_;
   uint16_t guest_;
   std::vector<uint32_t> vps_;
   DriverInstance** driver_;
-  std::unique_ptr<sim::EmpiricalTable<uint32_t>> sizes_;
+  std::optional<DistributionSampler> sizes_;
+  std::optional<DistributionSampler> gaps_;  // "renewal".
   uint64_t issued_ = 0;
   uint64_t refused_ = 0;
   uint32_t in_burst_ = 0;
+  bool on_ = true;       // "mmpp2": the current state.
+  SimTime switch_at_;    // "mmpp2": when it ends.
 };
 
 void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, const faults::Injector* injector,
@@ -404,7 +463,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
         open_loop_max = std::max(open_loop_max.value_or(0), WorkloadBytesMax(w));
       }
     }
-    b.request_bytes_max = b.closed_loop != nullptr ? b.closed_loop->size.bytes : open_loop_max.value_or(64);
+    b.request_bytes_max =
+        b.closed_loop != nullptr ? static_cast<uint32_t>(b.closed_loop->size.value) : open_loop_max.value_or(64);
     VMBSIM_CHECK_LE(b.request_bytes_max, RequestBytesMax(c));  // CheckWorkloadRequests.
     built.push_back(b);
   }
@@ -443,6 +503,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       policy.monitored = b.spec->monitored;
       policy.interrupt_latency_100ns = OfferLatency100ns(b.spec->interrupt_latency_100ns, costs);
       policy.guest_target_vp = b.spec->guest_target_vp;
+      policy.host_target_vp = b.spec->host_target_vp;
       policy.host_skips_recheck = b.spec->lost_wakeup_bug == "host";
       policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";
     }
@@ -516,7 +577,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       if (vps.empty()) vps.push_back(b.spec->guest_target_vp.value_or(0));
       loops.push_back(std::make_unique<OpenLoop>(&w, static_cast<uint32_t>(i),
                                                  simulator->ForkPrng(absl::StrCat("workload.", i)),
-                                                 simulator->ForkPrng(absl::StrCat("workload.", i, ".size")), runtime.get(),
+                                                 simulator->ForkPrng(absl::StrCat("workload.", i, ".size")),
+                                                 simulator->ForkPrng(absl::StrCat("workload.", i, ".phase")), runtime.get(),
                                                  b.spec->guest, std::move(vps), &b.guest));
       b.loops.push_back(loops.back().get());
     }

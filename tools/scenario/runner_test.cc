@@ -5,8 +5,9 @@
 // is an input error naming the place (not a report with an internal-error
 // exit code), a request is sent at the size asked for or refused before the
 // run, and a request the guest driver refuses at run time is counted as
-// lost, never dropped unseen; and the scenario's monitor latency reaches
-// the offer as written. Method: small specs, loaded from JSON with
+// lost, never dropped unseen; the scenario's monitor latency reaches
+// the offer as written; and a driver's service time is checked at start and
+// draws from its own stream. Method: small specs, loaded from JSON with
 // the built-in drivers (plus test drivers registered as C++ factories), run
 // with the real simulator at a fixed seed; assertions on the returned status
 // or on the report's counters and verdicts.
@@ -106,12 +107,68 @@ TEST(RunnerRequestTest, RequestsAreNeverResized) {
   EXPECT_EQ(report->channels[0].metrics.guest_to_host.bytes_sent, 20u * 4);
 
   ScenarioSpec oversize = Load(registry, {});
-  oversize.workloads[0].size.bytes = 8192;
+  oversize.workloads[0].size.value = 8192;
   const absl::StatusOr<RunReport> refused = RunScenario(oversize, registry);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(refused.status().message(),
             "/workloads/0/size/bytes: expected a request of at most 4096 bytes "
             "(/channels/0/max_packet_bytes), found 8192");
+}
+
+// A driver's `service` is checked where the driver starts: with service_us
+// beside it (two prices for one piece of work) or, in a spec built in code,
+// with a distribution the loader would have refused, the world is not
+// built and the error names the driver end.
+TEST(RunnerServiceTest, ConflictingOrBadServiceFailsTheStart) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  const ScenarioSpec both = Load(registry, {"channels.0.host_driver.params={\"service_us\": 5, \"service\": "
+                                            "{\"kind\": \"fixed\", \"ns\": 5000}}"});
+  const absl::StatusOr<RunReport> refused = RunScenario(both, registry);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "/channels/0/host_driver: driver \"echo_vsp\" on channel \"c0\" failed to start: params: "
+            "\"service\" and \"service_us\" both set; use one");
+
+  ScenarioSpec bad = Load(registry, {});
+  bad.channels[0].guest_driver.distribution_params["service"] = DistributionSpec{.kind = "uniform", .min = 9, .max = 3};
+  const absl::StatusOr<RunReport> bad_report = RunScenario(bad, registry);
+  EXPECT_EQ(bad_report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad_report.status().message(),
+            "/channels/0/guest_driver: driver \"rr_vsc\" on channel \"c0\" failed to start: params/service: "
+            "min 9 > max 3");
+}
+
+// Service times draw from a stream of their own: adding one to the host
+// leaves a Poisson workload's arrival times exactly where they were
+// (the arrival records are compared), and a host service of mean S makes
+// the host VP's busy time the sum of the draws, about n S.
+TEST(RunnerServiceTest, ServiceDrawsLeaveArrivalsAlone) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  const std::string workload =
+      "workloads.0={\"channel\": \"c0\", \"arrival\": {\"kind\": \"poisson\", \"interval_ns\": 50000}, "
+      "\"requests\": 2000}";
+  struct Arrivals : sim::TraceSink {
+    std::vector<int64_t> times_ns;
+    void OnRecord(const sim::TraceRecord& r) override {
+      if (r.kind == kWorkloadArrivalTraceKind) times_ns.push_back(r.time.nanoseconds());
+    }
+  };
+  Arrivals plain;
+  Arrivals served;
+  const ScenarioSpec without = Load(registry, {workload, "fabric.cost_profile=zero"});
+  const ScenarioSpec with = Load(registry, {workload, "fabric.cost_profile=zero",
+                                            "channels.0.host_driver.params.service={\"kind\": \"exponential\", "
+                                            "\"mean_ns\": 10000}"});
+  ASSERT_TRUE(RunScenario(without, registry, RunOptions{.sinks = {&plain}}).ok());
+  const absl::StatusOr<RunReport> report = RunScenario(with, registry, RunOptions{.sinks = {&served}});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(plain.times_ns.size(), 2000u);
+  EXPECT_EQ(plain.times_ns, served.times_ns);
+  int64_t host_busy_ns = 0;
+  for (const VpReport& vp : report->vps) {
+    if (vp.partition == 0) host_busy_ns += vp.busy_ns;
+  }
+  EXPECT_NEAR(static_cast<double>(host_busy_ns) / (2000 * 10000.0), 1.0, 0.1);
 }
 
 // A request the guest driver refuses at run time is a lost arrival: rr_vsc

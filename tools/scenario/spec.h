@@ -62,13 +62,67 @@ struct FabricSpec {
   std::string preemption = "packet";
 };
 
+// A distribution of integer quantities: request sizes (bytes), arrival gaps
+// and service times (ns). One shape for all three, so that a size, a gap
+// and a service time are written and sampled the same way
+// (tools/scenario/distribution.h samples it). In JSON every key carries the
+// quantity's unit, as everywhere else in the format: a size is
+// {"kind": "uniform", "min_bytes": 64, "max_bytes": 512}, a service time
+// {"kind": "exponential", "mean_ns": 10000}; `unit` below is "bytes" or
+// "ns".
+//   "fixed":       always `value` (key "<unit>").
+//   "uniform":     uniform over min..max, both inclusive
+//                  ("min_<unit>", "max_<unit>").
+//   "exponential": mean `mean` ("mean_<unit>").
+//   "lognormal":   median `median` ("median_<unit>") and `sigma`, the
+//                  standard deviation of the logarithm ("sigma").
+//   "empirical":   one of the `table` values ("table": [{"<unit>": v,
+//                  "weight": w}, ...]), chosen with probability weight /
+//                  total weight.
+// Truncation (exponential and lognormal): `min` and `max`, when set, clamp a
+// draw into [min, max]; a draw outside becomes the bound. Clamping, not
+// redrawing, keeps exactly one draw per sample, so a sweep over the bounds
+// keeps every other draw of the stream where it was (common random
+// numbers); the price is a point mass at each bound.
+struct DistributionSpec {
+  struct Row {
+    int64_t value = 0;
+    uint64_t weight = 1;
+  };
+  std::string kind = "fixed";
+  int64_t value = 0;              // fixed.
+  std::optional<int64_t> min;     // uniform: the range (unset is 0); exponential, lognormal: clamp.
+  std::optional<int64_t> max;
+  int64_t mean = 0;               // exponential.
+  int64_t median = 0;             // lognormal.
+  double sigma = 0;               // lognormal.
+  std::vector<Row> table;         // empirical.
+};
+
+// The largest value `d` can draw, or nullopt when it is unbounded (an
+// exponential or log-normal without `max`).
+inline std::optional<int64_t> DistributionMax(const DistributionSpec& d) {
+  if (d.kind == "fixed") return d.value;
+  if (d.kind == "uniform") return d.max.value_or(0);
+  if (d.kind == "empirical") {
+    int64_t largest = 0;
+    for (const DistributionSpec::Row& row : d.table) largest = std::max(largest, row.value);
+    return largest;
+  }
+  return d.max;
+}
+
 // A driver on one end of a channel: a registered name and its parameters
-// (driver-defined; kept as flat name -> number/string/bool pairs).
+// (driver-defined; kept as flat name -> number/string/bool pairs, and
+// name -> distribution for the ones that take a distribution).
 struct DriverSpec {
   std::string name;  // "echo_vsp", "rr_vsc", "streaming_vsc", "sync_client", or a --driver-lib name.
   std::map<std::string, std::string> string_params;
   std::map<std::string, int64_t> int_params;
   std::map<std::string, bool> bool_params;
+  // Parameters whose value is a distribution (a JSON object of the
+  // DistributionSpec shape, in ns): service times.
+  std::map<std::string, DistributionSpec> distribution_params;
 };
 
 // "channels[]".
@@ -88,6 +142,9 @@ struct ChannelSpec {
   // monitor_latency_default, which the runner writes into the offer.
   std::optional<uint16_t> interrupt_latency_100ns;
   std::optional<uint32_t> guest_target_vp;          // Unset: relid % guest VPs.
+  // The root VP that runs the host end of the channel and of its
+  // sub-channels (interrupt, DPC and PASSIVE work). Unset: relid % root VPs.
+  std::optional<uint32_t> host_target_vp;
   bool host_passive_processing = false;
   bool guest_passive_processing = false;
   std::optional<uint32_t> host_transaction_quota;
@@ -105,13 +162,24 @@ struct ChannelSpec {
 struct ArrivalSpec {
   // "closed_loop" (keep `outstanding` in flight), "fixed_rate", "poisson",
   // "bursts" (`burst` requests every interval), "on_off" (fixed rate during
-  // on phases), "trace" (the recorded arrivals in `events`).
+  // on phases), "renewal" (independent gaps drawn from `gap`), "mmpp2" (a
+  // two-state Markov-modulated Poisson process), "trace" (the recorded
+  // arrivals in `events`).
   std::string kind = "closed_loop";
   uint32_t outstanding = 1;
-  int64_t interval_ns = 10000;  // fixed_rate, bursts, on_off: between arrivals; poisson: mean.
+  // fixed_rate, bursts, on_off: between arrivals; poisson: the mean gap;
+  // mmpp2: the mean gap in the on state.
+  int64_t interval_ns = 10000;
   uint32_t burst = 1;
+  // on_off: the phase lengths. mmpp2: the mean sojourn in each state (each
+  // sojourn is exponential); the process starts in the on state.
   int64_t on_ns = 0;
   int64_t off_ns = 0;
+  // mmpp2: the mean gap in the off state; 0 sends nothing while off (the
+  // interrupted Poisson process).
+  int64_t off_interval_ns = 0;
+  // renewal: the gap between arrivals, in ns.
+  DistributionSpec gap = {.kind = "fixed", .value = 10000};
   // "trace": one request of `bytes` at start_ns + `time_ns`, in order (times
   // non-decreasing). A recorded or imported arrival process: `vmbsim import`
   // writes it from a capture, what-if replay from a trace file. JSON: "events":
@@ -124,37 +192,17 @@ struct ArrivalSpec {
   std::vector<Event> events;
 };
 
-struct SizeWeight {
-  uint32_t bytes = 0;
-  uint32_t weight = 1;
-};
-
-// "workloads[].size".
-struct SizeSpec {
-  std::string kind = "fixed";  // "fixed" | "uniform" | "empirical".
-  uint32_t bytes = 64;
-  uint32_t min_bytes = 0;
-  uint32_t max_bytes = 0;
-  std::vector<SizeWeight> table;
-};
-
-// The largest request `size` draws, in bytes: `bytes` (fixed), `max_bytes`
-// (uniform), the largest table entry (empirical).
-inline uint32_t SizeBytesMax(const SizeSpec& size) {
-  if (size.kind == "uniform") return size.max_bytes;
-  if (size.kind == "empirical") {
-    uint32_t largest = 0;
-    for (const SizeWeight& row : size.table) largest = std::max(largest, row.bytes);
-    return largest;
-  }
-  return size.bytes;
+// The largest request `size` draws, in bytes (the loader requires a bound).
+inline uint32_t SizeBytesMax(const DistributionSpec& size) {
+  return static_cast<uint32_t>(DistributionMax(size).value_or(0));
 }
 
 // "workloads[]": requests the guest driver of `channel` sends.
 struct WorkloadSpec {
   std::string channel;
   ArrivalSpec arrival;
-  SizeSpec size;              // Unused by "trace" (its events carry sizes).
+  // Request sizes in bytes; unused by "trace" (its events carry sizes).
+  DistributionSpec size = {.kind = "fixed", .value = 64};
   uint64_t requests = 1000;   // Total requests to issue ("trace": its event count).
   int64_t start_ns = 0;       // First arrival (open-loop kinds).
   // Open-loop kinds: the guest VPs whose code sends, arrival i from
