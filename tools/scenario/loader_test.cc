@@ -358,9 +358,9 @@ TEST(LoaderErrorTest, SendVpsMalformed) {
   EXPECT_EQ(LoadError(kOneChannel, {poisson, "workloads.0.send_vps=[0,2]"}),
             "hello.json: /workloads/0/send_vps/1: expected an integer in 0..1 (guest 1 has 2 VPs), found 2");
   EXPECT_EQ(LoadError(kOneChannel, {poisson, "workloads.0.send_vps=[0,\"1\"]"}),
-            "hello.json: /workloads/0/send_vps/1: expected an integer in 0..63, found \"1\"");
+            "hello.json: /workloads/0/send_vps/1: expected an integer in 0..1023, found \"1\"");
   EXPECT_EQ(LoadError(kOneChannel, {poisson, "workloads.0.send_vps=[]"}),
-            "hello.json: /workloads/0/send_vps: expected an array of 1..64 guest VP indices, found []");
+            "hello.json: /workloads/0/send_vps: expected an array of 1..1024 guest VP indices, found []");
   EXPECT_EQ(LoadError(kOneChannel, {"workloads.0.send_vps=[0]"}),
             "hello.json: /workloads/0/send_vps: unexpected for arrival kind \"closed_loop\" (the guest driver "
             "sends its requests from its completions, on the channel's VP)");
