@@ -255,7 +255,11 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::SendNow(const OutgoingPacket& pack
   }
   TraceBy(actor, TraceKind(FabricTraceKind::kRingWrite), index_before, packet.trans_id, footprint_bytes,
           static_cast<uint64_t>(packet.type));
-  if (!actor.running() || (actor.LocalNow() == sim_->Now() && actor.deferred_effect_count() == 0)) {
+  // Visible now only when nothing of the writer's is pending: a write from
+  // outside the VP's work (a deferred packet released by an event) while the
+  // VP's own earlier writes wait for its clock must not publish them early
+  // with its index; it is published after them, in ring order.
+  if (actor.deferred_effect_count() == 0 && (!actor.running() || actor.LocalNow() == sim_->Now())) {
     Publish(actor, index_after);  // Nothing charged, nothing pending: visible now (AtLocalNow's own rule).
     return WriteOutcome::kWritten;
   }
