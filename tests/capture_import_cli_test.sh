@@ -8,28 +8,7 @@
 set -uo pipefail
 vmbsim=$1
 captures=tests/captures
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-checked=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect WANT_EXIT FRAGMENT -- command...: the exit code, and FRAGMENT in
-# what the command printed (stderr, then stdout).
-expect() {
-  local want=$1 fragment=$2
-  shift 3
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  checked=$((checked + 1))
-  if [[ $got != "$want" ]]; then
-    fail "$*: exit $got, expected $want"
-    sed 's/^/  | /' "$work/err" "$work/out" | head -10
-  elif ! grep -qF -- "$fragment" "$work/err" "$work/out"; then
-    fail "$*: the output lacks: $fragment"
-    sed 's/^/  | /' "$work/err" "$work/out" | head -10
-  fi
-}
+source "$(dirname "$0")/cli_testing.sh"
 
 # The samples: import, then run what was written.
 expect 0 'wrote '"$work"'/csv.json: scenario "storage_and_net", 2 channel(s), 10 request(s) to replay' -- \

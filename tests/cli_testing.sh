@@ -6,11 +6,15 @@
 #   expect_code WANT DESCRIPTION -- COMMAND...
 #                            run COMMAND (stdout to $work/out, stderr to
 #                            $work/err) and fail unless it exits WANT;
+#   expect WANT FRAGMENT -- COMMAND...
+#                            the same, and fail unless FRAGMENT is in what
+#                            it printed (stderr, then stdout); counts $checked;
 #   finish NAME              print the result and exit 1 if anything failed.
 
 work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/cli.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 failures=0
+checked=0
 
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
@@ -22,6 +26,21 @@ expect_code() {
   if [[ $got != "$want" ]]; then
     fail "$what: exit $got, expected $want"
     sed 's/^/  | /' "$work/out" "$work/err" | head -20
+  fi
+}
+
+expect() {
+  local want=$1 fragment=$2
+  shift 3
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  checked=$((checked + 1))
+  if [[ $got != "$want" ]]; then
+    fail "$*: exit $got, expected $want"
+    sed 's/^/  | /' "$work/err" "$work/out" | head -10
+  elif ! grep -qF -- "$fragment" "$work/err" "$work/out"; then
+    fail "$*: the output lacks: $fragment"
+    sed 's/^/  | /' "$work/err" "$work/out" | head -10
   fi
 }
 

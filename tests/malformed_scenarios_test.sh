@@ -12,23 +12,11 @@ vmbsim=$(realpath "$1")
 dir=$2
 source "$(dirname "$0")/cli_testing.sh"
 cases=0
-check() {  # label, expected exit, fragment, command...
-  local label=$1 want=$2 fragment=$3
-  shift 3
-  local out rc
-  out=$(cd "$dir" && "$@" 2>&1)
-  rc=$?
-  if [[ $rc -ne $want ]]; then
-    fail "$label: exit $rc, expected $want"; echo "$out" | head -5
-  elif ! grep -qF -- "$fragment" <<<"$out"; then
-    fail "$label: the message lacks: $fragment"; echo "$out" | head -5
-  fi
-}
 while IFS=$'\t' read -r file code fragment; do
   [[ -z "$file" || "$file" == \#* ]] && continue
   cases=$((cases + 1))
-  check "check $file" "$code" "$fragment" "$vmbsim" check "$file"
-  check "run $file" "$code" "$fragment" "$vmbsim" run "./$file" --quiet
+  expect "$code" "$fragment" -- "$vmbsim" check "$dir/$file"
+  expect "$code" "$fragment" -- "$vmbsim" run "$dir/$file" --quiet
 done < "$dir/expected.tsv"
 [[ $cases -ge 60 ]] || fail "only $cases cases in expected.tsv"
 on_disk=$(find "$dir" -name '*.json' | wc -l)
