@@ -23,6 +23,18 @@ typedef struct _ECHO_PENDING {
   UINT8 Echo[]; /* EchoLength bytes; none in pattern mode. */
 } ECHO_PENDING;
 
+/* A request in the back-end (ECHO_VSP_CONFIG.BackendSubmit): on the VSP's
+   list until the back-end gives it back. */
+struct _ECHO_VSP_REQUEST {
+  struct _ECHO_VSP_REQUEST* Prev;
+  struct _ECHO_VSP_REQUEST* Next;
+  struct _ECHO_CHANNEL* Channel;
+  BOOLEAN Completed; /* A suspend completed the packet already. */
+  VMBPACKETCOMPLETION Packet;
+  UINT32 EchoLength;
+  UINT8 Echo[]; /* As in ECHO_PENDING. */
+};
+
 /* One of the VSP's channels; its VmbChannelGetPointer. */
 typedef struct _ECHO_CHANNEL {
   ECHO_VSP* Vsp;
@@ -40,6 +52,7 @@ struct _ECHO_VSP {
   UINT8* Pattern; /* Config.CompletionBytes bytes of EchoVspPatternByte. */
   KMCL_SERVER_INTERFACE_V5 Kmcl; /* For VmbChannelInitSetPrimaryChannel. */
   BOOLEAN HaveKmcl;              /* Kmcl holds a reference. */
+  ECHO_VSP_REQUEST* BackendHead; /* Requests in the back-end, newest first. */
 };
 
 static EVT_VMB_CHANNEL_OPENED EchoChannelOpened;
@@ -114,6 +127,61 @@ static VOID EchoCompletePending(ECHO_CHANNEL* ech) {
   }
 }
 
+/* ---- The back-end ---- */
+
+/* Hands `packet` to the back-end; FALSE when out of memory. */
+static BOOLEAN EchoSubmitToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet, const void* request,
+                                   UINT32 request_length) {
+  ECHO_VSP* vsp = ech->Vsp;
+  const UINT32 echo_length =
+      vsp->Config.CompletionBytes != 0 ? 0 : EchoLengthFor(vsp, request_length);
+  ECHO_VSP_REQUEST* r = (ECHO_VSP_REQUEST*)malloc(sizeof(ECHO_VSP_REQUEST) + echo_length);
+  if (r == NULL) {
+    return FALSE;
+  }
+  r->Prev = NULL;
+  r->Next = vsp->BackendHead;
+  if (r->Next != NULL) r->Next->Prev = r;
+  vsp->BackendHead = r;
+  r->Channel = ech;
+  r->Completed = FALSE;
+  r->Packet = packet;
+  r->EchoLength = echo_length;
+  if (echo_length != 0) {
+    memcpy(r->Echo, request, echo_length);
+  }
+  vsp->Stats.BackendSubmitted += 1;
+  vsp->Config.BackendSubmit(vsp->Config.BackendContext, r);
+  return TRUE;
+}
+
+/* Completes, now, the requests of `ech` still in the back-end (its channel
+   is being suspended); they stay on the list until the back-end returns
+   them. */
+static VOID EchoCompleteBackendRequests(ECHO_CHANNEL* ech) {
+  ECHO_VSP* vsp = ech->Vsp;
+  for (ECHO_VSP_REQUEST* r = vsp->BackendHead; r != NULL; r = r->Next) {
+    if (r->Channel != ech || r->Completed) continue;
+    r->Completed = TRUE;
+    vsp->Stats.BackendCompletedEarly += 1;
+    EchoComplete(vsp, r->Packet, r->Echo, r->EchoLength);
+  }
+}
+
+VOID EchoVspBackendComplete(ECHO_VSP_REQUEST* Request) {
+  ECHO_VSP* vsp = Request->Channel->Vsp;
+  if (!Request->Completed) {
+    EchoComplete(vsp, Request->Packet, Request->Echo, Request->EchoLength);
+  }
+  if (Request->Prev != NULL) {
+    Request->Prev->Next = Request->Next;
+  } else {
+    vsp->BackendHead = Request->Next;
+  }
+  if (Request->Next != NULL) Request->Next->Prev = Request->Prev;
+  free(Request);
+}
+
 /* ---- Packet callbacks ---- */
 
 static BOOLEAN EchoIsMalformed(PVOID buffer, UINT32 buffer_length, UINT32 flags) {
@@ -137,7 +205,9 @@ static VOID EchoProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet, PV
   vsp->Stats.BytesProcessed += BufferLength;
   if (vsp->Config.ServiceMicroseconds != 0) KeStallExecutionProcessor(vsp->Config.ServiceMicroseconds);
   if (vsp->Config.ServiceRoutine != NULL) vsp->Config.ServiceRoutine(vsp->Config.ServiceContext);
-  if (vsp->Config.CompleteAsynchronously && EchoDefer(ech, Packet, Buffer, BufferLength)) {
+  if (vsp->Config.BackendSubmit != NULL) {
+    if (EchoSubmitToBackend(ech, Packet, Buffer, BufferLength)) return;
+  } else if (vsp->Config.CompleteAsynchronously && EchoDefer(ech, Packet, Buffer, BufferLength)) {
     return;
   }
   EchoComplete(vsp, Packet, Buffer, BufferLength);
@@ -176,6 +246,7 @@ static VOID EchoChannelSuspend(VMBCHANNEL Channel) {
   ECHO_VSP* vsp = ech->Vsp;
   EchoRecordEvent(vsp, VMBSIM_DRIVER_EVENT_SUSPEND, &vsp->Stats.Suspended);
   EchoCompletePending(ech);
+  EchoCompleteBackendRequests(ech);
 }
 
 static VOID EchoGreetingDone(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer, UINT32 BufferLength) {
@@ -299,7 +370,8 @@ static ECHO_VSP* EchoAllocate(const ECHO_VSP_CONFIG* config) {
 
 /* Frees the VSP. Packets still on a pending list (none after a Disable,
    whose Suspend completed them) are dropped, not completed: their channel is
-   gone. */
+   gone. So are the requests the back-end still holds (it has forgotten
+   them: see ECHO_VSP_CONFIG.BackendSubmit). */
 static VOID EchoFree(ECHO_VSP* vsp) {
   for (UINT32 i = 0; i < ECHO_VSP_MAX_CHANNELS; ++i) {
     ECHO_PENDING* pending = vsp->Channels[i].PendingHead;
@@ -308,6 +380,11 @@ static VOID EchoFree(ECHO_VSP* vsp) {
       free(pending);
       pending = next;
     }
+  }
+  while (vsp->BackendHead != NULL) {
+    ECHO_VSP_REQUEST* next = vsp->BackendHead->Next;
+    free(vsp->BackendHead);
+    vsp->BackendHead = next;
   }
   free(vsp->Pattern);
   free(vsp);

@@ -43,6 +43,9 @@
 extern "C" {
 #endif
 
+/* A request the VSP handed to its back-end (opaque). */
+typedef struct _ECHO_VSP_REQUEST ECHO_VSP_REQUEST;
+
 typedef struct _ECHO_VSP_CONFIG {
   GUID InterfaceType;     /* Offer's type (the protocol). */
   GUID InterfaceInstance; /* Offer's instance. */
@@ -77,6 +80,19 @@ typedef struct _ECHO_VSP_CONFIG {
      `service` distribution and charges it to the processing VP). */
   VOID (*ServiceRoutine)(PVOID Context);
   PVOID ServiceContext;
+  /* A device back-end shared with other channels (vmbsim's scenario
+     "backends"): when BackendSubmit is not NULL, ProcessPacket hands every
+     well-formed request, after its service time, to
+     BackendSubmit(BackendContext, Request) instead of completing it, and the
+     back-end calls EchoVspBackendComplete(Request) at DISPATCH_LEVEL once it
+     has served the request; the VSP completes the packet then. A channel that
+     is suspended (paused or closed) meanwhile completes its requests still in
+     the back-end at once, as it completes deferred ones (the pause waits for
+     them, spec §5.3); the back-end's later EchoVspBackendComplete of such a
+     request only frees it. A back-end must not call EchoVspBackendComplete
+     after EchoVspDestroy. CompleteAsynchronously is ignored when set. */
+  VOID (*BackendSubmit)(PVOID Context, ECHO_VSP_REQUEST* Request);
+  PVOID BackendContext;
 } ECHO_VSP_CONFIG;
 
 /* The primary plus at most 63 sub-channels. */
@@ -97,6 +113,8 @@ typedef struct _ECHO_VSP_STATS {
   UINT64 GreetingsSent;      /* Accepted by VmbPacketSend. */
   UINT64 GreetingsCompleted; /* Their completion routine ran with STATUS_SUCCESS. */
   UINT64 GreetingsFailed;    /* ... with a failure status. */
+  UINT64 BackendSubmitted;   /* Requests handed to the back-end. */
+  UINT64 BackendCompletedEarly; /* ... completed by a suspend before the back-end served them. */
 } ECHO_VSP_STATS;
 
 typedef struct _ECHO_VSP ECHO_VSP;
@@ -119,6 +137,11 @@ NTSTATUS EchoVspCreate(PDEVICE_OBJECT Device, HANDLE VmbusHandle, const ECHO_VSP
    table and frees the VSP. NULL is ignored. PASSIVE_LEVEL, not from
    one of the VSP's own callbacks. */
 VOID EchoVspDestroy(ECHO_VSP* Vsp);
+
+/* The back-end has served `Request`: completes its packet, unless its
+   channel was suspended meanwhile (then it was completed already), and frees
+   it. DISPATCH_LEVEL or below. */
+VOID EchoVspBackendComplete(ECHO_VSP_REQUEST* Request);
 
 /* Copies the VSP's counters to *Stats. */
 VOID EchoVspGetStats(const ECHO_VSP* Vsp, ECHO_VSP_STATS* Stats);

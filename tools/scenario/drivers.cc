@@ -1,5 +1,6 @@
 #include "tools/scenario/drivers.h"
 
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,7 @@
 #include "sim/check.h"
 #include "sim/core/prng.h"
 #include "sim/core/sim_time.h"
+#include "sim/fabric/virtual_processor.h"
 #include "tools/scenario/distribution.h"
 
 namespace vmbsim::scenario {
@@ -64,12 +66,57 @@ class ServiceTimer {
   sim::Prng prng_;
 };
 
+// The echo VSP's link to its channel's shared back-end (backend.h): a
+// request arrives there when the processing VP reaches it (its local clock),
+// and once served its completion runs as a DPC on that VP (the device's
+// completion interrupt is not modelled; the DPC costs what its KMCL calls
+// cost). Before the VSP is destroyed the link makes the back-end forget its
+// requests, so no completion reaches a VSP that is gone; a channel torn down
+// meanwhile has completed them in its suspend (echo_vsp.h).
+class BackendLink {
+ public:
+  BackendLink(kmcl::Runtime* runtime, Backend* backend) : runtime_(runtime), backend_(backend) {}
+  ~BackendLink() { Forget(); }
+  void Forget() {
+    if (backend_ != nullptr) backend_->CancelOwned(this);
+    alive_.reset();
+  }
+
+  // ECHO_VSP_CONFIG.BackendSubmit: `context` is a BackendLink.
+  static VOID Submit(PVOID context, ECHO_VSP_REQUEST* request) {
+    BackendLink* self = static_cast<BackendLink*>(context);
+    if (self->alive_ == nullptr) {  // Being torn down: the back-end is no longer asked.
+      EchoVspBackendComplete(request);
+      return;
+    }
+    const fabric::VirtualProcessor* vp = fabric::VirtualProcessor::Current();
+    const uint32_t vp_index = vp != nullptr && vp->partition_id() == 0 ? vp->vp_index() : 0;
+    const sim::SimTime at = vp != nullptr ? vp->LocalNow() : self->runtime_->sim().Now();
+    std::weak_ptr<int> alive = self->alive_;
+    kmcl::Runtime* runtime = self->runtime_;
+    self->backend_->Submit(self, at, [runtime, vp_index, request, alive] {
+      runtime->RunDispatch(0, vp_index, [request, alive] {
+        if (!alive.expired()) EchoVspBackendComplete(request);
+      });
+    });
+  }
+
+ private:
+  kmcl::Runtime* runtime_;
+  Backend* backend_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // Expires when the VSP goes.
+};
+
 // echo_vsp: the echo VSP of kmcl/drivers/echo_vsp.h.
 class EchoVspInstance : public DriverInstance {
  public:
-  EchoVspInstance(ECHO_VSP* vsp, std::unique_ptr<ServiceTimer> service)
-      : vsp_(vsp), service_(std::move(service)) {}
+  EchoVspInstance(ECHO_VSP* vsp, std::unique_ptr<ServiceTimer> service, std::unique_ptr<BackendLink> backend)
+      : vsp_(vsp), service_(std::move(service)), backend_(std::move(backend)) {}
+  ~EchoVspInstance() override {
+    if (backend_ != nullptr) backend_->Forget();
+  }
   void Destroy() override {
+    if (backend_ != nullptr) backend_->Forget();
     EchoVspDestroy(vsp_);
     vsp_ = nullptr;
   }
@@ -80,12 +127,15 @@ class EchoVspInstance : public DriverInstance {
             {"failed", static_cast<int64_t>(stats.PacketsFailed)},
             {"greetings_sent", static_cast<int64_t>(stats.GreetingsSent)},
             {"greetings_completed", static_cast<int64_t>(stats.GreetingsCompleted)},
-            {"processing_complete_calls", static_cast<int64_t>(stats.ProcessingCompleteCalls)}};
+            {"processing_complete_calls", static_cast<int64_t>(stats.ProcessingCompleteCalls)},
+            {"backend_submitted", static_cast<int64_t>(stats.BackendSubmitted)},
+            {"backend_completed_early", static_cast<int64_t>(stats.BackendCompletedEarly)}};
   }
 
  private:
   ECHO_VSP* vsp_;
   std::unique_ptr<ServiceTimer> service_;  // The driver calls it until Destroy.
+  std::unique_ptr<BackendLink> backend_;   // Null without a back-end.
 };
 
 absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext& c) {
@@ -108,10 +158,16 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
     config.ServiceRoutine = &ServiceTimer::Run;
     config.ServiceContext = service.get();
   }
+  std::unique_ptr<BackendLink> backend;
+  if (c.backend != nullptr) {
+    backend = std::make_unique<BackendLink>(c.runtime, c.backend);
+    config.BackendSubmit = &BackendLink::Submit;
+    config.BackendContext = backend.get();
+  }
   ECHO_VSP* vsp = nullptr;
   const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
   if (status != STATUS_SUCCESS) return CreateFailed(status, "EchoVspCreate");
-  return std::make_unique<EchoVspInstance>(vsp, std::move(service));
+  return std::make_unique<EchoVspInstance>(vsp, std::move(service), std::move(backend));
 }
 
 // rr_vsc: the request/response VSC; closed loop from the workload, or open
@@ -291,7 +347,8 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                              "the device's work per request (us), spent on the processing VP before completing", 0, 1000000},
                             {"service", ParamType::kDistribution,
                              "the device's work per request, a distribution in ns (e.g. {\"kind\": \"exponential\", "
-                             "\"mean_ns\": 10000}), spent on the processing VP before completing; not with service_us"}}},
+                             "\"mean_ns\": 10000}), spent on the processing VP before completing; not with service_us"}},
+                 .uses_backend = true},
                 MakeEchoVsp)
       .IgnoreError();
   registry

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kmcl/runtime.h"
+#include "tools/scenario/backend.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/spec.h"
 
@@ -64,6 +65,9 @@ struct DriverContext {
   // loop's size when there is one, else the largest open-loop request; 64
   // without workloads. At most RequestBytesMax(*channel).
   uint32_t request_bytes_max = 64;
+  // The channel's shared back-end ("channels[].backend"), or null. Host
+  // drivers whose descriptor says uses_backend hand their requests to it.
+  Backend* backend = nullptr;
 };
 
 using DriverFactory = std::function<absl::StatusOr<std::unique_ptr<DriverInstance>>(const DriverContext&)>;

@@ -61,6 +61,8 @@ constexpr int64_t kOutstandingMax = int64_t{1} << 20;
 constexpr double kInterruptsPerPacketMax = 1e6;
 constexpr size_t kChannelsMax = 4096;
 constexpr size_t kWorkloadsMax = 4096;
+constexpr size_t kBackendsMax = 256;
+constexpr int64_t kBackendServersMax = 65536;
 constexpr size_t kSizeTableMax = 4096;
 // A log-normal's sigma: at 10 a draw four standard deviations out is
 // already e^40 times the median, beyond any duration, so larger values add
@@ -325,18 +327,22 @@ std::vector<std::string> DistributionRowKeys(absl::string_view unit) { return {s
 const std::map<std::string, std::vector<std::string>>& KeyTable() {
   static const auto* const table = new std::map<std::string, std::vector<std::string>>{
       {"",
-       {"name", "description", "seed", "stop", "fabric", "channels", "workloads", "exploration",
+       {"name", "description", "seed", "stop", "fabric", "backends", "channels", "workloads", "exploration",
         "expectations", "faults"}},
       {"stop", {"time_ns", "events_max", "quiescence", "warmup_ns"}},
-      {"fabric", {"root_vps", "guests", "cost_profile", "cost_overrides", "monitor_mode", "preemption"}},
-      {"fabric.guests[]", {"vps", "memory_mib"}},
+      {"fabric",
+       {"root_vps", "root_vp_speed", "guests", "cost_profile", "cost_overrides", "monitor_mode", "preemption"}},
+      {"fabric.guests[]", {"vps", "vp_speed", "memory_mib"}},
       {"fabric.cost_overrides", CostOverrideNamesList()},
       {"channels[]",
        {"name", "interface_type", "interface_instance", "guest", "host_driver", "guest_driver",
         "incoming_ring_pages", "outgoing_ring_pages", "max_packet_bytes", "monitored",
         "interrupt_latency_100ns", "guest_target_vp", "host_target_vp", "host_passive_processing",
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
-        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns"}},
+        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns", "backend"}},
+      {"backends[]", {"name", "servers", "service"}},
+      {"backends[].service", DistributionKeys("ns")},
+      {"backends[].service.table[]", DistributionRowKeys("ns")},
       {"channels[].host_driver", {"name", "params"}},
       {"channels[].guest_driver", {"name", "params"}},
       {"workloads[]", {"channel", "arrival", "size", "requests", "start_ns", "send_vps"}},
@@ -961,6 +967,31 @@ class Loader {
     return Mismatch(object.Pointer(key), expected, *value, tail);
   }
 
+  // A partition's "vp_speed": one number for all `vps` VPs, or an array of
+  // exactly `vps` numbers; `*out` gets one speed per VP either way.
+  absl::Status VpSpeeds(const Object& object, absl::string_view key, uint32_t vps, std::vector<double>* out) const {
+    const Json* value = object.Find(key);
+    if (value == nullptr) return absl::OkStatus();
+    double speed = 1;
+    if (!value->is_array()) {
+      VMBSIM_RETURN_IF_ERROR(NumberValue(*value, object.Pointer(key), kVpSpeedMin, false, kVpSpeedMax, &speed));
+      out->assign(vps, speed);
+      return absl::OkStatus();
+    }
+    if (value->size() != vps) {
+      return Mismatch(object.Pointer(key),
+                      absl::StrCat("a number, or an array of ", vps, " numbers (one per VP)"), *value);
+    }
+    out->clear();
+    for (size_t i = 0; i < value->size(); ++i) {
+      VMBSIM_RETURN_IF_ERROR(
+          NumberValue((*value)[i], Child(object.Pointer(key), i), kVpSpeedMin, false, kVpSpeedMax, &speed));
+      out->push_back(speed);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadBackend(const Json& json, std::string pointer, BackendSpec* out) const;
   absl::Status ReadStop(const Json& json, std::string pointer, StopSpec* out) const;
   absl::Status ReadFabric(const Json& json, std::string pointer, FabricSpec* out) const;
   absl::Status ReadDriver(const Json& json, std::string pointer, absl::string_view schema_path,
@@ -1004,6 +1035,24 @@ absl::StatusOr<ScenarioSpec> Loader::Load(const Json& doc) const {
     VMBSIM_RETURN_IF_ERROR(ReadFabric(*fabric, root.Pointer("fabric"), &spec.fabric));
   }
 
+  std::vector<std::string> backend_names;
+  VMBSIM_ASSIGN_OR_RETURN(const Json* backends, ReadArray(root, "backends", 0, kBackendsMax, "back-ends"));
+  if (backends != nullptr) {
+    for (size_t i = 0; i < backends->size(); ++i) {
+      const std::string pointer = Child(root.Pointer("backends"), i);
+      BackendSpec backend;
+      VMBSIM_RETURN_IF_ERROR(ReadBackend((*backends)[i], pointer, &backend));
+      for (size_t j = 0; j < backend_names.size(); ++j) {
+        if (backend_names[j] == backend.name) {
+          return Mismatch(Child(pointer, "name"), "a back-end name not used by an earlier back-end",
+                          Json(backend.name), absl::StrCat(" (", Child(root.Pointer("backends"), j), " has it)"));
+        }
+      }
+      backend_names.push_back(backend.name);
+      spec.backends.push_back(std::move(backend));
+    }
+  }
+
   std::vector<std::string> channel_names;
   VMBSIM_ASSIGN_OR_RETURN(const Json* channels,
                           ReadArray(root, "channels", 0, kChannelsMax, "channels"));
@@ -1014,6 +1063,23 @@ absl::StatusOr<ScenarioSpec> Loader::Load(const Json& doc) const {
       const std::string pointer = Child(root.Pointer("channels"), i);
       ChannelSpec channel;
       VMBSIM_RETURN_IF_ERROR(ReadChannel((*channels)[i], pointer, spec.fabric, &channel));
+      if (!channel.backend.empty()) {
+        if (!Contains(backend_names, channel.backend)) {
+          const std::string expected =
+              backend_names.empty() ? std::string("the name of a back-end (the scenario declares none in \"backends\")")
+                                    : absl::StrCat("the name of a back-end (one of ", QuoteList(backend_names), ")");
+          return Mismatch(Child(pointer, "backend"), expected, Json(channel.backend),
+                          DidYouMean(channel.backend, backend_names));
+        }
+        const auto host = std::find_if(drivers_.begin(), drivers_.end(), [&](const DriverDescriptor& d) {
+          return d.name == channel.host_driver.name;
+        });
+        if (host == drivers_.end() || !host->uses_backend) {
+          return Error(Child(pointer, "backend"),
+                       absl::StrCat("host driver ", Quote(channel.host_driver.name),
+                                    " does not use a back-end (echo_vsp does)"));
+        }
+      }
       // Workloads and expectations name channels, so names must be unique.
       for (size_t j = 0; j < channel_names.size(); ++j) {
         if (channel_names[j] == channel.name) {
@@ -1249,6 +1315,7 @@ absl::Status Loader::ReadStop(const Json& json, std::string pointer, StopSpec* o
 absl::Status Loader::ReadFabric(const Json& json, std::string pointer, FabricSpec* out) const {
   VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), "fabric"));
   VMBSIM_RETURN_IF_ERROR(Int(object, "root_vps", 1, kVpsMax, &out->root_vps));
+  VMBSIM_RETURN_IF_ERROR(VpSpeeds(object, "root_vp_speed", out->root_vps, &out->root_vp_speed));
   VMBSIM_ASSIGN_OR_RETURN(const Json* guests, ReadArray(object, "guests", 1, kGuestsMax, "guests"));
   if (guests != nullptr) {
     out->guests.clear();
@@ -1258,6 +1325,7 @@ absl::Status Loader::ReadFabric(const Json& json, std::string pointer, FabricSpe
           ReadObject((*guests)[i], Child(object.Pointer("guests"), i), "fabric.guests[]"));
       GuestSpec spec;
       VMBSIM_RETURN_IF_ERROR(Int(guest, "vps", 1, kVpsMax, &spec.vps));
+      VMBSIM_RETURN_IF_ERROR(VpSpeeds(guest, "vp_speed", spec.vps, &spec.vp_speed));
       VMBSIM_RETURN_IF_ERROR(Int(guest, "memory_mib", 1, kMemoryMibMax, &spec.memory_mib));
       out->guests.push_back(spec);
     }
@@ -1435,7 +1503,19 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
   // Teardown times; whether they fall inside the run is the runner's business.
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "host_stop_ns", 0, kTimeNsMax, &out->host_stop_ns));
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "guest_stop_ns", 0, kTimeNsMax, &out->guest_stop_ns));
+  VMBSIM_RETURN_IF_ERROR(Name(object, "backend", &out->backend));
   return absl::OkStatus();
+}
+
+absl::Status Loader::ReadBackend(const Json& json, std::string pointer, BackendSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), "backends[]"));
+  for (const char* key : {"name", "service"}) {
+    if (object.Find(key) == nullptr) return Missing(object, key);
+  }
+  VMBSIM_RETURN_IF_ERROR(Name(object, "name", &out->name));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "servers", 1, kBackendServersMax, &out->servers));
+  return ReadDistribution(*object.Find("service"), object.Pointer("service"), "backends[].service", "ns",
+                          kDurationNsMax, /*legacy_defaults=*/false, &out->service);
 }
 
 absl::Status Loader::ReadWorkload(const Json& json, std::string pointer,
@@ -1876,6 +1956,7 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
       {"workloads[].arrival.kind", ArrivalKinds()},
       {"workloads[].arrival.gap.kind", DistributionKinds()},
       {"workloads[].size.kind", DistributionKinds()},
+      {"backends[].service.kind", DistributionKinds()},
       {"expectations.latency[].metric", LatencyMetrics()},
       {"expectations.findings[].rule", RuleNames()},
       {"faults.injections[].kind", faults::KindNames()},

@@ -67,6 +67,10 @@ struct DriverDescriptor {
   bool host_side = false;   // May serve offers on the root partition (host_driver).
   bool guest_side = false;  // May open channels in a guest (guest_driver).
   std::vector<DriverParam> params;
+  // Serves its requests through the channel's shared back-end when the
+  // channel names one ("channels[].backend"); the loader refuses a backend on
+  // a channel whose host driver does not.
+  bool uses_backend = false;
 };
 
 // Parses `json_text`, applies `overrides` in order, validates the result

@@ -188,6 +188,22 @@ std::string ReportJson(const RunReport& r) {
     j.Begin('{').KInt("guest", m.guest).KUInt("sets", m.sets).KUInt("fires", m.fires).End('}');
   }
   j.End(']');
+  j.Key("backends").Begin('[');
+  for (const BackendReport& b : r.backends) {
+    const BackendFigures& f = b.figures;
+    j.Begin('{')
+        .KStr("name", b.name)
+        .KUInt("servers", f.servers)
+        .KUInt("arrivals", f.arrivals)
+        .KUInt("served", f.served)
+        .KNum("utilisation", f.utilisation)
+        .KNum("queue_length_mean", f.queue_length_mean)
+        .KUInt("queue_length_max", f.queue_length_max)
+        .KNum("wait_mean_ns", f.wait_mean_ns)
+        .KNum("service_mean_ns", f.service_mean_ns)
+        .End('}');
+  }
+  j.End(']');
   j.Key("verifier").Begin('{');
   j.KUInt("findings_total", r.findings_total);
   j.KUInt("unexpected", r.unexpected_findings);
@@ -373,6 +389,14 @@ std::string ReportSummary(const RunReport& r) {
     absl::StrAppendFormat(&out, "  vp %d/%d busy %.1f us: ISR %.1f, DPC %.1f, PASSIVE %.1f us; %d preemptions\n",
                           vp.partition, vp.vp, vp.busy_ns / 1000.0, vp.isr_ns / 1000.0, vp.dpc_ns / 1000.0,
                           vp.passive_ns / 1000.0, vp.preemptions);
+  }
+  for (const BackendReport& b : r.backends) {
+    const BackendFigures& f = b.figures;
+    absl::StrAppendFormat(&out,
+                          "  backend %s: %d servers, %d served, utilisation %.3f, queue mean %.2f max %d, "
+                          "wait mean %.1f us, service mean %.1f us\n",
+                          b.name, f.servers, f.served, f.utilisation, f.queue_length_mean, f.queue_length_max,
+                          f.wait_mean_ns / 1000.0, f.service_mean_ns / 1000.0);
   }
   absl::StrAppendFormat(&out, "  verifier findings: %d (%d unexpected)\n", r.findings_total, r.unexpected_findings);
   for (const std::string& v : r.causality_violations) absl::StrAppend(&out, "  INTERNAL ERROR causality: ", v, "\n");

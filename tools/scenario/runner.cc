@@ -512,6 +512,24 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   auto runtime = std::make_unique<kmcl::Runtime>(fab.get(), runtime_options);
   kmcl::Runtime::Scope scope(runtime.get());
 
+  // Shared back-ends, each on its own stream "backend.<name>". Declared
+  // before the drivers, which hold links to them, so they outlive them.
+  std::map<std::string, std::unique_ptr<Backend>> backends;
+  for (size_t i = 0; i < spec.backends.size(); ++i) {
+    const BackendSpec& b = spec.backends[i];
+    absl::StatusOr<DistributionSampler> service = DistributionSampler::Create(b.service);
+    if (!service.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("/backends/", i, "/service: ", service.status().message()));
+    }
+    backends[b.name] = std::make_unique<Backend>(simulator.get(), b.name, b.servers, *std::move(service),
+                                                 simulator->ForkPrng(absl::StrCat("backend.", b.name)));
+  }
+  auto backend_of = [&backends](const ChannelSpec& c) -> Backend* {
+    if (c.backend.empty()) return nullptr;
+    const auto it = backends.find(c.backend);
+    return it == backends.end() ? nullptr : it->second.get();
+  };
+
   // Fault injection (tools/faults): the injector answers the fabric's fault
   // hook and counts "after" events; the ledger follows every send to its
   // end. Both are attached only when the scenario has a "faults" section
@@ -611,6 +629,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       context.host_side = host_side;
       context.closed_loop = b.closed_loop;
       context.request_bytes_max = b.request_bytes_max;
+      context.backend = backend_of(c);
       const DriverFactory* factory = host_side ? b.host_factory : b.guest_factory;
       DriverInstance** slot = host_side ? &b.host : &b.guest;
       const std::vector<OpenLoop*>* channel_loops = host_side ? nullptr : &b.loops;
@@ -660,7 +679,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     rt->RunPassive(0, 0, [which] { which->host->Destroy(); });
     return true;
   };
-  start_host_driver = [&built, &instances, rt = runtime.get()](int index) {
+  start_host_driver = [&built, &instances, &backend_of, rt = runtime.get()](int index) {
     Built* which = &built[static_cast<size_t>(index)];
     if (!which->host_stopped) return false;
     DriverContext context;
@@ -674,6 +693,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     context.host_side = true;
     context.closed_loop = which->closed_loop;
     context.request_bytes_max = which->request_bytes_max;
+    context.backend = backend_of(*which->spec);
     const DriverFactory* factory = which->host_factory;
     rt->RunPassive(0, 0, [&instances, which, factory, context] {
       absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*factory)(context);
@@ -690,12 +710,13 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // monitor pages did so far is kept to be subtracted (transactions are
   // measured by their send time: RuntimeOptions::measure_from).
   WarmupBaseline warmup;
+  const std::function<void()> end_warmup = [&warmup, &backends, rt = runtime.get(), f = fab.get()] {
+    rt->RestartTotals();
+    warmup = WarmupBaseline::Take(*f);
+    for (auto& [name, backend] : backends) backend->RestartFigures();
+  };
   if (spec.stop.warmup_ns.value_or(0) > 0) {
-    simulator->ScheduleAt(SimTime::FromNanoseconds(*spec.stop.warmup_ns),
-                          [&warmup, rt = runtime.get(), f = fab.get()] {
-                            rt->RestartTotals();
-                            warmup = WarmupBaseline::Take(*f);
-                          });
+    simulator->ScheduleAt(SimTime::FromNanoseconds(*spec.stop.warmup_ns), [&end_warmup] { end_warmup(); });
   }
 
   // Run.
@@ -806,6 +827,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       m.fires -= warmup.monitors[i].fires;
     }
     report.monitors.push_back(m);
+  }
+  for (const BackendSpec& b : spec.backends) {
+    report.backends.push_back(BackendReport{.name = b.name, .figures = backends.at(b.name)->Figures()});
   }
   report.findings = runtime->verifier().findings();
   report.findings_total = runtime->verifier().total_count();

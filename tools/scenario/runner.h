@@ -51,6 +51,7 @@
 #include "sim/core/simulator.h"
 #include "sim/core/trace.h"
 #include "tools/faults/ledger.h"
+#include "tools/scenario/backend.h"
 #include "tools/scenario/drivers.h"
 #include "tools/scenario/spec.h"
 
@@ -110,6 +111,12 @@ struct VpReport {
   double utilisation = 0;  // busy / measured time (RunReport::measured_ns).
   uint64_t interrupts = 0;
   uint64_t work_items = 0;
+};
+
+// A shared back-end over the measured window (backend.h).
+struct BackendReport {
+  std::string name;
+  BackendFigures figures;
 };
 
 struct MonitorReport {
@@ -172,6 +179,7 @@ struct RunReport {
   std::vector<ChannelReport> channels;
   std::vector<VpReport> vps;
   std::vector<MonitorReport> monitors;
+  std::vector<BackendReport> backends;  // In "backends" order.
   std::vector<kmcl::Finding> findings;
   uint64_t findings_total = 0;
   uint64_t peer_violations = 0;

@@ -44,14 +44,25 @@ struct StopSpec {
   std::optional<int64_t> warmup_ns;
 };
 
+// A VP's speed relative to the cost model's nominal processor: every cost
+// charged on a VP of speed s takes cost / s (heterogeneous cores, an SMT
+// sibling that shares its core). JSON "vp_speed": one number for every VP of
+// the partition, or an array with one per VP.
+inline constexpr double kVpSpeedMin = 0.01;
+inline constexpr double kVpSpeedMax = 100.0;
+
 struct GuestSpec {
   uint32_t vps = 2;
   uint64_t memory_mib = 4096;
+  // One speed per VP (vps entries), or empty: every VP at 1.
+  std::vector<double> vp_speed;
 };
 
 // "fabric".
 struct FabricSpec {
   uint32_t root_vps = 2;
+  // One speed per root VP (root_vps entries), or empty: every VP at 1.
+  std::vector<double> root_vp_speed;
   std::vector<GuestSpec> guests = {GuestSpec{}};
   std::string cost_profile = "default";  // "default" | "zero".
   // Cost-model fields by their JSON names ("hypercall_signal_event_ns", ...).
@@ -156,6 +167,20 @@ struct ChannelSpec {
   std::string lost_wakeup_bug = "none";
   std::optional<int64_t> host_stop_ns;   // Host driver torn down then: a rescind.
   std::optional<int64_t> guest_stop_ns;  // Guest driver closes then, during traffic.
+  // The shared back-end ("backends[].name") that serves this channel's
+  // requests on the host; empty: none (the host driver completes them
+  // itself). Only a host driver that takes one (DriverDescriptor::
+  // uses_backend) may have it.
+  std::string backend;
+};
+
+// "backends[]": a shared device back-end (tools/scenario/backend.h):
+// `servers` servers in front of one FIFO queue, each request holding a
+// server for a time drawn from `service` (ns).
+struct BackendSpec {
+  std::string name;
+  uint32_t servers = 1;
+  DistributionSpec service = {.kind = "fixed", .value = 10000};
 };
 
 // "workloads[].arrival".
@@ -312,6 +337,7 @@ struct ScenarioSpec {
   uint64_t seed = 1;
   StopSpec stop;
   FabricSpec fabric;
+  std::vector<BackendSpec> backends;
   std::vector<ChannelSpec> channels;
   std::vector<WorkloadSpec> workloads;
   ExplorationSpec exploration;
