@@ -236,7 +236,7 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::SendNow(const OutgoingPacket& pack
     // The copy holds the outbound ring lock; another VP's copy may hold it still.
     if (&actor != lock_holder_ && lock_free_at_ > actor.LocalNow()) {
       const sim::SimDuration wait = lock_free_at_ - actor.LocalNow();
-      actor.Charge(wait);
+      actor.Spin(wait);
       ++counters_.lock_waits;
       counters_.lock_wait_ns += static_cast<uint64_t>(wait.nanoseconds());
     }

@@ -18,10 +18,23 @@ VirtualProcessor::VirtualProcessor(sim::Simulator* sim, uint16_t partition_id, u
   VMBSIM_CHECK(sim != nullptr);
 }
 
+void VirtualProcessor::set_speed_ppm(uint32_t speed_ppm) {
+  VMBSIM_CHECK_GT(speed_ppm, 0u);
+  speed_ppm_ = speed_ppm;
+}
+
+SimDuration VirtualProcessor::Scaled(SimDuration cost) const {
+  if (speed_ppm_ == kNominalSpeedPpm) return cost;
+  // Rounded to the nearest ns; 128 bits, since a cost may be up to 10^15 ns.
+  const __int128 scaled = (static_cast<__int128>(cost.nanoseconds()) * kNominalSpeedPpm + speed_ppm_ / 2) / speed_ppm_;
+  VMBSIM_CHECK(scaled <= static_cast<__int128>(INT64_MAX / 4));
+  return SimDuration::Nanoseconds(static_cast<int64_t>(scaled));
+}
+
 void VirtualProcessor::Queue(Irql level, SimDuration cost, sim::InlineFunction work, const void* owner) {
   VMBSIM_CHECK_GE(cost.nanoseconds(), 0);
   // Queued from inside this VP's work: ready when the VP reaches the call.
-  QueueFor(level).push_back(Item{std::move(work), cost, owner, LocalNow(), level});
+  QueueFor(level).push_back(Item{std::move(work), Scaled(cost), owner, LocalNow(), level});
   queue_depth_max_ = std::max(queue_depth_max_, queue_depth());
   if (preemption_ == Preemption::kPacket && !spans_.empty() && level > spans_.back().level &&
       start_event_.valid() && sim_->IsPending(start_event_)) {
@@ -71,7 +84,13 @@ size_t VirtualProcessor::CancelOwned(const void* owner) {
 void VirtualProcessor::Charge(SimDuration cost) {
   VMBSIM_CHECK(running_);
   VMBSIM_CHECK_GE(cost.nanoseconds(), 0);
-  local_now_ += cost;
+  local_now_ += Scaled(cost);
+}
+
+void VirtualProcessor::Spin(SimDuration duration) {
+  VMBSIM_CHECK(running_);
+  VMBSIM_CHECK_GE(duration.nanoseconds(), 0);
+  local_now_ += duration;
 }
 
 SimTime VirtualProcessor::LocalNow() const { return running_ ? local_now_ : sim_->Now(); }

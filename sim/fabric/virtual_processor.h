@@ -30,6 +30,12 @@
 // reads, its work-end record) keep their unstretched times, as they do for
 // a stall; its deferred effects, which other VPs observe, are stretched.
 //
+// Speed (heterogeneous cores, an SMT sibling sharing its core): a VP of
+// speed s (set_speed_ppm: s x 10^6) takes cost / s for every cost it is
+// charged, an item's own cost and every Charge() alike, rounded to the
+// nearest nanosecond. Stalls and spins (Spin()) are not scaled: they are
+// time passing, not work the VP does.
+//
 // Other modelling choices (the spec is silent on VP scheduling):
 //   * A stall (the VP descheduled by the hypervisor) delays the end of the
 //     items in progress by the stall and starts nothing until it is over;
@@ -89,6 +95,13 @@ class VirtualProcessor {
   void set_preemption(Preemption preemption) { preemption_ = preemption; }
   Preemption preemption() const { return preemption_; }
 
+  // The VP's speed in millionths of the cost model's processor (1'000'000:
+  // nominal, the default; 500'000 takes twice as long). Set before any work
+  // is queued. REQUIRES: speed_ppm > 0.
+  static constexpr uint32_t kNominalSpeedPpm = 1'000'000;
+  void set_speed_ppm(uint32_t speed_ppm);
+  uint32_t speed_ppm() const { return speed_ppm_; }
+
   // Queues `work` to run at `level`, occupying the VP for `cost` (at least)
   // once it starts. May be called from inside running work. `owner`, when
   // not null, names the object `work` points into (see CancelOwned).
@@ -111,6 +124,9 @@ class VirtualProcessor {
   // an effect: occupies the VP for `cost` more from the effect's time on.
   // REQUIRES: running().
   void Charge(sim::SimDuration cost);
+  // As Charge, for time the VP spends waiting (spinning on a lock another VP
+  // holds) rather than working: not scaled by the VP's speed.
+  void Spin(sim::SimDuration duration);
 
   // The VP's clock: inside running work, the item's start plus the cost
   // charged so far; inside an effect, its time plus what it charged;
@@ -169,6 +185,9 @@ class VirtualProcessor {
     Irql level;
   };
 
+  // `cost` on this VP: cost / speed.
+  sim::SimDuration Scaled(sim::SimDuration cost) const;
+
   static constexpr size_t LevelIndex(Irql level) {
     return level == Irql::kPassive ? 0 : level == Irql::kDispatch ? 1 : 2;
   }
@@ -202,6 +221,7 @@ class VirtualProcessor {
   const uint16_t partition_id_;
   const uint32_t vp_index_;
   Preemption preemption_ = Preemption::kPacket;
+  uint32_t speed_ppm_ = kNominalSpeedPpm;
   std::deque<Item> queues_[3];  // By LevelIndex.
   sim::SimTime busy_until_;     // When the VP is through with every item started.
   std::vector<Span> spans_;     // kPacket: items in progress, outermost first.

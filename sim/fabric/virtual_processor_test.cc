@@ -366,5 +366,33 @@ TEST(VirtualProcessorPreemptionTest, InterruptsJumpQueuedDpcs) {
   }
 }
 
+TEST(VirtualProcessorTest, SpeedScalesItemCostsAndChargesButNotSpins) {
+  sim::Simulator sim({.seed = 1});
+  VirtualProcessor slow(&sim, 0, 0);
+  slow.set_speed_ppm(500'000);  // Half speed: everything charged takes twice as long.
+  VirtualProcessor fast(&sim, 0, 1);
+  fast.set_speed_ppm(1'500'000);
+  struct Ctx {
+    VirtualProcessor* vp;
+    int64_t local_after_charge = 0;
+    int64_t local_after_spin = 0;
+  } s{&slow}, f{&fast};
+  for (Ctx* c : {&s, &f}) {
+    c->vp->Queue(Irql::kDispatch, Ns(100), [c] {
+      c->vp->Charge(Ns(300));
+      c->local_after_charge = c->vp->LocalNow().nanoseconds();
+      c->vp->Spin(Ns(40));
+      c->local_after_spin = c->vp->LocalNow().nanoseconds();
+    });
+  }
+  sim.Run({});
+  EXPECT_EQ(s.local_after_charge, 800);  // 100 / 0.5 + 300 / 0.5.
+  EXPECT_EQ(s.local_after_spin, 840);    // The spin is time, not work.
+  EXPECT_EQ(slow.busy_time(), Ns(840));
+  EXPECT_EQ(f.local_after_charge, 267);  // 67 + 200: each cost rounded to the nearest ns.
+  EXPECT_EQ(f.local_after_spin, 307);
+  EXPECT_EQ(fast.busy_time(), Ns(307));
+}
+
 }  // namespace
 }  // namespace vmbsim::fabric

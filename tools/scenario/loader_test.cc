@@ -42,7 +42,8 @@ std::vector<DriverDescriptor> TestDrivers() {
                   {.name = "verbose", .type = ParamType::kBool},
                   {.name = "mode", .type = ParamType::kString},
                   {.name = "depth", .type = ParamType::kInt, .int_min = 1, .int_max = 8},
-                  {.name = "service", .type = ParamType::kDistribution}}},
+                  {.name = "service", .type = ParamType::kDistribution}},
+       .uses_backend = true},
       {.name = "rr_vsc", .description = "Request/response client.", .guest_side = true},
       {.name = "sync_client",
        .description = "Synchronous requests.",
@@ -872,6 +873,70 @@ TEST(LoaderErrorTest, PlacementAndServiceParameters) {
             "\"exponential\" draws from it)");
   EXPECT_EQ(OverrideError("channels.0.host_driver.params.service={\"kind\": \"exponential\", \"mean_us\": 5}"),
             "hello.json: /channels/0/host_driver/params/service/mean_us: unknown key; did you mean \"mean_ns\"?");
+}
+
+// A back-end is declared once and named by the channels it serves; VP
+// speeds are one number for a partition or one per VP.
+TEST(LoaderTest, BackendsAndVpSpeeds) {
+  const absl::StatusOr<ScenarioSpec> spec =
+      Load(kOneChannel, {"backends=[{\"name\": \"disk\", \"servers\": 4, \"service\": {\"kind\": "
+                         "\"exponential\", \"mean_ns\": 20000}}]",
+                         "channels.0.backend=disk", "fabric.root_vp_speed=0.5",
+                         "fabric.guests.0.vp_speed=[1, 1.25]"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->backends.size(), 1u);
+  EXPECT_EQ(spec->backends[0].name, "disk");
+  EXPECT_EQ(spec->backends[0].servers, 4u);
+  EXPECT_EQ(spec->backends[0].service.kind, "exponential");
+  EXPECT_EQ(spec->backends[0].service.mean, 20000);
+  EXPECT_EQ(spec->channels[0].backend, "disk");
+  EXPECT_EQ(spec->fabric.root_vp_speed, (std::vector<double>{0.5, 0.5}));
+  EXPECT_EQ(spec->fabric.guests[0].vp_speed, (std::vector<double>{1, 1.25}));
+  const absl::StatusOr<ScenarioSpec> plain = Load(kOneChannel);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(plain->backends.empty());
+  EXPECT_TRUE(plain->channels[0].backend.empty());
+  EXPECT_TRUE(plain->fabric.root_vp_speed.empty());
+}
+
+TEST(LoaderErrorTest, BackendsAndVpSpeeds) {
+  const std::string disk =
+      "backends=[{\"name\": \"disk\", \"service\": {\"kind\": \"fixed\", \"ns\": 1000}}]";
+  EXPECT_EQ(OverrideError("channels.0.backend=disk"),
+            "hello.json: /channels/0/backend: expected the name of a back-end (the scenario declares none in "
+            "\"backends\"), found \"disk\"");
+  EXPECT_EQ(LoadError(kOneChannel, {disk, "channels.0.backend=dsk"}),
+            "hello.json: /channels/0/backend: expected the name of a back-end (one of \"disk\"), found \"dsk\"; "
+            "did you mean \"disk\"?");
+  EXPECT_EQ(LoadError(kOneChannel, {disk, "channels.0.backend=7"}),
+            "hello.json: /channels/0/backend: expected a name of 1..64 characters [a-z0-9_-], found 7");
+  EXPECT_EQ(LoadError(kOneChannel, {disk, "channels.0.host_driver.name=loopback", "channels.0.backend=disk"}),
+            "hello.json: /channels/0/backend: host driver \"loopback\" does not use a back-end (echo_vsp does)");
+  EXPECT_EQ(OverrideError("backends={}"),
+            "hello.json: /backends: expected an array of 0..256 back-ends, found {}");
+  EXPECT_EQ(OverrideError("backends=[{\"name\": \"disk\"}]"),
+            "hello.json: /backends/0: missing required key \"service\"");
+  EXPECT_EQ(OverrideError("backends=[{\"service\": {\"kind\": \"fixed\", \"ns\": 1}}]"),
+            "hello.json: /backends/0: missing required key \"name\"");
+  EXPECT_EQ(OverrideError("backends=[{\"name\": \"disk\", \"servers\": 0, \"service\": {\"kind\": \"fixed\", "
+                          "\"ns\": 1}}]"),
+            "hello.json: /backends/0/servers: expected an integer in 1..65536, found 0");
+  EXPECT_EQ(OverrideError("backends=[{\"name\": \"disk\", \"service\": {\"kind\": \"exponential\"}}]"),
+            "hello.json: /backends/0/service: missing required key \"mean_ns\" (kind \"exponential\" draws from it)");
+  EXPECT_EQ(OverrideError("backends=[{\"name\": \"disk\", \"queue\": 4, \"service\": {\"kind\": \"fixed\", "
+                          "\"ns\": 1}}]"),
+            "hello.json: /backends/0/queue: unknown key; expected one of \"name\", \"servers\", \"service\"");
+  EXPECT_EQ(OverrideError("backends=[{\"name\": \"disk\", \"service\": {\"kind\": \"fixed\", \"ns\": 1}}, "
+                          "{\"name\": \"disk\", \"service\": {\"kind\": \"fixed\", \"ns\": 2}}]"),
+            "hello.json: /backends/1/name: expected a back-end name not used by an earlier back-end, found \"disk\" "
+            "(/backends/0 has it)");
+  EXPECT_EQ(OverrideError("fabric.root_vp_speed=0"),
+            "hello.json: /fabric/root_vp_speed: expected a number in [0.01, 100], found 0");
+  EXPECT_EQ(OverrideError("fabric.root_vp_speed=[1]"),
+            "hello.json: /fabric/root_vp_speed: expected a number, or an array of 2 numbers (one per VP), found "
+            "an array");
+  EXPECT_EQ(OverrideError("fabric.guests.0.vp_speed=[1, \"fast\"]"),
+            "hello.json: /fabric/guests/0/vp_speed/1: expected a number in [0.01, 100], found \"fast\"");
 }
 
 // A "trace" arrival carries its own times and sizes: the events are kept in

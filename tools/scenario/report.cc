@@ -171,6 +171,7 @@ std::string ReportJson(const RunReport& r) {
         .KInt("dpc_ns", vp.dpc_ns)
         .KInt("passive_ns", vp.passive_ns)
         .KUInt("preemptions", vp.preemptions)
+        .KNum("speed", vp.speed)
         .KNum("utilisation", vp.utilisation)
         .KUInt("interrupts", vp.interrupts)
         .KUInt("work_items", vp.work_items)

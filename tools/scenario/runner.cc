@@ -1,6 +1,7 @@
 #include "tools/scenario/runner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -61,6 +62,8 @@ struct WarmupBaseline {
                                    .dpc_ns = vp.level_time(fabric::Irql::kDispatch).nanoseconds(),
                                    .passive_ns = vp.level_time(fabric::Irql::kPassive).nanoseconds(),
                                    .preemptions = vp.preemptions(),
+                                   .speed = static_cast<double>(vp.speed_ppm()) /
+                                            fabric::VirtualProcessor::kNominalSpeedPpm,
                                    .interrupts = part.synic().interrupts_on(v),
                                    .work_items = vp.items_run()});
       }
@@ -488,6 +491,16 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   config.preemption = spec.fabric.preemption == "none" ? fabric::Preemption::kNone : fabric::Preemption::kPacket;
   config.sample_ring_occupancy = true;  // report.json's ring_occupancy.
   auto fab = std::make_unique<fabric::Fabric>(simulator.get(), config);
+  // VP speeds (spec.h kVpSpeedMin..kVpSpeedMax), in millionths.
+  auto set_speeds = [](fabric::Partition& partition, const std::vector<double>& speeds) {
+    for (size_t v = 0; v < speeds.size(); ++v) {
+      partition.vp(static_cast<uint32_t>(v)).set_speed_ppm(static_cast<uint32_t>(std::llround(speeds[v] * 1e6)));
+    }
+  };
+  set_speeds(fab->root(), spec.fabric.root_vp_speed);
+  for (size_t g = 0; g < spec.fabric.guests.size(); ++g) {
+    set_speeds(fab->guest(static_cast<uint16_t>(g + 1)), spec.fabric.guests[g].vp_speed);
+  }
 
   kmcl::RuntimeOptions runtime_options;
   runtime_options.transaction_metrics = true;  // report.json's per-channel latencies and counts.

@@ -108,6 +108,7 @@ struct VpReport {
   int64_t dpc_ns = 0;
   int64_t passive_ns = 0;
   uint64_t preemptions = 0;  // Items that preempted a lower level.
+  double speed = 1;          // fabric.*vp_speed: costs here take cost / speed.
   double utilisation = 0;  // busy / measured time (RunReport::measured_ns).
   uint64_t interrupts = 0;
   uint64_t work_items = 0;
