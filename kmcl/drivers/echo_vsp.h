@@ -95,8 +95,8 @@ typedef struct _ECHO_VSP_CONFIG {
   PVOID BackendContext;
 } ECHO_VSP_CONFIG;
 
-/* The primary plus at most 63 sub-channels. */
-#define ECHO_VSP_MAX_CHANNELS 64u
+/* The primary plus at most 127 sub-channels. */
+#define ECHO_VSP_MAX_CHANNELS 128u
 
 typedef struct _ECHO_VSP_STATS {
   UINT64 PacketsProcessed;  /* ProcessPacket calls that were completed. */

@@ -79,6 +79,7 @@ static VOID StreamRecordSendError(STREAMING_VSC* vsc, NTSTATUS status) {
    completion routine frees it once it is in the ring. */
 static NTSTATUS StreamSendOne(STREAM_CHANNEL* sch) {
   STREAMING_VSC* vsc = sch->Vsc;
+  if (vsc->Config.ServiceRoutine != NULL) vsc->Config.ServiceRoutine(vsc->Config.ServiceContext);
   VMBPACKET packet = VmbPacketAllocate(sch->Channel);
   if (packet == NULL) {
     StreamRecordSendError(vsc, STATUS_INSUFFICIENT_RESOURCES);

@@ -56,8 +56,8 @@
 extern "C" {
 #endif
 
-/* The primary plus at most 63 sub-channels. */
-#define STREAMING_VSC_MAX_CHANNELS 64u
+/* The primary plus at most 127 sub-channels. */
+#define STREAMING_VSC_MAX_CHANNELS 128u
 
 typedef struct _STREAMING_VSC_CONFIG {
   GUID InterfaceType;
@@ -77,6 +77,13 @@ typedef struct _STREAMING_VSC_CONFIG {
   UINT32 IncomingPageCount;
   UINT32 OutgoingPageCount;
   UINT32 MaxPacketSize; /* 0 = PacketBytes, at least 8. */
+  /* The driver's own work per packet (building it), as a routine: when not
+     NULL, ServiceRoutine(ServiceContext) runs before each packet is
+     allocated and sent, on the sending processor (vmbsim's scenario runner
+     draws the time from the driver's `service` distribution and charges it
+     to that VP), so a channel sends at most one packet per service time. */
+  VOID (*ServiceRoutine)(PVOID Context);
+  PVOID ServiceContext;
 } STREAMING_VSC_CONFIG;
 
 typedef struct _STREAMING_VSC_STATS {

@@ -476,9 +476,9 @@ TEST(LoaderErrorTest, TypeAndRange) {
             "hello.json: /channels/0/interrupt_latency_100ns: expected an integer in 0..65535, "
             "found 65536");
   // One limit with the built-in drivers (spec.h kSubChannelsMax).
-  EXPECT_TRUE(Load(kOneChannel, {"channels.0.sub_channels=63"}).ok());
-  EXPECT_EQ(OverrideError("channels.0.sub_channels=64"),
-            "hello.json: /channels/0/sub_channels: expected an integer in 0..63, found 64");
+  EXPECT_TRUE(Load(kOneChannel, {"channels.0.sub_channels=127"}).ok());
+  EXPECT_EQ(OverrideError("channels.0.sub_channels=128"),
+            "hello.json: /channels/0/sub_channels: expected an integer in 0..127, found 128");
   EXPECT_EQ(OverrideError("fabric.guests.0.vps=0"),
             "hello.json: /fabric/guests/0/vps: expected an integer in 1..1024, found 0");
   // Up to 1024 VPs per partition (Hyper-V guests go well beyond 64).
@@ -521,7 +521,7 @@ TEST(LoaderErrorTest, NullOnlyForOptionalFields) {
   EXPECT_TRUE(
       Load(kOneChannel, {"stop.time_ns=null", "channels.0.host_transaction_quota=null"}).ok());
   EXPECT_EQ(OverrideError("channels.0.sub_channels=null"),
-            "hello.json: /channels/0/sub_channels: expected an integer in 0..63, found null");
+            "hello.json: /channels/0/sub_channels: expected an integer in 0..127, found null");
 }
 
 TEST(LoaderErrorTest, LongStringsAreCut) {

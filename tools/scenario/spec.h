@@ -25,7 +25,11 @@ namespace vmbsim::scenario {
 // (schema_test checks), and drivers.cc asserts at compile time that the
 // built-in drivers are sized for it (ECHO_VSP_MAX_CHANNELS and
 // STREAMING_VSC_MAX_CHANNELS count the primary too).
-inline constexpr uint32_t kSubChannelsMax = 63;
+//
+// 127 is vmbsim's choice, not a Hyper-V limit it knows of: enough for one
+// channel per VP of a 96-VP or 128-VP guest (the scaling_96vp scenario).
+// Linux's netvsc stops at 64 channels per device (VRSS_CHANNEL_MAX).
+inline constexpr uint32_t kSubChannelsMax = 127;
 
 // The largest monitor latency an offer carries, in its unit of 100 ns
 // (fabric::OfferParams::interrupt_latency_100ns and the monitor page's
