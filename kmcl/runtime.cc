@@ -1130,7 +1130,11 @@ void Runtime::EmitState(const Channel& c, sim::SimTime time, uint32_t relid, uin
 Runtime::Channel* Runtime::FindForLifecycle(VMBCHANNEL handle, const char* function, const char* callback_detail) {
   absl::StatusOr<Channel*> found = FindChannel(handle, function);
   if (!found.ok()) return nullptr;
-  if ((*found)->in_state_callback) {
+  // From inside the channel's own state callback (its state worker) the
+  // transition would wait for the callback that waits for it. Another
+  // thread's call while a callback is in progress (blocked in a wait) is
+  // legal: its transition runs on the state worker after the callback.
+  if ((*found)->in_state_callback && context_.worker == (*found)->state_worker.get()) {
     Report(*found, function, Rule::kLifecycleCallInStateCallback, STATUS_SUCCESS, callback_detail).IgnoreError();
     return nullptr;
   }

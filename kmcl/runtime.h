@@ -601,6 +601,21 @@ class Runtime {
   void RetireIncoming(Incoming& incoming);
   void OnCompletionPacket(Channel& channel, const fabric::ParsedPacket& packet);
   void FinishTransaction(Packet& packet, NTSTATUS status, const uint8_t* data, uint32_t size);
+  // A PASSIVE thread's code runs in one event at its work item's start, and
+  // its VP's clock runs ahead as it charges costs. A send it makes at local
+  // time t would see the ring and the send queue as they were at the
+  // event's time, and a send that has to queue would be visible in the
+  // queue from then on, taken by whoever frees ring space before t: a
+  // packet sent before the driver reached it. So before a send a thread
+  // whose clock is ahead waits (its worker blocks) until simulated time
+  // reaches its clock; the send is then decided on the ring as it is at t.
+  // The wait ends the thread's work item, so PASSIVE work that became ready
+  // on the VP meanwhile runs before the thread goes on: threads share a VP
+  // at send granularity (a real scheduler slices coarser, by quantum; a
+  // thread that sends in a long loop delays other threads less here).
+  // Returns whether it waited. DISPATCH code cannot wait and is not held
+  // back (its work items are short).
+  bool CatchUpWithLocalClock(const void* wait_key);
   absl::Status SubmitSend(Packet& packet, Channel& channel, const void* buffer, uint32_t length,
                           std::vector<fabric::GpaRange> ranges, uint32_t flags, const char* function);
   void FlushSendQueue(Channel& channel);

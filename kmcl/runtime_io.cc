@@ -823,6 +823,8 @@ absl::StatusOr<Runtime::Admission> Runtime::AdmitSend(Channel& ch, const Packet&
 
 absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uint32_t length,
                                  std::vector<fabric::GpaRange> ranges, uint32_t flags, const char* function) {
+  // A thread sends when it gets there, and sees the channel as it is then.
+  CatchUpWithLocalClock(&p);
   if (length > 0 && buffer == nullptr) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(function, ": Buffer is NULL"));
   }
@@ -870,6 +872,17 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
   ch.send_queue.push_back(QueuedSend{.packet = &p});
   ++counters_.packets_queued;
   return absl::OkStatus();
+}
+
+bool Runtime::CatchUpWithLocalClock(const void* wait_key) {
+  if (context_.worker == nullptr || !sim::Fiber::InFiber() || context_.irql != PASSIVE_LEVEL ||
+      context_.vp == nullptr || !context_.vp->running()) {
+    return false;
+  }
+  const sim::SimTime target = context_.vp->LocalNow();
+  if (target <= sim().Now()) return false;
+  sim().ScheduleAt(target, [this, wait_key] { Notify(wait_key); });
+  return WaitUntil("VmbPacketSend", 0, [this, target] { return sim().Now() >= target; }, wait_key);
 }
 
 absl::StatusOr<bool> Runtime::TryWrite(Channel& ch, Packet& p) {
