@@ -48,6 +48,25 @@ inline RunReport RunInline(const std::string& json, std::vector<sim::TraceSink*>
   return *report;
 }
 
+// Loads the library scenario `name` (scenarios/<name>.json) with
+// `overrides` applied and runs it. A load or run error is a test failure;
+// the report is then empty.
+inline RunReport RunLibrary(const std::string& name, const std::vector<std::string>& overrides = {}) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  absl::StatusOr<ScenarioSpec> spec =
+      LoadScenarioFile("scenarios/" + name + ".json", registry.descriptors(), overrides);
+  if (!spec.ok()) {
+    ADD_FAILURE() << spec.status();
+    return {};
+  }
+  absl::StatusOr<RunReport> report = RunScenario(*spec, registry, {});
+  if (!report.ok()) {
+    ADD_FAILURE() << report.status();
+    return {};
+  }
+  return *report;
+}
+
 }  // namespace vmbsim::scenario::testing
 
 #endif  // VMBSIM_TESTS_SCENARIO_TESTING_H_

@@ -12,27 +12,14 @@
 
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+#include "tests/scenario_testing.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/runner.h"
 
 namespace vmbsim::scenario {
 namespace {
 
-RunReport RunLibrary(const std::string& name, const std::vector<std::string>& overrides = {}) {
-  const DriverRegistry registry = DriverRegistry::WithBuiltins();
-  absl::StatusOr<ScenarioSpec> spec =
-      LoadScenarioFile("scenarios/" + name + ".json", registry.descriptors(), overrides);
-  if (!spec.ok()) {
-    ADD_FAILURE() << spec.status();
-    return {};
-  }
-  absl::StatusOr<RunReport> report = RunScenario(*spec, registry, {});
-  if (!report.ok()) {
-    ADD_FAILURE() << report.status();
-    return {};
-  }
-  return *report;
-}
+using testing::RunLibrary;
 
 const ChannelReport* Channel(const RunReport& report, const std::string& name) {
   for (const ChannelReport& c : report.channels) {

@@ -23,8 +23,8 @@ typedef struct _ECHO_PENDING {
   UINT8 Echo[]; /* EchoLength bytes; none in pattern mode. */
 } ECHO_PENDING;
 
-/* A request in the back-end (ECHO_VSP_CONFIG.BackendSubmit): on the VSP's
-   list until the back-end gives it back. */
+/* A request in the back-end (ECHO_VSP_CONFIG.BackendSubmit): on its
+   channel's list until the back-end gives it back. */
 struct _ECHO_VSP_REQUEST {
   struct _ECHO_VSP_REQUEST* Prev;
   struct _ECHO_VSP_REQUEST* Next;
@@ -42,6 +42,7 @@ typedef struct _ECHO_CHANNEL {
   UINT32 Index; /* 0 = the primary. */
   ECHO_PENDING* PendingHead; /* FIFO of this channel's packets to complete later. */
   ECHO_PENDING* PendingTail;
+  ECHO_VSP_REQUEST* BackendHead; /* This channel's requests in the back-end, newest first. */
 } ECHO_CHANNEL;
 
 struct _ECHO_VSP {
@@ -52,7 +53,6 @@ struct _ECHO_VSP {
   UINT8* Pattern; /* Config.CompletionBytes bytes of EchoVspPatternByte. */
   KMCL_SERVER_INTERFACE_V5 Kmcl; /* For VmbChannelInitSetPrimaryChannel. */
   BOOLEAN HaveKmcl;              /* Kmcl holds a reference. */
-  ECHO_VSP_REQUEST* BackendHead; /* Requests in the back-end, newest first. */
 };
 
 static EVT_VMB_CHANNEL_OPENED EchoChannelOpened;
@@ -140,9 +140,9 @@ static BOOLEAN EchoSubmitToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet
     return FALSE;
   }
   r->Prev = NULL;
-  r->Next = vsp->BackendHead;
+  r->Next = ech->BackendHead;
   if (r->Next != NULL) r->Next->Prev = r;
-  vsp->BackendHead = r;
+  ech->BackendHead = r;
   r->Channel = ech;
   r->Completed = FALSE;
   r->Packet = packet;
@@ -160,8 +160,8 @@ static BOOLEAN EchoSubmitToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet
    them. */
 static VOID EchoCompleteBackendRequests(ECHO_CHANNEL* ech) {
   ECHO_VSP* vsp = ech->Vsp;
-  for (ECHO_VSP_REQUEST* r = vsp->BackendHead; r != NULL; r = r->Next) {
-    if (r->Channel != ech || r->Completed) continue;
+  for (ECHO_VSP_REQUEST* r = ech->BackendHead; r != NULL; r = r->Next) {
+    if (r->Completed) continue;
     r->Completed = TRUE;
     vsp->Stats.BackendCompletedEarly += 1;
     EchoComplete(vsp, r->Packet, r->Echo, r->EchoLength);
@@ -176,7 +176,7 @@ VOID EchoVspBackendComplete(ECHO_VSP_REQUEST* Request) {
   if (Request->Prev != NULL) {
     Request->Prev->Next = Request->Next;
   } else {
-    vsp->BackendHead = Request->Next;
+    Request->Channel->BackendHead = Request->Next;
   }
   if (Request->Next != NULL) Request->Next->Prev = Request->Prev;
   free(Request);
@@ -381,10 +381,13 @@ static VOID EchoFree(ECHO_VSP* vsp) {
       pending = next;
     }
   }
-  while (vsp->BackendHead != NULL) {
-    ECHO_VSP_REQUEST* next = vsp->BackendHead->Next;
-    free(vsp->BackendHead);
-    vsp->BackendHead = next;
+  for (UINT32 i = 0; i < ECHO_VSP_MAX_CHANNELS; ++i) {
+    ECHO_VSP_REQUEST* r = vsp->Channels[i].BackendHead;
+    while (r != NULL) {
+      ECHO_VSP_REQUEST* next = r->Next;
+      free(r);
+      r = next;
+    }
   }
   free(vsp->Pattern);
   free(vsp);

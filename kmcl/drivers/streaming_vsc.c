@@ -243,7 +243,7 @@ static NTSTATUS StreamConfigureChannel(STREAM_CHANNEL* sch) {
   }
   if (NT_SUCCESS(status) && config->TargetVpSpread) {
     const UINT32 vp_count = config->VpCount != 0 ? config->VpCount : 1;
-    status = vsc->Kmcl.VmbClientChannelInitSetTargetProcessorIndex(channel, sch->Index % vp_count);
+    status = vsc->Kmcl.VmbClientChannelInitSetTargetProcessorIndex(channel, config->FirstVp + sch->Index % vp_count);
   }
   return status;
 }

@@ -14,7 +14,7 @@
  * KMCL binds each to one of the primary's sub-channel offers (same type and
  * instance, sub-channel index != 0), lowest relid first. With
  * Config.TargetVpSpread, channel i also gets
- * VmbClientChannelInitSetTargetProcessorIndex(i % VpCount), so each channel
+ * VmbClientChannelInitSetTargetProcessorIndex(FirstVp + i % VpCount), so each channel
  * interrupts its own guest VP; otherwise KMCL picks (vmbsim: relid % VPs).
  * All Init* calls for every channel are made by StreamingVscCreate.
  *
@@ -72,6 +72,9 @@ typedef struct _STREAMING_VSC_CONFIG {
      VmbClientChannelInitSetTargetProcessorIndex). */
   BOOLEAN TargetVpSpread;
   UINT32 VpCount; /* The guest's VP count, for the spread; 0 = 1. */
+  /* The first VP of the spread: channel i interrupts VP
+     FirstVp + i % VpCount (0: the spread starts at VP 0). */
+  UINT32 FirstVp;
   /* Ring sizes in 4 KiB pages; both 0 = library default (the setter is not
      called), otherwise both are passed as given. */
   UINT32 IncomingPageCount;

@@ -282,7 +282,8 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeSyncClient(const DriverConte
 // streaming_vsc: fire-and-forget packets over a primary and its sub-channels.
 class StreamingVscInstance : public DriverInstance {
  public:
-  explicit StreamingVscInstance(STREAMING_VSC* vsc) : vsc_(vsc) {}
+  StreamingVscInstance(STREAMING_VSC* vsc, std::unique_ptr<ServiceTimer> service)
+      : vsc_(vsc), service_(std::move(service)) {}
   void Destroy() override {
     StreamingVscDestroy(vsc_);
     vsc_ = nullptr;
@@ -297,6 +298,7 @@ class StreamingVscInstance : public DriverInstance {
 
  private:
   STREAMING_VSC* vsc_;
+  std::unique_ptr<ServiceTimer> service_;  // The driver calls it until Destroy.
 };
 
 absl::StatusOr<std::unique_ptr<DriverInstance>> MakeStreamingVsc(const DriverContext& c) {
@@ -308,15 +310,21 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeStreamingVsc(const DriverCon
   config.PacketsPerChannel = static_cast<UINT64>(IntParam(*c.driver, "packets_per_channel", 1000));
   config.TargetVpSpread = BoolParam(*c.driver, "target_vp_spread", true) ? TRUE : FALSE;
   config.VpCount = static_cast<UINT32>(IntParam(*c.driver, "vp_count", 1));
+  config.FirstVp = static_cast<UINT32>(IntParam(*c.driver, "first_vp", 0));
   config.IncomingPageCount = c.channel->incoming_ring_pages;
   config.OutgoingPageCount = c.channel->outgoing_ring_pages;
   config.MaxPacketSize = c.channel->max_packet_bytes;
+  VMBSIM_ASSIGN_OR_RETURN(std::unique_ptr<ServiceTimer> service, ServiceTimer::For(c));
+  if (service != nullptr) {
+    config.ServiceRoutine = &ServiceTimer::Run;
+    config.ServiceContext = service.get();
+  }
   STREAMING_VSC* vsc = nullptr;
   const NTSTATUS status = StreamingVscCreate(c.device, &config, &vsc);
   if (status != STATUS_SUCCESS) {
     return CreateFailed(status, "StreamingVscCreate");
   }
-  return std::make_unique<StreamingVscInstance>(vsc);
+  return std::make_unique<StreamingVscInstance>(vsc, std::move(service));
 }
 
 }  // namespace
@@ -381,8 +389,13 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                  .guest_side = true,
                  .params = {{"packet_bytes", ParamType::kInt, "in-band bytes per packet", 0, 16777216},
                             {"packets_per_channel", ParamType::kInt, "packets each channel sends", 0, 1000000000},
-                            {"target_vp_spread", ParamType::kBool, "channel i interrupts guest VP i % vp_count"},
-                            {"vp_count", ParamType::kInt, "guest VPs to spread over", 1, 1024}}},
+                            {"target_vp_spread", ParamType::kBool, "channel i interrupts guest VP first_vp + i % vp_count"},
+                            {"vp_count", ParamType::kInt, "guest VPs to spread over", 1, 1024},
+                            {"first_vp", ParamType::kInt,
+                             "the spread's first VP: channel i interrupts guest VP first_vp + i % vp_count", 0, 1023},
+                            {"service", ParamType::kDistribution,
+                             "the driver's work per packet (building it), a distribution in ns, spent on the sending "
+                             "VP before each send"}}},
                 MakeStreamingVsc)
       .IgnoreError();
   return registry;

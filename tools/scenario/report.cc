@@ -197,6 +197,7 @@ std::string ReportJson(const RunReport& r) {
         .KUInt("servers", f.servers)
         .KUInt("arrivals", f.arrivals)
         .KUInt("served", f.served)
+        .KNum("served_per_s", PerSecond(f.served, f.window_ns))
         .KNum("utilisation", f.utilisation)
         .KNum("queue_length_mean", f.queue_length_mean)
         .KUInt("queue_length_max", f.queue_length_max)
@@ -394,9 +395,9 @@ std::string ReportSummary(const RunReport& r) {
   for (const BackendReport& b : r.backends) {
     const BackendFigures& f = b.figures;
     absl::StrAppendFormat(&out,
-                          "  backend %s: %d servers, %d served, utilisation %.3f, queue mean %.2f max %d, "
+                          "  backend %s: %d servers, %d served (%.0f/s), utilisation %.3f, queue mean %.2f max %d, "
                           "wait mean %.1f us, service mean %.1f us\n",
-                          b.name, f.servers, f.served, f.utilisation, f.queue_length_mean, f.queue_length_max,
+                          b.name, f.servers, f.served, PerSecond(f.served, f.window_ns), f.utilisation, f.queue_length_mean, f.queue_length_max,
                           f.wait_mean_ns / 1000.0, f.service_mean_ns / 1000.0);
   }
   absl::StrAppendFormat(&out, "  verifier findings: %d (%d unexpected)\n", r.findings_total, r.unexpected_findings);

@@ -41,7 +41,8 @@ void JsonOptional(Json& j, const std::string& key, const std::optional<double>& 
 
 std::map<std::string, double> MetricsOf(const scenario::RunReport& r) {
   std::map<std::string, double> m;
-  const double seconds = static_cast<double>(r.simulated_ns) / 1e9;
+  // The measured window (after stop.warmup_ns; all of the run without one).
+  const double seconds = static_cast<double>(r.measured_ns) / 1e9;
   uint64_t packets = 0;
   for (const scenario::ChannelReport& c : r.channels) {
     const kmcl::DirectionTransactions& g = c.metrics.guest_to_host;
@@ -83,6 +84,14 @@ std::map<std::string, double> MetricsOf(const scenario::RunReport& r) {
   m["host_vp_utilisation"] = host_vps == 0 ? 0.0 : host_sum / static_cast<double>(host_vps);
   m["host_vp_utilisation_max"] = host_max;
   m["guest_vp_utilisation"] = guest_vps == 0 ? 0.0 : guest_sum / static_cast<double>(guest_vps);
+  for (const scenario::BackendReport& b : r.backends) {
+    const std::string p = "backend." + b.name + ".";
+    const double window = static_cast<double>(b.figures.window_ns) / 1e9;
+    m[p + "served_per_s"] = window > 0 ? static_cast<double>(b.figures.served) / window : 0.0;
+    m[p + "utilisation"] = b.figures.utilisation;
+    m[p + "queue_length_mean"] = b.figures.queue_length_mean;
+    m[p + "wait_mean_ns"] = b.figures.wait_mean_ns;
+  }
   m["lost_packets"] = static_cast<double>(r.lost_packets);
   m["events"] = static_cast<double>(r.events);
   m["simulated_ns"] = static_cast<double>(r.simulated_ns);
