@@ -463,6 +463,17 @@ extern "C" ULONGLONG KeQueryInterruptTime(VOID) {
   return runtime == nullptr ? 0 : runtime->Now100ns();
 }
 
+extern "C" ULONG KeGetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber) {
+  Runtime* runtime = Runtime::Current();
+  const uint32_t vp = runtime == nullptr ? 0 : runtime->CurrentVpIndex();
+  if (ProcNumber != nullptr) {
+    ProcNumber->Group = 0;
+    ProcNumber->Number = static_cast<UCHAR>(vp);
+    ProcNumber->Reserved = 0;
+  }
+  return vp;
+}
+
 extern "C" VOID KeStallExecutionProcessor(ULONG MicroSeconds) {
   Runtime* runtime = Runtime::Current();
   if (runtime != nullptr) runtime->StallExecution(vmbsim::sim::SimDuration::Microseconds(MicroSeconds));

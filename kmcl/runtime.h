@@ -473,6 +473,9 @@ class Runtime {
 
   // Simulated time in 100 ns units (the running VP's clock inside work).
   uint64_t Now100ns() const;
+  // KeGetCurrentProcessorNumberEx: the index of the VP the caller runs on
+  // (0 outside driver context).
+  uint32_t CurrentVpIndex() const { return context_.vp != nullptr ? context_.vp->vp_index() : 0; }
   // KeStallExecutionProcessor: charges `duration` to the caller's VP.
   void StallExecution(sim::SimDuration duration);
 

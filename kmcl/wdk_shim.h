@@ -444,6 +444,19 @@ VMBSIM_STATIC_ASSERT(offsetof(INTERFACE, Context) == 8 &&
    from the current runtime. */
 ULONGLONG KeQueryInterruptTime(VOID);
 
+/* The processor (wdm.h PROCESSOR_NUMBER): group and number in the group. */
+typedef struct _PROCESSOR_NUMBER {
+  USHORT Group;
+  UCHAR Number;
+  UCHAR Reserved;
+} PROCESSOR_NUMBER, *PPROCESSOR_NUMBER;
+
+/* The calling processor's system-wide index (wdm.h); fills *ProcNumber when
+   not NULL (vmbsim: group 0, number the VP index, up to 255). vmbsim answers
+   with the index of the VP the caller runs on in its partition; outside
+   driver context, 0. */
+ULONG KeGetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber);
+
 /* Busy-waits the calling processor for MicroSeconds (wdm.h; the WDK asks for
    at most 50 us per call, vmbsim does not enforce it). vmbsim charges the
    time to the VP the caller runs on, so a driver models its own work per

@@ -8,6 +8,7 @@
 // trip includes the service. VP speed: the host VP of a half-speed root is
 // busy exactly twice as long for the same packets.
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,37 @@ TEST(VpSpeedRunTest, AHalfSpeedHostVpIsBusyTwiceAsLongForTheSameWork) {
   EXPECT_EQ(half.vps[0].busy_ns, 2 * nominal.vps[0].busy_ns);
   // The guest's VPs keep their speed and their time.
   for (size_t i = 1; i < nominal.vps.size(); ++i) EXPECT_EQ(half.vps[i].busy_ns, nominal.vps[i].busy_ns) << i;
+}
+
+TEST(RrVscSubChannelsTest, AClosedLoopDealsItsWindowOverTheChannels) {
+  // 4 slots over the primary and 3 sub-channels, one each: about 250
+  // requests each (the channels open at different times and share the
+  // total of 1000, so the first ones open carry a few more).
+  const RunReport r = RunLibrary("hello", {"fabric.guests.0.vps=4", "channels.0.sub_channels=3"});
+  ASSERT_TRUE(r.expectations_met);
+  ASSERT_EQ(r.channels.size(), 1u);
+  EXPECT_EQ(r.channels[0].relids.size(), 4u);
+  const std::map<std::string, int64_t>& g = r.channels[0].guest_driver;
+  EXPECT_EQ(g.at("channels"), 4);
+  EXPECT_GE(g.at("sent_per_channel_min"), 240);
+  EXPECT_LE(g.at("sent_per_channel_max"), 260);
+  EXPECT_EQ(r.channels[0].metrics.guest_to_host.packets_processed, 1000u);
+}
+
+TEST(RrVscSubChannelsTest, AnOpenLoopRequestGoesOutOnTheSendingVpsChannel) {
+  // 1000 requests sent from VPs 0..3 in turn, from 3 ms (every channel is
+  // open by then): each channel carries one VP's.
+  const RunReport r = RunLibrary("hello", {"fabric.guests.0.vps=4", "channels.0.sub_channels=3",
+                                           "workloads.0.arrival={\"kind\": \"fixed_rate\", \"interval_ns\": 5000}",
+                                           "workloads.0.start_ns=3000000", "workloads.0.send_vps=[0, 1, 2, 3]"});
+  ASSERT_TRUE(r.expectations_met);
+  const std::map<std::string, int64_t>& g = r.channels[0].guest_driver;
+  EXPECT_EQ(g.at("sent_per_channel_min"), 250);
+  EXPECT_EQ(g.at("sent_per_channel_max"), 250);
+  // With no sub-channels everything goes on the primary, as before.
+  const RunReport one = RunLibrary("hello", {"fabric.guests.0.vps=4"});
+  EXPECT_EQ(one.channels[0].guest_driver.at("channels"), 1);
+  EXPECT_EQ(one.channels[0].guest_driver.at("sent_per_channel_max"), 1000);
 }
 
 }  // namespace

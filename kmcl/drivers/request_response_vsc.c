@@ -16,8 +16,11 @@
 /* One request's packet object and timing. Closed-loop requests live in the
    pool and are reused; open-loop ones are allocated per RrVscSubmit, linked
    into a list while in flight, and freed by their completion routine. */
+typedef struct _RR_CHANNEL RR_CHANNEL;
+
 typedef struct _RR_REQUEST {
   RR_VSC* Vsc;
+  RR_CHANNEL* Channel; /* The channel its packet object belongs to. */
   VMBPACKET Packet; /* NULL in a pool entry VmbPacketAllocate could not fill. */
   struct _RR_REQUEST* Next;
   struct _RR_REQUEST* Prev;
@@ -26,17 +29,29 @@ typedef struct _RR_REQUEST {
   BOOLEAN InFlight;
 } RR_REQUEST;
 
-struct _RR_VSC {
+/* One of the VSC's channels; its VmbChannelGetPointer. */
+struct _RR_CHANNEL {
+  RR_VSC* Vsc;
   VMBCHANNEL Channel;
+  UINT32 Index;           /* 0 = the primary. */
+  BOOLEAN Enabled;        /* VmbChannelEnable succeeded: Disable at teardown. */
+  BOOLEAN Running;        /* From EvtChannelPostStarted to EvtChannelSuspend. */
+  BOOLEAN Suspended;      /* From EvtChannelSuspend to the next EvtChannelPostStarted. */
+  BOOLEAN PoolHasPackets; /* Its pool slots' packet objects were allocated. */
+};
+
+struct _RR_VSC {
+  RR_CHANNEL Channels[RR_VSC_MAX_CHANNELS]; /* [0] the primary. */
+  UINT32 ChannelCount; /* Allocated and configured, in Channels[0..ChannelCount). */
   RR_VSC_CONFIG Config;
   RR_VSC_STATS Stats;
   UINT8* Request; /* The request being built; VmbPacketSend copies it. */
   UINT64 NextSequence;
-  BOOLEAN Running;           /* From EvtChannelPostStarted to EvtChannelSuspend. */
-  BOOLEAN Suspended;         /* From EvtChannelSuspend to the next EvtChannelPostStarted. */
-  BOOLEAN PoolHasPackets;    /* The pool's packet objects were allocated. */
-  RR_REQUEST* Pool;          /* Config.Outstanding entries. */
+  BOOLEAN SubChannelsEnabled;
+  RR_REQUEST* Pool;          /* Config.Outstanding entries; slot k on channel k % channels. */
   RR_REQUEST* OpenLoopHead;  /* Open-loop requests in flight. */
+  KMCL_CLIENT_INTERFACE_V5 Kmcl; /* For the V5 setters. */
+  BOOLEAN HaveKmcl;              /* Kmcl holds a reference. */
 };
 
 static EVT_VMB_CHANNEL_OPENED RrChannelOpened;
@@ -95,6 +110,7 @@ static NTSTATUS RrSendBytesAt(RR_VSC* vsc, RR_REQUEST* request, UINT32 bytes, UL
   request->InFlight = TRUE;
   vsc->NextSequence += 1;
   vsc->Stats.Sent += 1;
+  vsc->Stats.ChannelSent[request->Channel->Index] += 1;
   vsc->Stats.InFlight += 1;
   vsc->Stats.BytesSent += bytes;
   return status;
@@ -189,7 +205,7 @@ static VOID RrPacketCompleted(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
     free(request);
     return;
   }
-  if (vsc->Running && RrClosedLoopWantsMore(vsc)) {
+  if (request->Channel->Running && RrClosedLoopWantsMore(vsc)) {
     /* The next request goes out at the time just read, if one was: no KMCL
        call came between, so asking again would give the same value. A
        failure leaves the packet idle until the next PostStarted. */
@@ -200,26 +216,32 @@ static VOID RrPacketCompleted(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
 
 /* ---- Closed loop ---- */
 
-/* Gives every pool entry a packet object whose completion routine (and so
-   whose freeing) is ours. Entries left without one shrink the window. */
-static VOID RrAllocatePoolPackets(RR_VSC* vsc) {
-  for (UINT32 i = 0; i < vsc->Config.Outstanding; ++i) {
+/* Gives every pool slot of `rch` (slots k with k % channels == its index)
+   a packet object of that channel whose completion routine (and so whose
+   freeing) is ours. Slots left without one shrink the window. */
+static VOID RrAllocatePoolPackets(RR_CHANNEL* rch) {
+  RR_VSC* vsc = rch->Vsc;
+  for (UINT32 i = rch->Index; i < vsc->Config.Outstanding; i += vsc->ChannelCount) {
     RR_REQUEST* request = &vsc->Pool[i];
-    request->Packet = VmbPacketAllocate(vsc->Channel);
+    request->Channel = rch;
+    request->Packet = VmbPacketAllocate(rch->Channel);
     if (request->Packet == NULL) {
       break;
     }
     VmbPacketSetCompletionRoutine(request->Packet, RrPacketCompleted);
     VmbPacketSetPointer(request->Packet, request);
   }
-  vsc->PoolHasPackets = TRUE;
+  rch->PoolHasPackets = TRUE;
 }
 
-static VOID RrStartClosedLoop(RR_VSC* vsc) {
-  if (!vsc->PoolHasPackets) {
-    RrAllocatePoolPackets(vsc);
+/* Sends on every idle pool slot of `rch`. */
+static VOID RrStartClosedLoop(RR_CHANNEL* rch) {
+  RR_VSC* vsc = rch->Vsc;
+  if (!rch->PoolHasPackets) {
+    RrAllocatePoolPackets(rch);
   }
-  for (UINT32 i = 0; i < vsc->Config.Outstanding && RrClosedLoopWantsMore(vsc); ++i) {
+  for (UINT32 i = rch->Index; i < vsc->Config.Outstanding && RrClosedLoopWantsMore(vsc);
+       i += vsc->ChannelCount) {
     RR_REQUEST* request = &vsc->Pool[i];
     if (request->Packet != NULL && !request->InFlight) {
       (void)RrSend(vsc, request);
@@ -231,11 +253,24 @@ static VOID RrStartClosedLoop(RR_VSC* vsc) {
 
 NTSTATUS RrVscSubmit(RR_VSC* Vsc) { return RrVscSubmitBytes(Vsc, Vsc->Config.RequestBytes); }
 
+/* The channel an open-loop request goes out on: the sending processor's,
+   when it runs; else the primary (see request_response_vsc.h). */
+static RR_CHANNEL* RrSubmitChannel(RR_VSC* vsc) {
+  if (vsc->ChannelCount > 1) {
+    RR_CHANNEL* rch = &vsc->Channels[KeGetCurrentProcessorNumberEx(NULL) % vsc->ChannelCount];
+    if (rch->Running) {
+      return rch;
+    }
+  }
+  return &vsc->Channels[0];
+}
+
 NTSTATUS RrVscSubmitBytes(RR_VSC* Vsc, UINT32 Bytes) {
   if (Bytes > Vsc->Config.RequestBytes) {
     return STATUS_INVALID_PARAMETER_2; /* The request buffer holds RequestBytes. */
   }
-  if (Vsc->Suspended) {
+  RR_CHANNEL* rch = RrSubmitChannel(Vsc);
+  if (rch->Suspended) {
     /* Suspended (a rescind, a close): sending now is a contract violation.
        Before the first start, sends are fine: KMCL queues them until the open.
        Counted with the sends that failed: the request was not sent. */
@@ -247,7 +282,8 @@ NTSTATUS RrVscSubmitBytes(RR_VSC* Vsc, UINT32 Bytes) {
     return STATUS_INSUFFICIENT_RESOURCES;
   }
   request->Vsc = Vsc;
-  request->Packet = VmbPacketAllocate(Vsc->Channel);
+  request->Channel = rch;
+  request->Packet = VmbPacketAllocate(rch->Channel);
   if (request->Packet == NULL) {
     free(request);
     return STATUS_INSUFFICIENT_RESOURCES;
@@ -271,9 +307,11 @@ NTSTATUS RrVscSubmitBytes(RR_VSC* Vsc, UINT32 Bytes) {
 /* ---- Channel callbacks ---- */
 
 /* Packets from the host carry nothing this driver acts on. */
+static RR_CHANNEL* RrChannelOf(VMBCHANNEL channel) { return (RR_CHANNEL*)VmbChannelGetPointer(channel); }
+
 static VOID RrProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet, PVOID Buffer,
                             UINT32 BufferLength, UINT32 Flags) {
-  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RR_VSC* vsc = RrChannelOf(Channel)->Vsc;
   (void)Buffer;
   (void)BufferLength;
   (void)Flags;
@@ -287,44 +325,66 @@ static VOID RrRecordEvent(RR_VSC* vsc, VMBSIM_DRIVER_EVENT event, UINT64* counte
 }
 
 static NTSTATUS RrChannelOpened(VMBCHANNEL Channel) {
-  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RR_VSC* vsc = RrChannelOf(Channel)->Vsc;
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_OPENED, &vsc->Stats.Opened);
   return STATUS_SUCCESS;
 }
 
 static VOID RrChannelClosed(VMBCHANNEL Channel) {
-  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RR_VSC* vsc = RrChannelOf(Channel)->Vsc;
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_CLOSED, &vsc->Stats.Closed);
 }
 
 /* The driver must stop sending (spec §5.3): completions from here on leave
    their packets idle. */
 static VOID RrChannelSuspend(VMBCHANNEL Channel) {
-  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RR_CHANNEL* rch = RrChannelOf(Channel);
+  RR_VSC* vsc = rch->Vsc;
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_SUSPEND, &vsc->Stats.Suspended);
-  vsc->Running = FALSE;
-  vsc->Suspended = TRUE;
+  rch->Running = FALSE;
+  rch->Suspended = TRUE;
 }
 
 static VOID RrChannelStarted(VMBCHANNEL Channel) {
-  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RR_VSC* vsc = RrChannelOf(Channel)->Vsc;
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_STARTED, &vsc->Stats.Started);
 }
 
+/* From the primary's first PostStarted: enable every sub-channel (Enable is
+   PASSIVE and does not block; KMCL binds each to a sub-channel offer of the
+   open primary, at once or when the offer arrives; client Enable implies
+   Start). */
+static VOID RrEnableSubChannels(RR_VSC* vsc) {
+  vsc->SubChannelsEnabled = TRUE;
+  for (UINT32 i = 1; i < vsc->ChannelCount; ++i) {
+    RR_CHANNEL* rch = &vsc->Channels[i];
+    if (!NT_SUCCESS(VmbChannelEnable(rch->Channel))) {
+      vsc->Stats.SubChannelEnableErrors += 1;
+      continue;
+    }
+    rch->Enabled = TRUE;
+  }
+}
+
 /* The incoming queue runs, so completions can arrive: start (or resume) the
-   closed loop. */
+   channel's share of the closed loop; the primary's first one also brings up
+   the sub-channels. */
 static VOID RrChannelPostStarted(VMBCHANNEL Channel) {
-  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RR_CHANNEL* rch = RrChannelOf(Channel);
+  RR_VSC* vsc = rch->Vsc;
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_POST_STARTED, &vsc->Stats.PostStarted);
-  vsc->Running = TRUE;
-  vsc->Suspended = FALSE;
+  rch->Running = TRUE;
+  rch->Suspended = FALSE;
+  if (rch->Index == 0 && !vsc->SubChannelsEnabled) {
+    RrEnableSubChannels(vsc);
+  }
   if (vsc->Config.Outstanding != 0) {
-    RrStartClosedLoop(vsc);
+    RrStartClosedLoop(rch);
   }
 }
 
 static VOID RrChannelPnpFailure(VMBCHANNEL Channel, NTSTATUS FailureStatus) {
-  RR_VSC* vsc = (RR_VSC*)VmbChannelGetPointer(Channel);
+  RR_VSC* vsc = RrChannelOf(Channel)->Vsc;
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_PNP_FAILURE, &vsc->Stats.PnpFailures);
   vsc->Stats.LastPnpFailureStatus = FailureStatus;
 }
@@ -337,9 +397,11 @@ static BOOLEAN RrIsZeroGuid(const GUID* guid) {
 }
 
 /* The checked Init* calls of spec §8.2 with callbacks and pointer, in that
-   order; returns the first failure. */
-static NTSTATUS RrConfigureChannel(RR_VSC* vsc) {
-  const VMBCHANNEL channel = vsc->Channel;
+   order, then the V5 ones for a sub-channel (primary, target VP); returns
+   the first failure. */
+static NTSTATUS RrConfigureChannel(RR_CHANNEL* rch) {
+  RR_VSC* vsc = rch->Vsc;
+  const VMBCHANNEL channel = rch->Channel;
   const RR_VSC_CONFIG* config = &vsc->Config;
   NTSTATUS status = VmbChannelInitSetMaximumPacketSize(channel, config->MaxPacketSize);
   if (NT_SUCCESS(status) && (config->IncomingPageCount != 0 || config->OutgoingPageCount != 0)) {
@@ -359,24 +421,32 @@ static NTSTATUS RrConfigureChannel(RR_VSC* vsc) {
   if (NT_SUCCESS(status)) {
     status = VmbChannelInitSetProcessPacketCallbacks(channel, RrProcessPacket, NULL);
   }
-  VmbChannelSetPointer(channel, vsc);
-  if (NT_SUCCESS(status)) {
+  VmbChannelSetPointer(channel, rch);
+  if (NT_SUCCESS(status) && rch->Index == 0) {
     const GUID* instance =
         RrIsZeroGuid(&config->InterfaceInstance) ? NULL : &config->InterfaceInstance;
     status = VmbClientChannelInitSetTargetPnp(channel, &config->InterfaceType, instance,
                                               RrChannelPnpFailure);
   }
+  if (NT_SUCCESS(status) && rch->Index != 0) {
+    /* Type and instance come from the primary's offer. */
+    status = vsc->Kmcl.VmbChannelInitSetPrimaryChannel(channel, vsc->Channels[0].Channel);
+    if (NT_SUCCESS(status)) {
+      const UINT32 vp_count = config->VpCount != 0 ? config->VpCount : 1;
+      status = vsc->Kmcl.VmbClientChannelInitSetTargetProcessorIndex(channel, rch->Index % vp_count);
+    }
+  }
   return status;
 }
 
 /* The settings real drivers make without checking a result (spec §8.2). */
-static VOID RrApplyUncheckedSettings(RR_VSC* vsc) {
+static VOID RrApplyUncheckedSettings(RR_CHANNEL* rch) {
   UNICODE_STRING name;
-  VmbChannelSetIncomingProcessingAtPassive(vsc->Channel, vsc->Config.ProcessAtPassive);
+  VmbChannelSetIncomingProcessingAtPassive(rch->Channel, rch->Vsc->Config.ProcessAtPassive);
   name.Buffer = kRrFriendlyName;
   name.Length = (USHORT)(sizeof(kRrFriendlyName) - sizeof(WCHAR)); /* Bytes, no NUL. */
   name.MaximumLength = (USHORT)sizeof(kRrFriendlyName);
-  (void)VmbChannelInitSetFriendlyName(vsc->Channel, &name);
+  (void)VmbChannelInitSetFriendlyName(rch->Channel, &name);
 }
 
 static VOID RrFree(RR_VSC* vsc) {
@@ -409,31 +479,106 @@ static RR_VSC* RrAllocate(const RR_VSC_CONFIG* config) {
   return vsc;
 }
 
+/* Queries the client V5 table and checks it has the members this driver
+   calls; keeps the reference. */
+static NTSTATUS RrQueryClientV5(RR_VSC* vsc, PDEVICE_OBJECT device) {
+  memset(&vsc->Kmcl, 0, sizeof(vsc->Kmcl));
+  const NTSTATUS status = VmbsimQueryInterface(
+      device, &KMCL_CLIENT_INTERFACE_TYPE, (PINTERFACE)&vsc->Kmcl,
+      (USHORT)sizeof(KMCL_CLIENT_INTERFACE_V5), KMCL_CLIENT_INTERFACE_VERSION_V5, NULL);
+  if (!NT_SUCCESS(status)) {
+    return status;
+  }
+  vsc->HaveKmcl = TRUE;
+  if (vsc->Kmcl.VmbChannelInitSetPrimaryChannel == NULL ||
+      vsc->Kmcl.VmbClientChannelInitSetTargetProcessorIndex == NULL) {
+    return STATUS_NOT_SUPPORTED;
+  }
+  return STATUS_SUCCESS;
+}
+
+/* Allocates and configures the next channel (the primary first). On failure
+   the channel is cleaned up again and not counted. */
+static NTSTATUS RrCreateChannel(RR_VSC* vsc, PDEVICE_OBJECT device) {
+  RR_CHANNEL* rch = &vsc->Channels[vsc->ChannelCount];
+  rch->Vsc = vsc;
+  rch->Index = vsc->ChannelCount;
+  NTSTATUS status = VmbChannelAllocate(device, FALSE, &rch->Channel);
+  if (NT_SUCCESS(status)) {
+    status = RrConfigureChannel(rch);
+    if (!NT_SUCCESS(status)) {
+      VmbChannelCleanup(rch->Channel);
+    }
+  }
+  if (!NT_SUCCESS(status)) {
+    rch->Channel = NULL;
+    return status;
+  }
+  RrApplyUncheckedSettings(rch);
+  vsc->ChannelCount += 1;
+  return STATUS_SUCCESS;
+}
+
+/* Disables the enabled channels, sub-channels first (last first), frees the
+   packet objects the driver still owns, cleans every channel up, releases
+   the table and frees the VSC. */
+static VOID RrTeardown(RR_VSC* vsc) {
+  for (UINT32 i = vsc->ChannelCount; i > 0; --i) {
+    RR_CHANNEL* rch = &vsc->Channels[i - 1];
+    if (rch->Enabled) {
+      VmbChannelDisable(rch->Channel);
+      rch->Enabled = FALSE;
+    }
+    rch->Running = FALSE; /* Also when the channel never ran. */
+  }
+  for (UINT32 i = 0; i < vsc->Config.Outstanding; ++i) {
+    RR_REQUEST* request = &vsc->Pool[i];
+    if (request->Packet != NULL && !request->InFlight) {
+      VmbPacketFree(request->Packet);
+    }
+  }
+  /* Packet objects still in flight (KMCL never ended their transaction) go
+     with their channel; after Cleanup no completion routine can run. */
+  for (UINT32 i = vsc->ChannelCount; i > 0; --i) {
+    VmbChannelCleanup(vsc->Channels[i - 1].Channel);
+  }
+  while (vsc->OpenLoopHead != NULL) {
+    RR_REQUEST* request = vsc->OpenLoopHead;
+    vsc->OpenLoopHead = request->Next;
+    free(request);
+  }
+  if (vsc->HaveKmcl) {
+    vsc->Kmcl.InterfaceDereference(vsc->Kmcl.Context);
+  }
+  RrFree(vsc);
+}
+
 NTSTATUS RrVscCreate(PDEVICE_OBJECT Device, const RR_VSC_CONFIG* Config, RR_VSC** Vsc) {
-  if (Config == NULL || Vsc == NULL) {
+  if (Config == NULL || Vsc == NULL || Config->SubChannels >= RR_VSC_MAX_CHANNELS) {
     return STATUS_INVALID_PARAMETER;
   }
   RR_VSC* vsc = RrAllocate(Config);
   if (vsc == NULL) {
     return STATUS_INSUFFICIENT_RESOURCES;
   }
-  NTSTATUS status = VmbChannelAllocate(Device, FALSE, &vsc->Channel);
-  if (!NT_SUCCESS(status)) {
-    RrFree(vsc);
-    return status;
+  NTSTATUS status = STATUS_SUCCESS;
+  if (Config->SubChannels != 0) {
+    status = RrQueryClientV5(vsc, Device);
   }
-  status = RrConfigureChannel(vsc);
+  for (UINT32 i = 0; NT_SUCCESS(status) && i <= Config->SubChannels; ++i) {
+    status = RrCreateChannel(vsc, Device);
+  }
   if (NT_SUCCESS(status)) {
-    RrApplyUncheckedSettings(vsc);
-    status = VmbChannelEnable(vsc->Channel);
+    status = VmbChannelEnable(vsc->Channels[0].Channel);
   }
   if (!NT_SUCCESS(status)) {
-    VmbChannelCleanup(vsc->Channel); /* Still Disabled: a failed Enable leaves it so. */
-    RrFree(vsc);
+    RrTeardown(vsc); /* Nothing is enabled: a failed Enable leaves it Disabled. */
     return status;
   }
+  vsc->Channels[0].Enabled = TRUE;
+  vsc->Stats.Channels = vsc->ChannelCount;
   /* Implied by Enable on a client; real drivers call it anyway (spec §8.2). */
-  VmbChannelStart(vsc->Channel);
+  VmbChannelStart(vsc->Channels[0].Channel);
   /* Before the open completes: KMCL queues these until the channel opens. */
   for (UINT32 i = 0; i < vsc->Config.EarlyRequests; ++i) {
     if (!NT_SUCCESS(RrVscSubmit(vsc))) {
@@ -448,25 +593,9 @@ VOID RrVscDestroy(RR_VSC* Vsc) {
   if (Vsc == NULL) {
     return;
   }
-  VmbChannelDisable(Vsc->Channel);
-  Vsc->Running = FALSE; /* Also when the channel never ran. */
-  for (UINT32 i = 0; i < Vsc->Config.Outstanding; ++i) {
-    RR_REQUEST* request = &Vsc->Pool[i];
-    if (request->Packet != NULL && !request->InFlight) {
-      VmbPacketFree(request->Packet);
-    }
-  }
-  /* Packet objects still in flight (KMCL never ended their transaction) go
-     with the channel; after Cleanup no completion routine can run. */
-  VmbChannelCleanup(Vsc->Channel);
-  while (Vsc->OpenLoopHead != NULL) {
-    RR_REQUEST* request = Vsc->OpenLoopHead;
-    Vsc->OpenLoopHead = request->Next;
-    free(request);
-  }
-  RrFree(Vsc);
+  RrTeardown(Vsc);
 }
 
 VOID RrVscGetStats(const RR_VSC* Vsc, RR_VSC_STATS* Stats) { *Stats = Vsc->Stats; }
 
-VMBCHANNEL RrVscChannel(const RR_VSC* Vsc) { return Vsc->Channel; }
+VMBCHANNEL RrVscChannel(const RR_VSC* Vsc) { return Vsc->Channels[0].Channel; }

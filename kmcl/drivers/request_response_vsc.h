@@ -15,6 +15,24 @@
  *   - Open loop: the host program calls RrVscSubmit, which sends one request
  *     on a freshly allocated packet object, freed when its transaction ends.
  *
+ * Sub-channels (Config.SubChannels > 0): as the streaming VSC does
+ * (streaming_vsc.h), the driver creates the primary and SubChannels
+ * sub-channels tied to it with the client V5 table's
+ * VmbChannelInitSetPrimaryChannel, sub-channel i interrupting guest VP
+ * i % VpCount, and enables the sub-channels from the primary's first
+ * EvtChannelPostStarted. Requests are spread over the channels that run
+ * (between their EvtChannelPostStarted and EvtChannelSuspend) by one rule:
+ *   - closed loop: window slot k belongs to channel k % (1 + SubChannels),
+ *     is started by that channel's PostStarted and, being a packet object
+ *     of that channel, resent there from its completion routine;
+ *   - open loop: a request goes out on channel p % (1 + SubChannels), p the
+ *     sending processor (KeGetCurrentProcessorNumberEx), when that channel
+ *     runs; on the primary otherwise (before the sub-channels open, or
+ *     after one is suspended). So with a channel per VP each VP sends on
+ *     the channel that interrupts it, as Linux's storvsc picks the channel
+ *     of the sending CPU.
+ * Stats.ChannelSent counts the requests per channel.
+ *
  * A request is Config.RequestBytes bytes: its sequence number (UINT64,
  * little-endian; truncated if RequestBytes < 8) followed by
  * RrVscPatternByte(offset). Packets the host sends to the guest are
@@ -33,6 +51,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The primary plus at most 127 sub-channels. */
+#define RR_VSC_MAX_CHANNELS 128u
 
 typedef struct _RR_VSC_CONFIG {
   GUID InterfaceType;
@@ -58,6 +79,12 @@ typedef struct _RR_VSC_CONFIG {
      the driver's `service` distribution). */
   VOID (*CompletionServiceRoutine)(PVOID Context);
   PVOID CompletionServiceContext;
+  /* Sub-channels besides the primary, 0 to RR_VSC_MAX_CHANNELS - 1 (more
+     fail creation with STATUS_INVALID_PARAMETER). 0: one channel, and no
+     query of the V5 table. */
+  UINT32 SubChannels;
+  /* The guest's VPs: sub-channel i interrupts VP i % VpCount; 0 = 1. */
+  UINT32 VpCount;
 } RR_VSC_CONFIG;
 
 #define RR_VSC_LATENCY_BUCKETS 64u
@@ -87,21 +114,28 @@ typedef struct _RR_VSC_STATS {
   NTSTATUS LastPnpFailureStatus;
   UINT32 EventLog[VMBSIM_DRIVER_EVENT_LOG_CAPACITY]; /* VMBSIM_DRIVER_EVENT codes. */
   UINT32 EventCount; /* Events so far; only the first 32 are in EventLog. */
+  UINT32 Channels;   /* Channels created: 1 + Config.SubChannels. */
+  UINT64 SubChannelEnableErrors;
+  /* Requests sent per channel: [0] the primary, [i] sub-channel i. */
+  UINT64 ChannelSent[RR_VSC_MAX_CHANNELS];
 } RR_VSC_STATS;
 
 typedef struct _RR_VSC RR_VSC;
 
 /* Creates the VSC's client channel under `Device` (the guest device it
-   serves), configures it, and enables and starts it; the channel opens when
-   a matching offer exists. On success writes *Vsc; on failure returns the
-   failing call's NTSTATUS (STATUS_INVALID_PARAMETER for a NULL Config or
-   Vsc, STATUS_INSUFFICIENT_RESOURCES when memory runs out) and leaves
-   nothing behind. PASSIVE_LEVEL. */
+   serves) and its sub-channels, configures them, and enables and starts the
+   primary; the channel opens when a matching offer exists. On success
+   writes *Vsc; on failure returns the failing call's NTSTATUS
+   (STATUS_INVALID_PARAMETER for a NULL Config or Vsc or too many
+   sub-channels, STATUS_INSUFFICIENT_RESOURCES when memory runs out,
+   STATUS_NOT_SUPPORTED when the V5 table lacks a setter it needs) and
+   leaves nothing behind. PASSIVE_LEVEL. */
 NTSTATUS RrVscCreate(PDEVICE_OBJECT Device, const RR_VSC_CONFIG* Config, RR_VSC** Vsc);
 
-/* Disables the channel (closing it; blocks until torn down; KMCL ends the
-   transactions still in flight), frees the packet objects the driver still
-   owns, cleans the channel up and frees the VSC. NULL is ignored.
+/* Disables the sub-channels (last first) and the primary (closing them;
+   blocks until torn down; KMCL ends the transactions still in flight),
+   frees the packet objects the driver still owns, cleans the channels up
+   and frees the VSC. NULL is ignored.
    PASSIVE_LEVEL, not from one of the VSC's own callbacks. */
 VOID RrVscDestroy(RR_VSC* Vsc);
 
@@ -121,7 +155,7 @@ NTSTATUS RrVscSubmitBytes(RR_VSC* Vsc, UINT32 Bytes);
 
 VOID RrVscGetStats(const RR_VSC* Vsc, RR_VSC_STATS* Stats);
 
-/* The VSC's channel, for tests that drive it further. */
+/* The VSC's (primary) channel, for tests that drive it further. */
 VMBCHANNEL RrVscChannel(const RR_VSC* Vsc);
 
 /* Byte `Offset` (>= 8) of every request's payload after its sequence

@@ -1,5 +1,7 @@
 #include "tools/scenario/drivers.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -23,6 +25,7 @@ namespace {
 // a scenario the loader accepts never fails their Create for it.
 static_assert(kSubChannelsMax + 1 == ECHO_VSP_MAX_CHANNELS, "spec.h kSubChannelsMax vs echo_vsp.h");
 static_assert(kSubChannelsMax + 1 == STREAMING_VSC_MAX_CHANNELS, "spec.h kSubChannelsMax vs streaming_vsc.h");
+static_assert(kSubChannelsMax + 1 == RR_VSC_MAX_CHANNELS, "spec.h kSubChannelsMax vs request_response_vsc.h");
 
 // A failed Create as "<function> returned STATUS_X (text)", with the
 // NTSTATUS as the payload; the runner adds which driver on which channel.
@@ -192,10 +195,19 @@ class RrVscInstance : public DriverInstance {
   }
   std::map<std::string, int64_t> figures() const override {
     const RR_VSC_STATS s = Stats();
+    // How the requests spread over the primary and its sub-channels.
+    int64_t least = INT64_MAX, most = 0;
+    for (UINT32 i = 0; i < s.Channels; ++i) {
+      least = std::min(least, static_cast<int64_t>(s.ChannelSent[i]));
+      most = std::max(most, static_cast<int64_t>(s.ChannelSent[i]));
+    }
     return {{"sent", static_cast<int64_t>(s.Sent)},
             {"completed", static_cast<int64_t>(s.Completed)},
             {"failed", static_cast<int64_t>(s.Failed)},
-            {"send_errors", static_cast<int64_t>(s.SendErrors)}};
+            {"send_errors", static_cast<int64_t>(s.SendErrors)},
+            {"channels", static_cast<int64_t>(s.Channels)},
+            {"sent_per_channel_min", s.Channels == 0 ? 0 : least},
+            {"sent_per_channel_max", most}};
   }
 
  private:
@@ -224,6 +236,8 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeRrVsc(const DriverContext& c
     config.TotalRequests = c.closed_loop->requests;
   }
   config.EarlyRequests = static_cast<UINT32>(IntParam(*c.driver, "early_requests", 0));
+  config.SubChannels = c.channel->sub_channels;
+  config.VpCount = c.guest_vps;
   VMBSIM_ASSIGN_OR_RETURN(std::unique_ptr<ServiceTimer> service, ServiceTimer::For(c));
   if (service != nullptr) {
     config.CompletionServiceRoutine = &ServiceTimer::Run;
@@ -361,7 +375,9 @@ DriverRegistry DriverRegistry::WithBuiltins() {
       .IgnoreError();
   registry
       .Register({.name = "rr_vsc",
-                 .description = "guest VSC: request/response transactions from the channel's workload",
+                 .description = "guest VSC: request/response transactions from the channel's workload, over the "
+                                "primary and its sub-channels (a closed loop's slot k on channel k % channels, an "
+                                "open-loop request on the sending VP's channel)",
                  .guest_side = true,
                  .params = {{"early_requests", ParamType::kInt,
                              "requests sent right after Enable, before the channel opens", 0, 1000000},

@@ -65,6 +65,8 @@ struct DriverContext {
   // loop's size when there is one, else the largest open-loop request; 64
   // without workloads. At most RequestBytesMax(*channel).
   uint32_t request_bytes_max = 64;
+  // VPs of the channel's guest partition (drivers that spread over them).
+  uint32_t guest_vps = 1;
   // The channel's shared back-end ("channels[].backend"), or null. Host
   // drivers whose descriptor says uses_backend hand their requests to it.
   Backend* backend = nullptr;

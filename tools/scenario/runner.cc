@@ -642,6 +642,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       context.host_side = host_side;
       context.closed_loop = b.closed_loop;
       context.request_bytes_max = b.request_bytes_max;
+      context.guest_vps = spec.fabric.guests[c.guest - 1].vps;
       context.backend = backend_of(c);
       const DriverFactory* factory = host_side ? b.host_factory : b.guest_factory;
       DriverInstance** slot = host_side ? &b.host : &b.guest;
@@ -692,7 +693,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     rt->RunPassive(0, 0, [which] { which->host->Destroy(); });
     return true;
   };
-  start_host_driver = [&built, &instances, &backend_of, rt = runtime.get()](int index) {
+  auto guest_vps_of = [&spec](const ChannelSpec& c) { return spec.fabric.guests[c.guest - 1].vps; };
+  start_host_driver = [&built, &instances, &backend_of, &guest_vps_of, rt = runtime.get()](int index) {
     Built* which = &built[static_cast<size_t>(index)];
     if (!which->host_stopped) return false;
     DriverContext context;
@@ -706,6 +708,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     context.host_side = true;
     context.closed_loop = which->closed_loop;
     context.request_bytes_max = which->request_bytes_max;
+    context.guest_vps = guest_vps_of(*which->spec);
     context.backend = backend_of(*which->spec);
     const DriverFactory* factory = which->host_factory;
     rt->RunPassive(0, 0, [&instances, which, factory, context] {
