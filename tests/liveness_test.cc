@@ -84,5 +84,43 @@ TEST(LivenessTest, WorkAFaultLostIsNotStuck) {
   EXPECT_TRUE(r.ledger.balanced()) << ReportSummary(r);
 }
 
+// A run cut by its time limit stops with sends in flight: they end in the
+// teardown and are not lost. A send stranded long before the stop is lost
+// even so: it was older at the stop than any send of the run took to
+// complete, whatever the teardown (which cancels it) does with it.
+TEST(LivenessTest, ACutRunsSendsInFlightAreNotLostButStrandedOnesAre) {
+  const RunReport healthy = RunLibrary(
+      "hello", {"stop.time_ns=5000000", R"(faults={"stuck_ns": 100000000})", "expectations.no_lost_packets=false",
+                R"(workloads.0.arrival={"kind": "poisson", "interval_ns": 8000})", "workloads.0.requests=100000"});
+  EXPECT_EQ(healthy.stop_reason, sim::RunResult::kEndTimeReached);
+  ASSERT_TRUE(healthy.ledger_checked);
+  EXPECT_GT(healthy.ledger.in_flight_at_stop, 0u) << ReportSummary(healthy);
+  EXPECT_EQ(healthy.ledger.unaccounted, 0u);
+  EXPECT_TRUE(healthy.ledger.balanced());
+  EXPECT_EQ(ExitCodeFor(healthy), kExitOk) << ReportSummary(healthy);
+
+  // The lost wake-up strands requests early; a second, healthy channel keeps
+  // the run going until its time limit.
+  const RunReport stranded = testing::RunInline(R"json({
+    "name": "stranded_then_cut", "seed": 1, "stop": {"time_ns": 20000000},
+    "fabric": {"root_vps": 1, "guests": [{"vps": 1}]},
+    "channels": [
+      {"name": "racy", "interface_type": "5ca1ab1e-0000-4000-8000-000000000008",
+       "interface_instance": "00000000-0000-4000-8000-000000000070", "host_driver": {"name": "echo_vsp"},
+       "guest_driver": {"name": "rr_vsc"}, "monitored": false, "lost_wakeup_bug": "host"},
+      {"name": "busy", "interface_type": "5ca1ab1e-0000-4000-8000-000000000009",
+       "interface_instance": "00000000-0000-4000-8000-000000000071", "host_driver": {"name": "echo_vsp"},
+       "guest_driver": {"name": "rr_vsc"}}],
+    "workloads": [
+      {"channel": "racy", "arrival": {"kind": "poisson", "interval_ns": 8000}, "requests": 2000},
+      {"channel": "busy", "arrival": {"kind": "fixed_rate", "interval_ns": 10000}, "requests": 100000}],
+    "expectations": {"no_lost_packets": false},
+    "faults": {"stuck_ns": 100000000}})json");
+  EXPECT_EQ(stranded.stop_reason, sim::RunResult::kEndTimeReached);
+  EXPECT_GT(stranded.ledger.unaccounted, 1000u) << ReportSummary(stranded);
+  EXPECT_FALSE(stranded.ledger.balanced());
+  EXPECT_NE(ExitCodeFor(stranded), kExitOk);
+}
+
 }  // namespace
 }  // namespace vmbsim::scenario

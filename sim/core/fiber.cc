@@ -19,7 +19,63 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+#ifdef VMBSIM_FIBER_ASM_X86_64
+// vmbsim_fiber_switch(save_sp, load_sp): pushes the callee-saved registers
+// (System V: rbp, rbx, r12-r15) and the MXCSR and x87 control words on the
+// current stack, stores the stack pointer in *save_sp, switches to load_sp
+// and pops the same from there, returning into the other context. A new
+// fiber's stack is laid out as if it had switched out at the start of
+// vmbsim_fiber_entry, which passes r12 (the Fiber) to FiberEntry.
+asm(R"(
+  .text
+  .p2align 4
+  .globl vmbsim_fiber_switch
+  .type vmbsim_fiber_switch, @function
+vmbsim_fiber_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size vmbsim_fiber_switch, .-vmbsim_fiber_switch
+
+  .p2align 4
+  .globl vmbsim_fiber_entry
+  .type vmbsim_fiber_entry, @function
+vmbsim_fiber_entry:
+  movq %r12, %rdi
+  call vmbsim_fiber_main
+  ud2
+  .size vmbsim_fiber_entry, .-vmbsim_fiber_entry
+  .section .note.GNU-stack,"",@progbits
+  .text
+)");
+
+extern "C" void vmbsim_fiber_switch(void** save_sp, void* load_sp);
+extern "C" void vmbsim_fiber_entry();
+extern "C" [[noreturn]] void vmbsim_fiber_main(void* fiber);
+#endif
+
 namespace vmbsim::sim {
+
+void FiberEntry(Fiber* fiber) { fiber->Main(); }
+
 namespace {
 
 thread_local Fiber* current_fiber = nullptr;
@@ -75,15 +131,19 @@ Fiber::~Fiber() {
 Fiber* Fiber::Current() { return current_fiber; }
 
 void Fiber::Trampoline(unsigned int high, unsigned int low) {
-  Fiber* self = reinterpret_cast<Fiber*>((uintptr_t{high} << 32) | uintptr_t{low});
+  reinterpret_cast<Fiber*>((uintptr_t{high} << 32) | uintptr_t{low})->Main();
+}
+
+void Fiber::Main() {
 #ifdef VMBSIM_ASAN_FIBERS
   // First entry on the fiber's stack: finish the switch that started it.
-  __sanitizer_finish_switch_fiber(nullptr, &self->caller_stack_bottom_, &self->caller_stack_size_);
+  __sanitizer_finish_switch_fiber(nullptr, &caller_stack_bottom_, &caller_stack_size_);
 #endif
-  self->body_();
-  self->finished_ = true;
-  self->SwitchOut();  // Never returns: a finished fiber is not resumed.
+  body_();
+  finished_ = true;
+  SwitchOut();  // Never returns: a finished fiber is not resumed.
   VMBSIM_CHECK(false);
+  __builtin_unreachable();
 }
 
 void Fiber::Resume() {
@@ -93,6 +153,30 @@ void Fiber::Resume() {
   ++resume_count_;
   if (!started_) {
     started_ = true;
+#ifdef VMBSIM_FIBER_ASM_X86_64
+    // The frame vmbsim_fiber_switch pops, from the 16-byte aligned top down:
+    // two words of padding, the return address (vmbsim_fiber_entry, entered
+    // with the stack aligned for its call), rbp, rbx, r12 = this, r13-r15,
+    // and the control words of the thread now.
+    uintptr_t top = reinterpret_cast<uintptr_t>(stack_.get()) + stack_bytes_;
+    top &= ~uintptr_t{15};
+    uint64_t* sp = reinterpret_cast<uint64_t*>(top);
+    *--sp = 0;
+    *--sp = 0;
+    *--sp = reinterpret_cast<uint64_t>(&vmbsim_fiber_entry);
+    *--sp = 0;                                  // rbp
+    *--sp = 0;                                  // rbx
+    *--sp = reinterpret_cast<uint64_t>(this);  // r12
+    *--sp = 0;                                  // r13
+    *--sp = 0;                                  // r14
+    *--sp = 0;                                  // r15
+    uint32_t mxcsr = 0;
+    uint16_t fpucw = 0;
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fpucw));
+    *--sp = uint64_t{mxcsr} | (uint64_t{fpucw} << 32);
+    context_sp_ = sp;
+#else
     VMBSIM_CHECK_EQ(getcontext(&context_), 0);
     context_.uc_stack.ss_sp = stack_.get();
     context_.uc_stack.ss_size = stack_bytes_;
@@ -100,6 +184,7 @@ void Fiber::Resume() {
     const uintptr_t self = reinterpret_cast<uintptr_t>(this);
     makecontext(&context_, reinterpret_cast<void (*)()>(&Fiber::Trampoline), 2,
                 static_cast<unsigned int>(self >> 32), static_cast<unsigned int>(self & 0xFFFFFFFFu));
+#endif
   }
   SwitchIn();
 }
@@ -110,7 +195,11 @@ void Fiber::SwitchIn() {
 #ifdef VMBSIM_ASAN_FIBERS
   __sanitizer_start_switch_fiber(&caller_fake_stack_, stack_.get(), stack_bytes_);
 #endif
+#ifdef VMBSIM_FIBER_ASM_X86_64
+  vmbsim_fiber_switch(&caller_sp_, context_sp_);
+#else
   VMBSIM_CHECK_EQ(swapcontext(&caller_, &context_), 0);
+#endif
 #ifdef VMBSIM_ASAN_FIBERS
   __sanitizer_finish_switch_fiber(caller_fake_stack_, nullptr, nullptr);
 #endif
@@ -124,7 +213,11 @@ void Fiber::SwitchOut() {
   void* fake_stack = nullptr;
   __sanitizer_start_switch_fiber(finished_ ? nullptr : &fake_stack, caller_stack_bottom_, caller_stack_size_);
 #endif
+#ifdef VMBSIM_FIBER_ASM_X86_64
+  vmbsim_fiber_switch(&context_sp_, caller_sp_);
+#else
   VMBSIM_CHECK_EQ(swapcontext(&context_, &caller_), 0);
+#endif
 #ifdef VMBSIM_ASAN_FIBERS
   // Resumed: back on this fiber's stack.
   __sanitizer_finish_switch_fiber(fake_stack, &caller_stack_bottom_, &caller_stack_size_);
@@ -138,3 +231,10 @@ void Fiber::Suspend() {
 }
 
 }  // namespace vmbsim::sim
+
+#ifdef VMBSIM_FIBER_ASM_X86_64
+extern "C" void vmbsim_fiber_main(void* fiber) {
+  vmbsim::sim::FiberEntry(static_cast<vmbsim::sim::Fiber*>(fiber));
+  __builtin_unreachable();
+}
+#endif

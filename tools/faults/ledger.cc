@@ -16,6 +16,7 @@ void Ledger::OnRecord(const sim::TraceRecord& record) {
   last_progress_ = std::max(last_progress_, record.time);
   if (record.kind == kmcl::kKmclSendTraceKind) {
     Entry& e = open_[{record.partition, record.id0, record.id1}];
+    if (e.sends == 0) e.sent = record.time;
     ++e.sends;
     ++sends_;
     e.guest = static_cast<uint16_t>(record.size1 & 0xFFFF);
@@ -35,6 +36,9 @@ void Ledger::OnRecord(const sim::TraceRecord& record) {
     return;
   }
   ++it->second.finishes;
+  if (record.size0 == 0 && record.time > it->second.sent) {
+    completion_latency_max_ = std::max(completion_latency_max_, record.time - it->second.sent);
+  }
   if (record.channel != 0) it->second.relid = record.channel;
   if (it->second.finishes >= it->second.sends) open_.erase(it);
 }
@@ -78,6 +82,14 @@ uint64_t Ledger::UnaccountedOpen(const Injector* injector) const {
   uint64_t open = 0;
   for (const auto& [key, entry] : open_) {
     if (!AccountTo(key, entry, injector).has_value()) open += entry.sends - entry.finishes;
+  }
+  return open;
+}
+
+uint64_t Ledger::UnaccountedOpenSentBefore(sim::SimTime time, const Injector* injector) const {
+  uint64_t open = 0;
+  for (const auto& [key, entry] : open_) {
+    if (entry.sent < time && !AccountTo(key, entry, injector).has_value()) open += entry.sends - entry.finishes;
   }
   return open;
 }

@@ -33,12 +33,16 @@ struct LedgerSummary {
   uint64_t accounted_to_faults = 0;  // Open, and a fault lost them.
   uint64_t unaccounted = 0;          // Open, and no fault explains it.
   uint64_t finished_twice = 0;       // Extra finishes of one send (never allowed).
+  // A run cut by its time limit or event budget: sends still open at the
+  // stop that ended (completed, or failed by the teardown) after it. They
+  // are neither lost nor counted in `completed` / `failed`.
+  uint64_t in_flight_at_stop = 0;
   std::map<size_t, uint64_t> by_fault;  // Injection index -> sends accounted to it.
-  // sends == completed + failed + accounted_to_faults + unaccounted, and
-  // nothing finished twice.
+  // sends == completed + failed + accounted_to_faults + unaccounted +
+  // in_flight_at_stop, nothing unaccounted, and nothing finished twice.
   bool balanced() const {
     return finished_twice == 0 && unaccounted == 0 &&
-           sends == completed + failed + accounted_to_faults + unaccounted;
+           sends == completed + failed + accounted_to_faults + unaccounted + in_flight_at_stop;
   }
 };
 
@@ -51,6 +55,10 @@ class Ledger : public sim::TraceSink {
   LedgerSummary Summarise(const Injector* injector) const;
   // Open sends no fault accounts for.
   uint64_t UnaccountedOpen(const Injector* injector) const;
+  // ... of them, those sent before `time`.
+  uint64_t UnaccountedOpenSentBefore(sim::SimTime time, const Injector* injector) const;
+  // The longest a send took to complete successfully (send to finish).
+  sim::SimDuration completion_latency_max() const { return completion_latency_max_; }
   sim::SimTime last_progress() const { return last_progress_; }
 
  private:
@@ -61,6 +69,7 @@ class Ledger : public sim::TraceSink {
     uint32_t relid = 0;
     uint64_t sends = 0;
     uint64_t finishes = 0;
+    sim::SimTime sent;  // Of its first send.
   };
   std::optional<size_t> AccountTo(const Key& key, const Entry& entry, const Injector* injector) const;
 
@@ -70,6 +79,7 @@ class Ledger : public sim::TraceSink {
   uint64_t failed_ = 0;
   uint64_t finished_twice_ = 0;
   sim::SimTime last_progress_;
+  sim::SimDuration completion_latency_max_;
 };
 
 }  // namespace vmbsim::faults

@@ -257,6 +257,7 @@ std::string ReportJson(const RunReport& r) {
     j.KUInt("completed", l.completed);
     j.KUInt("failed", l.failed);
     j.KUInt("accounted_to_faults", l.accounted_to_faults);
+    j.KUInt("in_flight_at_stop", l.in_flight_at_stop);
     j.KUInt("unaccounted", l.unaccounted);
     j.KUInt("finished_twice", l.finished_twice);
     j.KBool("balanced", l.balanced());
@@ -409,9 +410,10 @@ std::string ReportSummary(const RunReport& r) {
   if (r.ledger_checked) {
     const faults::LedgerSummary& l = r.ledger;
     absl::StrAppendFormat(&out,
-                          "  ledger: %d sends = %d completed + %d failed + %d accounted to faults + %d unaccounted; "
-                          "%d finished twice\n",
-                          l.sends, l.completed, l.failed, l.accounted_to_faults, l.unaccounted, l.finished_twice);
+                          "  ledger: %d sends = %d completed + %d failed + %d accounted to faults + %d in flight at "
+                          "the stop + %d unaccounted; %d finished twice\n",
+                          l.sends, l.completed, l.failed, l.accounted_to_faults, l.in_flight_at_stop, l.unaccounted,
+                          l.finished_twice);
   }
   if (r.stuck) {
     absl::StrAppendFormat(&out, "  STUCK: %s with %d send(s) outstanding (last progress %.3f ms before)\n",
