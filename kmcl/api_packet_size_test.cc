@@ -124,8 +124,8 @@ class PacketSizeTest : public ::testing::Test {
 // ---------------------------------------------------------------------------
 // A maximum-size packet always fits.
 
-// (writer rule, MaximumPacketSize, ring pages asked for, data pages each
-// ring must end up with).
+// (writer rule, MaximumPacketSize, data pages asked for (G10: the counts
+// are data pages), data pages each ring must end up with).
 using FitCase = std::tuple<WriterSizeRule, UINT32, UINT32, uint32_t>;
 
 class MaximumPacketFitsTest : public PacketSizeTest, public ::testing::WithParamInterface<FitCase> {
@@ -185,23 +185,62 @@ TEST_P(MaximumPacketFitsTest, BothWaysAndEchoed) {
 // OpenVMM's T < D - 8 each needs one page more.
 INSTANTIATE_TEST_SUITE_P(
     IssueBoundaries, MaximumPacketFitsTest,
-    ::testing::Values(FitCase{WriterSizeRule::kLinuxEmcl, 4057, 2, 1}, FitCase{WriterSizeRule::kLinuxEmcl, 4060, 2, 1},
-                      FitCase{WriterSizeRule::kLinuxEmcl, 4064, 2, 1}, FitCase{WriterSizeRule::kLinuxEmcl, 4065, 2, 2},
-                      FitCase{WriterSizeRule::kLinuxEmcl, 8160, 2, 2}, FitCase{WriterSizeRule::kOpenVmm, 4057, 2, 2},
-                      FitCase{WriterSizeRule::kOpenVmm, 4064, 2, 2}, FitCase{WriterSizeRule::kOpenVmm, 8160, 2, 3},
-                      FitCase{WriterSizeRule::kLinuxEmcl, 4096, 16, 15}));
+    ::testing::Values(FitCase{WriterSizeRule::kLinuxEmcl, 4057, 1, 1}, FitCase{WriterSizeRule::kLinuxEmcl, 4060, 1, 1},
+                      FitCase{WriterSizeRule::kLinuxEmcl, 4064, 1, 1}, FitCase{WriterSizeRule::kLinuxEmcl, 4065, 1, 2},
+                      FitCase{WriterSizeRule::kLinuxEmcl, 8160, 1, 2}, FitCase{WriterSizeRule::kOpenVmm, 4057, 1, 2},
+                      FitCase{WriterSizeRule::kOpenVmm, 4064, 1, 2}, FitCase{WriterSizeRule::kOpenVmm, 8160, 1, 3},
+                      FitCase{WriterSizeRule::kLinuxEmcl, 4096, 16, 16}, FitCase{WriterSizeRule::kLinuxEmcl, 4096, 3, 3}));
+
+// G10: the page counts are data pages, as EMCL takes them; the ring GPADL
+// holds In + Out + 2 pages (a control page per ring) and the host->guest ring
+// starts at page Out + 1. (When the counts included the control page, 3 and
+// 5 gave 2 and 4 data pages in 8 pages.)
+TEST_F(PacketSizeTest, PageCountsAreDataPagesPlusAControlPageEach) {
+  MakeServer(1024);
+  world_.OnGuest([this] {
+    ASSERT_EQ(VmbChannelAllocate(world_.guest_device(), FALSE, &client_.channel), STATUS_SUCCESS);
+    VmbChannelSetPointer(client_.channel, &client_);
+    ASSERT_EQ(VmbChannelInitSetMaximumPacketSize(client_.channel, 1024), STATUS_SUCCESS);
+    ASSERT_EQ(VmbClientChannelInitSetRingBufferPageCount(client_.channel, 3, 5), STATUS_SUCCESS);
+    ASSERT_EQ(VmbChannelInitSetProcessPacketCallbacks(client_.channel, OnPacket, nullptr), STATUS_SUCCESS);
+    ASSERT_EQ(VmbClientChannelInitSetTargetPnp(client_.channel, &kType, nullptr, nullptr), STATUS_SUCCESS);
+    ASSERT_EQ(VmbChannelEnable(client_.channel), STATUS_SUCCESS);
+  });
+  world_.Run();
+  ASSERT_EQ(world_.runtime().StateOf(client_.channel), "open");
+  const fabric::ChannelAttachment* a = world_.fabric().attachment(1, world_.runtime().RelidOf(client_.channel));
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->ring_pfns.size(), 3u + 5u + 2u);
+  EXPECT_EQ(a->downstream_offset, 5u + 1u);
+  EXPECT_EQ(world_.runtime().EndpointOf(client_.channel)->writer().data_size_bytes(), 5u * fabric::kPageSizeBytes);
+  EXPECT_EQ(world_.runtime().EndpointOf(client_.channel)->reader().data_size_bytes(), 3u * fabric::kPageSizeBytes);
+  EXPECT_EQ(world_.runtime().EndpointOf(server_.channel)->writer().data_size_bytes(), 3u * fabric::kPageSizeBytes);
+}
+
+// The smallest count is one data page; 0 and more than 65535 are refused
+// with the parameter that is wrong.
+TEST_F(PacketSizeTest, PageCountsOutsideOneTo65535AreRefused) {
+  world_.OnGuest([this] {
+    ASSERT_EQ(VmbChannelAllocate(world_.guest_device(), FALSE, &client_.channel), STATUS_SUCCESS);
+    EXPECT_EQ(VmbClientChannelInitSetRingBufferPageCount(client_.channel, 0, 4), STATUS_INVALID_PARAMETER_2);
+    EXPECT_EQ(VmbClientChannelInitSetRingBufferPageCount(client_.channel, 4, 0), STATUS_INVALID_PARAMETER_3);
+    EXPECT_EQ(VmbClientChannelInitSetRingBufferPageCount(client_.channel, 65536, 4), STATUS_INVALID_PARAMETER_2);
+    EXPECT_EQ(VmbClientChannelInitSetRingBufferPageCount(client_.channel, 1, 65535), STATUS_SUCCESS);
+  });
+  world_.Run();
+}
 
 // ---------------------------------------------------------------------------
 // A packet that can never fit.
 
-// The client declares 4064-byte packets and 2-page rings: the host->guest
+// The client declares 4064-byte packets and 1-data-page rings: the host->guest
 // ring keeps one data page, whose writer takes at most 4088 ring bytes, an
 // in-band packet of 4064. The server declares 8192. Its larger sends are
 // refused at the call, with a finding, as failed sends; the largest that
 // fits goes through.
 TEST_F(PacketSizeTest, ServerPacketAboveThePeersRingIsRefusedAtTheSend) {
   MakeServer(8192);
-  MakeClient(4064, 2);
+  MakeClient(4064, 1);
   world_.Run();
   ASSERT_EQ(world_.runtime().StateOf(server_.channel), "open");
   ASSERT_EQ(world_.runtime().EndpointOf(server_.channel)->writer().packet_footprint_bytes_max(), 4088u);

@@ -570,7 +570,7 @@ TEST_F(TrafficTest, GuestCloseDuringTrafficThenReEnableCarriesTrafficAgain) {
 // ---------------------------------------------------------------------------
 // (d) Ring-full backpressure.
 
-// 2/2-page rings (one data page: three 1 KiB packets), a host with a
+// 1/1-data-page rings (three 1 KiB packets), a host with a
 // transaction quota of 1 that completes each packet 20 us after it arrived:
 // 100 sends all succeed at once, most wait in the send queue, and all
 // complete, in send order.
@@ -587,7 +587,7 @@ TEST_F(TrafficTest, RingFullSendsQueueAndCompleteInSendOrder) {
     });
   };
   MakeServer(host_, {.max_packet = kMax, .quota = 1});
-  MakeClient(guest_, {.max_packet = kMax, .incoming_pages = 2, .outgoing_pages = 2});
+  MakeClient(guest_, {.max_packet = kMax, .incoming_pages = 1, .outgoing_pages = 1});
   world_.Run();
   ASSERT_EQ(world_.runtime().StateOf(guest_.channel), "open");
 
@@ -719,7 +719,7 @@ TEST_F(SaveRestoreTest, SavedPacketsArriveFromTheRestoredChannelInOrder) {
   constexpr UINT32 kMax = 1024;
   guest_.record_payloads = true;
   MakeServer(host_, {.max_packet = kMax, .save = SavePacket, .restore = RestorePacket});
-  MakeClient(guest_, {.max_packet = kMax, .incoming_pages = 2, .outgoing_pages = 2});
+  MakeClient(guest_, {.max_packet = kMax, .incoming_pages = 1, .outgoing_pages = 1});
   world_.Run();
   ASSERT_EQ(world_.runtime().StateOf(guest_.channel), "open");
   world_.OnGuest([this] { VmbChannelPause(guest_.channel); });

@@ -159,10 +159,14 @@ Runtime::Runtime(fabric::Fabric* fabric, RuntimeOptions options)
   fabric_->SetChannelDetachingHook([this](uint16_t guest, uint32_t relid) { OnDetaching(guest, relid); });
   fabric_->SetDataPathOptionsHook(
       [this](uint16_t guest, uint32_t relid, fabric::DataPathOptions* guest_end, fabric::DataPathOptions* host_end) {
+        guest_end->writer_policy = options_.writer_policy;  // Both ends are KMCL's.
+        host_end->writer_policy = options_.writer_policy;
         const Channel* ch = ServerChannelFor(guest, relid);
         if (ch == nullptr) return;
         if (ch->policy.guest_skips_recheck) guest_end->recheck_after_unmask = false;
         if (ch->policy.host_skips_recheck) host_end->recheck_after_unmask = false;
+        ApplyEndpointPolicy(ch->policy.guest_end, guest_end);
+        ApplyEndpointPolicy(ch->policy.host_end, host_end);
       });
   fabric_->SetOpenGate([this](uint16_t guest, uint32_t relid, fabric::Fabric::OpenDone done) {
     OnOpenGate(guest, relid, std::move(done));
@@ -619,12 +623,17 @@ void* Runtime::ChannelGetPointer(VMBCHANNEL handle) {
 absl::Status Runtime::ClientInitSetRingBufferPageCount(VMBCHANNEL handle, uint32_t incoming, uint32_t outgoing) {
   constexpr const char* kFn = "VmbClientChannelInitSetRingBufferPageCount";
   VMBSIM_ASSIGN_OR_RETURN(Channel * ch, FindForInit(handle, kFn, Role::kClient));
-  // G10: each count is the ring's total size including its control page.
-  if (incoming < 2 || incoming > 65536) {
-    return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(kFn, ": IncomingPageCount ", incoming, " not in 2..65536"));
+  // G10: each count is the ring's data pages; the ring also takes its
+  // control page, as in the Windows lineage, which allocates In + Out + 2
+  // pages (microsoft/mu_msvm MsvmPkg/EmclDxe/Emcl.c,
+  // `EmclInitializePacketLibrary`). A ring is at most 65536 pages.
+  if (incoming < 1 || incoming > 65535) {
+    return KmclError(STATUS_INVALID_PARAMETER_2,
+                     absl::StrCat(kFn, ": IncomingPageCount ", incoming, " not in 1..65535 (data pages)"));
   }
-  if (outgoing < 2 || outgoing > 65536) {
-    return KmclError(STATUS_INVALID_PARAMETER_3, absl::StrCat(kFn, ": OutgoingPageCount ", outgoing, " not in 2..65536"));
+  if (outgoing < 1 || outgoing > 65535) {
+    return KmclError(STATUS_INVALID_PARAMETER_3,
+                     absl::StrCat(kFn, ": OutgoingPageCount ", outgoing, " not in 1..65535 (data pages)"));
   }
   ch->incoming_pages = incoming;
   ch->outgoing_pages = outgoing;
@@ -1001,7 +1010,7 @@ Runtime::RingPages Runtime::ClientRingPages(const Channel& ch) const {
       fabric::kDescriptorSizeBytes + external_bytes + fabric::RoundUpTo8(ch.max_packet_size) + fabric::kTrailerSizeBytes;
   // The writer's own function (ring_buffer.h) under the writers' rule: a
   // maximum packet always passes the writer's packet_footprint_bytes_max.
-  const uint64_t pages_min = 1 + fabric::RingDataPageCountFor(options_.writer_size_rule, footprint_bytes);
+  const uint64_t pages_min = fabric::RingDataPageCountFor(options_.writer_size_rule, footprint_bytes);
   return RingPages{.outgoing = std::max<uint64_t>(ch.outgoing_pages, pages_min),
                    .incoming = std::max<uint64_t>(ch.incoming_pages, pages_min)};
 }
@@ -1011,8 +1020,10 @@ void Runtime::StartClientOpen(Channel& ch) {
   const RingPages pages = ClientRingPages(ch);  // G10.
   const uint64_t outgoing = pages.outgoing;
   const uint64_t incoming = pages.incoming;
-  ch.ring_page_count = outgoing + incoming;
-  ch.outgoing_ring_pages = static_cast<uint32_t>(outgoing);
+  // Data pages plus a control page per ring: In + Out + 2, the downstream
+  // (host->guest) ring at page Out + 1 (EMCL `EmclInitializePacketLibrary`).
+  ch.ring_page_count = outgoing + incoming + 2;
+  ch.outgoing_ring_pages = static_cast<uint32_t>(outgoing + 1);
   ch.ring_first_pfn = AllocateGuestPages(ch.guest, ch.ring_page_count);
   // A ring starts zeroed (indices 0, interrupts unmasked): pages a closed
   // ring gave back still hold its control pages and packets.
@@ -1206,6 +1217,15 @@ void Runtime::OnAttached(uint16_t guest, uint32_t relid) {
     ch->endpoint = fabric_->guest_endpoint(guest, relid);
     WireEndpoint(*ch);
   }
+}
+
+void Runtime::ApplyEndpointPolicy(const EndpointPolicy& policy, fabric::DataPathOptions* options) {
+  if (policy.writer.has_value()) options->writer_policy = *policy.writer;
+  options->pending_send_fixed_bytes = policy.pending_send_fixed_bytes;
+  options->reader_discipline = policy.reader;
+  if (policy.batch_packets_max.has_value()) options->batch_packets_max = *policy.batch_packets_max;
+  options->dpc_budget = policy.dpc_budget;
+  options->poll_period = policy.poll_period;
 }
 
 void Runtime::WireEndpoint(Channel& ch) {

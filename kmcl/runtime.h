@@ -101,6 +101,19 @@ class Runtime;
 struct GpadlRecord;
 inline constexpr uint64_t kDeviceObjectMagic = 0x564d4253494d4456ull;  // "VMBSIMDV"
 
+// How one endpoint of a channel writes when its ring is full and how it
+// reads (fabric::WriterPolicy, fabric::ReaderDiscipline). Unset fields keep
+// KMCL's defaults: RuntimeOptions::writer_policy, a DPC drain of up to 4096
+// packets with no time budget.
+struct EndpointPolicy {
+  std::optional<fabric::WriterPolicy> writer;
+  uint32_t pending_send_fixed_bytes = 0;  // WriterPolicy::kFixed.
+  fabric::ReaderDiscipline reader = fabric::ReaderDiscipline::kDpcDrain;
+  std::optional<uint32_t> batch_packets_max;     // Packets per batch or poll.
+  sim::SimDuration dpc_budget = sim::SimDuration::Zero();
+  sim::SimDuration poll_period = sim::SimDuration::Zero();  // kPolled: > 0.
+};
+
 // Channel settings a scenario gives that the KMCL API cannot express: how
 // the host offers a channel and which guest VP a client's interrupts target.
 struct ChannelPolicy {
@@ -113,6 +126,9 @@ struct ChannelPolicy {
   // after unmasking its interrupt.
   bool host_skips_recheck = false;
   bool guest_skips_recheck = false;
+  // Server: each endpoint's writer policy and reader discipline.
+  EndpointPolicy host_end;
+  EndpointPolicy guest_end;
 };
 // Asked at Enable with the channel's role and interface GUIDs.
 using ChannelPolicyFn = std::function<ChannelPolicy(bool is_server, const GUID& type, const GUID& instance)>;
@@ -120,7 +136,7 @@ using ChannelPolicyFn = std::function<ChannelPolicy(bool is_server, const GUID& 
 struct RuntimeOptions {
   // G10: defaults of a channel that never set them.
   uint32_t max_packet_size_default = 4096;
-  uint32_t ring_page_count_default = 16;
+  uint32_t ring_page_count_default = 16;  // Data pages per ring.
   // G7: default transaction quota (observed field values, low confidence).
   uint32_t client_quota_default = 0xFFFFFFFF;
   uint32_t server_quota_default = 256;
@@ -158,6 +174,12 @@ struct RuntimeOptions {
   // fits. kLinuxEmcl is the EMCL library's rule (KMCL's lineage); kOpenVmm
   // is the fabric's default, for comparison.
   fabric::WriterSizeRule writer_size_rule = fabric::WriterSizeRule::kLinuxEmcl;
+  // What KMCL's ring writers (both endpoints of every KMCL channel) publish
+  // in pending_send_sz when blocked, unless a channel's policy says
+  // otherwise: the Windows lineage's "uncommitted bytes + T, clamped to
+  // D - 1" (EMCL RingBuffer.c), the nearest public evidence for KMCL.
+  // kOpenVmm is the fabric's default, and was KMCL's before.
+  fabric::WriterPolicy writer_policy = fabric::WriterPolicy::kWindows;
 };
 
 struct RuntimeCounters {
@@ -558,8 +580,9 @@ class Runtime {
   void OnOpenGate(uint16_t guest, uint32_t relid, fabric::Fabric::OpenDone done);
   void ClientOpenResult(Channel& channel, uint32_t status);
   void StartClientOpen(Channel& channel);
-  // G10: a client's ring sizes in pages, each including its control page:
-  // the counts it asked for, grown so that one packet of MaximumPacketSize
+  // G10: a client's ring sizes in data pages (each ring also has its control
+  // page, as EMCL allocates In + Out + 2 pages): the counts it asked for,
+  // grown so that one packet of MaximumPacketSize
   // (with GPA ranges for its declared external data) passes the writer's
   // size rule (fabric::RingDataPageCountFor with options_.writer_size_rule).
   struct RingPages {
@@ -589,6 +612,8 @@ class Runtime {
   void ReleaseRing(Channel& channel);
   void MaybeKick(Channel& channel);
   void WireEndpoint(Channel& channel);
+  // Writes a scenario endpoint policy into the fabric endpoint's options.
+  static void ApplyEndpointPolicy(const EndpointPolicy& policy, fabric::DataPathOptions* options);
   Channel* ServerChannelFor(uint16_t guest, uint32_t relid);
   Channel* ClientChannelFor(uint16_t guest, uint32_t relid);
   uint64_t AllocateGuestPages(uint16_t guest, uint64_t count);

@@ -206,7 +206,7 @@ struct Runtime::Channel {
   bool passive = false;
   uint32_t quota = 0;
   void* pointer = nullptr;
-  uint32_t incoming_pages = 0;
+  uint32_t incoming_pages = 0;  // Data pages (G10).
   uint32_t outgoing_pages = 0;
   bool target_set = false;
   GUID interface_type = {};
@@ -247,8 +247,8 @@ struct Runtime::Channel {
   fabric::VirtualProcessor* vp = nullptr;
   uint32_t ring_gpadl = 0;
   uint64_t ring_first_pfn = 0;
-  uint64_t ring_page_count = 0;
-  uint32_t outgoing_ring_pages = 0;
+  uint64_t ring_page_count = 0;      // Both rings, control pages included.
+  uint32_t outgoing_ring_pages = 0;  // The guest->host ring, control page included.
   GUID bound_instance = {};
   uint16_t sub_channel_index = 0;
 

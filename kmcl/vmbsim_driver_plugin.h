@@ -49,7 +49,7 @@ typedef struct _VMBSIM_DRIVER_CONTEXT {
   GUID InterfaceType;
   GUID InterfaceInstance;
   UINT32 MaxPacketSize;
-  UINT32 IncomingRingPages;
+  UINT32 IncomingRingPages; /* Data pages of each ring (VmbClientChannelInitSetRingBufferPageCount). */
   UINT32 OutgoingRingPages;
   BOOLEAN ProcessAtPassive;
   UINT32 TransactionQuota; /* 0: the library default. */

@@ -459,9 +459,10 @@ typedef FN_VMB_CHANNEL_SET_INTERRUPT_LATENCY* PFN_VMB_CHANNEL_SET_INTERRUPT_LATE
 
 /* Sets the sizes, in 4 KiB pages, of the rings the guest donates:
    host-to-guest (Incoming) and guest-to-host (Outgoing). vmbsim (G10): each
-   count is the ring's total size including its control page; 16/16 when
-   never called, enlarged so that one largest packet fits. PASSIVE_LEVEL,
-   Disabled. */
+   count is the ring's data pages, 1..65535; each ring takes its control
+   page besides (In + Out + 2 pages, as the EMCL library allocates them);
+   16/16 when never called, enlarged so that one largest packet fits.
+   PASSIVE_LEVEL, Disabled. */
 typedef NTSTATUS FN_VMB_CLIENT_CHANNEL_INIT_SET_RING_BUFFER_PAGE_COUNT(
     _In_ VMBCHANNEL Channel, _In_ UINT32 IncomingPageCount, _In_ UINT32 OutgoingPageCount);
 typedef FN_VMB_CLIENT_CHANNEL_INIT_SET_RING_BUFFER_PAGE_COUNT*

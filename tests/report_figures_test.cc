@@ -371,7 +371,7 @@ TEST(ReportFiguresTest, EveryLibraryScenarioReportsWhatItsTraceSays) {
 // Every send path in one run: two test drivers, C++ over the public header.
 
 constexpr UINT32 kWait = VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION;
-constexpr UINT32 kClientMaxPacket = 1024;  // Client rings: 2 pages, one data page each.
+constexpr UINT32 kClientMaxPacket = 1024;  // Client rings: one data page each.
 constexpr UINT32 kServerMaxPacket = 8192;  // More than the client's rings take.
 
 // What the drivers' calls returned, by path (one run at a time).
@@ -499,7 +499,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakePathsDriver(const DriverCont
          VmbServerChannelInitSetTargetInterfaceId(channel, context.interface_type, context.interface_instance) ==
              STATUS_SUCCESS;
   } else {
-    ok = ok && VmbClientChannelInitSetRingBufferPageCount(channel, 2, 2) == STATUS_SUCCESS &&
+    ok = ok && VmbClientChannelInitSetRingBufferPageCount(channel, 1, 1) == STATUS_SUCCESS &&
          VmbClientChannelInitSetTargetPnp(channel, &context.interface_type, &context.interface_instance,
                                           nullptr) == STATUS_SUCCESS;
   }

@@ -6,7 +6,12 @@
 // sender_pays: every guest VP that sends pays its own copies and signals,
 // the senders' copies serialise on the ring lock with exactly the waits the
 // arrival pattern implies, and the guest VPs' busy time is exactly the sum
-// of what was charged.
+// of what was charged. Writer policies (ring_full_backpressure with 64-byte
+// requests and a NAPI-style host reader that commits every 4 packets): the
+// Windows writer, woken as soon as its packet fits, blocks and is woken more
+// often than OpenVMM's quarter-ring writer; a writer that publishes nothing
+// is restarted by completions alone. reader_disciplines: the four host
+// readers on the same traffic, against all four as today's DPC drain.
 #include <string>
 #include <vector>
 
@@ -122,6 +127,110 @@ TEST(SenderPaysTest, OneSendingVpPaysEverythingAndNeverWaits) {
   }
   EXPECT_EQ(guest_busy, static_cast<int64_t>((guest.packets_sent + guest.packets_received) * 500 +
                                              guest.signals_sent * 1500));
+}
+
+// ---------------------------------------------------------------------------
+// Writer policies (blocked writers' pending_send_sz).
+
+std::vector<std::string> SmallRequestsBehindAnEagerReader(const std::string& guest_policy) {
+  return {"channels.0.guest_writer_policy=" + guest_policy,
+          R"(workloads.0.arrival={"kind":"closed_loop","outstanding":200})", "workloads.0.size.bytes=64",
+          R"(channels.0.host_reader={"kind":"napi","budget_packets":4})"};
+}
+
+TEST(WriterPolicyTest, WindowsWakesTheBlockedWriterSoonerThanTheQuarterRing) {
+  const RunReport windows = RunLibrary("ring_full_backpressure", SmallRequestsBehindAnEagerReader("windows"));
+  const RunReport openvmm = RunLibrary("ring_full_backpressure", SmallRequestsBehindAnEagerReader("openvmm"));
+  const RunReport fixed = RunLibrary("ring_full_backpressure", SmallRequestsBehindAnEagerReader("fixed:4000"));
+  for (const RunReport* r : {&windows, &openvmm, &fixed}) {
+    EXPECT_TRUE(r->expectations_met);
+    const ChannelReport* c = Channel(*r, "narrow");
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->metrics.guest_to_host.transactions_finished, 2000u);
+  }
+  // The guest writer waits for T = 88 bytes (Windows), 2048 (a quarter of
+  // the 8 KiB ring) or 4000: the smaller the wait, the more often it blocks
+  // and the more space signals the host's reader sends.
+  const auto ring_full = [](const RunReport& r) { return Channel(r, "narrow")->totals.guest.ring_full; };
+  const auto host_signals = [](const RunReport& r) { return Channel(r, "narrow")->totals.host.signals_sent; };
+  EXPECT_GT(ring_full(windows), ring_full(openvmm));
+  EXPECT_GT(ring_full(openvmm), ring_full(fixed));
+  EXPECT_GT(host_signals(windows), host_signals(openvmm));
+  EXPECT_GT(host_signals(openvmm), host_signals(fixed));
+  // KMCL's default is the Windows policy: the same run.
+  std::vector<std::string> by_default = SmallRequestsBehindAnEagerReader("windows");
+  by_default.erase(by_default.begin());
+  EXPECT_EQ(RunLibrary("ring_full_backpressure", by_default).fingerprint, windows.fingerprint);
+}
+
+TEST(WriterPolicyTest, AWriterThatPublishesNothingIsRestartedByCompletions) {
+  const RunReport none = RunLibrary("ring_full_backpressure", SmallRequestsBehindAnEagerReader("none"));
+  const RunReport windows = RunLibrary("ring_full_backpressure", SmallRequestsBehindAnEagerReader("windows"));
+  EXPECT_TRUE(none.expectations_met);
+  const ChannelReport* c = Channel(none, "narrow");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->metrics.guest_to_host.transactions_finished, 2000u);
+  EXPECT_GT(c->totals.guest.ring_full, 0u);
+  EXPECT_EQ(c->totals.guest.ring_full, c->totals.guest.writer_wakeups);  // Each block ended.
+  // No space signals: the host signals the guest only for its completions.
+  EXPECT_LT(c->totals.host.signals_sent, Channel(windows, "narrow")->totals.host.signals_sent);
+  EXPECT_EQ(c->totals.host.signals_sent, c->totals.guest.doorbells);
+}
+
+// ---------------------------------------------------------------------------
+// Reader disciplines.
+
+const VpReport* Vp(const RunReport& report, uint16_t partition, uint32_t vp) {
+  for (const VpReport& v : report.vps) {
+    if (v.partition == partition && v.vp == vp) return &v;
+  }
+  ADD_FAILURE() << "no VP " << partition << "/" << vp;
+  return nullptr;
+}
+
+TEST(ReaderDisciplinesTest, EachHostReaderPausesWhereItsDisciplineSays) {
+  const RunReport report = RunLibrary("reader_disciplines");
+  EXPECT_TRUE(report.expectations_met);
+  const std::vector<std::string> names = {"dpc", "napi", "batched", "polled"};
+  // Today's reader on every channel: one DPC drains each burst of 200.
+  std::vector<std::string> all_dpc_drain;
+  for (size_t i = 0; i < names.size(); ++i) {
+    all_dpc_drain.push_back("channels." + std::to_string(i) + R"(.host_reader={"kind":"dpc_drain"})");
+  }
+  const RunReport before = RunLibrary("reader_disciplines", all_dpc_drain);
+  EXPECT_TRUE(before.expectations_met);
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    const ChannelReport* old = Channel(before, name);
+    const ChannelReport* now = Channel(report, name);
+    ASSERT_NE(old, nullptr);
+    ASSERT_NE(now, nullptr);
+    EXPECT_EQ(now->metrics.guest_to_host.transactions_finished, 4000u);
+    // Most of a burst in one batch (the guest's sends of a burst take longer
+    // than the first DPC to start).
+    EXPECT_GT(old->totals.host_batches.max(), 100);
+  }
+  const auto batches = [&report](const std::string& name) { return Channel(report, name)->totals.host_batches; };
+  // The DPC budget (100 us) ends batches by time: neither 1 nor 200.
+  EXPECT_LT(batches("dpc").max(), 200);
+  EXPECT_GT(batches("dpc").max(), 1);
+  EXPECT_GT(batches("dpc").count(), 20u);  // More than one batch (ProcessingComplete) per burst.
+  // NAPI: at most 64 a poll, and a full poll is followed by another.
+  EXPECT_EQ(batches("napi").max(), 64);
+  EXPECT_EQ(batches("napi").count(), 20u * 4);  // 64 + 64 + 64 + 8 per burst.
+  // Batched: masked in the ISR, then drained as today's DPC drain.
+  EXPECT_GT(batches("batched").max(), 100);
+  // Polled: no doorbell and no interrupt on its host VP (3); the others
+  // take one per burst.
+  EXPECT_EQ(Channel(report, "polled")->totals.host.doorbells, 0u);
+  EXPECT_EQ(Channel(before, "polled")->totals.host.doorbells, 20u);
+  EXPECT_EQ(Vp(report, 0, 3)->isr_ns, 0);
+  EXPECT_GT(Vp(before, 0, 3)->isr_ns, 0);
+  EXPECT_GT(Vp(report, 0, 1)->isr_ns, 0);
+  for (uint32_t vp = 0; vp < 4; ++vp) {
+    const VpReport* host = Vp(report, 0, vp);
+    EXPECT_EQ(host->isr_ns + host->dpc_ns + host->passive_ns, host->busy_ns);
+  }
 }
 
 }  // namespace

@@ -27,11 +27,19 @@ ChannelDataPath::ChannelDataPath(sim::Simulator* sim, const CostModel* costs, Vi
   VMBSIM_CHECK(costs != nullptr);
   VMBSIM_CHECK(vp != nullptr);
   VMBSIM_CHECK_GE(options_.batch_packets_max, 1u);
+  VMBSIM_CHECK(options_.writer_policy != WriterPolicy::kFixed || options_.pending_send_fixed_bytes > 0);
+  if (polled()) {
+    VMBSIM_CHECK_GT(options_.poll_period.nanoseconds(), 0);
+    // A polling reader never wants a doorbell for data: masked for good.
+    reader_.SetInterruptMask(true);
+    Trace(TraceKind(FabricTraceKind::kRingMask), 1, 0);
+  }
 }
 
 ChannelDataPath::~ChannelDataPath() {
   VMBSIM_CHECK_EQ(active_depth_, 0u);  // Never freed by its own step or handler.
   for (auto& [serial, deferred] : deferred_) sim_->Cancel(deferred.event);
+  if (poll_armed_) sim_->Cancel(poll_event_);
   vp_->CancelOwned(this);
   for (VirtualProcessor* vp : deferring_vps_) vp->CancelOwned(this);
 }
@@ -226,6 +234,12 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::SendNow(const OutgoingPacket& pack
     Queue(&ChannelDataPath::StepPublishPendingSend);
     return WriteOutcome::kRingFull;
   }
+  // The Windows lineage clears its published pending_send_sz at the next
+  // successful reservation (EMCL `PkGetSendBuffer`).
+  if (ABSL_PREDICT_FALSE(pending_send_published_)) {
+    writer_.ClearPendingSendSize();
+    pending_send_published_ = false;
+  }
   // The writer's cursor moved by the packet's ring footprint (packet and
   // trailer), so the packet need not be measured a second time.
   const uint32_t data_size = writer_.data_size_bytes();
@@ -292,6 +306,9 @@ void ChannelDataPath::Publish(const VirtualProcessor& actor, uint32_t index) {
     Ring();
   } else {
     ++counters_.signals_suppressed;
+    // A polling reader keeps its interrupt masked: the data waits for its
+    // next poll.
+    if (ABSL_PREDICT_FALSE(peer_ != nullptr && peer_->polled())) peer_->ArmPoll();
   }
 }
 
@@ -333,13 +350,54 @@ void ChannelDataPath::OnDoorbell() {
     ++counters_.doorbells_coalesced;
     return;
   }
+  switch (options_.reader_discipline) {
+    case ReaderDiscipline::kPolled:
+      return;  // Space for the writer only: the reader's polls read the ring.
+    case ReaderDiscipline::kBatched:
+      // Masked in the interrupt handler (this call), before the DPC runs.
+      draining_ = true;
+      stalled_ = false;
+      reader_.SetInterruptMask(true);
+      Trace(TraceKind(FabricTraceKind::kRingMask), 1, 0);
+      Queue(&ChannelDataPath::StepReadBatch);
+      return;
+    default:
+      break;
+  }
   draining_ = true;
   stalled_ = false;
   Queue(&ChannelDataPath::StepMask);
 }
 
+void ChannelDataPath::ArmPoll() {
+  if (poll_armed_ || draining_ || !status_.ok()) return;
+  // The next instant of the grid k * poll_period strictly after now: a
+  // packet published at a poll's instant waits for the next one.
+  const int64_t period_ns = options_.poll_period.nanoseconds();
+  const int64_t now_ns = sim_->Now().nanoseconds();
+  const sim::SimTime at = sim::SimTime::FromNanoseconds((now_ns / period_ns + 1) * period_ns);
+  poll_armed_ = true;
+  struct Poll {
+    ChannelDataPath* self;
+    void operator()() const { self->StartPoll(); }
+  };
+  poll_event_ = sim_->ScheduleAt(at, Poll{this});
+}
+
+void ChannelDataPath::StartPoll() {
+  poll_armed_ = false;
+  if (!status_.ok() || draining_) return;
+  draining_ = true;
+  stalled_ = false;
+  Queue(&ChannelDataPath::StepReadBatch);  // Still masked.
+}
+
 void ChannelDataPath::Kick() {
   if (!status_.ok() || draining_) return;
+  if (polled()) {
+    ArmPoll();  // The next poll reads what the gate held.
+    return;
+  }
   draining_ = true;
   // A stalled drain kept the mask set; otherwise mask first, as a doorbell does.
   Queue(stalled_ ? &ChannelDataPath::StepReadBatch : &ChannelDataPath::StepMask);
@@ -368,6 +426,8 @@ void ChannelDataPath::StepReadBatch() {
   }
   uint32_t count = 0;
   bool gated = false;
+  bool out_of_budget = false;
+  const sim::SimTime started = vp_->LocalNow();
   while (count < options_.batch_packets_max) {
     if (accept_gate_ && !accept_gate_()) {
       gated = true;
@@ -394,6 +454,11 @@ void ChannelDataPath::StepReadBatch() {
           result->packet.ring_footprint_bytes());
     if (peer_ != nullptr && !peer_->sent_tags_.empty()) result->packet.tag = peer_->TakeTag(cursor);
     if (on_packet_) on_packet_(result->packet);
+    if (ABSL_PREDICT_FALSE(options_.dpc_budget.nanoseconds() > 0) &&
+        vp_->LocalNow() - started >= options_.dpc_budget) {
+      out_of_budget = true;  // KMCL: "DPC cycle limit is exceeded".
+      break;
+    }
   }
   if (count > 0) {
     ++counters_.batches;
@@ -401,6 +466,7 @@ void ChannelDataPath::StepReadBatch() {
     if (on_batch_end_) {
       on_batch_end_(count, gated                                   ? BatchEnd::kGated
                            : count == options_.batch_packets_max ? BatchEnd::kBatchCap
+                           : out_of_budget                         ? BatchEnd::kBudget
                                                                  : BatchEnd::kRingEmpty);
     }
   } else {
@@ -411,6 +477,7 @@ void ChannelDataPath::StepReadBatch() {
   // released at commit time).
   last_batch_count_ = count;
   last_batch_gated_ = gated;
+  last_batch_continues_ = !gated && (count == options_.batch_packets_max || out_of_budget);
   Queue(&ChannelDataPath::StepCommitRead);
 }
 
@@ -429,6 +496,11 @@ void ChannelDataPath::StepCommitRead() {
     Trace(TraceKind(FabricTraceKind::kRingCommitRead), reader_.committed_read_index(), signal_writer);
   }
   if (signal_writer) Ring();
+  // A writer that publishes no pending send size re-checks for room after
+  // reading its peer's packets (the completions that freed it).
+  if (options_.writer_policy == WriterPolicy::kNone && last_batch_count_ > 0 && writer_blocked()) {
+    Queue(&ChannelDataPath::StepWriterRecheck);
+  }
   if (last_batch_gated_) {
     if (accept_gate_ && accept_gate_()) {
       // The gate opened while the batch ended (the batch-end handler freed
@@ -441,9 +513,21 @@ void ChannelDataPath::StepCommitRead() {
     draining_ = false;
     return;
   }
-  // A full batch yields the VP and continues while still masked.
-  Queue(last_batch_count_ == options_.batch_packets_max ? &ChannelDataPath::StepReadBatch
-                                                        : &ChannelDataPath::StepUnmask);
+  if (polled()) {
+    // The poll is over; what it left (a full poll) or what arrived meanwhile
+    // waits for the next one. Never unmasked.
+    draining_ = false;
+    absl::StatusOr<bool> has_data = reader_.HasData();
+    if (!has_data.ok()) {
+      Fail(has_data.status());
+      return;
+    }
+    if (*has_data) ArmPoll();
+    return;
+  }
+  // A full batch (or one that used the DPC's budget) yields the VP and
+  // continues in a new DPC while still masked.
+  Queue(last_batch_continues_ ? &ChannelDataPath::StepReadBatch : &ChannelDataPath::StepUnmask);
 }
 
 void ChannelDataPath::StepUnmask() {
@@ -472,7 +556,29 @@ void ChannelDataPath::StepRecheck() {
 
 void ChannelDataPath::StepPublishPendingSend() {
   if (!writer_blocked() || !status_.ok()) return;
-  const absl::Status status = writer_.SetPendingSendSize(writer_.PendingSendSizeFor(blocked_footprint_bytes_));
+  const uint32_t t = blocked_footprint_bytes_;
+  absl::Status status;
+  switch (options_.writer_policy) {
+    case WriterPolicy::kOpenVmm:
+      status = writer_.SetPendingSendSize(writer_.PendingSendSizeFor(t));
+      break;
+    case WriterPolicy::kWindows: {
+      // The reader measures free space from the published write index, so
+      // room for T behind the writer's unpublished packets takes both.
+      const uint32_t data_size = writer_.data_size_bytes();
+      const uint64_t uncommitted =
+          RingDistance(writer_.committed_write_index(), writer_.next_write_index(), data_size);
+      status = writer_.SetPendingSendSizeExact(
+          static_cast<uint32_t>(std::min<uint64_t>(uncommitted + t, data_size - 1)));
+      pending_send_published_ = status.ok();
+      break;
+    }
+    case WriterPolicy::kNone:
+      break;  // Completions restart it (StepCommitRead).
+    case WriterPolicy::kFixed:
+      status = writer_.SetPendingSendSize(std::max(options_.pending_send_fixed_bytes, t));
+      break;
+  }
   if (!status.ok()) {
     Fail(status);
     return;
@@ -488,7 +594,8 @@ void ChannelDataPath::StepWriterRecheck() {
     return;
   }
   if (!*fits) return;  // Still full: wait for the reader's signal.
-  writer_.ClearPendingSendSize();
+  // kWindows leaves it published until the next write (SendNow).
+  if (!pending_send_published_) writer_.ClearPendingSendSize();
   blocked_footprint_bytes_ = 0;
   ++counters_.writer_wakeups;
   if (on_writable_) on_writable_();

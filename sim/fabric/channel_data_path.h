@@ -90,6 +90,56 @@
 
 namespace vmbsim::fabric {
 
+// What a writer blocked on a full ring publishes in pending_send_sz (spec
+// 1.8): the writing endpoint's own policy, not a protocol rule. T is the
+// blocked packet's ring footprint, D the ring's data size.
+enum class WriterPolicy : uint8_t {
+  // max(T, (D - 8) / 4) rounded up to 8, cleared when the re-check finds
+  // room: OpenVMM vm/devices/vmbus/vmbus_ring (`set_pending_send_size`) and
+  // its async writer. The fabric's default.
+  kOpenVmm = 0,
+  // The bytes written but not yet published plus T, clamped to D - 1, and
+  // left published until the writer's next reservation clears it: the
+  // Windows lineage, microsoft/mu_msvm MsvmPkg/EmclDxe/RingBuffer.c
+  // (`PkpCheckSendBufferFreeBytes`, `PkGetSendBuffer`). KMCL's default.
+  kWindows = 1,
+  // Nothing: the writer re-checks for room after each batch of incoming
+  // packets it reads (completions), as Linux netvsc and storvsc restart a
+  // stopped queue from their completion paths. A writer whose peer sends it
+  // nothing stays blocked.
+  kNone = 2,
+  // A fixed size (`pending_send_fixed_bytes`, rounded up to 8), raised to T
+  // for a larger packet so that one wake-up always means room: Linux hv_sock
+  // (net/vmw_vsock/hyperv_transport.c) publishes HVS_PKT_LEN(HVS_SEND_BUF_SIZE).
+  kFixed = 3,
+};
+
+// How an endpoint reads its ring (when it masks, how much one pass takes,
+// what restarts it). ProcessingComplete-style batch ends come wherever a
+// pass pauses delivery.
+enum class ReaderDiscipline : uint8_t {
+  // The doorbell's DPC masks the interrupt, reads up to batch_packets_max
+  // packets (and, with a dpc_budget, until the DPC has used it), commits,
+  // and goes on in a new DPC while packets remain; then unmasks and
+  // re-checks. KMCL's and the default.
+  kDpcDrain = 0,
+  // Linux NAPI (drivers/net/hyperv/netvsc.c `netvsc_channel_cb`,
+  // `netvsc_poll`): the DPC masks, each poll reads at most
+  // batch_packets_max (the budget, 64) and commits; a full poll is followed
+  // by another, a short one unmasks and re-checks.
+  kNapi = 1,
+  // Linux's batched callback mode (drivers/hv/connection.c
+  // `vmbus_on_event`, HV_CALL_BATCHED): the mask is set in the interrupt
+  // handler itself, before the DPC runs; the DPC then drains as kDpcDrain.
+  kBatched = 2,
+  // Interrupts left masked for good and the ring polled every poll_period
+  // on a fixed grid from time 0 (a poll-mode driver, as DPDK's netvsc PMD
+  // drivers/net/netvsc `hn_process_events`); each poll is a DPC that reads
+  // up to batch_packets_max packets and commits. Only polls that find data
+  // are simulated: an empty poll would read nothing and is not charged.
+  kPolled = 3,
+};
+
 struct DataPathOptions {
   std::string name = "endpoint";
   uint16_t partition_id = 0;
@@ -102,6 +152,17 @@ struct DataPathOptions {
   // pending send size; turning either off models a buggy driver.
   bool recheck_after_unmask = true;
   bool recheck_after_pending_send = true;
+  // What this endpoint publishes when its writes block (WriterPolicy).
+  WriterPolicy writer_policy = WriterPolicy::kOpenVmm;
+  uint32_t pending_send_fixed_bytes = 0;  // kFixed's size; > 0 then.
+  // How this endpoint reads (ReaderDiscipline).
+  ReaderDiscipline reader_discipline = ReaderDiscipline::kDpcDrain;
+  // kDpcDrain, kBatched: a batch also ends once its DPC has run this long
+  // on the VP's clock (KMCL's "DPC cycle limit is exceeded"), and the drain
+  // goes on in a new DPC. Zero: no time budget.
+  sim::SimDuration dpc_budget = sim::SimDuration::Zero();
+  // kPolled: the poll period (> 0).
+  sim::SimDuration poll_period = sim::SimDuration::Zero();
   // Sample the occupancy of the ring this endpoint writes at every write
   // (ring_occupancy(); needs the peer link). A histogram record per packet.
   bool sample_ring_occupancy = false;
@@ -169,6 +230,7 @@ enum class BatchEnd : uint8_t {
   kRingEmpty = 0,
   kBatchCap = 1,  // batch_packets_max packets read; the drain continues.
   kGated = 2,     // The accept gate said no; the drain stalls until Kick().
+  kBudget = 3,    // The DPC used its time budget; the drain continues in a new DPC.
 };
 
 class ChannelDataPath {
@@ -239,6 +301,8 @@ class ChannelDataPath {
   // the endpoint's VP; never reads inside the call.
   void Kick();
 
+  bool polled() const { return options_.reader_discipline == ReaderDiscipline::kPolled; }
+  const DataPathOptions& options() const { return options_; }
   bool stalled() const { return stalled_; }
   bool writer_blocked() const { return blocked_footprint_bytes_ != 0; }
   bool draining() const { return draining_; }
@@ -290,6 +354,11 @@ class ChannelDataPath {
   void StepUnmask();
   void StepRecheck();
   void StepPublishPendingSend();
+  // kPolled: schedules the next poll on the grid unless one is due or a
+  // drain is under way. Called when the peer publishes, after a poll that
+  // left data, and by Kick().
+  void ArmPoll();
+  void StartPoll();
   void StepWriterRecheck();
   void Ring();
   void Fail(const absl::Status& status);
@@ -322,6 +391,14 @@ class ChannelDataPath {
   bool draining_ = false;
   uint32_t last_batch_count_ = 0;
   uint32_t blocked_footprint_bytes_ = 0;  // Non-zero while the writer waits.
+  // kWindows: pending_send_sz stays published until the next reservation.
+  bool pending_send_published_ = false;
+  // How the last batch ended, when it ended early but the drain continues
+  // (batch cap, DPC budget).
+  bool last_batch_continues_ = false;
+  // kPolled: the next poll's event, while one is due.
+  sim::EventId poll_event_;
+  bool poll_armed_ = false;
   absl::Status status_;
   DataPathCounters counters_;
   sim::Histogram batch_sizes_;

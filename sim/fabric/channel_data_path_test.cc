@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -30,6 +31,15 @@ struct Options {
   bool sample_ring_occupancy = false;
   // Every n-th packet goes without a tag (0: all carry one).
   uint32_t untagged_every = 0;
+  WriterPolicy guest_writer_policy = WriterPolicy::kOpenVmm;
+  uint32_t guest_pending_send_fixed_bytes = 0;
+  // The host answers every packet with a completion (the guest reads them).
+  bool host_completes = false;
+  // Work the host's packet handler does per packet, on the host VP.
+  sim::SimDuration host_packet_cost = sim::SimDuration::Zero();
+  ReaderDiscipline host_reader = ReaderDiscipline::kDpcDrain;
+  sim::SimDuration host_dpc_budget = sim::SimDuration::Zero();
+  sim::SimDuration host_poll_period = sim::SimDuration::Zero();
 };
 
 // A 100-byte payload's ring footprint: 16-byte header, payload padded to 104,
@@ -56,7 +66,12 @@ class Pair {
     guest_options.partition_id = 1;
     guest_options.recheck_after_pending_send = options.recheck_after_pending_send;
     guest_options.sample_ring_occupancy = options.sample_ring_occupancy;
+    guest_options.writer_policy = options.guest_writer_policy;
+    guest_options.pending_send_fixed_bytes = options.guest_pending_send_fixed_bytes;
     DataPathOptions host_options;
+    host_options.reader_discipline = options.host_reader;
+    host_options.dpc_budget = options.host_dpc_budget;
+    host_options.poll_period = options.host_poll_period;
     host_options.name = "host";
     host_options.recheck_after_unmask = options.recheck_after_unmask;
     host_options.batch_packets_max = options.host_batch_packets_max;
@@ -71,6 +86,10 @@ class Pair {
     host_->SetPacketHandler([this](const ParsedPacket& packet) {
       EXPECT_EQ(packet.descriptor.trans_id, received_);  // In order, exactly once.
       EXPECT_EQ(packet.tag, TagOf(received_)) << "packet " << received_;  // Each its own tag, or none.
+      if (options_.host_packet_cost.nanoseconds() > 0) host_vp_.Charge(options_.host_packet_cost);
+      if (options_.host_completes) {
+        ASSERT_TRUE(host_->SendCompletion(packet.descriptor.trans_id).ok());
+      }
       ++received_;
     });
     guest_->SetWritableHandler([this] { QueueSend(); });
@@ -86,6 +105,10 @@ class Pair {
   }
 
   const ChannelDataPath& guest() const { return *guest_; }
+  // Every non-zero pending_send_sz the guest's writer published.
+  const std::set<uint32_t>& pending_send_sizes() const { return pending_send_sizes_; }
+  uint32_t sent() const { return sent_; }
+  sim::Simulator& sim() { return sim_; }
   const ChannelDataPath& host() const { return *host_; }
   // The guest ring's unread bytes after each write, counted in whole packets
   // by the test itself (sent minus handed to the host's packet handler).
@@ -133,6 +156,7 @@ class Pair {
       ASSERT_LT(e->reader().committed_read_index(), d);
     }
     ASSERT_LE(received_, sent_);
+    if (const uint32_t p = guest_->writer().pending_send_size(); p != 0) pending_send_sizes_.insert(p);
   }
 
   Options options_;
@@ -146,6 +170,7 @@ class Pair {
   uint32_t sent_ = 0;
   uint32_t received_ = 0;
   sim::Histogram expected_occupancy_;
+  std::set<uint32_t> pending_send_sizes_;
 };
 
 void ExpectSameHistogram(const sim::Histogram& actual, const sim::Histogram& expected) {
@@ -155,6 +180,107 @@ void ExpectSameHistogram(const sim::Histogram& actual, const sim::Histogram& exp
   EXPECT_EQ(actual.max(), expected.max());
   EXPECT_EQ(actual.ValueAtQuantile(0.5), expected.ValueAtQuantile(0.5));
   EXPECT_EQ(actual.ValueAtQuantile(0.99), expected.ValueAtQuantile(0.99));
+}
+
+// What a blocked writer publishes, by policy (D = 4096, T = 128): OpenVMM's
+// quarter ring max(T, (D - 8) / 4) = 1022 -> 1024; the Windows lineage's
+// unpublished bytes (none: every write is published at once here) + T;
+// a fixed size, or T when the fixed size is smaller.
+TEST(ChannelDataPathWriterPolicyTest, PublishedPendingSendSizeFollowsThePolicy) {
+  struct Case {
+    WriterPolicy policy;
+    uint32_t fixed_bytes;
+    std::set<uint32_t> published;
+  };
+  for (const Case& c : {Case{WriterPolicy::kOpenVmm, 0, {1024}}, Case{WriterPolicy::kWindows, 0, {128}},
+                        Case{WriterPolicy::kFixed, 500, {504}}, Case{WriterPolicy::kFixed, 64, {128}}}) {
+    SCOPED_TRACE(static_cast<int>(c.policy));
+    Options options;
+    options.use_tie_break = false;
+    options.costs = CostModel::Default();  // The writer outruns the reader.
+    options.guest_writer_policy = c.policy;
+    options.guest_pending_send_fixed_bytes = c.fixed_bytes;
+    Pair pair(options);
+    EXPECT_EQ(pair.Run(), options.packets);
+    EXPECT_EQ(pair.pending_send_sizes(), c.published);
+    EXPECT_GT(pair.guest().counters().ring_full, 0u);
+    EXPECT_EQ(pair.guest().writer().pending_send_size(), 0u);  // Cleared by the last writes.
+  }
+}
+
+// A writer that publishes nothing is restarted by the packets it reads (the
+// completions of what it sent); with none it stays blocked.
+TEST(ChannelDataPathWriterPolicyTest, NoneRestartsOnCompletionsOnly) {
+  Options options;
+  options.use_tie_break = false;
+  options.costs = CostModel::Default();
+  options.guest_writer_policy = WriterPolicy::kNone;
+  Pair silent(options);
+  EXPECT_LT(silent.Run(), options.packets);  // Stranded at the first full ring.
+  EXPECT_TRUE(silent.guest().writer_blocked());
+  EXPECT_TRUE(silent.pending_send_sizes().empty());
+  EXPECT_EQ(silent.host().counters().signals_sent, 0u);  // The reader never knew.
+
+  options.host_completes = true;
+  for (uint64_t seed = 0; seed < 50; ++seed) {
+    options.use_tie_break = true;
+    options.tie_break_seed = seed;
+    Pair answered(options);
+    EXPECT_EQ(answered.Run(), options.packets) << "seed " << seed;
+    EXPECT_TRUE(answered.pending_send_sizes().empty());
+    EXPECT_GT(answered.guest().counters().writer_wakeups, 0u);
+  }
+}
+
+// Reader disciplines: every packet arrives once, in order, under explored
+// interleavings, and each discipline pauses where it says.
+TEST(ChannelDataPathReaderTest, EveryDisciplineDeliversEveryPacketUnderExploredInterleavings) {
+  for (const ReaderDiscipline discipline :
+       {ReaderDiscipline::kNapi, ReaderDiscipline::kBatched, ReaderDiscipline::kPolled}) {
+    for (uint64_t seed = 0; seed < 40; ++seed) {
+      Options options;
+      options.tie_break_seed = seed;
+      options.host_reader = discipline;
+      options.host_batch_packets_max = discipline == ReaderDiscipline::kNapi ? 8 : 4096;
+      options.host_poll_period = sim::SimDuration::Microseconds(10);
+      Pair pair(options);
+      EXPECT_EQ(pair.Run(), options.packets) << "discipline " << static_cast<int>(discipline) << " seed " << seed;
+      if (discipline == ReaderDiscipline::kNapi) {
+        EXPECT_LE(pair.host().batch_sizes().max(), 8);
+      }
+    }
+  }
+}
+
+// A DPC time budget ends a batch once the DPC has run that long (1 us per
+// packet, 5 us budget: 5 packets) and the drain goes on in new DPCs; without
+// one the batches are as large as the ring allows.
+TEST(ChannelDataPathReaderTest, ADpcBudgetEndsBatchesByTime) {
+  Options options;
+  options.use_tie_break = false;
+  options.host_packet_cost = sim::SimDuration::Microseconds(1);
+  Pair unbounded(options);
+  options.host_dpc_budget = sim::SimDuration::Microseconds(5);
+  Pair budgeted(options);
+  EXPECT_EQ(unbounded.Run(), options.packets);
+  EXPECT_EQ(budgeted.Run(), options.packets);
+  EXPECT_GT(unbounded.host().batch_sizes().max(), 5);
+  EXPECT_EQ(budgeted.host().batch_sizes().max(), 5);
+  EXPECT_GT(budgeted.host().counters().batches, unbounded.host().counters().batches);
+}
+
+// A polled reader never takes a doorbell for data (its interrupt stays
+// masked, so the writer never signals one), and reads only at poll instants.
+TEST(ChannelDataPathReaderTest, APolledReaderTakesNoDoorbellAndReadsOnItsGrid) {
+  Options options;
+  options.use_tie_break = false;
+  options.host_reader = ReaderDiscipline::kPolled;
+  options.host_poll_period = sim::SimDuration::Microseconds(10);
+  Pair pair(options);
+  EXPECT_EQ(pair.Run(), options.packets);
+  EXPECT_EQ(pair.host().counters().doorbells, 0u);
+  EXPECT_GT(pair.host().counters().batches, 0u);
+  EXPECT_EQ(pair.sim().Now().nanoseconds() % 10000, 0);  // The last poll, on the grid.
 }
 
 TEST(ChannelDataPathTest, StreamsEveryPacketInOrderWithBackpressure) {

@@ -277,8 +277,21 @@ absl::Status RingWriter::SetPendingSendSize(uint32_t size_bytes) {
   return absl::OkStatus();
 }
 
+absl::Status RingWriter::SetPendingSendSizeExact(uint32_t size_bytes) {
+  if (size_bytes == 0 || size_bytes >= data_size_bytes()) {
+    return absl::InvalidArgumentError(absl::StrCat(name_, ": pending_send_sz=", size_bytes, " not in 1..",
+                                                   data_size_bytes() - 1, " (data size - 1)"));
+  }
+  StoreControlWord(memory_.control_page(), ControlWord::kPendingSendSz, size_bytes);
+  return absl::OkStatus();
+}
+
 void RingWriter::ClearPendingSendSize() {
   StoreControlWord(memory_.control_page(), ControlWord::kPendingSendSz, 0);
+}
+
+uint32_t RingWriter::pending_send_size() const {
+  return LoadControlWord(memory_.control_page(), ControlWord::kPendingSendSz);
 }
 
 absl::StatusOr<bool> RingWriter::CanWrite(uint32_t ring_footprint_bytes) {

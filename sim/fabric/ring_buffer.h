@@ -340,8 +340,16 @@ class RingWriter {
   // that could never be met (OpenVMM `set_pending_send_size`).
   absl::Status SetPendingSendSize(uint32_t size_bytes);
 
+  // Stores pending_send_sz = `size_bytes` exactly, not rounded: the Windows
+  // lineage publishes "uncommitted bytes + T" clamped to D - 1, a value
+  // with low bits set that readers mask (EMCL `PkpCheckSendBufferFreeBytes`).
+  // InvalidArgument unless 0 < size_bytes < data size.
+  absl::Status SetPendingSendSizeExact(uint32_t size_bytes);
+
   // Stores pending_send_sz = 0.
   void ClearPendingSendSize();
+  // The pending_send_sz this writer last stored (0: none published).
+  uint32_t pending_send_size() const;
 
   // Re-reads read_index and returns whether a packet of footprint
   // `ring_footprint_bytes` fits now (raw_free > T). InvalidArgument if

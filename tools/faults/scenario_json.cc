@@ -84,6 +84,18 @@ std::string Distribution(const scenario::DistributionSpec& d, const std::string&
   return o.Take();
 }
 
+// "windows", "openvmm", "none" or "fixed:N", as the loader reads it.
+std::string WriterPolicy(const scenario::WriterPolicySpec& w) {
+  return w.kind == "fixed" ? absl::StrCat("fixed:", w.fixed_bytes) : w.kind;
+}
+
+std::string Reader(const scenario::ReaderSpec& r) {
+  Obj o;
+  o.Str("kind", r.kind).Opt("dpc_budget_ns", r.dpc_budget_ns).Num("budget_packets", r.budget_packets);
+  o.Opt("poll_period_ns", r.poll_period_ns);
+  return o.Take();
+}
+
 std::string Driver(const scenario::DriverSpec& d) {
   Obj params;
   for (const auto& [k, v] : d.string_params) params.Str(k, v);
@@ -147,7 +159,11 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Num("sub_channels", c.sub_channels)
           .Str("lost_wakeup_bug", c.lost_wakeup_bug)
           .Opt("host_stop_ns", c.host_stop_ns)
-          .Opt("guest_stop_ns", c.guest_stop_ns);
+          .Opt("guest_stop_ns", c.guest_stop_ns)
+          .Str("host_writer_policy", WriterPolicy(c.host_writer_policy))
+          .Str("guest_writer_policy", WriterPolicy(c.guest_writer_policy))
+          .Add("host_reader", Reader(c.host_reader))
+          .Add("guest_reader", Reader(c.guest_reader));
       channels.push_back(o.Take());
     }
     root.Add("channels", Array(channels, ",\n    "));

@@ -49,8 +49,8 @@ using Json = nlohmann::json;
 constexpr int64_t kVpsMax = 1024;
 constexpr size_t kGuestsMax = 16;
 constexpr int64_t kMemoryMibMax = int64_t{1} << 20;        // 1 TiB.
-constexpr int64_t kRingPagesMin = 2;                       // Control page + one data page.
-constexpr int64_t kRingPagesMax = 65536;                   // 256 MiB.
+constexpr int64_t kRingPagesMin = 1;                       // Data pages (one control page more).
+constexpr int64_t kRingPagesMax = 65535;                   // 256 MiB with the control page.
 constexpr int64_t kPacketBytesMax = int64_t{16} << 20;     // 16 MiB.
 constexpr int64_t kTimeNsMax = 1'000'000'000'000'000'000;  // About 31.7 years.
 constexpr int64_t kDurationNsMax = 1'000'000'000'000'000;  // About 11.6 days.
@@ -77,7 +77,8 @@ constexpr size_t kNameBytesMax = 64;
 constexpr size_t kFileBytesMax = size_t{64} << 20;
 constexpr size_t kFoundStringBytesMax = 48;  // Longer strings are cut in messages.
 
-static_assert(kRingPagesMax * 4096 <= std::numeric_limits<uint32_t>::max() + int64_t{1});
+static_assert((kRingPagesMax + 1) * 4096 <= std::numeric_limits<uint32_t>::max() + int64_t{1});
+constexpr int64_t kBudgetPacketsMax = 65536;
 static_assert(kDurationNsMax <= kTimeNsMax);
 
 const std::vector<std::string>& KeysOf(absl::string_view schema_path);
@@ -324,6 +325,9 @@ std::vector<std::string> DistributionKeys(absl::string_view unit) {
 
 std::vector<std::string> DistributionRowKeys(absl::string_view unit) { return {std::string(unit), "weight"}; }
 
+// The keys of channels[].host_reader / guest_reader (spec.h ReaderSpec).
+std::vector<std::string> ReaderKeys() { return {"kind", "dpc_budget_ns", "budget_packets", "poll_period_ns"}; }
+
 const std::map<std::string, std::vector<std::string>>& KeyTable() {
   static const auto* const table = new std::map<std::string, std::vector<std::string>>{
       {"",
@@ -339,7 +343,10 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "incoming_ring_pages", "outgoing_ring_pages", "max_packet_bytes", "monitored",
         "interrupt_latency_100ns", "guest_target_vp", "host_target_vp", "host_passive_processing",
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
-        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns", "backend"}},
+        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns", "backend", "host_writer_policy",
+        "guest_writer_policy", "host_reader", "guest_reader"}},
+      {"channels[].host_reader", ReaderKeys()},
+      {"channels[].guest_reader", ReaderKeys()},
       {"backends[]", {"name", "servers", "service"}},
       {"backends[].service", DistributionKeys("ns")},
       {"backends[].service.table[]", DistributionRowKeys("ns")},
@@ -388,6 +395,11 @@ const std::vector<std::string>& MonitorModes() {
 
 const std::vector<std::string>& PreemptionModes() {
   static const auto* const values = new std::vector<std::string>{"packet", "none"};
+  return *values;
+}
+
+const std::vector<std::string>& ReaderKinds() {
+  static const auto* const values = new std::vector<std::string>{"dpc_drain", "napi", "batched", "polled"};
   return *values;
 }
 
@@ -1010,6 +1022,12 @@ class Loader {
   absl::Status ReadDistribution(const Json& json, std::string pointer, absl::string_view schema_path,
                                 absl::string_view unit, int64_t value_max, bool legacy_defaults,
                                 DistributionSpec* out) const;
+  // channels[].<side>_writer_policy: "windows", "openvmm", "none" or
+  // "fixed:N" with N in 1..`ring_pages` * 4096 - 8 (the ring it writes).
+  absl::Status ReadWriterPolicy(const Object& object, absl::string_view key, uint32_t ring_pages,
+                                absl::string_view ring_key, WriterPolicySpec* out) const;
+  absl::Status ReadReader(const Json& json, std::string pointer, absl::string_view schema_path,
+                          ReaderSpec* out) const;
   absl::Status ReadExpectations(const Json& json, std::string pointer,
                                 const std::vector<std::string>& channel_names,
                                 ExpectationSpec* out) const;
@@ -1450,6 +1468,51 @@ absl::Status Loader::ReadDriver(const Json& json, std::string pointer,
   return absl::OkStatus();
 }
 
+absl::Status Loader::ReadWriterPolicy(const Object& object, absl::string_view key, uint32_t ring_pages,
+                                      absl::string_view ring_key, WriterPolicySpec* out) const {
+  const Json* value = object.Find(key);
+  if (value == nullptr) return absl::OkStatus();
+  const int64_t fixed_max = int64_t{ring_pages} * 4096 - 8;
+  const std::string expected =
+      absl::StrCat("\"windows\", \"openvmm\", \"none\" or \"fixed:N\" (N in 1..", fixed_max,
+                   " bytes: the ", ring_key, " ring's data size - 8)");
+  if (!value->is_string()) return Mismatch(object.Pointer(key), expected, *value);
+  const std::string& text = value->get_ref<const std::string&>();
+  if (text == "windows" || text == "openvmm" || text == "none") {
+    out->kind = text;
+    out->fixed_bytes = 0;
+    return absl::OkStatus();
+  }
+  constexpr absl::string_view kFixed = "fixed:";
+  int64_t bytes = 0;
+  const absl::string_view digits = absl::string_view(text).substr(std::min(text.size(), kFixed.size()));
+  const bool is_fixed = absl::StartsWith(text, kFixed) && !digits.empty() && digits.size() <= 12 &&
+                        std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (is_fixed) bytes = std::stoll(std::string(digits));
+  if (!is_fixed || bytes < 1 || bytes > fixed_max) {
+    const std::string tail =
+        is_fixed ? "" : DidYouMean(text, {"windows", "openvmm", "none"});
+    return Mismatch(object.Pointer(key), expected, *value, tail);
+  }
+  out->kind = "fixed";
+  out->fixed_bytes = static_cast<uint32_t>(bytes);
+  return absl::OkStatus();
+}
+
+absl::Status Loader::ReadReader(const Json& json, std::string pointer, absl::string_view schema_path,
+                                ReaderSpec* out) const {
+  VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), schema_path));
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "kind", ReaderKinds(), &out->kind));
+  // Keys of another kind are accepted and ignored, as for distributions.
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "dpc_budget_ns", 1, kDurationNsMax, &out->dpc_budget_ns));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "budget_packets", 1, kBudgetPacketsMax, &out->budget_packets));
+  VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "poll_period_ns", 1, kDurationNsMax, &out->poll_period_ns));
+  if (out->kind == "polled" && !out->poll_period_ns.has_value()) {
+    return Missing(object, "poll_period_ns", " (a \"polled\" reader has no default period)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const FabricSpec& fabric,
                                  ChannelSpec* out) const {
   VMBSIM_ASSIGN_OR_RETURN(const Object object, ReadObject(json, std::move(pointer), "channels[]"));
@@ -1500,6 +1563,19 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
   VMBSIM_RETURN_IF_ERROR(
       Int(object, "sub_channels", 0, int64_t{kSubChannelsMax}, &out->sub_channels));
   VMBSIM_RETURN_IF_ERROR(Enum(object, "lost_wakeup_bug", LostWakeupBugs(), &out->lost_wakeup_bug));
+  // The host writes the host->guest (incoming) ring, the guest the other.
+  VMBSIM_RETURN_IF_ERROR(ReadWriterPolicy(object, "host_writer_policy", out->incoming_ring_pages,
+                                          "incoming_ring_pages", &out->host_writer_policy));
+  VMBSIM_RETURN_IF_ERROR(ReadWriterPolicy(object, "guest_writer_policy", out->outgoing_ring_pages,
+                                          "outgoing_ring_pages", &out->guest_writer_policy));
+  if (const Json* reader = object.Find("host_reader")) {
+    VMBSIM_RETURN_IF_ERROR(
+        ReadReader(*reader, object.Pointer("host_reader"), "channels[].host_reader", &out->host_reader));
+  }
+  if (const Json* reader = object.Find("guest_reader")) {
+    VMBSIM_RETURN_IF_ERROR(
+        ReadReader(*reader, object.Pointer("guest_reader"), "channels[].guest_reader", &out->guest_reader));
+  }
   // Teardown times; whether they fall inside the run is the runner's business.
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "host_stop_ns", 0, kTimeNsMax, &out->host_stop_ns));
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "guest_stop_ns", 0, kTimeNsMax, &out->guest_stop_ns));
@@ -1953,6 +2029,8 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
       {"fabric.monitor_mode", MonitorModes()},
       {"fabric.preemption", PreemptionModes()},
       {"channels[].lost_wakeup_bug", LostWakeupBugs()},
+      {"channels[].host_reader.kind", ReaderKinds()},
+      {"channels[].guest_reader.kind", ReaderKinds()},
       {"workloads[].arrival.kind", ArrivalKinds()},
       {"workloads[].arrival.gap.kind", DistributionKinds()},
       {"workloads[].size.kind", DistributionKinds()},

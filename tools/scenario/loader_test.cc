@@ -184,8 +184,8 @@ constexpr absl::string_view kFull = R"json({
       "host_driver": {"name": "echo_vsp",
                       "params": {"delay_ns": -5, "verbose": true, "mode": "fast"}},
       "guest_driver": {"name": "sync_client", "params": {"timeout_ns": 100}},
-      "incoming_ring_pages": 2,
-      "outgoing_ring_pages": 65536,
+      "incoming_ring_pages": 1,
+      "outgoing_ring_pages": 65535,
       "max_packet_bytes": 16777216,
       "monitored": false,
       "interrupt_latency_100ns": 65535,
@@ -197,7 +197,11 @@ constexpr absl::string_view kFull = R"json({
       "sub_channels": 3,
       "lost_wakeup_bug": "guest",
       "host_stop_ns": 0,
-      "guest_stop_ns": 1e18
+      "guest_stop_ns": 1e18,
+      "host_writer_policy": "fixed:4088",
+      "guest_writer_policy": "none",
+      "host_reader": {"kind": "napi", "budget_packets": 32},
+      "guest_reader": {"kind": "polled", "poll_period_ns": 50000, "dpc_budget_ns": 7}
     },
     {
       "name": "storage",
@@ -272,8 +276,8 @@ TEST(LoaderTest, FullDocumentLoadsEveryField) {
   EXPECT_EQ(net.host_driver.string_params, (std::map<std::string, std::string>{{"mode", "fast"}}));
   EXPECT_EQ(net.guest_driver.name, "sync_client");
   EXPECT_EQ(net.guest_driver.int_params, (std::map<std::string, int64_t>{{"timeout_ns", 100}}));
-  EXPECT_EQ(net.incoming_ring_pages, 2u);
-  EXPECT_EQ(net.outgoing_ring_pages, 65536u);
+  EXPECT_EQ(net.incoming_ring_pages, 1u);
+  EXPECT_EQ(net.outgoing_ring_pages, 65535u);
   EXPECT_EQ(net.max_packet_bytes, 16777216u);
   EXPECT_FALSE(net.monitored);
   EXPECT_EQ(net.interrupt_latency_100ns, 65535);
@@ -286,12 +290,25 @@ TEST(LoaderTest, FullDocumentLoadsEveryField) {
   EXPECT_EQ(net.lost_wakeup_bug, "guest");
   EXPECT_EQ(net.host_stop_ns, 0);
   EXPECT_EQ(net.guest_stop_ns, 1000000000000000000);
+  EXPECT_EQ(net.host_writer_policy.kind, "fixed");
+  EXPECT_EQ(net.host_writer_policy.fixed_bytes, 4088u);  // The 1-data-page ring's largest.
+  EXPECT_EQ(net.guest_writer_policy.kind, "none");
+  EXPECT_EQ(net.host_reader.kind, "napi");
+  EXPECT_EQ(net.host_reader.budget_packets, 32u);
+  EXPECT_EQ(net.guest_reader.kind, "polled");
+  EXPECT_EQ(net.guest_reader.poll_period_ns, 50000);
+  EXPECT_EQ(net.guest_reader.dpc_budget_ns, 7);  // Another kind's key: kept, unused.
   const ChannelSpec& storage = spec->channels[1];
   EXPECT_EQ(storage.guest, 1);
   EXPECT_EQ(storage.host_driver.name, "loopback");
   EXPECT_EQ(storage.guest_driver.name, "loopback");
   EXPECT_FALSE(storage.guest_target_vp.has_value());  // null: unset.
   EXPECT_FALSE(storage.host_stop_ns.has_value());
+  EXPECT_EQ(storage.host_writer_policy.kind, "windows");  // KMCL's default.
+  EXPECT_EQ(storage.guest_writer_policy.kind, "windows");
+  EXPECT_EQ(storage.host_reader.kind, "dpc_drain");
+  EXPECT_FALSE(storage.host_reader.dpc_budget_ns.has_value());
+  EXPECT_EQ(storage.guest_reader.budget_packets, 64u);
 
   ASSERT_EQ(spec->workloads.size(), 2u);
   const WorkloadSpec& first = spec->workloads[0];
@@ -462,6 +479,41 @@ TEST(LoaderTest, DirectoryIsNotAScenario) {
 // ---------------------------------------------------------------------------
 // Errors: "<source>: <pointer>: expected <what>, found <what>".
 
+TEST(LoaderErrorTest, WriterPoliciesAndReaders) {
+  const std::string policies =
+      "\"windows\", \"openvmm\", \"none\" or \"fixed:N\" (N in 1..65528 bytes: the ";
+  EXPECT_EQ(OverrideError("channels.0.host_writer_policy=fixed:0"),
+            "hello.json: /channels/0/host_writer_policy: expected " + policies +
+                "incoming_ring_pages ring's data size - 8), found \"fixed:0\"");
+  EXPECT_EQ(OverrideError("channels.0.guest_writer_policy=fixed:65529"),
+            "hello.json: /channels/0/guest_writer_policy: expected " + policies +
+                "outgoing_ring_pages ring's data size - 8), found \"fixed:65529\"");
+  EXPECT_TRUE(Load(kOneChannel, {"channels.0.guest_writer_policy=fixed:65528"}).ok());
+  // The bound follows the ring's size.
+  EXPECT_EQ(LoadError(kOneChannel, {"channels.0.outgoing_ring_pages=1", "channels.0.guest_writer_policy=fixed:4089"}),
+            "hello.json: /channels/0/guest_writer_policy: expected \"windows\", \"openvmm\", \"none\" or "
+            "\"fixed:N\" (N in 1..4088 bytes: the outgoing_ring_pages ring's data size - 8), found \"fixed:4089\"");
+  EXPECT_EQ(OverrideError("channels.0.host_writer_policy=window"),
+            "hello.json: /channels/0/host_writer_policy: expected " + policies +
+                "incoming_ring_pages ring's data size - 8), found \"window\"; did you mean \"windows\"?");
+  EXPECT_EQ(OverrideError("channels.0.host_writer_policy=3"),
+            "hello.json: /channels/0/host_writer_policy: expected " + policies +
+                "incoming_ring_pages ring's data size - 8), found 3");
+  EXPECT_EQ(OverrideError(R"(channels.0.host_reader={"kind":"napy"})"),
+            "hello.json: /channels/0/host_reader/kind: expected one of \"dpc_drain\", \"napi\", \"batched\", "
+            "\"polled\", found \"napy\"; did you mean \"napi\"?");
+  EXPECT_EQ(OverrideError(R"(channels.0.guest_reader={"kind":"polled"})"),
+            "hello.json: /channels/0/guest_reader: missing required key \"poll_period_ns\" (a \"polled\" reader "
+            "has no default period)");
+  EXPECT_EQ(OverrideError(R"(channels.0.host_reader={"kind":"napi","budget_packets":0})"),
+            "hello.json: /channels/0/host_reader/budget_packets: expected an integer in 1..65536, found 0");
+  EXPECT_EQ(OverrideError(R"(channels.0.host_reader={"dpc_budget_ns":-1})"),
+            "hello.json: /channels/0/host_reader/dpc_budget_ns: expected an integer in 1..1000000000000000, "
+            "found -1");
+  EXPECT_EQ(OverrideError(R"(channels.0.host_reader={"poll_period":5})"),
+            "hello.json: /channels/0/host_reader/poll_period: unknown key; did you mean \"poll_period_ns\"?");
+}
+
 TEST(LoaderErrorTest, TypeAndRange) {
   EXPECT_EQ(OverrideError("/channels/0/max_packet_bytes=\"big\""),
             "hello.json: /channels/0/max_packet_bytes: expected an integer in 1..16777216, "
@@ -469,9 +521,10 @@ TEST(LoaderErrorTest, TypeAndRange) {
   EXPECT_EQ(OverrideError("channels.0.max_packet_bytes=16777217"),
             "hello.json: /channels/0/max_packet_bytes: expected an integer in 1..16777216, "
             "found 16777217");
-  EXPECT_EQ(OverrideError("channels.0.incoming_ring_pages=1"),
-            "hello.json: /channels/0/incoming_ring_pages: expected an integer in 2..65536, "
-            "found 1");
+  EXPECT_EQ(OverrideError("channels.0.incoming_ring_pages=0"),
+            "hello.json: /channels/0/incoming_ring_pages: expected an integer in 1..65535, "
+            "found 0");
+  EXPECT_TRUE(Load(kOneChannel, {"channels.0.incoming_ring_pages=1"}).ok());  // Data pages.
   EXPECT_EQ(OverrideError("channels.0.interrupt_latency_100ns=65536"),
             "hello.json: /channels/0/interrupt_latency_100ns: expected an integer in 0..65535, "
             "found 65536");

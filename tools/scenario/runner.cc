@@ -132,6 +132,39 @@ uint16_t OfferLatency100ns(std::optional<uint16_t> latency_100ns, const fabric::
   return static_cast<uint16_t>(default_100ns);
 }
 
+// One endpoint's writer policy and reader discipline, as KMCL takes them.
+// REQUIRES: validated by the loader.
+kmcl::EndpointPolicy EndpointPolicyOf(const WriterPolicySpec& writer, const ReaderSpec& reader) {
+  kmcl::EndpointPolicy policy;
+  if (writer.kind == "openvmm") {
+    policy.writer = fabric::WriterPolicy::kOpenVmm;
+  } else if (writer.kind == "none") {
+    policy.writer = fabric::WriterPolicy::kNone;
+  } else if (writer.kind == "fixed") {
+    policy.writer = fabric::WriterPolicy::kFixed;
+    policy.pending_send_fixed_bytes = writer.fixed_bytes;
+  } else {
+    VMBSIM_CHECK_EQ(writer.kind, "windows");
+    policy.writer = fabric::WriterPolicy::kWindows;
+  }
+  if (reader.kind == "napi") {
+    policy.reader = fabric::ReaderDiscipline::kNapi;
+    policy.batch_packets_max = reader.budget_packets;
+  } else if (reader.kind == "batched") {
+    policy.reader = fabric::ReaderDiscipline::kBatched;
+  } else if (reader.kind == "polled") {
+    policy.reader = fabric::ReaderDiscipline::kPolled;
+    VMBSIM_CHECK(reader.poll_period_ns.has_value());
+    policy.poll_period = SimDuration::Nanoseconds(*reader.poll_period_ns);
+  } else {
+    VMBSIM_CHECK_EQ(reader.kind, "dpc_drain");
+  }
+  if (reader.kind == "dpc_drain" || reader.kind == "batched") {
+    policy.dpc_budget = SimDuration::Nanoseconds(reader.dpc_budget_ns.value_or(0));
+  }
+  return policy;
+}
+
 // Drives one open-loop workload: arrivals at times from its PRNG stream.
 class OpenLoop {
  public:
@@ -548,6 +581,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       policy.host_target_vp = b.spec->host_target_vp;
       policy.host_skips_recheck = b.spec->lost_wakeup_bug == "host";
       policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";
+      policy.host_end = EndpointPolicyOf(b.spec->host_writer_policy, b.spec->host_reader);
+      policy.guest_end = EndpointPolicyOf(b.spec->guest_writer_policy, b.spec->guest_reader);
     }
     return policy;
   };

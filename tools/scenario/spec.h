@@ -140,6 +140,28 @@ struct DriverSpec {
   std::map<std::string, DistributionSpec> distribution_params;
 };
 
+// "channels[].host_writer_policy" / "guest_writer_policy": what that
+// endpoint publishes in pending_send_sz when its ring is full
+// (fabric::WriterPolicy). Written "windows", "openvmm", "none" or "fixed:N".
+struct WriterPolicySpec {
+  std::string kind = "windows";  // KMCL's default.
+  uint32_t fixed_bytes = 0;      // "fixed:N": N, 1..the ring's data size - 8.
+};
+
+// "channels[].host_reader" / "guest_reader": how that endpoint reads its
+// ring (fabric::ReaderDiscipline).
+struct ReaderSpec {
+  // "dpc_drain" (the default), "napi", "batched" or "polled".
+  std::string kind = "dpc_drain";
+  // dpc_drain, batched: a batch ends once its DPC has run this long and the
+  // drain goes on in a new DPC. Unset: no time budget.
+  std::optional<int64_t> dpc_budget_ns;
+  // napi: packets per poll (Linux's NAPI weight, 64).
+  uint32_t budget_packets = 64;
+  // polled: the poll period; required for that kind.
+  std::optional<int64_t> poll_period_ns;
+};
+
 // "channels[]".
 struct ChannelSpec {
   std::string name;                 // Unique; workloads and expectations refer to it.
@@ -148,7 +170,9 @@ struct ChannelSpec {
   uint16_t guest = 1;               // The guest partition that opens it (1-based).
   DriverSpec host_driver;           // Serves the offer on the root partition.
   DriverSpec guest_driver;          // Opens it in the guest.
-  uint32_t incoming_ring_pages = 16;  // Host -> guest ring, control page included.
+  // Data pages of each ring (VmbClientChannelInitSetRingBufferPageCount);
+  // each ring also has its 4 KiB control page.
+  uint32_t incoming_ring_pages = 16;  // Host -> guest ring.
   uint32_t outgoing_ring_pages = 16;  // Guest -> host ring.
   uint32_t max_packet_bytes = 4096;
   bool monitored = true;
@@ -169,6 +193,11 @@ struct ChannelSpec {
   // loop does not re-check the ring after unmasking its interrupt (the
   // lost-wake-up race).
   std::string lost_wakeup_bug = "none";
+  // Each endpoint's blocked-writer policy and reader discipline.
+  WriterPolicySpec host_writer_policy;
+  WriterPolicySpec guest_writer_policy;
+  ReaderSpec host_reader;
+  ReaderSpec guest_reader;
   std::optional<int64_t> host_stop_ns;   // Host driver torn down then: a rescind.
   std::optional<int64_t> guest_stop_ns;  // Guest driver closes then, during traffic.
   // The shared back-end ("backends[].name") that serves this channel's

@@ -121,6 +121,13 @@ CASES = {
     "backend_servers_zero.json": edit(put(["backends"], [{"name": "disk", "servers": 0,
                                                           "service": {"kind": "fixed", "ns": 1000}}])),
     "vp_speed_zero.json": edit(put(["fabric", "guests", 0, "vp_speed"], 0)),
+    "writer_policy_unknown.json": edit(put(["channels", 0, "guest_writer_policy"], "linux")),
+    "writer_policy_fixed_too_big.json": edit(put(["channels", 0, "host_writer_policy"], "fixed:65529")),
+    "writer_policy_fixed_zero.json": edit(put(["channels", 0, "guest_writer_policy"], "fixed:0")),
+    "reader_kind_unknown.json": edit(put(["channels", 0, "host_reader"], {"kind": "interrupt"})),
+    "reader_polled_no_period.json": edit(put(["channels", 0, "guest_reader"], {"kind": "polled"})),
+    "reader_budget_zero.json": edit(put(["channels", 0, "host_reader"], {"kind": "napi", "budget_packets": 0})),
+    "reader_dpc_budget_zero.json": edit(put(["channels", 0, "guest_reader"], {"kind": "dpc_drain", "dpc_budget_ns": 0})),
     # workloads.
     "workload_channel_dangling.json": edit(put(["workloads", 0, "channel"], "c9")),
     "arrival_kind_unknown.json": edit(put(["workloads", 0, "arrival"], {"kind": "sometimes"})),
