@@ -82,9 +82,9 @@ expect_code 0 "help" -- "$vmbsim" help
 grep -q 'driver-lib' "$work/out" || fail "help: run flags missing"
 
 # Limits the drivers have are the loader's: exit 2 naming the field, not 70.
-expect_code 2 "64 sub-channels" -- "$vmbsim" run subchannel_scaling --set channels.0.sub_channels=64
-grep -q '/channels/0/sub_channels: expected an integer in 0..63, found 64' "$work/err" ||
-  fail "sub_channels 64: the error does not name the field and the limit"
+expect_code 2 "128 sub-channels" -- "$vmbsim" run subchannel_scaling --set channels.0.sub_channels=128
+grep -q '/channels/0/sub_channels: expected an integer in 0..127, found 128' "$work/err" ||
+  fail "sub_channels 128: the error does not name the field and the limit"
 
 # Requests larger than the channel carries are refused, not cut or dropped.
 expect_code 2 "requests above max_packet_bytes" -- "$vmbsim" run hello \

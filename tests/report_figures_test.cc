@@ -324,8 +324,12 @@ uint64_t ExpectReportMatchesTrace(const ScenarioSpec& spec, const RunReport& rep
     ExpectSame(c.metrics.guest_to_host, guest_to_host, c.name + " guest_to_host");
     ExpectSame(c.metrics.host_to_guest, host_to_guest, c.name + " host_to_guest");
     // Host endpoints' records carry the relid but not the guest: with one
-    // guest they are unambiguous (every library scenario has one).
-    if (spec.fabric.guests.size() == 1) {
+    // guest they are unambiguous (every library scenario has one). A run cut
+    // at its time limit (scaling_96vp) stops with reader batches under way,
+    // counted by the data path but traced only when they end, after the
+    // stop: its data-path figures are not compared.
+    const bool cut = report.stop_reason == sim::RunResult::kEndTimeReached;
+    if (spec.fabric.guests.size() == 1 && !cut) {
       ExpectSameDataPath(c.totals.guest, c.totals.host, c.totals.host_batches, guest_end, host_end,
                          c.name + " guest_to_host data path");
       ExpectSameDataPath(c.totals.host, c.totals.guest, c.totals.guest_batches, host_end, guest_end,
@@ -357,6 +361,9 @@ TEST(ReportFiguresTest, EveryLibraryScenarioReportsWhatItsTraceSays) {
     SCOPED_TRACE(file);
     absl::StatusOr<ScenarioSpec> spec = LoadScenarioFile(file, registry.descriptors());
     ASSERT_TRUE(spec.ok()) << spec.status();
+    // The whole run against the whole trace: a warm-up leaves the run as it
+    // is and only narrows the figures (checked in report_test).
+    spec->stop.warmup_ns.reset();
     TraceOracle oracle;
     absl::StatusOr<RunReport> report = RunScenario(*spec, registry, RunOptions{.sinks = {&oracle}});
     ASSERT_TRUE(report.ok()) << report.status();

@@ -108,7 +108,7 @@ def main():
         "wrong_fingerprint.trace": with_footer(data, lay, replace_field(2, b"\x00" * 8)),
         "wrong_event_count.trace": with_footer(data, lay, replace_field(1, varint(9999))),
         "trailing_bytes.trace": data + b"\x00\x01",
-        "bit_flip_in_event.trace": data[:mid_at + mid_len - 1] + bytes([data[mid_at + mid_len - 1] ^ 0x02])
+        "bit_flip_in_event.trace": data[:mid_at + mid_len - 1] + bytes([data[mid_at + mid_len - 1] ^ 0x80])
         + data[mid_at + mid_len:],
     }
     # kind_too_big: the first event re-encoded with a 17-bit kind.
