@@ -254,6 +254,21 @@ TEST_F(FabricEndToEndTest, OpenTrafficCloseTeardown) {
   EXPECT_TRUE(fabric_->client(1).violations().empty());
 }
 
+// The offer's bytes 40-47 are 0, as Windows 8 and later hosts send them;
+// the channel's monitor latency (50 us here) reaches the guest only through
+// the monitor page. (Before: the offer carried 500 there.)
+TEST_F(FabricEndToEndTest, MonitorLatencyIsInTheMonitorPageNotTheOffer) {
+  const uint32_t relid = OfferAndOpen();
+  const OfferChannel* offer = fabric_->client(1).offer(relid);
+  ASSERT_NE(offer, nullptr);
+  EXPECT_EQ(offer->reserved1, 0u);
+  std::vector<uint8_t> wire = Encode(ChannelMessage(*offer));
+  ASSERT_GE(wire.size(), 48u);
+  for (size_t i = 40; i < 48; ++i) EXPECT_EQ(wire[i], 0u) << "offer byte " << i;
+  ASSERT_NE(offer->monitor_id, kMonitorIdNone);
+  EXPECT_EQ(fabric_->monitor_page(1).latency_100ns(offer->monitor_id), 500u);
+}
+
 TEST_F(FabricEndToEndTest, RescindDuringTrafficDetachesTheDataPlane) {
   const uint32_t relid = OfferAndOpen();
   Send(relid, 200);

@@ -351,7 +351,7 @@ TEST(VmbusControlTest, OffersFollowRequestOffersThenAllOffersDeliveredThenHotAdd
   EXPECT_EQ(primary.connection_id, 0x2001u);
   EXPECT_EQ(primary.monitor_id, 0u);
   EXPECT_EQ(primary.monitor_allocated, 1u);
-  EXPECT_EQ(primary.interrupt_latency_100ns, 1000u);
+  EXPECT_EQ(primary.reserved1, 0u);  // The latency (1000) is not in the offer.
   EXPECT_EQ(primary.is_dedicated_interrupt, 1u);
   EXPECT_EQ(primary.mmio_megabytes, 4u);
   EXPECT_EQ(w.listener.offers[1].monitor_id, kMonitorIdNone);  // Not monitored.

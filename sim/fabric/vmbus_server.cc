@@ -486,7 +486,10 @@ void VmbusServer::SendOffer(Channel& channel) {
   fabric::OfferChannel offer;
   offer.interface_id = params.interface_id;
   offer.instance_id = params.instance_id;
-  offer.interrupt_latency_100ns = params.interrupt_latency_100ns.value_or(0);
+  // Bytes 40-47 (`reserved1`) stay 0, as Windows 8 and later hosts send
+  // them: the monitor latency is not in the offer. The fabric writes it into
+  // the guest's monitor page when the channel opens (Fabric::AttachChannel),
+  // the only place a guest learns it.
   offer.chn_flags = params.chn_flags;
   offer.mmio_megabytes = params.mmio_megabytes;
   offer.user_defined = params.user_defined;
