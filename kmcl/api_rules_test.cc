@@ -355,6 +355,65 @@ TEST_F(RulesTest, ZeroTimeoutRequestIsNotQueuedWhenTheRingIsFull) {
   EXPECT_EQ(world_.runtime().counters().packets_queued, 0u);
 }
 
+// A zero timeout with WAIT_FOR_COMPLETION bounds the wait for ring space,
+// not the wait for the completion: a request that fits is written and the
+// call returns with its completion. (Before: queued, then cancelled at +0,
+// STATUS_CANCELLED.)
+TEST_F(RulesTest, ZeroTimeoutWaitingRequestThatFitsIsSentAndWaitsForItsCompletion) {
+  Open();
+  NTSTATUS status = STATUS_UNSUCCESSFUL;
+  uint64_t reply = 0;
+  UINT32 reply_size = sizeof(reply);
+  world_.OnGuest([&] {
+    uint64_t request = 0x1234;
+    LARGE_INTEGER zero;
+    zero.QuadPart = 0;
+    status = VmbChannelSendSynchronousRequest(client_.channel, &request, 8, nullptr, kWait, &reply, &reply_size, &zero);
+  });
+  world_.Run();
+  EXPECT_EQ(status, STATUS_SUCCESS);
+  EXPECT_EQ(reply, 0x1234u);  // The server's echo.
+  EXPECT_EQ(reply_size, 8u);
+  EXPECT_EQ(server_.processed, 1);
+  EXPECT_EQ(world_.runtime().counters().packets_queued, 0u);
+  EXPECT_EQ(world_.runtime().counters().transactions_cancelled, 0u);
+}
+
+// ... and one that does not fit is STATUS_BUFFER_OVERFLOW at once, never
+// queued. (Before: queued behind the full ring and cancelled at +0.)
+TEST_F(RulesTest, ZeroTimeoutWaitingRequestIsNotQueuedWhenTheRingIsFull) {
+  server_.hold = true;  // With quota 1 the server takes one packet and drains no more.
+  server_.configure = [this] { VmbChannelSetTransactionQuota(server_.channel, 1); };
+  client_ring_pages_ = 2;
+  Open();
+  NTSTATUS fill = STATUS_SUCCESS;
+  NTSTATUS waiting = STATUS_SUCCESS;
+  SimTime called;
+  SimTime returned;
+  world_.OnGuest([&] {
+    std::vector<uint8_t> request(1024, 0xAB);
+    LARGE_INTEGER zero;
+    zero.QuadPart = 0;
+    for (int i = 0; i < 64 && fill == STATUS_SUCCESS; ++i) {
+      fill = VmbChannelSendSynchronousRequest(client_.channel, request.data(), request.size(), nullptr, 0, nullptr,
+                                              nullptr, &zero);
+    }
+    uint64_t reply = 0;
+    UINT32 reply_size = sizeof(reply);
+    called = SimTime::Zero() + SimDuration::Units100ns(static_cast<int64_t>(KeQueryInterruptTime()));
+    waiting = VmbChannelSendSynchronousRequest(client_.channel, request.data(), request.size(), nullptr, kWait,
+                                               &reply, &reply_size, &zero);
+    returned = SimTime::Zero() + SimDuration::Units100ns(static_cast<int64_t>(KeQueryInterruptTime()));
+  });
+  world_.Run();
+  EXPECT_EQ(fill, STATUS_BUFFER_OVERFLOW);
+  EXPECT_EQ(waiting, STATUS_BUFFER_OVERFLOW);
+  EXPECT_LE(returned - called, SimDuration::Microseconds(10));  // No wait: one call's cost at most.
+  EXPECT_EQ(world_.runtime().counters().packets_queued, 0u);
+  EXPECT_EQ(world_.runtime().counters().transactions_cancelled, 0u);
+  EXPECT_EQ(server_.processed, 1);
+}
+
 TEST_F(RulesTest, SyncRequestTimeoutCancelsAfterTheTimeout) {
   server_.hold = true;
   Open();
