@@ -700,7 +700,49 @@ TEST_F(RulesTest, DoubleCompletionIsAFinding) {
   EXPECT_EQ(client_.send_results, (std::vector<NTSTATUS>{STATUS_SUCCESS}));  // One completion on the wire.
 }
 
-TEST_F(RulesTest, PacketNotCompletedAtCloseIsReportedAfterTheTimeoutAndTheChannelCloses) {
+// The default (the WDK state model): a peer close blocks until the driver
+// completes what it was handed; one that never does hangs the teardown, and
+// the run's end reports it with the packet's transaction id. Completing the
+// packet later lets the teardown finish. (Before: retired after 100 ms.)
+TEST_F(RulesTest, PacketNotCompletedAtCloseBlocksTheTeardownUntilItIsCompleted) {
+  server_.hold = true;
+  Open();
+  SendFromGuest(1, 16);
+  world_.Run();
+  ASSERT_EQ(server_.held.size(), 1u);
+  world_.OnGuest([&] { VmbChannelDisable(client_.channel); });
+  world_.Run();
+  world_.sim().ScheduleAfter(SimDuration::Seconds(1), [] {});  // A second later: still waiting.
+  world_.Run();
+  EXPECT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 0u);   // Nothing retired, nothing reported yet.
+  EXPECT_EQ(server_.events.back(), "suspend");                 // EvtChannelClosed has not run.
+  uint64_t held = 0;
+  for (const auto& state : world_.runtime().DebugStates()) held += state.packets_held;
+  EXPECT_EQ(held, 1u);
+  ASSERT_EQ(world_.runtime().ReportHungTeardowns(), 1u);  // What a run's end does.
+  EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);  // Once.
+  ASSERT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 1u);
+  const Finding& finding = world_.runtime().verifier().findings().back();
+  EXPECT_STREQ(finding.function, "peer close");
+  EXPECT_NE(finding.detail.find("transaction ids 1)"), std::string::npos) << finding.detail;
+  EXPECT_NE(finding.detail.find("the teardown hangs"), std::string::npos) << finding.detail;
+
+  world_.OnHost([this] { VmbChannelPacketComplete(server_.held[0], nullptr, 0); });
+  world_.Run();
+  EXPECT_EQ(server_.events.back(), "closed");
+  EXPECT_EQ(world_.runtime().StateOf(server_.channel), "peer_closed");
+  EXPECT_EQ(world_.runtime().StateOf(client_.channel), "disabled");
+  EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
+}
+
+// Opt-in, the model before: force_retire_after gives up after that long,
+// reports the packets and retires them.
+class ForceRetireTest : public RulesTest {
+ protected:
+  ForceRetireTest() : RulesTest(WorldOptions{.runtime = {.force_retire_after = SimDuration::Milliseconds(100)}}) {}
+};
+
+TEST_F(ForceRetireTest, PacketNotCompletedAtCloseIsRetiredAfterTheTimeoutAndTheChannelCloses) {
   server_.hold = true;
   Open();
   SendFromGuest(1, 16);
@@ -715,10 +757,12 @@ TEST_F(RulesTest, PacketNotCompletedAtCloseIsReportedAfterTheTimeoutAndTheChanne
   ASSERT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 1u);
   const Finding& finding = world_.runtime().verifier().findings().back();
   EXPECT_EQ(finding.rule, Rule::kPacketNotCompletedAtClose);
-  EXPECT_GE(finding.time - disabled, world_.runtime().options().close_completion_timeout);
+  EXPECT_GE(finding.time - disabled, SimDuration::Milliseconds(100));
+  EXPECT_NE(finding.detail.find("transaction ids 1)"), std::string::npos) << finding.detail;
   EXPECT_EQ(world_.runtime().StateOf(server_.channel), "peer_closed");
   EXPECT_EQ(server_.events.back(), "closed");
   EXPECT_EQ(world_.runtime().StateOf(client_.channel), "disabled");
+  EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
 }
 
 TEST_F(RulesTest, BlockingCallsAtDispatchAreFindingsAndReturnAtOnce) {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "kmcl/interface_tables.h"
 #include "kmcl/ntstatus.h"
 #include "kmcl/runtime.h"
@@ -907,9 +908,9 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
     ch->packet_worker->set_vp(ch->vp);
     ch->conn = ConnState::kEnabled;
   } else {
-    if (options_.channel_policy && ch->target_vp < 0) {
-      const ChannelPolicy policy = options_.channel_policy(false, ch->interface_type, ch->interface_instance);
-      if (policy.guest_target_vp.has_value()) ch->target_vp = *policy.guest_target_vp;
+    if (options_.channel_policy) {
+      ch->policy = options_.channel_policy(false, ch->interface_type, ch->interface_instance);
+      if (ch->target_vp < 0 && ch->policy.guest_target_vp.has_value()) ch->target_vp = *ch->policy.guest_target_vp;
     }
     ch->conn = ConnState::kEnabled;
     ch->run_wanted = !ch->start_paused;  // The "start paused" latch (§6.1 Pause).
@@ -1319,7 +1320,7 @@ void Runtime::OnDetaching(uint16_t guest, uint32_t relid) {
     absl::StatusOr<Channel*> found = channels_.Lookup(handle);
     if (!found.ok() || (*found)->conn != ConnState::kOpen) return;
     Channel& c = **found;
-    TClose(c, true);
+    TClose(c, true, "peer close");
     c.conn = ConnState::kPeerClosed;
     EmitState(c, c.vp->LocalNow(), c.relid);
     Notify(&c);
@@ -1345,7 +1346,7 @@ void Runtime::OnRescind(uint16_t guest, uint32_t relid) {
       if (cl.channel_state(relid) == fabric::ClientChannelState::kOffered) cl.ReleaseRelid(relid).IgnoreError();
       return;
     }
-    if (c.conn == ConnState::kOpen) TClose(c, true);
+    if (c.conn == ConnState::kOpen) TClose(c, true, "rescind");
     c.open_window = false;
     CancelOutgoing(c, STATUS_DEVICE_REMOVED);  // G9.
     ClientWireTeardown(c, true);
@@ -1412,7 +1413,7 @@ void Runtime::InvokeStateCallback(Channel& ch, PFN_VMB_CHANNEL_SUSPEND fn) {
 }
 
 // T-stop (spec §7.3): stop pulling, Suspend, wait for every indicated packet.
-void Runtime::TStop(Channel& ch) {
+void Runtime::TStop(Channel& ch, const char* teardown) {
   if (!ch.running) return;
   ch.running = false;  // The accept gate closes: nothing more is taken.
   Channel* c = &ch;
@@ -1425,30 +1426,74 @@ void Runtime::TStop(Channel& ch) {
     InvokeStateCallback(ch, ch.callbacks.EvtChannelSuspend);
   }
   EmitState(ch, ch.vp->LocalNow(), ch.relid, /*running=*/0);
+  if (ch.outstanding == 0) return;
+  ch.teardown_waiting = teardown;
+  ch.teardown_since = ch.vp->LocalNow();
+  ch.teardown_reported = false;
+  const std::optional<sim::SimDuration> retire_after =
+      ch.policy.force_retire_after.has_value() ? ch.policy.force_retire_after : options_.force_retire_after;
+  if (!retire_after.has_value()) {
+    // The WDK state model: KMCL blocks until the driver has completed every
+    // indicated packet (spec §5.3, §7.3 T-stop step 3). A driver that never
+    // does hangs this teardown; the run's end reports it.
+    WaitUntil("T-stop", ch.handle, [c] { return c->outstanding == 0; }, &ch);
+    ch.teardown_waiting = nullptr;
+    return;
+  }
+  // Opt-in: give up after `retire_after` and retire what is left.
+  bool timed_out = false;
+  const sim::EventId timer = sim().ScheduleAfter(*retire_after, [this, &timed_out, c] {
+    timed_out = true;
+    Notify(c);
+  });
+  WaitUntil("T-stop", ch.handle, [c, &timed_out] { return c->outstanding == 0 || timed_out; }, &ch);
+  sim().Cancel(timer);
+  ch.teardown_waiting = nullptr;
   if (ch.outstanding != 0) {
-    bool timed_out = false;
-    const sim::EventId timer = sim().ScheduleAfter(options_.close_completion_timeout, [this, &timed_out, c] {
-      timed_out = true;
-      Notify(c);
-    });
-    WaitUntil("T-stop", ch.handle, [c, &timed_out] { return c->outstanding == 0 || timed_out; }, &ch);
-    sim().Cancel(timer);
-    if (ch.outstanding != 0) {
-      Report(&ch, "VmbChannelPause/Disable", Rule::kPacketNotCompletedAtClose, STATUS_SUCCESS,
-             absl::StrCat(ch.outstanding, " indicated packet(s) not completed ",
-                          options_.close_completion_timeout.ToString(), " after EvtChannelSuspend; retired"))
-          .IgnoreError();
-      for (uint64_t handle : completions_.HandlesInIssueOrder()) {
-        absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
-        if (inc.ok() && (*inc)->channel == ch.handle) RetireIncoming(**inc);
-      }
+    Report(&ch, teardown, Rule::kPacketNotCompletedAtClose, STATUS_SUCCESS,
+           absl::StrCat(ch.outstanding, " indicated packet(s) not completed ", retire_after->ToString(),
+                        " after EvtChannelSuspend (transaction ids ", absl::StrJoin(UncompletedIds(ch), ", "),
+                        "); retired (force_retire_after)"))
+        .IgnoreError();
+    for (uint64_t handle : completions_.HandlesInIssueOrder()) {
+      absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
+      if (inc.ok() && (*inc)->channel == ch.handle) RetireIncoming(**inc);
     }
   }
 }
 
+std::vector<uint64_t> Runtime::UncompletedIds(const Channel& ch) const {
+  std::vector<uint64_t> ids;
+  for (uint64_t handle : completions_.HandlesInIssueOrder()) {
+    absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
+    if (inc.ok() && (*inc)->channel == ch.handle) ids.push_back((*inc)->trans_id);
+  }
+  return ids;
+}
+
+size_t Runtime::ReportHungTeardowns() {
+  std::vector<uint64_t> hung;
+  channels_.ForEach([&hung](uint64_t handle, const Channel& ch) {
+    if (ch.teardown_waiting != nullptr && !ch.teardown_reported && ch.outstanding != 0) hung.push_back(handle);
+  });
+  std::sort(hung.begin(), hung.end());
+  for (uint64_t handle : hung) {
+    absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+    if (!found.ok()) continue;
+    Channel& ch = **found;
+    ch.teardown_reported = true;
+    Report(&ch, ch.teardown_waiting, Rule::kPacketNotCompletedAtClose, STATUS_SUCCESS,
+           absl::StrCat(ch.teardown_waiting, " has waited since t=", ch.teardown_since.ToString(), " for ",
+                        ch.outstanding, " indicated packet(s) the driver never completed (transaction ids ",
+                        absl::StrJoin(UncompletedIds(ch), ", "), "); the teardown hangs"))
+        .IgnoreError();
+  }
+  return hung.size();
+}
+
 // T-close (spec §7.3). On the state worker.
-void Runtime::TClose(Channel& ch, bool peer_gone) {
-  TStop(ch);
+void Runtime::TClose(Channel& ch, bool peer_gone, const char* teardown) {
+  TStop(ch, teardown);
   if (ch.callbacks.EvtChannelClosed != nullptr) {
     ch.current_callback = CallbackId::kClosed;
     InvokeStateCallback(ch, ch.callbacks.EvtChannelClosed);
@@ -1525,7 +1570,7 @@ void Runtime::ChannelPause(VMBCHANNEL handle) {
     return;
   }
   ch->run_wanted = false;
-  RunTransition(ch, kFn, [this](Channel& c) { TStop(c); }, /*wait=*/true);
+  RunTransition(ch, kFn, [this](Channel& c) { TStop(c, "VmbChannelPause"); }, /*wait=*/true);
 }
 
 void Runtime::ChannelDisable(VMBCHANNEL handle) {
@@ -1547,7 +1592,7 @@ void Runtime::DisableNow(Channel& chan) {
   if (chan.is_server) {
     if (chan.conn == ConnState::kOpen) {
       chan.closing_locally = true;
-      TClose(chan, false);
+      TClose(chan, false, "VmbChannelDisable");
     }
     if (chan.relid != 0) {
       fabric_->server(chan.guest).RescindChannel(chan.relid).IgnoreError();
@@ -1560,7 +1605,7 @@ void Runtime::DisableNow(Channel& chan) {
   } else {
     Channel* p = &chan;
     WaitUntil("VmbChannelDisable", value, [p] { return !p->opening; }, p);
-    if (chan.conn == ConnState::kOpen) TClose(chan, false);
+    if (chan.conn == ConnState::kOpen) TClose(chan, false, "VmbChannelDisable");
     chan.open_window = false;
     CancelOutgoing(chan, STATUS_CANCELLED);
     ClientWireTeardown(chan, false);

@@ -147,7 +147,8 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Num("sub_channels", c.sub_channels)
           .Str("lost_wakeup_bug", c.lost_wakeup_bug)
           .Opt("host_stop_ns", c.host_stop_ns)
-          .Opt("guest_stop_ns", c.guest_stop_ns);
+          .Opt("guest_stop_ns", c.guest_stop_ns)
+          .Opt("force_retire_after_ns", c.force_retire_after_ns);
       channels.push_back(o.Take());
     }
     root.Add("channels", Array(channels, ",\n    "));

@@ -336,7 +336,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "incoming_ring_pages", "outgoing_ring_pages", "max_packet_bytes", "monitored",
         "interrupt_latency_100ns", "guest_target_vp", "host_target_vp", "host_passive_processing",
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
-        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns"}},
+        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns", "force_retire_after_ns"}},
       {"channels[].host_driver", {"name", "params"}},
       {"channels[].guest_driver", {"name", "params"}},
       {"workloads[]", {"channel", "arrival", "size", "requests", "start_ns", "send_vps"}},
@@ -1435,6 +1435,8 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
   // Teardown times; whether they fall inside the run is the runner's business.
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "host_stop_ns", 0, kTimeNsMax, &out->host_stop_ns));
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "guest_stop_ns", 0, kTimeNsMax, &out->guest_stop_ns));
+  VMBSIM_RETURN_IF_ERROR(
+      OptionalInt(object, "force_retire_after_ns", 0, kTimeNsMax, &out->force_retire_after_ns));
   return absl::OkStatus();
 }
 

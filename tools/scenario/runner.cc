@@ -506,6 +506,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       policy.host_target_vp = b.spec->host_target_vp;
       policy.host_skips_recheck = b.spec->lost_wakeup_bug == "host";
       policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";
+      if (b.spec->force_retire_after_ns.has_value()) {
+        policy.force_retire_after = SimDuration::Nanoseconds(*b.spec->force_retire_after_ns);
+      }
     }
     return policy;
   };
@@ -807,6 +810,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     }
     report.monitors.push_back(m);
   }
+  // A Pause / Disable / peer close still waiting for packets its driver
+  // never completed is a finding of the run (KMCL blocks there).
+  runtime->ReportHungTeardowns();
   report.findings = runtime->verifier().findings();
   report.findings_total = runtime->verifier().total_count();
   report.peer_violations = runtime->peer_violations().size();

@@ -156,6 +156,11 @@ struct ChannelSpec {
   std::string lost_wakeup_bug = "none";
   std::optional<int64_t> host_stop_ns;   // Host driver torn down then: a rescind.
   std::optional<int64_t> guest_stop_ns;  // Guest driver closes then, during traffic.
+  // Pause / Disable / peer close on either end: unset, they block until the
+  // driver completes every indicated packet (a teardown that never ends is a
+  // finding at the run's end); set, they give up after this long and retire
+  // the packets (kmcl::RuntimeOptions::force_retire_after).
+  std::optional<int64_t> force_retire_after_ns;
 };
 
 // "workloads[].arrival".
