@@ -1221,6 +1221,33 @@ void Runtime::WireEndpoint(Channel& ch) {
   ep->SetBatchEndHandler([this, c](uint32_t count, fabric::BatchEnd) { OnBatchEnd(*c, count); });
   ep->SetWritableHandler([this, c] { FlushSendQueue(*c); });
   (void)handle;
+  if (!ch.is_server) {
+    ch.started_since_attach = false;
+    if (ch.policy.early_signal_drop) ep->SetDoorbellFilter([c] { return c->started_since_attach; });
+    if (ch.policy.unstick_period.has_value()) ArmUnstick(ch);
+  }
+}
+
+void Runtime::ArmUnstick(Channel& ch) {
+  if (ch.unstick_armed || !ch.policy.unstick_period.has_value()) return;
+  ch.unstick_armed = true;
+  const uint64_t handle = ch.handle;
+  sim().ScheduleAfter(*ch.policy.unstick_period, [this, handle] { OnUnstickTimer(handle); });
+}
+
+void Runtime::OnUnstickTimer(uint64_t handle) {
+  absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+  if (!found.ok()) return;
+  Channel& ch = **found;
+  ch.unstick_armed = false;
+  fabric::ChannelDataPath* ep = ch.endpoint;
+  if (ep == nullptr || ep->failed()) return;  // Detached: the timer stops; the next attach arms it.
+  const absl::StatusOr<bool> has_data = ep->reader().HasData();
+  const bool data = has_data.ok() && *has_data;
+  // The driver polls its own ring, as its interrupt would make it: only once
+  // it runs, and never over a drain that runs or one KMCL holds (quota).
+  if (data && ch.started_since_attach && !ep->draining() && !ep->stalled()) ep->Kick();
+  if (data || !ch.in_flight.empty() || !ch.send_queue.empty()) ArmUnstick(ch);
 }
 
 namespace {
@@ -1389,6 +1416,7 @@ void Runtime::TRun(Channel& ch) {
     InvokeStateCallback(ch, ch.callbacks.EvtChannelStarted);
   }
   ch.running = true;
+  ch.started_since_attach = true;
   EmitState(ch, ch.vp->LocalNow(), ch.relid, /*running=*/1);
   MaybeKick(ch);
   if (ch.callbacks.EvtChannelPostStarted != nullptr) {

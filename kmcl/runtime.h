@@ -120,6 +120,18 @@ struct ChannelPolicy {
   bool guest_skips_recheck = false;
   // Both ends: RuntimeOptions::force_retire_after for this channel.
   std::optional<sim::SimDuration> force_retire_after;
+  // Client: a host->guest doorbell that arrives before the channel first
+  // runs after its open (EvtChannelStarted) is dropped, as a Linux guest
+  // drops an interrupt for a channel with no callback yet (vmbus_chan_sched);
+  // nothing replays it. False (KMCL, the default): the drain holds the
+  // packets in the ring and runs them once the channel starts.
+  bool early_signal_drop = false;
+  // Client: a periodic re-check of the host->guest ring, every this long:
+  // when the ring holds data and no drain runs, one starts (OpenVMM's
+  // "unstick" timer against lost early interrupts). It runs while the ring
+  // holds data or the client waits for completions, and stops by itself
+  // otherwise, so an idle run still ends. Unset: none.
+  std::optional<sim::SimDuration> unstick_period;
 };
 // Asked at Enable with the channel's role and interface GUIDs.
 using ChannelPolicyFn = std::function<ChannelPolicy(bool is_server, const GUID& type, const GUID& instance)>;
@@ -587,6 +599,10 @@ class Runtime {
   // Transaction ids of `channel`'s indicated packets not yet completed, in
   // the order they were indicated.
   std::vector<uint64_t> UncompletedIds(const Channel& channel) const;
+  // ChannelPolicy::unstick_period: arms the channel's re-check timer unless
+  // it is armed; the timer re-checks the ring and re-arms while needed.
+  void ArmUnstick(Channel& channel);
+  void OnUnstickTimer(uint64_t channel_handle);
   void TClose(Channel& channel, bool peer_gone, const char* teardown);
   void InvokeStateCallback(Channel& channel, PFN_VMB_CHANNEL_SUSPEND fn);
   // Opens the channel's Opened..Closed window and calls EvtChannelOpened

@@ -242,6 +242,10 @@ struct Runtime::Channel {
   // A Pause / Disable / peer close waiting in T-stop for the driver to
   // complete indicated packets: which (static storage; null when none) and
   // since when; whether ReportHungTeardowns has reported it.
+  // Client: the channel has run (T-run) since its endpoint was attached;
+  // before it, ChannelPolicy::early_signal_drop drops doorbells.
+  bool started_since_attach = false;
+  bool unstick_armed = false;  // ChannelPolicy::unstick_period's timer is pending.
   const char* teardown_waiting = nullptr;
   sim::SimTime teardown_since;
   bool teardown_reported = false;

@@ -889,6 +889,8 @@ void Runtime::AfterWritten(Channel& ch, Packet& p) {
   if ((p.flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) != 0) {
     p.state = Packet::State::kInFlight;
     ch.in_flight[p.trans_id] = &p;
+    // A completion to wait for: the re-check timer runs while there is one.
+    if (ABSL_PREDICT_FALSE(ch.policy.unstick_period.has_value()) && !ch.unstick_armed) ArmUnstick(ch);
     return;
   }
   if (p.sync != nullptr) {

@@ -326,6 +326,10 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::SendCompletion(uint64_t trans_id, 
 }
 
 void ChannelDataPath::OnDoorbell() {
+  if (ABSL_PREDICT_FALSE(doorbell_filter_ != nullptr) && !doorbell_filter_()) {
+    ++counters_.doorbells_dropped;
+    return;
+  }
   ++counters_.doorbells;
   if (!status_.ok()) return;
   if (writer_blocked()) Queue(&ChannelDataPath::StepWriterRecheck);

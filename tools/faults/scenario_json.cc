@@ -111,7 +111,8 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
   {
     std::vector<std::string> guests;
     for (const scenario::GuestSpec& g : spec.fabric.guests) {
-      guests.push_back(Obj().Num("vps", g.vps).Num("memory_mib", g.memory_mib).Take());
+      guests.push_back(
+          Obj().Num("vps", g.vps).Num("memory_mib", g.memory_mib).Str("early_signal", g.early_signal).Take());
     }
     Obj costs;
     for (const auto& [k, v] : spec.fabric.cost_overrides) costs.Num(k, v);
@@ -148,7 +149,8 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Str("lost_wakeup_bug", c.lost_wakeup_bug)
           .Opt("host_stop_ns", c.host_stop_ns)
           .Opt("guest_stop_ns", c.guest_stop_ns)
-          .Opt("force_retire_after_ns", c.force_retire_after_ns);
+          .Opt("force_retire_after_ns", c.force_retire_after_ns)
+          .Num("unstick_timer_ns", c.unstick_timer_ns);
       channels.push_back(o.Take());
     }
     root.Add("channels", Array(channels, ",\n    "));

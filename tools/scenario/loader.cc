@@ -329,14 +329,15 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "expectations", "faults"}},
       {"stop", {"time_ns", "events_max", "quiescence", "warmup_ns"}},
       {"fabric", {"root_vps", "guests", "cost_profile", "cost_overrides", "monitor_mode", "preemption"}},
-      {"fabric.guests[]", {"vps", "memory_mib"}},
+      {"fabric.guests[]", {"vps", "memory_mib", "early_signal"}},
       {"fabric.cost_overrides", CostOverrideNamesList()},
       {"channels[]",
        {"name", "interface_type", "interface_instance", "guest", "host_driver", "guest_driver",
         "incoming_ring_pages", "outgoing_ring_pages", "max_packet_bytes", "monitored",
         "interrupt_latency_100ns", "guest_target_vp", "host_target_vp", "host_passive_processing",
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
-        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns", "force_retire_after_ns"}},
+        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns", "force_retire_after_ns",
+        "unstick_timer_ns"}},
       {"channels[].host_driver", {"name", "params"}},
       {"channels[].guest_driver", {"name", "params"}},
       {"workloads[]", {"channel", "arrival", "size", "requests", "start_ns", "send_vps"}},
@@ -386,6 +387,11 @@ const std::vector<std::string>& PreemptionModes() {
 }
 
 // Which end of a channel runs the deliberately buggy drain loop.
+const std::vector<std::string>& EarlySignalPolicies() {
+  static const auto* const values = new std::vector<std::string>{"hold", "drop"};
+  return *values;
+}
+
 const std::vector<std::string>& LostWakeupBugs() {
   static const auto* const values = new std::vector<std::string>{"none", "host", "guest"};
   return *values;
@@ -1259,6 +1265,7 @@ absl::Status Loader::ReadFabric(const Json& json, std::string pointer, FabricSpe
       GuestSpec spec;
       VMBSIM_RETURN_IF_ERROR(Int(guest, "vps", 1, kVpsMax, &spec.vps));
       VMBSIM_RETURN_IF_ERROR(Int(guest, "memory_mib", 1, kMemoryMibMax, &spec.memory_mib));
+      VMBSIM_RETURN_IF_ERROR(Enum(guest, "early_signal", EarlySignalPolicies(), &spec.early_signal));
       out->guests.push_back(spec);
     }
   }
@@ -1437,6 +1444,7 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "guest_stop_ns", 0, kTimeNsMax, &out->guest_stop_ns));
   VMBSIM_RETURN_IF_ERROR(
       OptionalInt(object, "force_retire_after_ns", 0, kTimeNsMax, &out->force_retire_after_ns));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "unstick_timer_ns", 0, kTimeNsMax, &out->unstick_timer_ns));
   return absl::OkStatus();
 }
 
@@ -1874,6 +1882,7 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
       {"fabric.cost_profile", CostProfiles()},
       {"fabric.monitor_mode", MonitorModes()},
       {"fabric.preemption", PreemptionModes()},
+      {"fabric.guests[].early_signal", EarlySignalPolicies()},
       {"channels[].lost_wakeup_bug", LostWakeupBugs()},
       {"workloads[].arrival.kind", ArrivalKinds()},
       {"workloads[].arrival.gap.kind", DistributionKinds()},

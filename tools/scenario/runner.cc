@@ -496,7 +496,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // default too, rather than KMCL's 0.
   const fabric::CostModel& costs = config.costs;
   runtime_options.offer_interrupt_latency_100ns = OfferLatency100ns(std::nullopt, costs);
-  runtime_options.channel_policy = [&built, &costs](bool is_server, const GUID& type, const GUID& instance) {
+  runtime_options.channel_policy = [&built, &costs, &spec](bool is_server, const GUID& type, const GUID& instance) {
     kmcl::ChannelPolicy policy;
     for (const Built& b : built) {
       if (!SameGuid(b.type, type) || !SameGuid(b.instance, instance)) continue;
@@ -506,6 +506,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       policy.host_target_vp = b.spec->host_target_vp;
       policy.host_skips_recheck = b.spec->lost_wakeup_bug == "host";
       policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";
+      policy.early_signal_drop = spec.fabric.guests[b.spec->guest - 1].early_signal == "drop";
+      if (b.spec->unstick_timer_ns > 0) policy.unstick_period = SimDuration::Nanoseconds(b.spec->unstick_timer_ns);
       if (b.spec->force_retire_after_ns.has_value()) {
         policy.force_retire_after = SimDuration::Nanoseconds(*b.spec->force_retire_after_ns);
       }

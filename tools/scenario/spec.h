@@ -47,6 +47,11 @@ struct StopSpec {
 struct GuestSpec {
   uint32_t vps = 2;
   uint64_t memory_mib = 4096;
+  // A host->guest doorbell that arrives before the guest driver's channel
+  // runs: "hold" (KMCL, Windows: the packets wait in the ring and are taken
+  // once it starts) or "drop" (Linux: vmbus_chan_sched skips a channel with
+  // no callback; nothing replays the interrupt).
+  std::string early_signal = "hold";
 };
 
 // "fabric".
@@ -161,6 +166,10 @@ struct ChannelSpec {
   // finding at the run's end); set, they give up after this long and retire
   // the packets (kmcl::RuntimeOptions::force_retire_after).
   std::optional<int64_t> force_retire_after_ns;
+  // The guest end's periodic re-check of the host->guest ring (OpenVMM's
+  // "unstick" timer): every this long, when the ring holds data and no drain
+  // runs, one starts. 0: none.
+  int64_t unstick_timer_ns = 0;
 };
 
 // "workloads[].arrival".

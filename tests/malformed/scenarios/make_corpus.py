@@ -118,6 +118,8 @@ CASES = {
     "lost_wakeup_bug_unknown.json": edit(put(["channels", 0, "lost_wakeup_bug"], "both")),
     "host_stop_negative.json": edit(put(["channels", 0, "host_stop_ns"], -5)),
     "force_retire_after_string.json": edit(put(["channels", 0, "force_retire_after_ns"], "100ms")),
+    "unstick_timer_negative.json": edit(put(["channels", 0, "unstick_timer_ns"], -1)),
+    "early_signal_unknown.json": edit(put(["fabric", "guests", 0, "early_signal"], "replay")),
     # workloads.
     "workload_channel_dangling.json": edit(put(["workloads", 0, "channel"], "c9")),
     "arrival_kind_unknown.json": edit(put(["workloads", 0, "arrival"], {"kind": "sometimes"})),
