@@ -342,6 +342,17 @@ void ChannelDataPath::OnDoorbell() {
   Queue(&ChannelDataPath::StepMask);
 }
 
+void ChannelDataPath::MoveTo(VirtualProcessor* vp) {
+  VMBSIM_CHECK(vp != nullptr);
+  if (vp == vp_) return;
+  // The old VP may still hold steps this endpoint owns: cancel them there
+  // too if the endpoint goes away.
+  if (std::find(deferring_vps_.begin(), deferring_vps_.end(), vp_) == deferring_vps_.end()) {
+    deferring_vps_.push_back(vp_);
+  }
+  vp_ = vp;
+}
+
 void ChannelDataPath::Kick() {
   if (!status_.ok() || draining_) return;
   draining_ = true;
@@ -372,6 +383,9 @@ void ChannelDataPath::StepReadBatch() {
   }
   uint32_t count = 0;
   bool gated = false;
+  // The VP running this step: the endpoint's, unless MoveTo moved it since
+  // the step was queued.
+  VirtualProcessor& reader_vp = Actor();
   while (count < options_.batch_packets_max) {
     if (accept_gate_ && !accept_gate_()) {
       gated = true;
@@ -393,7 +407,7 @@ void ChannelDataPath::StepReadBatch() {
     ++count;
     ++counters_.packets_received;
     counters_.bytes_received += result->packet.payload().size();
-    vp_->Charge(costs_->RingCopy(result->packet_size_bytes));
+    reader_vp.Charge(costs_->RingCopy(result->packet_size_bytes));
     Trace(TraceKind(FabricTraceKind::kRingRead), cursor, result->packet.descriptor.trans_id,
           result->packet.ring_footprint_bytes());
     if (peer_ != nullptr && !peer_->sent_tags_.empty()) result->packet.tag = peer_->TakeTag(cursor);

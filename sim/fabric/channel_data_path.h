@@ -245,12 +245,18 @@ class ChannelDataPath {
   // re-checks space if the writer is blocked. Call from the interrupt path.
   void OnDoorbell();
 
+  // The endpoint's work moves to `vp` (its interrupt was retargeted,
+  // MODIFYCHANNEL): steps queued from now on run there; steps already
+  // queued finish where they are. `*vp` must outlive this object.
+  void MoveTo(VirtualProcessor* vp);
+
   // Restarts a drain stalled by the accept gate (or starts one when data may
   // be waiting); a no-op while a drain is under way. Queues the first step on
   // the endpoint's VP; never reads inside the call.
   void Kick();
 
   bool stalled() const { return stalled_; }
+  const VirtualProcessor& vp() const { return *vp_; }  // Where its steps run.
   bool writer_blocked() const { return blocked_footprint_bytes_ != 0; }
   bool draining() const { return draining_; }
   bool failed() const { return !status_.ok(); }
@@ -318,7 +324,7 @@ class ChannelDataPath {
 
   sim::Simulator* const sim_;
   const CostModel* const costs_;
-  VirtualProcessor* const vp_;
+  VirtualProcessor* vp_;
   RingWriter writer_;
   RingReader reader_;
   const DataPathOptions options_;
