@@ -355,6 +355,65 @@ TEST_F(RulesTest, ZeroTimeoutRequestIsNotQueuedWhenTheRingIsFull) {
   EXPECT_EQ(world_.runtime().counters().packets_queued, 0u);
 }
 
+// A zero timeout with WAIT_FOR_COMPLETION bounds the wait for ring space,
+// not the wait for the completion: a request that fits is written and the
+// call returns with its completion. (Before: queued, then cancelled at +0,
+// STATUS_CANCELLED.)
+TEST_F(RulesTest, ZeroTimeoutWaitingRequestThatFitsIsSentAndWaitsForItsCompletion) {
+  Open();
+  NTSTATUS status = STATUS_UNSUCCESSFUL;
+  uint64_t reply = 0;
+  UINT32 reply_size = sizeof(reply);
+  world_.OnGuest([&] {
+    uint64_t request = 0x1234;
+    LARGE_INTEGER zero;
+    zero.QuadPart = 0;
+    status = VmbChannelSendSynchronousRequest(client_.channel, &request, 8, nullptr, kWait, &reply, &reply_size, &zero);
+  });
+  world_.Run();
+  EXPECT_EQ(status, STATUS_SUCCESS);
+  EXPECT_EQ(reply, 0x1234u);  // The server's echo.
+  EXPECT_EQ(reply_size, 8u);
+  EXPECT_EQ(server_.processed, 1);
+  EXPECT_EQ(world_.runtime().counters().packets_queued, 0u);
+  EXPECT_EQ(world_.runtime().counters().transactions_cancelled, 0u);
+}
+
+// ... and one that does not fit is STATUS_BUFFER_OVERFLOW at once, never
+// queued. (Before: queued behind the full ring and cancelled at +0.)
+TEST_F(RulesTest, ZeroTimeoutWaitingRequestIsNotQueuedWhenTheRingIsFull) {
+  server_.hold = true;  // With quota 1 the server takes one packet and drains no more.
+  server_.configure = [this] { VmbChannelSetTransactionQuota(server_.channel, 1); };
+  client_ring_pages_ = 2;
+  Open();
+  NTSTATUS fill = STATUS_SUCCESS;
+  NTSTATUS waiting = STATUS_SUCCESS;
+  SimTime called;
+  SimTime returned;
+  world_.OnGuest([&] {
+    std::vector<uint8_t> request(1024, 0xAB);
+    LARGE_INTEGER zero;
+    zero.QuadPart = 0;
+    for (int i = 0; i < 64 && fill == STATUS_SUCCESS; ++i) {
+      fill = VmbChannelSendSynchronousRequest(client_.channel, request.data(), request.size(), nullptr, 0, nullptr,
+                                              nullptr, &zero);
+    }
+    uint64_t reply = 0;
+    UINT32 reply_size = sizeof(reply);
+    called = SimTime::Zero() + SimDuration::Units100ns(static_cast<int64_t>(KeQueryInterruptTime()));
+    waiting = VmbChannelSendSynchronousRequest(client_.channel, request.data(), request.size(), nullptr, kWait,
+                                               &reply, &reply_size, &zero);
+    returned = SimTime::Zero() + SimDuration::Units100ns(static_cast<int64_t>(KeQueryInterruptTime()));
+  });
+  world_.Run();
+  EXPECT_EQ(fill, STATUS_BUFFER_OVERFLOW);
+  EXPECT_EQ(waiting, STATUS_BUFFER_OVERFLOW);
+  EXPECT_LE(returned - called, SimDuration::Microseconds(10));  // No wait: one call's cost at most.
+  EXPECT_EQ(world_.runtime().counters().packets_queued, 0u);
+  EXPECT_EQ(world_.runtime().counters().transactions_cancelled, 0u);
+  EXPECT_EQ(server_.processed, 1);
+}
+
 TEST_F(RulesTest, SyncRequestTimeoutCancelsAfterTheTimeout) {
   server_.hold = true;
   Open();
@@ -641,7 +700,49 @@ TEST_F(RulesTest, DoubleCompletionIsAFinding) {
   EXPECT_EQ(client_.send_results, (std::vector<NTSTATUS>{STATUS_SUCCESS}));  // One completion on the wire.
 }
 
-TEST_F(RulesTest, PacketNotCompletedAtCloseIsReportedAfterTheTimeoutAndTheChannelCloses) {
+// The default (the WDK state model): a peer close blocks until the driver
+// completes what it was handed; one that never does hangs the teardown, and
+// the run's end reports it with the packet's transaction id. Completing the
+// packet later lets the teardown finish. (Before: retired after 100 ms.)
+TEST_F(RulesTest, PacketNotCompletedAtCloseBlocksTheTeardownUntilItIsCompleted) {
+  server_.hold = true;
+  Open();
+  SendFromGuest(1, 16);
+  world_.Run();
+  ASSERT_EQ(server_.held.size(), 1u);
+  world_.OnGuest([&] { VmbChannelDisable(client_.channel); });
+  world_.Run();
+  world_.sim().ScheduleAfter(SimDuration::Seconds(1), [] {});  // A second later: still waiting.
+  world_.Run();
+  EXPECT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 0u);   // Nothing retired, nothing reported yet.
+  EXPECT_EQ(server_.events.back(), "suspend");                 // EvtChannelClosed has not run.
+  uint64_t held = 0;
+  for (const auto& state : world_.runtime().DebugStates()) held += state.packets_held;
+  EXPECT_EQ(held, 1u);
+  ASSERT_EQ(world_.runtime().ReportHungTeardowns(), 1u);  // What a run's end does.
+  EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);  // Once.
+  ASSERT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 1u);
+  const Finding& finding = world_.runtime().verifier().findings().back();
+  EXPECT_STREQ(finding.function, "peer close");
+  EXPECT_NE(finding.detail.find("transaction ids 1)"), std::string::npos) << finding.detail;
+  EXPECT_NE(finding.detail.find("the teardown hangs"), std::string::npos) << finding.detail;
+
+  world_.OnHost([this] { VmbChannelPacketComplete(server_.held[0], nullptr, 0); });
+  world_.Run();
+  EXPECT_EQ(server_.events.back(), "closed");
+  EXPECT_EQ(world_.runtime().StateOf(server_.channel), "peer_closed");
+  EXPECT_EQ(world_.runtime().StateOf(client_.channel), "disabled");
+  EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
+}
+
+// Opt-in, the model before: force_retire_after gives up after that long,
+// reports the packets and retires them.
+class ForceRetireTest : public RulesTest {
+ protected:
+  ForceRetireTest() : RulesTest(WorldOptions{.runtime = {.force_retire_after = SimDuration::Milliseconds(100)}}) {}
+};
+
+TEST_F(ForceRetireTest, PacketNotCompletedAtCloseIsRetiredAfterTheTimeoutAndTheChannelCloses) {
   server_.hold = true;
   Open();
   SendFromGuest(1, 16);
@@ -656,10 +757,12 @@ TEST_F(RulesTest, PacketNotCompletedAtCloseIsReportedAfterTheTimeoutAndTheChanne
   ASSERT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 1u);
   const Finding& finding = world_.runtime().verifier().findings().back();
   EXPECT_EQ(finding.rule, Rule::kPacketNotCompletedAtClose);
-  EXPECT_GE(finding.time - disabled, world_.runtime().options().close_completion_timeout);
+  EXPECT_GE(finding.time - disabled, SimDuration::Milliseconds(100));
+  EXPECT_NE(finding.detail.find("transaction ids 1)"), std::string::npos) << finding.detail;
   EXPECT_EQ(world_.runtime().StateOf(server_.channel), "peer_closed");
   EXPECT_EQ(server_.events.back(), "closed");
   EXPECT_EQ(world_.runtime().StateOf(client_.channel), "disabled");
+  EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
 }
 
 TEST_F(RulesTest, BlockingCallsAtDispatchAreFindingsAndReturnAtOnce) {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "kmcl/interface_tables.h"
 #include "kmcl/ntstatus.h"
 #include "kmcl/runtime.h"
@@ -916,9 +917,9 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
     ch->packet_worker->set_vp(ch->vp);
     ch->conn = ConnState::kEnabled;
   } else {
-    if (options_.channel_policy && ch->target_vp < 0) {
-      const ChannelPolicy policy = options_.channel_policy(false, ch->interface_type, ch->interface_instance);
-      if (policy.guest_target_vp.has_value()) ch->target_vp = *policy.guest_target_vp;
+    if (options_.channel_policy) {
+      ch->policy = options_.channel_policy(false, ch->interface_type, ch->interface_instance);
+      if (ch->target_vp < 0 && ch->policy.guest_target_vp.has_value()) ch->target_vp = *ch->policy.guest_target_vp;
     }
     ch->conn = ConnState::kEnabled;
     ch->run_wanted = !ch->start_paused;  // The "start paused" latch (§6.1 Pause).
@@ -1244,6 +1245,33 @@ void Runtime::WireEndpoint(Channel& ch) {
   ep->SetBatchEndHandler([this, c](uint32_t count, fabric::BatchEnd) { OnBatchEnd(*c, count); });
   ep->SetWritableHandler([this, c] { FlushSendQueue(*c); });
   (void)handle;
+  if (!ch.is_server) {
+    ch.started_since_attach = false;
+    if (ch.policy.early_signal_drop) ep->SetDoorbellFilter([c] { return c->started_since_attach; });
+    if (ch.policy.unstick_period.has_value()) ArmUnstick(ch);
+  }
+}
+
+void Runtime::ArmUnstick(Channel& ch) {
+  if (ch.unstick_armed || !ch.policy.unstick_period.has_value()) return;
+  ch.unstick_armed = true;
+  const uint64_t handle = ch.handle;
+  sim().ScheduleAfter(*ch.policy.unstick_period, [this, handle] { OnUnstickTimer(handle); });
+}
+
+void Runtime::OnUnstickTimer(uint64_t handle) {
+  absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+  if (!found.ok()) return;
+  Channel& ch = **found;
+  ch.unstick_armed = false;
+  fabric::ChannelDataPath* ep = ch.endpoint;
+  if (ep == nullptr || ep->failed()) return;  // Detached: the timer stops; the next attach arms it.
+  const absl::StatusOr<bool> has_data = ep->reader().HasData();
+  const bool data = has_data.ok() && *has_data;
+  // The driver polls its own ring, as its interrupt would make it: only once
+  // it runs, and never over a drain that runs or one KMCL holds (quota).
+  if (data && ch.started_since_attach && !ep->draining() && !ep->stalled()) ep->Kick();
+  if (data || !ch.in_flight.empty() || !ch.send_queue.empty()) ArmUnstick(ch);
 }
 
 namespace {
@@ -1343,7 +1371,7 @@ void Runtime::OnDetaching(uint16_t guest, uint32_t relid) {
     absl::StatusOr<Channel*> found = channels_.Lookup(handle);
     if (!found.ok() || (*found)->conn != ConnState::kOpen) return;
     Channel& c = **found;
-    TClose(c, true);
+    TClose(c, true, "peer close");
     c.conn = ConnState::kPeerClosed;
     EmitState(c, c.vp->LocalNow(), c.relid);
     Notify(&c);
@@ -1369,7 +1397,7 @@ void Runtime::OnRescind(uint16_t guest, uint32_t relid) {
       if (cl.channel_state(relid) == fabric::ClientChannelState::kOffered) cl.ReleaseRelid(relid).IgnoreError();
       return;
     }
-    if (c.conn == ConnState::kOpen) TClose(c, true);
+    if (c.conn == ConnState::kOpen) TClose(c, true, "rescind");
     c.open_window = false;
     CancelOutgoing(c, STATUS_DEVICE_REMOVED);  // G9.
     ClientWireTeardown(c, true);
@@ -1412,6 +1440,7 @@ void Runtime::TRun(Channel& ch) {
     InvokeStateCallback(ch, ch.callbacks.EvtChannelStarted);
   }
   ch.running = true;
+  ch.started_since_attach = true;
   EmitState(ch, ch.vp->LocalNow(), ch.relid, /*running=*/1);
   MaybeKick(ch);
   if (ch.callbacks.EvtChannelPostStarted != nullptr) {
@@ -1436,7 +1465,7 @@ void Runtime::InvokeStateCallback(Channel& ch, PFN_VMB_CHANNEL_SUSPEND fn) {
 }
 
 // T-stop (spec §7.3): stop pulling, Suspend, wait for every indicated packet.
-void Runtime::TStop(Channel& ch) {
+void Runtime::TStop(Channel& ch, const char* teardown) {
   if (!ch.running) return;
   ch.running = false;  // The accept gate closes: nothing more is taken.
   Channel* c = &ch;
@@ -1449,30 +1478,74 @@ void Runtime::TStop(Channel& ch) {
     InvokeStateCallback(ch, ch.callbacks.EvtChannelSuspend);
   }
   EmitState(ch, ch.vp->LocalNow(), ch.relid, /*running=*/0);
+  if (ch.outstanding == 0) return;
+  ch.teardown_waiting = teardown;
+  ch.teardown_since = ch.vp->LocalNow();
+  ch.teardown_reported = false;
+  const std::optional<sim::SimDuration> retire_after =
+      ch.policy.force_retire_after.has_value() ? ch.policy.force_retire_after : options_.force_retire_after;
+  if (!retire_after.has_value()) {
+    // The WDK state model: KMCL blocks until the driver has completed every
+    // indicated packet (spec §5.3, §7.3 T-stop step 3). A driver that never
+    // does hangs this teardown; the run's end reports it.
+    WaitUntil("T-stop", ch.handle, [c] { return c->outstanding == 0; }, &ch);
+    ch.teardown_waiting = nullptr;
+    return;
+  }
+  // Opt-in: give up after `retire_after` and retire what is left.
+  bool timed_out = false;
+  const sim::EventId timer = sim().ScheduleAfter(*retire_after, [this, &timed_out, c] {
+    timed_out = true;
+    Notify(c);
+  });
+  WaitUntil("T-stop", ch.handle, [c, &timed_out] { return c->outstanding == 0 || timed_out; }, &ch);
+  sim().Cancel(timer);
+  ch.teardown_waiting = nullptr;
   if (ch.outstanding != 0) {
-    bool timed_out = false;
-    const sim::EventId timer = sim().ScheduleAfter(options_.close_completion_timeout, [this, &timed_out, c] {
-      timed_out = true;
-      Notify(c);
-    });
-    WaitUntil("T-stop", ch.handle, [c, &timed_out] { return c->outstanding == 0 || timed_out; }, &ch);
-    sim().Cancel(timer);
-    if (ch.outstanding != 0) {
-      Report(&ch, "VmbChannelPause/Disable", Rule::kPacketNotCompletedAtClose, STATUS_SUCCESS,
-             absl::StrCat(ch.outstanding, " indicated packet(s) not completed ",
-                          options_.close_completion_timeout.ToString(), " after EvtChannelSuspend; retired"))
-          .IgnoreError();
-      for (uint64_t handle : completions_.HandlesInIssueOrder()) {
-        absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
-        if (inc.ok() && (*inc)->channel == ch.handle) RetireIncoming(**inc);
-      }
+    Report(&ch, teardown, Rule::kPacketNotCompletedAtClose, STATUS_SUCCESS,
+           absl::StrCat(ch.outstanding, " indicated packet(s) not completed ", retire_after->ToString(),
+                        " after EvtChannelSuspend (transaction ids ", absl::StrJoin(UncompletedIds(ch), ", "),
+                        "); retired (force_retire_after)"))
+        .IgnoreError();
+    for (uint64_t handle : completions_.HandlesInIssueOrder()) {
+      absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
+      if (inc.ok() && (*inc)->channel == ch.handle) RetireIncoming(**inc);
     }
   }
 }
 
+std::vector<uint64_t> Runtime::UncompletedIds(const Channel& ch) const {
+  std::vector<uint64_t> ids;
+  for (uint64_t handle : completions_.HandlesInIssueOrder()) {
+    absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
+    if (inc.ok() && (*inc)->channel == ch.handle) ids.push_back((*inc)->trans_id);
+  }
+  return ids;
+}
+
+size_t Runtime::ReportHungTeardowns() {
+  std::vector<uint64_t> hung;
+  channels_.ForEach([&hung](uint64_t handle, const Channel& ch) {
+    if (ch.teardown_waiting != nullptr && !ch.teardown_reported && ch.outstanding != 0) hung.push_back(handle);
+  });
+  std::sort(hung.begin(), hung.end());
+  for (uint64_t handle : hung) {
+    absl::StatusOr<Channel*> found = channels_.Lookup(handle);
+    if (!found.ok()) continue;
+    Channel& ch = **found;
+    ch.teardown_reported = true;
+    Report(&ch, ch.teardown_waiting, Rule::kPacketNotCompletedAtClose, STATUS_SUCCESS,
+           absl::StrCat(ch.teardown_waiting, " has waited since t=", ch.teardown_since.ToString(), " for ",
+                        ch.outstanding, " indicated packet(s) the driver never completed (transaction ids ",
+                        absl::StrJoin(UncompletedIds(ch), ", "), "); the teardown hangs"))
+        .IgnoreError();
+  }
+  return hung.size();
+}
+
 // T-close (spec §7.3). On the state worker.
-void Runtime::TClose(Channel& ch, bool peer_gone) {
-  TStop(ch);
+void Runtime::TClose(Channel& ch, bool peer_gone, const char* teardown) {
+  TStop(ch, teardown);
   if (ch.callbacks.EvtChannelClosed != nullptr) {
     ch.current_callback = CallbackId::kClosed;
     InvokeStateCallback(ch, ch.callbacks.EvtChannelClosed);
@@ -1549,7 +1622,7 @@ void Runtime::ChannelPause(VMBCHANNEL handle) {
     return;
   }
   ch->run_wanted = false;
-  RunTransition(ch, kFn, [this](Channel& c) { TStop(c); }, /*wait=*/true);
+  RunTransition(ch, kFn, [this](Channel& c) { TStop(c, "VmbChannelPause"); }, /*wait=*/true);
 }
 
 void Runtime::ChannelDisable(VMBCHANNEL handle) {
@@ -1571,7 +1644,7 @@ void Runtime::DisableNow(Channel& chan) {
   if (chan.is_server) {
     if (chan.conn == ConnState::kOpen) {
       chan.closing_locally = true;
-      TClose(chan, false);
+      TClose(chan, false, "VmbChannelDisable");
     }
     if (chan.relid != 0) {
       fabric_->server(chan.guest).RescindChannel(chan.relid).IgnoreError();
@@ -1584,7 +1657,7 @@ void Runtime::DisableNow(Channel& chan) {
   } else {
     Channel* p = &chan;
     WaitUntil("VmbChannelDisable", value, [p] { return !p->opening; }, p);
-    if (chan.conn == ConnState::kOpen) TClose(chan, false);
+    if (chan.conn == ConnState::kOpen) TClose(chan, false, "VmbChannelDisable");
     chan.open_window = false;
     CancelOutgoing(chan, STATUS_CANCELLED);
     ClientWireTeardown(chan, false);

@@ -57,9 +57,14 @@
 //     carries: the sent length rounded up to 8 bytes (Hyper-V rings count in
 //     8-byte units; the padding is zero).
 //   - A driver that never completes an indicated packet: Pause / Disable /
-//     peer close wait `RuntimeOptions::close_completion_timeout` of virtual
-//     time, then report packet_not_completed_at_close and retire the packets
-//     (their handles go stale).
+//     peer close block until it does, as the WDK state model says (after
+//     EvtChannelSuspend KMCL waits for every packet indicated to
+//     ProcessPacket; spec §5.3 and §7.3 T-stop). A teardown still blocked
+//     when a run ends is a packet_not_completed_at_close finding naming the
+//     teardown and the packets' transaction ids (ReportHungTeardowns).
+//     Opt-in, the behaviour before: `force_retire_after` (per runtime or per
+//     channel) waits that long, reports, and retires the packets (their
+//     handles go stale).
 
 #ifndef VMBSIM_KMCL_RUNTIME_H_
 #define VMBSIM_KMCL_RUNTIME_H_
@@ -129,6 +134,20 @@ struct ChannelPolicy {
   // Server: each endpoint's writer policy and reader discipline.
   EndpointPolicy host_end;
   EndpointPolicy guest_end;
+  // Both ends: RuntimeOptions::force_retire_after for this channel.
+  std::optional<sim::SimDuration> force_retire_after;
+  // Client: a host->guest doorbell that arrives before the channel first
+  // runs after its open (EvtChannelStarted) is dropped, as a Linux guest
+  // drops an interrupt for a channel with no callback yet (vmbus_chan_sched);
+  // nothing replays it. False (KMCL, the default): the drain holds the
+  // packets in the ring and runs them once the channel starts.
+  bool early_signal_drop = false;
+  // Client: a periodic re-check of the host->guest ring, every this long:
+  // when the ring holds data and no drain runs, one starts (OpenVMM's
+  // "unstick" timer against lost early interrupts). It runs while the ring
+  // holds data or the client waits for completions, and stops by itself
+  // otherwise, so an idle run still ends. Unset: none.
+  std::optional<sim::SimDuration> unstick_period;
 };
 // Asked at Enable with the channel's role and interface GUIDs.
 using ChannelPolicyFn = std::function<ChannelPolicy(bool is_server, const GUID& type, const GUID& instance)>;
@@ -145,9 +164,12 @@ struct RuntimeOptions {
   std::optional<uint16_t> offer_interrupt_latency_100ns;  // Unset: the fabric's default; 0 means 0.
   // G23: external data requires WAIT_FOR_COMPLETION.
   bool require_wait_with_external_data = true;
-  // How long Pause / Disable / a peer close wait for the driver to complete
-  // indicated packets before reporting and retiring them.
-  sim::SimDuration close_completion_timeout = sim::SimDuration::Milliseconds(100);
+  // Unset (the default): Pause / Disable / a peer close wait as long as it
+  // takes for the driver to complete every indicated packet; a teardown that
+  // never ends is reported by ReportHungTeardowns. Set: they wait this long,
+  // then report packet_not_completed_at_close and retire the packets (the
+  // model before, with 100 ms).
+  std::optional<sim::SimDuration> force_retire_after;
   // Findings of severity error stop the simulator (Verifier::SetFatal).
   bool fatal_findings = false;
   // The newest protocol version guests offer when the runtime connects them.
@@ -490,6 +512,12 @@ class Runtime {
     uint32_t quota = 0;
   };
   std::vector<ChannelDebugState> DebugStates() const;
+  // Reports every Pause / Disable / peer close still blocked on packets its
+  // driver never completed: one packet_not_completed_at_close finding per
+  // channel (once), naming the teardown, since when it waits and the
+  // packets' transaction ids. Returns how many it reported. A run calls it
+  // when it ends.
+  size_t ReportHungTeardowns();
   // Every (guest, relid) that was ever attached, ascending.
   std::vector<std::pair<uint16_t, uint32_t>> AttachedChannels() const;
 
@@ -591,8 +619,17 @@ class Runtime {
   };
   RingPages ClientRingPages(const Channel& channel) const;
   void TRun(Channel& channel);
-  void TStop(Channel& channel);
-  void TClose(Channel& channel, bool peer_gone);
+  // `teardown` names what stops it ("VmbChannelPause", "VmbChannelDisable",
+  // "peer close", "rescind"; static storage) for a finding if it hangs.
+  void TStop(Channel& channel, const char* teardown);
+  // Transaction ids of `channel`'s indicated packets not yet completed, in
+  // the order they were indicated.
+  std::vector<uint64_t> UncompletedIds(const Channel& channel) const;
+  // ChannelPolicy::unstick_period: arms the channel's re-check timer unless
+  // it is armed; the timer re-checks the ring and re-arms while needed.
+  void ArmUnstick(Channel& channel);
+  void OnUnstickTimer(uint64_t channel_handle);
+  void TClose(Channel& channel, bool peer_gone, const char* teardown);
   void InvokeStateCallback(Channel& channel, PFN_VMB_CHANNEL_SUSPEND fn);
   // Opens the channel's Opened..Closed window and calls EvtChannelOpened
   // (STATUS_SUCCESS when the driver set none). On the state worker.

@@ -222,7 +222,7 @@ struct Runtime::Channel {
   PFN_VMB_CHANNEL_RESTORE_PACKET restore_packet = nullptr;
   uint64_t primary = 0;       // Sub-channel: the primary's handle.
   int64_t target_vp = -1;     // Client: VmbClientChannelInitSetTargetProcessorIndex.
-  ChannelPolicy policy;       // Server: what the scenario asked for at Enable.
+  ChannelPolicy policy;       // What the scenario asked for at Enable.
   uint16_t next_sub_index = 0;
 
   // State (spec §7.2).
@@ -239,6 +239,16 @@ struct Runtime::Channel {
   bool deferring = false;       // G18: the drain feeds the packet worker.
   bool closing_locally = false;
   bool quota_stalled = false;
+  // A Pause / Disable / peer close waiting in T-stop for the driver to
+  // complete indicated packets: which (static storage; null when none) and
+  // since when; whether ReportHungTeardowns has reported it.
+  // Client: the channel has run (T-run) since its endpoint was attached;
+  // before it, ChannelPolicy::early_signal_drop drops doorbells.
+  bool started_since_attach = false;
+  bool unstick_armed = false;  // ChannelPolicy::unstick_period's timer is pending.
+  const char* teardown_waiting = nullptr;
+  sim::SimTime teardown_since;
+  bool teardown_reported = false;
 
   // Fabric binding.
   uint16_t guest = 0;

@@ -902,6 +902,8 @@ void Runtime::AfterWritten(Channel& ch, Packet& p) {
   if ((p.flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) != 0) {
     p.state = Packet::State::kInFlight;
     ch.in_flight[p.trans_id] = &p;
+    // A completion to wait for: the re-check timer runs while there is one.
+    if (ABSL_PREDICT_FALSE(ch.policy.unstick_period.has_value()) && !ch.unstick_armed) ArmUnstick(ch);
     return;
   }
   if (p.sync != nullptr) {
@@ -1068,9 +1070,19 @@ absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buff
   Packet p;
   p.channel = ch->handle;
   p.sync = &sync;
-  if (zero_timeout && !wait_flag) {
+  if (zero_timeout) {
     // Not queued at all if it does not fit right now. A send like any other
     // once in the ring: its Send and Finish records, its metering.
+    //
+    // With WAIT_FOR_COMPLETION too, the zero timeout still means this: the
+    // header makes that form a waiting one (its SAL asks for PASSIVE_LEVEL
+    // whenever WAIT_FOR_COMPLETION is set), and its documentation says a
+    // zero timeout leaves the packet unqueued when it does not fit. So the
+    // zero bounds the wait for ring space, not the wait for the completion:
+    // a packet that fits is written and the call waits for its completion,
+    // as with no timeout; one that does not fit is STATUS_BUFFER_OVERFLOW
+    // and nothing is queued. (Before, it was queued behind a full ring and
+    // cancelled at +0.)
     if (length > ch->max_packet_size) {
       return RefuseOversize(*ch, kFn, STATUS_INVALID_PARAMETER_3,
                             absl::StrCat("BufferSize ", length, " above the maximum packet size ", ch->max_packet_size));
@@ -1087,19 +1099,24 @@ absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buff
     }
     p.trans_id = ++ch->next_trans_id;
     RecordSend(*ch, p, /*queued=*/false);
-    VMBSIM_ASSIGN_OR_RETURN(const bool written, TryWrite(*ch, p));  // Finishes the transaction (no WAIT).
+    // Without WAIT this finishes the transaction; with WAIT it is in flight.
+    VMBSIM_ASSIGN_OR_RETURN(const bool written, TryWrite(*ch, p));
     VMBSIM_CHECK(written);  // AdmitSend asked the writer itself, in this same event.
-    if (completion_size != nullptr) *completion_size = 0;
-    return absl::OkStatus();
+    if (!wait_flag) {
+      if (completion_size != nullptr) *completion_size = 0;
+      return absl::OkStatus();
+    }
+  } else {
+    VMBSIM_RETURN_IF_ERROR(SubmitSend(p, *ch, buffer, length, std::move(ranges), flags, kFn));
   }
-  VMBSIM_RETURN_IF_ERROR(SubmitSend(p, *ch, buffer, length, std::move(ranges), flags, kFn));
   sim::EventId timer;
   bool has_timer = false;
   // A timeout beyond any run (2^52 units of 100 ns, some 14 years) is driver
   // input the checked time arithmetic must not see: it waits forever, as
   // NULL does.
   constexpr int64_t kTimeout100nsMax = int64_t{1} << 52;
-  if (timeout != nullptr && timeout->QuadPart >= -kTimeout100nsMax && timeout->QuadPart <= kTimeout100nsMax) {
+  if (timeout != nullptr && !zero_timeout && timeout->QuadPart >= -kTimeout100nsMax &&
+      timeout->QuadPart <= kTimeout100nsMax) {
     // KeWaitForSingleObject form: negative = relative, positive = absolute,
     // in 100 ns. Both count on the caller's clock, the one its
     // KeQueryInterruptTime reads: its VP's local time, ahead of the global

@@ -17,7 +17,10 @@ correct=()
 for f in scenarios/*.json; do
   name=$(basename "$f" .json)
   case $name in
-    scenario.schema | *_buggy) ;;
+    # Negative scenarios, stuck on purpose: the lost wake-up's buggy drain,
+    # and the Linux-like guest whose channel without an unstick timer never
+    # sees its early packets.
+    scenario.schema | *_buggy | linux_early_signal) ;;
     *) correct+=("$name") ;;
   esac
 done

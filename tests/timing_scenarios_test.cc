@@ -12,6 +12,11 @@
 // often than OpenVMM's quarter-ring writer; a writer that publishes nothing
 // is restarted by completions alone. reader_disciplines: the four host
 // readers on the same traffic, against all four as today's DPC drain.
+// of what was charged.
+// linux_early_signal: a Linux-like guest drops the host's doorbell that
+// arrives before its channel runs; the channel without a re-check sticks
+// (and liveness says so), the one with the unstick timer recovers; with the
+// KMCL policy ("hold") both complete everything.
 #include <string>
 #include <vector>
 
@@ -231,6 +236,66 @@ TEST(ReaderDisciplinesTest, EachHostReaderPausesWhereItsDisciplineSays) {
     const VpReport* host = Vp(report, 0, vp);
     EXPECT_EQ(host->isr_ns + host->dpc_ns + host->passive_ns, host->busy_ns);
   }
+TEST(LinuxEarlySignalTest, TheDroppedDoorbellSticksWithoutTheTimerAndRecoversWithIt) {
+  const RunReport drop = RunLibrary("linux_early_signal");
+  EXPECT_TRUE(drop.expectations_met);
+  const ChannelReport* stuck = Channel(drop, "stuck");
+  const ChannelReport* unstuck = Channel(drop, "unstuck");
+  ASSERT_NE(stuck, nullptr);
+  ASSERT_NE(unstuck, nullptr);
+  // The early doorbell was dropped on both channels, and nothing replayed it.
+  EXPECT_GE(stuck->totals.guest.doorbells_dropped, 1u);
+  EXPECT_GE(unstuck->totals.guest.doorbells_dropped, 1u);
+  EXPECT_EQ(stuck->totals.guest.packets_received, 0u);  // Never a packet.
+  EXPECT_EQ(stuck->requests_issued, 2);
+  EXPECT_EQ(stuck->requests_ended, 0);
+  // The re-check found the ring's packets: every request ended.
+  EXPECT_EQ(unstuck->requests_issued, 20);
+  EXPECT_EQ(unstuck->requests_ended, 20);
+  EXPECT_EQ(unstuck->metrics.guest_to_host.transactions_finished, 20u);
+  EXPECT_FALSE(drop.stuck);  // No liveness check asked for: the run ends at quiescence, not the time limit.
+  EXPECT_EQ(drop.stop_reason, sim::RunResult::kQueueEmpty);
+
+  // The old behaviour (and KMCL's): the early doorbell is held and replayed
+  // when the channel starts; both channels complete everything.
+  const RunReport hold = RunLibrary("linux_early_signal", {"fabric.guests.0.early_signal=hold"});
+  for (const char* name : {"stuck", "unstuck"}) {
+    const ChannelReport* c = Channel(hold, name);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->requests_ended, 20) << name;
+    EXPECT_EQ(c->totals.guest.doorbells_dropped, 0u) << name;
+  }
+  EXPECT_EQ(hold.lost_packets, 0u);
+}
+
+TEST(LinuxEarlySignalTest, LivenessReportsTheStuckChannel) {
+  const RunReport report = RunLibrary("linux_early_signal", {R"(faults={"stuck_ns": 5000000})"});
+  EXPECT_TRUE(report.stuck);
+  EXPECT_TRUE(report.stuck_queue_empty);  // Nothing left to run: found at once, not at the time limit.
+  EXPECT_LT(report.simulated_ns, 10'000'000);
+  EXPECT_EQ(report.stuck_open_sends, 10u);  // Its 2 requests and the host's 8 packets.
+  bool found = false;
+  for (const EndpointState& e : report.stuck_state) {
+    if (e.channel == "stuck" && e.side == "guest") {
+      found = true;
+      EXPECT_NE(e.in_write_index, e.in_read_index);  // Unread packets ...
+      EXPECT_EQ(e.in_interrupt_mask, 0u);            // ... no mask, no drain: no doorbell will come.
+      EXPECT_FALSE(e.draining);
+    }
+    if (e.channel == "unstuck") {
+      EXPECT_EQ(e.in_write_index, e.in_read_index) << e.side;
+    }
+  }
+  EXPECT_TRUE(found);
+
+  // Without its timer the other channel sticks too.
+  const RunReport no_timer =
+      RunLibrary("linux_early_signal", {"channels.1.unstick_timer_ns=0", R"(faults={"stuck_ns": 5000000})"});
+  EXPECT_TRUE(no_timer.stuck);
+  EXPECT_EQ(no_timer.stuck_open_sends, 20u);
+  const ChannelReport* unstuck = Channel(no_timer, "unstuck");
+  ASSERT_NE(unstuck, nullptr);
+  EXPECT_EQ(unstuck->requests_ended, 0);
 }
 
 }  // namespace

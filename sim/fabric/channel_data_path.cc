@@ -343,6 +343,10 @@ absl::StatusOr<WriteOutcome> ChannelDataPath::SendCompletion(uint64_t trans_id, 
 }
 
 void ChannelDataPath::OnDoorbell() {
+  if (ABSL_PREDICT_FALSE(doorbell_filter_ != nullptr) && !doorbell_filter_()) {
+    ++counters_.doorbells_dropped;
+    return;
+  }
   ++counters_.doorbells;
   if (!status_.ok()) return;
   if (writer_blocked()) Queue(&ChannelDataPath::StepWriterRecheck);
@@ -392,6 +396,17 @@ void ChannelDataPath::StartPoll() {
   Queue(&ChannelDataPath::StepReadBatch);  // Still masked.
 }
 
+void ChannelDataPath::MoveTo(VirtualProcessor* vp) {
+  VMBSIM_CHECK(vp != nullptr);
+  if (vp == vp_) return;
+  // The old VP may still hold steps this endpoint owns: cancel them there
+  // too if the endpoint goes away.
+  if (std::find(deferring_vps_.begin(), deferring_vps_.end(), vp_) == deferring_vps_.end()) {
+    deferring_vps_.push_back(vp_);
+  }
+  vp_ = vp;
+}
+
 void ChannelDataPath::Kick() {
   if (!status_.ok() || draining_) return;
   if (polled()) {
@@ -426,8 +441,11 @@ void ChannelDataPath::StepReadBatch() {
   }
   uint32_t count = 0;
   bool gated = false;
+  // The VP running this step: the endpoint's, unless MoveTo moved it since
+  // the step was queued.
+  VirtualProcessor& reader_vp = Actor();
   bool out_of_budget = false;
-  const sim::SimTime started = vp_->LocalNow();
+  const sim::SimTime started = reader_vp.LocalNow();
   while (count < options_.batch_packets_max) {
     if (accept_gate_ && !accept_gate_()) {
       gated = true;
@@ -449,13 +467,13 @@ void ChannelDataPath::StepReadBatch() {
     ++count;
     ++counters_.packets_received;
     counters_.bytes_received += result->packet.payload().size();
-    vp_->Charge(costs_->RingCopy(result->packet_size_bytes));
+    reader_vp.Charge(costs_->RingCopy(result->packet_size_bytes));
     Trace(TraceKind(FabricTraceKind::kRingRead), cursor, result->packet.descriptor.trans_id,
           result->packet.ring_footprint_bytes());
     if (peer_ != nullptr && !peer_->sent_tags_.empty()) result->packet.tag = peer_->TakeTag(cursor);
     if (on_packet_) on_packet_(result->packet);
     if (ABSL_PREDICT_FALSE(options_.dpc_budget.nanoseconds() > 0) &&
-        vp_->LocalNow() - started >= options_.dpc_budget) {
+        reader_vp.LocalNow() - started >= options_.dpc_budget) {
       out_of_budget = true;  // KMCL: "DPC cycle limit is exceeded".
       break;
     }

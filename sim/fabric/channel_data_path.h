@@ -183,6 +183,7 @@ struct DataPathCounters {
   uint64_t writer_wakeups = 0;      // Blocked writer found space again.
   uint64_t lock_waits = 0;          // Sends that waited for the outbound ring lock.
   uint64_t lock_wait_ns = 0;        // Their total wait (spinning, charged to the sender).
+  uint64_t doorbells_dropped = 0;   // Refused by the doorbell filter (an early signal dropped).
 
   // Adds `other` field by field (totals over several endpoints or opens).
   DataPathCounters& operator+=(const DataPathCounters& other) {
@@ -200,6 +201,7 @@ struct DataPathCounters {
     writer_wakeups += other.writer_wakeups;
     lock_waits += other.lock_waits;
     lock_wait_ns += other.lock_wait_ns;
+    doorbells_dropped += other.doorbells_dropped;
     return *this;
   }
   // Subtracts `earlier` (the same counters read before) field by field.
@@ -218,12 +220,13 @@ struct DataPathCounters {
     writer_wakeups -= earlier.writer_wakeups;
     lock_waits -= earlier.lock_waits;
     lock_wait_ns -= earlier.lock_wait_ns;
+    doorbells_dropped -= earlier.doorbells_dropped;
     return *this;
   }
 };
 
 // Every counter is in += and -= above: a new one must be added to both.
-static_assert(sizeof(DataPathCounters) == 14 * sizeof(uint64_t));
+static_assert(sizeof(DataPathCounters) == 15 * sizeof(uint64_t));
 
 // Why a drain batch ended.
 enum class BatchEnd : uint8_t {
@@ -246,6 +249,12 @@ class ChannelDataPath {
   using AcceptGate = std::function<bool()>;
   // A batch that read at least one packet ended.
   using BatchEndHandler = std::function<void(uint32_t packets, BatchEnd reason)>;
+  // Asked when a doorbell arrives; false drops it: nothing runs, no drain
+  // starts, the interrupt mask stays clear, and the packets stay in the ring
+  // until something else starts a drain (Kick). A guest whose driver has no
+  // channel callback yet does this (Linux vmbus_chan_sched skips a channel
+  // whose onchannel_callback is NULL).
+  using DoorbellFilter = std::function<bool()>;
 
   // `*sim`, `*costs` and `*vp` must outlive this object.
   ChannelDataPath(sim::Simulator* sim, const CostModel* costs, VirtualProcessor* vp, RingWriter writer,
@@ -261,6 +270,8 @@ class ChannelDataPath {
   void SetWritableHandler(WritableHandler handler) { on_writable_ = std::move(handler); }
   void SetAcceptGate(AcceptGate gate) { accept_gate_ = std::move(gate); }
   void SetBatchEndHandler(BatchEndHandler handler) { on_batch_end_ = std::move(handler); }
+  // Null (the default): every doorbell is taken.
+  void SetDoorbellFilter(DoorbellFilter filter) { doorbell_filter_ = std::move(filter); }
   // The endpoint that reads the ring this one writes: the channel's other
   // end (the fabric links the two). Through it packets' tags reach the
   // reader and ring occupancy is measured; without it packets carry no tag.
@@ -296,6 +307,11 @@ class ChannelDataPath {
   // re-checks space if the writer is blocked. Call from the interrupt path.
   void OnDoorbell();
 
+  // The endpoint's work moves to `vp` (its interrupt was retargeted,
+  // MODIFYCHANNEL): steps queued from now on run there; steps already
+  // queued finish where they are. `*vp` must outlive this object.
+  void MoveTo(VirtualProcessor* vp);
+
   // Restarts a drain stalled by the accept gate (or starts one when data may
   // be waiting); a no-op while a drain is under way. Queues the first step on
   // the endpoint's VP; never reads inside the call.
@@ -304,6 +320,7 @@ class ChannelDataPath {
   bool polled() const { return options_.reader_discipline == ReaderDiscipline::kPolled; }
   const DataPathOptions& options() const { return options_; }
   bool stalled() const { return stalled_; }
+  const VirtualProcessor& vp() const { return *vp_; }  // Where its steps run.
   bool writer_blocked() const { return blocked_footprint_bytes_ != 0; }
   bool draining() const { return draining_; }
   bool failed() const { return !status_.ok(); }
@@ -376,7 +393,7 @@ class ChannelDataPath {
 
   sim::Simulator* const sim_;
   const CostModel* const costs_;
-  VirtualProcessor* const vp_;
+  VirtualProcessor* vp_;
   RingWriter writer_;
   RingReader reader_;
   const DataPathOptions options_;
@@ -385,6 +402,7 @@ class ChannelDataPath {
   WritableHandler on_writable_;
   AcceptGate accept_gate_;
   BatchEndHandler on_batch_end_;
+  DoorbellFilter doorbell_filter_;
   bool stalled_ = false;
   bool last_batch_gated_ = false;
   std::unique_ptr<uint8_t[]> read_buffer_;  // reader_.data_size_bytes().

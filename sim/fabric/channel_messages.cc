@@ -110,7 +110,7 @@ void Fields(EmptyMessage auto&, auto&&) {}
 void Fields(Is<OfferChannel> auto& m, auto&& field) {
   field(8, m.interface_id);
   field(24, m.instance_id);
-  field(40, m.interrupt_latency_100ns);
+  field(40, m.reserved1);
   field(48, m.reserved2);
   field(56, m.chn_flags);
   field(58, m.mmio_megabytes);

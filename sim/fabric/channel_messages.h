@@ -256,7 +256,11 @@ struct OfferChannel {
   static constexpr uint32_t kSizeBytes = 196;
   Guid interface_id;                 // 8: `if_type`, the device class.
   Guid instance_id;                  // 24: `if_instance`; sub-channels repeat the primary's.
-  uint64_t interrupt_latency_100ns = 0;  // 40: Linux `reserved1`; FreeBSD/DPDK `chm_chlat`.
+  // 40: Linux `reserved1`; FreeBSD/DPDK name it `chm_chlat` (a monitor
+  // latency in 100 ns units). Windows 8 and later hosts send 0 here, and so
+  // does OpenVMM (vm/devices/vmbus: its offer's reserved words are zero);
+  // the latency reaches a guest only through the monitor page.
+  uint64_t reserved1 = 0;
   uint64_t reserved2 = 0;            // 48: FreeBSD/DPDK `chm_chrev` u32 + `chm_svrctx_sz` u32.
   uint16_t chn_flags = 0;            // 56: kOfferFlag*.
   uint16_t mmio_megabytes = 0;       // 58

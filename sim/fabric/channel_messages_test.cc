@@ -57,7 +57,7 @@ std::vector<ChannelMessage> AllSamples() {
   OfferChannel offer;
   offer.interface_id = G("f8615163-df3e-46c5-913f-f2d2f965ed0e");
   offer.instance_id = G("00112233-4455-6677-8899-aabbccddeeff");
-  offer.interrupt_latency_100ns = 0x1122334455667788;
+  offer.reserved1 = 0x1122334455667788;
   offer.reserved2 = 0x0102030405060708;
   offer.chn_flags = kOfferFlagEnumerateDeviceInterface | kOfferFlagRequestMonitoredNotification;
   offer.mmio_megabytes = 0x0A0B;

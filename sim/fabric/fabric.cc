@@ -24,7 +24,12 @@ class Fabric::DeviceAdapter : public VmbusDeviceHandler {
   void OnModifyChannel(uint32_t relid, uint32_t target_vp) override {
     Channel* channel = fabric_->FindChannel(guest_, relid);
     if (channel != nullptr && target_vp < fabric_->guest(guest_).vp_count()) {
-      channel->attachment.guest_target_vp = target_vp;  // Host->guest interrupts move.
+      channel->attachment.guest_target_vp = target_vp;  // Host->guest interrupts move ...
+      // ... and so does the guest end's drain (its DPC), which runs where
+      // the interrupt lands; a drain under way finishes where it began.
+      if (ChannelDataPath* guest_end = fabric_->guest_endpoint(guest_, relid)) {
+        guest_end->MoveTo(&fabric_->guest(guest_).vp(target_vp));
+      }
     }
   }
 

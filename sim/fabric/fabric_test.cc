@@ -254,6 +254,50 @@ TEST_F(FabricEndToEndTest, OpenTrafficCloseTeardown) {
   EXPECT_TRUE(fabric_->client(1).violations().empty());
 }
 
+// The offer's bytes 40-47 are 0, as Windows 8 and later hosts send them;
+// the channel's monitor latency (50 us here) reaches the guest only through
+// the monitor page. (Before: the offer carried 500 there.)
+TEST_F(FabricEndToEndTest, MonitorLatencyIsInTheMonitorPageNotTheOffer) {
+  const uint32_t relid = OfferAndOpen();
+  const OfferChannel* offer = fabric_->client(1).offer(relid);
+  ASSERT_NE(offer, nullptr);
+  EXPECT_EQ(offer->reserved1, 0u);
+  std::vector<uint8_t> wire = Encode(ChannelMessage(*offer));
+  ASSERT_GE(wire.size(), 48u);
+  for (size_t i = 40; i < 48; ++i) EXPECT_EQ(wire[i], 0u) << "offer byte " << i;
+  ASSERT_NE(offer->monitor_id, kMonitorIdNone);
+  EXPECT_EQ(fabric_->monitor_page(1).latency_100ns(offer->monitor_id), 500u);
+}
+
+// After MODIFYCHANNEL the guest's drain (its DPC) runs on the VP the
+// interrupt now targets, and the response arrives after the move. (Before:
+// the interrupt moved, the drain stayed on the old VP.)
+TEST_F(FabricEndToEndTest, ModifyChannelMovesTheDrainWithTheInterrupt) {
+  const uint32_t relid = OfferAndOpen();  // Guest VP 1.
+  ChannelDataPath* guest = fabric_->guest_endpoint(1, relid);
+  ASSERT_NE(guest, nullptr);
+  EXPECT_EQ(guest->vp().vp_index(), 1u);
+  std::optional<uint32_t> status;
+  uint32_t vp_at_response = 99;
+  ASSERT_TRUE(fabric_->client(1)
+                  .ModifyChannel(relid, 0,
+                                 [&](uint32_t s) {
+                                   status = s;
+                                   vp_at_response = fabric_->guest_endpoint(1, relid)->vp().vp_index();
+                                 })
+                  .ok());
+  sim_.Run({});
+  EXPECT_EQ(status, kStatusSuccess);
+  EXPECT_EQ(vp_at_response, 0u);
+  const uint64_t vp0_items = fabric_->guest(1).vp(0).items_run();
+  const uint64_t vp1_items = fabric_->guest(1).vp(1).items_run();
+  Send(relid, 20);  // Sent from guest VP 1; the completions' drains run on VP 0.
+  sim_.Run({});
+  EXPECT_EQ(completions_, 20u);
+  EXPECT_GT(fabric_->guest(1).vp(0).items_run(), vp0_items);
+  EXPECT_EQ(fabric_->guest(1).vp(1).items_run() - vp1_items, 20u);  // Its sends only.
+}
+
 TEST_F(FabricEndToEndTest, RescindDuringTrafficDetachesTheDataPlane) {
   const uint32_t relid = OfferAndOpen();
   Send(relid, 200);

@@ -96,10 +96,12 @@ class TestDevice : public VmbusDeviceHandler {
   }
   void OnModifyChannel(uint32_t relid, uint32_t target_vp) override {
     events.push_back(absl::StrCat("modify ", relid, " ", target_vp));
+    if (on_modify) on_modify();
   }
 
   VmbusServer* server = nullptr;
   const sim::Simulator* sim = nullptr;
+  std::function<void()> on_modify;  // Runs inside OnModifyChannel.
   bool auto_open = true;
   bool auto_close = true;
   uint32_t open_status = kStatusSuccess;
@@ -351,7 +353,7 @@ TEST(VmbusControlTest, OffersFollowRequestOffersThenAllOffersDeliveredThenHotAdd
   EXPECT_EQ(primary.connection_id, 0x2001u);
   EXPECT_EQ(primary.monitor_id, 0u);
   EXPECT_EQ(primary.monitor_allocated, 1u);
-  EXPECT_EQ(primary.interrupt_latency_100ns, 1000u);
+  EXPECT_EQ(primary.reserved1, 0u);  // The latency (1000) is not in the offer.
   EXPECT_EQ(primary.is_dedicated_interrupt, 1u);
   EXPECT_EQ(primary.mmio_megabytes, 4u);
   EXPECT_EQ(w.listener.offers[1].monitor_id, kMonitorIdNone);  // Not monitored.
@@ -384,6 +386,56 @@ TEST(VmbusControlTest, MonitorIdsAreWithheldWithoutMonitorPages) {
 
 // ---------------------------------------------------------------------------
 // The open / close lifecycle, per protocol version.
+
+// MODIFYCHANNEL as OpenVMM documents it: the response goes out after the
+// device has moved the channel's event port (before: the response first);
+// 0xFFFFFFFF (disable interrupts) is refused, and so is enabling the
+// interrupts of a channel opened with them disabled, both with OpenVMM's
+// failure status (before: both accepted).
+TEST(ModifyChannelTest, AnsweredAfterTheMoveNeverDisablingOrEnablingInterrupts) {
+  World w(CostModel::Default());
+  ASSERT_EQ(w.Connect(kVersionCopper), kVersionCopper);
+  const uint32_t moved = w.server->OfferChannel(Offer(1)).value();
+  const uint32_t polled = w.server->OfferChannel(Offer(2)).value();
+  w.Run();
+  auto open = [&w](uint32_t relid, uint64_t first_pfn, uint32_t target_vp) {
+    const auto [status, gpadl] = w.CreateGpadl(relid, Ranges(32, first_pfn));
+    EXPECT_EQ(status, kStatusSuccess);
+    std::optional<uint32_t> open_status;
+    EXPECT_TRUE(w.client->OpenChannel(relid, gpadl, 16, target_vp, {}, [&](uint32_t s) { open_status = s; }).ok());
+    w.Run();
+    EXPECT_EQ(open_status, kStatusSuccess);
+  };
+  open(moved, 0x5000, 1);
+  open(polled, 0x6000, kVpIndexDisableInterrupt);
+  auto responses = [&w] {
+    size_t n = 0;
+    for (const sim::TraceRecord& r : w.Records(FabricTraceKind::kControlMessage, kGuestPartition)) {
+      n += r.id0 == static_cast<uint64_t>(ChannelMessageType::kModifyChannelResponse) ? 1 : 0;
+    }
+    return n;
+  };
+  std::optional<size_t> responses_at_move;
+  w.device.on_modify = [&] { responses_at_move = responses(); };
+  auto modify = [&w](uint32_t relid, uint32_t target_vp) {
+    std::optional<uint32_t> status;
+    EXPECT_TRUE(w.client->ModifyChannel(relid, target_vp, [&](uint32_t s) { status = s; }).ok());
+    w.Run();
+    return status.value_or(0xDEAD);
+  };
+
+  EXPECT_EQ(modify(moved, 0), kStatusSuccess);
+  EXPECT_EQ(responses_at_move, 0u);  // Moved before the response existed.
+  EXPECT_EQ(responses(), 1u);
+  EXPECT_EQ(w.server->channel(moved).value().target_vp, 0u);
+
+  const size_t device_events = w.device.events.size();
+  EXPECT_EQ(modify(moved, kVpIndexDisableInterrupt), kStatusUnsuccessful);
+  EXPECT_EQ(w.server->channel(moved).value().target_vp, 0u);  // Unchanged.
+  EXPECT_EQ(modify(polled, 1), kStatusUnsuccessful);
+  EXPECT_EQ(w.server->channel(polled).value().target_vp, kVpIndexDisableInterrupt);
+  EXPECT_EQ(w.device.events.size(), device_events);  // The device saw neither.
+}
 
 class LifecycleTest : public ::testing::TestWithParam<uint32_t> {};
 

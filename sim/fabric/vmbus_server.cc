@@ -486,7 +486,10 @@ void VmbusServer::SendOffer(Channel& channel) {
   fabric::OfferChannel offer;
   offer.interface_id = params.interface_id;
   offer.instance_id = params.instance_id;
-  offer.interrupt_latency_100ns = params.interrupt_latency_100ns.value_or(0);
+  // Bytes 40-47 (`reserved1`) stay 0, as Windows 8 and later hosts send
+  // them: the monitor latency is not in the offer. The fabric writes it into
+  // the guest's monitor page when the channel opens (Fabric::AttachChannel),
+  // the only place a guest learns it.
   offer.chn_flags = params.chn_flags;
   offer.mmio_megabytes = params.mmio_megabytes;
   offer.user_defined = params.user_defined;
@@ -876,8 +879,17 @@ void VmbusServer::HandleModifyChannel(const ModifyChannel& modify) {
   if (channel->state != ServerChannelState::kOpen) {
     reason = absl::StrCat("channel ", relid, " is ", ServerChannelStateName(channel->state),
                           ", not open");
-  } else if (modify.target_vp != kVpIndexDisableInterrupt &&
-             modify.target_vp >= guest_synic_->vp_count()) {
+  } else if (modify.target_vp == kVpIndexDisableInterrupt) {
+    // OpenVMM's server does not disable a channel's interrupts through
+    // MODIFYCHANNEL (vm/devices/vmbus/vmbus_server: "matches Hyper-V"); it is
+    // refused like any bad target, with OpenVMM's failure status.
+    reason = "target_vp 0xFFFFFFFF: MODIFYCHANNEL does not disable interrupts";
+  } else if (channel->open->target_vp == kVpIndexDisableInterrupt) {
+    // Nor does it enable those of a channel opened with interrupts disabled
+    // (the same source). Disabling is never accepted, so the open's target
+    // is still the one the channel was opened with.
+    reason = "the channel was opened with interrupts disabled; MODIFYCHANNEL does not enable them";
+  } else if (modify.target_vp >= guest_synic_->vp_count()) {
     reason = absl::StrCat("target_vp ", modify.target_vp, " is not a VP of the guest");
   }
   if (reason.has_value()) {
@@ -892,10 +904,18 @@ void VmbusServer::HandleModifyChannel(const ModifyChannel& modify) {
   channel->open->target_vp = modify.target_vp;
   channel->target_vp = modify.target_vp;
   const uint32_t target_vp = modify.target_vp;
-  Defer([this, relid, target_vp] {
+  // The response follows the move: the device retargets the channel's event
+  // port first, and only then does the guest hear that it is done (OpenVMM
+  // vm/devices/vmbus/vmbus_server answers MODIFYCHANNEL once the port has
+  // been modified). A guest that acts on the response (Linux waits for it
+  // before it considers the channel moved) finds the interrupt already on
+  // the new VP. Before, the response went out first.
+  Defer([this, relid, target_vp, acknowledge] {
     if (device_ != nullptr) device_->OnModifyChannel(relid, target_vp);
+    if (acknowledge && connection_state_ == ServerConnectionState::kConnected && channels_.contains(relid)) {
+      Send(ModifyChannelResponse{.child_relid = relid, .status = 0});
+    }
   });
-  if (acknowledge) Send(ModifyChannelResponse{.child_relid = relid, .status = 0});
 }
 
 void VmbusServer::RemoveChannel(uint32_t relid) {

@@ -184,9 +184,10 @@ struct OfferParams {
   // Ask for a monitor id (MNF, spec 3.5); given only if the guest supplied
   // monitor pages.
   bool monitored = false;
-  // Monitor latency, carried in the offer's first reserved u64 (FreeBSD/DPDK
-  // `chm_chlat`). Unset: the fabric's default (the cost model's
-  // monitor_latency_default; the wire then carries 0). 0 means 0: the
+  // Monitor latency, which the fabric programs into the guest's monitor page
+  // for the channel's monitor id; never sent in the offer (its bytes 40-47
+  // are 0, as Windows 8 and later hosts send them). Unset: the fabric's
+  // default (the cost model's monitor_latency_default). 0 means 0: the
   // monitor page fires at the first scan.
   std::optional<uint16_t> interrupt_latency_100ns;
   bool is_dedicated_interrupt = true;  // Sent from Win7 (OpenVMM always sends 1).

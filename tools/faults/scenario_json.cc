@@ -96,6 +96,17 @@ std::string Reader(const scenario::ReaderSpec& r) {
   return o.Take();
 }
 
+// One speed per VP, as an array (fabric.*vp_speed).
+std::string Speeds(const std::vector<double>& speeds) {
+  std::vector<std::string> items;
+  for (const double speed : speeds) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof(buffer), "%.17g", speed);
+    items.push_back(buffer);
+  }
+  return Array(items);
+}
+
 std::string Driver(const scenario::DriverSpec& d) {
   Obj params;
   for (const auto& [k, v] : d.string_params) params.Str(k, v);
@@ -118,12 +129,16 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
   {
     Obj stop;
     stop.Opt("time_ns", spec.stop.time_ns).Opt("events_max", spec.stop.events_max).Bool("quiescence", spec.stop.quiescence);
+    stop.Opt("warmup_ns", spec.stop.warmup_ns);
     root.Add("stop", stop.Take());
   }
   {
     std::vector<std::string> guests;
     for (const scenario::GuestSpec& g : spec.fabric.guests) {
-      guests.push_back(Obj().Num("vps", g.vps).Num("memory_mib", g.memory_mib).Take());
+      Obj guest;
+      guest.Num("vps", g.vps).Num("memory_mib", g.memory_mib).Str("early_signal", g.early_signal);
+      if (!g.vp_speed.empty()) guest.Add("vp_speed", Speeds(g.vp_speed));
+      guests.push_back(guest.Take());
     }
     Obj costs;
     for (const auto& [k, v] : spec.fabric.cost_overrides) costs.Num(k, v);
@@ -132,8 +147,18 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
         .Add("guests", Array(guests))
         .Str("cost_profile", spec.fabric.cost_profile)
         .Add("cost_overrides", costs.Take())
-        .Str("monitor_mode", spec.fabric.monitor_mode);
+        .Str("monitor_mode", spec.fabric.monitor_mode)
+        .Str("preemption", spec.fabric.preemption);
+    if (!spec.fabric.root_vp_speed.empty()) fabric.Add("root_vp_speed", Speeds(spec.fabric.root_vp_speed));
     root.Add("fabric", fabric.Take());
+  }
+  if (!spec.backends.empty()) {
+    std::vector<std::string> backends;
+    for (const scenario::BackendSpec& b : spec.backends) {
+      backends.push_back(
+          Obj().Str("name", b.name).Num("servers", b.servers).Add("service", Distribution(b.service, "ns")).Take());
+    }
+    root.Add("backends", Array(backends));
   }
   {
     std::vector<std::string> channels;
@@ -163,7 +188,10 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Str("host_writer_policy", WriterPolicy(c.host_writer_policy))
           .Str("guest_writer_policy", WriterPolicy(c.guest_writer_policy))
           .Add("host_reader", Reader(c.host_reader))
-          .Add("guest_reader", Reader(c.guest_reader));
+          .Add("guest_reader", Reader(c.guest_reader))
+          .Opt("force_retire_after_ns", c.force_retire_after_ns)
+          .Num("unstick_timer_ns", c.unstick_timer_ns);
+      if (!c.backend.empty()) o.Str("backend", c.backend);
       channels.push_back(o.Take());
     }
     root.Add("channels", Array(channels, ",\n    "));

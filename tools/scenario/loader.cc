@@ -336,7 +336,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
       {"stop", {"time_ns", "events_max", "quiescence", "warmup_ns"}},
       {"fabric",
        {"root_vps", "root_vp_speed", "guests", "cost_profile", "cost_overrides", "monitor_mode", "preemption"}},
-      {"fabric.guests[]", {"vps", "vp_speed", "memory_mib"}},
+      {"fabric.guests[]", {"vps", "vp_speed", "memory_mib", "early_signal"}},
       {"fabric.cost_overrides", CostOverrideNamesList()},
       {"channels[]",
        {"name", "interface_type", "interface_instance", "guest", "host_driver", "guest_driver",
@@ -344,7 +344,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "interrupt_latency_100ns", "guest_target_vp", "host_target_vp", "host_passive_processing",
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
         "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns", "backend", "host_writer_policy",
-        "guest_writer_policy", "host_reader", "guest_reader"}},
+        "guest_writer_policy", "host_reader", "guest_reader", "force_retire_after_ns", "unstick_timer_ns"}},
       {"channels[].host_reader", ReaderKeys()},
       {"channels[].guest_reader", ReaderKeys()},
       {"backends[]", {"name", "servers", "service"}},
@@ -404,6 +404,11 @@ const std::vector<std::string>& ReaderKinds() {
 }
 
 // Which end of a channel runs the deliberately buggy drain loop.
+const std::vector<std::string>& EarlySignalPolicies() {
+  static const auto* const values = new std::vector<std::string>{"hold", "drop"};
+  return *values;
+}
+
 const std::vector<std::string>& LostWakeupBugs() {
   static const auto* const values = new std::vector<std::string>{"none", "host", "guest"};
   return *values;
@@ -1345,6 +1350,7 @@ absl::Status Loader::ReadFabric(const Json& json, std::string pointer, FabricSpe
       VMBSIM_RETURN_IF_ERROR(Int(guest, "vps", 1, kVpsMax, &spec.vps));
       VMBSIM_RETURN_IF_ERROR(VpSpeeds(guest, "vp_speed", spec.vps, &spec.vp_speed));
       VMBSIM_RETURN_IF_ERROR(Int(guest, "memory_mib", 1, kMemoryMibMax, &spec.memory_mib));
+      VMBSIM_RETURN_IF_ERROR(Enum(guest, "early_signal", EarlySignalPolicies(), &spec.early_signal));
       out->guests.push_back(spec);
     }
   }
@@ -1580,6 +1586,9 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "host_stop_ns", 0, kTimeNsMax, &out->host_stop_ns));
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "guest_stop_ns", 0, kTimeNsMax, &out->guest_stop_ns));
   VMBSIM_RETURN_IF_ERROR(Name(object, "backend", &out->backend));
+  VMBSIM_RETURN_IF_ERROR(
+      OptionalInt(object, "force_retire_after_ns", 0, kTimeNsMax, &out->force_retire_after_ns));
+  VMBSIM_RETURN_IF_ERROR(Int(object, "unstick_timer_ns", 0, kTimeNsMax, &out->unstick_timer_ns));
   return absl::OkStatus();
 }
 
@@ -2028,6 +2037,7 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
       {"fabric.cost_profile", CostProfiles()},
       {"fabric.monitor_mode", MonitorModes()},
       {"fabric.preemption", PreemptionModes()},
+      {"fabric.guests[].early_signal", EarlySignalPolicies()},
       {"channels[].lost_wakeup_bug", LostWakeupBugs()},
       {"channels[].host_reader.kind", ReaderKinds()},
       {"channels[].guest_reader.kind", ReaderKinds()},

@@ -571,7 +571,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // default too, rather than KMCL's 0.
   const fabric::CostModel& costs = config.costs;
   runtime_options.offer_interrupt_latency_100ns = OfferLatency100ns(std::nullopt, costs);
-  runtime_options.channel_policy = [&built, &costs](bool is_server, const GUID& type, const GUID& instance) {
+  runtime_options.channel_policy = [&built, &costs, &spec](bool is_server, const GUID& type, const GUID& instance) {
     kmcl::ChannelPolicy policy;
     for (const Built& b : built) {
       if (!SameGuid(b.type, type) || !SameGuid(b.instance, instance)) continue;
@@ -583,6 +583,11 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";
       policy.host_end = EndpointPolicyOf(b.spec->host_writer_policy, b.spec->host_reader);
       policy.guest_end = EndpointPolicyOf(b.spec->guest_writer_policy, b.spec->guest_reader);
+      policy.early_signal_drop = spec.fabric.guests[b.spec->guest - 1].early_signal == "drop";
+      if (b.spec->unstick_timer_ns > 0) policy.unstick_period = SimDuration::Nanoseconds(b.spec->unstick_timer_ns);
+      if (b.spec->force_retire_after_ns.has_value()) {
+        policy.force_retire_after = SimDuration::Nanoseconds(*b.spec->force_retire_after_ns);
+      }
     }
     return policy;
   };
@@ -911,6 +916,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   for (const BackendSpec& b : spec.backends) {
     report.backends.push_back(BackendReport{.name = b.name, .figures = backends.at(b.name)->Figures()});
   }
+  // A Pause / Disable / peer close still waiting for packets its driver
+  // never completed is a finding of the run (KMCL blocks there).
+  runtime->ReportHungTeardowns();
   report.findings = runtime->verifier().findings();
   report.findings_total = runtime->verifier().total_count();
   report.peer_violations = runtime->peer_violations().size();

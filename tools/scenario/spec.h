@@ -60,6 +60,11 @@ struct GuestSpec {
   uint64_t memory_mib = 4096;
   // One speed per VP (vps entries), or empty: every VP at 1.
   std::vector<double> vp_speed;
+  // A host->guest doorbell that arrives before the guest driver's channel
+  // runs: "hold" (KMCL, Windows: the packets wait in the ring and are taken
+  // once it starts) or "drop" (Linux: vmbus_chan_sched skips a channel with
+  // no callback; nothing replays the interrupt).
+  std::string early_signal = "hold";
 };
 
 // "fabric".
@@ -200,6 +205,15 @@ struct ChannelSpec {
   ReaderSpec guest_reader;
   std::optional<int64_t> host_stop_ns;   // Host driver torn down then: a rescind.
   std::optional<int64_t> guest_stop_ns;  // Guest driver closes then, during traffic.
+  // Pause / Disable / peer close on either end: unset, they block until the
+  // driver completes every indicated packet (a teardown that never ends is a
+  // finding at the run's end); set, they give up after this long and retire
+  // the packets (kmcl::RuntimeOptions::force_retire_after).
+  std::optional<int64_t> force_retire_after_ns;
+  // The guest end's periodic re-check of the host->guest ring (OpenVMM's
+  // "unstick" timer): every this long, when the ring holds data and no drain
+  // runs, one starts. 0: none.
+  int64_t unstick_timer_ns = 0;
   // The shared back-end ("backends[].name") that serves this channel's
   // requests on the host; empty: none (the host driver completes them
   // itself). Only a host driver that takes one (DriverDescriptor::

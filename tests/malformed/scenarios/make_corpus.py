@@ -128,6 +128,9 @@ CASES = {
     "reader_polled_no_period.json": edit(put(["channels", 0, "guest_reader"], {"kind": "polled"})),
     "reader_budget_zero.json": edit(put(["channels", 0, "host_reader"], {"kind": "napi", "budget_packets": 0})),
     "reader_dpc_budget_zero.json": edit(put(["channels", 0, "guest_reader"], {"kind": "dpc_drain", "dpc_budget_ns": 0})),
+    "force_retire_after_string.json": edit(put(["channels", 0, "force_retire_after_ns"], "100ms")),
+    "unstick_timer_negative.json": edit(put(["channels", 0, "unstick_timer_ns"], -1)),
+    "early_signal_unknown.json": edit(put(["fabric", "guests", 0, "early_signal"], "replay")),
     # workloads.
     "workload_channel_dangling.json": edit(put(["workloads", 0, "channel"], "c9")),
     "arrival_kind_unknown.json": edit(put(["workloads", 0, "arrival"], {"kind": "sometimes"})),
