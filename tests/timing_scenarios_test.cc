@@ -236,6 +236,8 @@ TEST(ReaderDisciplinesTest, EachHostReaderPausesWhereItsDisciplineSays) {
     const VpReport* host = Vp(report, 0, vp);
     EXPECT_EQ(host->isr_ns + host->dpc_ns + host->passive_ns, host->busy_ns);
   }
+}
+
 TEST(LinuxEarlySignalTest, TheDroppedDoorbellSticksWithoutTheTimerAndRecoversWithIt) {
   const RunReport drop = RunLibrary("linux_early_signal");
   EXPECT_TRUE(drop.expectations_met);
