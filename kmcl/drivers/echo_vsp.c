@@ -157,12 +157,13 @@ static BOOLEAN EchoSubmitToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet
 
 /* Completes, now, the requests of `ech` still in the back-end (its channel
    is being suspended); they stay on the list until the back-end returns
-   them. */
+   them. With Config.BugCompleteTwice the mark is (deliberately) not set, and
+   the back-end's return completes them again. */
 static VOID EchoCompleteBackendRequests(ECHO_CHANNEL* ech) {
   ECHO_VSP* vsp = ech->Vsp;
   for (ECHO_VSP_REQUEST* r = ech->BackendHead; r != NULL; r = r->Next) {
     if (r->Completed) continue;
-    r->Completed = TRUE;
+    if (!vsp->Config.BugCompleteTwice) r->Completed = TRUE;
     vsp->Stats.BackendCompletedEarly += 1;
     EchoComplete(vsp, r->Packet, r->Echo, r->EchoLength);
   }

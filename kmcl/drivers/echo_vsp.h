@@ -93,6 +93,13 @@ typedef struct _ECHO_VSP_CONFIG {
      after EchoVspDestroy. CompleteAsynchronously is ignored when set. */
   VOID (*BackendSubmit)(PVOID Context, ECHO_VSP_REQUEST* Request);
   PVOID BackendContext;
+  /* A deliberate bug, for fault-injection campaigns to find: TRUE makes a
+     suspend complete the requests still in the back-end without marking them
+     completed, so the back-end's later EchoVspBackendComplete completes the
+     same packet a second time (KMCL's verifier: double_completion). Only a
+     suspend while requests are in the back-end shows it, i.e. a rescind
+     during I/O; a run without one never does. FALSE in every correct use. */
+  BOOLEAN BugCompleteTwice;
 } ECHO_VSP_CONFIG;
 
 /* The primary plus at most 127 sub-channels. */

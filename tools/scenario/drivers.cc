@@ -153,6 +153,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   config.SubChannels = c.channel->sub_channels;
   config.GreetingPackets = static_cast<UINT32>(IntParam(*c.driver, "greeting_packets", 0));
   config.ServiceMicroseconds = static_cast<UINT32>(IntParam(*c.driver, "service_us", 0));
+  config.BugCompleteTwice = BoolParam(*c.driver, "bug_complete_twice", false) ? TRUE : FALSE;
   VMBSIM_ASSIGN_OR_RETURN(std::unique_ptr<ServiceTimer> service, ServiceTimer::For(c));
   if (service != nullptr) {
     if (config.ServiceMicroseconds != 0) {
@@ -369,7 +370,10 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                              "the device's work per request (us), spent on the processing VP before completing", 0, 1000000},
                             {"service", ParamType::kDistribution,
                              "the device's work per request, a distribution in ns (e.g. {\"kind\": \"exponential\", "
-                             "\"mean_ns\": 10000}), spent on the processing VP before completing; not with service_us"}},
+                             "\"mean_ns\": 10000}), spent on the processing VP before completing; not with service_us"},
+                            {"bug_complete_twice", ParamType::kBool,
+                             "a deliberate bug: a suspend (rescind, close) completes the requests in the back-end "
+                             "without marking them, and the back-end's return completes them a second time"}},
                  .uses_backend = true},
                 MakeEchoVsp)
       .IgnoreError();
