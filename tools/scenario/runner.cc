@@ -45,6 +45,15 @@ bool SameGuid(const GUID& a, const GUID& b) { return std::memcmp(&a, &b, sizeof(
 // What every VP and monitor page has done so far, in report order (the root's
 // VPs, then each guest's): taken when the warm-up ends and at the end of the
 // run, and subtracted.
+// The exactly_once verdict's detail; a run cut at its limit also says how
+// many sends were in flight at the stop (SettleCutLedger).
+std::string ExactlyOnceDetail(const faults::LedgerSummary& l, bool cut) {
+  return absl::StrCat(l.sends, " sends: ", l.completed, " completed, ", l.failed, " failed, ", l.accounted_to_faults,
+                      " accounted to faults, ",
+                      cut ? absl::StrCat(l.in_flight_at_stop, " in flight at the stop (ended after it), ") : "",
+                      l.unaccounted, " unaccounted; ", l.finished_twice, " finished twice");
+}
+
 struct WarmupBaseline {
   std::vector<VpReport> vps;
   std::vector<MonitorReport> monitors;
@@ -368,10 +377,7 @@ void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, const faul
   }
   if (report.ledger_checked) {
     const faults::LedgerSummary& l = report.ledger;
-    add("exactly_once", l.balanced(),
-        absl::StrCat(l.sends, " sends: ", l.completed, " completed, ", l.failed, " failed, ", l.accounted_to_faults,
-                     " accounted to faults, ", l.unaccounted, " unaccounted; ", l.finished_twice,
-                     " finished twice"));
+    add("exactly_once", l.balanced(), ExactlyOnceDetail(l, /*cut=*/false));
   }
   if (e.failed_transactions_min.has_value()) {
     uint64_t failed = 0;
@@ -453,10 +459,7 @@ void SettleCutLedger(const faults::LedgerSummary& settled, uint64_t stale, RunRe
   for (ExpectationResult& r : report.expectations) {
     if (r.name == "exactly_once") {
       r.passed = l.balanced();
-      r.detail = absl::StrCat(l.sends, " sends: ", l.completed, " completed, ", l.failed, " failed, ",
-                              l.accounted_to_faults, " accounted to faults, ", l.in_flight_at_stop,
-                              " in flight at the stop (ended after it), ", l.unaccounted, " unaccounted; ",
-                              l.finished_twice, " finished twice");
+      r.detail = ExactlyOnceDetail(l, /*cut=*/true);
     }
     report.expectations_met = report.expectations_met && r.passed;
   }
@@ -690,6 +693,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // goes on as far as the others take it (stopping it early could leave a
   // Create blocked mid-way when the drivers are torn down), and RunScenario
   // then returns the first such error.
+  auto guest_vps_of = [&spec](const ChannelSpec& c) { return spec.fabric.guests[c.guest - 1].vps; };
   std::vector<std::unique_ptr<DriverInstance>> instances;
   std::vector<std::string> start_errors;
   for (bool host_side : {true, false}) {
@@ -711,7 +715,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       context.host_side = host_side;
       context.closed_loop = b.closed_loop;
       context.request_bytes_max = b.request_bytes_max;
-      context.guest_vps = spec.fabric.guests[c.guest - 1].vps;
+      context.guest_vps = guest_vps_of(c);
       context.backend = backend_of(c);
       const DriverFactory* factory = host_side ? b.host_factory : b.guest_factory;
       DriverInstance** slot = host_side ? &b.host : &b.guest;
@@ -762,7 +766,6 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     rt->RunPassive(0, 0, [which] { which->host->Destroy(); });
     return true;
   };
-  auto guest_vps_of = [&spec](const ChannelSpec& c) { return spec.fabric.guests[c.guest - 1].vps; };
   start_host_driver = [&built, &instances, &backend_of, &guest_vps_of, rt = runtime.get()](int index) {
     Built* which = &built[static_cast<size_t>(index)];
     if (!which->host_stopped) return false;
