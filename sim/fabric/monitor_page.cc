@@ -1,5 +1,6 @@
 #include "sim/fabric/monitor_page.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,8 @@ namespace {
 uint32_t PendingWordOffset(uint8_t id) { return kMonitorTriggerGroupOffset + 8 * (id / 32); }
 uint32_t LatencyOffset(uint8_t id) { return kMonitorLatencyOffset + 2 * id; }
 uint32_t ParameterOffset(uint8_t id) { return kMonitorParameterOffset + 8 * id; }
+uint32_t ArmedWordOffset(uint8_t id) { return PendingWordOffset(id) + 4; }
+uint32_t NextCheckTimeOffset(uint8_t id) { return kMonitorNextCheckTimeOffset + 4 * id; }
 
 absl::Status CheckId(uint8_t id, const char* what) {
   if (id >= kMonitorIdCount) {
@@ -22,6 +25,18 @@ absl::Status CheckId(uint8_t id, const char* what) {
 }
 
 }  // namespace
+
+const char* MonitorModeName(MonitorMode mode) {
+  switch (mode) {
+    case MonitorMode::kTimerPerId:
+      return "timer_per_id";
+    case MonitorMode::kPeriodicPoll:
+      return "periodic_poll";
+    case MonitorMode::kRateLimited:
+      return "rate_limited";
+  }
+  return "unknown";
+}
 
 MonitorPage::MonitorPage(sim::Simulator* sim, uint8_t* page, uint16_t partition_id, MonitorMode mode,
                          sim::Prng prng)
@@ -61,6 +76,8 @@ absl::Status MonitorPage::Release(uint8_t id) {
   if (state.check.valid()) sim_->Cancel(state.check);
   state = IdState{};
   StoreU32(PendingWordOffset(id), LoadU32(PendingWordOffset(id)) & ~(1u << (id % 32)));
+  StoreU32(ArmedWordOffset(id), LoadU32(ArmedWordOffset(id)) & ~(1u << (id % 32)));
+  StoreU32(NextCheckTimeOffset(id), 0);
   std::memset(page_ + ParameterOffset(id), 0, 8);
   return absl::OkStatus();
 }
@@ -83,6 +100,9 @@ sim::SimTime MonitorPage::CheckTimeFor(uint8_t id, sim::SimTime set_at) {
     return set_at + sim::SimDuration::Nanoseconds(latency_ns);
   }
   IdState& state = ids_[id];
+  if (mode_ == MonitorMode::kRateLimited) {
+    return sim::SimTime::FromNanoseconds(std::max(set_at.nanoseconds(), state.next_check_ns));
+  }
   if (state.poll_phase_ns < 0) state.poll_phase_ns = static_cast<int64_t>(prng_.Below(static_cast<uint64_t>(latency_ns)));
   // The first poll instant strictly after the set: phase + k * latency.
   const int64_t since_phase = set_at.nanoseconds() - state.poll_phase_ns;
@@ -117,6 +137,9 @@ absl::Status MonitorPage::SetPending(uint8_t id) {
     void operator()() const { page->Fire(id); }
   };
   state.check = sim_->ScheduleAt(CheckTimeFor(id, at), FireEvent{this, id});
+  if (mode_ == MonitorMode::kRateLimited) {
+    StoreU32(ArmedWordOffset(id), LoadU32(ArmedWordOffset(id)) | (1u << (id % 32)));
+  }
   return absl::OkStatus();
 }
 
@@ -128,6 +151,11 @@ void MonitorPage::Fire(uint8_t id) {
   // Clear the pending bit before signalling: a set that races with the
   // signal opens a new window rather than being lost.
   StoreU32(PendingWordOffset(id), LoadU32(PendingWordOffset(id)) & ~(1u << (id % 32)));
+  if (mode_ == MonitorMode::kRateLimited) {
+    state.next_check_ns = sim_->Now().nanoseconds() + int64_t{latency_100ns(id)} * 100;
+    StoreU32(ArmedWordOffset(id), LoadU32(ArmedWordOffset(id)) & ~(1u << (id % 32)));
+    StoreU32(NextCheckTimeOffset(id), static_cast<uint32_t>(state.next_check_ns / 100));
+  }
   ++fires_;
   const uint32_t connection_id = LoadU32(ParameterOffset(id));
   uint16_t flag;

@@ -1,10 +1,14 @@
 // Goal: the monitor page model coalesces every set inside a window into one
 // host signal delivered exactly one latency after the first set, keeps the
 // byte layout of hv_monitor_page, applies latency changes from the next
-// window, and supports the periodic-poll mode with delays in (0, L].
+// window, and supports the periodic-poll mode with delays in (0, L] and the
+// rate-limited mode (an isolated set at once, a busy id once per L, its
+// state in the page's armed and next_checktime words).
 #include "sim/fabric/monitor_page.h"
 
 #include <array>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -144,6 +148,52 @@ TEST(MonitorPageTest, PeriodicPollDelaysAreWithinOneLatency) {
   }
   EXPECT_LT(min_delay, 30000);  // Spread over the window, not pinned to L.
   EXPECT_GT(max_delay, 70000);
+}
+
+TEST(MonitorPageTest, RateLimitedSignalsAnIsolatedSetAtOnceAndABusyIdOncePerLatency) {
+  sim::Simulator sim({.seed = 1});
+  std::array<uint8_t, 4096> page{};
+  MonitorPage monitor(&sim, page.data(), 1, MonitorMode::kRateLimited, sim::Prng::FromSeed(5));
+  std::vector<int64_t> fires;
+  monitor.SetFireHandler([&](uint8_t, uint32_t, uint16_t) { fires.push_back(sim.Now().nanoseconds()); });
+  ASSERT_TRUE(monitor.Configure(33, 1000, 1, 0).ok());  // L = 100 us; group 1, bit 1.
+  auto set_at = [&](int64_t t) {
+    sim.ScheduleAt(SimTime::FromNanoseconds(t), [&monitor] { ASSERT_TRUE(monitor.SetPending(33).ok()); });
+  };
+  // Isolated: at once. A set 10 us after that signal waits for the check at
+  // 5 + 100 us; sets inside that wait coalesce. A set long after is at once.
+  set_at(5000);
+  set_at(15000);
+  set_at(40000);
+  set_at(500000);
+  uint32_t armed_mid = 0;
+  uint32_t next_check_mid = 0;
+  sim.ScheduleAt(SimTime::FromNanoseconds(50000), [&] {
+    std::memcpy(&armed_mid, page.data() + 0x008 + 8 * 1 + 4, 4);
+    std::memcpy(&next_check_mid, page.data() + 0x040 + 4 * 33, 4);
+  });
+  sim.Run({});
+  EXPECT_EQ(fires, (std::vector<int64_t>{5000, 105000, 500000}));
+  EXPECT_EQ(monitor.coalesced(), 1u);
+  EXPECT_EQ(armed_mid, 1u << 1);          // Armed while the check at 105 us waits.
+  EXPECT_EQ(next_check_mid, 105000u / 100);  // In 100 ns units.
+  uint32_t armed_end = 1;
+  std::memcpy(&armed_end, page.data() + 0x008 + 8 * 1 + 4, 4);
+  EXPECT_EQ(armed_end, 0u);
+  EXPECT_EQ(std::string(MonitorModeName(monitor.mode())), "rate_limited");
+}
+
+TEST(MonitorPageTest, OnlyTheRateLimitedModeWritesTheArmedAndNextCheckWords) {
+  Fixture f;  // kTimerPerId.
+  ASSERT_TRUE(f.monitor.Configure(33, 1000, 1, 0).ok());
+  f.SetAt(5000, 33);
+  f.sim.Run({});
+  for (uint32_t offset = 0x040; offset < 0x240; ++offset) ASSERT_EQ(f.page[offset], 0) << offset;
+  for (uint32_t group = 0; group < 4; ++group) {
+    uint32_t armed = 1;
+    std::memcpy(&armed, f.page.data() + 0x008 + 8 * group + 4, 4);
+    EXPECT_EQ(armed, 0u);
+  }
 }
 
 }  // namespace

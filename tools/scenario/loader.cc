@@ -389,7 +389,7 @@ const std::vector<std::string>& CostProfiles() {
 }
 
 const std::vector<std::string>& MonitorModes() {
-  static const auto* const values = new std::vector<std::string>{"timer_per_id", "periodic_poll"};
+  static const auto* const values = new std::vector<std::string>{"timer_per_id", "periodic_poll", "rate_limited"};
   return *values;
 }
 

@@ -640,7 +640,7 @@ TEST(LoaderErrorTest, EnumsSuggestTheNearest) {
             "\"defualt\"; did you mean \"default\"?");
   EXPECT_EQ(OverrideError("fabric.monitor_mode=7"),
             "hello.json: /fabric/monitor_mode: expected one of \"timer_per_id\", "
-            "\"periodic_poll\", found 7");
+            "\"periodic_poll\", \"rate_limited\", found 7");
   EXPECT_EQ(OverrideError("fabric.preemption=isr"),
             "hello.json: /fabric/preemption: expected one of \"packet\", \"none\", found \"isr\"");
   EXPECT_EQ(OverrideError("workloads.0.arrival.kind=closedloop"),

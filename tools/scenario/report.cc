@@ -180,13 +180,18 @@ std::string ReportJson(const RunReport& r) {
   j.End(']');
   j.Key("monitor_pages").Begin('[');
   for (const MonitorReport& m : r.monitors) {
-    // No "coalesced" (issue 12): each channel has its own monitor id, and
-    // while its window is open the host has not been signalled, so the ring
-    // stays non-empty and the guest rings no second data doorbell; only a
-    // space signal for a blocked host writer could land there, and no
-    // library scenario makes one. The figure was 0 in every run.
-    // MonitorReport still carries it (the fabric counts it).
-    j.Begin('{').KInt("guest", m.guest).KUInt("sets", m.sets).KUInt("fires", m.fires).End('}');
+    // "coalesced": sets that found the id's bit already set. With a
+    // dedicated monitor id per channel it stays 0 (while its window is open
+    // the host has not been signalled, so the guest rings no second data
+    // doorbell); channels sharing an id (channels[].interrupt "shared")
+    // coalesce each other's sets.
+    j.Begin('{')
+        .KInt("guest", m.guest)
+        .KStr("mode", m.mode)
+        .KUInt("sets", m.sets)
+        .KUInt("coalesced", m.coalesced)
+        .KUInt("fires", m.fires)
+        .End('}');
   }
   j.End(']');
   j.Key("backends").Begin('[');

@@ -79,7 +79,7 @@ struct WarmupBaseline {
     }
     for (uint16_t g = 1; g <= fab.guest_count(); ++g) {
       fabric::MonitorPage& page = fab.monitor_page(g);
-      out.monitors.push_back({g, page.sets(), page.coalesced(), page.fires()});
+      out.monitors.push_back({g, fabric::MonitorModeName(page.mode()), page.sets(), page.coalesced(), page.fires()});
     }
     return out;
   }
@@ -551,8 +551,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     p.memory_pages_max = g.memory_mib * 256;
     config.guests.push_back(p);
   }
-  config.monitor_mode =
-      spec.fabric.monitor_mode == "periodic_poll" ? fabric::MonitorMode::kPeriodicPoll : fabric::MonitorMode::kTimerPerId;
+  config.monitor_mode = spec.fabric.monitor_mode == "periodic_poll"  ? fabric::MonitorMode::kPeriodicPoll
+                         : spec.fabric.monitor_mode == "rate_limited" ? fabric::MonitorMode::kRateLimited
+                                                                      : fabric::MonitorMode::kTimerPerId;
   config.preemption = spec.fabric.preemption == "none" ? fabric::Preemption::kNone : fabric::Preemption::kPacket;
   config.sample_ring_occupancy = true;  // report.json's ring_occupancy.
   auto fab = std::make_unique<fabric::Fabric>(simulator.get(), config);

@@ -122,6 +122,7 @@ struct BackendReport {
 
 struct MonitorReport {
   uint16_t guest = 0;
+  std::string mode;  // The scan model (monitor_page.h): the real one is not public.
   uint64_t sets = 0;
   uint64_t coalesced = 0;
   uint64_t fires = 0;

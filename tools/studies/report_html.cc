@@ -94,6 +94,20 @@ std::optional<size_t> Knee(const std::vector<SeriesPoint>& points) {
   return best;
 }
 
+// The range of the per-point means over the values of one swept setting
+// (ReportLayout::spread), at each x, for one combination of the other axes.
+struct SpreadPoint {
+  std::string x_label;
+  double x = 0;
+  double low = 0;
+  double high = 0;
+};
+
+struct Spread {
+  std::string label;  // The other axes' settings, or empty.
+  std::vector<SpreadPoint> points;
+};
+
 struct Chart {
   std::string metric;
   std::string x_path;
@@ -101,6 +115,8 @@ struct Chart {
   std::vector<std::string> categories;
   std::vector<Series> series;
   bool knees = false;
+  std::string spread_path;
+  std::vector<Spread> spreads;
 };
 
 // How many settings columns the first axis has: one for a grid, one per
@@ -120,20 +136,27 @@ size_t FirstAxisWidth(const std::string& plan_text) {
 }
 
 // The first axis's first setting is x (its other zipped settings go with
-// it); the settings of the other axes name a point's series.
-Chart BuildChart(const ResultSet& results, const std::string& metric, bool knees) {
+// it); the settings of the other axes name a point's series. With a spread
+// setting, the series that differ only in it also form one spread.
+Chart BuildChart(const ResultSet& results, const std::string& metric, bool knees, const std::string& spread_path) {
   Chart chart;
   chart.metric = metric;
   chart.knees = knees;
+  chart.spread_path = spread_path;
   chart.x_path = results.setting_paths.empty() ? "point" : results.setting_paths[0];
   const size_t x_width = FirstAxisWidth(results.plan_text);
   std::map<std::string, size_t> series_index;
+  std::map<std::string, size_t> spread_index;
   std::vector<std::string> x_values;
   for (size_t p = 0; p < results.point_settings.size(); ++p) {
     const std::vector<std::string>& s = results.point_settings[p];
     const std::string x = s.empty() ? absl::StrCat(p) : s[0];
     std::vector<std::string> rest;
-    for (size_t i = x_width; i < s.size(); ++i) rest.push_back(absl::StrCat(results.setting_paths[i], "=", s[i]));
+    std::vector<std::string> rest_but_spread;
+    for (size_t i = x_width; i < s.size(); ++i) {
+      rest.push_back(absl::StrCat(results.setting_paths[i], "=", s[i]));
+      if (results.setting_paths[i] != spread_path) rest_but_spread.push_back(rest.back());
+    }
     const std::string label = rest.empty() ? metric : absl::StrJoin(rest, ", ");
     auto [it, inserted] = series_index.emplace(label, chart.series.size());
     if (inserted) chart.series.push_back(Series{label, {}});
@@ -147,24 +170,44 @@ Chart BuildChart(const ResultSet& results, const std::string& metric, bool knees
     point.high = summary.ci95_high();
     chart.series[it->second].points.push_back(point);
     if (std::find(x_values.begin(), x_values.end(), x) == x_values.end()) x_values.push_back(x);
+    if (!spread_path.empty()) {
+      const std::string spread_label = absl::StrJoin(rest_but_spread, ", ");
+      auto [sit, new_spread] = spread_index.emplace(spread_label, chart.spreads.size());
+      if (new_spread) chart.spreads.push_back(Spread{spread_label, {}});
+      std::vector<SpreadPoint>& points = chart.spreads[sit->second].points;
+      auto at = std::find_if(points.begin(), points.end(), [&](const SpreadPoint& q) { return q.x_label == x; });
+      if (at == points.end()) {
+        points.push_back(SpreadPoint{x, 0, summary.mean, summary.mean});
+      } else {
+        at->low = std::min(at->low, summary.mean);
+        at->high = std::max(at->high, summary.mean);
+      }
+    }
   }
   for (const std::string& x : x_values) {
     double v = 0;
     if (!absl::SimpleAtod(x, &v)) chart.numeric_x = false;
   }
   chart.categories = x_values;
-  for (Series& series : chart.series) {
-    for (SeriesPoint& point : series.points) {
-      if (chart.numeric_x) {
-        absl::SimpleAtod(point.x_label, &point.x);
-      } else {
-        point.x = static_cast<double>(std::find(x_values.begin(), x_values.end(), point.x_label) - x_values.begin());
-      }
+  auto x_of = [&](const std::string& label) {
+    double v = 0;
+    if (chart.numeric_x) {
+      absl::SimpleAtod(label, &v);
+      return v;
     }
+    return static_cast<double>(std::find(x_values.begin(), x_values.end(), label) - x_values.begin());
+  };
+  for (Series& series : chart.series) {
+    for (SeriesPoint& point : series.points) point.x = x_of(point.x_label);
     // Points in x order, so that lines, bands and knees follow the axis.
     std::stable_sort(series.points.begin(), series.points.end(),
                      [](const SeriesPoint& a, const SeriesPoint& b) { return a.x < b.x; });
     if (knees && chart.numeric_x) series.knee = Knee(series.points);
+  }
+  for (Spread& spread : chart.spreads) {
+    for (SpreadPoint& point : spread.points) point.x = x_of(point.x_label);
+    std::stable_sort(spread.points.begin(), spread.points.end(),
+                     [](const SpreadPoint& a, const SpreadPoint& b) { return a.x < b.x; });
   }
   return chart;
 }
@@ -221,7 +264,8 @@ std::string ChartSvg(const Chart& chart) {
     x_low -= 1;
     x_high += 1;
   }
-  const double height = kPlotHeight + kLegendRow * static_cast<double>(chart.series.size()) + 6;
+  const size_t legend_rows = chart.series.size() + (chart.spreads.empty() ? 0 : 1);
+  const double height = kPlotHeight + kLegendRow * static_cast<double>(legend_rows) + 6;
   const double plot_w = kWidth - kLeft - kRight, plot_h = kPlotHeight - kTop - kBottom;
   auto sx = [&](double x) { return kLeft + (x - x_low) / (x_high - x_low) * plot_w; };
   auto sy = [&](double y) { return kTop + plot_h - (y - y_low) / (y_high - y_low) * plot_h; };
@@ -258,6 +302,20 @@ std::string ChartSvg(const Chart& chart) {
                   Coord(kTop + plot_h), "\" stroke=\"#333\"/>\n");
   absl::StrAppend(&out, "<text x=\"", Coord(kLeft + plot_w / 2), "\" y=\"", Coord(kPlotHeight - 12),
                   "\" text-anchor=\"middle\">", Escape(chart.x_path), "</text>\n</g>\n");
+  // Spreads under everything else: a grey band from the lowest to the
+  // highest mean over the spread setting's values.
+  for (const Spread& spread : chart.spreads) {
+    std::string d;
+    for (size_t k = 0; k < spread.points.size(); ++k) {
+      absl::StrAppend(&d, k == 0 ? "M" : " L", Coord(sx(spread.points[k].x)), ",", Coord(sy(spread.points[k].high)));
+    }
+    for (size_t k = spread.points.size(); k-- > 0;) {
+      absl::StrAppend(&d, " L", Coord(sx(spread.points[k].x)), ",", Coord(sy(spread.points[k].low)));
+    }
+    absl::StrAppend(&out, "<path class=\"spread\" data-over=\"", Escape(chart.spread_path), "\" data-label=\"",
+                    Escape(spread.label), "\" data-points=\"", spread.points.size(), "\" d=\"", d,
+                    " Z\" fill=\"#888\" fill-opacity=\"0.22\" stroke=\"#888\" stroke-dasharray=\"3,3\"/>\n");
+  }
   // Series: band, line, points, legend entry.
   for (size_t i = 0; i < chart.series.size(); ++i) {
     const Series& s = chart.series[i];
@@ -304,6 +362,13 @@ std::string ChartSvg(const Chart& chart) {
                     "\" font-size=\"10\" font-family=\"sans-serif\">", Escape(s.label), "</text>\n");
     absl::StrAppend(&out, "</g>\n");
   }
+  if (!chart.spreads.empty()) {
+    const double ly = kPlotHeight + kLegendRow * static_cast<double>(chart.series.size());
+    absl::StrAppend(&out, "<rect x=\"", Coord(kLeft), "\" y=\"", Coord(ly),
+                    "\" width=\"10\" height=\"10\" fill=\"#888\" fill-opacity=\"0.4\"/><text x=\"",
+                    Coord(kLeft + 14), "\" y=\"", Coord(ly + 9), "\" font-size=\"10\" font-family=\"sans-serif\">range over ",
+                    Escape(chart.spread_path), "</text>\n");
+  }
   absl::StrAppend(&out, "</svg>\n");
   return out;
 }
@@ -323,6 +388,17 @@ std::string ChartTable(const Chart& chart) {
       absl::StrAppend(&out, "<tr><td>", Escape(p.x_label), "</td><td>", Escape(s.label), "</td><td>", p.n,
                       "</td><td>", Num(p.mean), "</td><td>", p.low.has_value() ? Num(*p.low) : "", "</td><td>",
                       p.high.has_value() ? Num(*p.high) : "", "</td></tr>\n");
+    }
+  }
+  absl::StrAppend(&out, "</table>\n");
+  if (chart.spreads.empty()) return out;
+  absl::StrAppend(&out, "<table class=\"spread\" data-metric=\"", Escape(chart.metric), "\" data-over=\"",
+                  Escape(chart.spread_path), "\">\n<tr><th>", Escape(chart.x_path), "</th><th>other settings</th><th>",
+                  "lowest mean over ", Escape(chart.spread_path), "</th><th>highest mean</th></tr>\n");
+  for (const Spread& spread : chart.spreads) {
+    for (const SpreadPoint& p : spread.points) {
+      absl::StrAppend(&out, "<tr><td>", Escape(p.x_label), "</td><td>", Escape(spread.label), "</td><td>", Num(p.low),
+                      "</td><td>", Num(p.high), "</td></tr>\n");
     }
   }
   return out + "</table>\n";
@@ -359,11 +435,18 @@ std::vector<std::string> DefaultCharts(const ResultSet& results) {
   return charts;
 }
 
-absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std::vector<std::string>& requested,
-                                             const std::vector<std::string>& knees) {
-  const std::vector<std::string> charts = requested.empty() ? DefaultCharts(results) : requested;
+absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const ReportLayout& layout) {
+  const std::vector<std::string> charts = layout.charts.empty() ? DefaultCharts(results) : layout.charts;
   for (const std::string& m : charts) {
     if (absl::Status s = CheckMetric(results, m); !s.ok()) return s;
+  }
+  if (!layout.spread.empty()) {
+    const size_t x_width = FirstAxisWidth(results.plan_text);
+    const auto at = std::find(results.setting_paths.begin(), results.setting_paths.end(), layout.spread);
+    if (at == results.setting_paths.end() || static_cast<size_t>(at - results.setting_paths.begin()) < x_width) {
+      return absl::InvalidArgumentError(absl::StrCat("spread: '", layout.spread,
+                                                     "' is not a swept setting other than the x axis"));
+    }
   }
   const std::string name = PlanValue(results.plan_text, "scenario_name");
   const std::string study = PlanValue(results.plan_text, "study");
@@ -378,6 +461,11 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std
   absl::StrAppend(&out, "<p>Scenario <code>", Escape(name), "</code>; ", results.point_settings.size(), " points, ",
                   results.rows.size(), " runs. Each point is the mean over its seeds; the band is the 95% Student t ",
                   "confidence interval. Runs that failed are listed below and are not in any mean.</p>\n");
+  if (!layout.spread.empty()) {
+    absl::StrAppend(&out, "<p id=\"spread\">The grey band spans the lowest to the highest mean over the values of <code>",
+                    Escape(layout.spread), "</code>: where the model cannot know which is right, the answer lies ",
+                    "somewhere in the band.</p>\n");
+  }
   std::vector<const RunRow*> failed;
   for (const RunRow& row : results.rows) {
     if (!row.ok()) failed.push_back(&row);
@@ -394,8 +482,9 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std
     absl::StrAppend(&out, "</ul>\n");
   }
   for (const std::string& metric : charts) {
-    const Chart chart =
-        BuildChart(results, metric, std::find(knees.begin(), knees.end(), metric) != knees.end());
+    const Chart chart = BuildChart(
+        results, metric, std::find(layout.knees.begin(), layout.knees.end(), metric) != layout.knees.end(),
+        layout.spread);
     absl::StrAppend(&out, "<h2>", Escape(metric), "</h2>\n", ChartSvg(chart), ChartTable(chart));
   }
   absl::StrAppend(&out, "<h2>Plan</h2>\n<pre>", Escape(results.plan_text), "</pre>\n</body>\n</html>\n");
@@ -404,7 +493,7 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std
 
 absl::StatusOr<std::string> RenderChartSvg(const ResultSet& results, const std::string& metric) {
   if (absl::Status s = CheckMetric(results, metric); !s.ok()) return s;
-  return absl::StrCat("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n", ChartSvg(BuildChart(results, metric, false)));
+  return absl::StrCat("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n", ChartSvg(BuildChart(results, metric, false, "")));
 }
 
 }  // namespace vmbsim::studies

@@ -34,13 +34,26 @@ namespace vmbsim::studies {
 // packet and host VP utilisation (those present in the results).
 std::vector<std::string> DefaultCharts(const ResultSet& results);
 
-// The page. `charts` names metrics (empty: DefaultCharts); on the charts of
-// the metrics in `knees` (with a numeric x axis) each series' knee is circled
-// and named below the chart: the point of greatest bend (Kneedle), where a
-// curve turns from steep to flat or back. InvalidArgument for a metric that
-// is not in the results (the message lists what is).
-absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const std::vector<std::string>& charts,
-                                             const std::vector<std::string>& knees = {});
+// What a page shows (a study file's "charts", "knees" and "spread").
+struct ReportLayout {
+  // Metrics to chart (empty: DefaultCharts).
+  std::vector<std::string> charts;
+  // On the charts of these metrics (with a numeric x axis) each series' knee
+  // is circled and named below the chart: the point of greatest bend
+  // (Kneedle), where a curve turns from steep to flat or back.
+  std::vector<std::string> knees;
+  // A swept setting other than the x axis (e.g. "fabric.monitor_mode"): each
+  // chart also draws, for every combination of the remaining axes, a grey
+  // band (<path class="spread">) from the lowest to the highest mean over
+  // its values, with a table of the band below the chart. For a choice the
+  // model cannot settle, the band is the honest answer.
+  std::string spread;
+};
+
+// The page. InvalidArgument for a metric that is not in the results (the
+// message lists what is) or a spread that is not a swept setting other
+// than the x axis.
+absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const ReportLayout& layout);
 
 // One chart as a standalone SVG document.
 absl::StatusOr<std::string> RenderChartSvg(const ResultSet& results, const std::string& metric);

@@ -471,18 +471,20 @@ int ReportCommand(const std::vector<std::string>& args) {
   absl::StatusOr<ResultSet> results = ParseRunsCsv(csv, *dir + "/runs.csv", settings);
   if (!results.ok()) return Invalid(cmd, std::string(results.status().message()));
   results->plan_text = plan;
-  std::vector<std::string> knees;
-  // The study's charts and knees, when the sweep came from a library study.
+  ReportLayout layout;
+  // The study's charts, knees and spread, when the sweep came from a library study.
   const std::string study = PlanValue(plan, "study");
   if (!study.empty()) {
     absl::StatusOr<StudySpec> spec = LoadStudyFile(StudyPath(study));
     if (spec.ok()) {
       if (charts.empty()) charts = spec->charts;
-      knees = spec->knees;
+      layout.knees = spec->knees;
+      layout.spread = spec->spread;
     }
   }
+  layout.charts = charts;
   absl::StatusOr<std::string> text =
-      format == "svg" ? RenderChartSvg(*results, charts[0]) : RenderReportHtml(*results, charts, knees);
+      format == "svg" ? RenderChartSvg(*results, charts[0]) : RenderReportHtml(*results, layout);
   if (!text.ok()) return Invalid(cmd, std::string(text.status().message()));
   std::ofstream file(out, std::ios::binary | std::ios::trunc);
   file << *text;

@@ -75,7 +75,7 @@ absl::StatusOr<StudySpec> ParseStudy(absl::string_view json_text, absl::string_v
   if (doc.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
   if (!doc.is_object()) return Error(source, "", "expected an object");
   static const std::set<std::string> kKeys = {"name", "description", "scenario", "seeds",      "set",
-                                              "grid", "zip",         "ci_target", "ci_metrics", "charts", "knees"};
+                                              "grid", "zip",         "ci_target", "ci_metrics", "charts", "knees", "spread"};
   for (const auto& [key, unused] : doc.items()) {
     if (kKeys.count(key) == 0) return Error(source, "/" + key, "unknown key");
   }
@@ -118,6 +118,12 @@ absl::StatusOr<StudySpec> ParseStudy(absl::string_view json_text, absl::string_v
   }
   if (doc.contains("knees")) {
     if (auto s = ReadStrings(source, doc, "knees", &study.knees); !s.ok()) return s;
+  }
+  if (doc.contains("spread")) {
+    if (auto s = ReadString(source, doc, "spread", &study.spread); !s.ok()) return s;
+    const bool swept = std::any_of(study.grid.begin(), study.grid.end(),
+                                   [&](const StudyAxisSpec& axis) { return axis.path == study.spread; });
+    if (!swept) return Error(source, "/spread", absl::StrCat("'", study.spread, "' is not a \"grid\" path"));
   }
   return study;
 }

@@ -15,7 +15,8 @@
 //     "zip":  [{"path": "...", "values": [...]}, ...],   // varied together
 //     "ci_target": "2%", "ci_metrics": ["c0.rtt_mean_ns"],
 //     "charts": ["c0.rtt_p99_ns", "c0.packets_per_doorbell"], // for `vmbsim report`
-//     "knees": ["interrupts_per_packet"]           // charts whose knee the report marks
+//     "knees": ["interrupts_per_packet"],          // charts whose knee the report marks
+//     "spread": "fabric.monitor_mode"              // a grid path the report spans with a band
 //   }
 //
 // Values are any JSON; each becomes the text of an override as `--set` takes
@@ -55,6 +56,7 @@ struct StudySpec {
   std::vector<std::string> ci_metrics;
   std::vector<std::string> charts;
   std::vector<std::string> knees;
+  std::string spread;  // Empty: none. Must name a "grid" path (checked here).
 };
 
 // Parses a study file's text; `source` starts every error message.

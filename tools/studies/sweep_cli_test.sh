@@ -114,11 +114,16 @@ printf '{"name": "s", "scenario": "hello", "grid": [{"path": "a", "values": []}]
 expect_exit 2 "bad_study.json: /grid/0/values: expected a non-empty array" -- sweep --study bad_study.json
 printf '{"name": "s", "scenario": "hello", "grid": [], "sedds": 3}' >bad_study2.json
 expect_exit 2 "bad_study2.json: /sedds: unknown key" -- sweep --study bad_study2.json
+printf '{"name": "s", "scenario": "hello", "grid": [{"path": "a", "values": [1]}], "spread": "b"}' >bad_study3.json
+expect_exit 2 "bad_study3.json: /spread: 'b' is not a \"grid\" path" -- sweep --study bad_study3.json
 # A study's report uses its charts and marks its knees.
 "$vmbsim" sweep --study monitor_latency_knee --seeds 2 --out knee >/dev/null 2>&1 || fail "knee study: exit $?"
 "$vmbsim" report knee -o knee.html >/dev/null || fail "knee report: exit $?"
 [[ $(grep -c '<svg class="chart"' knee.html) -eq 5 ]] || fail "knee.html: expected the study's 5 charts"
 grep -q '<circle class="knee"' knee.html || fail "knee.html marks no knee"
+# ... and spans the monitor scan models with a band on every chart.
+[[ $(grep -c '<path class="spread" data-over="fabric.monitor_mode"' knee.html) -eq 5 ]] ||
+  fail "knee.html: expected a monitor-mode spread on each of the 5 charts"
 
 if [[ $failures -ne 0 ]]; then
   echo "$failures failure(s)"
