@@ -894,6 +894,7 @@ absl::Status Runtime::ChannelEnable(VMBCHANNEL handle) {
       ch->policy = policy;
       if (policy.monitored.has_value()) offer.monitored = *policy.monitored;
       if (policy.interrupt_latency_100ns.has_value()) offer.interrupt_latency_100ns = *policy.interrupt_latency_100ns;
+      if (policy.dedicated_interrupt.has_value()) offer.is_dedicated_interrupt = *policy.dedicated_interrupt;
     }
     absl::StatusOr<uint32_t> relid = fabric_->server(guest).OfferChannel(offer);
     if (!relid.ok()) {

@@ -124,6 +124,7 @@ struct EndpointPolicy {
 struct ChannelPolicy {
   std::optional<bool> monitored;                    // Server: the offer asks for a monitor id.
   std::optional<uint16_t> interrupt_latency_100ns;  // Server: the offer's monitor latency.
+  std::optional<bool> dedicated_interrupt;          // Server: the offer's choice (fabric.h, shared signals).
   std::optional<uint32_t> guest_target_vp;          // Client: unless the driver chose one.
   std::optional<uint32_t> host_target_vp;           // Server: the root VP of its host end.
   // Server: a deliberately buggy data path (scenarios reproducing the

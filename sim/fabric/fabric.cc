@@ -113,6 +113,7 @@ void Fabric::OpenFromServer(uint16_t guest_id, uint32_t relid, const OpenRequest
   // guest polls. Modelled by targeting VP 0 (open question; documented).
   a.guest_target_vp = request.target_vp < guest(guest_id).vp_count() ? request.target_vp : 0;
   a.host_vp = HostVpFor(guest_id, relid);
+  a.shared_interrupt = !info->offer.is_dedicated_interrupt;
   a.ring_pfns = request.ring_pages;
   a.downstream_offset = request.downstream_ringbuffer_pageoffset;
   if (options_hook_) options_hook_(guest_id, relid, &a.guest_options, &a.host_options);
@@ -173,12 +174,20 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": downstream offset ", a.downstream_offset, " in ",
                                                    a.ring_pfns.size(), " ring pages (each ring needs >= 2)"));
   }
-  // Host flag: the lowest free one on the host VP.
+  // Host flag: the lowest free one on the host VP; a shared channel joins
+  // its guest's shared connection once one is bound.
+  const auto shared = a.shared_interrupt ? shared_signals_.find(a.guest) : shared_signals_.end();
+  const bool joins_shared = shared != shared_signals_.end();
   uint32_t host_flag = 0;
-  for (uint32_t flag = 1; flag <= kHostFlagMax; ++flag) {
-    if (channel_by_host_flag_[a.host_vp][flag] == nullptr) {
-      host_flag = flag;
-      break;
+  const uint32_t flag_vp = joins_shared ? shared->second.host_vp : a.host_vp;
+  if (joins_shared) {
+    host_flag = shared->second.host_flag;
+  } else {
+    for (uint32_t flag = 1; flag <= kHostFlagMax; ++flag) {
+      if (HostFlagFree(a.host_vp, flag)) {
+        host_flag = flag;
+        break;
+      }
     }
   }
   if (host_flag == 0) {
@@ -204,10 +213,14 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
   VMBSIM_ASSIGN_OR_RETURN(RingWriter host_writer, RingWriter::Create(incoming, name + " host->guest"));
   VMBSIM_ASSIGN_OR_RETURN(RingReader host_reader_end, RingReader::Create(outgoing, host_reader));
 
-  if (a.monitor_id != kMonitorIdNone) {
-    VMBSIM_RETURN_IF_ERROR(monitor_page(a.guest).Configure(a.monitor_id, a.monitor_latency_100ns, a.connection_id, 0));
+  if (!joins_shared) {
+    // The shared monitor id keeps the latency of the first shared channel.
+    if (a.monitor_id != kMonitorIdNone) {
+      VMBSIM_RETURN_IF_ERROR(
+          monitor_page(a.guest).Configure(a.monitor_id, a.monitor_latency_100ns, a.connection_id, 0));
+    }
+    VMBSIM_RETURN_IF_ERROR(root().synic().BindEventConnection(a.connection_id, flag_vp, host_flag));
   }
-  VMBSIM_RETURN_IF_ERROR(root().synic().BindEventConnection(a.connection_id, a.host_vp, host_flag));
 
   Channel channel;
   channel.host_flag = host_flag;
@@ -241,7 +254,14 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
     stored->guest_end->SetFaultHook(fault_hook_, key.first, /*host_side=*/false);
     stored->host_end->SetFaultHook(fault_hook_, key.first, /*host_side=*/true);
   }
-  channel_by_host_flag_[stored->attachment.host_vp][host_flag] = stored;
+  if (stored->attachment.shared_interrupt) {
+    SharedSignal& group = shared_signals_[key.first];
+    group.host_vp = flag_vp;
+    group.host_flag = host_flag;
+    group.members[key.second] = stored;
+  } else {
+    channel_by_host_flag_[stored->attachment.host_vp][host_flag] = stored;
+  }
   channel_by_relid_[key.first - 1][key.second] = stored;
   return absl::OkStatus();
 }
@@ -252,9 +272,20 @@ absl::Status Fabric::DetachChannel(uint16_t guest, uint32_t relid) {
     return absl::NotFoundError(absl::StrCat("detach guest ", guest, " relid ", relid, ": not attached"));
   }
   const ChannelAttachment& a = it->second.attachment;
-  root().synic().UnbindEventConnection(a.connection_id).IgnoreError();
-  if (a.monitor_id != kMonitorIdNone) monitor_page(guest).Release(a.monitor_id).IgnoreError();
-  channel_by_host_flag_[a.host_vp][it->second.host_flag] = nullptr;
+  bool last_user = true;  // Of the connection and monitor id.
+  if (a.shared_interrupt) {
+    const auto shared = shared_signals_.find(guest);
+    VMBSIM_CHECK(shared != shared_signals_.end());
+    shared->second.members.erase(relid);
+    last_user = shared->second.members.empty();
+    if (last_user) shared_signals_.erase(shared);
+  } else {
+    channel_by_host_flag_[a.host_vp][it->second.host_flag] = nullptr;
+  }
+  if (last_user) {
+    root().synic().UnbindEventConnection(a.connection_id).IgnoreError();
+    if (a.monitor_id != kMonitorIdNone) monitor_page(guest).Release(a.monitor_id).IgnoreError();
+  }
   channel_by_relid_[guest - 1][relid] = nullptr;
   channels_.erase(it);
   return absl::OkStatus();
@@ -397,22 +428,56 @@ void Fabric::OnHostInterrupt(uint32_t vp_index) {
   VMBSIM_CHECK(flags.ok());  // The SynIC passes its own, valid VP index.
   for (const uint32_t flag : *flags) {
     Channel* channel = flag <= kHostFlagMax ? channel_by_host_flag_[vp_index][flag] : nullptr;
-    if (channel == nullptr) {
+    if (channel != nullptr) {
+      RingHostEnd(*channel);
+      continue;
+    }
+    SharedSignal* shared = nullptr;
+    for (auto& [guest_id, group] : shared_signals_) {
+      if (group.host_vp == vp_index && group.host_flag == flag) shared = &group;
+    }
+    if (shared == nullptr) {
       ++counters_.doorbells_without_channel;
       continue;
     }
-    if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
-      const ChannelAttachment& a = channel->attachment;
-      const FaultAction action =
-          fault_hook_->At({.site = FaultSite::kInterruptAtHost, .guest = a.guest, .relid = a.relid, .host_side = true});
-      if (action.kind == FaultAction::Kind::kDrop) continue;
-      if (action.kind == FaultAction::Kind::kDelay) {
-        DoorbellLater(action.delay, a.guest, a.relid, /*to_host=*/true, /*at_sender=*/false);
-        continue;
-      }
-      if (action.kind == FaultAction::Kind::kDuplicate) channel->host_end->OnDoorbell();
+    RingSharedChannels(*shared);
+  }
+}
+
+void Fabric::RingHostEnd(Channel& channel) {
+  if (ABSL_PREDICT_FALSE(fault_hook_ != nullptr)) {
+    const ChannelAttachment& a = channel.attachment;
+    const FaultAction action =
+        fault_hook_->At({.site = FaultSite::kInterruptAtHost, .guest = a.guest, .relid = a.relid, .host_side = true});
+    if (action.kind == FaultAction::Kind::kDrop) return;
+    if (action.kind == FaultAction::Kind::kDelay) {
+      DoorbellLater(action.delay, a.guest, a.relid, /*to_host=*/true, /*at_sender=*/false);
+      return;
     }
-    channel->host_end->OnDoorbell();
+    if (action.kind == FaultAction::Kind::kDuplicate) channel.host_end->OnDoorbell();
+  }
+  channel.host_end->OnDoorbell();
+}
+
+bool Fabric::HostFlagFree(uint32_t vp, uint32_t flag) const {
+  if (channel_by_host_flag_[vp][flag] != nullptr) return false;
+  for (const auto& [guest_id, group] : shared_signals_) {
+    if (group.host_vp == vp && group.host_flag == flag) return false;
+  }
+  return true;
+}
+
+void Fabric::RingSharedChannels(SharedSignal& shared) {
+  ++counters_.shared_interrupts;
+  // A copy: a fault hook may detach a member while the others are rung.
+  std::vector<ChannelKey> members;
+  members.reserve(shared.members.size());
+  for (const auto& [relid, channel] : shared.members) members.push_back({channel->attachment.guest, relid});
+  for (const auto& [guest_id, relid] : members) {
+    Channel* channel = FindChannel(guest_id, relid);
+    if (channel == nullptr) continue;
+    ++counters_.shared_doorbells;
+    RingHostEnd(*channel);
   }
 }
 

@@ -13,6 +13,19 @@
 //                   the guest's target VP (spec §3.5: hosts do not use the
 //                   parent->child monitor page; open question 2).
 //
+// Shared guest->host signals (the server's choice, OfferParams::
+// is_dedicated_interrupt = false): every shared channel of a guest signals
+// the one legacy event connection (VMBUS_EVENT_CONNECTION_ID) or, when
+// monitored, sets the one monitor id they share. The host learns only that
+// some shared channel signalled, so its interrupt handler rings the doorbell
+// of every shared channel of that guest, in relid order, each on its own
+// host VP (the interrupt page's guest->host bitmap, which would name them,
+// is gone from protocol 5.0 on; spec §3.4). The connection is bound, on the
+// host VP of the first shared channel to open, while any shared channel is
+// open. Signals from several channels coalesce (one flag, one monitor id);
+// each doorbell on an empty ring costs its endpoint a DPC that finds
+// nothing. Counted in FabricCounters::shared_*.
+//
 // The control plane: per guest, a VmbusServer on the root (host VP 0 is its
 // worker) and a VmbusClient in the guest, talking over the two SynICs. The
 // fabric is the server's device: an accepted OPENCHANNEL attaches the
@@ -126,6 +139,7 @@ struct ChannelAttachment {
   uint16_t monitor_latency_100ns = 1000;
   uint32_t guest_target_vp = 0;  // VP of host->guest interrupts.
   uint32_t host_vp = 0;          // VP of the host endpoint's interrupt work.
+  bool shared_interrupt = false;  // Signals the guest's shared connection (above).
   // The ring GPADL's guest pages: [0, downstream_offset) is the guest->host
   // ring, the rest the host->guest ring (spec §1.1, §5.4).
   std::vector<uint64_t> ring_pfns;
@@ -138,6 +152,8 @@ struct FabricCounters {
   uint64_t guest_to_host_signals = 0;   // Hypercalls and monitor sets.
   uint64_t host_to_guest_signals = 0;
   uint64_t doorbells_without_channel = 0;  // Flags naming no attached channel.
+  uint64_t shared_interrupts = 0;  // Host interrupts on a guest's shared connection...
+  uint64_t shared_doorbells = 0;   // ...and the channel doorbells they rang.
 };
 
 class Fabric {
@@ -275,6 +291,18 @@ class Fabric {
   std::vector<std::vector<Channel*>> channel_by_host_flag_;  // [host VP][flag]
   Channel* FindChannel(uint16_t guest, uint32_t relid);
   std::map<ChannelKey, uint32_t> host_vp_choices_;  // SetHostVp.
+  // Per guest with a shared channel open: where its shared connection lands
+  // and the channels it rings, in relid order.
+  struct SharedSignal {
+    uint32_t host_vp = 0;
+    uint32_t host_flag = 0;
+    std::map<uint32_t, Channel*> members;  // By relid.
+  };
+  std::map<uint16_t, SharedSignal> shared_signals_;  // By guest.
+  bool HostFlagFree(uint32_t vp, uint32_t flag) const;
+  void RingSharedChannels(SharedSignal& shared);
+  // One host doorbell of `channel`, through the fault hook when one is set.
+  void RingHostEnd(Channel& channel);
   FabricCounters counters_;
   FaultHook* fault_hook_ = nullptr;
 };

@@ -29,11 +29,12 @@ class FabricTest : public ::testing::Test {
   }
 
   // A channel with 2+2 ring pages at PFN 100.., echoing every packet back.
-  void Attach(uint32_t relid, uint8_t monitor_id, uint16_t latency_100ns) {
+  void Attach(uint32_t relid, uint8_t monitor_id, uint16_t latency_100ns, bool shared = false) {
     ChannelAttachment a;
     a.guest = 1;
     a.relid = relid;
-    a.connection_id = 0x2000 | relid;
+    a.connection_id = shared ? kVmbusEventConnectionId : 0x2000 | relid;
+    a.shared_interrupt = shared;
     a.monitor_id = monitor_id;
     a.monitor_latency_100ns = latency_100ns;
     a.guest_target_vp = 1;
@@ -110,6 +111,42 @@ TEST_F(FabricTest, MonitoredDoorbellWaitsForTheWindowAndBatches) {
   EXPECT_EQ(fabric_->host_endpoint(1, 6)->counters().batches, 1u);
   EXPECT_EQ(fabric_->guest_endpoint(1, 6)->counters().signals_suppressed, 9u);
   EXPECT_EQ(guest_times_.size(), 10u);
+}
+
+// Shared signals: channels on the guest's shared connection are all rung by
+// its one host interrupt; the connection stays bound until the last leaves.
+TEST_F(FabricTest, ASharedSignalRingsEverySharedChannelUntilTheLastDetaches) {
+  Build(CostModel::Default());
+  Attach(1, kMonitorIdNone, 0, /*shared=*/true);
+  Attach(2, kMonitorIdNone, 0, /*shared=*/true);
+  Attach(3, kMonitorIdNone, 0, /*shared=*/true);
+  Attach(4, kMonitorIdNone, 0);  // Dedicated: not rung by the others.
+  SendFromGuest(2, SimTime::Zero(), 1);
+  sim_.Run({});
+  ASSERT_EQ(host_times_.size(), 1u);
+  EXPECT_EQ(fabric_->counters().shared_interrupts, 1u);
+  EXPECT_EQ(fabric_->counters().shared_doorbells, 3u);
+  for (uint32_t relid : {1u, 2u, 3u}) EXPECT_EQ(fabric_->host_endpoint(1, relid)->counters().doorbells, 1u) << relid;
+  EXPECT_EQ(fabric_->host_endpoint(1, 4)->counters().doorbells, 0u);
+  // The same timing as a dedicated doorbell (DirectDoorbellRoundTripTimingIsExact).
+  EXPECT_EQ(host_times_[0], 26562);
+  // The channel that bound the connection leaves; the others still hear it.
+  ASSERT_TRUE(fabric_->DetachChannel(1, 1).ok());
+  SendFromGuest(3, SimTime::FromNanoseconds(1000000), 1);
+  sim_.Run({});
+  ASSERT_EQ(host_times_.size(), 2u);
+  EXPECT_EQ(fabric_->counters().shared_doorbells, 5u);
+  ASSERT_TRUE(fabric_->DetachChannel(1, 2).ok());
+  ASSERT_TRUE(fabric_->DetachChannel(1, 3).ok());
+  // Unbound with the last: a signal on it now reaches nothing, and a new
+  // shared channel binds it again.
+  EXPECT_EQ(SignalEventHypercall(fabric_->root().synic(), fabric_->guest(1).vp(0), kVmbusEventConnectionId),
+            HvStatus::kInvalidConnectionId);
+  Attach(5, kMonitorIdNone, 0, /*shared=*/true);
+  SendFromGuest(5, SimTime::FromNanoseconds(2000000), 1);
+  sim_.Run({});
+  EXPECT_EQ(host_times_.size(), 3u);
+  EXPECT_EQ(fabric_->counters().shared_interrupts, 3u);
 }
 
 TEST_F(FabricTest, ZeroCostProfileKeepsCausalOrder) {

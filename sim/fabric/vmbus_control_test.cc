@@ -384,6 +384,37 @@ TEST(VmbusControlTest, MonitorIdsAreWithheldWithoutMonitorPages) {
   EXPECT_EQ(w.listener.offers[0].monitor_allocated, 0u);
 }
 
+// Goal: shared-interrupt offers carry is_dedicated_interrupt 0, the legacy
+// shared connection id and one monitor id for all of them; a dedicated one
+// keeps its own; the shared id is freed only with the last shared channel.
+TEST(VmbusControlTest, SharedInterruptOffersShareTheConnectionAndOneMonitorId) {
+  World w(CostModel::Default(), {}, WithMonitorPages());
+  for (uint8_t instance : {1, 2, 3}) {
+    OfferParams params = Offer(instance, 0, /*monitored=*/true);
+    params.is_dedicated_interrupt = instance == 2;  // 1 and 3 shared.
+    ASSERT_TRUE(w.server->OfferChannel(params).ok());
+  }
+  w.Connect(kVersionCopper);
+  ASSERT_EQ(w.listener.offers.size(), 3u);
+  const OfferChannel& first = w.listener.offers[0];
+  const OfferChannel& dedicated = w.listener.offers[1];
+  const OfferChannel& second = w.listener.offers[2];
+  EXPECT_EQ(first.is_dedicated_interrupt, 0u);
+  EXPECT_EQ(first.connection_id, kVmbusEventConnectionId);
+  EXPECT_EQ(second.connection_id, kVmbusEventConnectionId);
+  EXPECT_EQ(first.monitor_id, second.monitor_id);
+  EXPECT_EQ(dedicated.is_dedicated_interrupt, 1u);
+  EXPECT_EQ(dedicated.connection_id, 0x2002u);
+  EXPECT_NE(dedicated.monitor_id, first.monitor_id);
+  EXPECT_EQ(w.server->channel(3).value().connection_id, kVmbusEventConnectionId);
+  const uint8_t shared_id = first.monitor_id;
+  // Rescind one shared channel: the id stays with the other.
+  ASSERT_TRUE(w.server->RescindChannel(1).ok());
+  w.Run();
+  EXPECT_EQ(w.server->channel(3).value().monitor_id, shared_id);
+  ExpectNoViolations(w);
+}
+
 // ---------------------------------------------------------------------------
 // The open / close lifecycle, per protocol version.
 

@@ -480,7 +480,7 @@ void VmbusServer::SendOffer(Channel& channel) {
   VMBSIM_CHECK(offers_requested_);
   VMBSIM_CHECK_EQ(channel.monitor_id, kMonitorIdNone);  // Given per connection.
   // Withheld unless the guest supplied monitor pages (OpenVMM `send_offer`).
-  if (channel.offer.monitored && monitor_pages_) channel.monitor_id = AllocateMonitorId();
+  if (channel.offer.monitored && monitor_pages_) channel.monitor_id = AllocateMonitorId(channel);
   const OfferParams& params = channel.offer;
   const bool win7 = version_ >= kVersionWin7;  // is_dedicated and connection_id are Win7+.
   fabric::OfferChannel offer;
@@ -499,7 +499,7 @@ void VmbusServer::SendOffer(Channel& channel) {
   offer.monitor_id = channel.monitor_id;
   offer.monitor_allocated = channel.monitor_id != kMonitorIdNone ? 1 : 0;
   offer.is_dedicated_interrupt = win7 && params.is_dedicated_interrupt ? 1 : 0;
-  offer.connection_id = win7 ? ChannelConnectionId(channel.relid) : 0;
+  offer.connection_id = win7 ? ConnectionIdOf(channel.relid, params) : 0;
   Send(offer);
   channel.offer_sent = true;
   ++counters_.offers_sent;
@@ -933,10 +933,22 @@ void VmbusServer::SetState(Channel& channel, ServerChannelState state) {
   Trace(TraceKind(FabricTraceKind::kChannelState), channel.relid, static_cast<uint64_t>(state));
 }
 
-uint8_t VmbusServer::AllocateMonitorId() {
+uint32_t VmbusServer::ConnectionIdOf(uint32_t relid, const OfferParams& offer) {
+  return offer.is_dedicated_interrupt ? ChannelConnectionId(relid) : kVmbusEventConnectionId;
+}
+
+uint8_t VmbusServer::AllocateMonitorId(const Channel& channel) {
+  if (!channel.offer.is_dedicated_interrupt && shared_monitor_holders_ > 0) {
+    ++shared_monitor_holders_;
+    return shared_monitor_id_;
+  }
   for (uint32_t id = 0; id < kMonitorIdCount; ++id) {
     if (!monitor_id_used_[id]) {
       monitor_id_used_[id] = true;
+      if (!channel.offer.is_dedicated_interrupt) {
+        shared_monitor_id_ = static_cast<uint8_t>(id);
+        shared_monitor_holders_ = 1;
+      }
       return static_cast<uint8_t>(id);
     }
   }
@@ -947,6 +959,13 @@ void VmbusServer::FreeMonitorId(Channel& channel) {
   if (channel.monitor_id == kMonitorIdNone) return;
   VMBSIM_CHECK_LT(channel.monitor_id, kMonitorIdCount);
   VMBSIM_CHECK(monitor_id_used_[channel.monitor_id]);  // Paired with AllocateMonitorId.
+  if (shared_monitor_holders_ > 0 && channel.monitor_id == shared_monitor_id_) {
+    channel.monitor_id = kMonitorIdNone;
+    if (--shared_monitor_holders_ > 0) return;
+    monitor_id_used_[shared_monitor_id_] = false;
+    shared_monitor_id_ = kMonitorIdNone;
+    return;
+  }
   monitor_id_used_[channel.monitor_id] = false;
   channel.monitor_id = kMonitorIdNone;
 }
@@ -1201,7 +1220,7 @@ absl::StatusOr<ServerChannelInfo> VmbusServer::channel(uint32_t relid) const {
   info.relid = relid;
   info.state = channel.state;
   info.offer = channel.state == ServerChannelState::kReoffered ? *channel.reoffer : channel.offer;
-  info.connection_id = ChannelConnectionId(relid);
+  info.connection_id = ConnectionIdOf(relid, channel.offer);
   info.monitor_id = channel.monitor_id;
   info.offer_sent = channel.offer_sent;
   info.target_vp = channel.target_vp;
@@ -1276,10 +1295,11 @@ void VmbusServer::CheckInvariants() const {
     VMBSIM_DCHECK(!channel.offer_sent || (connected && offers_requested_));
     if (channel.monitor_id != kMonitorIdNone) {
       VMBSIM_DCHECK(channel.monitor_id < kMonitorIdCount);
-      VMBSIM_DCHECK(!seen[channel.monitor_id]);  // Monitor ids are unique.
+      // Monitor ids are unique, but for the one the shared channels hold.
+      VMBSIM_DCHECK(!seen[channel.monitor_id] || channel.monitor_id == shared_monitor_id_);
       VMBSIM_DCHECK(monitor_id_used_[channel.monitor_id]);
+      if (!seen[channel.monitor_id]) ++monitors;
       seen[channel.monitor_id] = true;
-      ++monitors;
     }
     VMBSIM_DCHECK(channel.open.has_value() == (channel.device != DeviceStage::kIdle));
     VMBSIM_DCHECK(channel.reopen.has_value() ==

@@ -190,7 +190,14 @@ struct OfferParams {
   // default (the cost model's monitor_latency_default). 0 means 0: the
   // monitor page fires at the first scan.
   std::optional<uint16_t> interrupt_latency_100ns;
-  bool is_dedicated_interrupt = true;  // Sent from Win7 (OpenVMM always sends 1).
+  // The server's dedicated/shared choice (sent from Win7). Dedicated (the
+  // default; what Windows 8 and later hosts and OpenVMM send): the channel's
+  // own guest->host connection id and, when monitored, its own monitor id.
+  // Shared: every shared channel of the guest signals the one legacy event
+  // connection, VMBUS_EVENT_CONNECTION_ID (2), and, when monitored, shares
+  // one monitor id; the host cannot tell which channel signalled and polls
+  // them all (Fabric). Host->guest signals are per channel either way.
+  bool is_dedicated_interrupt = true;
 };
 
 // What the device needs to open a channel: the ring GPADL and the open
@@ -461,8 +468,10 @@ class VmbusServer {
   void ReleaseDevice(Channel& channel);
   void RemoveChannel(uint32_t relid);
   void SetState(Channel& channel, ServerChannelState state);
-  uint8_t AllocateMonitorId();
+  uint8_t AllocateMonitorId(const Channel& channel);
   void FreeMonitorId(Channel& channel);
+  // The guest->host event connection of a channel: its own, or the shared one.
+  static uint32_t ConnectionIdOf(uint32_t relid, const OfferParams& offer);
 
   // GPADLs.
   // Handles the message that completed GPADL `key`'s range data: validates
@@ -506,6 +515,10 @@ class VmbusServer {
   std::map<uint32_t, Channel> channels_;  // By relid.
   uint64_t next_offer_sequence_ = 0;
   std::array<bool, kMonitorIdCount> monitor_id_used_ = {};
+  // The monitor id the shared-interrupt channels hold together, and how many
+  // hold it (it is freed with the last).
+  uint8_t shared_monitor_id_ = kMonitorIdNone;
+  uint32_t shared_monitor_holders_ = 0;
   std::map<GpadlKey, Gpadl> gpadls_;
   GpadlAssembler assembler_;
 

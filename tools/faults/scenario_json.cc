@@ -174,6 +174,7 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Num("outgoing_ring_pages", c.outgoing_ring_pages)
           .Num("max_packet_bytes", c.max_packet_bytes)
           .Bool("monitored", c.monitored)
+          .Str("interrupt", c.interrupt)
           .Opt("interrupt_latency_100ns", c.interrupt_latency_100ns)
           .Opt("guest_target_vp", c.guest_target_vp)
           .Opt("host_target_vp", c.host_target_vp)

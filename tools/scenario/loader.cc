@@ -344,7 +344,8 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "interrupt_latency_100ns", "guest_target_vp", "host_target_vp", "host_passive_processing",
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
         "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns", "backend", "host_writer_policy",
-        "guest_writer_policy", "host_reader", "guest_reader", "force_retire_after_ns", "unstick_timer_ns"}},
+        "guest_writer_policy", "host_reader", "guest_reader", "force_retire_after_ns", "unstick_timer_ns",
+        "interrupt"}},
       {"channels[].host_reader", ReaderKeys()},
       {"channels[].guest_reader", ReaderKeys()},
       {"backends[]", {"name", "servers", "service"}},
@@ -406,6 +407,12 @@ const std::vector<std::string>& ReaderKinds() {
 // Which end of a channel runs the deliberately buggy drain loop.
 const std::vector<std::string>& EarlySignalPolicies() {
   static const auto* const values = new std::vector<std::string>{"hold", "drop"};
+  return *values;
+}
+
+// The server's dedicated/shared choice for a channel's guest->host signal.
+const std::vector<std::string>& InterruptKinds() {
+  static const auto* const values = new std::vector<std::string>{"dedicated", "shared"};
   return *values;
 }
 
@@ -1547,6 +1554,7 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
   VMBSIM_RETURN_IF_ERROR(
       Int(object, "max_packet_bytes", 1, kPacketBytesMax, &out->max_packet_bytes));
   VMBSIM_RETURN_IF_ERROR(Bool(object, "monitored", &out->monitored));
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "interrupt", InterruptKinds(), &out->interrupt));
   VMBSIM_RETURN_IF_ERROR(OptionalInt(object, "interrupt_latency_100ns", 0,
                                      int64_t{kInterruptLatency100nsMax},
                                      &out->interrupt_latency_100ns));
@@ -2039,6 +2047,7 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
       {"fabric.preemption", PreemptionModes()},
       {"fabric.guests[].early_signal", EarlySignalPolicies()},
       {"channels[].lost_wakeup_bug", LostWakeupBugs()},
+      {"channels[].interrupt", InterruptKinds()},
       {"channels[].host_reader.kind", ReaderKinds()},
       {"channels[].guest_reader.kind", ReaderKinds()},
       {"workloads[].arrival.kind", ArrivalKinds()},

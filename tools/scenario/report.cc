@@ -141,6 +141,7 @@ std::string ReportJson(const RunReport& r) {
     j.Begin('{');
     j.KStr("name", c.name);
     j.KInt("guest", c.guest);
+    j.KStr("interrupt", c.interrupt);
     j.Key("relids").Begin('[');
     for (uint32_t relid : c.relids) j.UInt(relid);
     j.End(']');
@@ -194,6 +195,11 @@ std::string ReportJson(const RunReport& r) {
         .End('}');
   }
   j.End(']');
+  j.Key("shared_signals")
+      .Begin('{')
+      .KUInt("interrupts", r.shared_signals.interrupts)
+      .KUInt("doorbells", r.shared_signals.doorbells)
+      .End('}');
   j.Key("backends").Begin('[');
   for (const BackendReport& b : r.backends) {
     const BackendFigures& f = b.figures;

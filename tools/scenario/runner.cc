@@ -57,6 +57,7 @@ std::string ExactlyOnceDetail(const faults::LedgerSummary& l, bool cut) {
 struct WarmupBaseline {
   std::vector<VpReport> vps;
   std::vector<MonitorReport> monitors;
+  SharedSignalReport shared_signals;
 
   static WarmupBaseline Take(fabric::Fabric& fab) {
     WarmupBaseline out;
@@ -81,6 +82,7 @@ struct WarmupBaseline {
       fabric::MonitorPage& page = fab.monitor_page(g);
       out.monitors.push_back({g, fabric::MonitorModeName(page.mode()), page.sets(), page.coalesced(), page.fires()});
     }
+    out.shared_signals = {fab.counters().shared_interrupts, fab.counters().shared_doorbells};
     return out;
   }
 };
@@ -580,6 +582,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     for (const Built& b : built) {
       if (!SameGuid(b.type, type) || !SameGuid(b.instance, instance)) continue;
       policy.monitored = b.spec->monitored;
+      policy.dedicated_interrupt = b.spec->interrupt != "shared";
       policy.interrupt_latency_100ns = OfferLatency100ns(b.spec->interrupt_latency_100ns, costs);
       policy.guest_target_vp = b.spec->guest_target_vp;
       policy.host_target_vp = b.spec->host_target_vp;
@@ -867,6 +870,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     ChannelReport c;
     c.name = b.spec->name;
     c.guest = b.spec->guest;
+    c.interrupt = b.spec->interrupt;
     for (const kmcl::OfferRecord& offer : runtime->offers()) {
       if (offer.guest != c.guest || !SameGuid(offer.interface_type, b.type) ||
           !SameGuid(offer.interface_instance, b.instance)) {
@@ -917,6 +921,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     }
     report.monitors.push_back(m);
   }
+  report.shared_signals = {now.shared_signals.interrupts - warmup.shared_signals.interrupts,
+                           now.shared_signals.doorbells - warmup.shared_signals.doorbells};
   for (const BackendSpec& b : spec.backends) {
     report.backends.push_back(BackendReport{.name = b.name, .figures = backends.at(b.name)->Figures()});
   }

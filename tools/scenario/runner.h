@@ -88,6 +88,7 @@ struct ExpectationResult {
 struct ChannelReport {
   std::string name;
   uint16_t guest = 0;
+  std::string interrupt;  // "dedicated" or "shared" (ChannelSpec::interrupt).
   std::vector<uint32_t> relids;  // The primary first, then its sub-channels.
   kmcl::ChannelTransactions metrics;  // Summed over the relids.
   kmcl::EndpointTotals totals;   // Data-path counters, summed over the relids.
@@ -118,6 +119,14 @@ struct VpReport {
 struct BackendReport {
   std::string name;
   BackendFigures figures;
+};
+
+// The host's shared guest->host connections (fabric.h), over all guests:
+// interrupts taken on them and the channel doorbells those rang (each shared
+// channel of the guest, whether it had data or not).
+struct SharedSignalReport {
+  uint64_t interrupts = 0;
+  uint64_t doorbells = 0;
 };
 
 struct MonitorReport {
@@ -181,6 +190,7 @@ struct RunReport {
   std::vector<ChannelReport> channels;
   std::vector<VpReport> vps;
   std::vector<MonitorReport> monitors;
+  SharedSignalReport shared_signals;
   std::vector<BackendReport> backends;  // In "backends" order.
   std::vector<kmcl::Finding> findings;
   uint64_t findings_total = 0;

@@ -181,6 +181,11 @@ struct ChannelSpec {
   uint32_t outgoing_ring_pages = 16;  // Guest -> host ring.
   uint32_t max_packet_bytes = 4096;
   bool monitored = true;
+  // The server's choice for the guest->host signal (fabric.h): "dedicated"
+  // (the channel's own connection and monitor id) or "shared" (one
+  // connection and monitor id for all shared channels of the guest; the host
+  // polls them all when it fires).
+  std::string interrupt = "dedicated";
   // The offer's monitor latency, taken literally: 0 is no added latency.
   // Unset (absent or null in JSON): the cost model's
   // monitor_latency_default, which the runner writes into the offer.
