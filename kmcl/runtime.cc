@@ -202,6 +202,49 @@ Runtime* Runtime::ExchangeCurrent(Runtime* runtime) {
   return previous;
 }
 
+const char* Runtime::DriverCodeRunning() const noexcept {
+  if (context_.callback != nullptr) return context_.callback;
+  switch (context_.kind) {
+    case CallKind::kNone:
+      return nullptr;
+    case CallKind::kProcessPacket:
+      return "EvtVmbChannelProcessPacket";
+    case CallKind::kCompletionRoutine:
+      return "EvtVmbPacketCompletionRoutine";
+    case CallKind::kOther:
+      return "driver code";
+    case CallKind::kStateCallback:
+      break;
+  }
+  if (context_.channel == nullptr) return "a channel state callback";
+  switch (context_.channel->current_callback) {
+    case CallbackId::kOpened:
+      return "EvtVmbChannelOpened";
+    case CallbackId::kClosed:
+      return "EvtVmbChannelClosed";
+    case CallbackId::kSuspend:
+      return "EvtVmbChannelSuspend";
+    case CallbackId::kStarted:
+      return "EvtVmbChannelStarted";
+    case CallbackId::kPostStarted:
+      return "EvtVmbChannelPostStarted";
+    case CallbackId::kProcessingComplete:
+      return "EvtVmbChannelProcessingComplete";
+    case CallbackId::kPnpFailure:
+      return "EvtVmbChannelPnpFailure";
+  }
+  return "a channel state callback";
+}
+
+void Runtime::DriverCodeChannel(uint16_t* partition, uint32_t* relid) const noexcept {
+  *partition = context_.channel != nullptr ? context_.channel->partition : 0;
+  *relid = context_.channel != nullptr ? context_.channel->relid : 0;
+}
+
+int64_t Runtime::DriverCodeTimeNs() const noexcept {
+  return context_.vp != nullptr ? context_.vp->LocalNow().nanoseconds() : fabric_->sim().Now().nanoseconds();
+}
+
 Runtime::Scope::Scope(Runtime* runtime) : previous_(current_runtime_) { current_runtime_ = runtime; }
 Runtime::Scope::~Scope() { current_runtime_ = previous_; }
 
@@ -223,7 +266,12 @@ void Runtime::StallExecution(sim::SimDuration duration) {
 void Runtime::RunPassive(uint16_t partition, uint32_t vp, std::function<void()> body) {
   fabric::Partition& part = partition == 0 ? fabric_->root() : fabric_->guest(partition);
   auto worker = std::make_unique<Worker>(this, &part.vp(vp), absl::StrCat("passive.", partition, ".", vp));
-  worker->Post(std::move(body));
+  worker->Post([this, body = std::move(body)] {
+    const char* const saved = context_.callback;
+    context_.callback = "a PASSIVE job run for the driver";
+    body();
+    context_.callback = saved;
+  });
   passive_workers_.push_back(std::move(worker));
 }
 
@@ -232,7 +280,8 @@ void Runtime::RunDispatch(uint16_t partition, uint32_t vp, std::function<void()>
   fabric::VirtualProcessor* processor = &part.vp(vp);
   auto held = std::make_unique<std::function<void()>>(std::move(body));
   processor->Queue(fabric::Irql::kDispatch, sim::SimDuration::Zero(), [this, processor, held = std::move(held)] {
-    ContextScope scope(this, Context{.irql = DISPATCH_LEVEL, .kind = CallKind::kOther, .vp = processor});
+    ContextScope scope(this, Context{.irql = DISPATCH_LEVEL, .kind = CallKind::kOther, .vp = processor,
+                                     .callback = "a DPC run for the driver"});
     (*held)();
   });
 }
@@ -1096,7 +1145,8 @@ void Runtime::ClientOpenResult(Channel& ch, uint32_t status) {
         if (!found.ok() || (*found)->pnp_failure == nullptr) return;
         Channel& c = **found;
         ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &c, .kind = CallKind::kStateCallback,
-                                         .worker = c.state_worker.get(), .vp = c.state_worker->vp()});
+                                         .worker = c.state_worker.get(), .vp = c.state_worker->vp(),
+                                         .callback = "EvtVmbChannelPnpFailure"});
         c.pnp_failure(DriverHandleOf<VMBCHANNEL>(handle), failure);
       });
     }
@@ -1114,7 +1164,8 @@ void Runtime::ClientOpenResult(Channel& ch, uint32_t status) {
       ClientWireTeardown(c, false);
       if (c.pnp_failure != nullptr) {
         ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &c, .kind = CallKind::kStateCallback,
-                                         .worker = c.state_worker.get(), .vp = c.state_worker->vp()});
+                                         .worker = c.state_worker.get(), .vp = c.state_worker->vp(),
+                                         .callback = "EvtVmbChannelPnpFailure"});
         c.pnp_failure(DriverHandleOf<VMBCHANNEL>(handle), opened);
       }
       return;

@@ -337,6 +337,17 @@ class Runtime {
   // The runtime the exported functions use on this thread, or null. Inline:
   // every exported function asks, several times per packet.
   static Runtime* Current() { return current_runtime_; }
+
+  // For a crash report: the driver entry point that runs now, by its WDK
+  // callback name ("EvtVmbChannelProcessPacket", "EvtVmbChannelStarted", ...,
+  // "a DPC run for the driver"), or null when no driver code runs. A fault
+  // inside a KMCL call the driver made counts as the driver's. With the
+  // channel it runs for (partition, relid; relid 0 when none) and the
+  // simulated time. Async-signal-safe: reads plain fields, returns a static
+  // string; nothing is allocated.
+  const char* DriverCodeRunning() const noexcept;
+  void DriverCodeChannel(uint16_t* partition, uint32_t* relid) const noexcept;
+  int64_t DriverCodeTimeNs() const noexcept;
   // Makes `runtime` current for the scope's lifetime (restoring the previous).
   class Scope {
    public:
@@ -560,6 +571,9 @@ class Runtime {
     Incoming* incoming = nullptr;  // The packet in ProcessPacket.
     Worker* worker = nullptr;
     fabric::VirtualProcessor* vp = nullptr;  // The VP the code runs on, if any.
+    // The driver entry point running, where `kind` does not say it
+    // (DriverCodeRunning).
+    const char* callback = nullptr;
   };
   class ContextScope;
   // Sets the thread's current runtime; returns the previous one.

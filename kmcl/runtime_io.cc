@@ -325,7 +325,8 @@ void Runtime::RunPassiveBatch(Channel& ch) {
     if (handle == 0) {  // End of a DPC batch.
       if (delivered > 0 && ch.processing_complete != nullptr) {
         ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = &ch, .kind = CallKind::kOther,
-                                         .worker = ch.packet_worker.get(), .vp = ch.vp});
+                                         .worker = ch.packet_worker.get(), .vp = ch.vp,
+                                         .callback = "EvtVmbChannelProcessingComplete"});
         ++counters_.processing_complete_calls;
         ch.processing_complete(DriverHandleOf<VMBCHANNEL>(ch.handle), delivered);
       }
@@ -356,7 +357,8 @@ void Runtime::OnBatchEnd(Channel& ch, uint32_t count) {
   const uint32_t delivered = ch.batch_delivered;
   ch.batch_delivered = 0;
   if (delivered == 0 || ch.processing_complete == nullptr) return;
-  ContextScope scope(this, Context{.irql = DISPATCH_LEVEL, .channel = &ch, .kind = CallKind::kOther, .vp = ch.vp});
+  ContextScope scope(this, Context{.irql = DISPATCH_LEVEL, .channel = &ch, .kind = CallKind::kOther, .vp = ch.vp,
+                                   .callback = "EvtVmbChannelProcessingComplete"});
   if (ch.vp->running()) ch.vp->Charge(fabric_->costs().kmcl_callback);
   ++counters_.processing_complete_calls;
   ch.processing_complete(DriverHandleOf<VMBCHANNEL>(ch.handle), delivered);
@@ -1399,7 +1401,8 @@ absl::Status Runtime::SaveBegin(VMBCHANNEL handle) {
     if (ch->save_packet != nullptr) {
       // Two-call protocol (§5.9): size 0 first; a failure with BytesNeeded asks for a buffer.
       ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = ch, .kind = CallKind::kOther,
-                                       .worker = context_.worker, .vp = context_.vp});
+                                       .worker = context_.worker, .vp = context_.vp,
+                                       .callback = "EvtVmbChannelSavePacket"});
       UINT32 needed = 0;
       NTSTATUS status = ch->save_packet(handle, DriverHandleOf<VMBPACKET>(p->handle), nullptr, 0, &needed);
       if (status != STATUS_SUCCESS && needed > 0 && needed <= (1u << 20)) {
@@ -1500,7 +1503,8 @@ absl::Status Runtime::RestoreFromBuffer(VMBCHANNEL handle, const void* buffer, u
         return KmclError(STATUS_INVALID_DEVICE_STATE, absl::StrCat(kFn, ": saved packets but no restore callback"));
       }
       ContextScope scope(this, Context{.irql = PASSIVE_LEVEL, .channel = ch, .kind = CallKind::kOther,
-                                       .worker = context_.worker, .vp = context_.vp});
+                                       .worker = context_.worker, .vp = context_.vp,
+                                       .callback = "EvtVmbChannelRestorePacket"});
       const NTSTATUS status = ch->restore_packet(handle, const_cast<uint8_t*>(body), body_size,
                                                  const_cast<uint8_t*>(body + 20 + inband), vsp);
       if (status != STATUS_SUCCESS) return FromNtStatus(status, absl::StrCat(kFn, ": EvtVmbChannelRestorePacket failed"));

@@ -9,6 +9,9 @@ vmbsim=$1
 plugin=$2
 plugin_scenario=$3
 failing_plugin=$4
+crashing_plugin=$5
+wrong_abi_plugin=$6
+missing_symbol_plugin=$7
 export VMBSIM_SCENARIO_DIR=scenarios
 source "$(dirname "$0")/cli_testing.sh"
 
@@ -109,6 +112,29 @@ expect_code 2 "a library driver whose Create fails" -- \
   "$vmbsim" run "$plugin_scenario" --driver-lib "$failing_plugin" --set 'channels.0.host_driver={"name": "failing_vsp"}'
 grep -q '/channels/0/host_driver: driver "failing_vsp" on channel "mine" failed to start: Create returned STATUS_INSUFFICIENT_RESOURCES' \
   "$work/err" || fail "driver Create failing: the error does not name the driver and the status"
+
+# Bad driver libraries: each gets its exit code and a message naming it.
+expect_code 2 "a library built for another plugin version" -- "$vmbsim" run hello --driver-lib "$wrong_abi_plugin"
+grep -q 'libwrong_abi.so: built for another plugin version' "$work/err" || fail "wrong ABI: unclear error"
+expect_code 2 "a library with an unresolved symbol" -- "$vmbsim" run hello --driver-lib "$missing_symbol_plugin"
+grep -q 'libmissing_symbol.so: cannot load: .*VmbChannelNoSuchFunction' "$work/err" || fail "missing symbol: unclear error"
+# A driver that faults is reported with the callback it faulted in (exit 5).
+crash() {  # crash N: run the crashing driver with crash=N
+  "$vmbsim" run "$plugin_scenario" --driver-lib "$crashing_plugin" \
+    --set "channels.0.host_driver={\"name\": \"crashing_vsp\", \"params\": {\"crash\": $1}}" >"$work/out" 2>"$work/err"
+}
+crash 1
+[[ $? -eq 5 ]] || fail "a driver faulting in ProcessPacket: exit is not 5: $(cat "$work/err")"
+grep -q '^vmbsim: the driver crashed: SIGSEGV .* inside EvtVmbChannelProcessPacket (partition 0, relid 1) at [0-9]* ns of simulated time' \
+  "$work/err" || fail "a driver faulting in ProcessPacket: $(cat "$work/err")"
+crash 2
+[[ $? -eq 5 ]] || fail "a driver overflowing its stack: exit is not 5: $(cat "$work/err")"
+grep -q 'SIGSEGV .* inside EvtVmbChannelProcessPacket' "$work/err" || fail "stack overflow: $(cat "$work/err")"
+crash 3
+[[ $? -eq 5 ]] || fail "a driver faulting in Create: exit is not 5: $(cat "$work/err")"
+grep -q "inside the library driver's Create" "$work/err" || fail "fault in Create: $(cat "$work/err")"
+crash 0
+[[ $? -eq 0 ]] || fail "crashing_vsp with crash=0 should serve: $(cat "$work/err")"
 
 # explore: one scenario under many tie-break seeds, outcomes grouped.
 expect_code 0 "explore" -- "$vmbsim" explore rescind_during_io --tie-break-seeds 0..15 --jobs 2

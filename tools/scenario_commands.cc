@@ -47,7 +47,8 @@ run flags:
 
 exit codes: 0 success, 1 expectation failed (exactly_once included), 2 invalid input,
             3 unexpected verifier finding, 4 stuck (faults.stuck_ns: no progress with sends
-            outstanding that no fault accounts for), 70 internal error
+            outstanding that no fault accounts for), 5 a driver from --driver-lib crashed
+            (the message names the callback), 70 internal error
 )";
 
 namespace {

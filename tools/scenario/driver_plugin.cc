@@ -10,19 +10,23 @@
 #include "absl/strings/str_cat.h"
 #include "kmcl/ntstatus.h"
 #include "kmcl/vmbsim_driver_plugin.h"
+#include "tools/scenario/driver_crash.h"
 
 namespace vmbsim::scenario {
 namespace {
 
-// A driver instance made by a library's Create.
+// A driver instance made by a library's Create. Its entry points are
+// marked for the crash report (driver_crash.h).
 class PluginInstance : public DriverInstance {
  public:
   PluginInstance(const VMBSIM_DRIVER* driver, PVOID instance) : driver_(driver), instance_(instance) {}
   void Destroy() override {
+    PluginEntryScope entry("the library driver's Destroy");
     if (instance_ != nullptr && driver_->Destroy != nullptr) driver_->Destroy(instance_);
     instance_ = nullptr;
   }
   bool Submit(uint32_t bytes) override {
+    PluginEntryScope entry("the library driver's Submit");
     return instance_ != nullptr && driver_->Submit != nullptr && driver_->Submit(instance_, bytes) != FALSE;
   }
 
@@ -103,7 +107,11 @@ NTSTATUS RegisterOne(PVOID registrar_ptr, const VMBSIM_DRIVER* driver) {
     }
     context.Params = &params;
     PVOID instance = nullptr;
-    const NTSTATUS status = driver->Create(&context, &instance);
+    NTSTATUS status;
+    {
+      PluginEntryScope entry("the library driver's Create");
+      status = driver->Create(&context, &instance);
+    }
     if (status != STATUS_SUCCESS) {
       // The runner names the driver and the channel.
       return kmcl::KmclError(status, absl::StrCat("Create returned ", kmcl::NtStatusToString(status)));
@@ -125,13 +133,20 @@ absl::Status LoadDriverLibrary(const std::string& path, DriverRegistry* registry
     const char* why = dlerror();
     return absl::InvalidArgumentError(absl::StrCat("--driver-lib ", path, ": cannot load: ", why != nullptr ? why : "?"));
   }
+  // From here on a fault inside the library's code is reported as the
+  // driver's (driver_crash.h).
+  InstallDriverCrashReport();
   auto entry = reinterpret_cast<PFN_VMBSIM_REGISTER_DRIVERS>(dlsym(library, VMBSIM_REGISTER_DRIVERS_SYMBOL));
   if (entry == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("--driver-lib ", path, ": no ", VMBSIM_REGISTER_DRIVERS_SYMBOL, " function (see vmbsim_driver_plugin.h)"));
   }
   Registrar registrar{absl::StrCat("--driver-lib ", path), registry, absl::OkStatus()};
-  const NTSTATUS status = entry(VMBSIM_DRIVER_PLUGIN_VERSION, &registrar, RegisterOne);
+  NTSTATUS status;
+  {
+    PluginEntryScope scope("the library's VmbsimRegisterDrivers");
+    status = entry(VMBSIM_DRIVER_PLUGIN_VERSION, &registrar, RegisterOne);
+  }
   if (!registrar.status.ok()) return registrar.status;
   if (status == STATUS_REVISION_MISMATCH) {
     return absl::InvalidArgumentError(absl::StrCat("--driver-lib ", path, ": built for another plugin version (this vmbsim has ",
