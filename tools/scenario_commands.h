@@ -30,6 +30,8 @@
 
 namespace vmbsim::tools {
 
+// $VMBSIM_SCENARIO_DIR, else ./scenarios: the scenario library.
+std::string ScenarioDir();
 // FILE if it names a file, else $VMBSIM_SCENARIO_DIR/NAME.json (default
 // directory: ./scenarios) if that exists, else FILE as given.
 std::string ResolveScenario(const std::string& arg);

@@ -40,6 +40,7 @@
 #include "tools/recording/trace_file.h"
 #include "tools/scenario_commands.h"
 #include "tools/studies/study_commands.h"
+#include "tools/soak/soak_command.h"
 #include "tools/swarm_command.h"
 #include "tools/version.h"
 
@@ -67,6 +68,7 @@ commands:
   faults   print the fault catalogue as JSON (kinds, semantics, parameters, targets, triggers)
   swarm    run scenarios under random faults per seed and group the failures
   shrink   reduce a failing swarm run to the smallest scenario that fails the same way
+  soak     a long run with faults on, its invariants and memory checked while it runs
   version  print the version and the trace format version
   fabric   run the VMBus fabric alone: a guest opens channels and streams echoed requests
   demo     run the synthetic workload on the event kernel alone
@@ -282,6 +284,8 @@ int Main(int argc, char** argv) {
     std::fputs(recording::kImportUsage, stdout);
     std::fputs("\n", stdout);
     std::fputs(kSwarmUsage, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(soak::kSoakUsage, stdout);
     return kExitOk;
   }
   if (command == "version" || command == "--version") {
@@ -339,6 +343,13 @@ int Main(int argc, char** argv) {
       return kExitOk;
     }
     return command == "swarm" ? SwarmCommand(args) : ShrinkCommand(args);
+  }
+  if (command == "soak") {
+    if (wants_help) {
+      std::fputs(soak::kSoakUsage, stdout);
+      return kExitOk;
+    }
+    return soak::SoakCommand(args);
   }
   if (command == "demo") return RunDemoCommand(args);
   if (command == "fabric") return RunFabricCommand(args);

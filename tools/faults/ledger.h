@@ -59,6 +59,11 @@ class Ledger : public sim::TraceSink {
   uint64_t UnaccountedOpenSentBefore(sim::SimTime time, const Injector* injector) const;
   // The longest a send took to complete successfully (send to finish).
   sim::SimDuration completion_latency_max() const { return completion_latency_max_; }
+  // The running totals, O(1), for checks during a run (a soak's checkpoints).
+  uint64_t sends() const { return sends_; }
+  uint64_t completed() const { return completed_; }
+  uint64_t failed() const { return failed_; }
+  uint64_t finished_twice() const { return finished_twice_; }
   sim::SimTime last_progress() const { return last_progress_; }
 
  private:

@@ -853,6 +853,24 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     if (result != sim::RunResult::kEventBudgetExhausted) break;
     if (simulator->events_executed() >= events_max) break;
     if (options.progress) options.progress(simulator->Now().nanoseconds(), simulator->events_executed());
+    if (options.checkpoint) {
+      RunCheckpoint c{.simulated_ns = simulator->Now().nanoseconds(), .events = simulator->events_executed()};
+      if (ledger != nullptr) {
+        c.ledger = true;
+        c.sends = ledger->sends();
+        c.completed = ledger->completed();
+        c.failed = ledger->failed();
+        c.finished_twice = ledger->finished_twice();
+        const int64_t stale_before_ns = c.simulated_ns - options.checkpoint_stale_ns;
+        if (stale_before_ns > 0) {
+          c.stale_open =
+              ledger->UnaccountedOpenSentBefore(SimTime::FromNanoseconds(stale_before_ns), injector.get());
+        }
+      }
+      c.causality_violations = runtime->causality_violations().size();
+      c.fault_firings = injector != nullptr ? injector->total_firings() : 0;
+      options.checkpoint(c);
+    }
   }
   if (result == sim::RunResult::kQueueEmpty && !spec.stop.quiescence && spec.stop.time_ns.has_value()) {
     result = sim::RunResult::kEndTimeReached;  // Idle until the end time.

@@ -57,6 +57,25 @@
 
 namespace vmbsim::scenario {
 
+// What a run looks like between two slices of `RunOptions::progress_events`
+// events, for checks during a run (`vmbsim soak`). The ledger figures are
+// there when the run keeps one (faults, a liveness limit, or the
+// exactly_once expectation).
+struct RunCheckpoint {
+  int64_t simulated_ns = 0;
+  uint64_t events = 0;
+  bool ledger = false;
+  uint64_t sends = 0;
+  uint64_t completed = 0;
+  uint64_t failed = 0;
+  uint64_t finished_twice = 0;  // Must stay 0.
+  // Sends open longer than RunOptions::checkpoint_stale_ns that no fault
+  // accounts for: work a correct fabric and driver would have finished.
+  uint64_t stale_open = 0;
+  uint64_t causality_violations = 0;  // Must stay 0.
+  uint64_t fault_firings = 0;
+};
+
 struct RunOptions {
   std::optional<uint64_t> seed;            // Overrides the scenario's.
   std::optional<uint64_t> tie_break_seed;  // Overrides exploration.tie_break_seed.
@@ -65,6 +84,9 @@ struct RunOptions {
   // Called about every `progress_events` events with (simulated ns, events).
   std::function<void(int64_t, uint64_t)> progress;
   uint64_t progress_events = 1 << 20;
+  // Called with `progress`, at the same points, with the checks' figures.
+  std::function<void(const RunCheckpoint&)> checkpoint;
+  int64_t checkpoint_stale_ns = 1000 * 1000 * 1000;
   // The latency percentiles of the report, each in (0, 100]
   // (`--percentiles`); ParsePercentiles checks a user's list.
   std::vector<double> percentiles = {50, 90, 99, 99.9};
