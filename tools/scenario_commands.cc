@@ -24,6 +24,7 @@
 #include "tools/scenario/report.h"
 #include "tools/scenario/runner.h"
 #include "tools/scenario/timeline.h"
+#include "tools/studies/run_html.h"
 
 namespace vmbsim::tools {
 
@@ -40,6 +41,8 @@ run flags:
   --percentiles LIST     latency percentiles of the report (default 50,90,99,99.9)
   --record FILE          record the run: a trace for `vmbsim trace`, `replay` and `diff`
   --timeline FILE        write a Chrome trace-event / Perfetto timeline
+  --html FILE            write the run as one self-contained HTML page (round-trip and batch
+                         histograms, VP levels, an activity overview)
   --timeline-from T, --timeline-to T, --timeline-channel RELID
                          only that window (T: 1500, 12us, 3ms, 1s) / channel in the timeline
   --driver-lib LIB.so    load drivers from a shared library (repeatable; also for check)
@@ -150,6 +153,7 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
   std::vector<std::string> libraries;
   std::string out_dir;
   std::string timeline_path;
+  std::string html_path;
   std::string record_path;
   int64_t timeline_from_ns = 0;
   int64_t timeline_to_ns = INT64_MAX;
@@ -199,6 +203,9 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
     } else if (auto v = FlagValue(args, &i, "timeline", &error)) {
       if (!error.empty()) return Invalid("run: " + error);
       timeline_path = *v;
+    } else if (auto v = FlagValue(args, &i, "html", &error)) {
+      if (!error.empty()) return Invalid("run: " + error);
+      html_path = *v;
     } else if (auto v = FlagValue(args, &i, "driver-lib", &error)) {
       if (!error.empty()) return Invalid("run: " + error);
       libraries.push_back(*v);
@@ -246,10 +253,19 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
     timeline_file = std::move(*opened);
   }
 
+  std::unique_ptr<std::ofstream> html_file;
+  if (!html_path.empty()) {
+    absl::StatusOr<std::unique_ptr<std::ofstream>> opened = OpenOutput("--html", html_path);
+    if (!opened.ok()) return Invalid(std::string(opened.status().message()));
+    html_file = std::move(*opened);
+  }
+
   scenario::RunOptions options;
   options.seed = seed;
   options.tie_break_seed = tie_break_seed;
   if (percentiles.has_value()) options.percentiles = *percentiles;
+  studies::VpActivity activity;
+  if (html_file != nullptr) options.sinks.push_back(&activity);
   // The seed comes first, so that any run can be replayed.
   std::printf("seed=%llu\n", static_cast<unsigned long long>(seed.value_or(spec->seed)));
   if (tie_break_seed.has_value() || spec->exploration.tie_break_seed.has_value()) {
@@ -304,6 +320,11 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
     if (!written.ok()) return Invalid(std::string(written.message()));
   }
   const int code = scenario::ExitCodeFor(*report);
+  if (html_file != nullptr) {
+    const absl::Status written =
+        WriteOutput("--html", html_path, *html_file, studies::RenderRunHtml(*report, activity, code));
+    if (!written.ok()) return Invalid(std::string(written.message()));
+  }
   std::printf("exit=%d\n", code);
   return code;
 }

@@ -4,7 +4,7 @@
 //
 //   vmbsim run [FILE|NAME] [--seed N] [--tie-break-seed N] [--set PATH=VALUE]...
 //              [--out DIR] [--record FILE] [--timeline FILE [--timeline-from T]
-//              [--timeline-to T] [--timeline-channel RELID]]
+//              [--timeline-to T] [--timeline-channel RELID]] [--html FILE]
 //              [--driver-lib LIB.so]... [--quiet]
 //   vmbsim check FILE... [--driver-lib LIB.so]...
 //   vmbsim list

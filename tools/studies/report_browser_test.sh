@@ -8,7 +8,9 @@
 # added to a copy of the page (the report itself has no script); the script
 # measures the SVG elements' rendered boxes and writes what it found into the
 # DOM, which Chromium dumps. A screenshot of the report is kept as a test
-# artifact (report.png in the test's undeclared outputs).
+# artifact (report.png in the test's undeclared outputs). The same for one
+# run's page (`run --html`, run.png): every histogram bar, every VP's level
+# bar and activity row drawn.
 #
 # Chromium is installed with apt-get when missing and this runs as root
 # (about 120 MB); otherwise the test prints "SKIPPED: <why>" and passes.
@@ -63,6 +65,43 @@ cat found.txt
 bad=$(grep -vc ' series=2 points=3+3 bands=2 shown=true$' found.txt)
 [[ $bad -eq 0 ]] || { echo "FAIL: $bad chart(s) without 2 series of 3 drawn points and 2 bands"; exit 1; }
 grep -q '^passive.rtt_p99_ns ' found.txt || { echo "FAIL: no chart of passive.rtt_p99_ns"; exit 1; }
+
+# One run's page (`run --html`): every histogram bar, every VP's level bar
+# and the activity cells drawn.
+"$vmbsim" run dispatch_vs_passive --html run.html >/dev/null || { echo "FAIL: run --html exit $?"; exit 1; }
+cat >run-check.html.part <<'JS'
+<script>
+const lines = [];
+const drawn = (e) => { const b = e.getBBox(); return b.width > 0 || b.height > 0; };
+for (const svg of document.querySelectorAll('svg.histogram')) {
+  const bars = [...svg.querySelectorAll('rect.bar')].filter(drawn).length;
+  lines.push('histogram ' + svg.dataset.metric + ' bars=' + bars + '/' + svg.dataset.bars);
+}
+for (const svg of document.querySelectorAll('svg.vp-levels, svg.activity')) {
+  const rows = [...svg.querySelectorAll('g.vp')];
+  const filled = rows.filter(g => [...g.querySelectorAll('rect')].some(drawn)).length;
+  lines.push(svg.getAttribute('class') + ' rows=' + rows.length + '/' + svg.dataset.vps + ' filled=' + filled);
+}
+const pre = document.createElement('pre');
+pre.id = 'dom-check';
+pre.textContent = lines.join('\n');
+document.body.appendChild(pre);
+</script>
+JS
+awk '/<\/body>/ { while ((getline line < "run-check.html.part") > 0) print line } { print }' run.html >run-checked.html
+timeout 120 "${chrome[@]}" --dump-dom "file://$work/run-checked.html" >run-dom.html 2>>chrome.log ||
+  { echo "FAIL: chromium --dump-dom (run page) exit $?"; tail -5 chrome.log; exit 1; }
+sed -n '/<pre id="dom-check">/,/<\/pre>/p' run-dom.html | sed 's/<[^>]*>//g' | grep . >run-found.txt
+cat run-found.txt
+[[ $(grep -c '^histogram ' run-found.txt) -eq 4 ]] || { echo "FAIL: expected 4 histograms on the run page"; exit 1; }
+bad=$(grep '^histogram ' run-found.txt | awk '{ split($3, b, /[=\/]/); if (b[2] != b[3] || b[2] == 0) print }' | wc -l)
+[[ $bad -eq 0 ]] || { echo "FAIL: $bad histogram(s) with bars not drawn"; exit 1; }
+grep -q '^vp-levels rows=\([0-9]*\)/\1 filled=\1$' run-found.txt || { echo "FAIL: VP level bars not all drawn"; exit 1; }
+grep -q '^activity rows=\([0-9]*\)/\1 filled=\1$' run-found.txt || { echo "FAIL: activity rows not all drawn"; exit 1; }
+run_shot=${TEST_UNDECLARED_OUTPUTS_DIR:-$work}/run.png
+timeout 120 "${chrome[@]}" --window-size=1000,2400 --screenshot="$run_shot" "file://$work/run.html" >>chrome.log 2>&1 ||
+  { echo "FAIL: chromium --screenshot (run page) exit $?"; exit 1; }
+[[ -s "$run_shot" ]] || { echo "FAIL: no screenshot of the run page"; exit 1; }
 
 shot=${TEST_UNDECLARED_OUTPUTS_DIR:-$work}/report.png
 timeout 120 "${chrome[@]}" --window-size=1000,2400 --screenshot="$shot" "file://$work/report.html" >>chrome.log 2>&1 ||

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
+#include "tools/studies/svg.h"
 
 namespace vmbsim::studies {
 namespace {
@@ -22,30 +23,11 @@ constexpr double kRight = 20;
 constexpr double kLegendRow = 14;  // The legend runs below the plot, a row per series.
 constexpr double kTop = 30;
 constexpr double kBottom = 50;
-constexpr const char* kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-
-std::string Escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-// Six significant digits, without an exponent below 10^9: tick labels and
-// tables stay readable (46000, not 4.6e+04).
-std::string Num(double v) {
-  if (v != 0 && (std::fabs(v) >= 1e9 || std::fabs(v) < 1e-4)) return absl::StrFormat("%.4g", v);
-  return absl::StrFormat("%.6g", v);
-}
-std::string Coord(double v) { return absl::StrFormat("%.2f", v); }
+using svg::Coord;
+using svg::Escape;
+using svg::kColours;
+using svg::Num;
+using svg::Ticks;
 
 struct SeriesPoint {
   std::string x_label;
@@ -210,25 +192,6 @@ Chart BuildChart(const ResultSet& results, const std::string& metric, bool knees
                      [](const SpreadPoint& a, const SpreadPoint& b) { return a.x < b.x; });
   }
   return chart;
-}
-
-// Tick positions over [low, high]: about five at 1, 2 or 5 times a power of ten.
-std::vector<double> Ticks(double low, double high) {
-  if (!(high > low)) return {low};
-  const double raw = (high - low) / 5;
-  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = magnitude;
-  for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    if (m * magnitude >= raw) {
-      step = m * magnitude;
-      break;
-    }
-  }
-  std::vector<double> ticks;
-  for (double t = std::ceil(low / step) * step; t <= high + step * 1e-9 && ticks.size() < 20; t += step) {
-    ticks.push_back(std::fabs(t) < step * 1e-9 ? 0.0 : t);
-  }
-  return ticks;
 }
 
 std::string ChartSvg(const Chart& chart) {
