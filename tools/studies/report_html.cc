@@ -450,6 +450,14 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const Rep
         layout.spread);
     absl::StrAppend(&out, "<h2>", Escape(metric), "</h2>\n", ChartSvg(chart), ChartTable(chart));
   }
+  if (!layout.distributions.empty()) {
+    absl::StrAppend(&out, "<h2>Distributions at chosen points</h2>\n<p>One run of each point (its first seed, run "
+                          "again: runs are deterministic), its round trips and batch sizes.</p>\n");
+    for (const ReportLayout::Distribution& d : layout.distributions) {
+      absl::StrAppend(&out, "<section class=\"distribution\">\n<h3>", Escape(d.title), "</h3>\n", d.html,
+                      "</section>\n");
+    }
+  }
   absl::StrAppend(&out, "<h2>Plan</h2>\n<pre>", Escape(results.plan_text), "</pre>\n</body>\n</html>\n");
   return out;
 }

@@ -48,6 +48,15 @@ struct ReportLayout {
   // its values, with a table of the band below the chart. For a choice the
   // model cannot settle, the band is the honest answer.
   std::string spread;
+  // Distributions at chosen points (`--distributions`, a study's
+  // "distributions"): each a title and its HTML (run_html.h's
+  // ChannelDistributionsHtml of one run of the point), placed after the
+  // charts under "Distributions at chosen points".
+  struct Distribution {
+    std::string title;
+    std::string html;
+  };
+  std::vector<Distribution> distributions;
 };
 
 // The page. InvalidArgument for a metric that is not in the results (the

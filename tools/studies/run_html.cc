@@ -238,6 +238,40 @@ std::string ActivitySvg(const VpActivity& activity) {
 
 }  // namespace
 
+std::string ChannelDistributionsHtml(const scenario::RunReport& r, int heading) {
+  const std::string level = absl::StrCat("h", heading), sub = absl::StrCat("h", heading + 1);
+  std::string out;
+  absl::StrAppend(&out, "<", level, ">Round trips</", level, ">\n<p>Per channel, requests from send to completion (guest to host), "
+                        "in bins of a quarter decade.</p>\n");
+  for (const scenario::ChannelReport& c : r.channels) {
+    const sim::Histogram& h = c.metrics.guest_to_host.send_to_completion_ns;
+    if (h.count() == 0) continue;
+    const std::vector<Bin> bins = LogBins(h);
+    const std::string metric = c.name + ".round_trip_ns";
+    absl::StrAppend(&out, "<", sub, ">", Escape(c.name), "</", sub, ">\n",
+                    HistogramSvg(metric, absl::StrCat(c.name, ": round trip, ", h.count(), " requests"), bins,
+                                 [](const Bin& b) {
+                                   return b.high <= 1000 ? absl::StrFormat("%.3g ns", b.low)
+                                                         : absl::StrFormat("%.3g us", b.low / 1000);
+                                 }),
+                    BinTable(metric, "ns", bins));
+  }
+  absl::StrAppend(&out, "<", level, ">Batch sizes</", level, ">\n<p>Per channel, packets the host read per drain batch.</p>\n");
+  for (const scenario::ChannelReport& c : r.channels) {
+    const sim::Histogram& h = c.totals.host_batches;
+    if (h.count() == 0) continue;
+    const std::vector<Bin> bins = BatchBins(h);
+    const std::string metric = c.name + ".host_batch";
+    absl::StrAppend(&out, "<", sub, ">", Escape(c.name), "</", sub, ">\n",
+                    HistogramSvg(metric, absl::StrCat(c.name, ": host batches, ", h.count(), " batches"), bins,
+                                 [](const Bin& b) {
+                                   return b.high - b.low <= 1 ? Num(b.low) : absl::StrCat(Num(b.low), "-", Num(b.high - 1));
+                                 }),
+                    BinTable(metric, "packets", bins));
+  }
+  return out;
+}
+
 std::string RenderRunHtml(const scenario::RunReport& r, const VpActivity& activity, int exit_code) {
   std::string out = absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>vmbsim run: ", Escape(r.scenario),
@@ -269,34 +303,7 @@ std::string RenderRunHtml(const scenario::RunReport& r, const VpActivity& activi
                     i + 1 == std::min<size_t>(r.findings.size(), 20) ? "</ul>\n" : "");
   }
 
-  absl::StrAppend(&out, "<h2>Round trips</h2>\n<p>Per channel, requests from send to completion (guest to host), "
-                        "in bins of a quarter decade.</p>\n");
-  for (const scenario::ChannelReport& c : r.channels) {
-    const sim::Histogram& h = c.metrics.guest_to_host.send_to_completion_ns;
-    if (h.count() == 0) continue;
-    const std::vector<Bin> bins = LogBins(h);
-    const std::string metric = c.name + ".round_trip_ns";
-    absl::StrAppend(&out, "<h3>", Escape(c.name), "</h3>\n",
-                    HistogramSvg(metric, absl::StrCat(c.name, ": round trip, ", h.count(), " requests"), bins,
-                                 [](const Bin& b) {
-                                   return b.high <= 1000 ? absl::StrFormat("%.3g ns", b.low)
-                                                         : absl::StrFormat("%.3g us", b.low / 1000);
-                                 }),
-                    BinTable(metric, "ns", bins));
-  }
-  absl::StrAppend(&out, "<h2>Batch sizes</h2>\n<p>Per channel, packets the host read per drain batch.</p>\n");
-  for (const scenario::ChannelReport& c : r.channels) {
-    const sim::Histogram& h = c.totals.host_batches;
-    if (h.count() == 0) continue;
-    const std::vector<Bin> bins = BatchBins(h);
-    const std::string metric = c.name + ".host_batch";
-    absl::StrAppend(&out, "<h3>", Escape(c.name), "</h3>\n",
-                    HistogramSvg(metric, absl::StrCat(c.name, ": host batches, ", h.count(), " batches"), bins,
-                                 [](const Bin& b) {
-                                   return b.high - b.low <= 1 ? Num(b.low) : absl::StrCat(Num(b.low), "-", Num(b.high - 1));
-                                 }),
-                    BinTable(metric, "packets", bins));
-  }
+  absl::StrAppend(&out, ChannelDistributionsHtml(r, 2));
   absl::StrAppend(&out, "<h2>VP utilisation</h2>\n", LevelsSvg(r),
                   "<table class=\"data\" id=\"vps\"><tr><th>VP</th><th>ISR us</th><th>DPC us</th><th>PASSIVE us</th>"
                   "<th>utilisation</th><th>interrupts</th><th>preemptions</th></tr>\n");

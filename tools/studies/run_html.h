@@ -65,6 +65,11 @@ class VpActivity : public sim::TraceSink {
 // The page. `exit_code` is the run's (scenario::ExitCodeFor).
 std::string RenderRunHtml(const scenario::RunReport& report, const VpActivity& activity, int exit_code);
 
+// The page's per-channel distributions alone (round trips, then batch
+// sizes; an <h3> per channel, `heading` levels below it), for the sweep
+// report's chosen points (report_html.h, ReportLayout::distributions).
+std::string ChannelDistributionsHtml(const scenario::RunReport& report, int heading = 3);
+
 }  // namespace vmbsim::studies
 
 #endif  // VMBSIM_TOOLS_STUDIES_RUN_HTML_H_

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,6 +22,7 @@
 #include "tools/scenario_commands.h"
 #include "tools/studies/report_html.h"
 #include "tools/studies/results.h"
+#include "tools/studies/run_html.h"
 #include "tools/studies/study_file.h"
 #include "tools/studies/sweep.h"
 #include "tools/studies/sweep_plan.h"
@@ -33,8 +35,10 @@ const char* const kStudyCommandsUsage = R"(study commands:
                    each run in its own process; write runs and per-point mean, sd and 95% CI
   merge DIR... --out DIR
                    combine the result directories of `sweep --shard i/n` into the single-machine result
-  report DIR -o FILE [--format html|svg] [--chart METRIC]
-                   an HTML page (SVG charts with 95% bands, and their tables) from a result directory
+  report DIR -o FILE [--format html|svg] [--chart METRIC] [--distributions P1,P2,...]
+                   an HTML page (SVG charts with 95% bands, and their tables) from a result directory;
+                   --distributions runs the first seed of each named point again (runs are
+                   deterministic) and adds its round-trip and batch-size histograms
 
 sweep flags:
   --study NAME|FILE      grids, seeds and overrides from a study file (scenarios/studies/NAME.json)
@@ -426,15 +430,61 @@ int MergeCommand(const std::vector<std::string>& args) {
   return scenario::kExitOk;
 }
 
+// Point `point` of a sweep run again at its first seed that ran clean, with
+// the plan's overrides and the point's settings, as its rows' commands say:
+// the run is the same (deterministic), so its distributions are the ones
+// the sweep measured. Drivers from libraries are not loaded.
+absl::StatusOr<ReportLayout::Distribution> PointDistribution(const ResultSet& results, uint64_t point) {
+  if (point >= results.point_settings.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("point ", point, " is not in the results (points 0..", results.point_settings.size() - 1, ")"));
+  }
+  const RunRow* row = nullptr;
+  for (const RunRow& r : results.rows) {
+    if (r.point == point && r.ok() && (row == nullptr || r.seed_index < row->seed_index)) row = &r;
+  }
+  if (row == nullptr) return absl::InvalidArgumentError(absl::StrCat("point ", point, " has no run that ended with exit 0"));
+  std::vector<std::string> overrides;
+  for (absl::string_view line : absl::StrSplit(results.plan_text, '\n')) {
+    if (absl::StartsWith(line, "set ")) overrides.emplace_back(line.substr(4));
+  }
+  std::vector<std::string> label;
+  for (size_t i = 0; i < results.setting_paths.size(); ++i) {
+    const std::string setting = absl::StrCat(results.setting_paths[i], "=", results.point_settings[point][i]);
+    overrides.push_back(setting);
+    label.push_back(setting);
+  }
+  const scenario::DriverRegistry registry = scenario::DriverRegistry::WithBuiltins();
+  const std::string path = tools::ResolveScenario(PlanValue(results.plan_text, "scenario"));
+  absl::StatusOr<scenario::ScenarioSpec> spec = scenario::LoadScenarioFile(path, registry.descriptors(), overrides);
+  if (!spec.ok()) return spec.status();
+  scenario::RunOptions options;
+  options.seed = row->seed;
+  absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(*spec, registry, options);
+  if (!report.ok()) return report.status();
+  return ReportLayout::Distribution{
+      .title = absl::StrCat("point ", point, " (", absl::StrJoin(label, ", "), "), seed ", row->seed),
+      .html = ChannelDistributionsHtml(*report, 4)};
+}
+
 int ReportCommand(const std::vector<std::string>& args) {
   const std::string cmd = "report";
   std::optional<std::string> dir;
   std::string out;
   std::string format = "html";
   std::vector<std::string> charts;
+  std::vector<uint64_t> distributions;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string error;
-    if (auto v = tools::FlagValue(args, &i, "o", &error)) {
+    if (auto v = tools::FlagValue(args, &i, "distributions", &error)) {
+      for (absl::string_view part : absl::StrSplit(*v, ',')) {
+        uint64_t point = 0;
+        if (!error.empty() || !absl::SimpleAtoi(part, &point)) {
+          return Invalid(cmd, absl::StrCat("--distributions: expected point numbers such as 0,4, got '", *v, "'"));
+        }
+        distributions.push_back(point);
+      }
+    } else if (auto v = tools::FlagValue(args, &i, "o", &error)) {
       if (!error.empty() || v->empty()) return Invalid(cmd, "-o: missing value");
       out = *v;
     } else if (args[i] == "-o") {
@@ -480,9 +530,15 @@ int ReportCommand(const std::vector<std::string>& args) {
       if (charts.empty()) charts = spec->charts;
       layout.knees = spec->knees;
       layout.spread = spec->spread;
+      if (distributions.empty()) distributions = spec->distributions;
     }
   }
   layout.charts = charts;
+  for (uint64_t point : distributions) {
+    absl::StatusOr<ReportLayout::Distribution> d = PointDistribution(*results, point);
+    if (!d.ok()) return Invalid(cmd, absl::StrCat("--distributions: ", d.status().message()));
+    layout.distributions.push_back(std::move(*d));
+  }
   absl::StatusOr<std::string> text =
       format == "svg" ? RenderChartSvg(*results, charts[0]) : RenderReportHtml(*results, layout);
   if (!text.ok()) return Invalid(cmd, std::string(text.status().message()));

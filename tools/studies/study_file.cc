@@ -75,7 +75,8 @@ absl::StatusOr<StudySpec> ParseStudy(absl::string_view json_text, absl::string_v
   if (doc.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
   if (!doc.is_object()) return Error(source, "", "expected an object");
   static const std::set<std::string> kKeys = {"name", "description", "scenario", "seeds",      "set",
-                                              "grid", "zip",         "ci_target", "ci_metrics", "charts", "knees", "spread"};
+                                              "grid", "zip",         "ci_target", "ci_metrics", "charts", "knees", "spread",
+                                              "distributions"};
   for (const auto& [key, unused] : doc.items()) {
     if (kKeys.count(key) == 0) return Error(source, "/" + key, "unknown key");
   }
@@ -124,6 +125,16 @@ absl::StatusOr<StudySpec> ParseStudy(absl::string_view json_text, absl::string_v
     const bool swept = std::any_of(study.grid.begin(), study.grid.end(),
                                    [&](const StudyAxisSpec& axis) { return axis.path == study.spread; });
     if (!swept) return Error(source, "/spread", absl::StrCat("'", study.spread, "' is not a \"grid\" path"));
+  }
+  if (doc.contains("distributions")) {
+    const json& v = doc.at("distributions");
+    if (!v.is_array()) return Error(source, "/distributions", "expected an array of point numbers, found " + Found(v));
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].is_number_unsigned()) {
+        return Error(source, absl::StrCat("/distributions/", i), "expected a point number (0, 1, ...), found " + Found(v[i]));
+      }
+      study.distributions.push_back(v[i].get<uint64_t>());
+    }
   }
   return study;
 }

@@ -16,7 +16,8 @@
 //     "ci_target": "2%", "ci_metrics": ["c0.rtt_mean_ns"],
 //     "charts": ["c0.rtt_p99_ns", "c0.packets_per_doorbell"], // for `vmbsim report`
 //     "knees": ["interrupts_per_packet"],          // charts whose knee the report marks
-//     "spread": "fabric.monitor_mode"              // a grid path the report spans with a band
+//     "spread": "fabric.monitor_mode",             // a grid path the report spans with a band
+//     "distributions": [0, 15]                     // points whose histograms the report draws
 //   }
 //
 // Values are any JSON; each becomes the text of an override as `--set` takes
@@ -57,6 +58,7 @@ struct StudySpec {
   std::vector<std::string> charts;
   std::vector<std::string> knees;
   std::string spread;  // Empty: none. Must name a "grid" path (checked here).
+  std::vector<uint64_t> distributions;  // Point indices (checked against the points at report time).
 };
 
 // Parses a study file's text; `source` starts every error message.

@@ -124,6 +124,14 @@ grep -q '<circle class="knee"' knee.html || fail "knee.html marks no knee"
 # ... and spans the monitor scan models with a band on every chart.
 [[ $(grep -c '<path class="spread" data-over="fabric.monitor_mode"' knee.html) -eq 5 ]] ||
   fail "knee.html: expected a monitor-mode spread on each of the 5 charts"
+# ... and the histograms of its chosen points (0, and 100 us under each model).
+[[ $(grep -c '<section class="distribution">' knee.html) -eq 4 ]] || fail "knee.html: expected 4 distributions"
+[[ $(grep -c '<svg class="histogram" .*data-metric="echo.round_trip_ns"' knee.html) -eq 4 ]] ||
+  fail "knee.html: expected a round-trip histogram per chosen point"
+"$vmbsim" report knee -o knee2.html --distributions 1,26 >/dev/null || fail "report --distributions: exit $?"
+[[ $(grep -c '<section class="distribution">' knee2.html) -eq 2 ]] || fail "--distributions 1,26: expected 2"
+expect_exit 2 "--distributions: point 27 is not in the results (points 0..26)" -- report knee -o k.html --distributions 27
+expect_exit 2 "--distributions: expected point numbers" -- report knee -o k.html --distributions x
 
 if [[ $failures -ne 0 ]]; then
   echo "$failures failure(s)"
