@@ -17,7 +17,7 @@ head -1 "$work/out" | grep -q '^row .*events .*wall s .*events/s .*round trips/s
 grep -q '^hello  *6052 ' "$work/out" || fail "--smoke: no hello row with its 6052 events"
 grep -q '^kernel only (hold model)  *100000 ' "$work/out" || fail "--smoke: no kernel row of 100000 events"
 grep -q '^KMCL only (round-trip loop) ' "$work/out" || fail "--smoke: no KMCL row"
-grep -q 'median of 1 round' "$work/out" || fail "--smoke: the rounds are not named"
+grep -q 'medians of 1 round' "$work/out" || fail "--smoke: the rounds are not named"
 python3 - "$work/smoke.json" <<'PY' || fail "--smoke --json"
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -28,7 +28,7 @@ assert rows["hello"]["kind"] == "scenario" and rows["hello"]["events"] == 6052, 
 assert rows["hello"]["round_trips"] == 1000, rows["hello"]
 assert rows["kmcl"]["round_trips"] == 1000, rows["kmcl"]
 for r in doc["rows"]:
-    assert r["wall_s"] > 0 and r["events_per_s"] > 0, r
+    assert r["wall_s"] > 0 and r["events_per_s"] > 0 and r["cpu_s"] > 0, r
 PY
 
 # Two rounds of a comparison: interleaved, medians, ratio columns.
@@ -44,7 +44,7 @@ assert doc["rounds"] == 2 and "base" in doc, doc
 for r in doc["rows"]:
     assert r["rounds"] == 2, r
     assert r["base"]["events"] == r["events"], r
-    assert r["events_per_s_ratio"] > 0, r
+    assert r["events_per_s_ratio"] > 0 and r["events_per_cpu_s_ratio"] > 0, r
 PY
 
 # Errors.

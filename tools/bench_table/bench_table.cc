@@ -24,7 +24,10 @@
 // Output, one line per row, tab-separated, for tools/bench to aggregate over
 // rounds (this binary knows nothing of medians or of other commits):
 //
-//   row <name> <kind> <events per run> <round trips per run> <runs> <wall s per run>
+//   row <name> <kind> <events per run> <round trips per run> <runs> <wall s per run> <cpu s per run>
+//
+// CPU time is the process's (CLOCK_PROCESS_CPUTIME_ID): it leaves out the
+// time spent waiting for a core, the largest noise of a shared machine.
 //
 // A scenario that cannot be loaded or run is reported on stderr as
 // "error <name>: <message>" and left out; the exit code is then 1.
@@ -40,6 +43,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -64,6 +68,24 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+double ProcessCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+// Wall-clock and process CPU time since construction.
+class Stopwatch {
+ public:
+  Stopwatch() : wall_start_(Clock::now()), cpu_start_(ProcessCpuSeconds()) {}
+  double wall_seconds() const { return SecondsSince(wall_start_); }
+  double cpu_seconds() const { return ProcessCpuSeconds() - cpu_start_; }
+
+ private:
+  Clock::time_point wall_start_;
+  double cpu_start_;
+};
+
 struct Row {
   std::string name;
   std::string kind;  // "scenario", "kernel", "kmcl".
@@ -71,12 +93,13 @@ struct Row {
   uint64_t round_trips = 0;
   uint64_t runs = 0;
   double wall_seconds = 0;  // Per run.
+  double cpu_seconds = 0;   // Per run.
 };
 
 void Print(const Row& row) {
-  std::printf("row\t%s\t%s\t%llu\t%llu\t%llu\t%.9f\n", row.name.c_str(), row.kind.c_str(),
+  std::printf("row\t%s\t%s\t%llu\t%llu\t%llu\t%.9f\t%.9f\n", row.name.c_str(), row.kind.c_str(),
               static_cast<unsigned long long>(row.events), static_cast<unsigned long long>(row.round_trips),
-              static_cast<unsigned long long>(row.runs), row.wall_seconds);
+              static_cast<unsigned long long>(row.runs), row.wall_seconds, row.cpu_seconds);
   std::fflush(stdout);
 }
 
@@ -90,10 +113,12 @@ bool RunScenarioRow(const std::filesystem::path& file, double min_seconds, Row* 
     return false;
   }
   double total_seconds = 0;
+  double total_cpu_seconds = 0;
   while (row->runs == 0 || total_seconds < min_seconds) {
-    const Clock::time_point start = Clock::now();
+    const Stopwatch stopwatch;
     absl::StatusOr<scenario::RunReport> report = scenario::RunScenario(*spec, registry);
-    total_seconds += SecondsSince(start);
+    total_seconds += stopwatch.wall_seconds();
+    total_cpu_seconds += stopwatch.cpu_seconds();
     if (!report.ok()) {
       std::fprintf(stderr, "error %s: %s\n", row->name.c_str(), std::string(report.status().message()).c_str());
       return false;
@@ -113,6 +138,7 @@ bool RunScenarioRow(const std::filesystem::path& file, double min_seconds, Row* 
     ++row->runs;
   }
   row->wall_seconds = total_seconds / static_cast<double>(row->runs);
+  row->cpu_seconds = total_cpu_seconds / static_cast<double>(row->runs);
   return true;
 }
 
@@ -149,10 +175,11 @@ Row KernelRow(int64_t steps) {
     simulator.ScheduleAt(sim::SimTime::FromNanoseconds(increments[hold.next++ & (kIncrementCount - 1)]),
                          HoldEvent{&hold, static_cast<uint64_t>(i)});
   }
-  const Clock::time_point start = Clock::now();
+  const Stopwatch stopwatch;
   simulator.Run({.events_max = static_cast<uint64_t>(steps)});
   Row row{.name = "kernel", .kind = "kernel"};
-  row.wall_seconds = SecondsSince(start);
+  row.wall_seconds = stopwatch.wall_seconds();
+  row.cpu_seconds = stopwatch.cpu_seconds();
   row.events = simulator.events_executed();
   row.runs = 1;
   return row;
@@ -213,9 +240,10 @@ bool KmclRow(int64_t round_trips, Row* row) {
     }
   });
   const uint64_t events_before = world.sim().events_executed();
-  const Clock::time_point start = Clock::now();
+  const Stopwatch stopwatch;
   world.sim().Run({});
-  row->wall_seconds = SecondsSince(start);
+  row->wall_seconds = stopwatch.wall_seconds();
+  row->cpu_seconds = stopwatch.cpu_seconds();
   row->events = world.sim().events_executed() - events_before;
   row->round_trips = static_cast<uint64_t>(g_done);
   row->runs = 1;
