@@ -28,14 +28,14 @@
 // A channel is named "g<guest>/r<relid>" in arguments ("ch"), as relids
 // repeat across guests; "trans" is the transaction id.
 //
-// The file is compact (about 60 to 100 bytes an event, README "Timelines"):
-// one event a line and no other whitespace, no "cat", no argument the name
-// already says, the default instant scope left out. Times are microseconds
-// printed from integer nanoseconds with only the digits needed ("12.345",
-// "12.3", "12"), so nothing is lost to float formatting. The output is
-// deterministic: events are ordered by time, ties in the order their
-// records arrived, and nothing comes from a pointer or an unordered
-// container.
+// The file is compact (about 80 bytes an event on the library's scenarios;
+// README, `--timeline`): one event a line and no other whitespace, no "cat",
+// no argument the name already says, the default instant scope left out.
+// Times are microseconds printed from integer nanoseconds with only the
+// digits needed ("12.345", "12.3", "12"), so nothing is lost to float
+// formatting. The output is deterministic: events are ordered by time, ties
+// in the order their records arrived, and nothing comes from a pointer or an
+// unordered container.
 //
 // Simplifications, on purpose:
 //   * Fabric ring records on the host side do not name the guest. The ring
