@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The vmbsim command end to end: run (default scenario, --seed, --set,
-# --out, --timeline, --driver-lib), check, list, help, and the documented
+# --out, --timeline plain and .gz, --driver-lib), check, list, help, and the documented
 # exit codes for bad input and failed expectations.
 #
 # Usage: cli_test.sh VMBSIM LIBMY_VSP.so MY_VSP_SCENARIO.json LIBFAILING_VSP.so
@@ -52,6 +52,10 @@ grep -q '/workloads/0/requests' "$work/err" || fail "run --set bad value: the er
 # A timeline.
 expect_code 0 "run --timeline" -- "$vmbsim" run hello --timeline "$work/timeline.json"
 grep -q '"traceEvents"' "$work/timeline.json" || fail "run --timeline: no trace events"
+# The same timeline gzip-compressed: gzip reads back exactly the plain file.
+expect_code 0 "run --timeline .gz" -- "$vmbsim" run hello --timeline "$work/timeline.json.gz"
+gzip -dc "$work/timeline.json.gz" | cmp -s - "$work/timeline.json" ||
+  fail "run --timeline .gz: the file does not decompress to the plain timeline"
 
 # Destinations that cannot be written are refused before the run (no
 # summary printed), naming the path.

@@ -40,7 +40,7 @@ run flags:
   --out DIR              write DIR/report.json and DIR/report.csv (created if missing)
   --percentiles LIST     latency percentiles of the report (default 50,90,99,99.9)
   --record FILE          record the run: a trace for `vmbsim trace`, `replay` and `diff`
-  --timeline FILE        write a Chrome trace-event / Perfetto timeline
+  --timeline FILE        write a Chrome trace-event / Perfetto timeline (gzip if FILE ends in .gz)
   --html FILE            write the run as one self-contained HTML page (round-trip and batch
                          histograms, VP levels, an activity overview)
   --timeline-from T, --timeline-to T, --timeline-channel RELID
@@ -316,7 +316,8 @@ int RunScenarioCommand(const std::vector<std::string>& args) {
     if (!written.ok()) return Invalid(std::string(written.message()));
   }
   if (timeline != nullptr) {
-    const absl::Status written = WriteOutput("--timeline", timeline_path, *timeline_file, timeline->ToJson());
+    const absl::Status written =
+        WriteOutput("--timeline", timeline_path, *timeline_file, timeline->ToFileContents(timeline_path));
     if (!written.ok()) return Invalid(std::string(written.message()));
   }
   const int code = scenario::ExitCodeFor(*report);

@@ -2,12 +2,13 @@
 
 vmbsim builds offline against the distribution's packages (Debian: see
 tools/bootstrap). This rule looks under one prefix, `/usr` by default, for
-Abseil, Protobuf (and `protoc`), GoogleTest/GoogleMock, Google Benchmark and
-nlohmann/json, and turns them into ordinary `cc_library` targets:
+Abseil, Protobuf (and `protoc`), GoogleTest/GoogleMock, Google Benchmark,
+nlohmann/json and zlib, and turns them into ordinary `cc_library` targets:
 
     @system//:absl  @system//:protobuf  @system//:protoc
     @system//:gtest @system//:gtest_main @system//:gmock @system//:gmock_main
     @system//:benchmark @system//:benchmark_main @system//:nlohmann_json
+    @system//:zlib
 
 Overrides (environment variables, also accepted as `--repo_env=NAME=VALUE`):
     VMBSIM_SYSTEM_PREFIX   the prefix holding include/, lib/ and bin/ (default /usr)
@@ -78,6 +79,19 @@ def _system_libraries_impl(ctx):
             _fail_missing("headers include/" + sub, prefix)
         ctx.symlink(src, "include/" + name)
 
+    # zlib is two headers at the top of include/ (zconf.h sometimes under the
+    # multiarch directory), not a directory of its own.
+    for header in ["zlib.h", "zconf.h"]:
+        found = None
+        for sub in ["", "x86_64-linux-gnu/", "aarch64-linux-gnu/"]:
+            candidate = ctx.path(prefix + "/include/" + sub + header)
+            if candidate.exists:
+                found = candidate
+                break
+        if found == None:
+            _fail_missing("zlib header include/" + header, prefix)
+        ctx.symlink(found, "include/" + header)
+
     protoc = ctx.path(prefix + "/bin/protoc")
     if not protoc.exists:
         _fail_missing("protoc", prefix + "/bin")
@@ -86,7 +100,7 @@ def _system_libraries_impl(ctx):
     absl_libs = _lib_names(ctx, libdir, "absl_")
     if not absl_libs:
         _fail_missing("Abseil libraries", libdir)
-    for required in ["gtest", "gtest_main", "gmock", "gmock_main", "benchmark", "benchmark_main", "protobuf"]:
+    for required in ["gtest", "gtest_main", "gmock", "gmock_main", "benchmark", "benchmark_main", "protobuf", "z"]:
         if not (ctx.path(libdir + "/lib" + required + ".so").exists or
                 ctx.path(libdir + "/lib" + required + ".a").exists):
             _fail_missing("lib" + required, libdir)
@@ -160,6 +174,13 @@ cc_library(
     hdrs = glob(["include/nlohmann/**/*.hpp"]),
     includes = ["include"],
 )
+
+cc_library(
+    name = "zlib",
+    hdrs = ["include/zlib.h", "include/zconf.h"],
+    includes = ["include"],
+    linkopts = {zlib},
+)
 """.format(
         prefix = prefix,
         libdir = libdir,
@@ -171,6 +192,7 @@ cc_library(
         gmock_main = repr(_linkopts(libdir, ["gmock_main"])),
         benchmark = repr(_linkopts(libdir, ["benchmark"])),
         benchmark_main = repr(_linkopts(libdir, ["benchmark_main"])),
+        zlib = repr(_linkopts(libdir, ["z"])),
     )
     ctx.file("BUILD.bazel", build)
     ctx.file("WORKSPACE", "workspace(name = \"system\")\n")

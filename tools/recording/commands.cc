@@ -33,6 +33,7 @@ trace flags:
   --kind K[,K...]        only these kinds (names as printed, e.g. ring_write, or numbers)
   --limit N              at most N events
   --timeline OUT         write a Chrome trace-event / Perfetto timeline of the window instead
+                         (gzip if OUT ends in .gz)
 
 replay flags:
   --set PATH=VALUE       what-if: change the world (not the workloads) and keep the arrivals

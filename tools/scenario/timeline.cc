@@ -10,6 +10,7 @@
 #include "kmcl/trace_kinds.h"
 #include "sim/fabric/trace_kinds.h"
 #include "tools/faults/catalogue.h"
+#include "tools/scenario/gzip.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -25,13 +26,31 @@ constexpr uint16_t kDefaultGuest = 1;   // The host-side ring owner until a reco
 constexpr uint64_t kIrqlDispatch = 2;   // fabric::Irql::kDispatch.
 constexpr uint64_t kIrqlInterrupt = 3;  // fabric::Irql::kInterrupt.
 
-// Microseconds with nanosecond precision, from integer nanoseconds: "12.345".
+// Microseconds with nanosecond precision, from integer nanoseconds, in the
+// fewest characters that keep every digit: "12.345", "12.3", "12".
 std::string Micros(int64_t ns) {
   const uint64_t magnitude = ns < 0 ? 0 - static_cast<uint64_t>(ns) : static_cast<uint64_t>(ns);
-  return absl::StrFormat("%s%d.%03d", ns < 0 ? "-" : "", magnitude / 1000, magnitude % 1000);
+  std::string out = absl::StrCat(ns < 0 ? "-" : "", magnitude / 1000);
+  uint64_t fraction = magnitude % 1000;
+  if (fraction == 0) return out;
+  int digits = 3;
+  while (fraction % 10 == 0) {
+    fraction /= 10;
+    --digits;
+  }
+  absl::StrAppendFormat(&out, ".%0*d", digits, fraction);
+  return out;
 }
 
-std::string Hex64(uint64_t value) { return absl::StrFormat("\"0x%016x\"", value); }
+// A channel as a person names it: "g1/r3" (relids repeat across guests);
+// "g1" for a send made before its channel had a relid.
+std::string ChannelName(uint64_t guest_relid) {
+  const uint32_t relid = static_cast<uint32_t>(guest_relid & 0xFFFFFFFF);
+  const uint64_t guest = guest_relid >> 32;
+  return relid == 0 ? absl::StrCat("\"g", guest, "\"") : absl::StrCat("\"g", guest, "/r", relid, "\"");
+}
+
+uint64_t GuestRelid(uint16_t guest, uint32_t relid) { return uint64_t{guest} << 32 | relid; }
 
 // A JSON string literal: quotes, backslashes and control characters escaped;
 // other bytes (UTF-8) pass through.
@@ -125,8 +144,8 @@ void TimelineWriter::OnRingRecord(const sim::TraceRecord& r, bool write) {
   const bool to_host = write ? from_guest : !from_guest;
   auto [it, inserted] = ring_index_.try_emplace({guest, r.channel, to_host}, rings_.size());
   if (inserted) {
-    rings_.push_back(Ring{.name = absl::StrFormat("ring g%d/r%d %s", guest, r.channel,
-                                                  to_host ? "guest->host" : "host->guest")});
+    // The counter sits in the guest's process, so its name need not repeat the guest.
+    rings_.push_back(Ring{.name = absl::StrFormat("ring r%d to %s", r.channel, to_host ? "host" : "guest")});
   }
   Ring& ring = rings_[it->second];
   const int64_t bytes = static_cast<int64_t>(r.size0);
@@ -151,7 +170,8 @@ void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
     case kmcl::kKmclSendTraceKind: {
       // A reused (handle, trans id) starts a new flow; the old one stays open.
       const uint64_t id = flow_id_next_++;
-      if (Add({.ts_ns = ts_ns, .a = {id, handle, r.id1, r.size0}, .tid = r.vp, .pid = r.partition,
+      if (Add({.ts_ns = ts_ns, .a = {id, GuestRelid(guest, r.channel), r.id1, r.size0}, .tid = r.vp,
+               .pid = r.partition,
                .type = Type::kFlowStart})) {
         flows_[{handle, r.id1}] = Flow{.id = id};
       }
@@ -159,7 +179,7 @@ void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
     }
     case kmcl::kKmclDeliverTraceKind: {
       const uint64_t passive = (r.size1 >> 16) & 1;
-      if (!Add({.ts_ns = ts_ns, .a = {handle, r.id1, r.size0, r.channel | passive << 32}, .tid = r.vp,
+      if (!Add({.ts_ns = ts_ns, .a = {GuestRelid(guest, r.channel), r.id1, r.size0, passive}, .tid = r.vp,
                 .pid = r.partition, .type = Type::kDeliver})) {
         break;
       }
@@ -193,7 +213,8 @@ void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
       break;
     }
     case kmcl::kKmclBatchTraceKind:
-      Add({.ts_ns = ts_ns, .a = {handle, r.size0}, .tid = r.vp, .pid = r.partition, .type = Type::kBatchEnd});
+      Add({.ts_ns = ts_ns, .a = {GuestRelid(guest, r.channel), r.size0}, .tid = r.vp, .pid = r.partition,
+           .type = Type::kBatchEnd});
       break;
     default:
       break;
@@ -202,7 +223,7 @@ void TimelineWriter::OnKmclRecord(const sim::TraceRecord& r) {
 
 std::string TimelineWriter::ToJson() const {
   std::string out;
-  out.reserve(64 + 160 * events_.size());
+  out.reserve(256 + 80 * events_.size());
   absl::StrAppend(&out, "{\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"scenario\":", Quote(scenario_),
                   ",\"truncated\":", truncated_ ? "true" : "false", ",\"events\":", events_.size(),
                   ",\"max_events\":", max_events_, "},\n\"traceEvents\":[\n");
@@ -213,10 +234,10 @@ std::string TimelineWriter::ToJson() const {
     out += event;
   };
   for (const uint16_t pid : processes_) {
-    line(absl::StrCat("{\"ph\":\"M\",\"pid\":", pid, ",\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":",
+    line(absl::StrCat("{\"ph\":\"M\",\"pid\":", pid, ",\"name\":\"process_name\",\"args\":{\"name\":",
                       Quote(ProcessName(pid)), "}}"));
     line(absl::StrCat("{\"ph\":\"M\",\"pid\":", pid,
-                      ",\"tid\":0,\"name\":\"process_sort_index\",\"args\":{\"sort_index\":", pid, "}}"));
+                      ",\"name\":\"process_sort_index\",\"args\":{\"sort_index\":", pid, "}}"));
   }
   for (const auto& [pid, tid] : threads_) {
     line(absl::StrCat("{\"ph\":\"M\",\"pid\":", pid, ",\"tid\":", tid,
@@ -224,7 +245,10 @@ std::string TimelineWriter::ToJson() const {
   }
 
   // Slices are collected at their end; order everything by start time, ties
-  // in arrival order.
+  // in arrival order. Each event carries only what the viewers need and what
+  // its name does not already say: no "cat", the default instant scope
+  // ("s":"t") left out, a counter without a thread, a status only when it
+  // is not success.
   std::vector<size_t> order(events_.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),
@@ -233,57 +257,59 @@ std::string TimelineWriter::ToJson() const {
     const Event& e = events_[index];
     const std::string where = absl::StrCat("\"pid\":", e.pid, ",\"tid\":", e.tid, ",\"ts\":", Micros(e.ts_ns));
     switch (e.type) {
-      case Type::kSlice:
+      case Type::kSlice: {
+        const uint64_t irql = e.a[1];
+        const bool named = irql == kIrqlInterrupt || irql == kIrqlDispatch || irql == 0;
         line(absl::StrCat("{\"ph\":\"X\",", where, ",\"dur\":", Micros(static_cast<int64_t>(e.a[0])),
-                          ",\"name\":\"", e.a[1] == kIrqlInterrupt ? "ISR" : e.a[1] == kIrqlDispatch ? "DPC" : e.a[1] == 0 ? "passive" : "work",
-                          "\",\"cat\":\"vp\",\"args\":{\"irql\":", e.a[1], "}}"));
+                          ",\"name\":\"",
+                          irql == kIrqlInterrupt ? "ISR" : irql == kIrqlDispatch ? "DPC" : irql == 0 ? "passive" : "work",
+                          named ? "\"}" : absl::StrCat("\",\"args\":{\"irql\":", irql, "}}")));
         break;
+      }
       case Type::kRing:
-        line(absl::StrCat("{\"ph\":\"C\",", where, ",\"name\":", Quote(rings_[e.a[0]].name),
-                          ",\"cat\":\"ring\",\"args\":{\"bytes\":", static_cast<int64_t>(e.a[1]), "}}"));
+        line(absl::StrCat("{\"ph\":\"C\",\"pid\":", e.pid, ",\"ts\":", Micros(e.ts_ns),
+                          ",\"name\":", Quote(rings_[e.a[0]].name), ",\"args\":{\"bytes\":",
+                          static_cast<int64_t>(e.a[1]), "}}"));
         break;
       case Type::kFlowStart:
-        line(absl::StrCat("{\"ph\":\"s\",", where, ",\"name\":\"packet\",\"cat\":\"packet\",\"id\":", e.a[0],
-                          ",\"args\":{\"channel\":", Hex64(e.a[1]), ",\"trans_id\":", e.a[2],
-                          ",\"bytes\":", e.a[3], "}}"));
-        break;
-      case Type::kFlowStep:
-        line(absl::StrCat("{\"ph\":\"t\",", where, ",\"name\":\"packet\",\"cat\":\"packet\",\"id\":", e.a[0], "}"));
-        break;
-      case Type::kFlowEnd:
-        line(absl::StrCat("{\"ph\":\"f\",\"bp\":\"e\",", where,
-                          ",\"name\":\"packet\",\"cat\":\"packet\",\"id\":", e.a[0],
-                          ",\"args\":{\"status\":", absl::StrFormat("\"0x%08x\"", static_cast<uint32_t>(e.a[1])),
+        line(absl::StrCat("{\"ph\":\"s\",", where, ",\"name\":\"packet\",\"id\":", e.a[0],
+                          ",\"args\":{\"ch\":", ChannelName(e.a[1]), ",\"trans\":", e.a[2], ",\"bytes\":", e.a[3],
                           "}}"));
         break;
+      case Type::kFlowStep:
+        line(absl::StrCat("{\"ph\":\"t\",", where, ",\"name\":\"packet\",\"id\":", e.a[0], "}"));
+        break;
+      case Type::kFlowEnd:
+        line(absl::StrCat("{\"ph\":\"f\",\"bp\":\"e\",", where, ",\"name\":\"packet\",\"id\":", e.a[0],
+                          e.a[1] == 0 ? std::string("}")
+                                      : absl::StrFormat(",\"args\":{\"status\":\"0x%08x\"}}",
+                                                        static_cast<uint32_t>(e.a[1]))));
+        break;
       case Type::kDeliver:
-        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"t\",", where,
-                          ",\"name\":\"ProcessPacket\",\"cat\":\"packet\",\"args\":{\"channel\":", Hex64(e.a[0]),
-                          ",\"relid\":", e.a[3] & 0xFFFFFFFF, ",\"trans_id\":", e.a[1], ",\"bytes\":", e.a[2],
-                          ",\"passive\":", (e.a[3] >> 32) != 0 ? "true" : "false", "}}"));
+        line(absl::StrCat("{\"ph\":\"i\",", where, ",\"name\":\"ProcessPacket\",\"args\":{\"ch\":",
+                          ChannelName(e.a[0]), ",\"trans\":", e.a[1], ",\"bytes\":", e.a[2],
+                          e.a[3] != 0 ? ",\"passive\":true}}" : "}}"));
         break;
       case Type::kInterrupt:
-        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"t\",", where,
-                          ",\"name\":\"interrupt\",\"cat\":\"synic\",\"args\":{\"sint\":", e.a[0], "}}"));
+        line(absl::StrCat("{\"ph\":\"i\",", where, ",\"name\":\"interrupt\",\"args\":{\"sint\":", e.a[0],
+                          "}}"));
         break;
       case Type::kBatchEnd:
-        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"t\",", where,
-                          ",\"name\":\"batch end\",\"cat\":\"packet\",\"args\":{\"channel\":", Hex64(e.a[0]),
-                          ",\"packets\":", e.a[1], "}}"));
+        line(absl::StrCat("{\"ph\":\"i\",", where, ",\"name\":\"batch end\",\"args\":{\"ch\":",
+                          ChannelName(e.a[0]), ",\"packets\":", e.a[1], "}}"));
         break;
       case Type::kFault: {
         const size_t kind = static_cast<size_t>(e.a[0]);
         const std::string name =
             kind < faults::Catalogue().size() ? faults::Catalogue()[kind].name : absl::StrCat("fault ", kind);
         line(absl::StrCat("{\"ph\":\"i\",\"s\":\"p\",", where, ",\"name\":", Quote(absl::StrCat("fault: ", name)),
-                          ",\"cat\":\"fault\",\"args\":{\"injection\":", e.a[1], ",\"trans_id\":", e.a[2],
-                          ",\"detail\":", e.a[3], "}}"));
+                          ",\"args\":{\"injection\":", e.a[1], ",\"trans\":", e.a[2], ",\"detail\":", e.a[3],
+                          "}}"));
         break;
       }
       case Type::kStuck:
-        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"g\",", where,
-                          ",\"name\":\"stuck\",\"cat\":\"fault\",\"args\":{\"idle_ns\":", e.a[0],
-                          ",\"open_sends\":", e.a[1], "}}"));
+        line(absl::StrCat("{\"ph\":\"i\",\"s\":\"g\",", where, ",\"name\":\"stuck\",\"args\":{\"idle_ns\":",
+                          e.a[0], ",\"open_sends\":", e.a[1], "}}"));
         break;
       case Type::kDropped:
         break;
@@ -293,11 +319,15 @@ std::string TimelineWriter::ToJson() const {
   return out;
 }
 
+std::string TimelineWriter::ToFileContents(absl::string_view path) const {
+  return IsGzipPath(path) ? GzipCompress(ToJson()) : ToJson();
+}
+
 absl::Status TimelineWriter::WriteFile(const std::string& path) const {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   if (!file) return absl::UnavailableError(absl::StrCat("timeline ", path, ": cannot open for writing"));
-  const std::string json = ToJson();
-  file.write(json.data(), static_cast<std::streamsize>(json.size()));
+  const std::string contents = ToFileContents(path);
+  file.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   file.close();
   if (!file) return absl::DataLossError(absl::StrCat("timeline ", path, ": write failed"));
   return absl::OkStatus();

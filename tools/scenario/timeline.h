@@ -2,30 +2,40 @@
 //
 // A timeline of a run for a person to look at: a trace sink that turns the
 // run's records into a Chrome trace-event file (the "JSON Object Format":
-// {"traceEvents": [...], "displayTimeUnit": "ns", "otherData": {...}}),
-// which chrome://tracing and ui.perfetto.dev open. It shows a batch form:
+// {"displayTimeUnit": "ns", "otherData": {...}, "traceEvents": [...]}),
+// which chrome://tracing and ui.perfetto.dev open, plain or gzip-compressed
+// (a path ending in ".gz"). It shows a batch form:
 //
-//   process = partition ("root" for 0, "guest N"), thread = VP ("VP n");
-//   "X" slices    one per VP work item (fabric kVpWorkEnd): "DPC" at
-//                 DISPATCH, "passive" at PASSIVE;
+//   process = partition ("root" for 0, "guest N"), thread = VP ("VP n"),
+//   each named once by "M" metadata events;
+//   "X" slices    one per VP work item (fabric kVpWorkEnd): "ISR" at
+//                 interrupt level, "DPC" at DISPATCH, "passive" at PASSIVE
+//                 ("work" with its irql otherwise);
 //   "C" counters  ring occupancy in bytes per channel and direction,
-//                 "ring g<guest>/r<relid> guest->host" (kRingWrite adds the
+//                 "ring r<relid> to host" / "to guest" (kRingWrite adds the
 //                 packet's ring footprint, kRingRead takes it away), in the
 //                 guest's process, since the ring lives in guest memory;
 //   flows         one per transaction, keyed by (channel handle, trans id):
 //                 "s" at VmbPacketSend* (KMCL 0x0205), "t" at the peer's
 //                 ProcessPacket (0x0202) when the peer's handle is known,
 //                 "f" (binding to the enclosing slice) when the transaction
-//                 finishes (0x0203). A send without WAIT can finish at a
-//                 local time before its delivery; its step is then left out,
-//                 as viewers drop a step after the end;
+//                 finishes (0x0203), with its NTSTATUS when not success.
+//                 A send without WAIT can finish at a local time before its
+//                 delivery; its step is then left out, as viewers drop a
+//                 step after the end;
 //   "i" instants  ProcessPacket deliveries, SINT interrupts (kInterrupt) and
 //                 KMCL drain-batch ends (0x0206).
+// A channel is named "g<guest>/r<relid>" in arguments ("ch"), as relids
+// repeat across guests; "trans" is the transaction id.
 //
-// Times are microseconds printed from integer nanoseconds ("12.345"), so
-// nothing is lost to float formatting. The output is deterministic: events
-// are ordered by time, ties in the order their records arrived, and nothing
-// comes from a pointer or an unordered container.
+// The file is compact (about 80 bytes an event on the library's scenarios;
+// README, `--timeline`): one event a line and no other whitespace, no "cat",
+// no argument the name already says, the default instant scope left out.
+// Times are microseconds printed from integer nanoseconds with only the
+// digits needed ("12.345", "12.3", "12"), so nothing is lost to float
+// formatting. The output is deterministic: events are ordered by time, ties
+// in the order their records arrived, and nothing comes from a pointer or an
+// unordered container.
 //
 // Simplifications, on purpose:
 //   * Fabric ring records on the host side do not name the guest. The ring
@@ -56,6 +66,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "sim/core/trace.h"
 
 namespace vmbsim::scenario {
@@ -83,8 +94,12 @@ class TimelineWriter : public sim::TraceSink {
 
   // The whole file. Call after the run; may be called more than once.
   std::string ToJson() const;
-  // Writes ToJson() to `path`, replacing it. Returns Unavailable if the file
-  // cannot be opened and DataLoss if writing it fails; both name the path.
+  // The bytes of the file at `path`: ToJson(), gzip-compressed when `path`
+  // ends in ".gz".
+  std::string ToFileContents(absl::string_view path) const;
+  // Writes ToFileContents(path) to `path`, replacing it. Returns Unavailable
+  // if the file cannot be opened and DataLoss if writing it fails; both name
+  // the path.
   absl::Status WriteFile(const std::string& path) const;
 
   uint64_t event_count() const { return events_.size(); }
@@ -94,12 +109,12 @@ class TimelineWriter : public sim::TraceSink {
   enum class Type : uint8_t {
     kSlice,       // a = {duration ns, irql}.
     kRing,        // a = {ring index, occupancy bytes (int64 bits)}.
-    kFlowStart,   // a = {flow id, channel handle, trans id, bytes}.
+    kFlowStart,   // a = {flow id, guest << 32 | relid, trans id, bytes}.
     kFlowStep,    // a = {flow id}.
     kFlowEnd,     // a = {flow id, NTSTATUS}.
-    kDeliver,     // a = {channel handle, trans id, bytes, relid | passive << 32}.
+    kDeliver,     // a = {guest << 32 | relid, trans id, bytes, passive}.
     kInterrupt,   // a = {sint}.
-    kBatchEnd,    // a = {channel handle, packets}.
+    kBatchEnd,    // a = {guest << 32 | relid, packets}.
     kFault,       // A fault fired: a = {fault kind, injection index, trans id, detail}.
     kStuck,       // Liveness gave up: a = {ns without progress, open sends}.
     kDropped,     // A flow step that fell after its flow's end; not written.

@@ -1,6 +1,7 @@
 // Goal: the timeline is a valid Chrome trace-event file that draws what the
 // records say: VP slices, ring occupancy counters, a transaction's flow from
-// send through delivery to finish, instants; and it stops at its bound.
+// send through delivery to finish, instants; it stops at its bound, and its
+// gzip form holds exactly the same text.
 // Method: feed hand-made records for one echoed packet straight into the sink,
 // parse the output back with nlohmann/json and look for each event.
 
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 #include "kmcl/trace_kinds.h"
 #include "nlohmann/json.hpp"
@@ -21,6 +23,7 @@
 #include "sim/core/trace.h"
 #include "sim/fabric/trace_kinds.h"
 #include "tools/faults/catalogue.h"
+#include "tools/scenario/gzip.h"
 
 namespace vmbsim::scenario {
 namespace {
@@ -133,7 +136,9 @@ TEST(TimelineTest, DrawsVpWorkSlices) {
   EXPECT_EQ(slices[0]["tid"], 0);
   EXPECT_DOUBLE_EQ(slices[0]["ts"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(slices[0]["dur"].get<double>(), 2.001);
-  EXPECT_NE(json.find("\"ts\":1.000,\"dur\":2.001"), std::string::npos);  // Exact, from integers.
+  EXPECT_NE(json.find("\"ts\":1,\"dur\":2.001"), std::string::npos);  // Exact, from integers, no spare zeros.
+  EXPECT_FALSE(slices[0].contains("args"));  // The name says the IRQL.
+  EXPECT_FALSE(slices[0].contains("cat"));
   EXPECT_EQ(slices[1]["pid"], 0);
   EXPECT_DOUBLE_EQ(slices[1]["ts"].get<double>(), 2.1);
   EXPECT_EQ(slices[3]["name"], "passive");
@@ -154,14 +159,15 @@ TEST(TimelineTest, CountsRingOccupancyPerDirection) {
   FeedEcho(&timeline);
   const nlohmann::json doc = Parse(timeline.ToJson());
   std::vector<int64_t> to_host;
-  for (const nlohmann::json& c : EventsNamed(doc, "ring g1/r3 guest->host")) {
+  for (const nlohmann::json& c : EventsNamed(doc, "ring r3 to host")) {
     EXPECT_EQ(c["ph"], "C");
     EXPECT_EQ(c["pid"], 1);
+    EXPECT_FALSE(c.contains("tid"));  // A counter belongs to the process.
     to_host.push_back(c["args"]["bytes"].get<int64_t>());
   }
   EXPECT_EQ(to_host, (std::vector<int64_t>{128, 0}));
   std::vector<int64_t> to_guest;
-  for (const nlohmann::json& c : EventsNamed(doc, "ring g1/r3 host->guest")) {
+  for (const nlohmann::json& c : EventsNamed(doc, "ring r3 to guest")) {
     to_guest.push_back(c["args"]["bytes"].get<int64_t>());
   }
   EXPECT_EQ(to_guest, (std::vector<int64_t>{96, 0}));
@@ -176,10 +182,12 @@ TEST(TimelineTest, HostSideRingsTakeTheGuestFromKmclRecords) {
   timeline.OnRecord(Record(200, TraceKind(FabricTraceKind::kRingWrite), 0, 0, 5, 0, 1, 64));
   timeline.OnRecord(Record(300, TraceKind(FabricTraceKind::kRingWrite), 0, 0, 9, 0, 1, 64));
   const nlohmann::json doc = Parse(timeline.ToJson());
-  const std::vector<nlohmann::json> g2 = EventsNamed(doc, "ring g2/r5 host->guest");
-  ASSERT_EQ(g2.size(), 1u);
-  EXPECT_EQ(g2[0]["pid"], 2);
-  EXPECT_EQ(EventsNamed(doc, "ring g1/r9 host->guest").size(), 1u);
+  const std::vector<nlohmann::json> r5 = EventsNamed(doc, "ring r5 to guest");
+  ASSERT_EQ(r5.size(), 1u);
+  EXPECT_EQ(r5[0]["pid"], 2);
+  const std::vector<nlohmann::json> r9 = EventsNamed(doc, "ring r9 to guest");
+  ASSERT_EQ(r9.size(), 1u);
+  EXPECT_EQ(r9[0]["pid"], 1);
 }
 
 // Goal: a transaction is one flow: "s" at the send on the guest, "t" at the
@@ -198,19 +206,29 @@ TEST(TimelineTest, DrawsATransactionAsAFlow) {
   EXPECT_EQ(starts[0]["id"], ends[0]["id"]);
   for (const nlohmann::json* e : {&starts[0], &steps[0], &ends[0]}) {
     EXPECT_EQ((*e)["name"], "packet");
-    EXPECT_EQ((*e)["cat"], "packet");
   }
   EXPECT_EQ(starts[0]["pid"], 1);
   EXPECT_DOUBLE_EQ(starts[0]["ts"].get<double>(), 1.5);
-  EXPECT_EQ(starts[0]["args"]["trans_id"], 7);
-  EXPECT_EQ(starts[0]["args"]["channel"], "0x8001000000000002");
+  EXPECT_EQ(starts[0]["args"]["trans"], 7);
+  EXPECT_EQ(starts[0]["args"]["ch"], "g1/r3");
+  EXPECT_EQ(starts[0]["args"]["bytes"], 64);
   EXPECT_EQ(steps[0]["pid"], 0);
   EXPECT_EQ(steps[0]["tid"], 1);
   EXPECT_DOUBLE_EQ(steps[0]["ts"].get<double>(), 2.3);
   EXPECT_EQ(ends[0]["bp"], "e");
   EXPECT_EQ(ends[0]["pid"], 1);
   EXPECT_DOUBLE_EQ(ends[0]["ts"].get<double>(), 5.2);
-  EXPECT_EQ(ends[0]["args"]["status"], "0x00000000");
+  EXPECT_FALSE(ends[0].contains("args"));  // Success says nothing.
+}
+
+// Goal: a transaction that fails shows its NTSTATUS at the flow's end.
+TEST(TimelineTest, AFailedFlowEndCarriesItsStatus) {
+  TimelineWriter timeline;
+  timeline.OnRecord(Record(1000, kmcl::kKmclSendTraceKind, 1, 0, 3, kGuestHandle, 9, 64, 1));
+  timeline.OnRecord(Record(2000, kmcl::kKmclFinishTraceKind, 1, 0, 3, kGuestHandle, 9, 0xC0000120u, 1));
+  const std::vector<nlohmann::json> ends = EventsWithPhase(Parse(timeline.ToJson()), "f");
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0]["args"]["status"], "0xc0000120");
 }
 
 // Goal: a send without WAIT finishes at ring entry; when that finish is
@@ -238,13 +256,15 @@ TEST(TimelineTest, MarksDeliveriesInterruptsAndBatchEnds) {
   EXPECT_EQ(instants[0]["name"], "interrupt");
   EXPECT_EQ(instants[0]["args"]["sint"], 2);
   EXPECT_EQ(instants[1]["name"], "ProcessPacket");
-  EXPECT_EQ(instants[1]["args"]["relid"], 3);
-  EXPECT_EQ(instants[1]["args"]["trans_id"], 7);
-  EXPECT_EQ(instants[1]["args"]["passive"], false);
+  EXPECT_EQ(instants[1]["args"]["ch"], "g1/r3");
+  EXPECT_EQ(instants[1]["args"]["trans"], 7);
+  EXPECT_EQ(instants[1]["args"]["bytes"], 64);
+  EXPECT_FALSE(instants[1]["args"].contains("passive"));  // Only a PASSIVE delivery says so.
   EXPECT_EQ(instants[2]["name"], "batch end");
   EXPECT_EQ(instants[2]["args"]["packets"], 1);
+  EXPECT_EQ(instants[2]["args"]["ch"], "g1/r3");
   for (const nlohmann::json& i : instants) {
-    EXPECT_EQ(i["s"], "t");
+    EXPECT_FALSE(i.contains("s"));  // Thread scope, the format's default.
     EXPECT_EQ(i["pid"], 0);
     EXPECT_EQ(i["tid"], 1);
   }
@@ -261,10 +281,10 @@ TEST(TimelineTest, MarksFaultsAndStuck) {
   const std::vector<nlohmann::json> instants = EventsWithPhase(doc, "i");
   ASSERT_EQ(instants.size(), 2u);
   EXPECT_EQ(instants[0]["name"], "fault: completion_drop");
-  EXPECT_EQ(instants[0]["cat"], "fault");
+  EXPECT_EQ(instants[0]["s"], "p");
   EXPECT_EQ(instants[0]["pid"], 1);
   EXPECT_EQ(instants[0]["args"]["injection"], 2);
-  EXPECT_EQ(instants[0]["args"]["trans_id"], 17);
+  EXPECT_EQ(instants[0]["args"]["trans"], 17);
   EXPECT_EQ(instants[1]["name"], "stuck");
   EXPECT_EQ(instants[1]["args"]["idle_ns"], 5000);
   EXPECT_EQ(instants[1]["args"]["open_sends"], 4);
@@ -306,6 +326,42 @@ TEST(TimelineTest, IsDeterministicAndWritesTheFile) {
 
   EXPECT_EQ(a.WriteFile(std::string(std::getenv("TEST_TMPDIR")) + "/missing/dir/t.json").code(),
             absl::StatusCode::kUnavailable);
+}
+
+// Goal: microseconds keep every nanosecond and print no spare zeros.
+TEST(TimelineTest, PrintsMicrosecondsWithOnlyTheDigitsNeeded) {
+  TimelineWriter timeline;
+  for (const int64_t ns : {0, 7, 1000, 1200, 1230, 1234, 123456789}) {
+    timeline.OnRecord(Record(ns, TraceKind(FabricTraceKind::kInterrupt), 1, 0, 0, 2));
+  }
+  const std::string json = timeline.ToJson();
+  for (const char* ts : {"\"ts\":0,", "\"ts\":0.007,", "\"ts\":1,", "\"ts\":1.2,", "\"ts\":1.23,", "\"ts\":1.234,",
+                         "\"ts\":123456.789,"}) {
+    EXPECT_NE(json.find(ts), std::string::npos) << ts;
+  }
+}
+
+// Goal: a path ending in ".gz" gets the same text gzip-compressed, smaller,
+// and a plain path gets the text itself.
+TEST(TimelineTest, WritesGzipWhenThePathEndsInGz) {
+  TimelineWriter timeline;
+  for (int i = 0; i < 50; ++i) FeedEcho(&timeline);
+  const std::string json = timeline.ToJson();
+  EXPECT_EQ(timeline.ToFileContents("t.json"), json);
+  const std::string gz = timeline.ToFileContents("t.json.gz");
+  ASSERT_GE(gz.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(gz[0]), 0x1f);  // The gzip magic (RFC 1952).
+  EXPECT_EQ(static_cast<unsigned char>(gz[1]), 0x8b);
+  EXPECT_LT(gz.size() * 4, json.size());
+
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/timeline.json.gz";
+  ASSERT_TRUE(timeline.WriteFile(path).ok());
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  absl::StatusOr<std::string> text = GzipDecompress(bytes.str());
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, json);
 }
 
 }  // namespace
