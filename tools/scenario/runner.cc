@@ -1018,7 +1018,12 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   for (bool host_side : {false, true}) {
     for (Built& b : built) {
       DriverInstance* instance = host_side ? b.host : b.guest;
-      if (instance == nullptr || (host_side ? b.host_stopped : b.guest_stopped)) continue;
+      bool& stopped = host_side ? b.host_stopped : b.guest_stopped;
+      if (instance == nullptr || stopped) continue;
+      // Marked first: a stop the scenario scheduled for later (guest_stop_ns
+      // beyond a time limit) may come due during this teardown's run, and
+      // must find the driver gone rather than destroy it a second time.
+      stopped = true;
       runtime->RunPassive(host_side ? 0 : b.spec->guest, 0, [instance] { instance->Destroy(); });
     }
     simulator->Run(sim::RunLimits{.end_time = simulator->Now() + SimDuration::Seconds(10), .events_max = 50'000'000});
