@@ -1509,7 +1509,10 @@ void Runtime::TStop(Channel& ch, const char* teardown) {
         .IgnoreError();
     for (uint64_t handle : completions_.HandlesInIssueOrder()) {
       absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
-      if (inc.ok() && (*inc)->channel == ch.handle) RetireIncoming(**inc);
+      if (inc.ok() && (*inc)->channel == ch.handle) {
+        retired_by_close_.insert(handle);
+        RetireIncoming(**inc);
+      }
     }
   }
 }

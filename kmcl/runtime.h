@@ -743,6 +743,12 @@ class Runtime {
   HandleTable<Channel> channels_;
   HandleTable<Packet> packets_;
   HandleTable<Incoming> completions_;
+  // Handle values of incoming packets a close retired uncompleted
+  // (force_retire_after): a later completion of one is
+  // Rule::kCompletionAfterClose, not a double completion. Handle values are
+  // never reused (generation counters), so the set only grows, by what
+  // forced teardowns retire.
+  std::set<uint64_t> retired_by_close_;
   std::map<uintptr_t, std::unique_ptr<Packet>> caller_packets_;  // VmbPacketInitialize storage.
   std::map<std::pair<uint16_t, uint32_t>, Channel*> server_by_relid_;
   std::map<std::pair<uint16_t, uint32_t>, Channel*> client_by_relid_;
