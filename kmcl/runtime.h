@@ -131,6 +131,11 @@ struct ChannelPolicy {
   // after unmasking its interrupt.
   bool host_skips_recheck = false;
   bool guest_skips_recheck = false;
+  // Server: a deliberately buggy reader (pending_send_buggy): that endpoint
+  // never signals its blocked peer when a read frees the space the peer's
+  // pending_send_sz asks for.
+  bool host_ignores_pending_send = false;
+  bool guest_ignores_pending_send = false;
   // Server: each endpoint's writer policy and reader discipline.
   EndpointPolicy host_end;
   EndpointPolicy guest_end;

@@ -584,6 +584,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       policy.host_target_vp = b.spec->host_target_vp;
       policy.host_skips_recheck = b.spec->lost_wakeup_bug == "host";
       policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";
+      policy.host_ignores_pending_send = b.spec->pending_send_bug == "host";
+      policy.guest_ignores_pending_send = b.spec->pending_send_bug == "guest";
       policy.host_end = EndpointPolicyOf(b.spec->host_writer_policy, b.spec->host_reader);
       policy.guest_end = EndpointPolicyOf(b.spec->guest_writer_policy, b.spec->guest_reader);
       policy.early_signal_drop = spec.fabric.guests[b.spec->guest - 1].early_signal == "drop";
