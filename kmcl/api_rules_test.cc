@@ -765,6 +765,26 @@ TEST_F(ForceRetireTest, PacketNotCompletedAtCloseIsRetiredAfterTheTimeoutAndTheC
   EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
 }
 
+// The driver completes the retired packet after all: completion_after_close
+// (not double_completion: the driver completed it once), and nothing is sent.
+TEST_F(ForceRetireTest, ACompletionAfterTheCloseRetiredThePacketIsNamed) {
+  server_.hold = true;
+  Open();
+  SendFromGuest(1, 16);
+  world_.Run();
+  ASSERT_EQ(server_.held.size(), 1u);
+  world_.OnGuest([this] { VmbChannelDisable(client_.channel); });
+  world_.Run();
+  ASSERT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 1u);
+  world_.OnHost([this] { VmbChannelPacketComplete(server_.held[0], nullptr, 0); });
+  world_.Run();
+  EXPECT_EQ(Findings(Rule::kCompletionAfterClose), 1u);
+  EXPECT_EQ(Findings(Rule::kDoubleCompletion), 0u);
+  const Finding& finding = world_.runtime().verifier().findings().back();
+  EXPECT_EQ(finding.rule, Rule::kCompletionAfterClose);
+  EXPECT_EQ(finding.status, STATUS_INVALID_HANDLE);
+}
+
 TEST_F(RulesTest, BlockingCallsAtDispatchAreFindingsAndReturnAtOnce) {
   bool pause_returned = false;
   server_.on_packet = [&](VMBPACKETCOMPLETION packet, const uint8_t*, UINT32, UINT32) {

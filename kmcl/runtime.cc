@@ -166,6 +166,8 @@ Runtime::Runtime(fabric::Fabric* fabric, RuntimeOptions options)
         if (ch == nullptr) return;
         if (ch->policy.guest_skips_recheck) guest_end->recheck_after_unmask = false;
         if (ch->policy.host_skips_recheck) host_end->recheck_after_unmask = false;
+        if (ch->policy.guest_ignores_pending_send) guest_end->signal_blocked_writer = false;
+        if (ch->policy.host_ignores_pending_send) host_end->signal_blocked_writer = false;
         ApplyEndpointPolicy(ch->policy.guest_end, guest_end);
         ApplyEndpointPolicy(ch->policy.host_end, host_end);
       });
@@ -1561,7 +1563,10 @@ void Runtime::TStop(Channel& ch, const char* teardown) {
         .IgnoreError();
     for (uint64_t handle : completions_.HandlesInIssueOrder()) {
       absl::StatusOr<Incoming*> inc = completions_.Lookup(handle);
-      if (inc.ok() && (*inc)->channel == ch.handle) RetireIncoming(**inc);
+      if (inc.ok() && (*inc)->channel == ch.handle) {
+        retired_by_close_.insert(handle);
+        RetireIncoming(**inc);
+      }
     }
   }
 }

@@ -132,6 +132,11 @@ struct ChannelPolicy {
   // after unmasking its interrupt.
   bool host_skips_recheck = false;
   bool guest_skips_recheck = false;
+  // Server: a deliberately buggy reader (pending_send_buggy): that endpoint
+  // never signals its blocked peer when a read frees the space the peer's
+  // pending_send_sz asks for.
+  bool host_ignores_pending_send = false;
+  bool guest_ignores_pending_send = false;
   // Server: each endpoint's writer policy and reader discipline.
   EndpointPolicy host_end;
   EndpointPolicy guest_end;
@@ -758,6 +763,12 @@ class Runtime {
   HandleTable<Channel> channels_;
   HandleTable<Packet> packets_;
   HandleTable<Incoming> completions_;
+  // Handle values of incoming packets a close retired uncompleted
+  // (force_retire_after): a later completion of one is
+  // Rule::kCompletionAfterClose, not a double completion. Handle values are
+  // never reused (generation counters), so the set only grows, by what
+  // forced teardowns retire.
+  std::set<uint64_t> retired_by_close_;
   std::map<uintptr_t, std::unique_ptr<Packet>> caller_packets_;  // VmbPacketInitialize storage.
   std::map<std::pair<uint16_t, uint32_t>, Channel*> server_by_relid_;
   std::map<std::pair<uint16_t, uint32_t>, Channel*> client_by_relid_;

@@ -384,6 +384,11 @@ absl::StatusOr<Runtime::Incoming*> Runtime::FindIncoming(VMBPACKETCOMPLETION han
     ChargeCall();
     return *found;
   }
+  if (retired_by_close_.count(value) != 0) {
+    return Report(context_.channel, function, Rule::kCompletionAfterClose, STATUS_INVALID_HANDLE,
+                  "the packet's channel was closed and the close retired the packet uncompleted; this "
+                  "completion is for a transaction the peer no longer has");
+  }
   if (completions_.Classify(value) == HandleState::kStale) {
     return Report(context_.channel, function, Rule::kDoubleCompletion, STATUS_INVALID_HANDLE,
                   "the packet was already completed or failed");

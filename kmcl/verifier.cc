@@ -66,6 +66,8 @@ const char* RuleName(Rule rule) {
       return "interrupt_latency_outside_open";
     case Rule::kCallInWrongState:
       return "call_in_wrong_state";
+    case Rule::kCompletionAfterClose:
+      return "completion_after_close";
   }
   return "unknown_rule";
 }

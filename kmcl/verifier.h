@@ -31,6 +31,8 @@
 //                                                 kSyncRequestWaitOnServer
 //   §7.6.10 an Initialize'd packet has a completion routine before its send
 //                                              -> kSendWithoutCompletionRoutine
+//   §7.3, §7.7 no completion of a packet the close already retired
+//                                              -> kCompletionAfterClose
 // §7.6.3 (no ProcessPacket between Suspend and Started) and the second half
 // of §7.6.4 (Pause/Disable return only after every completion) are
 // obligations of vmbsim's own KMCL implementation, not of the driver: a
@@ -145,9 +147,15 @@ enum class Rule : uint16_t {
   // Enable, GPADL calls outside Opened..Closed (G24), Map/Unmap on a channel
   // that is not open, save/restore outside their windows (G12).
   kCallInWrongState = 19,
+  // A packet completed after its channel's close or rescind retired it: the
+  // teardown gave up waiting (force_retire_after) and the driver's
+  // completion came later, for a transaction the peer no longer has
+  // (§7.3 T-stop, §7.7: a server retires its outstanding transactions in
+  // EvtChannelSuspend). STATUS_INVALID_HANDLE; nothing is sent.
+  kCompletionAfterClose = 20,
 };
 
-inline constexpr size_t kRuleCount = 19;
+inline constexpr size_t kRuleCount = 20;
 
 // Every rule, in number order.
 inline constexpr std::array<Rule, kRuleCount> kAllRules = {
@@ -160,7 +168,7 @@ inline constexpr std::array<Rule, kRuleCount> kAllRules = {
     Rule::kBlockingCallAtDispatch,       Rule::kIrqlViolation,
     Rule::kSyncRequestInStarted,         Rule::kSyncRequestWaitOnServer,
     Rule::kGpadlNotDeletedAtClose,       Rule::kInterruptLatencyOutsideOpen,
-    Rule::kCallInWrongState,
+    Rule::kCallInWrongState,             Rule::kCompletionAfterClose,
 };
 
 enum class Severity {

@@ -86,6 +86,7 @@ TEST(VerifierTest, EveryRuleHasAUniqueSnakeCaseName) {
   EXPECT_STREQ(RuleName(Rule::kGpadlNotDeletedAtClose), "gpadl_not_deleted_at_close");
   EXPECT_STREQ(RuleName(Rule::kInterruptLatencyOutsideOpen), "interrupt_latency_outside_open");
   EXPECT_STREQ(RuleName(Rule::kCallInWrongState), "call_in_wrong_state");
+  EXPECT_STREQ(RuleName(Rule::kCompletionAfterClose), "completion_after_close");
 
   std::set<std::string> names;
   for (size_t i = 0; i < kAllRules.size(); ++i) {

@@ -5,6 +5,8 @@
 #
 # Usage: swarm_library_test.sh VMBSIM SEEDS BUGGY_SEEDS
 # (BUGGY_SEEDS: the range for buggy samples that need a rarer fault to show.)
+# Each buggy sample is also run with its bug turned off, over the same seeds:
+# the correct driver must not fail.
 set -uo pipefail
 vmbsim=$1
 seeds=$2
@@ -48,6 +50,29 @@ grep -q 'findings double_completion' "$work/twice" || fail "the double completio
   --set channels.0.host_driver.params.bug_complete_twice=false >"$work/twice_fixed" 2>/dev/null
 code=$?
 [[ $code == 0 ]] || { fail "complete_twice_buggy without its bug failed (exit $code)"; sed 's/^/  | /' "$work/twice_fixed"; }
+
+# found NAME SEEDS SIGNATURE FIX: swarm finds NAME in SEEDS with a failure
+# whose signature contains SIGNATURE, and the same seeds pass with the
+# override FIX (the correct driver).
+found() {
+  local name=$1 range=$2 signature=$3 fix=$4
+  "$vmbsim" swarm "$name" --seeds "$range" --jobs 2 >"$work/$name" 2>/dev/null
+  code=$?
+  [[ $code == 1 ]] || fail "$name was not found in seeds $range (exit $code)"
+  grep -qF -- "$signature" "$work/$name" || { fail "$name: no failure with '$signature'"; sed 's/^/  | /' "$work/$name"; }
+  "$vmbsim" swarm "$name" --seeds "$range" --jobs 2 --set "$fix" >"$work/$name.fixed" 2>/dev/null
+  code=$?
+  [[ $code == 0 ]] || { fail "$name with $fix failed (exit $code)"; sed 's/^/  | /' "$work/$name.fixed"; }
+}
+# A close bounded to 10 us that overlaps back-end requests (first at seed 58).
+found complete_after_close_buggy "$buggy_seeds" 'findings completion_after_close' \
+  channels.0.host_driver.params.bug_complete_after_close=false
+# A fault that holds the host back fills the ring (first at seed 4).
+found pending_send_buggy "$seeds" 'exit 4; failed no_lost_packets,exactly_once; stuck: no channel holds unread data' \
+  channels.0.pending_send_bug=none
+# The greetings' doorbell is dropped at every seed.
+found early_signal_buggy "$seeds" 'stuck: guest reader idle with unread data, unmasked' \
+  channels.0.unstick_timer_ns=1000000
 
 if [[ $failures != 0 ]]; then
   echo "$failures failure(s)"

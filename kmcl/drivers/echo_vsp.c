@@ -161,6 +161,8 @@ static BOOLEAN EchoSubmitToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet
    the back-end's return completes them again. */
 static VOID EchoCompleteBackendRequests(ECHO_CHANNEL* ech) {
   ECHO_VSP* vsp = ech->Vsp;
+  /* Config.BugCompleteAfterClose: (deliberately) left to the back-end. */
+  if (vsp->Config.BugCompleteAfterClose) return;
   for (ECHO_VSP_REQUEST* r = ech->BackendHead; r != NULL; r = r->Next) {
     if (r->Completed) continue;
     if (!vsp->Config.BugCompleteTwice) r->Completed = TRUE;

@@ -100,6 +100,15 @@ typedef struct _ECHO_VSP_CONFIG {
      suspend while requests are in the back-end shows it, i.e. a rescind
      during I/O; a run without one never does. FALSE in every correct use. */
   BOOLEAN BugCompleteTwice;
+  /* A deliberate bug, for fault-injection campaigns to find: TRUE makes a
+     suspend leave the requests still in the back-end alone instead of
+     completing them, so each is completed when the back-end returns it, even
+     after the close has gone on without it. Under KMCL's default teardown the
+     close waits for those completions and nothing is wrong; with a bounded
+     teardown (force_retire_after) the close retires them first
+     (packet_not_completed_at_close) and the late completion is refused
+     (KMCL's verifier: completion_after_close). FALSE in every correct use. */
+  BOOLEAN BugCompleteAfterClose;
 } ECHO_VSP_CONFIG;
 
 /* The primary plus at most 127 sub-channels. */

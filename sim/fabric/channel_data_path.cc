@@ -513,7 +513,7 @@ void ChannelDataPath::StepCommitRead() {
   if (last_batch_count_ > 0) {
     Trace(TraceKind(FabricTraceKind::kRingCommitRead), reader_.committed_read_index(), signal_writer);
   }
-  if (signal_writer) Ring();
+  if (signal_writer && options_.signal_blocked_writer) Ring();
   // A writer that publishes no pending send size re-checks for room after
   // reading its peer's packets (the completions that freed it).
   if (options_.writer_policy == WriterPolicy::kNone && last_batch_count_ > 0 && writer_blocked()) {

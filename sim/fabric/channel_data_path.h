@@ -50,7 +50,9 @@
 // Two switches remove a re-check on purpose (a deliberately buggy driver for
 // the lost-wake-up scenarios): `recheck_after_unmask` and
 // `recheck_after_pending_send`. With either off, some interleavings strand
-// data or a blocked writer, which is what the tests and scenarios show.
+// data or a blocked writer, which is what the tests and scenarios show. A
+// third, `signal_blocked_writer`, makes a reader that ignores its peer's
+// pending_send_sz (pending_send_buggy).
 //
 // The layer above can hold packets in the ring: an accept gate is asked
 // before each packet is taken; when it says no, the batch ends, the read
@@ -152,6 +154,10 @@ struct DataPathOptions {
   // pending send size; turning either off models a buggy driver.
   bool recheck_after_unmask = true;
   bool recheck_after_pending_send = true;
+  // The correct reader rings the writer's doorbell when a read frees the
+  // space its published pending_send_sz asks for; false models a buggy
+  // reader that ignores pending_send_sz (its blocked writer waits forever).
+  bool signal_blocked_writer = true;
   // What this endpoint publishes when its writes block (WriterPolicy).
   WriterPolicy writer_policy = WriterPolicy::kOpenVmm;
   uint32_t pending_send_fixed_bytes = 0;  // kFixed's size; > 0 then.

@@ -184,6 +184,7 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Opt("guest_transaction_quota", c.guest_transaction_quota)
           .Num("sub_channels", c.sub_channels)
           .Str("lost_wakeup_bug", c.lost_wakeup_bug)
+          .Str("pending_send_bug", c.pending_send_bug)
           .Opt("host_stop_ns", c.host_stop_ns)
           .Opt("guest_stop_ns", c.guest_stop_ns)
           .Str("host_writer_policy", WriterPolicy(c.host_writer_policy))

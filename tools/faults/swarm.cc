@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -147,6 +148,9 @@ absl::StatusOr<ShrinkResult> Shrink(const ScenarioSpec& failing, const RunFn& ru
     ++result.runs;
     absl::StatusOr<scenario::RunReport> report = run(candidate);
     if (!report.ok() || FailureSignature(*report) != result.signature) return false;
+    // Smaller means fewer events: a change that keeps the failure but makes
+    // the run longer (a faster workload that runs further) is not taken.
+    if (report->events > result.events_after) return false;
     result.spec = candidate;
     result.events_after = report->events;
     simulated_ns = report->simulated_ns;
@@ -170,6 +174,36 @@ absl::StatusOr<ShrinkResult> Shrink(const ScenarioSpec& failing, const RunFn& ru
       c.faults.injections[i].trigger.at_ns = at / 2;
       progress |= attempt(c, absl::StrCat("injection ", i, " at_ns ", at, " -> ", at / 2));
     }
+    // A driver's scheduled stop, earlier (halved, else by a quarter): a close
+    // or rescind that must overlap the I/O to fail keeps overlapping it when
+    // it comes sooner, and the work behind it goes. Before the workload
+    // steps, which would otherwise thin the I/O the stop must overlap.
+    for (size_t ch = 0; ch < result.spec.channels.size(); ++ch) {
+      for (const bool host : {false, true}) {
+        const std::optional<int64_t> stop =
+            host ? result.spec.channels[ch].host_stop_ns : result.spec.channels[ch].guest_stop_ns;
+        if (!stop.has_value() || *stop < 2000) continue;
+        for (const int64_t earlier : {*stop / 2, *stop - *stop / 4}) {
+          ScenarioSpec c = result.spec;
+          (host ? c.channels[ch].host_stop_ns : c.channels[ch].guest_stop_ns) = earlier;
+          if (attempt(c, absl::StrCat("channel ", c.channels[ch].name, host ? " host_stop_ns " : " guest_stop_ns ",
+                                      *stop, " -> ", earlier))) {
+            progress = true;
+            break;
+          }
+        }
+      }
+    }
+    // Probability triggers, twice as likely: the fault that causes the
+    // failure comes sooner, and less work runs before it.
+    for (size_t i = 0; i < result.spec.faults.injections.size(); ++i) {
+      const scenario::FaultTriggerSpec& t = result.spec.faults.injections[i].trigger;
+      if (t.kind != "probability" || t.denominator < 2 * t.numerator || t.denominator < 2) continue;
+      ScenarioSpec c = result.spec;
+      c.faults.injections[i].trigger.denominator = t.denominator / 2;
+      progress |= attempt(c, absl::StrCat("injection ", i, " probability ", t.numerator, "/", t.denominator, " -> ",
+                                          t.numerator, "/", t.denominator / 2));
+    }
     // Workload sizes, halved.
     for (size_t w = 0; w < result.spec.workloads.size(); ++w) {
       const uint64_t requests = result.spec.workloads[w].requests;
@@ -188,6 +222,35 @@ absl::StatusOr<ShrinkResult> Shrink(const ScenarioSpec& failing, const RunFn& ru
       if (c.workloads[w].requests < requests) {
         progress |= attempt(c, absl::StrCat("workload ", w, " requests ", requests, " -> ", requests - requests / 4));
       }
+    }
+    // Counts a driver takes as parameters rather than from a workload
+    // (streaming_vsc's packets, sync_client's requests, greetings), halved.
+    static constexpr const char* kCountParams[] = {"packets_per_channel", "requests", "greeting_packets",
+                                                   "early_requests"};
+    for (size_t ch = 0; ch < result.spec.channels.size(); ++ch) {
+      for (const bool host : {false, true}) {
+        for (const char* param : kCountParams) {
+          const scenario::DriverSpec& d =
+              host ? result.spec.channels[ch].host_driver : result.spec.channels[ch].guest_driver;
+          const auto it = d.int_params.find(param);
+          if (it == d.int_params.end() || it->second <= 1) continue;
+          const int64_t count = it->second;
+          ScenarioSpec c = result.spec;
+          (host ? c.channels[ch].host_driver : c.channels[ch].guest_driver).int_params[param] = count / 2;
+          progress |= attempt(c, absl::StrCat("channel ", c.channels[ch].name, host ? " host " : " guest ", param,
+                                              " ", count, " -> ", count / 2));
+        }
+      }
+    }
+    // Open-loop rates, doubled: a failure that needs requests close together
+    // (a full ring) comes sooner, and the halvings above then cut the rest.
+    for (size_t w = 0; w < result.spec.workloads.size(); ++w) {
+      const scenario::ArrivalSpec& a = result.spec.workloads[w].arrival;
+      if (a.kind != "poisson" && a.kind != "fixed_rate" && a.kind != "bursts") continue;
+      if (a.interval_ns < 2) continue;
+      ScenarioSpec c = result.spec;
+      c.workloads[w].arrival.interval_ns = a.interval_ns / 2;
+      progress |= attempt(c, absl::StrCat("workload ", w, " interval_ns ", a.interval_ns, " -> ", a.interval_ns / 2));
     }
     // Closed-loop depth, halved.
     for (size_t w = 0; w < result.spec.workloads.size(); ++w) {
@@ -215,6 +278,19 @@ absl::StatusOr<ShrinkResult> Shrink(const ScenarioSpec& failing, const RunFn& ru
       c.channels[ch].sub_channels /= 2;
       progress |= attempt(c, absl::StrCat("channel ", c.channels[ch].name, " sub-channels halved"));
     }
+    // Liveness threshold, halved: a stuck run is judged sooner (down to 0.1 ms).
+    if (result.spec.faults.stuck_ns.has_value() && *result.spec.faults.stuck_ns >= 200'000) {
+      ScenarioSpec c = result.spec;
+      c.faults.stuck_ns = *result.spec.faults.stuck_ns / 2;
+      progress |= attempt(c, absl::StrCat("stuck_ns ", *result.spec.faults.stuck_ns, " -> ", *c.faults.stuck_ns));
+    }
+  }
+  // The warm-up only shapes the report; without it the time limit below
+  // may go under it.
+  if (result.spec.stop.warmup_ns.has_value()) {
+    ScenarioSpec c = result.spec;
+    c.stop.warmup_ns.reset();
+    attempt(c, "drop the warm-up");
   }
   // Duration, last (a time limit taken early would cut the runs the other
   // steps try): the time the failing run took.
@@ -223,6 +299,23 @@ absl::StatusOr<ShrinkResult> Shrink(const ScenarioSpec& failing, const RunFn& ru
     ScenarioSpec c = result.spec;
     c.stop.time_ns = simulated_ns;
     attempt(c, absl::StrCat("time limit ", limit, " -> ", simulated_ns, " ns"));
+  }
+  // Then bisect the time limit between nothing and what still fails: a
+  // verifier finding is made when it happens, so a run cut just after it
+  // fails the same way with every event behind it left out.
+  if (result.spec.stop.time_ns.has_value()) {
+    int64_t failing_ns = *result.spec.stop.time_ns;
+    int64_t passing_ns = 0;
+    while (failing_ns - passing_ns > std::max<int64_t>(1000, failing_ns / 64) && result.runs < runs_max) {
+      const int64_t mid = passing_ns + (failing_ns - passing_ns) / 2;
+      ScenarioSpec c = result.spec;
+      c.stop.time_ns = mid;
+      if (attempt(c, absl::StrCat("time limit ", failing_ns, " -> ", mid, " ns"))) {
+        failing_ns = mid;
+      } else {
+        passing_ns = mid;
+      }
+    }
   }
   return result;
 }

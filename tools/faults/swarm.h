@@ -12,8 +12,11 @@
 // rules, and for a stuck run the shape of the stuck state.
 //
 // Shrinking (`Shrink`): repeatedly tries smaller variants of a failing
-// scenario (fewer injections, fewer requests, fewer channels, a shorter
-// time limit) and keeps each that still fails with the same signature.
+// scenario (fewer injections, earlier driver stops, likelier probability
+// triggers, fewer requests and driver counts, faster open-loop arrivals, a
+// shallower closed loop, fewer channels, a shorter liveness threshold, then
+// a bisected time limit) and keeps each that still fails with the same
+// signature in no more events.
 
 #ifndef VMBSIM_TOOLS_FAULTS_SWARM_H_
 #define VMBSIM_TOOLS_FAULTS_SWARM_H_

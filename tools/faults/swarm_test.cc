@@ -3,8 +3,10 @@
 // Goal: a swarm variant is a pure function of (scenario, seed) and loads as
 // a scenario; signatures separate passing from failing runs and name a
 // stuck run's cause; shrinking a failing run keeps its signature, cuts its
-// events at least tenfold and writes a scenario that fails on its own.
-// Method: the library's lost wake-up pair, through the runner as a library.
+// events at least tenfold and writes a scenario that fails on its own, for
+// every deliberately buggy library scenario.
+// Method: the library's lost wake-up pair and buggy samples, through the
+// runner as a library.
 
 #include "tools/faults/swarm.h"
 
@@ -85,6 +87,40 @@ TEST(SwarmTest, ShrinkKeepsTheSignatureAndCutsTenfold) {
   EXPECT_EQ(FailureSignature(*replay), result->signature);
   EXPECT_EQ(replay->events, result->events_after);
 }
+
+// Goal: every deliberately buggy library scenario shrinks at least tenfold
+// in events, keeping its signature, to a file that fails alone. Method: the
+// swarm variant of a seed known to fail, shrunk in-process, its JSON loaded
+// back and run.
+struct BuggyCase {
+  const char* scenario;
+  uint64_t seed;  // A swarm seed at which it fails (README, "Fault injection").
+};
+
+class ShrinkBuggyTest : public testing::TestWithParam<BuggyCase> {};
+
+TEST_P(ShrinkBuggyTest, CutsTenfoldAndFailsAlone) {
+  const scenario::ScenarioSpec failing = SwarmVariant(Library(GetParam().scenario), GetParam().seed);
+  absl::StatusOr<ShrinkResult> result = Shrink(failing, RunSpec);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_NE(result->signature, "");
+  EXPECT_GE(result->events_before, 10 * result->events_after)
+      << result->events_before << " -> " << result->events_after << "\n" << ScenarioToJson(result->spec);
+  const scenario::DriverRegistry registry = scenario::DriverRegistry::WithBuiltins();
+  absl::StatusOr<scenario::ScenarioSpec> written =
+      scenario::LoadScenario(ScenarioToJson(result->spec), "shrunk", registry.descriptors());
+  ASSERT_TRUE(written.ok()) << written.status();
+  absl::StatusOr<scenario::RunReport> replay = RunSpec(*written);
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(FailureSignature(*replay), result->signature);
+  EXPECT_EQ(replay->events, result->events_after);
+}
+
+INSTANTIATE_TEST_SUITE_P(Library, ShrinkBuggyTest,
+                         testing::Values(BuggyCase{"lost_wakeup_buggy", 1}, BuggyCase{"complete_twice_buggy", 58},
+                                         BuggyCase{"complete_after_close_buggy", 58},
+                                         BuggyCase{"pending_send_buggy", 4}, BuggyCase{"early_signal_buggy", 1}),
+                         [](const testing::TestParamInfo<BuggyCase>& info) { return std::string(info.param.scenario); });
 
 TEST(SwarmTest, ShrinkRefusesAPassingRun) {
   absl::StatusOr<ShrinkResult> result = Shrink(Library("lost_wakeup_fixed"), RunSpec);

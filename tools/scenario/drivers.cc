@@ -154,6 +154,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   config.GreetingPackets = static_cast<UINT32>(IntParam(*c.driver, "greeting_packets", 0));
   config.ServiceMicroseconds = static_cast<UINT32>(IntParam(*c.driver, "service_us", 0));
   config.BugCompleteTwice = BoolParam(*c.driver, "bug_complete_twice", false) ? TRUE : FALSE;
+  config.BugCompleteAfterClose = BoolParam(*c.driver, "bug_complete_after_close", false) ? TRUE : FALSE;
   VMBSIM_ASSIGN_OR_RETURN(std::unique_ptr<ServiceTimer> service, ServiceTimer::For(c));
   if (service != nullptr) {
     if (config.ServiceMicroseconds != 0) {
@@ -373,7 +374,11 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                              "\"mean_ns\": 10000}), spent on the processing VP before completing; not with service_us"},
                             {"bug_complete_twice", ParamType::kBool,
                              "a deliberate bug: a suspend (rescind, close) completes the requests in the back-end "
-                             "without marking them, and the back-end's return completes them a second time"}},
+                             "without marking them, and the back-end's return completes them a second time"},
+                            {"bug_complete_after_close", ParamType::kBool,
+                             "a deliberate bug: a suspend (rescind, close) leaves the requests in the back-end "
+                             "uncompleted, and the back-end's return completes them, after a bounded close "
+                             "(force_retire_after_ns) has retired them"}},
                  .uses_backend = true},
                 MakeEchoVsp)
       .IgnoreError();

@@ -343,9 +343,9 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "incoming_ring_pages", "outgoing_ring_pages", "max_packet_bytes", "monitored",
         "interrupt_latency_100ns", "guest_target_vp", "host_target_vp", "host_passive_processing",
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
-        "sub_channels", "lost_wakeup_bug", "host_stop_ns", "guest_stop_ns", "backend", "host_writer_policy",
-        "guest_writer_policy", "host_reader", "guest_reader", "force_retire_after_ns", "unstick_timer_ns",
-        "interrupt"}},
+        "sub_channels", "lost_wakeup_bug", "pending_send_bug", "host_stop_ns", "guest_stop_ns", "backend",
+        "host_writer_policy", "guest_writer_policy", "host_reader", "guest_reader", "force_retire_after_ns",
+        "unstick_timer_ns", "interrupt"}},
       {"channels[].host_reader", ReaderKeys()},
       {"channels[].guest_reader", ReaderKeys()},
       {"backends[]", {"name", "servers", "service"}},
@@ -416,7 +416,7 @@ const std::vector<std::string>& InterruptKinds() {
   return *values;
 }
 
-const std::vector<std::string>& LostWakeupBugs() {
+const std::vector<std::string>& BuggyEndpoints() {
   static const auto* const values = new std::vector<std::string>{"none", "host", "guest"};
   return *values;
 }
@@ -1576,7 +1576,8 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
       OptionalInt(object, "guest_transaction_quota", 1, kQuotaMax, &out->guest_transaction_quota));
   VMBSIM_RETURN_IF_ERROR(
       Int(object, "sub_channels", 0, int64_t{kSubChannelsMax}, &out->sub_channels));
-  VMBSIM_RETURN_IF_ERROR(Enum(object, "lost_wakeup_bug", LostWakeupBugs(), &out->lost_wakeup_bug));
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "lost_wakeup_bug", BuggyEndpoints(), &out->lost_wakeup_bug));
+  VMBSIM_RETURN_IF_ERROR(Enum(object, "pending_send_bug", BuggyEndpoints(), &out->pending_send_bug));
   // The host writes the host->guest (incoming) ring, the guest the other.
   VMBSIM_RETURN_IF_ERROR(ReadWriterPolicy(object, "host_writer_policy", out->incoming_ring_pages,
                                           "incoming_ring_pages", &out->host_writer_policy));
@@ -2046,7 +2047,8 @@ std::map<std::string, std::vector<std::string>> EnumValuesForSchemaTest() {
       {"fabric.monitor_mode", MonitorModes()},
       {"fabric.preemption", PreemptionModes()},
       {"fabric.guests[].early_signal", EarlySignalPolicies()},
-      {"channels[].lost_wakeup_bug", LostWakeupBugs()},
+      {"channels[].lost_wakeup_bug", BuggyEndpoints()},
+      {"channels[].pending_send_bug", BuggyEndpoints()},
       {"channels[].interrupt", InterruptKinds()},
       {"channels[].host_reader.kind", ReaderKinds()},
       {"channels[].guest_reader.kind", ReaderKinds()},

@@ -588,6 +588,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       policy.host_target_vp = b.spec->host_target_vp;
       policy.host_skips_recheck = b.spec->lost_wakeup_bug == "host";
       policy.guest_skips_recheck = b.spec->lost_wakeup_bug == "guest";
+      policy.host_ignores_pending_send = b.spec->pending_send_bug == "host";
+      policy.guest_ignores_pending_send = b.spec->pending_send_bug == "guest";
       policy.host_end = EndpointPolicyOf(b.spec->host_writer_policy, b.spec->host_reader);
       policy.guest_end = EndpointPolicyOf(b.spec->guest_writer_policy, b.spec->guest_reader);
       policy.early_signal_drop = spec.fabric.guests[b.spec->guest - 1].early_signal == "drop";
@@ -1043,7 +1045,12 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   for (bool host_side : {false, true}) {
     for (Built& b : built) {
       DriverInstance* instance = host_side ? b.host : b.guest;
-      if (instance == nullptr || (host_side ? b.host_stopped : b.guest_stopped)) continue;
+      bool& stopped = host_side ? b.host_stopped : b.guest_stopped;
+      if (instance == nullptr || stopped) continue;
+      // Marked first: a stop the scenario scheduled for later (guest_stop_ns
+      // beyond a time limit) may come due during this teardown's run, and
+      // must find the driver gone rather than destroy it a second time.
+      stopped = true;
       runtime->RunPassive(host_side ? 0 : b.spec->guest, 0, [instance] { instance->Destroy(); });
     }
     simulator->Run(sim::RunLimits{.end_time = simulator->Now() + SimDuration::Seconds(10), .events_max = 50'000'000});

@@ -203,6 +203,10 @@ struct ChannelSpec {
   // loop does not re-check the ring after unmasking its interrupt (the
   // lost-wake-up race).
   std::string lost_wakeup_bug = "none";
+  // Deliberately buggy endpoint: "none" | "host" | "guest". That side's
+  // reader ignores pending_send_sz: it never signals the other side's
+  // blocked writer when a read frees the room it waits for.
+  std::string pending_send_bug = "none";
   // Each endpoint's blocked-writer policy and reader discipline.
   WriterPolicySpec host_writer_policy;
   WriterPolicySpec guest_writer_policy;

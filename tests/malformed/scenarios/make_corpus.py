@@ -116,6 +116,7 @@ CASES = {
     "target_vp_beyond_guest.json": edit(put(["channels", 0, "guest_target_vp"], 99)),
     "sub_channels_too_many.json": edit(put(["channels", 0, "sub_channels"], 128)),
     "lost_wakeup_bug_unknown.json": edit(put(["channels", 0, "lost_wakeup_bug"], "both")),
+    "pending_send_bug_unknown.json": edit(put(["channels", 0, "pending_send_bug"], "reader")),
     "host_stop_negative.json": edit(put(["channels", 0, "host_stop_ns"], -5)),
     "backend_dangling.json": edit(put(["channels", 0, "backend"], "disk")),
     "backend_servers_zero.json": edit(put(["backends"], [{"name": "disk", "servers": 0,
