@@ -268,6 +268,26 @@ void Interpret(FuzzInput& in) {
     world.Run(sim::SimDuration::Nanoseconds(int64_t{where >> 4} * 160'000));
   }
   world.Run(sim::SimDuration::Milliseconds(50));
+  // Unload, as a driver does: disable and clean up every channel on its own
+  // side. Each blocked call must then return (a request waiting on a closed
+  // channel is failed), so that no fiber is abandoned mid-call: the
+  // simulator frees an abandoned fiber's stack without unwinding it, and
+  // LeakSanitizer would report what its frames owned.
+  for (int side = 0; side < 2; ++side) {
+    for (VMBCHANNEL channel : state.channels[side]) {
+      std::function<void()> unload = [channel] {
+        VmbChannelDisable(channel);
+        VmbChannelCleanup(channel);
+      };
+      if (side == 0) {
+        world.OnHost(std::move(unload));
+      } else {
+        world.OnGuest(std::move(unload));
+      }
+      world.Run(sim::SimDuration::Milliseconds(100));
+    }
+  }
+  world.Run(sim::SimDuration::Seconds(1));
 }
 
 }  // namespace

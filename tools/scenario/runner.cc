@@ -395,10 +395,12 @@ void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, const faul
   }
   for (const kmcl::Finding& f : report.findings) ++by_rule[kmcl::RuleName(f.rule)];
   uint64_t unexpected = 0;
-  for (const auto& [rule, count] : by_rule) {
+  // Not a structured binding: clang 14 cannot capture one in a lambda.
+  for (const auto& rule_count : by_rule) {
+    const std::string& rule = rule_count.first;
     const bool listed = std::any_of(e.findings.begin(), e.findings.end(),
                                     [&rule](const FindingExpectation& x) { return x.rule == rule; });
-    if (!listed) unexpected += count;
+    if (!listed) unexpected += rule_count.second;
   }
   report.unexpected_findings = unexpected;
   if (e.no_verifier_findings) {
