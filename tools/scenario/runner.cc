@@ -496,6 +496,15 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // built in code has not, and a request the driver cannot send must not be
   // cut or dropped here either.
   VMBSIM_RETURN_IF_ERROR(CheckWorkloadRequests(spec));
+  // The format takes up to 16 guests, the fabric one for now: the root's
+  // SynIC has one message-port namespace, so a second guest's VMBus server
+  // cannot create its ports (connection ids 1 and 4) and the fabric would
+  // stop on that while it is built.
+  if (spec.fabric.guests.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("/fabric/guests: expected 1 guest (the fabric runs one guest partition for now), found ",
+                     spec.fabric.guests.size()));
+  }
   struct Built {
     const ChannelSpec* spec;
     GUID type;
