@@ -87,8 +87,8 @@ thread_local Fiber* current_fiber = nullptr;
 // AddressSanitizer, whose shadow of a reused stack could still describe the
 // previous fiber's frames. Bounded, so a burst of fibers does not keep its
 // stacks for ever.
-constexpr size_t kStackPoolMax = 64;
 #ifndef VMBSIM_ASAN_FIBERS
+constexpr size_t kStackPoolMax = 64;
 thread_local std::vector<std::unique_ptr<char[]>> stack_pool;
 #endif
 

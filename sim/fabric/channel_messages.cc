@@ -625,7 +625,11 @@ std::vector<uint8_t> Encode(const ChannelMessage& message) {
         // last field ends exactly at the form's size.
         VMBSIM_CHECK_EQ(writer.next_offset_bytes(), M::kSizeBytes);
         if constexpr (std::same_as<M, GpadlHeader>) {
-          std::memcpy(out.data() + M::kSizeBytes, m.range_data.data(), m.range_data.size());
+          // An empty vector's data() may be null, and memcpy from null is
+          // undefined even for zero bytes (a 20-byte GPADL_HEADER has none).
+          if (!m.range_data.empty()) {
+            std::memcpy(out.data() + M::kSizeBytes, m.range_data.data(), m.range_data.size());
+          }
         } else if constexpr (std::same_as<M, GpadlBody>) {
           for (size_t i = 0; i < m.pfns.size(); ++i) {
             StoreLe64(out.data() + M::kSizeBytes + 8 * i, m.pfns[i]);

@@ -17,7 +17,6 @@ using fabric::TraceKind;
 
 constexpr int64_t kDelayNsMax = 1'000'000'000'000;  // 1000 s.
 constexpr uint8_t kOnlyAction = kTriggerAt | kTriggerAfter;
-constexpr uint8_t kChannelish = kTargetChannel | kTargetClass | kTargetAll | kTargetPartition;
 
 FaultParamInfo Direction() {
   return {.name = "direction",

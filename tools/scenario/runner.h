@@ -254,7 +254,8 @@ inline constexpr int kExitInternalError = 70;
 int ExitCodeFor(const RunReport& report);
 
 // Runs `spec`. Errors: InvalidArgument for a spec the world cannot be built
-// from: workloads that CheckWorkloadRequests refuses, a GUID that does not
+// from: more than one guest (the fabric runs one guest partition for now),
+// workloads that CheckWorkloadRequests refuses, a GUID that does not
 // parse, a driver missing from `drivers`, or a
 // driver whose factory fails at time zero (a built-in's or a library's
 // Create returned an error). The last is known only once the simulation has

@@ -305,6 +305,18 @@ TEST(RunnerOfferTest, ADefaultLatencyOffersCannotCarryIsRefused) {
   }
 }
 
+// The format takes several guests, the fabric one: a second guest is a
+// clear error before anything is built, not a stop while the fabric is
+// built (found by the scenario fuzz target).
+TEST(RunnerTest, SecondGuestIsRefusedBeforeTheWorldIsBuilt) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  const ScenarioSpec spec = Load(registry, {"fabric.guests=[{\"vps\": 2}, {\"vps\": 2}]"});
+  absl::StatusOr<RunReport> report = RunScenario(spec, registry, {});
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(report.status().message(),
+            "/fabric/guests: expected 1 guest (the fabric runs one guest partition for now), found 2");
+}
+
 // A guest of 1024 VPs: a channel targeted at its last VP takes its
 // interrupts there.
 TEST(RunnerTest, ThousandVpGuestRunsOnItsLastVp) {
