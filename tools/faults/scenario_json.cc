@@ -211,13 +211,24 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Num("off_ns", a.off_ns);
       if (a.kind == "mmpp2") arrival.Num("off_interval_ns", a.off_interval_ns);
       if (a.kind == "renewal") arrival.Add("gap", Distribution(a.gap, "ns"));
-      workloads.push_back(Obj()
-                              .Str("channel", w.channel)
-                              .Add("arrival", arrival.Take())
-                              .Add("size", Distribution(w.size, "bytes"))
-                              .Num("requests", w.requests)
-                              .Num("start_ns", w.start_ns)
-                              .Take());
+      if (a.kind == "trace") {
+        // The recorded arrivals, [time_ns, bytes] each; they carry the sizes
+        // and the count, so the workload has no size.
+        std::vector<std::string> events;
+        events.reserve(a.events.size());
+        for (const scenario::ArrivalSpec::Event& e : a.events) events.push_back(absl::StrCat("[", e.time_ns, ",", e.bytes, "]"));
+        arrival.Add("events", Array(events, ","));
+      }
+      Obj workload;
+      workload.Str("channel", w.channel).Add("arrival", arrival.Take());
+      if (a.kind != "trace") workload.Add("size", Distribution(w.size, "bytes"));
+      workload.Num("requests", w.requests).Num("start_ns", w.start_ns);
+      if (!w.send_vps.empty()) {
+        std::vector<std::string> vps;
+        for (uint32_t vp : w.send_vps) vps.push_back(absl::StrCat(vp));
+        workload.Add("send_vps", Array(vps));
+      }
+      workloads.push_back(workload.Take());
     }
     root.Add("workloads", Array(workloads, ",\n    "));
   }

@@ -347,6 +347,11 @@ absl::Status TraceReader::ReadPreambleAndHeader() {
   }
   TraceHeader proto;
   if (!proto.ParseFromArray(data(), static_cast<int>(*length))) return Damage(header_at, "malformed header");
+  // Every writer records its version and the scenario; a header without
+  // them (an empty one parses) is damage, not a run of nothing.
+  if (proto.vmbsim_version().empty() || proto.scenario_json().empty()) {
+    return Damage(header_at, "malformed header: no vmbsim version or no scenario");
+  }
   Consume(*length);
   header_.vmbsim_version = proto.vmbsim_version();
   header_.scenario_json = proto.scenario_json();

@@ -110,6 +110,10 @@ def main():
         "trailing_bytes.trace": data + b"\x00\x01",
         "bit_flip_in_event.trace": data[:mid_at + mid_len - 1] + bytes([data[mid_at + mid_len - 1] ^ 0x80])
         + data[mid_at + mid_len:],
+        "version_0.trace": data[:8] + varint(0) + data[lay["header_len_at"]:],
+        "zero_header_length.trace": data[:lay["header_len_at"]] + varint(0) + data[lay["header_at"]:],
+        "huge_event_length.trace": data[:mid_len_at] + varint(1 << 40) + data[mid_at:],
+        "events_end_early.trace": data[:first_len_at] + varint(0) + data[lay["footer_len_at"]:],
     }
     # kind_too_big: the first event re-encoded with a 17-bit kind.
     event = bytearray(data[first_at:first_at + first_len])
