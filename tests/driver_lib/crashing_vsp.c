@@ -1,9 +1,9 @@
 /* tests/driver_lib/crashing_vsp.c
  *
  * A driver library whose one driver, "crashing_vsp" (host side), faults on
- * purpose where its int parameter `crash` says: 1 writes through a null
- * pointer in EvtVmbChannelProcessPacket, 2 overflows its stack there
- * (unbounded recursion), 3 writes through a null pointer in Create.
+ * purpose where its int parameter `crash` says: 1 writes into page 0 in
+ * EvtVmbChannelProcessPacket, 2 overflows its stack there (unbounded
+ * recursion), 3 writes into page 0 in Create.
  * tests/cli_test.sh checks that `vmbsim run` names the callback and exits 5
  * (driver_crash.h). */
 #include <stdint.h>
@@ -18,11 +18,12 @@ typedef struct _CRASHING_VSP {
 } CRASHING_VSP;
 
 /* The address comes from data the compiler cannot see through, so the
-   write is not optimised away and is not undefined behaviour it may assume
-   away: it is a plain store to page 0. */
-static volatile uintptr_t g_bad_address = 0;
+   write is not optimised away: a plain store into page 0, which is never
+   mapped. Not the null pointer itself, which UBSan's null check would stop
+   first (in the sanitizer build) before the fault this driver is about. */
+static volatile uintptr_t g_bad_address = 16;
 
-static void WriteThroughNull(void) { *(volatile UINT8*)g_bad_address = 1; }
+static void WriteToPageZero(void) { *(volatile UINT8*)g_bad_address = 1; }
 
 /* Far deeper than any stack: 1 KiB a frame. */
 static volatile UINT32 g_depth_limit = 0xFFFFFFFFu;
@@ -41,7 +42,7 @@ static VOID CrashingProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet
   (void)Buffer;
   (void)BufferLength;
   (void)Flags;
-  if (vsp->Crash == 1) WriteThroughNull();
+  if (vsp->Crash == 1) WriteToPageZero();
   if (vsp->Crash == 2) (void)Recurse(NULL, 0);
   VmbChannelPacketComplete(Packet, NULL, 0);
 }
@@ -50,7 +51,7 @@ static NTSTATUS CrashingCreate(const VMBSIM_DRIVER_CONTEXT* Context, PVOID* Inst
   CRASHING_VSP* vsp = (CRASHING_VSP*)calloc(1, sizeof(CRASHING_VSP));
   if (vsp == NULL) return STATUS_INSUFFICIENT_RESOURCES;
   Context->Params->GetInt(Context->Params->Context, "crash", &vsp->Crash);
-  if (vsp->Crash == 3) WriteThroughNull();
+  if (vsp->Crash == 3) WriteToPageZero();
   NTSTATUS status = VmbChannelAllocate(Context->Device, TRUE, &vsp->Channel);
   if (!NT_SUCCESS(status)) {
     free(vsp);

@@ -63,6 +63,21 @@ struct Sample {
 
 double Mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
+// Whether resident memory says anything about leaks in this build: under
+// AddressSanitizer freed blocks wait in a quarantine (256 MiB by default),
+// so memory grows by design and the flatness check would only measure that.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kMemoryJudged = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kMemoryJudged = false;
+#else
+constexpr bool kMemoryJudged = true;
+#endif
+#else
+constexpr bool kMemoryJudged = true;
+#endif
+
 }  // namespace
 
 int SoakCommand(const std::vector<std::string>& args) {
@@ -200,7 +215,7 @@ int SoakCommand(const std::vector<std::string>& args) {
   if (warm_rss == 0 && !samples.empty()) warm_rss = samples.front().rss;
   const uint64_t end_rss = samples.empty() ? ResidentBytes() : samples.back().rss;
   const uint64_t allowance = std::max<uint64_t>(warm_rss / 20, uint64_t{4} << 20);
-  const bool flat = end_rss <= warm_rss + allowance;
+  const bool flat = kMemoryJudged ? end_rss <= warm_rss + allowance : true;
   if (!csv.empty()) {
     std::ofstream out(csv, std::ios::trunc);
     out << "check,events,simulated_ns,wall_s,events_per_s,rss_bytes,sends,completed,failed,stale_open,"
@@ -220,7 +235,9 @@ int SoakCommand(const std::vector<std::string>& args) {
               samples.size());
   std::printf("soak: memory %.1f MiB after the warm-up, %.1f MiB at the end (%+.1f %%): %s\n", Mib(warm_rss),
               Mib(end_rss), warm_rss == 0 ? 0.0 : 100.0 * (Mib(end_rss) - Mib(warm_rss)) / Mib(warm_rss),
-              flat ? "flat" : "GREW");
+              !kMemoryJudged ? "not judged (an AddressSanitizer build holds freed memory in its quarantine)"
+              : flat         ? "flat"
+                             : "GREW");
   if (!broken.empty()) {
     std::printf("soak: FAILED: %s\n", broken.c_str());
     return kExitExpectationFailed;
@@ -229,7 +246,8 @@ int SoakCommand(const std::vector<std::string>& args) {
     std::printf("soak: FAILED: resident memory grew after the warm-up\n");
     return kExitExpectationFailed;
   }
-  std::printf("soak: PASSED: the exactly-once ledger and causality held at every check; memory stayed flat\n");
+  std::printf("soak: PASSED: the exactly-once ledger and causality held at every check%s\n",
+              kMemoryJudged ? "; memory stayed flat" : "");
   return kExitOk;
 }
 
