@@ -340,6 +340,43 @@ class OpenLoop {
   SimTime switch_at_;    // "mmpp2": when it ends.
 };
 
+struct LostCount {
+  uint64_t lost = 0;
+  std::string detail;
+};
+
+// What "no_lost_packets" and "lost_packets_min" judge: sends that never
+// finished, arrivals a driver refused, and requests issued but not ended.
+// With faults, what a lossy fault lost is accounted to it (the ledger), and
+// only the rest is lost. `cut_settled`: the run was cut (time or event
+// limit) and its ledger settled through the teardown; a request still
+// outstanding at the cut is then one of the ledger's sends, in flight or
+// unaccounted, and is judged there rather than counted a second time.
+LostCount CountLost(const RunReport& report, const faults::Injector* injector, uint64_t unfinished_without_ledger,
+                    bool cut_settled) {
+  const uint64_t unfinished = injector != nullptr || cut_settled ? report.ledger.unaccounted : unfinished_without_ledger;
+  LostCount out{.lost = unfinished, .detail = absl::StrCat(unfinished, " send(s) never finished")};
+  if (cut_settled) absl::StrAppend(&out.detail, " (", report.ledger.in_flight_at_stop, " in flight at the stop)");
+  if (injector != nullptr) {
+    absl::StrAppend(&out.detail, " (", report.ledger.accounted_to_faults, " more accounted to faults)");
+  }
+  for (size_t index = 0; index < report.channels.size(); ++index) {
+    const ChannelReport& c = report.channels[index];
+    if (injector != nullptr && injector->LossyOnChannel(static_cast<int>(index))) continue;
+    if (c.arrivals_refused != 0) {
+      out.lost += c.arrivals_refused;
+      absl::StrAppend(&out.detail, "; ", c.name, ": ", c.arrivals_refused, " of ", c.arrivals,
+                      " arrivals refused by the driver");
+    }
+    if (!cut_settled && c.requests_issued >= 0 && c.requests_issued != c.requests_ended) {
+      out.lost += static_cast<uint64_t>(c.requests_issued - c.requests_ended);
+      absl::StrAppend(&out.detail, "; ", c.name, ": ", c.requests_issued, " requests issued, ", c.requests_ended,
+                      " ended");
+    }
+  }
+  return out;
+}
+
 void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, const faults::Injector* injector,
               RunReport& report) {
   const ExpectationSpec& e = spec.expectations;
@@ -348,33 +385,12 @@ void Evaluate(const ScenarioSpec& spec, const kmcl::Runtime& runtime, const faul
     if (!passed) report.expectations_met = false;
   };
   {
-    // With faults, what a lossy fault lost is accounted to it (the ledger),
-    // and only the rest is lost.
-    const uint64_t unfinished = injector != nullptr ? report.ledger.unaccounted : runtime.unfinished_sends();
-    uint64_t lost = unfinished;
-    std::string detail = absl::StrCat(unfinished, " send(s) never finished");
-    if (injector != nullptr) {
-      absl::StrAppend(&detail, " (", report.ledger.accounted_to_faults, " more accounted to faults)");
-    }
-    for (size_t index = 0; index < report.channels.size(); ++index) {
-      const ChannelReport& c = report.channels[index];
-      if (injector != nullptr && injector->LossyOnChannel(static_cast<int>(index))) continue;
-      if (c.arrivals_refused != 0) {
-        lost += c.arrivals_refused;
-        absl::StrAppend(&detail, "; ", c.name, ": ", c.arrivals_refused, " of ", c.arrivals,
-                        " arrivals refused by the driver");
-      }
-      if (c.requests_issued >= 0 && c.requests_issued != c.requests_ended) {
-        lost += static_cast<uint64_t>(c.requests_issued - c.requests_ended);
-        absl::StrAppend(&detail, "; ", c.name, ": ", c.requests_issued, " requests issued, ", c.requests_ended,
-                        " ended");
-      }
-    }
-    report.lost_packets = lost;
-    if (e.no_lost_packets) add("no_lost_packets", lost == 0, detail);
+    const LostCount lost = CountLost(report, injector, runtime.unfinished_sends(), /*cut_settled=*/false);
+    report.lost_packets = lost.lost;
+    if (e.no_lost_packets) add("no_lost_packets", lost.lost == 0, lost.detail);
     if (e.lost_packets_min.has_value()) {
-      add("lost_packets_min", lost >= *e.lost_packets_min,
-          absl::StrCat(detail, "; expected at least ", *e.lost_packets_min, " lost"));
+      add("lost_packets_min", lost.lost >= *e.lost_packets_min,
+          absl::StrCat(lost.detail, "; expected at least ", *e.lost_packets_min, " lost"));
     }
   }
   if (report.ledger_checked) {
@@ -451,19 +467,28 @@ namespace {
 // unaccounted at the stop that have ended since were in flight, unless they
 // were already older at the stop than any send of the run took to complete
 // (`stale` of them): those stay unaccounted, lost, whatever the teardown did
-// with them. The exactly-once verdict is taken again.
-void SettleCutLedger(const faults::LedgerSummary& settled, uint64_t stale, RunReport& report) {
+// with them. The exactly-once and lost-packet verdicts are taken again.
+void SettleCutLedger(const faults::LedgerSummary& settled, uint64_t stale, const ExpectationSpec& e,
+                     const faults::Injector* injector, RunReport& report) {
   faults::LedgerSummary& l = report.ledger;
   const uint64_t ended = std::min(l.unaccounted > settled.unaccounted ? l.unaccounted - settled.unaccounted : 0,
                                   l.unaccounted > stale ? l.unaccounted - stale : 0);
   l.in_flight_at_stop = ended;
   l.unaccounted -= ended;
   l.finished_twice = settled.finished_twice;
+  const LostCount lost = CountLost(report, injector, 0, /*cut_settled=*/true);
+  report.lost_packets = lost.lost;
   report.expectations_met = true;
   for (ExpectationResult& r : report.expectations) {
     if (r.name == "exactly_once") {
       r.passed = l.balanced();
       r.detail = ExactlyOnceDetail(l, /*cut=*/true);
+    } else if (r.name == "no_lost_packets") {
+      r.passed = lost.lost == 0;
+      r.detail = lost.detail;
+    } else if (r.name == "lost_packets_min") {
+      r.passed = lost.lost >= *e.lost_packets_min;
+      r.detail = absl::StrCat(lost.detail, "; expected at least ", *e.lost_packets_min, " lost");
     }
     report.expectations_met = report.expectations_met && r.passed;
   }
@@ -1068,7 +1093,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   }
   if (ledger != nullptr && cut) {
     simulator->tracer().RemoveSink(ledger.get());
-    SettleCutLedger(ledger->Summarise(injector.get()), stale_at_stop, report);
+    SettleCutLedger(ledger->Summarise(injector.get()), stale_at_stop, spec.expectations, injector.get(), report);
   }
   // The world goes in dependency order.
   instances.clear();
