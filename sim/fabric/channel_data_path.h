@@ -286,7 +286,6 @@ class ChannelDataPath {
   // Asks `hook` at every write (FaultSite::kRingWrite) and before every
   // read batch (kRingRead), naming the channel as (guest, this endpoint's
   // relid) and the side. Null removes it. `*hook` must outlive this object.
-  bool has_fault_hook() const { return fault_hook_ != nullptr; }
   void SetFaultHook(FaultHook* hook, uint16_t guest, bool host_side) {
     fault_hook_ = hook;
     fault_guest_ = guest;
