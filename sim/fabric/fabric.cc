@@ -70,7 +70,7 @@ Fabric::Fabric(sim::Simulator* sim, FabricConfig config) : sim_(sim), config_(st
   }
   root().synic().SetInterruptHandler([this](uint32_t vp) { OnHostInterrupt(vp); });
   channel_by_relid_.assign(guest_count(), std::vector<Channel*>(kHostFlagMax + 1, nullptr));
-  channel_by_host_flag_.assign(root().vp_count(), std::vector<Channel*>(kHostFlagMax + 1, nullptr));
+  host_flags_.assign(root().vp_count(), std::vector<HostFlagUse>(kHostFlagMax + 1));
   for (uint16_t id = 1; id <= guest_count(); ++id) {
     Partition& guest = this->guest(id);
     absl::StatusOr<std::unique_ptr<VmbusServer>> server = VmbusServer::Create(
@@ -259,8 +259,9 @@ absl::Status Fabric::AttachChannel(ChannelAttachment a) {
     group.host_vp = flag_vp;
     group.host_flag = host_flag;
     group.members[key.second] = stored;
+    host_flags_[flag_vp][host_flag].shared = &group;
   } else {
-    channel_by_host_flag_[stored->attachment.host_vp][host_flag] = stored;
+    host_flags_[stored->attachment.host_vp][host_flag].channel = stored;
   }
   channel_by_relid_[key.first - 1][key.second] = stored;
   return absl::OkStatus();
@@ -278,9 +279,12 @@ absl::Status Fabric::DetachChannel(uint16_t guest, uint32_t relid) {
     VMBSIM_CHECK(shared != shared_signals_.end());
     shared->second.members.erase(relid);
     last_user = shared->second.members.empty();
-    if (last_user) shared_signals_.erase(shared);
+    if (last_user) {
+      host_flags_[shared->second.host_vp][shared->second.host_flag].shared = nullptr;
+      shared_signals_.erase(shared);
+    }
   } else {
-    channel_by_host_flag_[a.host_vp][it->second.host_flag] = nullptr;
+    host_flags_[a.host_vp][it->second.host_flag].channel = nullptr;
   }
   if (last_user) {
     root().synic().UnbindEventConnection(a.connection_id).IgnoreError();
@@ -427,20 +431,14 @@ void Fabric::OnHostInterrupt(uint32_t vp_index) {
   absl::StatusOr<std::vector<uint32_t>> flags = root().synic().TakeEventFlags(vp_index);
   VMBSIM_CHECK(flags.ok());  // The SynIC passes its own, valid VP index.
   for (const uint32_t flag : *flags) {
-    Channel* channel = flag <= kHostFlagMax ? channel_by_host_flag_[vp_index][flag] : nullptr;
-    if (channel != nullptr) {
-      RingHostEnd(*channel);
-      continue;
-    }
-    SharedSignal* shared = nullptr;
-    for (auto& [guest_id, group] : shared_signals_) {
-      if (group.host_vp == vp_index && group.host_flag == flag) shared = &group;
-    }
-    if (shared == nullptr) {
+    const HostFlagUse use = flag <= kHostFlagMax ? host_flags_[vp_index][flag] : HostFlagUse{};
+    if (use.channel != nullptr) {
+      RingHostEnd(*use.channel);
+    } else if (use.shared != nullptr) {
+      RingSharedChannels(*use.shared);
+    } else {
       ++counters_.doorbells_without_channel;
-      continue;
     }
-    RingSharedChannels(*shared);
   }
 }
 
@@ -460,16 +458,22 @@ void Fabric::RingHostEnd(Channel& channel) {
 }
 
 bool Fabric::HostFlagFree(uint32_t vp, uint32_t flag) const {
-  if (channel_by_host_flag_[vp][flag] != nullptr) return false;
-  for (const auto& [guest_id, group] : shared_signals_) {
-    if (group.host_vp == vp && group.host_flag == flag) return false;
-  }
-  return true;
+  const HostFlagUse& use = host_flags_[vp][flag];
+  return use.channel == nullptr && use.shared == nullptr;
 }
 
 void Fabric::RingSharedChannels(SharedSignal& shared) {
   ++counters_.shared_interrupts;
-  // A copy: a fault hook may detach a member while the others are rung.
+  if (ABSL_PREDICT_TRUE(fault_hook_ == nullptr)) {
+    // A doorbell only queues work on the host VP, so the members stay put.
+    for (const auto& [relid, channel] : shared.members) {
+      ++counters_.shared_doorbells;
+      RingHostEnd(*channel);
+    }
+    return;
+  }
+  // A copy: a fault hook may detach a member (or the whole group) while the
+  // others are rung.
   std::vector<ChannelKey> members;
   members.reserve(shared.members.size());
   for (const auto& [relid, channel] : shared.members) members.push_back({channel->attachment.guest, relid});

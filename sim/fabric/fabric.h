@@ -287,10 +287,6 @@ class Fabric {
   // doorbell is a flag on its host VP; relids repeat across guests, so the
   // fabric allocates host flags itself: the lowest free flag of that VP
   // (1..2047; bit 0 is reserved as on the guest side).
-  std::vector<std::vector<Channel*>> channel_by_relid_;     // [guest - 1][relid]
-  std::vector<std::vector<Channel*>> channel_by_host_flag_;  // [host VP][flag]
-  Channel* FindChannel(uint16_t guest, uint32_t relid);
-  std::map<ChannelKey, uint32_t> host_vp_choices_;  // SetHostVp.
   // Per guest with a shared channel open: where its shared connection lands
   // and the channels it rings, in relid order.
   struct SharedSignal {
@@ -298,7 +294,17 @@ class Fabric {
     uint32_t host_flag = 0;
     std::map<uint32_t, Channel*> members;  // By relid.
   };
-  std::map<uint16_t, SharedSignal> shared_signals_;  // By guest.
+  // What a host event flag rings: one dedicated channel, or a guest's shared
+  // connection (all its members), or nothing.
+  struct HostFlagUse {
+    Channel* channel = nullptr;
+    SharedSignal* shared = nullptr;
+  };
+  std::vector<std::vector<Channel*>> channel_by_relid_;  // [guest - 1][relid]
+  std::vector<std::vector<HostFlagUse>> host_flags_;     // [host VP][flag]
+  Channel* FindChannel(uint16_t guest, uint32_t relid);
+  std::map<ChannelKey, uint32_t> host_vp_choices_;  // SetHostVp.
+  std::map<uint16_t, SharedSignal> shared_signals_;  // By guest; nodes stay put, host_flags_ points at them.
   bool HostFlagFree(uint32_t vp, uint32_t flag) const;
   void RingSharedChannels(SharedSignal& shared);
   // One host doorbell of `channel`, through the fault hook when one is set.
