@@ -204,7 +204,8 @@ Runtime* Runtime::ExchangeCurrent(Runtime* runtime) {
   return previous;
 }
 
-const char* Runtime::DriverCodeRunning() const noexcept {
+// The callback's WDK name, or null when no driver code runs.
+const char* Runtime::DriverCallbackName() const noexcept {
   if (context_.callback != nullptr) return context_.callback;
   switch (context_.kind) {
     case CallKind::kNone:
@@ -238,13 +239,15 @@ const char* Runtime::DriverCodeRunning() const noexcept {
   return "a channel state callback";
 }
 
-void Runtime::DriverCodeChannel(uint16_t* partition, uint32_t* relid) const noexcept {
-  *partition = context_.channel != nullptr ? context_.channel->partition : 0;
-  *relid = context_.channel != nullptr ? context_.channel->relid : 0;
-}
-
-int64_t Runtime::DriverCodeTimeNs() const noexcept {
-  return context_.vp != nullptr ? context_.vp->LocalNow().nanoseconds() : fabric_->sim().Now().nanoseconds();
+Runtime::DriverCode Runtime::DriverCodeRunning() const noexcept {
+  DriverCode out{.callback = DriverCallbackName()};
+  if (out.callback == nullptr) return out;
+  if (context_.channel != nullptr) {
+    out.partition = context_.channel->partition;
+    out.relid = context_.channel->relid;
+  }
+  out.time_ns = context_.vp != nullptr ? context_.vp->LocalNow().nanoseconds() : fabric_->sim().Now().nanoseconds();
+  return out;
 }
 
 Runtime::Scope::Scope(Runtime* runtime) : previous_(current_runtime_) { current_runtime_ = runtime; }

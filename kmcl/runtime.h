@@ -345,14 +345,18 @@ class Runtime {
 
   // For a crash report: the driver entry point that runs now, by its WDK
   // callback name ("EvtVmbChannelProcessPacket", "EvtVmbChannelStarted", ...,
-  // "a DPC run for the driver"), or null when no driver code runs. A fault
-  // inside a KMCL call the driver made counts as the driver's. With the
-  // channel it runs for (partition, relid; relid 0 when none) and the
-  // simulated time. Async-signal-safe: reads plain fields, returns a static
-  // string; nothing is allocated.
-  const char* DriverCodeRunning() const noexcept;
-  void DriverCodeChannel(uint16_t* partition, uint32_t* relid) const noexcept;
-  int64_t DriverCodeTimeNs() const noexcept;
+  // "a DPC run for the driver"; `callback` null when no driver code runs),
+  // the channel it runs for (partition, relid; relid 0 when none) and the
+  // simulated time. A fault inside a KMCL call the driver made counts as the
+  // driver's. Async-signal-safe: reads plain fields, names a static string;
+  // nothing is allocated.
+  struct DriverCode {
+    const char* callback = nullptr;
+    uint16_t partition = 0;
+    uint32_t relid = 0;
+    int64_t time_ns = 0;
+  };
+  DriverCode DriverCodeRunning() const noexcept;
   // Makes `runtime` current for the scope's lifetime (restoring the previous).
   class Scope {
    public:
@@ -556,6 +560,7 @@ class Runtime {
   class Worker;
 
  private:
+  const char* DriverCallbackName() const noexcept;  // DriverCodeRunning's callback.
   friend class Worker;
   // Current(): set by the first Runtime of a thread, by Scope, and by a
   // worker resuming (a fiber may resume under another runtime's scope).

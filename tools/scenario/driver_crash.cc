@@ -70,8 +70,9 @@ void OnFault(int sig, siginfo_t* info, void* ucontext) {
   // A plugin entry point is the more precise name: the runner calls it from
   // a PASSIVE job of its own.
   const kmcl::Runtime* runtime = kmcl::Runtime::Current();
-  const char* where = plugin_entry;
-  if (where == nullptr && runtime != nullptr) where = runtime->DriverCodeRunning();
+  const kmcl::Runtime::DriverCode code =
+      runtime != nullptr ? runtime->DriverCodeRunning() : kmcl::Runtime::DriverCode{};
+  const char* where = plugin_entry != nullptr ? plugin_entry : code.callback;
   if (where == nullptr) {
     // Not driver code: whoever handled this before us, as if we were not here.
     for (size_t i = 0; i < sizeof(kSignals) / sizeof(kSignals[0]); ++i) {
@@ -94,19 +95,16 @@ void OnFault(int sig, siginfo_t* info, void* ucontext) {
   line.Add(SignalName(sig));
   line.Add(" inside ");
   line.Add(where);
-  if (runtime != nullptr && where != plugin_entry) {
-    uint16_t partition = 0;
-    uint32_t relid = 0;
-    runtime->DriverCodeChannel(&partition, &relid);
-    if (relid != 0) {
+  if (where != plugin_entry) {
+    if (code.relid != 0) {
       line.Add(" (partition ");
-      line.Add(int64_t{partition});
+      line.Add(int64_t{code.partition});
       line.Add(", relid ");
-      line.Add(int64_t{relid});
+      line.Add(int64_t{code.relid});
       line.Add(")");
     }
     line.Add(" at ");
-    line.Add(runtime->DriverCodeTimeNs());
+    line.Add(code.time_ns);
     line.Add(" ns of simulated time");
   }
   line.Add("; the fault is in the driver library or in a KMCL call it made (exit 5)\n");

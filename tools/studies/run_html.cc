@@ -238,37 +238,49 @@ std::string ActivitySvg(const VpActivity& activity) {
 
 }  // namespace
 
+namespace {
+
+// One histogram per channel that has samples, each with its table: `histogram`
+// picks the channel's histogram, `bins` cuts it, `what` names its samples
+// ("requests"), `suffix` and `title` name the metric and the chart, `unit`
+// heads the table's bounds.
+template <typename Pick, typename Cut, typename LabelFn>
+void AppendPerChannel(std::string& out, const scenario::RunReport& r, const std::string& sub, Pick histogram,
+                      Cut bins_of, LabelFn label, const char* suffix, const char* title, const char* what,
+                      const char* unit) {
+  for (const scenario::ChannelReport& c : r.channels) {
+    const sim::Histogram& h = histogram(c);
+    if (h.count() == 0) continue;
+    const std::vector<Bin> bins = bins_of(h);
+    const std::string metric = c.name + suffix;
+    absl::StrAppend(&out, "<", sub, ">", Escape(c.name), "</", sub, ">\n",
+                    HistogramSvg(metric, absl::StrCat(c.name, ": ", title, ", ", h.count(), " ", what), bins, label),
+                    BinTable(metric, unit, bins));
+  }
+}
+
+}  // namespace
+
 std::string ChannelDistributionsHtml(const scenario::RunReport& r, int heading) {
   const std::string level = absl::StrCat("h", heading), sub = absl::StrCat("h", heading + 1);
   std::string out;
   absl::StrAppend(&out, "<", level, ">Round trips</", level, ">\n<p>Per channel, requests from send to completion (guest to host), "
                         "in bins of a quarter decade.</p>\n");
-  for (const scenario::ChannelReport& c : r.channels) {
-    const sim::Histogram& h = c.metrics.guest_to_host.send_to_completion_ns;
-    if (h.count() == 0) continue;
-    const std::vector<Bin> bins = LogBins(h);
-    const std::string metric = c.name + ".round_trip_ns";
-    absl::StrAppend(&out, "<", sub, ">", Escape(c.name), "</", sub, ">\n",
-                    HistogramSvg(metric, absl::StrCat(c.name, ": round trip, ", h.count(), " requests"), bins,
-                                 [](const Bin& b) {
-                                   return b.high <= 1000 ? absl::StrFormat("%.3g ns", b.low)
-                                                         : absl::StrFormat("%.3g us", b.low / 1000);
-                                 }),
-                    BinTable(metric, "ns", bins));
-  }
+  AppendPerChannel(
+      out, r, sub, [](const scenario::ChannelReport& c) -> const sim::Histogram& {
+        return c.metrics.guest_to_host.send_to_completion_ns;
+      },
+      LogBins,
+      [](const Bin& b) {
+        return b.high <= 1000 ? absl::StrFormat("%.3g ns", b.low) : absl::StrFormat("%.3g us", b.low / 1000);
+      },
+      ".round_trip_ns", "round trip", "requests", "ns");
   absl::StrAppend(&out, "<", level, ">Batch sizes</", level, ">\n<p>Per channel, packets the host read per drain batch.</p>\n");
-  for (const scenario::ChannelReport& c : r.channels) {
-    const sim::Histogram& h = c.totals.host_batches;
-    if (h.count() == 0) continue;
-    const std::vector<Bin> bins = BatchBins(h);
-    const std::string metric = c.name + ".host_batch";
-    absl::StrAppend(&out, "<", sub, ">", Escape(c.name), "</", sub, ">\n",
-                    HistogramSvg(metric, absl::StrCat(c.name, ": host batches, ", h.count(), " batches"), bins,
-                                 [](const Bin& b) {
-                                   return b.high - b.low <= 1 ? Num(b.low) : absl::StrCat(Num(b.low), "-", Num(b.high - 1));
-                                 }),
-                    BinTable(metric, "packets", bins));
-  }
+  AppendPerChannel(
+      out, r, sub, [](const scenario::ChannelReport& c) -> const sim::Histogram& { return c.totals.host_batches; },
+      BatchBins,
+      [](const Bin& b) { return b.high - b.low <= 1 ? Num(b.low) : absl::StrCat(Num(b.low), "-", Num(b.high - 1)); },
+      ".host_batch", "host batches", "batches", "packets");
   return out;
 }
 
