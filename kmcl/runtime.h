@@ -221,6 +221,7 @@ struct RuntimeCounters {
   uint64_t processing_complete_calls = 0;
   uint64_t peer_violations = 0;       // Bad packets or completions from the peer.
   uint64_t quota_stalls = 0;
+  uint64_t channels_moved = 0;  // Channels whose work followed their drain to another VP (MODIFYCHANNEL).
 };
 
 // What went wrong with bytes the peer wrote (never a crash).
@@ -738,6 +739,9 @@ class Runtime {
   absl::StatusOr<bool> TryWrite(Channel& channel, Packet& packet);
   void AfterWritten(Channel& channel, Packet& packet);
   void PeerViolationFor(Channel& channel, std::string reason);
+  // The channel's VP (callbacks, DPCs, completion routines, its workers)
+  // becomes the VP its endpoint's drain runs on.
+  void FollowDrain(Channel& channel);
   absl::StatusOr<std::vector<fabric::GpaRange>> RangesFromMdl(Channel& channel, PMDL mdl, uint32_t offset,
                                                               uint32_t length, bool force_length,
                                                               const char* function);

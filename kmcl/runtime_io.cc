@@ -199,12 +199,24 @@ void Runtime::MaybeKick(Channel& ch) {
   }
 }
 
+void Runtime::FollowDrain(Channel& ch) {
+  fabric::Partition& partition = ch.partition == 0 ? fabric_->root() : fabric_->guest(ch.guest);
+  ch.vp = &partition.vp(ch.endpoint->vp().vp_index());
+  ch.state_worker->set_vp(ch.vp);
+  ch.packet_worker->set_vp(ch.vp);
+  ++counters_.channels_moved;
+}
+
 void Runtime::PeerViolationFor(Channel& ch, std::string reason) {
   ++counters_.peer_violations;
   peer_violations_.push_back(PeerViolation{.time = sim().Now(), .channel = ch.handle, .reason = std::move(reason)});
 }
 
 void Runtime::OnPacket(Channel& ch, const fabric::ParsedPacket& packet) {
+  // The drain is where the interrupt lands; a MODIFYCHANNEL may have moved
+  // both to another VP, and the channel's callbacks, DPCs and completion
+  // routines follow from the first packet read there.
+  if (ABSL_PREDICT_FALSE(&ch.endpoint->vp() != ch.vp)) FollowDrain(ch);
   const fabric::PacketType type = packet.type();
   if (type == fabric::PacketType::kComp) {
     OnCompletionPacket(ch, packet);

@@ -20,11 +20,18 @@
 // ring every channel at each host interrupt (exact counts), and against the
 // same traffic with dedicated signals take fewer host interrupts per packet
 // and ring more doorbells per packet.
+// MODIFYCHANNEL (channels[].retarget): the guest moves hello's channel from
+// VP 1 to VP 0 mid-run; the drain moves with the interrupt, and KMCL's
+// completion routines follow it (before the move every guest completion runs
+// on VP 1, after it on VP 0); a move before the channel opens is refused and
+// named.
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+#include "kmcl/trace_kinds.h"
+#include "sim/core/trace.h"
 #include "tests/scenario_testing.h"
 #include "tools/scenario/loader.h"
 #include "tools/scenario/runner.h"
@@ -363,6 +370,85 @@ TEST(SharedSignalTest, AgainstDedicatedSignalsFewerInterruptsButMoreDoorbellsPer
   // 0.56 doorbells per packet.
   EXPECT_LT(3 * s.host_interrupts, 2 * d.host_interrupts);
   EXPECT_GT(s.host_doorbells, 2 * d.host_doorbells);
+}
+
+// The guest VP of every guest-side transaction end (kmcl_finish), in order.
+class GuestFinishes : public sim::TraceSink {
+ public:
+  void OnRecord(const sim::TraceRecord& r) override {
+    if (r.partition != 0) ends.push_back({r.time.nanoseconds(), r.vp});
+  }
+  std::vector<uint16_t> Kinds() const override { return {kmcl::kKmclFinishTraceKind}; }
+  std::vector<std::pair<int64_t, uint32_t>> ends;
+};
+
+std::string HelloWithRetarget(const std::string& retarget) {
+  return R"json({
+    "name": "hello_retarget", "seed": 1, "fabric": {"root_vps": 2, "guests": [{"vps": 2}]},
+    "channels": [
+      {"name": "echo", "interface_type": "5ca1ab1e-0000-4000-8000-000000000001",
+       "interface_instance": "00000000-0000-4000-8000-000000000001", "host_driver": {"name": "echo_vsp"},
+       "guest_driver": {"name": "rr_vsc"}, "interrupt_latency_100ns": 500, "retarget": )json" +
+         retarget + R"json(}],
+    "workloads": [{"channel": "echo", "arrival": {"kind": "closed_loop", "outstanding": 4},
+                   "size": {"kind": "fixed", "bytes": 64}, "requests": 1000}]})json";
+}
+
+TEST(ModifyChannelTest, TheGuestsCompletionsFollowTheInterruptToItsNewVp) {
+  constexpr int64_t kMoveNs = 5'000'000;
+  GuestFinishes finishes;
+  const RunReport moved = testing::RunInline(HelloWithRetarget("[[5000000, 0]]"), {&finishes});
+  const ChannelReport* echo = Channel(moved, "echo");
+  ASSERT_NE(echo, nullptr);
+  EXPECT_EQ(echo->retargets, 1u);
+  EXPECT_TRUE(echo->retargets_refused.empty());
+  EXPECT_EQ(moved.kmcl.channels_moved, 1u);
+  EXPECT_TRUE(moved.expectations_met);
+  ASSERT_EQ(finishes.ends.size(), 1000u);
+  // relid 1 on a 2-VP guest starts on VP 1. The move takes effect when the
+  // host takes the message (a message latency after 5 ms), so the first
+  // completion on VP 0 comes after 5 ms, and none on VP 1 after it.
+  size_t first_on_0 = finishes.ends.size();
+  for (size_t i = 0; i < finishes.ends.size(); ++i) {
+    if (finishes.ends[i].second == 0) {
+      first_on_0 = i;
+      break;
+    }
+  }
+  ASSERT_LT(first_on_0, finishes.ends.size());
+  EXPECT_GT(first_on_0, 100u);
+  EXPECT_GT(finishes.ends[first_on_0].first, kMoveNs);
+  for (size_t i = 0; i < finishes.ends.size(); ++i) {
+    EXPECT_EQ(finishes.ends[i].second, i < first_on_0 ? 1u : 0u) << "completion " << i;
+  }
+  // Both guest VPs did the channel's DPC work, each for its part of the run.
+  for (const VpReport& vp : moved.vps) {
+    if (vp.partition == 1) {
+      EXPECT_GT(vp.dpc_ns, 0) << "guest VP " << vp.vp;
+    }
+  }
+
+  // Without the move, everything stays on VP 1.
+  GuestFinishes stayed;
+  const RunReport still = testing::RunInline(HelloWithRetarget("[]"), {&stayed});
+  EXPECT_EQ(still.kmcl.channels_moved, 0u);
+  for (const auto& [time, vp] : stayed.ends) EXPECT_EQ(vp, 1u);
+  for (const VpReport& vp : still.vps) {
+    if (vp.partition == 1 && vp.vp == 0) {
+      EXPECT_EQ(vp.dpc_ns, 0);
+    }
+  }
+}
+
+TEST(ModifyChannelTest, AMoveBeforeTheChannelOpensIsRefusedAndNamed) {
+  const RunReport early = testing::RunInline(HelloWithRetarget("[[0, 0]]"));
+  const ChannelReport* echo = Channel(early, "echo");
+  ASSERT_NE(echo, nullptr);
+  EXPECT_EQ(echo->retargets, 0u);
+  ASSERT_EQ(echo->retargets_refused.size(), 1u);
+  EXPECT_NE(echo->retargets_refused[0].find("to VP 0 at 0 ns"), std::string::npos) << echo->retargets_refused[0];
+  EXPECT_EQ(early.kmcl.channels_moved, 0u);
+  EXPECT_TRUE(early.expectations_met);  // The run goes on where it was.
 }
 
 }  // namespace

@@ -194,6 +194,12 @@ std::string ScenarioToJson(const ScenarioSpec& spec) {
           .Opt("force_retire_after_ns", c.force_retire_after_ns)
           .Num("unstick_timer_ns", c.unstick_timer_ns);
       if (!c.backend.empty()) o.Str("backend", c.backend);
+      if (!c.retarget.empty()) {
+        std::vector<std::string> moves;
+        moves.reserve(c.retarget.size());
+        for (const scenario::ChannelSpec::Retarget& m : c.retarget) moves.push_back(absl::StrCat("[", m.at_ns, ",", m.vp, "]"));
+        o.Add("retarget", Array(moves, ","));
+      }
       channels.push_back(o.Take());
     }
     root.Add("channels", Array(channels, ",\n    "));

@@ -71,6 +71,7 @@ constexpr double kSigmaMax = 10.0;
 // Events of one "trace" arrival: a recorded burst of millions of requests
 // fits; the file size limit (kFileBytesMax) binds first.
 constexpr size_t kArrivalEventsMax = 8'000'000;
+constexpr size_t kRetargetsMax = 10'000;
 constexpr size_t kLatencyBoundsMax = 1024;
 constexpr size_t kFindingsMax = 1024;
 constexpr size_t kNameBytesMax = 64;
@@ -345,7 +346,7 @@ const std::map<std::string, std::vector<std::string>>& KeyTable() {
         "guest_passive_processing", "host_transaction_quota", "guest_transaction_quota",
         "sub_channels", "lost_wakeup_bug", "pending_send_bug", "host_stop_ns", "guest_stop_ns", "backend",
         "host_writer_policy", "guest_writer_policy", "host_reader", "guest_reader", "force_retire_after_ns",
-        "unstick_timer_ns", "interrupt"}},
+        "unstick_timer_ns", "interrupt", "retarget"}},
       {"channels[].host_reader", ReaderKeys()},
       {"channels[].guest_reader", ReaderKeys()},
       {"backends[]", {"name", "servers", "service"}},
@@ -1567,6 +1568,23 @@ absl::Status Loader::ReadChannel(const Json& json, std::string pointer, const Fa
   VMBSIM_RETURN_IF_ERROR(
       OptionalInt(object, "host_target_vp", 0, int64_t{fabric.root_vps} - 1, &out->host_target_vp,
                   absl::StrCat(" (fabric.root_vps is ", fabric.root_vps, ")")));
+  VMBSIM_ASSIGN_OR_RETURN(const Json* retarget,
+                          ReadArray(object, "retarget", 0, kRetargetsMax, "[time_ns, guest VP] pairs"));
+  if (retarget != nullptr) {
+    int64_t previous = 0;
+    for (size_t i = 0; i < retarget->size(); ++i) {
+      const Json& pair = (*retarget)[i];
+      const std::string at = Child(object.Pointer("retarget"), i);
+      if (!pair.is_array() || pair.size() != 2) return Mismatch(at, "a [time_ns, guest VP] pair", pair);
+      ChannelSpec::Retarget move;
+      VMBSIM_RETURN_IF_ERROR(IntValue(pair[0], Child(at, size_t{0}), previous, kTimeNsMax, &move.at_ns,
+                                      i == 0 ? "" : " (times do not decrease)"));
+      VMBSIM_RETURN_IF_ERROR(IntValue(pair[1], Child(at, size_t{1}), 0, int64_t{guest_vps} - 1, &move.vp,
+                                      absl::StrCat(" (guest ", out->guest, " has ", guest_vps, " VPs)")));
+      previous = move.at_ns;
+      out->retarget.push_back(move);
+    }
+  }
   VMBSIM_RETURN_IF_ERROR(Bool(object, "host_passive_processing", &out->host_passive_processing));
   VMBSIM_RETURN_IF_ERROR(Bool(object, "guest_passive_processing", &out->guest_passive_processing));
   // KMCL: a transaction quota of 0 is a caller bug (kmcl-api.md §6.2).

@@ -142,6 +142,10 @@ std::string ReportJson(const RunReport& r) {
     j.KStr("name", c.name);
     j.KInt("guest", c.guest);
     j.KStr("interrupt", c.interrupt);
+    j.KUInt("retargets", c.retargets);
+    j.Key("retargets_refused").Begin('[');
+    for (const std::string& why : c.retargets_refused) j.Str(why);
+    j.End(']');
     j.Key("relids").Begin('[');
     for (uint32_t relid : c.relids) j.UInt(relid);
     j.End(']');
@@ -243,6 +247,7 @@ std::string ReportJson(const RunReport& r) {
   j.KUInt("transactions_cancelled", r.kmcl.transactions_cancelled);
   j.KUInt("processing_complete_calls", r.kmcl.processing_complete_calls);
   j.KUInt("quota_stalls", r.kmcl.quota_stalls);
+  j.KUInt("channels_moved", r.kmcl.channels_moved);
   j.KUInt("peer_violations", r.peer_violations);
   j.End('}');
   j.Key("causality_violations").Begin('[');
@@ -395,6 +400,10 @@ std::string ReportSummary(const RunReport& r) {
     if (c.totals.guest.lock_waits > 0) {
       absl::StrAppendFormat(&out, "; ring lock waited %d times, %.1f us", c.totals.guest.lock_waits,
                             c.totals.guest.lock_wait_ns / 1000.0);
+    }
+    if (c.retargets > 0 || !c.retargets_refused.empty()) {
+      absl::StrAppendFormat(&out, "; interrupt moved %d time(s)", c.retargets);
+      for (const std::string& why : c.retargets_refused) absl::StrAppend(&out, "; a move refused: ", why);
     }
     out += "\n";
   }

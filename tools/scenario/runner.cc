@@ -545,6 +545,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     std::vector<OpenLoop*> loops;
     bool host_stopped = false;  // Destroyed during the run (host_stop_ns / guest_stop_ns).
     bool guest_stopped = false;
+    uint64_t retargets = 0;  // MODIFYCHANNEL moves the host acknowledged (ChannelSpec::retarget).
+    std::vector<std::string> retargets_refused;
   };
   std::vector<Built> built;
   for (size_t i = 0; i < spec.channels.size(); ++i) {
@@ -799,6 +801,43 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     }
   }
 
+  // MODIFYCHANNEL moves the scenario asks for: the guest's VMBus driver
+  // sends them for the channel's primary relid; the fabric moves the
+  // interrupt and the guest end's drain when the host takes the message, and
+  // KMCL's callbacks follow the drain. A move the protocol refuses (the
+  // channel not open then, a modify outstanding) is counted and named in the
+  // report; it does not stop the run.
+  const std::function<void(Built*, const ChannelSpec::Retarget*)> retarget = [&fab, &runtime](
+                                                                                 Built* which,
+                                                                                 const ChannelSpec::Retarget* move) {
+    auto refuse = [which, at_ns = move->at_ns, vp = move->vp](absl::string_view why) {
+      which->retargets_refused.push_back(absl::StrCat("to VP ", vp, " at ", at_ns, " ns: ", why));
+    };
+    const uint16_t guest = which->spec->guest;
+    for (const kmcl::OfferRecord& offer : runtime->offers()) {
+      if (offer.guest != guest || !SameGuid(offer.interface_type, which->type) ||
+          !SameGuid(offer.interface_instance, which->instance)) {
+        continue;
+      }
+      const absl::Status sent = fab->client(guest).ModifyChannel(offer.relid, move->vp, [which, refuse](uint32_t status) {
+        if (status == 0) {
+          ++which->retargets;
+        } else {
+          refuse(absl::StrFormat("MODIFYCHANNEL_RESPONSE status 0x%08x", status));
+        }
+      });
+      if (!sent.ok()) refuse(sent.message());
+      return;
+    }
+    refuse("the channel has no offer");
+  };
+  for (Built& b : built) {
+    for (const ChannelSpec::Retarget& move : b.spec->retarget) {
+      simulator->ScheduleAt(SimTime::FromNanoseconds(move.at_ns),
+                            [fn = &retarget, which = &b, at = &move] { (*fn)(which, at); });
+    }
+  }
+
   // Faults that take a host driver down (rescind, host crash) and bring it
   // back (host crash).
   stop_host_driver = [&built, rt = runtime.get()](int index) {
@@ -927,6 +966,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     c.name = b.spec->name;
     c.guest = b.spec->guest;
     c.interrupt = b.spec->interrupt;
+    c.retargets = b.retargets;
+    c.retargets_refused = b.retargets_refused;
     for (const kmcl::OfferRecord& offer : runtime->offers()) {
       if (offer.guest != c.guest || !SameGuid(offer.interface_type, b.type) ||
           !SameGuid(offer.interface_instance, b.instance)) {

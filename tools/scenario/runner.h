@@ -111,6 +111,10 @@ struct ChannelReport {
   std::string name;
   uint16_t guest = 0;
   std::string interrupt;  // "dedicated" or "shared" (ChannelSpec::interrupt).
+  // ChannelSpec::retarget: the moves the host acknowledged, and each one the
+  // protocol refused, with why.
+  uint64_t retargets = 0;
+  std::vector<std::string> retargets_refused;
   std::vector<uint32_t> relids;  // The primary first, then its sub-channels.
   kmcl::ChannelTransactions metrics;  // Summed over the relids.
   kmcl::EndpointTotals totals;   // Data-path counters, summed over the relids.

@@ -191,6 +191,15 @@ struct ChannelSpec {
   // monitor_latency_default, which the runner writes into the offer.
   std::optional<uint16_t> interrupt_latency_100ns;
   std::optional<uint32_t> guest_target_vp;          // Unset: relid % guest VPs.
+  // MODIFYCHANNEL from the guest: at each time the guest's VMBus driver
+  // moves the channel's host->guest interrupts, and with them the guest
+  // end's drain and its KMCL callbacks, to another guest VP (what Linux does
+  // when a channel's target_cpu is written). Times do not decrease.
+  struct Retarget {
+    int64_t at_ns = 0;
+    uint32_t vp = 0;
+  };
+  std::vector<Retarget> retarget;
   // The root VP that runs the host end of the channel and of its
   // sub-channels (interrupt, DPC and PASSIVE work). Unset: relid % root VPs.
   std::optional<uint32_t> host_target_vp;
