@@ -5,8 +5,15 @@
 // `vmbsim run --timeline` does, and measure the file, not the time: bytes
 // per event, and the decompressed gzip against the plain text. The JSON must
 // still parse and name every event's phase.
+// Goal 2: what Perfetto and chrome://tracing import is the Trace Event
+// Format's JSON object form; every event of a library timeline keeps that
+// format's rules for its phase (the fields each phase needs, flows that
+// begin once, before their steps and end), so the compact form dropped only
+// optional fields.
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -75,6 +82,87 @@ TEST_P(TimelineSizeTest, AtMost100BytesAnEventAndTheGzipHoldsTheSameText) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Library, TimelineSizeTest, testing::Values("hello", "monitor_latency_batching"));
+
+// The Trace Event Format's rules for the phases a timeline uses.
+// `e` by value: a missing field reads as null instead of asserting.
+void ExpectTraceEventFormat(nlohmann::json e, std::map<std::string, int>& flow_state) {
+  static const std::set<std::string> kPhases = {"X", "C", "s", "t", "f", "i", "M"};
+  ASSERT_TRUE(e.is_object());
+  ASSERT_TRUE(e["ph"].is_string()) << e.dump();
+  const std::string ph = e["ph"];
+  ASSERT_TRUE(kPhases.count(ph)) << "phase " << ph << ": " << e.dump();
+  ASSERT_TRUE(e["pid"].is_number_integer()) << e.dump();
+  ASSERT_TRUE(e["name"].is_string()) << e.dump();
+  if (e.contains("args")) {
+    ASSERT_TRUE(e["args"].is_object()) << e.dump();
+  }
+  if (ph == "M") {
+    static const std::set<std::string> kMetadata = {"process_name", "process_sort_index", "thread_name",
+                                                    "thread_sort_index"};
+    EXPECT_TRUE(kMetadata.count(e["name"].get<std::string>())) << e.dump();
+    EXPECT_TRUE(e["args"].is_object()) << e.dump();
+    if (e["name"] == "thread_name") {
+      EXPECT_TRUE(e["tid"].is_number_integer()) << e.dump();
+    }
+    return;
+  }
+  // A counter belongs to its process; every other phase to a thread too.
+  if (ph != "C") {
+    ASSERT_TRUE(e["tid"].is_number_integer()) << e.dump();
+  }
+  ASSERT_TRUE(e["ts"].is_number()) << e.dump();
+  EXPECT_GE(e["ts"].get<double>(), 0) << e.dump();
+  if (ph == "X") {
+    ASSERT_TRUE(e["dur"].is_number()) << e.dump();
+    EXPECT_GE(e["dur"].get<double>(), 0) << e.dump();
+  } else if (ph == "C") {
+    ASSERT_TRUE(e["args"].is_object()) << e.dump();
+    for (const auto& [series, value] : e["args"].items()) EXPECT_TRUE(value.is_number()) << series << ": " << e.dump();
+  } else if (ph == "i") {
+    if (e.contains("s")) {
+      EXPECT_TRUE(e["s"] == "t" || e["s"] == "p" || e["s"] == "g") << e.dump();
+    }
+  } else {
+    // A flow: one "s", then its steps, then at most one "f" (binding to the
+    // enclosing slice's end, "bp":"e"), all with one id.
+    ASSERT_TRUE(e["id"].is_number_integer() || e["id"].is_string()) << e.dump();
+    int& state = flow_state[e["id"].dump()];  // 0 unseen, 1 begun, 2 ended.
+    if (ph == "s") {
+      EXPECT_EQ(state, 0) << "a flow begun twice: " << e.dump();
+      state = 1;
+    } else if (ph == "t") {
+      EXPECT_EQ(state, 1) << "a step outside its flow: " << e.dump();
+    } else {
+      EXPECT_EQ(state, 1) << "an end outside its flow: " << e.dump();
+      if (e.contains("bp")) {
+        EXPECT_EQ(e["bp"], "e") << e.dump();
+      }
+      state = 2;
+    }
+  }
+}
+
+class TimelineFormatTest : public testing::TestWithParam<const char*> {};
+
+TEST_P(TimelineFormatTest, EveryEventKeepsTheTraceEventFormatForItsPhase) {
+  const Measured m = RunWithTimeline(GetParam());
+  const nlohmann::json doc = nlohmann::json::parse(m.json, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(doc.is_discarded());
+  ASSERT_TRUE(doc["traceEvents"].is_array());
+  EXPECT_TRUE(doc["displayTimeUnit"] == "ns" || doc["displayTimeUnit"] == "ms");
+  std::map<std::string, int> flows;
+  std::map<std::string, uint64_t> phases;
+  for (const nlohmann::json& event : doc["traceEvents"]) {
+    ExpectTraceEventFormat(event, flows);
+    if (testing::Test::HasFatalFailure()) return;
+    ++phases[event["ph"].get<std::string>()];
+  }
+  // The run drew slices, counters, flows and marks, not only metadata.
+  for (const char* ph : {"M", "X", "C", "s", "f", "i"}) EXPECT_GT(phases[ph], 0u) << "phase " << ph;
+}
+
+INSTANTIATE_TEST_SUITE_P(Library, TimelineFormatTest,
+                         testing::Values("hello", "shared_signal", "rescind_during_io", "preemption_tail"));
 
 }  // namespace
 }  // namespace vmbsim::scenario
