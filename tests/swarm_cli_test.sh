@@ -17,7 +17,7 @@ grep -q '"name": "completion_wrong_trans_id"' "$work/out" || fail "faults: a kin
 
 expect_code 1 "swarm" -- "$vmbsim" swarm lost_wakeup_buggy lost_wakeup_fixed --seeds 1..8 --jobs 2 --out "$work"
 # Runs end in any order; the groups, their seeds and first runs do not depend on --jobs.
-mkdir -p "$work/one"
+# --out makes its directory, as run and sweep do.
 expect_code 1 "swarm --jobs 1" -- "$vmbsim" swarm lost_wakeup_buggy lost_wakeup_fixed --seeds 1..8 --jobs 1 --out "$work/one"
 strip_run() { sed -e 's/"wall_seconds": [0-9.e+-]*//' -e "s|$work/one/|DIR/|g; s|$work/|DIR/|g" "$1"; }
 [[ "$(strip_run "$work/swarm.json")" == "$(strip_run "$work/one/swarm.json")" ]] || fail "swarm: --jobs 1 and --jobs 2 differ"

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -113,6 +114,8 @@ int SwarmCommand(const std::vector<std::string>& args) {
     scenarios.push_back({file, std::move(*spec)});
   }
   if (out_dir.has_value()) {
+    std::error_code ec;
+    std::filesystem::create_directories(*out_dir, ec);  // As run and sweep do; a failure shows below.
     std::ofstream probe(*out_dir + "/swarm.json", std::ios::trunc);
     if (!probe) return Invalid("swarm", absl::StrCat("--out: cannot write ", *out_dir, "/swarm.json"));
   }
