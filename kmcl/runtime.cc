@@ -1569,6 +1569,7 @@ void Runtime::TStop(Channel& ch, const char* teardown) {
       if (inc.ok() && (*inc)->channel == ch.handle) {
         retired_by_close_.insert(handle);
         RetireIncoming(**inc);
+        ++counters_.packets_retired;
       }
     }
   }

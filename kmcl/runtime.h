@@ -222,6 +222,9 @@ struct RuntimeCounters {
   uint64_t peer_violations = 0;       // Bad packets or completions from the peer.
   uint64_t quota_stalls = 0;
   uint64_t channels_moved = 0;  // Channels whose work followed their drain to another VP (MODIFYCHANNEL).
+  // Packets a bounded teardown (force_retire_after) gave up on and retired
+  // without their driver's completion.
+  uint64_t packets_retired = 0;
 };
 
 // What went wrong with bytes the peer wrote (never a crash).

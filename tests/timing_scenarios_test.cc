@@ -10,7 +10,10 @@
 // requests and a NAPI-style host reader that commits every 4 packets): the
 // Windows writer, woken as soon as its packet fits, blocks and is woken more
 // often than OpenVMM's quarter-ring writer; a writer that publishes nothing
-// is restarted by completions alone. reader_disciplines: the four host
+// is restarted by completions alone. On a one-way stream (pending_send_buggy
+// without its bug), where only space signals restart the writer, the blocks
+// and signals of each policy are exactly what its rule predicts, and a
+// writer that publishes nothing stays blocked. reader_disciplines: the four host
 // readers on the same traffic, against all four as today's DPC drain.
 // linux_early_signal: a Linux-like guest drops the host's doorbell that
 // arrives before its channel runs; the channel without a re-check sticks
@@ -25,10 +28,12 @@
 // completion routines follow it (before the move every guest completion runs
 // on VP 1, after it on VP 0); a move before the channel opens is refused and
 // named.
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "kmcl/trace_kinds.h"
 #include "sim/core/trace.h"
@@ -190,6 +195,93 @@ TEST(WriterPolicyTest, AWriterThatPublishesNothingIsRestartedByCompletions) {
   // No space signals: the host signals the guest only for its completions.
   EXPECT_LT(c->totals.host.signals_sent, Channel(windows, "narrow")->totals.host.signals_sent);
   EXPECT_EQ(c->totals.host.signals_sent, c->totals.guest.doorbells);
+}
+
+// One-way streams: nothing but the host's space signal restarts a blocked
+// writer, so the counts follow from the rule alone. The guest streams N
+// packets of 1 KiB (footprint T = 16 + 1024 + 8 = 1048 bytes) at once into a
+// ring of D data bytes; the host reads one packet per NAPI poll, spends
+// 100 us on it and commits, far longer than a space signal takes to restart
+// the writer. The writer fills C = floor((D - 1) / T) packets (a packet fits
+// while the free space exceeds T), leaving s = D - C T, and blocks having
+// published P. Each commit frees T; the host signals once the free space
+// reaches P, after m = max(1, ceil((P - s) / T)) commits, and the writer,
+// woken, writes m packets and blocks again: ceil((N - C) / m) blocks, each
+// ended by one space signal. windows publishes P = T (m = 1), openvmm
+// max(T, (D - 8) / 4 rounded up to 8), fixed:4120 max(T, 4120). none
+// publishes nothing and the host sends nothing, so after the first C packets
+// the writer never runs again: N - C packets stay in the send queue.
+
+constexpr uint64_t kStreamPackets = 64;
+constexpr uint64_t kStreamFootprintBytes = 1048;
+
+std::vector<std::string> OneWayStream(uint32_t ring_pages, const std::string& policy) {
+  return {"channels.0.pending_send_bug=\"none\"",
+          R"(channels.0.guest_driver.params={"packet_bytes":1024,"packets_per_channel":64})",
+          R"(channels.0.host_driver.params={"service_us":100})",
+          R"(channels.0.host_reader={"kind":"napi","budget_packets":1})",
+          absl::StrCat("channels.0.outgoing_ring_pages=", ring_pages),
+          absl::StrCat("channels.0.guest_writer_policy=\"", policy, "\"")};
+}
+
+// Blocks (= space signals) the rule predicts for `published` bytes of
+// pending_send_sz on a ring of `ring_pages` data pages.
+uint64_t PredictedBlocks(uint32_t ring_pages, uint64_t published) {
+  const uint64_t d = uint64_t{ring_pages} * 4096;
+  const uint64_t c = (d - 1) / kStreamFootprintBytes;
+  if (c >= kStreamPackets) return 0;
+  const uint64_t s = d - c * kStreamFootprintBytes;
+  const uint64_t m =
+      published <= s ? 1 : std::max<uint64_t>(1, (published - s + kStreamFootprintBytes - 1) / kStreamFootprintBytes);
+  return (kStreamPackets - c + m - 1) / m;
+}
+
+uint64_t RoundUp8(uint64_t bytes) { return (bytes + 7) / 8 * 8; }
+
+TEST(WriterPolicyStreamTest, BlocksAndSpaceSignalsAreWhatEachPolicysRulePredicts) {
+  for (const uint32_t pages : {2u, 4u, 8u, 16u}) {
+    const uint64_t d = uint64_t{pages} * 4096;
+    const struct {
+      std::string policy;
+      uint64_t published;
+    } policies[] = {{"windows", kStreamFootprintBytes},
+                    {"openvmm", std::max(kStreamFootprintBytes, RoundUp8((d - 8) / 4))},
+                    {"fixed:4120", std::max<uint64_t>(kStreamFootprintBytes, 4120)}};
+    for (const auto& [policy, published] : policies) {
+      SCOPED_TRACE(absl::StrCat(pages, " pages, ", policy));
+      const RunReport r = RunLibrary("pending_send_buggy", OneWayStream(pages, policy));
+      ASSERT_TRUE(r.expectations_met);
+      const ChannelReport* c = Channel(r, "stream");
+      ASSERT_NE(c, nullptr);
+      EXPECT_EQ(c->metrics.guest_to_host.packets_processed, kStreamPackets);
+      const uint64_t blocks = PredictedBlocks(pages, published);
+      EXPECT_EQ(c->totals.guest.ring_full, blocks);
+      EXPECT_EQ(c->totals.guest.writer_wakeups, blocks);
+      // The host sends no packets: every signal it rang was a space signal.
+      EXPECT_EQ(c->totals.host.packets_sent, 0u);
+      EXPECT_EQ(c->totals.host.signals_sent, blocks);
+    }
+  }
+  // Where the rules differ the counts do: 57, 29 and 15 blocks at 2 pages.
+  EXPECT_EQ(PredictedBlocks(2, kStreamFootprintBytes), 57u);
+  EXPECT_EQ(PredictedBlocks(2, 2048), 29u);
+  EXPECT_EQ(PredictedBlocks(2, 4120), 15u);
+}
+
+TEST(WriterPolicyStreamTest, AWriterThatPublishesNothingStaysBlockedOnAStream) {
+  for (const uint32_t pages : {2u, 8u, 16u}) {
+    SCOPED_TRACE(absl::StrCat(pages, " pages"));
+    const RunReport r = RunLibrary("pending_send_buggy", OneWayStream(pages, "none"));
+    const ChannelReport* c = Channel(r, "stream");
+    ASSERT_NE(c, nullptr);
+    const uint64_t fit = (uint64_t{pages} * 4096 - 1) / kStreamFootprintBytes;
+    EXPECT_EQ(c->metrics.guest_to_host.packets_processed, fit);
+    EXPECT_EQ(c->totals.guest.ring_full, 1u);
+    EXPECT_EQ(c->totals.guest.writer_wakeups, 0u);
+    EXPECT_EQ(c->totals.host.signals_sent, 0u);
+    EXPECT_EQ(r.lost_packets, kStreamPackets - fit);
+    EXPECT_FALSE(r.expectations_met);  // no_lost_packets.
+  }
 }
 
 // ---------------------------------------------------------------------------

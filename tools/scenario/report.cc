@@ -248,6 +248,7 @@ std::string ReportJson(const RunReport& r) {
   j.KUInt("processing_complete_calls", r.kmcl.processing_complete_calls);
   j.KUInt("quota_stalls", r.kmcl.quota_stalls);
   j.KUInt("channels_moved", r.kmcl.channels_moved);
+  j.KUInt("packets_retired", r.kmcl.packets_retired);
   j.KUInt("peer_violations", r.peer_violations);
   j.End('}');
   j.Key("causality_violations").Begin('[');
@@ -422,6 +423,9 @@ std::string ReportSummary(const RunReport& r) {
                           f.wait_mean_ns / 1000.0, f.service_mean_ns / 1000.0);
   }
   absl::StrAppendFormat(&out, "  verifier findings: %d (%d unexpected)\n", r.findings_total, r.unexpected_findings);
+  if (r.kmcl.packets_retired > 0) {
+    absl::StrAppendFormat(&out, "  packets retired by a bounded teardown (force_retire_after): %d\n", r.kmcl.packets_retired);
+  }
   for (const std::string& v : r.causality_violations) absl::StrAppend(&out, "  INTERNAL ERROR causality: ", v, "\n");
   for (const FaultReport& f : r.faults) {
     absl::StrAppendFormat(&out, "  fault %d %s (%s, %s): fired %d\n", f.index, f.kind, f.target, f.trigger,

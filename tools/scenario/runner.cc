@@ -956,6 +956,11 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   report.stop_reason = result;
   const SimTime end = (result == sim::RunResult::kEndTimeReached) ? limits.end_time : simulator->Now();
   report.simulated_ns = end.nanoseconds();
+  // A Pause / Disable / peer close still waiting for packets its driver
+  // never completed is a finding of the run (KMCL blocks there). Reported
+  // before the trace is summed up: the finding is a trace record, and a
+  // recording's footer counts every record.
+  runtime->ReportHungTeardowns();
   report.events = simulator->events_executed();
   report.fingerprint = simulator->tracer().fingerprint();
   report.trace_records = simulator->tracer().record_count();
@@ -1023,9 +1028,6 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   for (const BackendSpec& b : spec.backends) {
     report.backends.push_back(BackendReport{.name = b.name, .figures = backends.at(b.name)->Figures()});
   }
-  // A Pause / Disable / peer close still waiting for packets its driver
-  // never completed is a finding of the run (KMCL blocks there).
-  runtime->ReportHungTeardowns();
   report.findings = runtime->verifier().findings();
   report.findings_total = runtime->verifier().total_count();
   report.peer_violations = runtime->peer_violations().size();

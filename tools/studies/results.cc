@@ -65,6 +65,10 @@ std::map<std::string, double> MetricsOf(const scenario::RunReport& r) {
     if (c.totals.host_batches.count() > 0) m[p + "host_batch_mean"] = c.totals.host_batches.mean();
     m[p + "ring_full"] = static_cast<double>(c.totals.guest.ring_full);
     m[p + "sends_queued"] = static_cast<double>(g.queued_sends);
+    // The doorbells the host rang per packet the guest sent: completions'
+    // data signals and the space signals that restart a blocked guest
+    // writer (a one-way stream has only the latter).
+    m[p + "host_signals_per_packet"] = Ratio(c.totals.host.signals_sent, c.totals.guest.packets_sent);
   }
   uint64_t interrupts = 0;
   double host_sum = 0, guest_sum = 0, host_max = 0;

@@ -133,6 +133,30 @@ grep -q '<circle class="knee"' knee.html || fail "knee.html marks no knee"
 expect_exit 2 "--distributions: point 27 is not in the results (points 0..26)" -- report knee -o k.html --distributions 27
 expect_exit 2 "--distributions: expected point numbers" -- report knee -o k.html --distributions x
 
+# The writer-policy study, one seed: the writer that publishes nothing is
+# stuck (exit 4) on every ring the stream back-pressures (2 to 28 pages),
+# each run listed with its command and never averaged in (its points have
+# no means); the other policies never fail; at 32 pages no send meets a full
+# ring under any policy, at 28 pages every policy's does.
+"$vmbsim" sweep --study ring_size_writer_policy --seeds 1 --out policy >policy.out 2>policy.err
+[[ $? -eq 1 ]] || fail "writer-policy study: expected exit 1 (stuck runs): $(tail -3 policy.out)"
+[[ $(grep -c 'FAILED point .*: exit 4: vmbsim run pending_send_buggy .*guest_writer_policy="none"' policy.out) -eq 8 ]] ||
+  fail "writer-policy study: expected 8 stuck runs of the none writer: $(grep FAILED policy.out)"
+[[ $(grep -c 'FAILED' policy.out) -eq 8 ]] || fail "writer-policy study: a policy other than none failed"
+column() {  # column FILE NAME: the index of column NAME in FILE's header.
+  head -1 "$1" | tr ',' '\n' | grep -nx "$2" | cut -d: -f1
+}
+rf=$(column policy/points.csv stream.ring_full.mean)
+ok=$(column policy/points.csv runs_ok)
+[[ -n "$rf" && -n "$ok" ]] || fail "policy/points.csv: no stream.ring_full.mean or runs_ok column"
+# Points 28..35 are 28 and 32 pages x (windows, openvmm, fixed:4120, none).
+awk -F, -v rf="$rf" -v ok="$ok" 'NR > 1 && $1 >= 28 && $1 <= 30 && !($rf > 0) { bad = 1 }
+  NR > 1 && $1 == 31 && $ok != 0 { bad = 1 }
+  NR > 1 && $1 >= 32 && ($ok != 1 || $rf != 0) { bad = 1 } END { exit bad }' policy/points.csv ||
+  fail "policy/points.csv: back-pressure does not stop at 32 pages for every policy: $(cut -d, -f1-5 policy/points.csv)"
+"$vmbsim" report policy -o policy.html >/dev/null || fail "policy report: exit $?"
+[[ $(grep -c '<svg class="chart"' policy.html) -eq 5 ]] || fail "policy.html: expected the study's 5 charts"
+
 if [[ $failures -ne 0 ]]; then
   echo "$failures failure(s)"
   exit 1
