@@ -160,8 +160,10 @@ class Wheel {
   }
 
   int64_t now() const { return now_; }
+  size_t size() const { return size_; }
 
   void Schedule(int64_t time, Fn fn, uint64_t payload) {
+    ++size_;
     uint32_t index;
     if (free_ != kNil) {
       index = free_;
@@ -192,6 +194,7 @@ class Wheel {
     const Fn fn = node.fn;
     const uint64_t payload = node.payload;
     now_ = node.time;
+    --size_;
     node.next = free_;
     free_ = index;
     fn(*this, payload);
@@ -256,13 +259,13 @@ class Wheel {
   int64_t base_ = 0;
   uint32_t cursor_ = 0;
   int64_t now_ = 0;
+  size_t size_ = 0;
 };
 
 struct WheelSide {
   Wheel wheel;
   const int64_t* increments = Increments().data();
   uint64_t next = 0;
-  size_t pending_count = 0;
 
   static void Fire(Wheel& wheel, uint64_t payload);
 
@@ -270,9 +273,8 @@ struct WheelSide {
     for (int64_t i = 0; i < n; ++i) {
       wheel.Schedule(increments[next++ & (kIncrementCount - 1)], &Fire, static_cast<uint64_t>(i));
     }
-    pending_count = static_cast<size_t>(n);
   }
-  size_t pending() const { return pending_count; }
+  size_t pending() const { return wheel.size(); }
 };
 
 WheelSide* g_wheel_side = nullptr;  // Fire's context (the wheel is its first member).
