@@ -20,8 +20,9 @@ EventQueue::~EventQueue() {
   // entry would be the process's peak memory at the end of a large run).
   const auto destroy = [this](const Entry& entry) {
     const uint32_t index = static_cast<uint32_t>(entry.key_slot);
-    const SlotOp op = SlotAt(index).op;
-    if (op != nullptr) op(this, index, /*invoke=*/false);
+    Slot& slot = SlotAt(index);
+    const SlotOp op = slot.op;
+    if (op != nullptr) op(this, &slot, index, /*invoke=*/false);
   };
   for (size_t i = front_head_; i < front_.size(); ++i) destroy(front_[i]);
   for (const Bucket& bucket : buckets_) {
@@ -34,6 +35,13 @@ EventQueue::~EventQueue() {
 void EventQueue::EnableTieBreak(Prng prng) {
   VMBSIM_CHECK_EQ(entry_count_, 0u);
   tie_break_.emplace(std::move(prng));
+  fast_key_max_ = 0;
+}
+
+uint32_t EventQueue::NextKeySlow(uint64_t time_ns) {
+  if (tie_break_.has_value()) return NextTieBreakKey(time_ns);
+  if (next_key_ > kKeyMax) RenumberKeys();
+  return static_cast<uint32_t>(next_key_++);
 }
 
 uint32_t EventQueue::NextTieBreakKey(uint64_t time_ns) {
@@ -47,7 +55,17 @@ uint32_t EventQueue::NextTieBreakKey(uint64_t time_ns) {
   return static_cast<uint32_t>(last_key + 1 + tie_break_->Below(std::min(room, kTieBreakSpan)));
 }
 
-EventQueue::Block* EventQueue::NewLastBlock(Bucket& bucket) {
+uint32_t EventQueue::AllocateNewSlot() {
+  VMBSIM_CHECK_LT(slot_count_, kNoSlot);  // 2^32 - 1 slots at once.
+  if ((slot_count_ & (kChunkSlots - 1)) == 0) chunks_.push_back(std::make_unique<SlotChunk>());
+  const uint32_t index = slot_count_++;
+  SlotAt(index).op = nullptr;
+  GenerationAt(index) = 1;
+  return index;
+}
+
+EventQueue::Block* EventQueue::NewLastBlock(int bucket_index) {
+  Bucket& bucket = buckets_[bucket_index];
   Block* block = free_blocks_;
   if (block != nullptr) {
     free_blocks_ = block->next;
@@ -61,9 +79,18 @@ EventQueue::Block* EventQueue::NewLastBlock(Bucket& bucket) {
     bucket.last->next = block;
   } else {
     bucket.first = block;
+    const int level = bucket_index / kDigitValues;
+    non_empty_[level] |= uint64_t{1} << (bucket_index % kDigitValues);
+    non_empty_levels_ |= uint32_t{1} << level;
   }
   bucket.last = block;
   return block;
+}
+
+uint32_t EventQueue::BucketSizeUpTo(const Bucket& bucket, uint32_t cap) {
+  uint32_t size = 0;
+  for (const Block* block = bucket.first; block != nullptr && size <= cap; block = block->next) size += block->count;
+  return std::min(size, cap + 1);
 }
 
 int EventQueue::LowestNonEmptyBucket() const {
@@ -82,7 +109,6 @@ void EventQueue::ReleaseBlocks(Bucket& bucket) {
   }
   bucket.first = nullptr;
   bucket.last = nullptr;
-  bucket.size = 0;
 }
 
 void EventQueue::InsertIntoFront(Entry entry) {
@@ -113,10 +139,11 @@ void EventQueue::RefillFront(int bucket_index) {
   // bucket's range: the new reference shares every digit above this
   // bucket's level with the old one, and this bucket's digit, which is
   // below theirs at this level. Lower buckets are empty.
-  if (level == 1 && bucket.size <= kCountingBatchMax) {
-    CountingSortIntoFront(bucket);
+  const uint32_t size = BucketSizeUpTo(bucket, kCountingBatchMax);
+  if (level == 1 && size <= kCountingBatchMax) {
+    CountingSortIntoFront(bucket, size);
     if (tie_break_.has_value()) SortFrontTiesByKey();
-  } else if (level == 0 || bucket.size <= kSortBatchMax) {
+  } else if (level == 0 || size <= kSortBatchMax) {
     // A level-0 bucket holds a single due time, already in key order in
     // FIFO mode; anything else is sorted.
     for (const Block* block = bucket.first; block != nullptr; block = block->next) {
@@ -136,7 +163,7 @@ void EventQueue::RefillFront(int bucket_index) {
   ref_time_ns_ = front_.back().time_ns;
 }
 
-void EventQueue::CountingSortIntoFront(const Bucket& bucket) {
+void EventQueue::CountingSortIntoFront(const Bucket& bucket, uint32_t size) {
   // The entries share every bit of time above the low digit: one stable pass
   // on that digit orders them by time, and stability keeps equal times in
   // bucket (key) order.
@@ -144,7 +171,6 @@ void EventQueue::CountingSortIntoFront(const Bucket& bucket) {
   for (const Block* block = bucket.first; block != nullptr; block = block->next) {
     for (uint32_t i = 0; i < block->count; ++i) ++counts[block->entries[i].time_ns & (kDigitValues - 1)];
   }
-  const uint32_t size = bucket.size;
   uint32_t next_slot[kDigitValues];  // Where the next entry of each digit goes.
   uint32_t below = 0;
   for (int digit = 0; digit < kDigitValues; ++digit) {
@@ -175,7 +201,6 @@ void EventQueue::RedistributeAroundMinimum(Bucket& bucket, int bucket_index) {
   Block* block = bucket.first;
   bucket.first = nullptr;
   bucket.last = nullptr;
-  bucket.size = 0;
   while (block != nullptr) {
     for (uint32_t i = 0; i < block->count; ++i) {
       const Entry& entry = block->entries[i];
@@ -234,7 +259,7 @@ bool EventQueue::Cancel(EventId id) {
   Slot& slot = SlotAt(id.slot);
   const SlotOp op = slot.op;
   slot.op = nullptr;  // Before destroying: a destructor must not see it pending.
-  op(this, id.slot, /*invoke=*/false);
+  op(this, &slot, id.slot, /*invoke=*/false);
   --live_count_;
   ++dead_count_;
   if (dead_count_ >= kDeadEntriesRebuildMin && dead_count_ > live_count_) DropDeadEntries();

@@ -37,8 +37,8 @@ RunResult Simulator::Run(const RunLimits& limits) {
       result = RunResult::kEventBudgetExhausted;
       break;
     }
-    SimTime when;
-    const EventQueue::PopResult pop = queue_.PopNext(limits.end_time, &when);
+    // Sets the clock to the event's time, then runs it.
+    const EventQueue::PopResult pop = queue_.RunNext(limits.end_time, &now_ns_);
     if (pop == EventQueue::PopResult::kEmpty) {
       result = RunResult::kQueueEmpty;
       break;
@@ -48,9 +48,6 @@ RunResult Simulator::Run(const RunLimits& limits) {
       result = RunResult::kEndTimeReached;
       break;
     }
-    VMBSIM_CHECK_GE(when.nanoseconds(), now_ns_);  // The clock never goes back.
-    now_ns_ = when.nanoseconds();
-    queue_.RunPopped();
     ++events_this_run;
     ++events_executed_;
     if (after_event_) after_event_();

@@ -70,7 +70,7 @@ class Simulator {
   // Schedules `fn` (no arguments, at most 24 bytes of captures) at `when`.
   // REQUIRES: when >= Now().
   template <typename F>
-  EventId ScheduleAt(SimTime when, F&& fn) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE EventId ScheduleAt(SimTime when, F&& fn) {
     VMBSIM_CHECK_MSG(when.nanoseconds() >= now_ns_,
                      absl::StrCat("scheduling into the past: ", when.ToString(),
                                   " < now ", Now().ToString()));
@@ -79,9 +79,10 @@ class Simulator {
 
   // Schedules `fn` at Now() + delay. REQUIRES: delay >= 0.
   template <typename F>
-  EventId ScheduleAfter(SimDuration delay, F&& fn) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE EventId ScheduleAfter(SimDuration delay, F&& fn) {
     VMBSIM_CHECK_GE(delay.nanoseconds(), 0);
-    return ScheduleAt(Now() + delay, std::forward<F>(fn));
+    // Now() + delay >= Now(): what ScheduleAt() would check holds.
+    return queue_.Push(Now() + delay, std::forward<F>(fn));
   }
 
   // Cancels a pending event. Returns false if it already ran or was cancelled.
