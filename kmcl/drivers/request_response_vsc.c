@@ -593,8 +593,16 @@ static RR_VSC* RrAllocate(const RR_VSC_CONFIG* config) {
   vsc->Pool = (RR_REQUEST*)calloc(config->Outstanding != 0 ? config->Outstanding : 1,
                                   sizeof(RR_REQUEST));
   if (config->SharedBuffer) {
+    /* Whole pages, page-aligned, as drivers allocate GPADL buffers: the
+       GPADL's page list and first-page offset, and so the run, then do not
+       depend on where the allocator put the buffer. */
+    const UINT32 page_bytes = 4096u;
     vsc->SharedBytes = config->Outstanding * config->RequestBytes;
-    vsc->Shared = (UINT8*)calloc(vsc->SharedBytes, 1);
+    const size_t allocated = ((size_t)vsc->SharedBytes + page_bytes - 1) / page_bytes * page_bytes;
+    vsc->Shared = (UINT8*)aligned_alloc(page_bytes, allocated);
+    if (vsc->Shared != NULL) {
+      memset(vsc->Shared, 0, allocated);
+    }
   }
   if (vsc->Request == NULL || vsc->Pool == NULL || (config->SharedBuffer && vsc->Shared == NULL)) {
     RrFree(vsc);

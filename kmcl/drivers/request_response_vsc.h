@@ -41,7 +41,8 @@
  * Shared buffer (Config.SharedBuffer; the echo VSP's shared-buffer mode,
  * echo_vsp.h): the request bytes travel in a buffer the driver donates to
  * the host through a GPADL instead of in the packet. The buffer holds one
- * slot of RequestBytes per closed-loop window slot. From EvtChannelOpened
+ * slot of RequestBytes per closed-loop window slot, page-aligned (so that the
+ * GPADL, and the run, do not depend on the allocator). From EvtChannelOpened
  * the driver creates the GPADL over it (VmbChannelCreateGpadlFromBuffer),
  * and it deletes it in EvtChannelClosed (VmbChannelDeleteGpadl, which
  * waits until the host has unmapped it: spec §6.8). RrVscDestroy first
