@@ -276,9 +276,10 @@ static VOID EchoCompleteBackendRequests(ECHO_CHANNEL* ech) {
 VOID EchoVspBackendComplete(ECHO_VSP_REQUEST* Request) {
   ECHO_VSP* vsp = Request->Channel->Vsp;
   if (Request->Shared) {
-    /* A request a suspend completed had its write cancelled: its GPADL is
-       unmapped by now (spec §6.8). Config.BugUnmapInUse: (deliberately) not
-       cancelled, so the write goes through the MDL the unmap took back. */
+    /* A request a revoke or suspend completed had its write cancelled: its
+       GPADL is unmapped by now (spec §6.8). Config.BugUnmapInUse:
+       (deliberately) not cancelled, so the write goes through the MDL the
+       unmap took back. */
     if (!Request->Completed || vsp->Config.BugUnmapInUse) {
       const UINT32 written =
           EchoWriteResponse(Request->Mdl, Request->SlotOffset, Request->Echo, Request->EchoLength);
