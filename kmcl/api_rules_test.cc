@@ -1069,6 +1069,63 @@ TEST_F(RulesTest, DeferredPacketIsDeliveredAgainAtPassiveInFifoOrder) {
 }
 
 // ---------------------------------------------------------------------------
+// GPADLs (§6.8).
+
+// Goal: while the host has a guest's GPADL mapped, its accesses through the
+// mapping read the guest's bytes and write into the guest's buffer, with no
+// finding; once it has unmapped, asking for the mapping's address again is a
+// gpadl_use_after_unmap finding (the GPADL, the server channel, the call)
+// and gives NULL, and the guest's delete no longer waits. Method: one guest
+// buffer of two pages, one map, accesses on both sides of the unmap.
+TEST_F(RulesTest, AGpadlMappingSharesTheBufferAndItsUseAfterUnmapIsAFinding) {
+  Open();
+  std::vector<uint8_t> buffer(8192, 0);
+  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<uint8_t>(i * 7);
+  UINT32 gpadl = 0;
+  world_.OnGuest([&] {
+    ASSERT_EQ(VmbChannelCreateGpadlFromBuffer(client_.channel, 0, buffer.data(),
+                                              static_cast<UINT32>(buffer.size()), &gpadl),
+              STATUS_SUCCESS);
+  });
+  world_.Run();
+  ASSERT_NE(gpadl, 0u);
+  PMDL mdl = nullptr;
+  uint8_t read_while_mapped = 0;
+  size_t findings_while_mapped = 1;
+  PVOID after_unmap = &buffer;  // Anything but NULL.
+  world_.OnHost([&] {
+    ASSERT_EQ(VmbChannelMapGpadl(server_.channel, 0, gpadl, &mdl), STATUS_SUCCESS);
+    uint8_t* va = static_cast<uint8_t*>(MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority));
+    ASSERT_NE(va, nullptr);
+    read_while_mapped = va[5000];
+    va[4096] = 0xAB;
+    findings_while_mapped = AllFindings();
+    VmbChannelUnmapGpadl(server_.channel, gpadl);
+    after_unmap = MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority);
+  });
+  world_.Run();
+  EXPECT_EQ(read_while_mapped, static_cast<uint8_t>(5000 * 7));
+  EXPECT_EQ(buffer[4096], 0xAB);
+  EXPECT_EQ(findings_while_mapped, 0u);
+  EXPECT_EQ(after_unmap, nullptr);
+  ASSERT_EQ(Findings(Rule::kGpadlUseAfterUnmap), 1u);
+  const Finding& finding = world_.runtime().verifier().findings().back();
+  EXPECT_EQ(finding.rule, Rule::kGpadlUseAfterUnmap);
+  EXPECT_STREQ(finding.function, "MmGetSystemAddressForMdlSafe");
+  EXPECT_EQ(finding.channel, reinterpret_cast<uintptr_t>(server_.channel));
+  EXPECT_NE(finding.detail.find("GPADL " + std::to_string(gpadl) + " "), std::string::npos) << finding.detail;
+  EXPECT_NE(finding.detail.find("after VmbChannelUnmapGpadl"), std::string::npos) << finding.detail;
+  bool deleted = false;
+  world_.OnGuest([&] {
+    VmbChannelDeleteGpadl(client_.channel, gpadl);
+    deleted = true;
+  });
+  world_.Run();
+  EXPECT_TRUE(deleted);
+  EXPECT_EQ(AllFindings(), 1u);
+}
+
+// ---------------------------------------------------------------------------
 // External data (§6.6 GetExternalData, §10.6 "pend first", G23).
 
 class ExternalDataTest : public RulesTest {

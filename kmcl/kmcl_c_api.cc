@@ -3,8 +3,9 @@
 // The C boundary of the KMCL runtime: the 55 exported functions of
 // vmbuskernelmodeclientlibapi.h, the two V1 interface tables that point at
 // exactly those functions (FillKmclInterface, interface_tables.h), the
-// VmbsimQueryInterface entry point, and KeQueryInterruptTime from
-// wdk_shim.h.
+// VmbsimQueryInterface entry point, and the kernel routines wdk_shim.h
+// declares (KeQueryInterruptTime, KeGetCurrentProcessorNumberEx,
+// KeStallExecutionProcessor, MmGetSystemAddressForMdlSafe).
 //
 // Every function is a thunk (STYLE.md, "The KMCL C API boundary"): find the
 // runtime (the device object's for VmbChannelAllocate and
@@ -477,6 +478,16 @@ extern "C" ULONG KeGetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber) {
 extern "C" VOID KeStallExecutionProcessor(ULONG MicroSeconds) {
   Runtime* runtime = Runtime::Current();
   if (runtime != nullptr) runtime->StallExecution(vmbsim::sim::SimDuration::Microseconds(MicroSeconds));
+}
+
+// Declared in wdk_shim.h (a WDK function), so without noexcept too. Outside
+// a run there is no mapping to check: the MDL's own address answers.
+extern "C" PVOID MmGetSystemAddressForMdlSafe(PMDL Mdl, ULONG Priority) {
+  (void)Priority;  // vmbsim never runs out of system PTEs.
+  if (Mdl == nullptr) return nullptr;
+  Runtime* runtime = Runtime::Current();
+  if (runtime == nullptr) return Mdl->MappedSystemVa != nullptr ? Mdl->MappedSystemVa : MmGetMdlVirtualAddress(Mdl);
+  return runtime->SystemAddressForMdl(Mdl);
 }
 
 // ---- The V1 interface tables ---------------------------------------------

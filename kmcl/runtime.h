@@ -104,6 +104,7 @@ namespace vmbsim::kmcl {
 
 class Runtime;
 struct GpadlRecord;
+struct UnmappedGpadlMdl;
 inline constexpr uint64_t kDeviceObjectMagic = 0x564d4253494d4456ull;  // "VMBSIMDV"
 
 // How one endpoint of a channel writes when its ring is full and how it
@@ -482,6 +483,13 @@ class Runtime {
   void DeleteGpadl(VMBCHANNEL channel, uint32_t gpadl);
   absl::StatusOr<PMDL> MapGpadl(VMBCHANNEL channel, uint32_t flags, uint32_t gpadl);
   void UnmapGpadl(VMBCHANNEL channel, uint32_t gpadl);
+  // MmGetSystemAddressForMdlSafe (wdk_shim.h): the system address of the
+  // buffer `mdl` describes. A mapping from VmbChannelMapGpadl that has been
+  // unmapped since gives null and a kGpadlUseAfterUnmap finding naming the
+  // GPADL, its channels and the unmap; any other MDL gives its
+  // MappedSystemVa, or its virtual address when that is null (both
+  // partitions live in this process). REQUIRES: mdl != nullptr.
+  void* SystemAddressForMdl(PMDL mdl);
 
   absl::Status SaveBegin(VMBCHANNEL channel);
   // On success *filled bytes were written and everything is saved; a
@@ -789,6 +797,11 @@ class Runtime {
   std::vector<Waiter> waiters_;
   std::vector<std::unique_ptr<Worker>> retired_workers_;
   std::map<std::pair<uint16_t, uint32_t>, std::unique_ptr<GpadlRecord>> gpadls_;  // (guest, id).
+  // Unmapped GPADL MDLs by address, kept for the runtime's life (one small
+  // entry per unmap: drivers map a GPADL per open, not per request).
+  std::map<uintptr_t, std::unique_ptr<UnmappedGpadlMdl>> unmapped_gpadl_mdls_;
+  // Moves `record`'s mapping into unmapped_gpadl_mdls_. REQUIRES: mapped.
+  void RetireGpadlMapping(GpadlRecord& record, uint32_t gpadl, const char* function);
   std::vector<uint64_t> next_free_pfn_;  // Per guest (index guest - 1).
   std::vector<std::vector<std::pair<uint64_t, uint64_t>>> free_page_runs_;  // Per guest: (pfn, count).
   Context context_;

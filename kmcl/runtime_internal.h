@@ -184,7 +184,24 @@ struct GpadlRecord {
   bool read_only = false;
   bool pages_owned = false;  // Allocated by the runtime (buffer form).
   bool mapped = false;
+  uint64_t mapped_by = 0;             // The server channel holding the mapping.
   std::vector<uint64_t> mdl_storage;  // The server's mapping.
+};
+
+// An MDL that VmbChannelMapGpadl returned and VmbChannelUnmapGpadl (or a
+// delete with the host gone) took back. Its storage outlives the mapping, so
+// a server that still holds the pointer reads stale but valid memory, and
+// MmGetSystemAddressForMdlSafe recognises it (Rule::kGpadlUseAfterUnmap)
+// instead of handing out the client's buffer.
+struct UnmappedGpadlMdl {
+  std::vector<uint64_t> storage;  // The MDL; MappedSystemVa cleared.
+  uint32_t gpadl = 0;
+  uint16_t guest = 0;
+  uint32_t relid = 0;
+  uint64_t server_channel = 0;    // The channel that had it mapped.
+  uint64_t client_channel = 0;    // The channel that created the GPADL.
+  sim::SimTime unmapped_at;
+  const char* unmapped_by = "";   // The call that took the mapping back.
 };
 
 struct Runtime::Channel {

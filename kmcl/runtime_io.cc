@@ -1305,7 +1305,9 @@ void Runtime::DeleteGpadl(VMBCHANNEL handle, uint32_t gpadl) {
       WaitUntil(kFn, ch->handle, [&done] { return done; }, ch);
     }
   }
-  // G24: with the host side gone the delete completes at once.
+  // G24: with the host side gone the delete completes at once, and a
+  // mapping the gone server never undid goes with the GPADL.
+  if (record != nullptr && record->mapped) RetireGpadlMapping(*record, gpadl, kFn);
   if (record != nullptr && record->pages_owned) {
     FreeGuestPages(ch->guest, record->pfns.front(), record->pfns.size());
   }
@@ -1341,6 +1343,7 @@ absl::StatusOr<PMDL> Runtime::MapGpadl(VMBCHANNEL handle, uint32_t flags, uint32
   mdl->ByteCount = record.size;
   for (size_t i = 0; i < record.pfns.size(); ++i) MmGetMdlPfnArray(mdl)[i] = record.pfns[i];
   record.mapped = true;
+  record.mapped_by = ch->handle;
   return mdl;
 }
 
@@ -1354,10 +1357,61 @@ void Runtime::UnmapGpadl(VMBCHANNEL handle, uint32_t gpadl) {
         .IgnoreError();
     return;
   }
-  it->second->mapped = false;
-  it->second->mdl_storage.clear();
+  RetireGpadlMapping(*it->second, gpadl, kFn);
   absl::StatusOr<Channel*> owner = channels_.Lookup(it->second->channel);
   if (owner.ok()) Notify(*owner);
+}
+
+void Runtime::RetireGpadlMapping(GpadlRecord& record, uint32_t gpadl, const char* function) {
+  VMBSIM_CHECK(record.mapped);
+  VMBSIM_CHECK(!record.mdl_storage.empty());  // MapGpadl filled it.
+  auto retired = std::make_unique<UnmappedGpadlMdl>();
+  retired->storage = std::move(record.mdl_storage);
+  retired->gpadl = gpadl;
+  retired->guest = record.guest;
+  retired->relid = record.relid;
+  retired->server_channel = record.mapped_by;
+  retired->client_channel = record.channel;
+  retired->unmapped_at = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  retired->unmapped_by = function;
+  // The mapping is gone: a server that reads MappedSystemVa itself, instead
+  // of asking MmGetSystemAddressForMdlSafe, gets null, not the buffer.
+  reinterpret_cast<MDL*>(retired->storage.data())->MappedSystemVa = nullptr;
+  const uintptr_t key = reinterpret_cast<uintptr_t>(retired->storage.data());
+  // The storage stays allocated for the runtime's life, so no later MDL can
+  // take its address.
+  VMBSIM_CHECK_EQ(unmapped_gpadl_mdls_.count(key), 0u);
+  unmapped_gpadl_mdls_[key] = std::move(retired);
+  record.mdl_storage.clear();
+  record.mapped = false;
+  record.mapped_by = 0;
+}
+
+void* Runtime::SystemAddressForMdl(PMDL mdl) {
+  constexpr const char* kFn = "MmGetSystemAddressForMdlSafe";
+  VMBSIM_CHECK(mdl != nullptr);
+  auto it = unmapped_gpadl_mdls_.find(reinterpret_cast<uintptr_t>(mdl));
+  if (it == unmapped_gpadl_mdls_.end()) {
+    return mdl->MappedSystemVa != nullptr ? mdl->MappedSystemVa : MmGetMdlVirtualAddress(mdl);
+  }
+  const UnmappedGpadlMdl& retired = *it->second;
+  // Reported against the server channel that had the mapping, live or not:
+  // the access is that driver's.
+  Finding finding;
+  finding.time = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  finding.channel = retired.server_channel;
+  finding.function = kFn;
+  finding.rule = Rule::kGpadlUseAfterUnmap;
+  finding.status = STATUS_SUCCESS;  // The call returns NULL, not an NTSTATUS.
+  finding.partition = 0;
+  finding.vp = context_.vp != nullptr ? context_.vp->vp_index() : 0;
+  finding.relid = retired.relid;
+  finding.detail = absl::StrCat("GPADL ", retired.gpadl, " of guest ", retired.guest, " (client channel 0x",
+                                absl::Hex(retired.client_channel, absl::kZeroPad16), ", relid ", retired.relid,
+                                ") used through its MDL after ", retired.unmapped_by, " at t=",
+                                retired.unmapped_at.ToString(), "; returned NULL");
+  if (verifier_.Report(std::move(finding))) sim().RequestStop();
+  return nullptr;
 }
 
 // ---------------------------------------------------------------------------

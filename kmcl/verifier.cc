@@ -68,6 +68,8 @@ const char* RuleName(Rule rule) {
       return "call_in_wrong_state";
     case Rule::kCompletionAfterClose:
       return "completion_after_close";
+    case Rule::kGpadlUseAfterUnmap:
+      return "gpadl_use_after_unmap";
   }
   return "unknown_rule";
 }

@@ -33,6 +33,8 @@
 //                                              -> kSendWithoutCompletionRoutine
 //   §7.3, §7.7 no completion of a packet the close already retired
 //                                              -> kCompletionAfterClose
+//   §6.8    the server stops using a GPADL's buffer before
+//           VmbChannelUnmapGpadl               -> kGpadlUseAfterUnmap
 // §7.6.3 (no ProcessPacket between Suspend and Started) and the second half
 // of §7.6.4 (Pause/Disable return only after every completion) are
 // obligations of vmbsim's own KMCL implementation, not of the driver: a
@@ -153,9 +155,15 @@ enum class Rule : uint16_t {
   // (§7.3 T-stop, §7.7: a server retires its outstanding transactions in
   // EvtChannelSuspend). STATUS_INVALID_HANDLE; nothing is sent.
   kCompletionAfterClose = 20,
+  // The MDL VmbChannelMapGpadl returned, used after VmbChannelUnmapGpadl
+  // (§6.8: "the server must have stopped using the buffer"): the server
+  // asked MmGetSystemAddressForMdlSafe for a system address of a client
+  // buffer it no longer has mapped, typically for I/O that was still in
+  // flight when it unmapped. The call returns NULL.
+  kGpadlUseAfterUnmap = 21,
 };
 
-inline constexpr size_t kRuleCount = 20;
+inline constexpr size_t kRuleCount = 21;
 
 // Every rule, in number order.
 inline constexpr std::array<Rule, kRuleCount> kAllRules = {
@@ -169,6 +177,7 @@ inline constexpr std::array<Rule, kRuleCount> kAllRules = {
     Rule::kSyncRequestInStarted,         Rule::kSyncRequestWaitOnServer,
     Rule::kGpadlNotDeletedAtClose,       Rule::kInterruptLatencyOutsideOpen,
     Rule::kCallInWrongState,             Rule::kCompletionAfterClose,
+    Rule::kGpadlUseAfterUnmap,
 };
 
 enum class Severity {

@@ -87,6 +87,7 @@ TEST(VerifierTest, EveryRuleHasAUniqueSnakeCaseName) {
   EXPECT_STREQ(RuleName(Rule::kInterruptLatencyOutsideOpen), "interrupt_latency_outside_open");
   EXPECT_STREQ(RuleName(Rule::kCallInWrongState), "call_in_wrong_state");
   EXPECT_STREQ(RuleName(Rule::kCompletionAfterClose), "completion_after_close");
+  EXPECT_STREQ(RuleName(Rule::kGpadlUseAfterUnmap), "gpadl_use_after_unmap");
 
   std::set<std::string> names;
   for (size_t i = 0; i < kAllRules.size(); ++i) {

@@ -464,6 +464,23 @@ ULONG KeGetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber);
    happens meanwhile on that VP. Outside driver context it does nothing. */
 VOID KeStallExecutionProcessor(ULONG MicroSeconds);
 
+/* Page priority for MmGetSystemAddressForMdlSafe (wdm.h MM_PAGE_PRIORITY);
+   vmbsim never runs short of system PTEs, so it is accepted and ignored. */
+typedef enum _MM_PAGE_PRIORITY {
+  LowPagePriority = 0,
+  NormalPagePriority = 16,
+  HighPagePriority = 32
+} MM_PAGE_PRIORITY;
+
+/* The system address of the buffer Mdl describes, for CPU access (wdm.h,
+   where it is a macro over MmMapLockedPagesSpecifyCache); NULL on failure.
+   DISPATCH_LEVEL or below. vmbsim: a function. For the MDL of a GPADL the
+   server mapped (VmbChannelMapGpadl) it is the client's buffer while the
+   mapping lasts; after VmbChannelUnmapGpadl it is NULL, and KMCL's verifier
+   reports gpadl_use_after_unmap. Any other MDL gives its MappedSystemVa,
+   or its virtual address when that is NULL. */
+PVOID MmGetSystemAddressForMdlSafe(PMDL Mdl, ULONG Priority);
+
 #endif /* VMBSIM_NO_WDK_SHIM_KERNEL_TYPES */
 
 /* ---- WDF handle (wdftypes.h) ------------------------------------------------ */

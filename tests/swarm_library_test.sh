@@ -73,6 +73,10 @@ found pending_send_buggy "$seeds" 'exit 4; failed no_lost_packets,exactly_once; 
 # The greetings' doorbell is dropped at every seed.
 found early_signal_buggy "$seeds" 'stuck: guest reader idle with unread data, unmasked' \
   channels.0.unstick_timer_ns=1000000
+# A revoke of the shared buffer that overlaps back-end requests, when a
+# fault slows the I/O (first at seed 7).
+found gpadl_in_use_buggy "$seeds" 'findings gpadl_use_after_unmap' \
+  channels.0.host_driver.params.bug_unmap_in_use=false
 
 if [[ $failures != 0 ]]; then
   echo "$failures failure(s)"

@@ -31,6 +31,11 @@ struct _ECHO_VSP_REQUEST {
   struct _ECHO_CHANNEL* Channel;
   BOOLEAN Completed; /* A suspend completed the packet already. */
   VMBPACKETCOMPLETION Packet;
+  /* A shared-buffer request: its slot, in the mapping Mdl describes; Echo
+     holds the slot's bytes as read, which the response complements. */
+  BOOLEAN Shared;
+  PMDL Mdl;
+  UINT32 SlotOffset;
   UINT32 EchoLength;
   UINT8 Echo[]; /* As in ECHO_PENDING. */
 };
@@ -43,6 +48,8 @@ typedef struct _ECHO_CHANNEL {
   ECHO_PENDING* PendingHead; /* FIFO of this channel's packets to complete later. */
   ECHO_PENDING* PendingTail;
   ECHO_VSP_REQUEST* BackendHead; /* This channel's requests in the back-end, newest first. */
+  UINT32 Gpadl;  /* The guest's shared buffer, while GpadlMdl is not NULL. */
+  PMDL GpadlMdl; /* Its mapping (VmbChannelMapGpadl); NULL when unmapped. */
 } ECHO_CHANNEL;
 
 struct _ECHO_VSP {
@@ -127,6 +134,55 @@ static VOID EchoCompletePending(ECHO_CHANNEL* ech) {
   }
 }
 
+/* ---- Shared buffer (ECHO_VSP_CONFIG.SharedBuffer) ---- */
+
+static VOID EchoCompleteShared(VMBPACKETCOMPLETION packet, UINT32 status, UINT32 bytes_written) {
+  ECHO_VSP_SHARED_COMPLETION completion;
+  completion.Status = status;
+  completion.BytesWritten = bytes_written;
+  VmbChannelPacketComplete(packet, &completion, (UINT32)sizeof(completion));
+}
+
+/* Unmaps the channel's shared buffer, if mapped. PASSIVE_LEVEL. */
+static VOID EchoUnmapGpadl(ECHO_CHANNEL* ech) {
+  if (ech->GpadlMdl == NULL) return;
+  VmbChannelUnmapGpadl(ech->Channel, ech->Gpadl);
+  ech->GpadlMdl = NULL;
+  ech->Gpadl = 0;
+  ech->Vsp->Stats.GpadlUnmaps += 1;
+}
+
+/* The mapping of GPADL `gpadl`: the current one, or a new one (a guest that
+   opened again shares a new buffer: the old mapping goes first); NULL when
+   it does not map. PASSIVE_LEVEL. */
+static PMDL EchoMapGpadl(ECHO_CHANNEL* ech, UINT32 gpadl) {
+  PMDL mdl = NULL;
+  if (ech->GpadlMdl != NULL && ech->Gpadl == gpadl) return ech->GpadlMdl;
+  EchoUnmapGpadl(ech);
+  if (!NT_SUCCESS(VmbChannelMapGpadl(ech->Channel, 0, gpadl, &mdl))) return NULL;
+  ech->Gpadl = gpadl;
+  ech->GpadlMdl = mdl;
+  ech->Vsp->Stats.GpadlMaps += 1;
+  return mdl;
+}
+
+/* The slot at `offset` of the buffer `mdl` maps, for CPU access; NULL once
+   the mapping is gone. The address is asked for at every access, as the
+   MDL, not an address, is what a request carries. */
+static UINT8* EchoSlot(PMDL mdl, UINT32 offset) {
+  UINT8* base = (UINT8*)MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority);
+  return base == NULL ? NULL : base + offset;
+}
+
+/* Writes the response to `request` (its `length` bytes complemented) into
+   the slot; returns the bytes written, 0 when the mapping is gone. */
+static UINT32 EchoWriteResponse(PMDL mdl, UINT32 offset, const UINT8* request, UINT32 length) {
+  UINT8* slot = EchoSlot(mdl, offset);
+  if (slot == NULL) return 0;
+  for (UINT32 i = 0; i < length; ++i) slot[i] = (UINT8)~request[i];
+  return length;
+}
+
 /* ---- The back-end ---- */
 
 /* Hands `packet` to the back-end; FALSE when out of memory. */
@@ -146,10 +202,56 @@ static BOOLEAN EchoSubmitToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet
   r->Channel = ech;
   r->Completed = FALSE;
   r->Packet = packet;
+  r->Shared = FALSE;
+  r->Mdl = NULL;
+  r->SlotOffset = 0;
   r->EchoLength = echo_length;
   if (echo_length != 0) {
     memcpy(r->Echo, request, echo_length);
   }
+  vsp->Stats.BackendSubmitted += 1;
+  vsp->Config.BackendSubmit(vsp->Config.BackendContext, r);
+  return TRUE;
+}
+
+/* The guest takes its buffer back (a revoke), or the channel is suspended:
+   the requests still in the back-end are completed as aborted, their writes
+   into the buffer cancelled (Config.BugUnmapInUse: not cancelled), and the
+   GPADL is unmapped. PASSIVE_LEVEL. */
+static VOID EchoReleaseSharedBuffer(ECHO_CHANNEL* ech) {
+  ECHO_VSP* vsp = ech->Vsp;
+  for (ECHO_VSP_REQUEST* r = ech->BackendHead; r != NULL; r = r->Next) {
+    if (!r->Shared || r->Completed) continue;
+    r->Completed = TRUE; /* Its write is cancelled with it (see EchoVspBackendComplete). */
+    vsp->Stats.BackendCompletedEarly += 1;
+    vsp->Stats.SharedAborted += 1;
+    EchoCompleteShared(r->Packet, ECHO_VSP_SHARED_ABORTED, 0);
+  }
+  EchoUnmapGpadl(ech);
+}
+
+/* Hands a shared-buffer request to the back-end: `slot` (`length` bytes at
+   `offset` of the mapping `mdl`) is copied, as read now; the response is
+   written when the back-end returns it. FALSE when out of memory. */
+static BOOLEAN EchoSubmitSharedToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet, PMDL mdl,
+                                         UINT32 offset, const UINT8* slot, UINT32 length) {
+  ECHO_VSP* vsp = ech->Vsp;
+  ECHO_VSP_REQUEST* r = (ECHO_VSP_REQUEST*)malloc(sizeof(ECHO_VSP_REQUEST) + length);
+  if (r == NULL) {
+    return FALSE;
+  }
+  r->Prev = NULL;
+  r->Next = ech->BackendHead;
+  if (r->Next != NULL) r->Next->Prev = r;
+  ech->BackendHead = r;
+  r->Channel = ech;
+  r->Completed = FALSE;
+  r->Packet = packet;
+  r->Shared = TRUE;
+  r->Mdl = mdl;
+  r->SlotOffset = offset;
+  r->EchoLength = length;
+  memcpy(r->Echo, slot, length);
   vsp->Stats.BackendSubmitted += 1;
   vsp->Config.BackendSubmit(vsp->Config.BackendContext, r);
   return TRUE;
@@ -164,7 +266,7 @@ static VOID EchoCompleteBackendRequests(ECHO_CHANNEL* ech) {
   /* Config.BugCompleteAfterClose: (deliberately) left to the back-end. */
   if (vsp->Config.BugCompleteAfterClose) return;
   for (ECHO_VSP_REQUEST* r = ech->BackendHead; r != NULL; r = r->Next) {
-    if (r->Completed) continue;
+    if (r->Completed || r->Shared) continue; /* Shared ones: EchoReleaseSharedBuffer. */
     if (!vsp->Config.BugCompleteTwice) r->Completed = TRUE;
     vsp->Stats.BackendCompletedEarly += 1;
     EchoComplete(vsp, r->Packet, r->Echo, r->EchoLength);
@@ -173,7 +275,21 @@ static VOID EchoCompleteBackendRequests(ECHO_CHANNEL* ech) {
 
 VOID EchoVspBackendComplete(ECHO_VSP_REQUEST* Request) {
   ECHO_VSP* vsp = Request->Channel->Vsp;
-  if (!Request->Completed) {
+  if (Request->Shared) {
+    /* A request a revoke or suspend completed had its write cancelled: its
+       GPADL is unmapped by now (spec §6.8). Config.BugUnmapInUse:
+       (deliberately) not cancelled, so the write goes through the MDL the
+       unmap took back. */
+    if (!Request->Completed || vsp->Config.BugUnmapInUse) {
+      const UINT32 written =
+          EchoWriteResponse(Request->Mdl, Request->SlotOffset, Request->Echo, Request->EchoLength);
+      if (!Request->Completed) {
+        if (written != 0) vsp->Stats.SharedServed += 1;
+        EchoCompleteShared(Request->Packet, written != 0 ? ECHO_VSP_SHARED_SERVED : ECHO_VSP_SHARED_ABORTED,
+                           written);
+      }
+    }
+  } else if (!Request->Completed) {
     EchoComplete(vsp, Request->Packet, Request->Echo, Request->EchoLength);
   }
   if (Request->Prev != NULL) {
@@ -194,20 +310,62 @@ static BOOLEAN EchoIsMalformed(PVOID buffer, UINT32 buffer_length, UINT32 flags)
   return buffer == NULL && buffer_length != 0;
 }
 
+/* Counts a well-formed request and spends its service time. */
+static VOID EchoServe(ECHO_CHANNEL* ech, UINT32 buffer_length) {
+  ECHO_VSP* vsp = ech->Vsp;
+  vsp->Stats.PacketsProcessed += 1;
+  vsp->Stats.ChannelPacketsProcessed[ech->Index] += 1;
+  vsp->Stats.BytesProcessed += buffer_length;
+  if (vsp->Config.ServiceMicroseconds != 0) KeStallExecutionProcessor(vsp->Config.ServiceMicroseconds);
+  if (vsp->Config.ServiceRoutine != NULL) vsp->Config.ServiceRoutine(vsp->Config.ServiceContext);
+}
+
+/* A shared-buffer request (see echo_vsp.h): FALSE when it is malformed (too
+   short, a GPADL that does not map, a slot outside it), and then nothing
+   was done with it. PASSIVE_LEVEL (the VSP processes at PASSIVE). */
+static BOOLEAN EchoProcessShared(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet, PVOID buffer,
+                                 UINT32 buffer_length) {
+  ECHO_VSP* vsp = ech->Vsp;
+  ECHO_VSP_SHARED_REQUEST header;
+  if (buffer == NULL || buffer_length < sizeof(header)) return FALSE;
+  memcpy(&header, buffer, sizeof(header));
+  if (header.Kind == ECHO_VSP_SHARED_KIND_REVOKE) {
+    /* A GPADL that is not the one mapped was never used: nothing to stop. */
+    if (ech->GpadlMdl != NULL && ech->Gpadl == header.Gpadl) EchoReleaseSharedBuffer(ech);
+    EchoCompleteShared(packet, ECHO_VSP_SHARED_SERVED, 0);
+    return TRUE;
+  }
+  if (header.Kind != ECHO_VSP_SHARED_KIND_REQUEST) return FALSE;
+  const PMDL mdl = EchoMapGpadl(ech, header.Gpadl);
+  if (mdl == NULL || header.SlotLength == 0) return FALSE;
+  const UINT32 mapped_bytes = MmGetMdlByteCount(mdl);
+  if (header.SlotOffset > mapped_bytes || header.SlotLength > mapped_bytes - header.SlotOffset) return FALSE;
+  UINT8* slot = EchoSlot(mdl, header.SlotOffset);
+  if (slot == NULL) return FALSE;
+  EchoServe(ech, buffer_length);
+  if (vsp->Config.BackendSubmit != NULL &&
+      EchoSubmitSharedToBackend(ech, packet, mdl, header.SlotOffset, slot, header.SlotLength)) {
+    return TRUE;
+  }
+  /* Served inline: complement the slot in place. */
+  const UINT32 written = EchoWriteResponse(mdl, header.SlotOffset, slot, header.SlotLength);
+  vsp->Stats.SharedServed += 1;
+  EchoCompleteShared(packet, ECHO_VSP_SHARED_SERVED, written);
+  return TRUE;
+}
+
 static VOID EchoProcessPacket(VMBCHANNEL Channel, VMBPACKETCOMPLETION Packet, PVOID Buffer,
                               UINT32 BufferLength, UINT32 Flags) {
   ECHO_CHANNEL* ech = EchoChannelOf(Channel);
   ECHO_VSP* vsp = ech->Vsp;
-  if (EchoIsMalformed(Buffer, BufferLength, Flags)) {
+  if (EchoIsMalformed(Buffer, BufferLength, Flags) ||
+      (vsp->Config.SharedBuffer && !EchoProcessShared(ech, Packet, Buffer, BufferLength))) {
     vsp->Stats.PacketsFailed += 1;
     VmbChannelPacketFail(Packet);
     return;
   }
-  vsp->Stats.PacketsProcessed += 1;
-  vsp->Stats.ChannelPacketsProcessed[ech->Index] += 1;
-  vsp->Stats.BytesProcessed += BufferLength;
-  if (vsp->Config.ServiceMicroseconds != 0) KeStallExecutionProcessor(vsp->Config.ServiceMicroseconds);
-  if (vsp->Config.ServiceRoutine != NULL) vsp->Config.ServiceRoutine(vsp->Config.ServiceContext);
+  if (vsp->Config.SharedBuffer) return;
+  EchoServe(ech, BufferLength);
   if (vsp->Config.BackendSubmit != NULL) {
     if (EchoSubmitToBackend(ech, Packet, Buffer, BufferLength)) return;
   } else if (vsp->Config.CompleteAsynchronously && EchoDefer(ech, Packet, Buffer, BufferLength)) {
@@ -250,6 +408,8 @@ static VOID EchoChannelSuspend(VMBCHANNEL Channel) {
   EchoRecordEvent(vsp, VMBSIM_DRIVER_EVENT_SUSPEND, &vsp->Stats.Suspended);
   EchoCompletePending(ech);
   EchoCompleteBackendRequests(ech);
+  /* A close without a revoke, or a rescind: the buffer goes now. */
+  EchoReleaseSharedBuffer(ech);
 }
 
 static VOID EchoGreetingDone(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer, UINT32 BufferLength) {
@@ -340,7 +500,7 @@ static NTSTATUS EchoConfigureChannel(ECHO_CHANNEL* ech, HANDLE vmbus_handle) {
 static VOID EchoApplyUncheckedSettings(ECHO_CHANNEL* ech) {
   const ECHO_VSP_CONFIG* config = &ech->Vsp->Config;
   UNICODE_STRING name;
-  if (config->ProcessAtPassive) {
+  if (config->ProcessAtPassive || config->SharedBuffer) { /* Mapping a GPADL is PASSIVE_LEVEL. */
     VmbChannelSetIncomingProcessingAtPassive(ech->Channel, TRUE);
   }
   if (config->TransactionQuota != 0) {

@@ -15,6 +15,32 @@
  * a non-zero length. External data, if present, is not read; completing the
  * packet releases it.
  *
+ * Shared buffer (Config.SharedBuffer): the guest donates a buffer through a
+ * GPADL (the request/response VSC's shared-buffer mode) and every request
+ * names a slot of it. A request's in-band bytes then start with an
+ * ECHO_VSP_SHARED_REQUEST header: the guest's tag, the GPADL handle, and
+ * the slot's offset and length in the GPADL. The VSP maps the GPADL
+ * (VmbChannelMapGpadl) the first time a request names it, reads the slot
+ * through MmGetSystemAddressForMdlSafe, serves the request (inline, or in
+ * the back-end), writes the response (every byte of the slot complemented)
+ * back into the slot the same way, and completes the packet with an
+ * ECHO_VSP_SHARED_COMPLETION (status ECHO_VSP_SHARED_SERVED).
+ *
+ * Before it closes the channel the guest revokes the buffer with a request
+ * of kind ECHO_VSP_SHARED_KIND_REVOKE naming the GPADL, as Linux's netvsc
+ * revokes its receive buffer (NVSP_MSG1_TYPE_REVOKE_RECV_BUF): under KMCL
+ * the guest deletes its GPADLs in EvtChannelClosed, before CLOSECHANNEL
+ * reaches the host (spec §7.4), and VmbChannelDeleteGpadl waits while the
+ * host has the GPADL mapped (§6.8), so the host must unmap on the revoke.
+ * On a revoke, and on a suspend (a rescind, a close without a revoke), the
+ * VSP completes the requests still in the back-end with status
+ * ECHO_VSP_SHARED_ABORTED and cancels their writes into the buffer, then
+ * unmaps the GPADL (§6.8: the server must have stopped using it), and
+ * completes the revoke. A request shorter than the header, naming a GPADL
+ * that does not map or a slot outside it is malformed. Because VmbChannelMapGpadl is PASSIVE_LEVEL, a shared-buffer
+ * VSP processes its packets at PASSIVE (ProcessAtPassive is implied), and
+ * CompleteAsynchronously is ignored.
+ *
  * Sub-channels (Config.SubChannels > 0): after the primary is enabled and
  * started, the VSP queries the server V5 table (VmbsimQueryInterface with
  * KMCL_SERVER_INTERFACE_TYPE / KMCL_SERVER_INTERFACE_VERSION_V5) and creates
@@ -109,7 +135,42 @@ typedef struct _ECHO_VSP_CONFIG {
      (packet_not_completed_at_close) and the late completion is refused
      (KMCL's verifier: completion_after_close). FALSE in every correct use. */
   BOOLEAN BugCompleteAfterClose;
+  /* Requests name slots of a guest buffer shared through a GPADL (see
+     "Shared buffer" above). FALSE: plain echo requests. */
+  BOOLEAN SharedBuffer;
+  /* A deliberate bug, for fault-injection campaigns to find: with
+     SharedBuffer, TRUE makes a revoke (or a suspend) complete the requests
+     still in the back-end and unmap the GPADL without cancelling the
+     back-end's writes, so the back-end's later EchoVspBackendComplete still
+     writes its response into the guest's buffer through the MDL the unmap
+     took back: the GPADL is torn down while still in use (KMCL's verifier:
+     gpadl_use_after_unmap; a real host would write into memory the guest
+     deletes and frees right after). Only a revoke or suspend while requests
+     are in the back-end shows it. FALSE in every correct use. */
+  BOOLEAN BugUnmapInUse;
 } ECHO_VSP_CONFIG;
+
+/* The head of a shared-buffer request's in-band bytes (little-endian, as
+   both ends of a vmbsim run are). */
+typedef struct _ECHO_VSP_SHARED_REQUEST {
+  UINT64 Tag;        /* The guest's, not interpreted. */
+  UINT32 Gpadl;      /* GPADL handle of the shared buffer. */
+  UINT32 SlotOffset; /* The request's bytes in the GPADL... */
+  UINT32 SlotLength; /* ...and how many; the response overwrites them. */
+  UINT32 Kind;       /* ECHO_VSP_SHARED_KIND_*. */
+} ECHO_VSP_SHARED_REQUEST;
+
+#define ECHO_VSP_SHARED_KIND_REQUEST 0u /* Serve the slot. */
+#define ECHO_VSP_SHARED_KIND_REVOKE 1u  /* Stop using the GPADL (slot fields 0). */
+
+/* The completion payload of a shared-buffer request. */
+typedef struct _ECHO_VSP_SHARED_COMPLETION {
+  UINT32 Status;       /* ECHO_VSP_SHARED_SERVED or ECHO_VSP_SHARED_ABORTED. */
+  UINT32 BytesWritten; /* Response bytes written into the slot. */
+} ECHO_VSP_SHARED_COMPLETION;
+
+#define ECHO_VSP_SHARED_SERVED 0u  /* The response is in the slot. */
+#define ECHO_VSP_SHARED_ABORTED 1u /* Not served (a suspend); the slot is as the guest left it. */
 
 /* The primary plus at most 127 sub-channels. */
 #define ECHO_VSP_MAX_CHANNELS 128u
@@ -131,6 +192,10 @@ typedef struct _ECHO_VSP_STATS {
   UINT64 GreetingsFailed;    /* ... with a failure status. */
   UINT64 BackendSubmitted;   /* Requests handed to the back-end. */
   UINT64 BackendCompletedEarly; /* ... completed by a suspend before the back-end served them. */
+  UINT64 SharedServed;  /* Shared-buffer requests whose response went into the slot. */
+  UINT64 SharedAborted; /* ... completed as aborted by a suspend. */
+  UINT64 GpadlMaps;     /* VmbChannelMapGpadl calls that succeeded. */
+  UINT64 GpadlUnmaps;   /* VmbChannelUnmapGpadl calls. */
 } ECHO_VSP_STATS;
 
 typedef struct _ECHO_VSP ECHO_VSP;

@@ -25,6 +25,7 @@ typedef struct _RR_REQUEST {
   struct _RR_REQUEST* Next;
   struct _RR_REQUEST* Prev;
   ULONGLONG SentAt100ns;
+  UINT64 Sequence; /* Of the request in flight. */
   BOOLEAN Pooled;
   BOOLEAN InFlight;
 } RR_REQUEST;
@@ -50,6 +51,10 @@ struct _RR_VSC {
   BOOLEAN SubChannelsEnabled;
   RR_REQUEST* Pool;          /* Config.Outstanding entries; slot k on channel k % channels. */
   RR_REQUEST* OpenLoopHead;  /* Open-loop requests in flight. */
+  UINT8* Shared;             /* Config.SharedBuffer: a slot of RequestBytes per pool entry. */
+  UINT32 SharedBytes;
+  UINT32 Gpadl;              /* The GPADL over Shared while the channel is open; 0 otherwise. */
+  BOOLEAN Stopping;          /* Teardown began: the closed loop sends no more. */
   KMCL_CLIENT_INTERFACE_V5 Kmcl; /* For the V5 setters. */
   BOOLEAN HaveKmcl;              /* Kmcl holds a reference. */
 };
@@ -92,6 +97,94 @@ static VOID RrStampSequence(RR_VSC* vsc, UINT64 sequence) {
   }
 }
 
+/* ---- Shared buffer (RR_VSC_CONFIG.SharedBuffer) ---- */
+
+static VOID RrPutU32(UINT8* out, UINT32 value) {
+  out[0] = (UINT8)value;
+  out[1] = (UINT8)(value >> 8);
+  out[2] = (UINT8)(value >> 16);
+  out[3] = (UINT8)(value >> 24);
+}
+
+static UINT32 RrGetU32(const UINT8* in) {
+  return (UINT32)in[0] | ((UINT32)in[1] << 8) | ((UINT32)in[2] << 16) | ((UINT32)in[3] << 24);
+}
+
+/* Byte `offset` of the request with sequence number `sequence`, as the
+   slot holds it before the host answers. */
+static UINT8 RrSharedRequestByte(UINT64 sequence, UINT32 offset) {
+  return offset < 8 ? (UINT8)(sequence >> (8 * offset)) : RrVscPatternByte(offset);
+}
+
+static UINT32 RrSlotOffset(const RR_VSC* vsc, const RR_REQUEST* request) {
+  return (UINT32)(request - vsc->Pool) * vsc->Config.RequestBytes;
+}
+
+/* Writes the request bytes of `sequence` into `request`'s slot, and the
+   header naming that slot into the in-band request (after its sequence
+   number, which RrStampSequence wrote). */
+static VOID RrFillSlot(RR_VSC* vsc, const RR_REQUEST* request, UINT64 sequence) {
+  const UINT32 offset = RrSlotOffset(vsc, request);
+  UINT8* slot = vsc->Shared + offset;
+  for (UINT32 i = 0; i < vsc->Config.RequestBytes; ++i) {
+    slot[i] = RrSharedRequestByte(sequence, i);
+  }
+  RrPutU32(vsc->Request + 8, vsc->Gpadl);
+  RrPutU32(vsc->Request + 12, offset);
+  RrPutU32(vsc->Request + 16, vsc->Config.RequestBytes);
+  RrPutU32(vsc->Request + 20, 0);
+}
+
+/* The kind field of a revoke (ECHO_VSP_SHARED_KIND_REVOKE of echo_vsp.h:
+   the two samples speak one protocol but share no header). */
+#define RR_SHARED_KIND_REVOKE 1u
+
+/* Stops the closed loop and takes the shared buffer back from the host with
+   a revoke naming the GPADL, waiting for its completion: from then on the
+   host has the GPADL unmapped, so EvtChannelClosed can delete it (KMCL runs
+   EvtChannelClosed before the host learns of the close, spec §7.4). The
+   requests still in flight end as the host completes them. PASSIVE_LEVEL. */
+static VOID RrRevokeSharedBuffer(RR_VSC* vsc) {
+  UINT8 revoke[RR_VSC_SHARED_REQUEST_BYTES_MIN];
+  UINT8 completion[8];
+  UINT32 completion_bytes = (UINT32)sizeof(completion);
+  vsc->Stopping = TRUE;
+  if (vsc->Gpadl == 0 || !vsc->Channels[0].Running) {
+    return; /* Never shared, or the channel is already closing. */
+  }
+  memset(revoke, 0, sizeof(revoke));
+  RrPutU32(revoke + 8, vsc->Gpadl);
+  RrPutU32(revoke + 20, RR_SHARED_KIND_REVOKE);
+  const NTSTATUS status = VmbChannelSendSynchronousRequest(
+      vsc->Channels[0].Channel, revoke, (UINT32)sizeof(revoke), NULL,
+      VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION, completion, &completion_bytes, NULL);
+  if (NT_SUCCESS(status)) {
+    vsc->Stats.GpadlsRevoked += 1;
+  }
+}
+
+/* A successful shared-buffer transaction: its completion says whether the
+   host served it (then the slot must hold the request complemented) or
+   aborted it. */
+static VOID RrCheckSlot(RR_VSC* vsc, const RR_REQUEST* request, const UINT8* completion,
+                        UINT32 completion_length) {
+  if (completion == NULL || completion_length < 8 || RrGetU32(completion) != 0) {
+    vsc->Stats.SharedAborted += 1; /* ECHO_VSP_SHARED_ABORTED, or no answer at all. */
+    return;
+  }
+  const UINT8* slot = vsc->Shared + RrSlotOffset(vsc, request);
+  BOOLEAN same = RrGetU32(completion + 4) == vsc->Config.RequestBytes;
+  for (UINT32 i = 0; same && i < vsc->Config.RequestBytes; ++i) {
+    const UINT8 response = (UINT8)~RrSharedRequestByte(request->Sequence, i);
+    same = slot[i] == response;
+  }
+  if (same) {
+    vsc->Stats.SharedChecked += 1;
+  } else {
+    vsc->Stats.SharedMismatches += 1;
+  }
+}
+
 /* Sends the next request on `request`'s packet object, timed at `now_100ns`
    (KeQueryInterruptTime, read by the caller with no KMCL call since, so the
    clock has not moved). KMCL never runs a completion routine inside the
@@ -99,6 +192,10 @@ static VOID RrStampSequence(RR_VSC* vsc, UINT64 sequence) {
    the send. */
 static NTSTATUS RrSendBytesAt(RR_VSC* vsc, RR_REQUEST* request, UINT32 bytes, ULONGLONG now_100ns) {
   RrStampSequence(vsc, vsc->NextSequence);
+  if (vsc->Config.SharedBuffer) {
+    RrFillSlot(vsc, request, vsc->NextSequence);
+  }
+  request->Sequence = vsc->NextSequence;
   request->SentAt100ns = now_100ns;
   const NTSTATUS status =
       VmbPacketSend(request->Packet, vsc->Request, bytes, NULL,
@@ -168,6 +265,9 @@ static BOOLEAN RrRecordOutcome(RR_VSC* vsc, const RR_REQUEST* request, NTSTATUS 
 }
 
 static BOOLEAN RrClosedLoopWantsMore(const RR_VSC* vsc) {
+  if (vsc->Stopping) {
+    return FALSE;
+  }
   return vsc->Config.TotalRequests == 0 || vsc->Stats.Sent < vsc->Config.TotalRequests;
 }
 
@@ -187,12 +287,14 @@ static VOID RrUnlinkOpenLoop(RR_VSC* vsc, RR_REQUEST* request) {
 static VOID RrPacketCompleted(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer,
                               UINT32 BufferLength) {
   RR_REQUEST* request = (RR_REQUEST*)VmbPacketGetPointer(Packet);
-  (void)Buffer; /* Only the completion's length is recorded. */
   if (request == NULL || !request->InFlight) {
     return; /* Not a transaction of ours: nothing safe to do. */
   }
   RR_VSC* vsc = request->Vsc;
   request->InFlight = FALSE;
+  if (vsc->Config.SharedBuffer && Status == STATUS_SUCCESS) {
+    RrCheckSlot(vsc, request, (const UINT8*)Buffer, BufferLength);
+  }
   ULONGLONG completed_at_100ns = 0;
   BOOLEAN timed = RrRecordOutcome(vsc, request, Status, BufferLength, &completed_at_100ns);
   if (vsc->Config.CompletionServiceRoutine != NULL) {
@@ -269,6 +371,10 @@ NTSTATUS RrVscSubmitBytes(RR_VSC* Vsc, UINT32 Bytes) {
   if (Bytes > Vsc->Config.RequestBytes) {
     return STATUS_INVALID_PARAMETER_2; /* The request buffer holds RequestBytes. */
   }
+  if (Vsc->Config.SharedBuffer) {
+    Vsc->Stats.SendErrors += 1;
+    return STATUS_NOT_SUPPORTED; /* The shared buffer has slots for the closed loop only. */
+  }
   RR_CHANNEL* rch = RrSubmitChannel(Vsc);
   if (rch->Suspended) {
     /* Suspended (a rescind, a close): sending now is a contract violation.
@@ -324,15 +430,35 @@ static VOID RrRecordEvent(RR_VSC* vsc, VMBSIM_DRIVER_EVENT event, UINT64* counte
   VmbsimDriverEventAppend(vsc->Stats.EventLog, &vsc->Stats.EventCount, event);
 }
 
+/* A shared-buffer driver donates its buffer now (spec §6.8: long-lived
+   GPADLs from EvtChannelOpened on); a GPADL that cannot be had fails the
+   open. */
 static NTSTATUS RrChannelOpened(VMBCHANNEL Channel) {
   RR_VSC* vsc = RrChannelOf(Channel)->Vsc;
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_OPENED, &vsc->Stats.Opened);
+  if (vsc->Config.SharedBuffer) {
+    UINT32 gpadl = 0;
+    const NTSTATUS status =
+        VmbChannelCreateGpadlFromBuffer(Channel, 0, vsc->Shared, vsc->SharedBytes, &gpadl);
+    if (!NT_SUCCESS(status)) {
+      return status;
+    }
+    vsc->Gpadl = gpadl;
+    vsc->Stats.GpadlsCreated += 1;
+  }
   return STATUS_SUCCESS;
 }
 
+/* Every GPADL goes inside EvtChannelClosed (spec §6.8); the delete waits
+   until the host has unmapped it, so the buffer is the driver's again. */
 static VOID RrChannelClosed(VMBCHANNEL Channel) {
   RR_VSC* vsc = RrChannelOf(Channel)->Vsc;
   RrRecordEvent(vsc, VMBSIM_DRIVER_EVENT_CLOSED, &vsc->Stats.Closed);
+  if (vsc->Gpadl != 0) {
+    VmbChannelDeleteGpadl(Channel, vsc->Gpadl);
+    vsc->Gpadl = 0;
+    vsc->Stats.GpadlsDeleted += 1;
+  }
 }
 
 /* The driver must stop sending (spec §5.3): completions from here on leave
@@ -450,6 +576,7 @@ static VOID RrApplyUncheckedSettings(RR_CHANNEL* rch) {
 }
 
 static VOID RrFree(RR_VSC* vsc) {
+  free(vsc->Shared);
   free(vsc->Pool);
   free(vsc->Request);
   free(vsc);
@@ -465,7 +592,19 @@ static RR_VSC* RrAllocate(const RR_VSC_CONFIG* config) {
   vsc->Request = (UINT8*)calloc(config->RequestBytes != 0 ? config->RequestBytes : 1, 1);
   vsc->Pool = (RR_REQUEST*)calloc(config->Outstanding != 0 ? config->Outstanding : 1,
                                   sizeof(RR_REQUEST));
-  if (vsc->Request == NULL || vsc->Pool == NULL) {
+  if (config->SharedBuffer) {
+    /* Whole pages, page-aligned, as drivers allocate GPADL buffers: the
+       GPADL's page list and first-page offset, and so the run, then do not
+       depend on where the allocator put the buffer. */
+    const UINT32 page_bytes = 4096u;
+    vsc->SharedBytes = config->Outstanding * config->RequestBytes;
+    const size_t allocated = ((size_t)vsc->SharedBytes + page_bytes - 1) / page_bytes * page_bytes;
+    vsc->Shared = (UINT8*)aligned_alloc(page_bytes, allocated);
+    if (vsc->Shared != NULL) {
+      memset(vsc->Shared, 0, allocated);
+    }
+  }
+  if (vsc->Request == NULL || vsc->Pool == NULL || (config->SharedBuffer && vsc->Shared == NULL)) {
     RrFree(vsc);
     return NULL;
   }
@@ -523,6 +662,9 @@ static NTSTATUS RrCreateChannel(RR_VSC* vsc, PDEVICE_OBJECT device) {
    packet objects the driver still owns, cleans every channel up, releases
    the table and frees the VSC. */
 static VOID RrTeardown(RR_VSC* vsc) {
+  if (vsc->Config.SharedBuffer) {
+    RrRevokeSharedBuffer(vsc);
+  }
   for (UINT32 i = vsc->ChannelCount; i > 0; --i) {
     RR_CHANNEL* rch = &vsc->Channels[i - 1];
     if (rch->Enabled) {
@@ -556,6 +698,12 @@ static VOID RrTeardown(RR_VSC* vsc) {
 NTSTATUS RrVscCreate(PDEVICE_OBJECT Device, const RR_VSC_CONFIG* Config, RR_VSC** Vsc) {
   if (Config == NULL || Vsc == NULL || Config->SubChannels >= RR_VSC_MAX_CHANNELS) {
     return STATUS_INVALID_PARAMETER;
+  }
+  if (Config->SharedBuffer &&
+      (Config->Outstanding == 0 || Config->SubChannels != 0 || Config->EarlyRequests != 0 ||
+       Config->RequestBytes < RR_VSC_SHARED_REQUEST_BYTES_MIN ||
+       Config->Outstanding > UINT32_MAX / Config->RequestBytes)) {
+    return STATUS_INVALID_PARAMETER; /* See "Shared buffer" in request_response_vsc.h. */
   }
   RR_VSC* vsc = RrAllocate(Config);
   if (vsc == NULL) {

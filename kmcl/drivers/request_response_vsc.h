@@ -38,6 +38,26 @@
  * RrVscPatternByte(offset). Packets the host sends to the guest are
  * completed at once with no payload.
  *
+ * Shared buffer (Config.SharedBuffer; the echo VSP's shared-buffer mode,
+ * echo_vsp.h): the request bytes travel in a buffer the driver donates to
+ * the host through a GPADL instead of in the packet. The buffer holds one
+ * slot of RequestBytes per closed-loop window slot, page-aligned (so that the
+ * GPADL, and the run, do not depend on the allocator). From EvtChannelOpened
+ * the driver creates the GPADL over it (VmbChannelCreateGpadlFromBuffer),
+ * and it deletes it in EvtChannelClosed (VmbChannelDeleteGpadl, which
+ * waits until the host has unmapped it: spec §6.8). RrVscDestroy first
+ * stops the closed loop and revokes the buffer (a synchronous request of
+ * kind ECHO_VSP_SHARED_KIND_REVOKE naming the GPADL), so that the host has
+ * unmapped it before the close. Each request writes its
+ * bytes (as above) into its slot and sends RequestBytes in-band bytes that
+ * start with an ECHO_VSP_SHARED_REQUEST header (sequence number, GPADL
+ * handle, slot offset and length; the pattern after it). A completion that
+ * says the host served the request is checked against the slot: every byte
+ * of the request complemented (Stats.SharedChecked, SharedMismatches); one
+ * that says it was aborted is counted (SharedAborted). Requires a closed
+ * loop on one channel: Outstanding > 0, SubChannels and EarlyRequests 0,
+ * RequestBytes >= RR_VSC_SHARED_REQUEST_BYTES_MIN.
+ *
  * Threading: vmbsim delivers every callback as an event of its single-
  * threaded event loop, so the counters are plain fields.
  */
@@ -85,7 +105,15 @@ typedef struct _RR_VSC_CONFIG {
   UINT32 SubChannels;
   /* The guest's VPs: sub-channel i interrupts VP i % VpCount; 0 = 1. */
   UINT32 VpCount;
+  /* Requests in a buffer shared through a GPADL (see "Shared buffer"
+     above). FALSE: requests in the packet only. */
+  BOOLEAN SharedBuffer;
 } RR_VSC_CONFIG;
+
+/* The smallest request of the shared-buffer mode: its header
+   (ECHO_VSP_SHARED_REQUEST: u64 sequence, u32 GPADL, u32 slot offset, u32
+   slot length, u32 reserved). */
+#define RR_VSC_SHARED_REQUEST_BYTES_MIN 24u
 
 #define RR_VSC_LATENCY_BUCKETS 64u
 
@@ -118,6 +146,15 @@ typedef struct _RR_VSC_STATS {
   UINT64 SubChannelEnableErrors;
   /* Requests sent per channel: [0] the primary, [i] sub-channel i. */
   UINT64 ChannelSent[RR_VSC_MAX_CHANNELS];
+  /* Shared buffer: completions whose slot held the host's response, those
+     whose slot did not, those the host aborted, and GPADLs created,
+     revoked and deleted (creations that failed fail the open). */
+  UINT64 SharedChecked;
+  UINT64 SharedMismatches;
+  UINT64 SharedAborted;
+  UINT64 GpadlsCreated;
+  UINT64 GpadlsRevoked; /* Revokes the host completed. */
+  UINT64 GpadlsDeleted;
 } RR_VSC_STATS;
 
 typedef struct _RR_VSC RR_VSC;
@@ -144,6 +181,8 @@ VOID RrVscDestroy(RR_VSC* Vsc);
    object or memory could be had). It does not check the channel's state:
    before the channel opens KMCL queues the request, and sending after
    EvtChannelSuspend is the caller's contract violation to provoke or avoid.
+   With Config.SharedBuffer it sends nothing and returns
+   STATUS_NOT_SUPPORTED (the buffer has slots for the closed loop only).
    DISPATCH_LEVEL. */
 NTSTATUS RrVscSubmit(RR_VSC* Vsc);
 

@@ -119,7 +119,8 @@ TEST_P(ShrinkBuggyTest, CutsTenfoldAndFailsAlone) {
 INSTANTIATE_TEST_SUITE_P(Library, ShrinkBuggyTest,
                          testing::Values(BuggyCase{"lost_wakeup_buggy", 1}, BuggyCase{"complete_twice_buggy", 58},
                                          BuggyCase{"complete_after_close_buggy", 58},
-                                         BuggyCase{"pending_send_buggy", 4}, BuggyCase{"early_signal_buggy", 1}),
+                                         BuggyCase{"pending_send_buggy", 4}, BuggyCase{"early_signal_buggy", 1},
+                                         BuggyCase{"gpadl_in_use_buggy", 7}),
                          [](const testing::TestParamInfo<BuggyCase>& info) { return std::string(info.param.scenario); });
 
 TEST(SwarmTest, ShrinkRefusesAPassingRun) {

@@ -132,7 +132,10 @@ class EchoVspInstance : public DriverInstance {
             {"greetings_completed", static_cast<int64_t>(stats.GreetingsCompleted)},
             {"processing_complete_calls", static_cast<int64_t>(stats.ProcessingCompleteCalls)},
             {"backend_submitted", static_cast<int64_t>(stats.BackendSubmitted)},
-            {"backend_completed_early", static_cast<int64_t>(stats.BackendCompletedEarly)}};
+            {"backend_completed_early", static_cast<int64_t>(stats.BackendCompletedEarly)},
+            {"shared_served", static_cast<int64_t>(stats.SharedServed)},
+            {"shared_aborted", static_cast<int64_t>(stats.SharedAborted)},
+            {"gpadl_maps", static_cast<int64_t>(stats.GpadlMaps)}};
   }
 
  private:
@@ -155,6 +158,11 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   config.ServiceMicroseconds = static_cast<UINT32>(IntParam(*c.driver, "service_us", 0));
   config.BugCompleteTwice = BoolParam(*c.driver, "bug_complete_twice", false) ? TRUE : FALSE;
   config.BugCompleteAfterClose = BoolParam(*c.driver, "bug_complete_after_close", false) ? TRUE : FALSE;
+  config.SharedBuffer = BoolParam(*c.driver, "shared_buffer", false) ? TRUE : FALSE;
+  config.BugUnmapInUse = BoolParam(*c.driver, "bug_unmap_in_use", false) ? TRUE : FALSE;
+  if (config.BugUnmapInUse && !config.SharedBuffer) {
+    return absl::InvalidArgumentError("params: \"bug_unmap_in_use\" needs \"shared_buffer\"");
+  }
   VMBSIM_ASSIGN_OR_RETURN(std::unique_ptr<ServiceTimer> service, ServiceTimer::For(c));
   if (service != nullptr) {
     if (config.ServiceMicroseconds != 0) {
@@ -209,7 +217,9 @@ class RrVscInstance : public DriverInstance {
             {"send_errors", static_cast<int64_t>(s.SendErrors)},
             {"channels", static_cast<int64_t>(s.Channels)},
             {"sent_per_channel_min", s.Channels == 0 ? 0 : least},
-            {"sent_per_channel_max", most}};
+            {"sent_per_channel_max", most},
+            {"shared_checked", static_cast<int64_t>(s.SharedChecked)},
+            {"shared_mismatches", static_cast<int64_t>(s.SharedMismatches)}};
   }
 
  private:
@@ -240,6 +250,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeRrVsc(const DriverContext& c
   config.EarlyRequests = static_cast<UINT32>(IntParam(*c.driver, "early_requests", 0));
   config.SubChannels = c.channel->sub_channels;
   config.VpCount = c.guest_vps;
+  config.SharedBuffer = BoolParam(*c.driver, "shared_buffer", false) ? TRUE : FALSE;
   VMBSIM_ASSIGN_OR_RETURN(std::unique_ptr<ServiceTimer> service, ServiceTimer::For(c));
   if (service != nullptr) {
     config.CompletionServiceRoutine = &ServiceTimer::Run;
@@ -378,7 +389,13 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                             {"bug_complete_after_close", ParamType::kBool,
                              "a deliberate bug: a suspend (rescind, close) leaves the requests in the back-end "
                              "uncompleted, and the back-end's return completes them, after a bounded close "
-                             "(force_retire_after_ns) has retired them"}},
+                             "(force_retire_after_ns) has retired them"},
+                            {"shared_buffer", ParamType::kBool,
+                             "requests name slots of a guest buffer shared through a GPADL (rr_vsc's shared_buffer): "
+                             "map it, read the slot, write the response into it, unmap at the suspend"},
+                            {"bug_unmap_in_use", ParamType::kBool,
+                             "a deliberate bug (with shared_buffer): a suspend unmaps the GPADL without cancelling "
+                             "the back-end's writes, and the back-end's return writes through the unmapped MDL"}},
                  .uses_backend = true},
                 MakeEchoVsp)
       .IgnoreError();
@@ -390,6 +407,9 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                  .guest_side = true,
                  .params = {{"early_requests", ParamType::kInt,
                              "requests sent right after Enable, before the channel opens", 0, 1000000},
+                            {"shared_buffer", ParamType::kBool,
+                             "request bytes go in a buffer donated through a GPADL from EvtChannelOpened (deleted in "
+                             "EvtChannelClosed), one slot per closed-loop slot; completions are checked against it"},
                             {"service", ParamType::kDistribution,
                              "the driver's work per completed transaction, a distribution in ns, spent on the guest VP "
                              "in the completion routine (after the round trip is timed, before the next request)"}}},

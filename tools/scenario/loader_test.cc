@@ -1118,7 +1118,8 @@ TEST(LoaderErrorTest, Findings) {
             "\"send_without_completion_routine\", \"packet_free_invalid\", "
             "\"blocking_call_at_dispatch\", \"irql_violation\", \"sync_request_in_started\", "
             "\"sync_request_wait_on_server\", \"gpadl_not_deleted_at_close\", "
-            "\"interrupt_latency_outside_open\", \"call_in_wrong_state\", \"completion_after_close\", found "
+            "\"interrupt_latency_outside_open\", \"call_in_wrong_state\", \"completion_after_close\", "
+            "\"gpadl_use_after_unmap\", found "
             "\"double_complete\"; did you mean \"double_completion\"?");
   EXPECT_EQ(OverrideError("expectations.findings=[{\"rule\": \"oversize_packet\"}, "
                           "{\"rule\": \"oversize_packet\"}]"),
