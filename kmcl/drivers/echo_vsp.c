@@ -185,13 +185,14 @@ static UINT32 EchoWriteResponse(PMDL mdl, UINT32 offset, const UINT8* request, U
 
 /* ---- The back-end ---- */
 
-/* Hands `packet` to the back-end; FALSE when out of memory. */
-static BOOLEAN EchoSubmitToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet, const void* request,
-                                   UINT32 request_length) {
+/* Hands `packet` to the back-end with a copy of `length` bytes of `data`
+   (the echo to send back, or a shared-buffer request's slot as read now);
+   `mdl` and `offset` name the slot a shared request's response is written
+   to (NULL for an in-band request). FALSE when out of memory. */
+static BOOLEAN EchoSubmit(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet, PMDL mdl, UINT32 offset,
+                          const void* data, UINT32 length) {
   ECHO_VSP* vsp = ech->Vsp;
-  const UINT32 echo_length =
-      vsp->Config.CompletionBytes != 0 ? 0 : EchoLengthFor(vsp, request_length);
-  ECHO_VSP_REQUEST* r = (ECHO_VSP_REQUEST*)malloc(sizeof(ECHO_VSP_REQUEST) + echo_length);
+  ECHO_VSP_REQUEST* r = (ECHO_VSP_REQUEST*)malloc(sizeof(ECHO_VSP_REQUEST) + length);
   if (r == NULL) {
     return FALSE;
   }
@@ -202,16 +203,25 @@ static BOOLEAN EchoSubmitToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet
   r->Channel = ech;
   r->Completed = FALSE;
   r->Packet = packet;
-  r->Shared = FALSE;
-  r->Mdl = NULL;
-  r->SlotOffset = 0;
-  r->EchoLength = echo_length;
-  if (echo_length != 0) {
-    memcpy(r->Echo, request, echo_length);
+  r->Shared = mdl != NULL;
+  r->Mdl = mdl;
+  r->SlotOffset = offset;
+  r->EchoLength = length;
+  if (length != 0) {
+    memcpy(r->Echo, data, length);
   }
   vsp->Stats.BackendSubmitted += 1;
   vsp->Config.BackendSubmit(vsp->Config.BackendContext, r);
   return TRUE;
+}
+
+/* Hands `packet` to the back-end; FALSE when out of memory. */
+static BOOLEAN EchoSubmitToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet, const void* request,
+                                   UINT32 request_length) {
+  ECHO_VSP* vsp = ech->Vsp;
+  const UINT32 echo_length =
+      vsp->Config.CompletionBytes != 0 ? 0 : EchoLengthFor(vsp, request_length);
+  return EchoSubmit(ech, packet, NULL, 0, request, echo_length);
 }
 
 /* The guest takes its buffer back (a revoke), or the channel is suspended:
@@ -235,26 +245,7 @@ static VOID EchoReleaseSharedBuffer(ECHO_CHANNEL* ech) {
    written when the back-end returns it. FALSE when out of memory. */
 static BOOLEAN EchoSubmitSharedToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION packet, PMDL mdl,
                                          UINT32 offset, const UINT8* slot, UINT32 length) {
-  ECHO_VSP* vsp = ech->Vsp;
-  ECHO_VSP_REQUEST* r = (ECHO_VSP_REQUEST*)malloc(sizeof(ECHO_VSP_REQUEST) + length);
-  if (r == NULL) {
-    return FALSE;
-  }
-  r->Prev = NULL;
-  r->Next = ech->BackendHead;
-  if (r->Next != NULL) r->Next->Prev = r;
-  ech->BackendHead = r;
-  r->Channel = ech;
-  r->Completed = FALSE;
-  r->Packet = packet;
-  r->Shared = TRUE;
-  r->Mdl = mdl;
-  r->SlotOffset = offset;
-  r->EchoLength = length;
-  memcpy(r->Echo, slot, length);
-  vsp->Stats.BackendSubmitted += 1;
-  vsp->Config.BackendSubmit(vsp->Config.BackendContext, r);
-  return TRUE;
+  return EchoSubmit(ech, packet, mdl, offset, slot, length);
 }
 
 /* Completes, now, the requests of `ech` still in the back-end (its channel
