@@ -486,7 +486,7 @@ extern "C" PVOID MmGetSystemAddressForMdlSafe(PMDL Mdl, ULONG Priority) {
   (void)Priority;  // vmbsim never runs out of system PTEs.
   if (Mdl == nullptr) return nullptr;
   Runtime* runtime = Runtime::Current();
-  if (runtime == nullptr) return Mdl->MappedSystemVa != nullptr ? Mdl->MappedSystemVa : MmGetMdlVirtualAddress(Mdl);
+  if (runtime == nullptr) return Runtime::MdlAddress(Mdl);
   return runtime->SystemAddressForMdl(Mdl);
 }
 

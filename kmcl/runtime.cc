@@ -246,7 +246,7 @@ Runtime::DriverCode Runtime::DriverCodeRunning() const noexcept {
     out.partition = context_.channel->partition;
     out.relid = context_.channel->relid;
   }
-  out.time_ns = context_.vp != nullptr ? context_.vp->LocalNow().nanoseconds() : fabric_->sim().Now().nanoseconds();
+  out.time_ns = CallerNow().nanoseconds();
   return out;
 }
 
@@ -260,7 +260,7 @@ HANDLE Runtime::vmbus_handle(uint16_t guest) const {
 }
 
 uint64_t Runtime::Now100ns() const {
-  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : fabric_->sim().Now();
+  const sim::SimTime now = CallerNow();
   return static_cast<uint64_t>(now.nanoseconds() / 100);
 }
 
@@ -348,15 +348,22 @@ void Runtime::Notify(const void* wait_key) {
 
 absl::Status Runtime::Report(Channel* channel, const char* function, Rule rule, NTSTATUS status,
                              std::string detail) {
+  const FindingPlace place = channel != nullptr ? FindingPlace{channel->handle, channel->partition, channel->relid}
+                                                : FindingPlace{};
+  return ReportAt(place, function, rule, status, std::move(detail));
+}
+
+absl::Status Runtime::ReportAt(FindingPlace place, const char* function, Rule rule, NTSTATUS status,
+                               std::string detail) {
   Finding finding;
-  finding.time = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
-  finding.channel = channel != nullptr ? channel->handle : 0;
+  finding.time = CallerNow();
+  finding.channel = place.channel;
   finding.function = function;
   finding.rule = rule;
   finding.status = status;
-  finding.partition = channel != nullptr ? channel->partition : 0;
-  finding.vp = context_.vp != nullptr ? context_.vp->vp_index() : 0;
-  finding.relid = channel != nullptr ? channel->relid : 0;
+  finding.partition = place.partition;
+  finding.vp = CurrentVpIndex();
+  finding.relid = place.relid;
   std::string message = absl::StrCat(function, ": ", detail, " (t=", finding.time.ToString(), ")");
   finding.detail = std::move(detail);
   if (verifier_.Report(std::move(finding))) sim().RequestStop();

@@ -490,6 +490,11 @@ class Runtime {
   // MappedSystemVa, or its virtual address when that is null (both
   // partitions live in this process). REQUIRES: mdl != nullptr.
   void* SystemAddressForMdl(PMDL mdl);
+  // What any MDL outside the GPADL bookkeeping maps to: its MappedSystemVa,
+  // or its virtual address when that is null. Also the answer outside a run.
+  static void* MdlAddress(PMDL mdl) {
+    return mdl->MappedSystemVa != nullptr ? mdl->MappedSystemVa : MmGetMdlVirtualAddress(mdl);
+  }
 
   absl::Status SaveBegin(VMBCHANNEL channel);
   // On success *filled bytes were written and everything is saved; a
@@ -559,6 +564,10 @@ class Runtime {
   // KeGetCurrentProcessorNumberEx: the index of the VP the caller runs on
   // (0 outside driver context).
   uint32_t CurrentVpIndex() const { return context_.vp != nullptr ? context_.vp->vp_index() : 0; }
+  // The calling code's time: its VP's local clock (which runs ahead of the
+  // simulator's while the VP executes a work item), or the simulator's when
+  // no VP runs.
+  sim::SimTime CallerNow() const { return context_.vp != nullptr ? context_.vp->LocalNow() : fabric_->sim().Now(); }
   // KeStallExecutionProcessor: charges `duration` to the caller's VP.
   void StallExecution(sim::SimDuration duration);
 
@@ -619,6 +628,14 @@ class Runtime {
 
   // Reports a finding and returns `status` (with `detail` as its message).
   absl::Status Report(Channel* channel, const char* function, Rule rule, NTSTATUS status, std::string detail);
+  // The same for a channel named by its values, which may be gone by now
+  // (a GPADL's server channel after the unmap).
+  struct FindingPlace {
+    uint64_t channel = 0;
+    uint16_t partition = 0;
+    uint32_t relid = 0;
+  };
+  absl::Status ReportAt(FindingPlace place, const char* function, Rule rule, NTSTATUS status, std::string detail);
   absl::Status InitSetterGuard(Channel* channel, const char* function);
   // An Init setter's channel: live, of the right role, and still disabled
   // (InitSetterGuard); else STATUS_INVALID_PARAMETER_1, a stale or made-up

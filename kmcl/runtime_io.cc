@@ -77,7 +77,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterSend(Channel& ch, Packet&
 }
 
 void Runtime::MeterSendFailed(Channel& ch) {
-  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  const sim::SimTime now = CallerNow();
   if (ABSL_PREDICT_FALSE(now < options_.measure_from)) return;  // Warm-up.
   if (ChannelTransactions* t = TransactionsOf(ch)) {
     DirectionTransactions& d = ch.partition == 0 ? t->host_to_guest : t->guest_to_host;
@@ -116,7 +116,7 @@ void Runtime::MeterComplete(Channel& ch, const Incoming& inc) {
   ChannelTransactions* t = TransactionsOf(ch);
   if (t == nullptr) return;
   DirectionTransactions& d = ch.partition == 0 ? t->guest_to_host : t->host_to_guest;  // The sender's direction.
-  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  const sim::SimTime now = CallerNow();
   const int64_t served_ns = now.nanoseconds() - static_cast<int64_t>(inc.processed_tag - 1);
   if (ABSL_PREDICT_FALSE(served_ns < 0)) {
     CausalityViolationFor(ch, inc.trans_id, now, static_cast<int64_t>(inc.processed_tag - 1),
@@ -161,7 +161,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterFinish(Channel& ch, Packe
 // earlier sends wait, the writer is blocked, or the ring lacks room), so the
 // record says what the send did, not what it tried.
 void Runtime::RecordSend(Channel& ch, Packet& p, bool queued) {
-  const sim::SimTime now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  const sim::SimTime now = CallerNow();
   const uint32_t bytes = static_cast<uint32_t>(p.inband.size());
   sim().tracer().Emit({.time = now, .kind = kKmclSendTraceKind, .partition = ch.partition, .vp = ch.vp->vp_index(),
                        .channel = ch.relid, .id0 = ch.handle, .id1 = p.trans_id, .size0 = bytes,
@@ -1145,7 +1145,7 @@ absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buff
     // at that deadline on the global clock, and the caller resumes in a later
     // work item, which starts no earlier, so the wait never ends before the
     // caller's own clock says the timeout elapsed.
-    const sim::SimTime caller_now = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+    const sim::SimTime caller_now = CallerNow();
     VMBSIM_CHECK_GE(caller_now.nanoseconds(), sim().Now().nanoseconds());  // Local clocks never run behind.
     const sim::SimTime deadline =
         timeout->QuadPart < 0 ? caller_now + sim::SimDuration::Units100ns(-timeout->QuadPart)
@@ -1372,7 +1372,7 @@ void Runtime::RetireGpadlMapping(GpadlRecord& record, uint32_t gpadl, const char
   retired->relid = record.relid;
   retired->server_channel = record.mapped_by;
   retired->client_channel = record.channel;
-  retired->unmapped_at = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
+  retired->unmapped_at = CallerNow();
   retired->unmapped_by = function;
   // The mapping is gone: a server that reads MappedSystemVa itself, instead
   // of asking MmGetSystemAddressForMdlSafe, gets null, not the buffer.
@@ -1392,25 +1392,18 @@ void* Runtime::SystemAddressForMdl(PMDL mdl) {
   VMBSIM_CHECK(mdl != nullptr);
   auto it = unmapped_gpadl_mdls_.find(reinterpret_cast<uintptr_t>(mdl));
   if (it == unmapped_gpadl_mdls_.end()) {
-    return mdl->MappedSystemVa != nullptr ? mdl->MappedSystemVa : MmGetMdlVirtualAddress(mdl);
+    return MdlAddress(mdl);
   }
   const UnmappedGpadlMdl& retired = *it->second;
   // Reported against the server channel that had the mapping, live or not:
-  // the access is that driver's.
-  Finding finding;
-  finding.time = context_.vp != nullptr ? context_.vp->LocalNow() : sim().Now();
-  finding.channel = retired.server_channel;
-  finding.function = kFn;
-  finding.rule = Rule::kGpadlUseAfterUnmap;
-  finding.status = STATUS_SUCCESS;  // The call returns NULL, not an NTSTATUS.
-  finding.partition = 0;
-  finding.vp = context_.vp != nullptr ? context_.vp->vp_index() : 0;
-  finding.relid = retired.relid;
-  finding.detail = absl::StrCat("GPADL ", retired.gpadl, " of guest ", retired.guest, " (client channel 0x",
-                                absl::Hex(retired.client_channel, absl::kZeroPad16), ", relid ", retired.relid,
-                                ") used through its MDL after ", retired.unmapped_by, " at t=",
-                                retired.unmapped_at.ToString(), "; returned NULL");
-  if (verifier_.Report(std::move(finding))) sim().RequestStop();
+  // the access is that driver's. The call returns NULL, not an NTSTATUS.
+  ReportAt(FindingPlace{.channel = retired.server_channel, .relid = retired.relid}, kFn, Rule::kGpadlUseAfterUnmap,
+           STATUS_SUCCESS,
+           absl::StrCat("GPADL ", retired.gpadl, " of guest ", retired.guest, " (client channel 0x",
+                        absl::Hex(retired.client_channel, absl::kZeroPad16), ", relid ", retired.relid,
+                        ") used through its MDL after ", retired.unmapped_by, " at t=", retired.unmapped_at.ToString(),
+                        "; returned NULL"))
+      .IgnoreError();
   return nullptr;
 }
 
