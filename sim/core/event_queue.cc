@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace vmbsim::sim {
 namespace {
@@ -11,7 +12,24 @@ namespace {
 // outnumber the live ones.
 constexpr size_t kDeadEntriesRebuildMin = 4096;
 
+// Guards the operation table's registrations (simulations on other threads
+// may register their callable types at the same time).
+std::mutex& OpTableMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+uint32_t g_op_count = 1;  // Index 0 means "not pending".
+
 }  // namespace
+
+EventQueue::SlotOp EventQueue::op_table_[EventQueue::kMaxOps] = {};
+
+uint32_t EventQueue::RegisterOp(SlotOp op) {
+  std::lock_guard<std::mutex> lock(OpTableMutex());
+  VMBSIM_CHECK_MSG(g_op_count < kMaxOps, "more event callable types than the operation table holds (kMaxOps)");
+  op_table_[g_op_count] = op;
+  return g_op_count++;
+}
 
 EventQueue::EventQueue() = default;
 
@@ -19,10 +37,10 @@ EventQueue::~EventQueue() {
   // Destroys the pending callables in place (no allocation: a copy of every
   // entry would be the process's peak memory at the end of a large run).
   const auto destroy = [this](const Entry& entry) {
-    const uint32_t index = static_cast<uint32_t>(entry.key_slot);
+    const uint32_t index = entry.slot;
     Slot& slot = SlotAt(index);
-    const SlotOp op = slot.op;
-    if (op != nullptr) op(this, &slot, index, /*invoke=*/false);
+    const uint32_t op = slot.op;
+    if (op != 0) op_table_[op](this, &slot, index, /*invoke=*/false);
   };
   for (size_t i = front_head_; i < front_.size(); ++i) destroy(front_[i]);
   for (const Bucket& bucket : buckets_) {
@@ -33,35 +51,40 @@ EventQueue::~EventQueue() {
 }
 
 void EventQueue::EnableTieBreak(Prng prng) {
-  VMBSIM_CHECK_EQ(entry_count_, 0u);
+  VMBSIM_CHECK_EQ(live_count_ + dead_count_, 0u);
   tie_break_.emplace(std::move(prng));
-  fast_key_max_ = 0;
+  fifo_ = false;
+  while (key_chunks_.size() < chunks_.size()) key_chunks_.push_back(std::make_unique<uint32_t[]>(kChunkSlots));
 }
 
-uint32_t EventQueue::NextKeySlow(uint64_t time_ns) {
-  if (tie_break_.has_value()) return NextTieBreakKey(time_ns);
-  if (next_key_ > kKeyMax) RenumberKeys();
-  return static_cast<uint32_t>(next_key_++);
-}
-
-uint32_t EventQueue::NextTieBreakKey(uint64_t time_ns) {
+void EventQueue::AssignTieBreakKey(uint32_t index, uint64_t time_ns) {
   if (time_ns > last_time_ns_) {
-    return static_cast<uint32_t>(tie_break_->Below(kTieBreakSpan));
+    KeyAt(index) = static_cast<uint32_t>(tie_break_->Below(kTieBreakSpan));
+    return;
   }
-  // Scheduled for the executing instant: sort after the running event.
-  if (kKeyMax - (last_key_slot_ >> 32) < 2) RenumberKeys();
-  const uint64_t last_key = last_key_slot_ >> 32;
-  const uint64_t room = kKeyMax - last_key;
-  return static_cast<uint32_t>(last_key + 1 + tie_break_->Below(std::min(room, kTieBreakSpan)));
+  // Scheduled for the executing instant (Reserve() checked it is not
+  // earlier): sort after the running event.
+  if (kKeyMax - last_key_ < 2) RenumberKeys();
+  const uint64_t room = kKeyMax - last_key_;
+  KeyAt(index) = static_cast<uint32_t>(last_key_ + 1 + tie_break_->Below(std::min(room, kTieBreakSpan)));
 }
 
 uint32_t EventQueue::AllocateNewSlot() {
   VMBSIM_CHECK_LT(slot_count_, kNoSlot);  // 2^32 - 1 slots at once.
-  if ((slot_count_ & (kChunkSlots - 1)) == 0) chunks_.push_back(std::make_unique<SlotChunk>());
+  if ((slot_count_ & (kChunkSlots - 1)) == 0) {
+    chunks_.push_back(std::make_unique<SlotChunk>());
+    if (!fifo_) key_chunks_.push_back(std::make_unique<uint32_t[]>(kChunkSlots));
+  }
   const uint32_t index = slot_count_++;
-  SlotAt(index).op = nullptr;
-  GenerationAt(index) = 1;
+  SlotAt(index).op = 0;
+  SlotAt(index).generation = 1;
   return index;
+}
+
+EventQueue::Cell* EventQueue::AllocateNewCell() {
+  if ((cell_count_ & (kChunkSlots - 1)) == 0) cell_chunks_.push_back(std::make_unique<CellChunk>());
+  const uint32_t index = cell_count_++;
+  return &cell_chunks_[index >> kChunkShift]->cells[index & (kChunkSlots - 1)];
 }
 
 EventQueue::Block* EventQueue::NewLastBlock(int bucket_index) {
@@ -114,9 +137,13 @@ void EventQueue::ReleaseBlocks(Bucket& bucket) {
 void EventQueue::InsertIntoFront(Entry entry) {
   // Search from the tail, where new entries usually land: an entry for the
   // front's latest instant is appended.
-  const Key128 key = KeyOf(entry);
   size_t position = front_.size();
-  while (position > front_head_ && KeyOf(front_[position - 1]) > key) --position;
+  if (fifo_) {
+    // After every entry of its time (FIFO).
+    while (position > front_head_ && front_[position - 1].time_ns > entry.time_ns) --position;
+  } else {
+    while (position > front_head_ && KeyLess(entry, front_[position - 1])) --position;
+  }
   front_.insert(front_.begin() + static_cast<ptrdiff_t>(position), entry);
   // A front that never runs dry (zero-delay chains) would otherwise keep its
   // popped prefix forever; dropping it when it is most of the vector is
@@ -125,6 +152,7 @@ void EventQueue::InsertIntoFront(Entry entry) {
     front_.erase(front_.begin(), front_.begin() + static_cast<ptrdiff_t>(front_head_));
     front_head_ = 0;
   }
+  front_end_ = front_.size();
 }
 
 void EventQueue::RefillFront(int bucket_index) {
@@ -150,7 +178,7 @@ void EventQueue::RefillFront(int bucket_index) {
       front_.insert(front_.end(), block->entries, block->entries + block->count);
     }
     if (level != 0) {
-      std::sort(front_.begin(), front_.end(), [](const Entry& a, const Entry& b) { return KeyOf(a) < KeyOf(b); });
+      SortFrontRange(0, front_.size());
     } else if (tie_break_.has_value()) {
       SortFrontTiesByKey();
     }
@@ -161,6 +189,7 @@ void EventQueue::RefillFront(int bucket_index) {
   ReleaseBlocks(bucket);
   VMBSIM_CHECK_GT(front_.front().time_ns, ref_time_ns_);
   ref_time_ns_ = front_.back().time_ns;
+  front_end_ = front_.size();
 }
 
 void EventQueue::CountingSortIntoFront(const Bucket& bucket, uint32_t size) {
@@ -218,6 +247,28 @@ void EventQueue::RedistributeAroundMinimum(Bucket& bucket, int bucket_index) {
     block = next;
   }
   if (tie_break_.has_value()) SortFrontTiesByKey();
+  front_end_ = front_.size();
+}
+
+void EventQueue::SortFrontRange(size_t begin, size_t end) {
+  // Insertion sort: stable, allocates nothing, and the ranges are short
+  // (kSortBatchMax entries, or a run of ties).
+  for (size_t i = begin + 1; i < end; ++i) {
+    const Entry entry = front_[i];
+    size_t j = i;
+    if (fifo_) {
+      while (j > begin && front_[j - 1].time_ns > entry.time_ns) {
+        front_[j] = front_[j - 1];
+        --j;
+      }
+    } else {
+      while (j > begin && KeyLess(entry, front_[j - 1])) {
+        front_[j] = front_[j - 1];
+        --j;
+      }
+    }
+    front_[j] = entry;
+  }
 }
 
 void EventQueue::SortFrontTiesByKey() {
@@ -228,7 +279,7 @@ void EventQueue::SortFrontTiesByKey() {
     while (run_end < front_.size() && front_[run_end].time_ns == front_[run_begin].time_ns) ++run_end;
     if (run_end - run_begin > 1) {
       std::sort(front_.begin() + static_cast<ptrdiff_t>(run_begin), front_.begin() + static_cast<ptrdiff_t>(run_end),
-                [](const Entry& a, const Entry& b) { return a.key_slot < b.key_slot; });
+                [this](const Entry& a, const Entry& b) { return KeyAt(a.slot) < KeyAt(b.slot); });
     }
     run_begin = run_end;
   }
@@ -236,10 +287,11 @@ void EventQueue::SortFrontTiesByKey() {
 
 std::vector<EventQueue::Entry> EventQueue::TakeAllEntriesSorted() {
   std::vector<Entry> all;
-  all.reserve(entry_count_);
+  all.reserve(live_count_ + dead_count_);
   all.insert(all.end(), front_.begin() + static_cast<ptrdiff_t>(front_head_), front_.end());
   front_.clear();
   front_head_ = 0;
+  front_end_ = 0;
   ref_time_ns_ = last_time_ns_;
   for (Bucket& bucket : buckets_) {
     for (const Block* block = bucket.first; block != nullptr; block = block->next) {
@@ -249,17 +301,22 @@ std::vector<EventQueue::Entry> EventQueue::TakeAllEntriesSorted() {
   }
   for (uint64_t& word : non_empty_) word = 0;
   non_empty_levels_ = 0;
-  entry_count_ = 0;
-  std::sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) { return KeyOf(a) < KeyOf(b); });
+  // Equal times share a bucket (or the front), and each holds them in key
+  // order, so in FIFO mode a stable sort on time keeps the order exactly.
+  if (fifo_) {
+    std::stable_sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) { return a.time_ns < b.time_ns; });
+  } else {
+    std::sort(all.begin(), all.end(), [this](const Entry& a, const Entry& b) { return KeyLess(a, b); });
+  }
   return all;
 }
 
 bool EventQueue::Cancel(EventId id) {
   if (!IsPending(id)) return false;
   Slot& slot = SlotAt(id.slot);
-  const SlotOp op = slot.op;
-  slot.op = nullptr;  // Before destroying: a destructor must not see it pending.
-  op(this, &slot, id.slot, /*invoke=*/false);
+  const uint32_t op = slot.op;
+  slot.op = 0;  // Before destroying: a destructor must not see it pending.
+  op_table_[op](this, &slot, id.slot, /*invoke=*/false);
   --live_count_;
   ++dead_count_;
   if (dead_count_ >= kDeadEntriesRebuildMin && dead_count_ > live_count_) DropDeadEntries();
@@ -268,7 +325,8 @@ bool EventQueue::Cancel(EventId id) {
 
 bool EventQueue::IsPending(EventId id) const {
   if (id.generation == 0 || id.slot >= slot_count_) return false;
-  return GenerationAt(id.slot) == id.generation && SlotAt(id.slot).op != nullptr;
+  const Slot& slot = SlotAt(id.slot);
+  return slot.generation == id.generation && slot.op != 0;
 }
 
 EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
@@ -283,7 +341,7 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
         // last live event so that discarded cancelled entries due later
         // than the clock do not constrain what may be scheduled next.
         ref_time_ns_ = last_time_ns_ = live_time_ns_;
-        last_key_slot_ = live_key_slot_;
+        last_key_ = live_key_;
         return PopResult::kEmpty;
       }
       RefillFront(bucket_index);
@@ -291,19 +349,18 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
     const Entry top = front_[front_head_];
     if (limit_negative || top.time_ns > limit_ns) return PopResult::kBeyondLimit;
     ++front_head_;
-    --entry_count_;
-    if (!front_empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_[front_head_].key_slot)));
-    const uint32_t index = static_cast<uint32_t>(top.key_slot);
-    VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Insert.
+    if (!front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
+    const uint32_t index = top.slot;
+    VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Reserve.
     last_time_ns_ = top.time_ns;
-    last_key_slot_ = top.key_slot;
-    if (SlotAt(index).op == nullptr) {  // Cancelled.
+    if (!fifo_) last_key_ = KeyAt(index);
+    if (SlotAt(index).op == 0) {  // Cancelled.
       --dead_count_;
       ReleaseSlot(index);
       continue;
     }
     live_time_ns_ = top.time_ns;
-    live_key_slot_ = top.key_slot;
+    live_key_ = last_key_;
     popped_slot_ = index;
     --live_count_;
     *when = SimTime::FromNanoseconds(static_cast<int64_t>(top.time_ns));
@@ -315,7 +372,7 @@ std::optional<SimTime> EventQueue::PeekTime() {
   // Rarely used (reports, progress): a scan that changes nothing, so that
   // peeking never moves the reference.
   for (size_t i = front_head_; i < front_.size(); ++i) {
-    if (SlotAt(static_cast<uint32_t>(front_[i].key_slot)).op != nullptr) {
+    if (SlotAt(front_[i].slot).op != 0) {
       return SimTime::FromNanoseconds(static_cast<int64_t>(front_[i].time_ns));
     }
   }
@@ -324,7 +381,7 @@ std::optional<SimTime> EventQueue::PeekTime() {
     for (const Block* block = bucket.first; block != nullptr; block = block->next) {
       for (uint32_t i = 0; i < block->count; ++i) {
         const Entry& entry = block->entries[i];
-        if (SlotAt(static_cast<uint32_t>(entry.key_slot)).op == nullptr) continue;
+        if (SlotAt(entry.slot).op == 0) continue;
         if (!best.has_value() || entry.time_ns < *best) best = entry.time_ns;
       }
     }
@@ -335,34 +392,38 @@ std::optional<SimTime> EventQueue::PeekTime() {
 
 void EventQueue::DropDeadEntries() {
   // Re-inserted in (time, key) order, which is the order the buckets rely on.
+  size_t kept = 0;
   for (const Entry& entry : TakeAllEntriesSorted()) {
-    const uint32_t index = static_cast<uint32_t>(entry.key_slot);
-    if (SlotAt(index).op == nullptr) {
+    const uint32_t index = entry.slot;
+    if (SlotAt(index).op == 0) {
       ReleaseSlot(index);
     } else {
       Insert(entry);
+      ++kept;
     }
   }
   dead_count_ = 0;
-  VMBSIM_CHECK_EQ(entry_count_, live_count_);
+  VMBSIM_CHECK_EQ(kept, live_count_);
 }
 
 void EventQueue::RenumberKeys() {
-  // Give the pending entries keys 1..n in (time, key) order: the relative
-  // order is unchanged, and key 0 (the reference, the event executing now)
-  // stays below every pending key of its instant.
+  // Tie-break mode: give the pending entries keys 1..n in (time, key)
+  // order: the relative order is unchanged, and key 0 (the reference, the
+  // event executing now) stays below every pending key of its instant.
+  VMBSIM_CHECK(!fifo_);
   std::vector<Entry> all = TakeAllEntriesSorted();
   VMBSIM_CHECK_LT(all.size(), kKeyMax);
-  last_key_slot_ = live_key_slot_ = 0;
+  last_key_ = live_key_ = 0;
   for (size_t i = 0; i < all.size(); ++i) {
-    all[i].key_slot = (uint64_t{i + 1} << 32) | (all[i].key_slot & kKeyMax);
+    KeyAt(all[i].slot) = static_cast<uint32_t>(i + 1);
     Insert(all[i]);
   }
-  next_key_ = all.size() + 1;
 }
 
 size_t EventQueue::allocated_bytes() const {
-  return blocks_.size() * sizeof(Block) + chunks_.size() * sizeof(SlotChunk) + front_.capacity() * sizeof(Entry);
+  return blocks_.size() * sizeof(Block) + chunks_.size() * sizeof(SlotChunk) +
+         cell_chunks_.size() * sizeof(CellChunk) + key_chunks_.size() * kChunkSlots * sizeof(uint32_t) +
+         front_.capacity() * sizeof(Entry);
 }
 
 }  // namespace vmbsim::sim

@@ -25,14 +25,16 @@
 //     exclusive-or, a count-leading-zeros and an append. An entry moves down
 //     at most once per level, with sequential memory access; in practice it
 //     is appended once and moved once or twice.
-//   * Only the time is in the radix key. Entries due at the same time keep
-//     their key order inside every bucket without comparing keys: the
-//     buckets are FIFO lists, an entry always sits in the bucket its time
-//     names relative to the current reference (so equal times share a
-//     bucket), only the lowest non-empty bucket is ever redistributed (into
-//     empty lower buckets, in order), and in FIFO mode keys grow with every
-//     push. In tie-break mode the keys are random, so runs of equal time are
-//     sorted by key when they reach the front.
+//   * Only the time is in the radix key, and in FIFO mode only the time is
+//     in an entry: entries due at the same time keep their insertion order
+//     inside every bucket without comparing anything: the buckets are FIFO
+//     lists, an entry always sits in the bucket its time names relative to
+//     the current reference (so equal times share a bucket), only the lowest
+//     non-empty bucket is ever redistributed (into empty lower buckets, in
+//     order), and every sort of entries is stable on time. In tie-break mode
+//     each event draws a 32-bit key, kept beside its slot (not in the
+//     entry), and runs of equal time are sorted by key when they reach the
+//     front.
 //   * The front batch holds the smallest pending entries, sorted ascending
 //     and popped from a head index; every entry due no later than the
 //     reference time is there, and a new one joins it in order, searching
@@ -43,43 +45,52 @@
 //       - a level-0 bucket holds one due time and is copied as it is;
 //       - a level-1 bucket of up to kCountingBatchMax entries differs only in
 //         the low 6 bits of time, so one stable counting-sort pass orders it;
-//       - any other bucket of up to kSortBatchMax entries is sorted;
+//       - any other bucket of up to kSortBatchMax entries is insertion-sorted
+//         (stable);
 //       - a larger bucket is redistributed around its minimum time, whose
 //         entries form the front.
 //     In the hold model at 10^3 pending events this makes each event one
 //     append, one counting-sort pass and one pop.
-//   * Buckets are linked lists of 256-byte blocks of 16-byte entries drawn
-//     from one free list, so memory follows the number of pending events
-//     (about 17 bytes each) rather than the peak size of each bucket.
-//   * The callable lives in a pooled slot: 24 bytes of inline storage and one
-//     operations pointer, 32 bytes, plus a 4-byte generation kept beside it
-//     for stale-id detection. Slots are recycled through a free list, so the
-//     steady state allocates nothing per event. Slots sit in fixed chunks
-//     that never move, so a callable runs in place while it schedules more
-//     events; its slot is recycled when it returns. A callable larger than
-//     the inline storage is a compile-time error: capture a pointer to
-//     larger state instead.
+//   * An entry is 12 bytes (due time, slot index). Buckets are linked lists
+//     of 256-byte blocks of 20 entries drawn from one free list, so memory
+//     follows the number of pending events (12.8 bytes each) rather than
+//     the peak size of each bucket.
+//   * The callable lives in a pooled 24-byte slot: a 32-bit operation index,
+//     the 32-bit generation that detects stale ids, and 16 bytes of inline
+//     storage - a callable capturing two pointers or a pointer and a value.
+//     A callable of 17 to 24 bytes lives in a 24-byte cell from a second
+//     pool and its slot holds the cell's address. Slots and cells are
+//     recycled through free lists, so the steady state allocates nothing per
+//     event, and they sit in fixed chunks that never move, so a callable
+//     runs in place while it schedules more events; its slot is recycled
+//     when it returns. A callable larger than 24 bytes is a compile-time
+//     error: capture a pointer to larger state instead.
+//   * The operation index names the callable type's run-or-destroy function
+//     in one process-wide table, filled the first time each type is
+//     scheduled (under a lock; a type's index is fixed from then on). The
+//     index values depend on which type was scheduled first in the process,
+//     and nothing observable depends on them: they only select code.
 //   * The per-event path is straight-line code: Push() inlines the slot
-//     allocation, the key and the bucket append into the caller (only rare
-//     cases - a new block, a new slot chunk, key exhaustion, tie-break keys,
-//     an entry for the front - are calls), and RunNext() pops, sets the
-//     clock and calls the event's operation with its slot, which runs the
-//     callable in place and recycles the slot. Under callgrind the hold
-//     model at 10^3 pending events costs about 250 instructions per event,
-//     of which the refill of the front (counting sort, redistribution) is
-//     about 50 (event_queue_benchmark.cc, event_queue_instructions.sh).
+//     allocation and the bucket append into the caller (only rare cases - a
+//     new block, a new slot chunk, tie-break keys, an entry for the front -
+//     are calls), and RunNext() pops, sets the clock and calls the event's
+//     operation with its slot, which runs the callable in place and recycles
+//     the slot. Under callgrind the hold model at 10^3 pending events costs
+//     about 250 instructions per event, of which the refill of the front
+//     (counting sort, redistribution) is about 45 (event_queue_benchmark.cc,
+//     event_queue_instructions.sh).
 //   * Cancel is O(1) and lazy: it destroys the callable at once and marks the
 //     slot; the entry is discarded when it reaches the front. When dead
 //     entries outnumber live ones (and there are more than a few thousand)
 //     the buckets are rebuilt without them, so long-lived cancelled timers
 //     cannot grow memory without bound.
-//   * Keys are 32 bits. When the key space is used up the pending keys are
-//     renumbered in order (O(n log n), once every 2^32 schedules at most),
-//     which preserves the order exactly.
+//   * Tie-break keys are 32 bits. When the room above the executing event's
+//     key is used up the pending keys are renumbered in order (O(n log n)),
+//     which preserves the order exactly. FIFO mode has no keys to run out.
 //
 // Monotonicity contract: a pushed event must sort after the last popped one
-// (the Simulator guarantees it: time >= Now(), and keys of same-time events
-// grow). PopNext() may discard cancelled entries due no later than `limit`
+// (the Simulator guarantees it: time >= Now(); an event for the executing
+// instant sorts after the executing one). PopNext() may discard cancelled entries due no later than `limit`
 // before it returns kBeyondLimit, so the caller must not schedule before
 // `limit` afterwards (the Simulator moves its clock to `limit`).
 //
@@ -101,6 +112,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
+#include "absl/strings/str_cat.h"
 #include "sim/check.h"
 #include "sim/core/prng.h"
 #include "sim/core/sim_time.h"
@@ -119,6 +131,7 @@ struct EventId {
 
 class EventQueue {
  public:
+  // The largest callable an event may capture.
   static constexpr size_t kInlineBytes = 24;
 
   EventQueue();
@@ -170,38 +183,52 @@ class EventQueue {
   size_t pending_count() const { return live_count_; }
   bool empty() const { return live_count_ == 0; }
 
-  // Bytes held by the bucket blocks, the front batch and the slot pool (for
-  // memory accounting).
+  // Bytes held by the bucket blocks, the front batch, the slot and cell
+  // pools and the tie-break keys (for memory accounting).
   size_t allocated_bytes() const;
 
-  // Moves the FIFO insertion sequence forward so that tests reach the key
-  // renumbering without 2^32 schedules.
-  void SetNextKeyForTest(uint64_t next_key) { next_key_ = next_key; }
-
  private:
-  // The operations a slot needs from its callable: invoke-then-destroy, or
-  // destroy only (cancel, queue destruction).
+  struct Slot;
   // Runs (`invoke`) or only destroys the callable in `slot`, whose index is
   // `index`. Running calls it in place and recycles the slot when it returns.
-  struct Slot;
   using SlotOp = void (*)(EventQueue* queue, Slot* slot, uint32_t index, bool invoke);
 
+  // Callables up to this size live in their slot; larger ones in a cell.
+  static constexpr size_t kSlotBytes = 16;
   struct Slot {
-    SlotOp op;  // Null: not pending (free, cancelled, or running).
-    // The callable; while the slot is free its first 4 bytes link the free list.
+    uint32_t op;          // Index in the operation table; 0: not pending (free, cancelled, or running).
+    uint32_t generation;  // Bumped each time the slot is recycled; never 0.
+    // The callable, or the address of its cell; while the slot is free its
+    // first 4 bytes link the free list.
+    alignas(8) unsigned char storage[kSlotBytes];
+  };
+  static_assert(sizeof(Slot) == 24, "slot layout: op index + generation + storage");
+  struct Cell {
+    // The callable; while the cell is free its first 8 bytes link the free list.
     alignas(8) unsigned char storage[kInlineBytes];
   };
-  static_assert(sizeof(Slot) == 32, "slot layout: op + storage");
 
+  // The process-wide operation table (see the header comment).
+  static constexpr uint32_t kMaxOps = uint32_t{1} << 14;
+  static SlotOp op_table_[kMaxOps];
+  static uint32_t RegisterOp(SlotOp op);
+  template <typename F>
+  static uint32_t OpIndexFor() {
+    static const uint32_t index = RegisterOp(&SlotOpFor<F>);
+    return index;
+  }
+
+#pragma pack(push, 4)
   struct Entry {
     // Left uninitialised, so that sizing the front for a batch does not
     // clear what the batch overwrites.
     Entry() {}  // NOLINT: not `= default`, which would zero-fill on resize.
-    Entry(uint64_t time, uint64_t key_and_slot) : time_ns(time), key_slot(key_and_slot) {}
+    Entry(uint64_t time, uint32_t slot_index) : time_ns(time), slot(slot_index) {}
     uint64_t time_ns;
-    uint64_t key_slot;  // Key in the high 32 bits, slot index in the low.
+    uint32_t slot;
   };
-  static_assert(sizeof(Entry) == 16);
+#pragma pack(pop)
+  static_assert(sizeof(Entry) == 12);
 
   static constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
   static constexpr uint64_t kKeyMax = 0xFFFFFFFFu;
@@ -210,11 +237,6 @@ class EventQueue {
   // at the executing instant (they must sort after the running event).
   static constexpr uint64_t kTieBreakSpan = uint64_t{1} << 31;
 
-  using Key128 = unsigned __int128;
-  static Key128 KeyOf(const Entry& entry) { return (Key128{entry.time_ns} << 64) | entry.key_slot; }
-  static Key128 KeyOf(uint64_t time_ns, uint64_t key_slot) {
-    return (Key128{time_ns} << 64) | key_slot;
-  }
   // Radix 64 over the due time: 11 digits of 6 bits (the last has 4). An
   // entry's bucket is (level, digit): the level is the highest digit position
   // in which its time differs from the reference time, the digit its own
@@ -225,9 +247,9 @@ class EventQueue {
   static_assert(kDigitValues == 64, "one bitmap word per level");
   static constexpr int kLevelCount = (64 + kDigitBits - 1) / kDigitBits;
   static constexpr int kBucketCount = kLevelCount * kDigitValues;
-  static constexpr uint32_t kBlockEntries = 15;
+  static constexpr uint32_t kBlockEntries = 20;
   // Largest level-1 bucket that is counting-sorted into the front, and the
-  // largest other bucket that is comparison-sorted into it; larger buckets
+  // largest other bucket that is insertion-sorted into it; larger buckets
   // are redistributed. A bigger front costs more when new entries land in
   // its range (they are inserted in order), so the comparison sort, which
   // costs more per entry, gets the smaller bound.
@@ -241,8 +263,8 @@ class EventQueue {
   // insertion order whose last block is the one being filled.
   struct Block {
     Entry entries[kBlockEntries];
-    Block* next;
     uint32_t count;
+    Block* next;
   };
   static_assert(sizeof(Block) == 256);  // Small: at a few thousand pending events the busy blocks stay in L1.
 
@@ -255,30 +277,44 @@ class EventQueue {
 
   template <typename F>
   static void SlotOpFor(EventQueue* queue, Slot* slot, uint32_t index, bool invoke) {
-    F* stored = std::launder(reinterpret_cast<F*>(slot->storage));
-    if (invoke) {
-      // In place: chunks never move, and the slot is not on the free list
-      // while the callable runs.
-      (*stored)();
+    if constexpr (sizeof(F) <= kSlotBytes) {
+      F* stored = std::launder(reinterpret_cast<F*>(slot->storage));
+      if (invoke) {
+        // In place: chunks never move, and the slot is not on the free list
+        // while the callable runs.
+        (*stored)();
+        stored->~F();
+        queue->ReleaseSlot(*slot, index);
+        return;
+      }
       stored->~F();
-      queue->ReleaseSlot(*slot, index);
-      return;
+    } else {
+      Cell* cell;
+      std::memcpy(&cell, slot->storage, sizeof(cell));
+      F* stored = std::launder(reinterpret_cast<F*>(cell->storage));
+      if (invoke) {
+        (*stored)();
+        stored->~F();
+        queue->ReleaseCell(cell);
+        queue->ReleaseSlot(*slot, index);
+        return;
+      }
+      stored->~F();
+      queue->ReleaseCell(cell);
     }
-    stored->~F();
   }
 
-  // What Reserve() hands back to Push(): where to construct the callable,
-  // and the new event's id.
+  // What Reserve() hands back to Push(): the new event's slot, and its id.
   struct Reservation {
-    void* storage;
+    Slot* slot;
     EventId id;
   };
   // Everything Push() does that does not depend on the callable's type,
   // inlined with its helpers (their rare paths are out of line): takes a
-  // slot, marks it pending with `op`, draws the key and queues the entry.
-  // The caller constructs the callable in `storage` before anything else
-  // touches the queue.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE Reservation Reserve(int64_t time_ns, SlotOp op);
+  // slot, marks it pending with `op`, draws the key (tie-break mode) and
+  // queues the entry. The caller constructs the callable in the slot before
+  // anything else touches the queue.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Reservation Reserve(int64_t time_ns, uint32_t op);
 
   ABSL_ATTRIBUTE_ALWAYS_INLINE uint32_t AllocateSlot();
   // A slot when the free list is empty: the next never-used one, in a new
@@ -286,10 +322,28 @@ class EventQueue {
   uint32_t AllocateNewSlot();
   void ReleaseSlot(uint32_t index) { ReleaseSlot(SlotAt(index), index); }
   void ReleaseSlot(Slot& slot, uint32_t index);
-  ABSL_ATTRIBUTE_ALWAYS_INLINE uint32_t NextKey(uint64_t time_ns);
-  uint32_t NextKeySlow(uint64_t time_ns);
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Cell* AllocateCell();
+  Cell* AllocateNewCell();
+  void ReleaseCell(Cell* cell) {
+    std::memcpy(cell->storage, &free_cells_, sizeof(free_cells_));
+    free_cells_ = cell;
+  }
+  // Tie-break mode: draws the key of the event in slot `index`, due at
+  // `time_ns`, and checks that it sorts after the last popped event.
+  void AssignTieBreakKey(uint32_t index, uint64_t time_ns);
+  uint32_t& KeyAt(uint32_t index) { return key_chunks_[index >> kChunkShift][index & (kChunkSlots - 1)]; }
+  // Whether entry `a` sorts before entry `b` (tie-break mode: by time, then
+  // key).
+  bool KeyLess(const Entry& a, const Entry& b) {
+    return a.time_ns < b.time_ns || (a.time_ns == b.time_ns && KeyAt(a.slot) < KeyAt(b.slot));
+  }
+  // Stable insertion sort of front_[begin, end) by time (FIFO mode) or by
+  // (time, key) (tie-break mode).
+  void SortFrontRange(size_t begin, size_t end);
+  // The pop bookkeeping shared by every path: the last popped entry (and its
+  // key in tie-break mode).
+  void NotePopped(const Entry& entry);
   PopResult PopNextSlow(SimTime limit, SimTime* when);
-  uint32_t NextTieBreakKey(uint64_t time_ns);
   // Adds a block to the end of bucket `bucket_index` and returns it; marks
   // the bucket non-empty if it was empty.
   Block* NewLastBlock(int bucket_index);
@@ -326,11 +380,11 @@ class EventQueue {
   // entry is due after it.
   std::vector<Entry> front_;
   size_t front_head_ = 0;
-  bool front_empty() const { return front_head_ == front_.size(); }
+  size_t front_end_ = 0;  // front_.size(), kept beside it: the pop path reads it without a division.
+  bool front_empty() const { return front_head_ == front_end_; }
   Bucket buckets_[kBucketCount];
   uint64_t non_empty_[kLevelCount] = {};  // Bit d of word l: bucket (l, d) holds entries.
   uint32_t non_empty_levels_ = 0;         // Bit l: non_empty_[l] != 0.
-  size_t entry_count_ = 0;                // Live and dead entries in buckets and front.
   // The radix reference time: bucket indices are relative to it. It is the
   // largest time in the front, or the last popped time when the front is
   // empty.
@@ -338,43 +392,45 @@ class EventQueue {
   std::vector<std::unique_ptr<Block>> blocks_;
   Block* free_blocks_ = nullptr;
 
-  // Slots live in fixed chunks: growing never copies (a doubling vector would
-  // briefly hold twice the slots, which is what peak memory would measure).
-  static constexpr uint32_t kChunkShift = 10;  // 36 KiB chunks: small runs hold little.
+  // Slots and cells live in fixed chunks: growing never copies (a doubling
+  // vector would briefly hold twice the slots, which is what peak memory
+  // would measure).
+  static constexpr uint32_t kChunkShift = 10;  // 24 KiB chunks: small runs hold little.
   static constexpr uint32_t kChunkSlots = uint32_t{1} << kChunkShift;
   struct SlotChunk {
     Slot slots[kChunkSlots];
-    uint32_t generations[kChunkSlots];  // Bumped each time a slot is recycled.
+  };
+  struct CellChunk {
+    Cell cells[kChunkSlots];
   };
   Slot& SlotAt(uint32_t index) { return chunks_[index >> kChunkShift]->slots[index & (kChunkSlots - 1)]; }
   const Slot& SlotAt(uint32_t index) const {
     return chunks_[index >> kChunkShift]->slots[index & (kChunkSlots - 1)];
   }
-  uint32_t& GenerationAt(uint32_t index) {
-    return chunks_[index >> kChunkShift]->generations[index & (kChunkSlots - 1)];
-  }
-  uint32_t GenerationAt(uint32_t index) const {
-    return chunks_[index >> kChunkShift]->generations[index & (kChunkSlots - 1)];
-  }
   std::vector<std::unique_ptr<SlotChunk>> chunks_;
   uint32_t slot_count_ = 0;
   uint32_t free_head_ = kNoSlot;
+  std::vector<std::unique_ptr<CellChunk>> cell_chunks_;
+  uint32_t cell_count_ = 0;
+  Cell* free_cells_ = nullptr;
+  // Tie-break mode only: the key of each slot's event, one array per slot
+  // chunk.
+  std::vector<std::unique_ptr<uint32_t[]>> key_chunks_;
 
+  // The entries in the buckets and the front are the live events and the
+  // cancelled ones not yet discarded.
   size_t live_count_ = 0;
-  size_t dead_count_ = 0;  // Cancelled entries still in the buckets.
+  size_t dead_count_ = 0;
 
-  uint64_t next_key_ = 1;         // FIFO mode: the insertion sequence.
-  // The largest key NextKey() may hand out without its slow path: kKeyMax
-  // in FIFO mode, 0 in tie-break mode, so that one comparison sends both
-  // tie-break keys and key exhaustion to NextKeySlow().
-  uint64_t fast_key_max_ = kKeyMax;
-  uint64_t last_time_ns_ = 0;     // The last popped entry (live or cancelled).
-  uint64_t last_key_slot_ = 0;
+  uint64_t last_time_ns_ = 0;  // The last popped entry (live or cancelled).
+  uint32_t last_key_ = 0;      // Its key (tie-break mode).
   // The last popped live event: the reference to fall back to when the
   // queue empties after discarding cancelled entries.
   uint64_t live_time_ns_ = 0;
-  uint64_t live_key_slot_ = 0;
+  uint32_t live_key_ = 0;
   uint32_t popped_slot_ = kNoSlot;
+  // FIFO mode: pops take the inline path. Tie-break mode pops need the key.
+  bool fifo_ = true;
   std::optional<Prng> tie_break_;
 };
 
@@ -389,32 +445,36 @@ inline uint32_t EventQueue::AllocateSlot() {
   return index;
 }
 
-inline EventQueue::Reservation EventQueue::Reserve(int64_t time_ns, SlotOp op) {
-  VMBSIM_CHECK_GE(time_ns, 0);
-  // Insert() checks that the entry sorts after the last popped one.
+inline EventQueue::Cell* EventQueue::AllocateCell() {
+  if (ABSL_PREDICT_FALSE(free_cells_ == nullptr)) return AllocateNewCell();
+  Cell* cell = free_cells_;
+  std::memcpy(&free_cells_, cell->storage, sizeof(free_cells_));
+  return cell;
+}
+
+inline EventQueue::Reservation EventQueue::Reserve(int64_t time_ns, uint32_t op) {
+  // Monotonicity: every entry sorts after the last popped one (in FIFO
+  // mode a later push sorts after every pending entry of its time). The
+  // comparison is signed, so it also rejects a negative time.
+  VMBSIM_CHECK_MSG(time_ns >= static_cast<int64_t>(last_time_ns_),
+                   absl::StrCat("event scheduled before the last popped one (due at ", time_ns,
+                                " ns, last popped at ", last_time_ns_, " ns)"));
   const uint64_t time = static_cast<uint64_t>(time_ns);
   const uint32_t index = AllocateSlot();
-  SlotChunk& chunk = *chunks_[index >> kChunkShift];
-  const uint32_t offset = index & (kChunkSlots - 1);
-  chunk.slots[offset].op = op;
-  const uint32_t key = NextKey(time);
-  Insert(Entry{time, (uint64_t{key} << 32) | index});
+  Slot& slot = SlotAt(index);
+  slot.op = op;
+  if (ABSL_PREDICT_FALSE(!fifo_)) AssignTieBreakKey(index, time);
+  Insert(Entry{time, index});
   ++live_count_;
-  return Reservation{chunk.slots[offset].storage, EventId{index, chunk.generations[offset]}};
+  return Reservation{&slot, EventId{index, slot.generation}};
 }
 
 inline void EventQueue::ReleaseSlot(Slot& slot, uint32_t index) {
-  slot.op = nullptr;
+  slot.op = 0;
   // Generation 0 never names a live event, so skip it on wrap-around.
-  uint32_t& generation = GenerationAt(index);
-  generation = generation == 0xFFFFFFFFu ? 1 : generation + 1;
+  slot.generation = slot.generation == 0xFFFFFFFFu ? 1 : slot.generation + 1;
   std::memcpy(slot.storage, &free_head_, sizeof(free_head_));
   free_head_ = index;
-}
-
-inline uint32_t EventQueue::NextKey(uint64_t time_ns) {
-  if (ABSL_PREDICT_FALSE(next_key_ > fast_key_max_)) return NextKeySlow(time_ns);
-  return static_cast<uint32_t>(next_key_++);
 }
 
 inline int EventQueue::BucketIndexOf(uint64_t time_ns) const {
@@ -435,9 +495,6 @@ inline void EventQueue::Append(int bucket_index, Entry entry) {
 }
 
 inline void EventQueue::Insert(Entry entry) {
-  // Monotonicity: every entry sorts after the last popped one.
-  VMBSIM_CHECK(KeyOf(entry) > KeyOf(last_time_ns_, last_key_slot_));
-  ++entry_count_;
   if (entry.time_ns <= ref_time_ns_) {
     InsertIntoFront(entry);
     return;
@@ -447,18 +504,16 @@ inline void EventQueue::Insert(Entry entry) {
 
 inline EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
   // Fast path: the next entry is in the front batch, live and due.
-  if (ABSL_PREDICT_TRUE(!front_empty() && popped_slot_ == kNoSlot && limit.nanoseconds() >= 0)) {
+  if (ABSL_PREDICT_TRUE(fifo_ && !front_empty() && popped_slot_ == kNoSlot && limit.nanoseconds() >= 0)) {
     const Entry top = front_[front_head_];
-    const uint32_t index = static_cast<uint32_t>(top.key_slot);
-    if (top.time_ns <= static_cast<uint64_t>(limit.nanoseconds()) && SlotAt(index).op != nullptr) {
+    const uint32_t index = top.slot;
+    if (top.time_ns <= static_cast<uint64_t>(limit.nanoseconds()) && SlotAt(index).op != 0) {
       ++front_head_;
-      --entry_count_;
-      VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Insert.
+      VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Reserve.
       last_time_ns_ = live_time_ns_ = top.time_ns;
-      last_key_slot_ = live_key_slot_ = top.key_slot;
       popped_slot_ = index;
       --live_count_;
-      if (!front_empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_[front_head_].key_slot)));
+      if (!front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
       *when = SimTime::FromNanoseconds(static_cast<int64_t>(top.time_ns));
       return PopResult::kPopped;
     }
@@ -467,25 +522,23 @@ inline EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
 }
 
 inline EventQueue::PopResult EventQueue::RunNext(SimTime limit, int64_t* now_ns) {
-  if (ABSL_PREDICT_TRUE(!front_empty() && popped_slot_ == kNoSlot && limit.nanoseconds() >= 0)) {
+  if (ABSL_PREDICT_TRUE(fifo_ && !front_empty() && popped_slot_ == kNoSlot && limit.nanoseconds() >= 0)) {
     const Entry top = front_[front_head_];
-    const uint32_t index = static_cast<uint32_t>(top.key_slot);
+    const uint32_t index = top.slot;
     Slot& slot = SlotAt(index);
-    const SlotOp op = slot.op;
-    if (top.time_ns <= static_cast<uint64_t>(limit.nanoseconds()) && op != nullptr) {
+    const uint32_t op = slot.op;
+    if (top.time_ns <= static_cast<uint64_t>(limit.nanoseconds()) && op != 0) {
       ++front_head_;
-      --entry_count_;
       --live_count_;
-      VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Insert.
+      VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Reserve.
       VMBSIM_CHECK_GE(static_cast<int64_t>(top.time_ns), *now_ns);
       last_time_ns_ = live_time_ns_ = top.time_ns;
-      last_key_slot_ = live_key_slot_ = top.key_slot;
-      if (!front_empty()) __builtin_prefetch(&SlotAt(static_cast<uint32_t>(front_[front_head_].key_slot)));
+      if (!front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
       *now_ns = static_cast<int64_t>(top.time_ns);
       // Not pending while it runs: the event's id is stale and it cannot
       // cancel itself. The operation recycles the slot when it returns.
-      slot.op = nullptr;
-      op(this, &slot, index, /*invoke=*/true);
+      slot.op = 0;
+      op_table_[op](this, &slot, index, /*invoke=*/true);
       return PopResult::kPopped;
     }
   }
@@ -506,9 +559,9 @@ inline void EventQueue::RunPopped() {
   // Not pending while it runs: the event's id is stale and it cannot cancel
   // itself. The operation recycles the slot when the callable returns.
   Slot& slot = SlotAt(index);
-  const SlotOp op = slot.op;
-  slot.op = nullptr;
-  op(this, &slot, index, /*invoke=*/true);
+  const uint32_t op = slot.op;
+  slot.op = 0;
+  op_table_[op](this, &slot, index, /*invoke=*/true);
 }
 
 template <typename F>
@@ -519,8 +572,14 @@ inline EventId EventQueue::Push(SimTime when, F&& fn) {
                 "pointer to the state the event needs)");
   static_assert(alignof(Fn) <= 8, "event callable over-aligned");
   static_assert(std::is_invocable_v<Fn&>, "event callable must take no arguments");
-  const Reservation reservation = Reserve(when.nanoseconds(), &SlotOpFor<Fn>);
-  ::new (reservation.storage) Fn(std::forward<F>(fn));
+  const Reservation reservation = Reserve(when.nanoseconds(), OpIndexFor<Fn>());
+  if constexpr (sizeof(Fn) <= kSlotBytes) {
+    ::new (static_cast<void*>(reservation.slot->storage)) Fn(std::forward<F>(fn));
+  } else {
+    Cell* cell = AllocateCell();
+    std::memcpy(reservation.slot->storage, &cell, sizeof(cell));
+    ::new (static_cast<void*>(cell->storage)) Fn(std::forward<F>(fn));
+  }
   return reservation.id;
 }
 
