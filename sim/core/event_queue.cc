@@ -167,21 +167,20 @@ void EventQueue::RefillFront(int bucket_index) {
   // bucket's range: the new reference shares every digit above this
   // bucket's level with the old one, and this bucket's digit, which is
   // below theirs at this level. Lower buckets are empty.
-  const uint32_t size = BucketSizeUpTo(bucket, kCountingBatchMax);
-  if (level == 1 && size <= kCountingBatchMax) {
+  uint32_t size = BucketSizeUpTo(bucket, kCountingBatchMax);
+  if (level == 0) {
+    // One due time, already in key order in FIFO mode.
+    if (size > kCountingBatchMax) size = BucketSizeUpTo(bucket, kNoSlot - 1);
+    CopyBucketIntoFront(bucket, size);
+    if (tie_break_.has_value()) SortFrontTiesByKey();
+  } else if (size <= kInsertionSortMax || (level > 1 && size <= kSortBatchMax)) {
+    // Small: an insertion sort costs less than a counting sort's 64 digit
+    // counters (a sparse queue refills from buckets of one or two entries).
+    CopyBucketIntoFront(bucket, size);
+    SortFrontRange(0, size);
+  } else if (level == 1 && size <= kCountingBatchMax) {
     CountingSortIntoFront(bucket, size);
     if (tie_break_.has_value()) SortFrontTiesByKey();
-  } else if (level == 0 || size <= kSortBatchMax) {
-    // A level-0 bucket holds a single due time, already in key order in
-    // FIFO mode; anything else is sorted.
-    for (const Block* block = bucket.first; block != nullptr; block = block->next) {
-      front_.insert(front_.end(), block->entries, block->entries + block->count);
-    }
-    if (level != 0) {
-      SortFrontRange(0, front_.size());
-    } else if (tie_break_.has_value()) {
-      SortFrontTiesByKey();
-    }
   } else {
     RedistributeAroundMinimum(bucket, bucket_index);
     return;
@@ -190,6 +189,16 @@ void EventQueue::RefillFront(int bucket_index) {
   VMBSIM_CHECK_GT(front_.front().time_ns, ref_time_ns_);
   ref_time_ns_ = front_.back().time_ns;
   front_end_ = front_.size();
+}
+
+void EventQueue::CopyBucketIntoFront(const Bucket& bucket, uint32_t size) {
+  front_.resize(size);
+  Entry* out = front_.data();
+  for (const Block* block = bucket.first; block != nullptr; block = block->next) {
+    std::memcpy(static_cast<void*>(out), block->entries, block->count * sizeof(Entry));
+    out += block->count;
+  }
+  VMBSIM_CHECK_EQ(static_cast<size_t>(out - front_.data()), size_t{size});
 }
 
 void EventQueue::CountingSortIntoFront(const Bucket& bucket, uint32_t size) {

@@ -43,10 +43,13 @@
 //     of that instant are pending. When the
 //     front runs dry the lowest non-empty bucket becomes the next front:
 //       - a level-0 bucket holds one due time and is copied as it is;
-//       - a level-1 bucket of up to kCountingBatchMax entries differs only in
-//         the low 6 bits of time, so one stable counting-sort pass orders it;
-//       - any other bucket of up to kSortBatchMax entries is insertion-sorted
-//         (stable);
+//       - a bucket of up to kInsertionSortMax entries (a sparse queue's
+//         usual refill) is insertion-sorted (stable);
+//       - a larger level-1 bucket of up to kCountingBatchMax entries differs
+//         only in the low 6 bits of time, so one stable counting-sort pass
+//         orders it;
+//       - any other bucket of up to kSortBatchMax entries is
+//         insertion-sorted;
 //       - a larger bucket is redistributed around its minimum time, whose
 //         entries form the front.
 //     In the hold model at 10^3 pending events this makes each event one
@@ -255,6 +258,8 @@ class EventQueue {
   // costs more per entry, gets the smaller bound.
   static constexpr uint32_t kCountingBatchMax = 256;
   static constexpr uint32_t kSortBatchMax = 32;
+  // Buckets up to this size are insertion-sorted at every level.
+  static constexpr uint32_t kInsertionSortMax = 16;
   // The front drops its popped prefix once it is at least this long and
   // at least half the vector.
   static constexpr size_t kFrontCompactMin = 64;
@@ -359,6 +364,9 @@ class EventQueue {
   // (sorted, or redistributed around its minimum time). REQUIRES: the front
   // is empty.
   void RefillFront(int bucket_index);
+  // Copies `bucket`'s entries into the front, in bucket order.
+  // REQUIRES: `size` is the number of entries in `bucket`.
+  void CopyBucketIntoFront(const Bucket& bucket, uint32_t size);
   // Counting sort of a level-1 bucket into the front.
   // REQUIRES: `size` is the number of entries in `bucket`.
   void CountingSortIntoFront(const Bucket& bucket, uint32_t size);
