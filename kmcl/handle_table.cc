@@ -141,11 +141,12 @@ std::string HandleAllocator::DescribeInvalid(uint64_t handle, HandleState state)
 }
 
 absl::StatusOr<uint32_t> HandleAllocator::Resolve(uint64_t handle) const {
+  uint32_t slot_index = 0;
+  if (LiveSlot(handle, &slot_index)) return slot_index;
+  // The miss: classify it for the message.
   const HandleState state = Classify(handle);
-  if (state != HandleState::kLive) return InvalidHandleError(DescribeInvalid(handle, state));
-  const uint32_t slot_index = HandleSlotBits(handle);
-  VMBSIM_CHECK(slots_[slot_index].live);
-  return slot_index;
+  VMBSIM_CHECK(state != HandleState::kLive);
+  return InvalidHandleError(DescribeInvalid(handle, state));
 }
 
 absl::StatusOr<uint32_t> HandleAllocator::Release(uint64_t handle) {

@@ -258,11 +258,11 @@ class HandleTable {
   // The live object `handle` names, or InvalidHandleError (see
   // HandleAllocator::Resolve). The pointer stays valid until Remove.
   absl::StatusOr<T*> Lookup(uint64_t handle) const {
+    if (T* live = Find(handle)) return live;
+    // Not live: Resolve() says why.
     absl::StatusOr<uint32_t> slot = allocator_.Resolve(handle);
-    if (!slot.ok()) return slot.status();
-    T* object = objects_[*slot].get();
-    VMBSIM_CHECK(object != nullptr);  // Live slots hold their object.
-    return object;
+    VMBSIM_CHECK(!slot.ok());
+    return slot.status();
   }
 
   // Removes the object `handle` names and gives it back; the handle (and
