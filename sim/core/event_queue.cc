@@ -332,12 +332,6 @@ bool EventQueue::Cancel(EventId id) {
   return true;
 }
 
-bool EventQueue::IsPending(EventId id) const {
-  if (id.generation == 0 || id.slot >= slot_count_) return false;
-  const Slot& slot = SlotAt(id.slot);
-  return slot.generation == id.generation && slot.op != 0;
-}
-
 EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
   VMBSIM_CHECK_EQ(popped_slot_, kNoSlot);  // RunPopped() was not called.
   const uint64_t limit_ns = static_cast<uint64_t>(std::max<int64_t>(limit.nanoseconds(), -1));

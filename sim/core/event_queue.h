@@ -321,7 +321,6 @@ class EventQueue {
   // anything else touches the queue.
   ABSL_ATTRIBUTE_ALWAYS_INLINE Reservation Reserve(int64_t time_ns, uint32_t op);
 
-  ABSL_ATTRIBUTE_ALWAYS_INLINE uint32_t AllocateSlot();
   // A slot when the free list is empty: the next never-used one, in a new
   // chunk if need be.
   uint32_t AllocateNewSlot();
@@ -446,13 +445,6 @@ class EventQueue {
 // Implementation: the per-event fast paths, inline so that Push() compiles
 // into straight-line code.
 
-inline uint32_t EventQueue::AllocateSlot() {
-  if (ABSL_PREDICT_FALSE(free_head_ == kNoSlot)) return AllocateNewSlot();
-  const uint32_t index = free_head_;
-  std::memcpy(&free_head_, SlotAt(index).storage, sizeof(free_head_));
-  return index;
-}
-
 inline EventQueue::Cell* EventQueue::AllocateCell() {
   if (ABSL_PREDICT_FALSE(free_cells_ == nullptr)) return AllocateNewCell();
   Cell* cell = free_cells_;
@@ -468,13 +460,28 @@ inline EventQueue::Reservation EventQueue::Reserve(int64_t time_ns, uint32_t op)
                    absl::StrCat("event scheduled before the last popped one (due at ", time_ns,
                                 " ns, last popped at ", last_time_ns_, " ns)"));
   const uint64_t time = static_cast<uint64_t>(time_ns);
-  const uint32_t index = AllocateSlot();
-  Slot& slot = SlotAt(index);
-  slot.op = op;
+  uint32_t index = free_head_;
+  Slot* slot;
+  if (ABSL_PREDICT_FALSE(index == kNoSlot)) {
+    index = AllocateNewSlot();
+    slot = &SlotAt(index);
+  } else {
+    slot = &SlotAt(index);
+    uint32_t next;  // Through a local: a store to free_head_ must not make the slot's address reload.
+    std::memcpy(&next, slot->storage, sizeof(next));
+    free_head_ = next;
+  }
+  slot->op = op;
   if (ABSL_PREDICT_FALSE(!fifo_)) AssignTieBreakKey(index, time);
   Insert(Entry{time, index});
   ++live_count_;
-  return Reservation{&slot, EventId{index, slot.generation}};
+  return Reservation{slot, EventId{index, slot->generation}};
+}
+
+inline bool EventQueue::IsPending(EventId id) const {
+  if (id.generation == 0 || id.slot >= slot_count_) return false;
+  const Slot& slot = SlotAt(id.slot);
+  return slot.generation == id.generation && slot.op != 0;
 }
 
 inline void EventQueue::ReleaseSlot(Slot& slot, uint32_t index) {
@@ -541,7 +548,6 @@ inline EventQueue::PopResult EventQueue::RunNext(SimTime limit, int64_t* now_ns)
       VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Reserve.
       VMBSIM_CHECK_GE(static_cast<int64_t>(top.time_ns), *now_ns);
       last_time_ns_ = live_time_ns_ = top.time_ns;
-      if (!front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
       *now_ns = static_cast<int64_t>(top.time_ns);
       // Not pending while it runs: the event's id is stale and it cannot
       // cancel itself. The operation recycles the slot when it returns.

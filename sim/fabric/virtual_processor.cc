@@ -23,8 +23,7 @@ void VirtualProcessor::set_speed_ppm(uint32_t speed_ppm) {
   speed_ppm_ = speed_ppm;
 }
 
-SimDuration VirtualProcessor::Scaled(SimDuration cost) const {
-  if (speed_ppm_ == kNominalSpeedPpm) return cost;
+SimDuration VirtualProcessor::ScaledBySpeed(SimDuration cost) const {
   // Rounded to the nearest ns; 128 bits, since a cost may be up to 10^15 ns.
   const __int128 scaled = (static_cast<__int128>(cost.nanoseconds()) * kNominalSpeedPpm + speed_ppm_ / 2) / speed_ppm_;
   VMBSIM_CHECK(scaled <= static_cast<__int128>(INT64_MAX / 4));
@@ -35,6 +34,7 @@ void VirtualProcessor::Queue(Irql level, SimDuration cost, sim::InlineFunction w
   VMBSIM_CHECK_GE(cost.nanoseconds(), 0);
   // Queued from inside this VP's work: ready when the VP reaches the call.
   QueueFor(level).push_back(Item{std::move(work), Scaled(cost), owner, LocalNow(), level});
+  ++queued_;
   queue_depth_max_ = std::max(queue_depth_max_, queue_depth());
   if (preemption_ == Preemption::kPacket && !spans_.empty() && level > spans_.back().level &&
       start_event_.valid() && sim_->IsPending(start_event_)) {
@@ -68,6 +68,7 @@ size_t VirtualProcessor::CancelOwned(const void* owner) {
     cancelled += before - queue.size();
   };
   for (std::deque<Item>& queue : queues_) drop(queue);
+  queued_ = queues_[0].size() + queues_[1].size() + queues_[2].size();
   drop(effects_);
   drop(preempted_effects_);
   if (queue_depth() == 0 && start_event_.valid() && sim_->IsPending(start_event_)) {
@@ -81,19 +82,11 @@ size_t VirtualProcessor::CancelOwned(const void* owner) {
   return cancelled;
 }
 
-void VirtualProcessor::Charge(SimDuration cost) {
-  VMBSIM_CHECK(running_);
-  VMBSIM_CHECK_GE(cost.nanoseconds(), 0);
-  local_now_ += Scaled(cost);
-}
-
 void VirtualProcessor::Spin(SimDuration duration) {
   VMBSIM_CHECK(running_);
   VMBSIM_CHECK_GE(duration.nanoseconds(), 0);
   local_now_ += duration;
 }
-
-SimTime VirtualProcessor::LocalNow() const { return running_ ? local_now_ : sim_->Now(); }
 
 bool VirtualProcessor::idle() const {
   return !running_ && queue_depth() == 0 && effects_.empty() && busy_until_ <= sim_->Now();
@@ -246,6 +239,7 @@ void VirtualProcessor::StartNext() {
   std::deque<Item>& queue = NextQueue();
   Item item = std::move(queue.front());
   queue.pop_front();
+  --queued_;
   running_level_ = item.level;
   if (preempting) {
     // The preempted items' effects wait until this item is over.

@@ -68,6 +68,7 @@
 #include <deque>
 #include <vector>
 
+#include "sim/check.h"
 #include "sim/core/inline_function.h"
 #include "sim/core/sim_time.h"
 #include "sim/core/simulator.h"
@@ -123,7 +124,11 @@ class VirtualProcessor {
   // From inside running work: adds `cost` to the running item. From inside
   // an effect: occupies the VP for `cost` more from the effect's time on.
   // REQUIRES: running().
-  void Charge(sim::SimDuration cost);
+  void Charge(sim::SimDuration cost) {
+    VMBSIM_CHECK(running_);
+    VMBSIM_CHECK_GE(cost.nanoseconds(), 0);
+    local_now_ += Scaled(cost);
+  }
   // As Charge, for time the VP spends waiting (spinning on a lock another VP
   // holds) rather than working: not scaled by the VP's speed.
   void Spin(sim::SimDuration duration);
@@ -131,7 +136,7 @@ class VirtualProcessor {
   // The VP's clock: inside running work, the item's start plus the cost
   // charged so far; inside an effect, its time plus what it charged;
   // otherwise the simulator's clock.
-  sim::SimTime LocalNow() const;
+  sim::SimTime LocalNow() const { return running_ ? local_now_ : sim_->Now(); }
 
   // The VP whose item or effect is executing on this thread, or null.
   // Code that acts on behalf of whoever is running (a send charged to the
@@ -162,7 +167,7 @@ class VirtualProcessor {
   uint64_t preemptions() const { return preemptions_; }
   sim::SimDuration stalled_time() const { return stalled_time_; }
   uint64_t items_run() const { return items_run_; }
-  size_t queue_depth() const { return queues_[0].size() + queues_[1].size() + queues_[2].size(); }
+  size_t queue_depth() const { return queued_; }
   size_t queue_depth_max() const { return queue_depth_max_; }
 
  private:
@@ -186,7 +191,10 @@ class VirtualProcessor {
   };
 
   // `cost` on this VP: cost / speed.
-  sim::SimDuration Scaled(sim::SimDuration cost) const;
+  sim::SimDuration Scaled(sim::SimDuration cost) const {
+    return speed_ppm_ == kNominalSpeedPpm ? cost : ScaledBySpeed(cost);
+  }
+  sim::SimDuration ScaledBySpeed(sim::SimDuration cost) const;
 
   static constexpr size_t LevelIndex(Irql level) {
     return level == Irql::kPassive ? 0 : level == Irql::kDispatch ? 1 : 2;
@@ -223,6 +231,7 @@ class VirtualProcessor {
   Preemption preemption_ = Preemption::kPacket;
   uint32_t speed_ppm_ = kNominalSpeedPpm;
   std::deque<Item> queues_[3];  // By LevelIndex.
+  size_t queued_ = 0;           // Items in queues_ (a deque's size() is not a load).
   sim::SimTime busy_until_;     // When the VP is through with every item started.
   std::vector<Span> spans_;     // kPacket: items in progress, outermost first.
   sim::SimTime stalled_until_;
