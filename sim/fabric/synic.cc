@@ -138,6 +138,7 @@ void Synic::ApplySignal(uint32_t vp_index, uint32_t flag) {
   const uint64_t bit = uint64_t{1} << (flag % 64);
   const bool was_clear = (word & bit) == 0;
   word |= bit;  // The hypervisor's atomic OR.
+  state.words_set |= uint32_t{1} << (flag / 64);
   Trace(sim_->Now(), TraceKind(FabricTraceKind::kEventFlagSet), vp_index, flag, was_clear ? 1 : 0);
   if (!was_clear) {
     ++counters_.signals_coalesced;  // The interrupt for the earlier set will see this bit.
@@ -187,7 +188,9 @@ absl::StatusOr<std::vector<uint32_t>> Synic::TakeEventFlags(uint32_t vp_index) {
   VMBSIM_RETURN_IF_ERROR(ValidateVp("TakeEventFlags", vp_index));
   VpState& state = vp_states_[vp_index];
   std::vector<uint32_t> taken;
-  for (uint32_t word_index = 0; word_index < kFlagWordCount; ++word_index) {
+  // In flag order, as a guest scanning every word would take them.
+  for (uint32_t words = std::exchange(state.words_set, 0); words != 0; words &= words - 1) {
+    const uint32_t word_index = static_cast<uint32_t>(__builtin_ctz(words));
     uint64_t word = std::exchange(state.flags[word_index], 0);  // Atomic exchange in a guest.
     while (word != 0) {
       const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(word));

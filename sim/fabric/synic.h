@@ -304,6 +304,10 @@ class Synic {
 
   struct VpState {
     std::array<uint64_t, kFlagWordCount> flags = {};
+    // Bit w: flags[w] may be non-zero (set with the flag; cleared when the
+    // word is taken), so taking the flags reads only those words.
+    uint32_t words_set = 0;
+    static_assert(kFlagWordCount <= 32);
     bool masked = false;
     // An interrupt was raised and its handler has not started yet.
     bool interrupt_pending = false;
