@@ -738,6 +738,9 @@ class Runtime {
   absl::Status SubmitSend(Packet& packet, Channel& channel, const void* buffer, uint32_t length,
                           std::vector<fabric::GpaRange> ranges, uint32_t flags, const char* function);
   void FlushSendQueue(Channel& channel);
+  // Flushes `channel`'s send queue at `at` (an event), unless a flush is
+  // armed for earlier.
+  void ArmDeferredFlush(Channel& channel, sim::SimTime at);
   // The wire form of `packet` (its trans id and, when measured, its send
   // time as the tag).
   static fabric::OutgoingPacket WireFormOf(const Packet& packet);

@@ -171,6 +171,10 @@ struct QueuedSend {
   uint64_t trans_id = 0;
   std::vector<uint8_t> completion;
   uint64_t tag = 0;  // A completion's processed_tag.
+  // When its sender made the call: the sender's local clock, which runs
+  // ahead of the simulator's inside a work item. A flush that runs earlier
+  // (a DPC that preempted that item) leaves it queued until then.
+  sim::SimTime not_before;
 };
 
 struct GpadlRecord {
@@ -286,6 +290,10 @@ struct Runtime::Channel {
   bool passive_job_posted = false;
   uint32_t batch_delivered = 0;
   std::deque<QueuedSend> send_queue;
+  // A flush armed for the time the queue's front was sent (FlushSendQueue).
+  bool deferred_flush_armed = false;
+  sim::SimTime deferred_flush_at;
+  sim::EventId deferred_flush_event;
   // By transaction id. Hash order is never observed: walks sort the ids first.
   absl::flat_hash_map<uint64_t, Packet*> in_flight;
   std::set<uint64_t> abandoned_trans;     // Timed-out sync requests: late completions are absorbed.

@@ -445,6 +445,7 @@ void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uin
         q.trans_id = inc.trans_id;
         q.completion.assign(payload.begin(), payload.end());
         q.tag = inc.processed_tag;
+        q.not_before = CallerNow();
         ch.send_queue.push_back(std::move(q));
       }
     }
@@ -890,7 +891,7 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
     if (written) return absl::OkStatus();
   }
   p.state = Packet::State::kQueued;
-  ch.send_queue.push_back(QueuedSend{.packet = &p});
+  ch.send_queue.push_back(QueuedSend{.packet = &p, .not_before = CallerNow()});
   ++counters_.packets_queued;
   return absl::OkStatus();
 }
@@ -945,8 +946,17 @@ void Runtime::AfterWritten(Channel& ch, Packet& p) {
 }
 
 void Runtime::FlushSendQueue(Channel& ch) {
+  // The flusher's time: the VP whose work runs the flush (the writer's
+  // wake-up DPC, an open's completion), or the simulator's in an event.
+  const sim::SimTime now = fabric::VirtualProcessor::ActingIn(*ch.vp).LocalNow();
   while (!ch.send_queue.empty() && ch.conn == ConnState::kOpen && ch.endpoint != nullptr) {
     QueuedSend& q = ch.send_queue.front();
+    if (q.not_before > now) {
+      // Its sender has not reached the send yet (a work item that ran ahead
+      // on its local clock, preempted by this flush): it goes then, in order.
+      ArmDeferredFlush(ch, q.not_before);
+      return;
+    }
     if (q.packet == nullptr) {
       absl::StatusOr<fabric::WriteOutcome> sent =
           ch.endpoint->SendCompletion(q.trans_id, absl::MakeConstSpan(q.completion), q.tag);
@@ -984,6 +994,22 @@ void Runtime::FlushSendQueue(Channel& ch) {
     ch.send_queue.pop_front();
     if (!written.ok()) FinishTransaction(*p, ToNtStatus(written.status()), nullptr, 0);
   }
+}
+
+void Runtime::ArmDeferredFlush(Channel& ch, sim::SimTime at) {
+  if (ch.deferred_flush_armed) {
+    if (ch.deferred_flush_at <= at) return;  // That flush comes first and re-arms.
+    sim().Cancel(ch.deferred_flush_event);
+  }
+  ch.deferred_flush_armed = true;
+  ch.deferred_flush_at = at;
+  const uint64_t handle = ch.handle;
+  ch.deferred_flush_event = sim().ScheduleAt(at, [this, handle] {
+    Channel* live = channels_.Find(handle);
+    if (live == nullptr) return;
+    live->deferred_flush_armed = false;
+    FlushSendQueue(*live);
+  });
 }
 
 absl::Status Runtime::PacketSend(VMBPACKET handle, const void* buffer, uint32_t length, PMDL mdl, uint32_t flags) {
