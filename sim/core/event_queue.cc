@@ -140,7 +140,7 @@ void EventQueue::InsertIntoFront(Entry entry) {
   size_t position = front_.size();
   if (fifo_) {
     // After every entry of its time (FIFO).
-    while (position > front_head_ && front_[position - 1].time_ns > entry.time_ns) --position;
+    while (position > front_head_ && front_[position - 1].time_ns() > entry.time_ns()) --position;
   } else {
     while (position > front_head_ && KeyLess(entry, front_[position - 1])) --position;
   }
@@ -186,8 +186,8 @@ void EventQueue::RefillFront(int bucket_index) {
     return;
   }
   ReleaseBlocks(bucket);
-  VMBSIM_CHECK_GT(front_.front().time_ns, ref_time_ns_);
-  ref_time_ns_ = front_.back().time_ns;
+  VMBSIM_CHECK_GT(front_.front().time_ns(), ref_time_ns_);
+  ref_time_ns_ = front_.back().time_ns();
   front_end_ = front_.size();
 }
 
@@ -207,7 +207,7 @@ void EventQueue::CountingSortIntoFront(const Bucket& bucket, uint32_t size) {
   // bucket (key) order.
   uint32_t counts[kDigitValues] = {};
   for (const Block* block = bucket.first; block != nullptr; block = block->next) {
-    for (uint32_t i = 0; i < block->count; ++i) ++counts[block->entries[i].time_ns & (kDigitValues - 1)];
+    for (uint32_t i = 0; i < block->count; ++i) ++counts[block->entries[i].time_ns() & (kDigitValues - 1)];
   }
   uint32_t next_slot[kDigitValues];  // Where the next entry of each digit goes.
   uint32_t below = 0;
@@ -220,7 +220,7 @@ void EventQueue::CountingSortIntoFront(const Bucket& bucket, uint32_t size) {
   for (const Block* block = bucket.first; block != nullptr; block = block->next) {
     for (uint32_t i = 0; i < block->count; ++i) {
       const Entry& entry = block->entries[i];
-      front[next_slot[entry.time_ns & (kDigitValues - 1)]++] = entry;
+      front[next_slot[entry.time_ns() & (kDigitValues - 1)]++] = entry;
     }
   }
 }
@@ -228,7 +228,7 @@ void EventQueue::CountingSortIntoFront(const Bucket& bucket, uint32_t size) {
 void EventQueue::RedistributeAroundMinimum(Bucket& bucket, int bucket_index) {
   uint64_t minimum = UINT64_MAX;
   for (const Block* block = bucket.first; block != nullptr; block = block->next) {
-    for (uint32_t i = 0; i < block->count; ++i) minimum = std::min(minimum, block->entries[i].time_ns);
+    for (uint32_t i = 0; i < block->count; ++i) minimum = std::min(minimum, block->entries[i].time_ns());
   }
   VMBSIM_CHECK_GT(minimum, ref_time_ns_);
   ref_time_ns_ = minimum;
@@ -242,11 +242,11 @@ void EventQueue::RedistributeAroundMinimum(Bucket& bucket, int bucket_index) {
   while (block != nullptr) {
     for (uint32_t i = 0; i < block->count; ++i) {
       const Entry& entry = block->entries[i];
-      if (entry.time_ns == minimum) {
+      if (entry.time_ns() == minimum) {
         front_.push_back(entry);
         continue;
       }
-      const int target = BucketIndexOf(entry.time_ns);
+      const int target = BucketIndexOf(entry.time_ns());
       VMBSIM_CHECK_LT(target, bucket_index);
       Append(target, entry);
     }
@@ -266,7 +266,7 @@ void EventQueue::SortFrontRange(size_t begin, size_t end) {
     const Entry entry = front_[i];
     size_t j = i;
     if (fifo_) {
-      while (j > begin && front_[j - 1].time_ns > entry.time_ns) {
+      while (j > begin && front_[j - 1].time_ns() > entry.time_ns()) {
         front_[j] = front_[j - 1];
         --j;
       }
@@ -285,7 +285,7 @@ void EventQueue::SortFrontTiesByKey() {
   size_t run_begin = 0;
   while (run_begin < front_.size()) {
     size_t run_end = run_begin + 1;
-    while (run_end < front_.size() && front_[run_end].time_ns == front_[run_begin].time_ns) ++run_end;
+    while (run_end < front_.size() && front_[run_end].time_ns() == front_[run_begin].time_ns()) ++run_end;
     if (run_end - run_begin > 1) {
       std::sort(front_.begin() + static_cast<ptrdiff_t>(run_begin), front_.begin() + static_cast<ptrdiff_t>(run_end),
                 [this](const Entry& a, const Entry& b) { return KeyAt(a.slot) < KeyAt(b.slot); });
@@ -313,7 +313,7 @@ std::vector<EventQueue::Entry> EventQueue::TakeAllEntriesSorted() {
   // Equal times share a bucket (or the front), and each holds them in key
   // order, so in FIFO mode a stable sort on time keeps the order exactly.
   if (fifo_) {
-    std::stable_sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) { return a.time_ns < b.time_ns; });
+    std::stable_sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) { return a.time_ns() < b.time_ns(); });
   } else {
     std::sort(all.begin(), all.end(), [this](const Entry& a, const Entry& b) { return KeyLess(a, b); });
   }
@@ -350,23 +350,23 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
       RefillFront(bucket_index);
     }
     const Entry top = front_[front_head_];
-    if (limit_negative || top.time_ns > limit_ns) return PopResult::kBeyondLimit;
+    if (limit_negative || top.time_ns() > limit_ns) return PopResult::kBeyondLimit;
     ++front_head_;
     if (!front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
     const uint32_t index = top.slot;
-    VMBSIM_CHECK_GE(top.time_ns, last_time_ns_);  // Paired with the check in Reserve.
-    last_time_ns_ = top.time_ns;
+    VMBSIM_CHECK_GE(top.time_ns(), last_time_ns_);  // Paired with the check in Reserve.
+    last_time_ns_ = top.time_ns();
     if (!fifo_) last_key_ = KeyAt(index);
     if (SlotAt(index).op == 0) {  // Cancelled.
       --dead_count_;
       ReleaseSlot(index);
       continue;
     }
-    live_time_ns_ = top.time_ns;
+    live_time_ns_ = top.time_ns();
     live_key_ = last_key_;
     popped_slot_ = index;
     --live_count_;
-    *when = SimTime::FromNanoseconds(static_cast<int64_t>(top.time_ns));
+    *when = SimTime::FromNanoseconds(static_cast<int64_t>(top.time_ns()));
     return PopResult::kPopped;
   }
 }
@@ -376,7 +376,7 @@ std::optional<SimTime> EventQueue::PeekTime() {
   // peeking never moves the reference.
   for (size_t i = front_head_; i < front_.size(); ++i) {
     if (SlotAt(front_[i].slot).op != 0) {
-      return SimTime::FromNanoseconds(static_cast<int64_t>(front_[i].time_ns));
+      return SimTime::FromNanoseconds(static_cast<int64_t>(front_[i].time_ns()));
     }
   }
   for (const Bucket& bucket : buckets_) {  // Lower buckets hold earlier times.
@@ -385,7 +385,7 @@ std::optional<SimTime> EventQueue::PeekTime() {
       for (uint32_t i = 0; i < block->count; ++i) {
         const Entry& entry = block->entries[i];
         if (SlotAt(entry.slot).op == 0) continue;
-        if (!best.has_value() || entry.time_ns < *best) best = entry.time_ns;
+        if (!best.has_value() || entry.time_ns() < *best) best = entry.time_ns();
       }
     }
     if (best.has_value()) return SimTime::FromNanoseconds(static_cast<int64_t>(*best));
