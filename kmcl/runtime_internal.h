@@ -290,8 +290,8 @@ struct Runtime::Channel {
   bool passive_job_posted = false;
   uint32_t batch_delivered = 0;
   std::deque<QueuedSend> send_queue;
-  // A flush armed for the time the queue's front was sent (FlushSendQueue).
-  bool deferred_flush_armed = false;
+  // A flush armed for the time the queue's front was sent (FlushSendQueue);
+  // armed while the event is pending.
   sim::SimTime deferred_flush_at;
   sim::EventId deferred_flush_event;
   // By transaction id. Hash order is never observed: walks sort the ids first.

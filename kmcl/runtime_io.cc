@@ -997,18 +997,15 @@ void Runtime::FlushSendQueue(Channel& ch) {
 }
 
 void Runtime::ArmDeferredFlush(Channel& ch, sim::SimTime at) {
-  if (ch.deferred_flush_armed) {
+  if (sim().IsPending(ch.deferred_flush_event)) {
     if (ch.deferred_flush_at <= at) return;  // That flush comes first and re-arms.
     sim().Cancel(ch.deferred_flush_event);
   }
-  ch.deferred_flush_armed = true;
   ch.deferred_flush_at = at;
   const uint64_t handle = ch.handle;
   ch.deferred_flush_event = sim().ScheduleAt(at, [this, handle] {
     Channel* live = channels_.Find(handle);
-    if (live == nullptr) return;
-    live->deferred_flush_armed = false;
-    FlushSendQueue(*live);
+    if (live != nullptr) FlushSendQueue(*live);
   });
 }
 
