@@ -54,6 +54,7 @@ void EventQueue::EnableTieBreak(Prng prng) {
   VMBSIM_CHECK_EQ(live_count_ + dead_count_, 0u);
   tie_break_.emplace(std::move(prng));
   fifo_ = false;
+  fast_run_ = false;
   while (key_chunks_.size() < chunks_.size()) key_chunks_.push_back(std::make_unique<uint32_t[]>(kChunkSlots));
 }
 
@@ -87,7 +88,7 @@ EventQueue::Cell* EventQueue::AllocateNewCell() {
   return &cell_chunks_[index >> kChunkShift]->cells[index & (kChunkSlots - 1)];
 }
 
-EventQueue::Block* EventQueue::NewLastBlock(int bucket_index) {
+EventQueue::Block* EventQueue::NewLastBlock(uint32_t bucket_index) {
   Bucket& bucket = buckets_[bucket_index];
   Block* block = free_blocks_;
   if (block != nullptr) {
@@ -134,7 +135,15 @@ void EventQueue::ReleaseBlocks(Bucket& bucket) {
   bucket.last = nullptr;
 }
 
-void EventQueue::InsertIntoFront(Entry entry) {
+void EventQueue::FailPushBeforeLastPop(int64_t time_ns) const {
+  check_internal::FailWith(__FILE__, __LINE__, "time_ns >= last_time_ns_", [&] {
+    return absl::StrCat("event scheduled before the last popped one (due at ", time_ns, " ns, last popped at ",
+                        last_time_ns_, " ns)");
+  });
+}
+
+void EventQueue::InsertIntoFront(uint64_t time_ns, uint32_t slot) {
+  const Entry entry(time_ns, slot);
   // Search from the tail, where new entries usually land: an entry for the
   // front's latest instant is appended.
   size_t position = front_.size();
@@ -246,9 +255,9 @@ void EventQueue::RedistributeAroundMinimum(Bucket& bucket, int bucket_index) {
         front_.push_back(entry);
         continue;
       }
-      const int target = BucketIndexOf(entry.time_ns());
-      VMBSIM_CHECK_LT(target, bucket_index);
-      Append(target, entry);
+      const uint32_t target = BucketIndexOf(entry.time_ns());
+      VMBSIM_CHECK_LT(static_cast<int>(target), bucket_index);
+      Append(target, entry.time_ns(), entry.slot);
     }
     Block* next = block->next;
     block->next = free_blocks_;
@@ -364,7 +373,7 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
     }
     live_time_ns_ = top.time_ns();
     live_key_ = last_key_;
-    popped_slot_ = index;
+    SetPoppedSlot(index);
     --live_count_;
     *when = SimTime::FromNanoseconds(static_cast<int64_t>(top.time_ns()));
     return PopResult::kPopped;
@@ -401,7 +410,7 @@ void EventQueue::DropDeadEntries() {
     if (SlotAt(index).op == 0) {
       ReleaseSlot(index);
     } else {
-      Insert(entry);
+      Insert(entry.time_ns(), entry.slot);
       ++kept;
     }
   }
@@ -419,7 +428,7 @@ void EventQueue::RenumberKeys() {
   last_key_ = live_key_ = 0;
   for (size_t i = 0; i < all.size(); ++i) {
     KeyAt(all[i].slot) = static_cast<uint32_t>(i + 1);
-    Insert(all[i]);
+    Insert(all[i].time_ns(), all[i].slot);
   }
 }
 

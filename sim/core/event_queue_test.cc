@@ -142,6 +142,39 @@ TEST(EventQueueTest, CallablesAreDestroyedOnRunCancelAndQueueDestruction) {
 
 // Callables of 17 to 24 bytes live in a cell beside their slot: they run,
 // cancel and are destroyed like small ones, and their cells are reused.
+// A trivially copyable callable runs from a copy, its slot recycled first:
+// a push from inside it takes that slot, and the callable's captures must
+// still read as they were after the push overwrote the slot.
+TEST(EventQueueTest, ACallableReadsItsCapturesAfterItsPushReusedItsSlot) {
+  EventQueue queue;
+  std::vector<int64_t> seen;
+  struct Chain {
+    EventQueue* queue;
+    std::vector<int64_t>* seen;
+    int64_t step;  // 24 bytes: lives in a cell; Small below lives in the slot.
+    void operator()() const {
+      if (step < 3) queue->Push(T(100 + 10 * (step + 1)), Chain{queue, seen, step + 1});
+      seen->push_back(step);
+    }
+  };
+  struct Small {
+    EventQueue* queue;
+    std::vector<int64_t>* seen;
+    void operator()() const {
+      queue->Push(T(100), Chain{queue, seen, 0});
+      queue->Push(T(100), [seen = seen] { seen->push_back(-2); });
+      seen->push_back(-1);
+    }
+  };
+  static_assert(std::is_trivially_copyable_v<Chain> && sizeof(Chain) == 24);
+  static_assert(std::is_trivially_copyable_v<Small> && sizeof(Small) == 16);
+  queue.Push(T(1), Small{&queue, &seen});
+  const EventId cancelled = queue.Push(T(2), Chain{&queue, &seen, 100});
+  EXPECT_TRUE(queue.Cancel(cancelled));
+  EXPECT_EQ(Drain(queue), (std::vector<int64_t>{1, 100, 100, 110, 120, 130}));
+  EXPECT_EQ(seen, (std::vector<int64_t>{-1, 0, -2, 1, 2, 3}));
+}
+
 TEST(EventQueueTest, LargeCallablesRunCancelAndAreDestroyed) {
   int live = 0;
   int64_t sum = 0;

@@ -94,7 +94,7 @@ class Simulator {
   RunResult Run(const RunLimits& limits);
 
   // Makes the current Run() return kStopRequested after the running event.
-  void RequestStop() { stop_requested_ = true; }
+  void RequestStop() { stop_requested_ = attention_ = true; }
 
   // A PRNG stream for the component `name`, forked from the seed: the same
   // name always gives the same stream, whatever else the run draws.
@@ -104,7 +104,10 @@ class Simulator {
   const Tracer& tracer() const { return tracer_; }
 
   // Called after every event (tests install invariant checkers here).
-  void SetAfterEventHook(std::function<void()> hook) { after_event_ = std::move(hook); }
+  void SetAfterEventHook(std::function<void()> hook) {
+    after_event_ = std::move(hook);
+    attention_ = after_event_ != nullptr || stop_requested_;
+  }
 
   uint64_t events_executed() const { return events_executed_; }
   size_t pending_count() const { return queue_.pending_count(); }
@@ -121,6 +124,9 @@ class Simulator {
   std::function<void()> after_event_;
   uint64_t events_executed_ = 0;
   bool stop_requested_ = false;
+  // after_event_ is set or a stop was requested: the run loop tests this
+  // one flag after each event.
+  bool attention_ = false;
   bool running_ = false;
 };
 
