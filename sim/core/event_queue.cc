@@ -77,6 +77,7 @@ uint32_t EventQueue::AllocateNewSlot() {
     if (!fifo_) key_chunks_.push_back(std::make_unique<uint32_t[]>(kChunkSlots));
   }
   const uint32_t index = slot_count_++;
+  prefetch_slots_ = slot_count_ > kPrefetchSlotsMin;
   SlotAt(index).op = 0;
   SlotAt(index).generation = 1;
   return index;
@@ -144,14 +145,17 @@ void EventQueue::FailPushBeforeLastPop(int64_t time_ns) const {
 
 void EventQueue::InsertIntoFront(uint64_t time_ns, uint32_t slot) {
   const Entry entry(time_ns, slot);
-  // Search from the tail, where new entries usually land: an entry for the
-  // front's latest instant is appended.
+  // After every entry that does not sort after it (FIFO mode: after every
+  // entry of its time). The tail first, where new entries usually land (an
+  // entry for the front's latest instant is appended); else a binary search.
+  const auto sorts_before = [this](const Entry& a, const Entry& b) {
+    return fifo_ ? a.time_ns() < b.time_ns() : KeyLess(a, b);
+  };
   size_t position = front_.size();
-  if (fifo_) {
-    // After every entry of its time (FIFO).
-    while (position > front_head_ && front_[position - 1].time_ns() > entry.time_ns()) --position;
-  } else {
-    while (position > front_head_ && KeyLess(entry, front_[position - 1])) --position;
+  if (position > front_head_ && sorts_before(entry, front_[position - 1])) {
+    position = static_cast<size_t>(
+        std::upper_bound(front_.begin() + static_cast<ptrdiff_t>(front_head_), front_.end() - 1, entry, sorts_before) -
+        front_.begin());
   }
   front_.insert(front_.begin() + static_cast<ptrdiff_t>(position), entry);
   // A front that never runs dry (zero-delay chains) would otherwise keep its
@@ -216,10 +220,14 @@ void EventQueue::CountingSortIntoFront(const Bucket& bucket, uint32_t size) {
   // bucket (key) order.
   uint32_t counts[kDigitValues] = {};
   for (const Block* block = bucket.first; block != nullptr; block = block->next) {
+#pragma GCC unroll 4
     for (uint32_t i = 0; i < block->count; ++i) ++counts[block->entries[i].time_ns() & (kDigitValues - 1)];
   }
   uint32_t next_slot[kDigitValues];  // Where the next entry of each digit goes.
   uint32_t below = 0;
+  // The loops are unrolled: less loop overhead, about 4 instructions per
+  // event in the hold model at 10^3.
+#pragma GCC unroll 8
   for (int digit = 0; digit < kDigitValues; ++digit) {
     next_slot[digit] = below;
     below += counts[digit];
@@ -227,6 +235,7 @@ void EventQueue::CountingSortIntoFront(const Bucket& bucket, uint32_t size) {
   front_.resize(size);
   Entry* front = front_.data();
   for (const Block* block = bucket.first; block != nullptr; block = block->next) {
+#pragma GCC unroll 4
     for (uint32_t i = 0; i < block->count; ++i) {
       const Entry& entry = block->entries[i];
       front[next_slot[entry.time_ns() & (kDigitValues - 1)]++] = entry;
@@ -361,7 +370,7 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
     const Entry top = front_[front_head_];
     if (limit_negative || top.time_ns() > limit_ns) return PopResult::kBeyondLimit;
     ++front_head_;
-    if (!front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
+    if (prefetch_slots_ && !front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
     const uint32_t index = top.slot;
     VMBSIM_CHECK_GE(top.time_ns(), last_time_ns_);  // Paired with the check in Reserve.
     last_time_ns_ = top.time_ns();
