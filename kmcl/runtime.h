@@ -104,6 +104,7 @@ namespace vmbsim::kmcl {
 
 class Runtime;
 struct GpadlRecord;
+struct QueuedSend;
 struct UnmappedGpadlMdl;
 inline constexpr uint64_t kDeviceObjectMagic = 0x564d4253494d4456ull;  // "VMBSIMDV"
 
@@ -738,9 +739,11 @@ class Runtime {
   absl::Status SubmitSend(Packet& packet, Channel& channel, const void* buffer, uint32_t length,
                           std::vector<fabric::GpaRange> ranges, uint32_t flags, const char* function);
   void FlushSendQueue(Channel& channel);
-  // Flushes `channel`'s send queue at `at` (an event), unless a flush is
-  // armed for earlier.
-  void ArmDeferredFlush(Channel& channel, sim::SimTime at);
+  // Appends `send` to `channel`'s send queue, held (QueuedSend::held) when the
+  // caller's VP clock is ahead of the simulator's, until that VP reaches it.
+  void EnqueueSend(Channel& channel, QueuedSend send);
+  // The held send `serial` of the channel `handle` is reached: it may leave.
+  void ReleaseHeldSend(uint64_t handle, uint64_t serial);
   // The wire form of `packet` (its trans id and, when measured, its send
   // time as the tag).
   static fabric::OutgoingPacket WireFormOf(const Packet& packet);

@@ -171,10 +171,14 @@ struct QueuedSend {
   uint64_t trans_id = 0;
   std::vector<uint8_t> completion;
   uint64_t tag = 0;  // A completion's processed_tag.
-  // When its sender made the call: the sender's local clock, which runs
-  // ahead of the simulator's inside a work item. A flush that runs earlier
-  // (a DPC that preempted that item) leaves it queued until then.
-  sim::SimTime not_before;
+  // Numbers the channel's queued sends in queue order (Runtime::EnqueueSend).
+  uint64_t serial = 0;
+  // Made inside a work item whose VP clock ran ahead of the simulator's: the
+  // VP has not reached the call yet. It leaves the queue only once it has
+  // (an effect at the VP's local time, which preemption of the item
+  // delays), so a flush by work that preempted the sender (a DPC freeing
+  // ring space) cannot send it early; the entries behind it wait in order.
+  bool held = false;
 };
 
 struct GpadlRecord {
@@ -290,10 +294,7 @@ struct Runtime::Channel {
   bool passive_job_posted = false;
   uint32_t batch_delivered = 0;
   std::deque<QueuedSend> send_queue;
-  // A flush armed for the time the queue's front was sent (FlushSendQueue);
-  // armed while the event is pending.
-  sim::SimTime deferred_flush_at;
-  sim::EventId deferred_flush_event;
+  uint64_t next_send_serial = 0;  // QueuedSend::serial.
   // By transaction id. Hash order is never observed: walks sort the ids first.
   absl::flat_hash_map<uint64_t, Packet*> in_flight;
   std::set<uint64_t> abandoned_trans;     // Timed-out sync requests: late completions are absorbed.

@@ -445,8 +445,7 @@ void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uin
         q.trans_id = inc.trans_id;
         q.completion.assign(payload.begin(), payload.end());
         q.tag = inc.processed_tag;
-        q.not_before = CallerNow();
-        ch.send_queue.push_back(std::move(q));
+        EnqueueSend(ch, std::move(q));
       }
     }
   }
@@ -891,7 +890,7 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
     if (written) return absl::OkStatus();
   }
   p.state = Packet::State::kQueued;
-  ch.send_queue.push_back(QueuedSend{.packet = &p, .not_before = CallerNow()});
+  EnqueueSend(ch, QueuedSend{.packet = &p});
   ++counters_.packets_queued;
   return absl::OkStatus();
 }
@@ -945,18 +944,31 @@ void Runtime::AfterWritten(Channel& ch, Packet& p) {
   });
 }
 
+void Runtime::EnqueueSend(Channel& ch, QueuedSend send) {
+  send.serial = ++ch.next_send_serial;
+  fabric::VirtualProcessor* vp = context_.vp;
+  if (vp != nullptr && vp->LocalNow() > sim().Now()) {
+    send.held = true;
+    vp->AtLocalNow([this, handle = ch.handle, serial = send.serial] { ReleaseHeldSend(handle, serial); });
+  }
+  ch.send_queue.push_back(std::move(send));
+}
+
+void Runtime::ReleaseHeldSend(uint64_t handle, uint64_t serial) {
+  Channel* ch = channels_.Find(handle);
+  if (ch == nullptr) return;
+  // Serials rise along the queue (entries leave from anywhere, never reorder).
+  const auto it = std::lower_bound(ch->send_queue.begin(), ch->send_queue.end(), serial,
+                                   [](const QueuedSend& q, uint64_t s) { return q.serial < s; });
+  if (it == ch->send_queue.end() || it->serial != serial) return;  // Cancelled meanwhile.
+  it->held = false;
+  FlushSendQueue(*ch);
+}
+
 void Runtime::FlushSendQueue(Channel& ch) {
-  // The flusher's time: the VP whose work runs the flush (the writer's
-  // wake-up DPC, an open's completion), or the simulator's in an event.
-  const sim::SimTime now = fabric::VirtualProcessor::ActingIn(*ch.vp).LocalNow();
   while (!ch.send_queue.empty() && ch.conn == ConnState::kOpen && ch.endpoint != nullptr) {
     QueuedSend& q = ch.send_queue.front();
-    if (q.not_before > now) {
-      // Its sender has not reached the send yet (a work item that ran ahead
-      // on its local clock, preempted by this flush): it goes then, in order.
-      ArmDeferredFlush(ch, q.not_before);
-      return;
-    }
+    if (q.held) return;  // Its sender's VP has not reached it: its release flushes.
     if (q.packet == nullptr) {
       absl::StatusOr<fabric::WriteOutcome> sent =
           ch.endpoint->SendCompletion(q.trans_id, absl::MakeConstSpan(q.completion), q.tag);
@@ -994,19 +1006,6 @@ void Runtime::FlushSendQueue(Channel& ch) {
     ch.send_queue.pop_front();
     if (!written.ok()) FinishTransaction(*p, ToNtStatus(written.status()), nullptr, 0);
   }
-}
-
-void Runtime::ArmDeferredFlush(Channel& ch, sim::SimTime at) {
-  if (sim().IsPending(ch.deferred_flush_event)) {
-    if (ch.deferred_flush_at <= at) return;  // That flush comes first and re-arms.
-    sim().Cancel(ch.deferred_flush_event);
-  }
-  ch.deferred_flush_at = at;
-  const uint64_t handle = ch.handle;
-  ch.deferred_flush_event = sim().ScheduleAt(at, [this, handle] {
-    Channel* live = channels_.Find(handle);
-    if (live != nullptr) FlushSendQueue(*live);
-  });
 }
 
 absl::Status Runtime::PacketSend(VMBPACKET handle, const void* buffer, uint32_t length, PMDL mdl, uint32_t flags) {
@@ -1626,7 +1625,7 @@ absl::Status Runtime::PacketRestore(VMBPACKET handle, const void* buffer, uint32
   // any other, waiting in the queue until the channel opens.
   RecordSend(**ch, *p, /*queued=*/true);
   p->state = Packet::State::kQueued;  // Transmitted once the channel opens.
-  (*ch)->send_queue.push_back(QueuedSend{.packet = p});
+  (*ch)->send_queue.push_back(QueuedSend{.packet = p, .serial = ++(*ch)->next_send_serial});
   return absl::OkStatus();
 }
 
