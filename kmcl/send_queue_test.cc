@@ -1,7 +1,7 @@
 // Goal: a send that waits in KMCL's send queue for ring space leaves it no
 // earlier than its sender's local time at the call, even when the queue is
-// flushed by work that preempted the sender (FlushSendQueue's deferred
-// flush).
+// flushed by work that preempted the sender (the hold of
+// Runtime::EnqueueSend, released at the sender's VP clock).
 // Method: the host serves requests at PASSIVE, stalling 20 us per request
 // before completing it, so one work item makes every completion at the item's
 // start in simulated time while its VP clock runs ahead. The guest's incoming
