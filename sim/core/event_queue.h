@@ -64,10 +64,12 @@
 //     A callable of 17 to 24 bytes lives in a 24-byte cell from a second
 //     pool and its slot holds the cell's address. Slots and cells are
 //     recycled through free lists, so the steady state allocates nothing per
-//     event, and they sit in fixed chunks that never move, so a callable
-//     runs in place while it schedules more events; its slot is recycled
-//     when it returns. A callable larger than 24 bytes is a compile-time
-//     error: capture a pointer to larger state instead.
+//     event. A trivially copyable callable (pointers and integers: nearly
+//     all) is copied out and its slot recycled before it runs, so its own
+//     pushes reuse that slot; any other callable runs in place (chunks never
+//     move) while it schedules more events, and its slot is recycled when it
+//     returns. A callable larger than 24 bytes is a compile-time error:
+//     capture a pointer to larger state instead.
 //   * The operation index names the callable type's run-or-destroy function
 //     in one process-wide table, filled the first time each type is
 //     scheduled (under a lock; a type's index is fixed from then on). The
@@ -77,10 +79,10 @@
 //     allocation and the bucket append into the caller (only rare cases - a
 //     new block, a new slot chunk, tie-break keys, an entry for the front -
 //     are calls), and RunNext() pops, sets the clock and calls the event's
-//     operation with its slot, which runs the callable in place and recycles
-//     the slot. Under callgrind the hold model at 10^3 pending events costs
-//     about 240 instructions per event, of which the refill of the front
-//     (counting sort, redistribution) is about 45 (event_queue_benchmark.cc,
+//     operation with its slot, which runs the callable and recycles the
+//     slot. Under callgrind the hold model at 10^3 pending events costs
+//     about 196 instructions per event, of which the refill of the front
+//     (counting sort, redistribution) is about 40 (event_queue_benchmark.cc,
 //     event_queue_instructions.sh).
 //   * Cancel is O(1) and lazy: it destroys the callable at once and marks the
 //     slot; the entry is discarded when it reaches the front. When dead
@@ -180,7 +182,8 @@ class EventQueue {
   // Checked on the slow path; on the fast path it follows from the check
   // that pops never go back, as long as the caller moves the clock past the
   // last popped time only when every pending event is due later (the
-  // Simulator's end-time stop). REQUIRES: no event popped by PopNext() awaits RunPopped().
+  // Simulator's end-time stop).
+  // REQUIRES: no event popped by PopNext() awaits RunPopped().
   ABSL_ATTRIBUTE_ALWAYS_INLINE PopResult RunNext(SimTime limit, int64_t* now_ns);
 
   // Due time of the earliest live event, if any (discards dead entries at the
