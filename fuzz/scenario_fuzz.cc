@@ -134,7 +134,7 @@ json InterestingNumber(Choices& choices, const json& old) {
     case 1:
       return base / 2;
     case 2:
-      return base > INT64_MAX / 2 ? base : base * 2;
+      return base > INT64_MAX / 2 || base < INT64_MIN / 2 ? base : base * 2;  // No overflow either way.
     case 3:
       return base == INT64_MAX ? base : base + 1;
     case 4:
