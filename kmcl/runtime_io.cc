@@ -1627,7 +1627,7 @@ absl::Status Runtime::PacketRestore(VMBPACKET handle, const void* buffer, uint32
   // any other, waiting in the queue until the channel opens.
   RecordSend(**ch, *p, /*queued=*/true);
   p->state = Packet::State::kQueued;  // Transmitted once the channel opens.
-  (*ch)->send_queue.push_back(QueuedSend{.packet = p, .serial = ++(*ch)->next_send_serial});
+  EnqueueSend(**ch, QueuedSend{.packet = p});
   return absl::OkStatus();
 }
 

@@ -77,7 +77,6 @@ uint32_t EventQueue::AllocateNewSlot() {
     if (!fifo_) key_chunks_.push_back(std::make_unique<uint32_t[]>(kChunkSlots));
   }
   const uint32_t index = slot_count_++;
-  prefetch_slots_ = slot_count_ > kPrefetchSlotsMin;
   SlotAt(index).op = 0;
   SlotAt(index).generation = 1;
   return index;
@@ -370,7 +369,7 @@ EventQueue::PopResult EventQueue::PopNextSlow(SimTime limit, SimTime* when) {
     const Entry top = front_[front_head_];
     if (limit_negative || top.time_ns() > limit_ns) return PopResult::kBeyondLimit;
     ++front_head_;
-    if (prefetch_slots_ && !front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
+    if (PrefetchSlots() && !front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
     const uint32_t index = top.slot;
     VMBSIM_CHECK_GE(top.time_ns(), last_time_ns_);  // Paired with the check in Reserve.
     last_time_ns_ = top.time_ns();

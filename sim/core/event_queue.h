@@ -459,9 +459,9 @@ class EventQueue {
   std::vector<std::unique_ptr<SlotChunk>> chunks_;
   uint32_t slot_count_ = 0;
   // Whether pops prefetch the next event's slot: once there are more slots
-  // than this (384 KiB of them, beyond the per-core caches).
+  // than kPrefetchSlotsMin (384 KiB of them, beyond the per-core caches).
   static constexpr uint32_t kPrefetchSlotsMin = 16 * 1024;
-  bool prefetch_slots_ = false;
+  bool PrefetchSlots() const { return slot_count_ > kPrefetchSlotsMin; }
   uint32_t free_head_ = kNoSlot;
   std::vector<std::unique_ptr<CellChunk>> cell_chunks_;
   uint32_t cell_count_ = 0;
@@ -580,7 +580,7 @@ inline EventQueue::PopResult EventQueue::PopNext(SimTime limit, SimTime* when) {
       last_time_ns_ = live_time_ns_ = top.time_ns();
       SetPoppedSlot(index);
       --live_count_;
-      if (prefetch_slots_ && !front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
+      if (PrefetchSlots() && !front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
       *when = SimTime::FromNanoseconds(static_cast<int64_t>(top.time_ns()));
       return PopResult::kPopped;
     }
@@ -608,7 +608,7 @@ inline EventQueue::PopResult EventQueue::RunNext(SimTime limit, int64_t* now_ns)
       // outgrow the cache: at 10^5 and more pending events 20-25 % more
       // events per second, for 11 instructions per event that a small
       // queue, whose slots stay cached, does not pay.
-      if (prefetch_slots_ && !front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
+      if (PrefetchSlots() && !front_empty()) __builtin_prefetch(&SlotAt(front_[front_head_].slot));
       *now_ns = static_cast<int64_t>(time_ns);
       // Not pending while it runs: the event's id is stale and it cannot
       // cancel itself. The operation recycles the slot when it returns.
