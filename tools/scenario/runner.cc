@@ -237,6 +237,10 @@ class OpenLoop {
   }
 
   uint64_t issued() const { return issued_; }
+  // No arrival after this: the run is over and its drivers are torn down.
+  // (An open loop of many requests would otherwise arrive through the whole
+  // teardown run, up to its 10 s bound.)
+  void Stop() { stopped_ = true; }
   // Arrivals the driver did not take (no Submit, or gone).
   uint64_t refused() const { return refused_; }
 
@@ -280,6 +284,7 @@ class OpenLoop {
   // exponential is memoryless, so the redraw is exact). One event per state
   // change that comes before an arrival; no loop.
   void ArrivalStart() {
+    if (stopped_) return;
     const ArrivalSpec& a = spec_->arrival;
     const int64_t mean_ns = on_ ? a.interval_ns : a.off_interval_ns;
     if (mean_ns > 0) {
@@ -297,6 +302,7 @@ class OpenLoop {
   }
 
   void Arrive() {
+    if (stopped_) return;
     const uint32_t bytes = NextSize();
     const uint32_t vp = vps_[issued_ % vps_.size()];  // The VP whose code sends this one.
     ++issued_;
@@ -336,6 +342,7 @@ class OpenLoop {
   uint64_t issued_ = 0;
   uint64_t refused_ = 0;
   uint32_t in_burst_ = 0;
+  bool stopped_ = false;
   bool on_ = true;       // "mmpp2": the current state.
   SimTime switch_at_;    // "mmpp2": when it ends.
 };
@@ -1121,6 +1128,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // Tear the drivers down (guests first) so they free what they own; this
   // runs after the report is taken and is not part of it. A driver stuck in
   // a blocking call is left as it is after a bounded wait.
+  for (const std::unique_ptr<OpenLoop>& loop : loops) loop->Stop();
   for (bool host_side : {false, true}) {
     for (Built& b : built) {
       DriverInstance* instance = host_side ? b.host : b.guest;
