@@ -735,6 +735,66 @@ TEST_F(RulesTest, PacketNotCompletedAtCloseBlocksTheTeardownUntilItIsCompleted) 
   EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
 }
 
+// Pause and the server's own Disable block the same way (one T-stop,
+// spec §7.3): a packet the driver never completes hangs the call, the run's
+// end reports it naming the call, and completing it lets the call return.
+// (Before: each gave up after 100 ms and retired the packet.)
+TEST_F(RulesTest, PauseWaitsForAPacketNeverCompletedAndTheRunsEndReportsIt) {
+  server_.hold = true;
+  Open();
+  SendFromGuest(1, 16);
+  world_.Run();
+  ASSERT_EQ(server_.held.size(), 1u);
+  bool paused = false;
+  world_.OnHost([&] {
+    VmbChannelPause(server_.channel);
+    paused = true;
+  });
+  world_.Run();
+  world_.sim().ScheduleAfter(SimDuration::Seconds(1), [] {});
+  world_.Run();
+  EXPECT_FALSE(paused);
+  EXPECT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 0u);  // Nothing retired.
+  ASSERT_EQ(world_.runtime().ReportHungTeardowns(), 1u);
+  const Finding& finding = world_.runtime().verifier().findings().back();
+  EXPECT_STREQ(finding.function, "VmbChannelPause");
+  EXPECT_NE(finding.detail.find("transaction ids 1)"), std::string::npos) << finding.detail;
+  EXPECT_NE(finding.detail.find("the teardown hangs"), std::string::npos) << finding.detail;
+  CompleteHeldOnHost();
+  world_.Run();
+  EXPECT_TRUE(paused);
+  EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
+}
+
+TEST_F(RulesTest, ServerDisableWaitsForAPacketNeverCompletedAndTheRunsEndReportsIt) {
+  server_.hold = true;
+  Open();
+  SendFromGuest(1, 16);
+  world_.Run();
+  ASSERT_EQ(server_.held.size(), 1u);
+  bool disabled = false;
+  world_.OnHost([&] {
+    VmbChannelDisable(server_.channel);
+    disabled = true;
+  });
+  world_.Run();
+  world_.sim().ScheduleAfter(SimDuration::Seconds(1), [] {});
+  world_.Run();
+  EXPECT_FALSE(disabled);
+  EXPECT_EQ(server_.events.back(), "suspend");  // EvtChannelClosed has not run.
+  EXPECT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 0u);
+  ASSERT_EQ(world_.runtime().ReportHungTeardowns(), 1u);
+  const Finding& finding = world_.runtime().verifier().findings().back();
+  EXPECT_STREQ(finding.function, "VmbChannelDisable");
+  EXPECT_NE(finding.detail.find("transaction ids 1)"), std::string::npos) << finding.detail;
+  CompleteHeldOnHost();
+  world_.Run();
+  EXPECT_TRUE(disabled);
+  EXPECT_EQ(server_.events.back(), "closed");
+  EXPECT_EQ(world_.runtime().StateOf(server_.channel), "disabled");
+  EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
+}
+
 // Opt-in, the model before: force_retire_after gives up after that long,
 // reports the packets and retires them.
 class ForceRetireTest : public RulesTest {
@@ -762,6 +822,30 @@ TEST_F(ForceRetireTest, PacketNotCompletedAtCloseIsRetiredAfterTheTimeoutAndTheC
   EXPECT_EQ(world_.runtime().StateOf(server_.channel), "peer_closed");
   EXPECT_EQ(server_.events.back(), "closed");
   EXPECT_EQ(world_.runtime().StateOf(client_.channel), "disabled");
+  EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
+}
+
+// Opt-in, the model before, for Pause too: it returns after the timeout
+// with the packet reported and retired.
+TEST_F(ForceRetireTest, PauseGivesUpAfterTheTimeoutAndRetiresThePacket) {
+  server_.hold = true;
+  Open();
+  SendFromGuest(1, 16);
+  world_.Run();
+  ASSERT_EQ(server_.held.size(), 1u);
+  SimTime called;
+  SimTime returned;
+  world_.OnHost([&] {
+    called = world_.sim().Now();
+    VmbChannelPause(server_.channel);
+    returned = world_.sim().Now();
+  });
+  world_.Run();
+  EXPECT_GE(returned - called, SimDuration::Milliseconds(100));
+  ASSERT_EQ(Findings(Rule::kPacketNotCompletedAtClose), 1u);
+  const Finding& finding = world_.runtime().verifier().findings().back();
+  EXPECT_STREQ(finding.function, "VmbChannelPause");
+  EXPECT_NE(finding.detail.find("retired (force_retire_after)"), std::string::npos) << finding.detail;
   EXPECT_EQ(world_.runtime().ReportHungTeardowns(), 0u);
 }
 
