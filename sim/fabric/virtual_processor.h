@@ -29,6 +29,8 @@
 // event at its start), so trace records it emitted directly (its ring
 // reads, its work-end record) keep their unstretched times, as they do for
 // a stall; its deferred effects, which other VPs observe, are stretched.
+// (The timeline stretches the preempted item's slice from the records: see
+// scenario::TimelineWriter.)
 //
 // Speed (heterogeneous cores, an SMT sibling sharing its core): a VP of
 // speed s (set_speed_ppm: s x 10^6) takes cost / s for every cost it is

@@ -120,7 +120,26 @@ void TimelineWriter::OnRecord(const sim::TraceRecord& r) {
     // item's end is damage, and is not drawn.)
     const int64_t busy_ns = static_cast<int64_t>(r.size0);
     if (busy_ns < 0 || busy_ns > ts_ns) return;
-    Add({.ts_ns = ts_ns - busy_ns, .a = {r.size0, r.id0}, .tid = r.vp, .pid = r.partition, .type = Type::kSlice});
+    const int64_t start_ns = ts_ns - busy_ns;
+    // Preemption (fabric::Preemption::kPacket): an item of a higher level that
+    // starts inside an item in progress on the same VP preempts it, and every
+    // item in progress there ends later by its duration (the VP's spans). The
+    // record of a preempted item carries its own busy time, stamped before
+    // the preemption happened, so the slice is stretched here: it encloses
+    // the slices that preempted it, as the VP's time did.
+    std::vector<OpenSlice>& open = open_slices_[{r.partition, r.vp}];
+    while (!open.empty() && open.back().end_ns <= start_ns) open.pop_back();
+    if (!open.empty() && open.back().irql < r.id0) {
+      for (OpenSlice& outer : open) {
+        outer.end_ns += busy_ns;
+        if (outer.index != kNotKept) events_[outer.index].a[0] += r.size0;
+      }
+    } else {
+      open.clear();  // Not a preemption (only damaged records overlap so).
+    }
+    const bool kept =
+        Add({.ts_ns = start_ns, .a = {r.size0, r.id0}, .tid = r.vp, .pid = r.partition, .type = Type::kSlice});
+    if (busy_ns > 0) open.push_back({kept ? events_.size() - 1 : kNotKept, ts_ns, r.id0});
   } else if (r.kind == TraceKind(FabricTraceKind::kRingWrite)) {
     OnRingRecord(r, /*write=*/true);
   } else if (r.kind == TraceKind(FabricTraceKind::kRingRead)) {

@@ -161,6 +161,17 @@ class TimelineWriter : public sim::TraceSink {
   std::map<std::tuple<uint16_t, uint32_t, bool>, uint64_t> handles_;  // (guest, relid, host) -> handle.
   std::map<std::pair<uint64_t, uint64_t>, Flow> flows_;               // (sender handle, trans id).
   uint64_t flow_id_next_ = 1;
+
+  // Per (partition, VP): the work items still in progress at the last slice,
+  // innermost last, each with its end as stretched so far by the items that
+  // preempted it.
+  struct OpenSlice {
+    size_t index;  // Into events_, or kNotKept (outside the window, or past the bound).
+    int64_t end_ns;
+    uint64_t irql;
+  };
+  static constexpr size_t kNotKept = SIZE_MAX;
+  std::map<std::pair<uint16_t, uint32_t>, std::vector<OpenSlice>> open_slices_;
 };
 
 }  // namespace vmbsim::scenario

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -150,6 +151,32 @@ TEST(TimelineTest, DrawsVpWorkSlices) {
     EXPECT_GE(event["ts"].get<double>(), previous) << event.dump();
     previous = event["ts"].get<double>();
   }
+}
+
+// Goal: a preempted item's slice encloses the items that preempted it, as
+// the VP's time did (fabric::Preemption::kPacket). The records arrive as
+// the model emits them: the preempted item's first, stamped with its own
+// busy time before the preemption happened.
+TEST(TimelineTest, APreemptedSliceIsStretchedByThePreemptingOnes) {
+  TimelineWriter timeline;
+  timeline.OnRecord(WorkEnd(10000, 0, 1, 0, 10000));  // passive [0, 10] us.
+  timeline.OnRecord(WorkEnd(4000, 0, 1, 2, 2000));    // DPC [2, 4]: preempts it.
+  timeline.OnRecord(WorkEnd(3500, 0, 1, 3, 500));     // ISR [3, 3.5]: preempts both.
+  timeline.OnRecord(WorkEnd(9000, 0, 1, 2, 1000));    // DPC [8, 9]: preempts the passive item again.
+  timeline.OnRecord(WorkEnd(14000, 0, 1, 2, 500));    // DPC [13.5, 14]: after it (it ended at 13.5).
+  timeline.OnRecord(WorkEnd(1000, 0, 2, 0, 1000));    // Another VP: untouched.
+  const nlohmann::json doc = Parse(timeline.ToJson());
+  std::map<std::pair<double, int>, double> dur;  // (ts, tid) -> dur.
+  for (const nlohmann::json& slice : EventsWithPhase(doc, "X")) {
+    dur[{slice["ts"].get<double>(), slice["tid"].get<int>()}] = slice["dur"].get<double>();
+  }
+  ASSERT_EQ(dur.size(), 6u);
+  EXPECT_DOUBLE_EQ((dur[{0.0, 1}]), 13.5);  // 10 + 2.5 (the first DPC, with its ISR) + 1.
+  EXPECT_DOUBLE_EQ((dur[{2.0, 1}]), 2.5);   // 2 + 0.5.
+  EXPECT_DOUBLE_EQ((dur[{3.0, 1}]), 0.5);
+  EXPECT_DOUBLE_EQ((dur[{8.0, 1}]), 1.0);
+  EXPECT_DOUBLE_EQ((dur[{13.5, 1}]), 0.5);
+  EXPECT_DOUBLE_EQ((dur[{0.0, 2}]), 1.0);
 }
 
 // Goal: each ring direction has its own counter, written bytes minus read
