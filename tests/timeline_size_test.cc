@@ -9,12 +9,16 @@
 // Format's JSON object form; every event of a library timeline keeps that
 // format's rules for its phase (the fields each phase needs, flows that
 // begin once, before their steps and end), so the compact form dropped only
-// optional fields.
+// optional fields; and the slices of one VP nest.
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
@@ -159,6 +163,36 @@ TEST_P(TimelineFormatTest, EveryEventKeepsTheTraceEventFormatForItsPhase) {
   }
   // The run drew slices, counters, flows and marks, not only metadata.
   for (const char* ph : {"M", "X", "C", "s", "f", "i"}) EXPECT_GT(phases[ph], 0u) << "phase " << ph;
+
+  // The slices of one VP nest: one that starts inside another ends inside
+  // it (a preempted item's slice is stretched over what preempted it), so a
+  // viewer stacks them instead of drawing an overlap.
+  std::map<std::pair<int64_t, int64_t>, std::vector<std::pair<int64_t, int64_t>>> slices;  // (pid, tid) -> [begin, end) ns.
+  for (const nlohmann::json& e : doc["traceEvents"]) {
+    if (e["ph"] != "X") continue;
+    const int64_t begin = std::llround(e["ts"].get<double>() * 1000);
+    slices[{e["pid"].get<int64_t>(), e["tid"].get<int64_t>()}].push_back(
+        {begin, begin + std::llround(e["dur"].get<double>() * 1000)});
+  }
+  uint64_t nested = 0;
+  for (auto& [thread, list] : slices) {
+    std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second > b.second;  // Outer first.
+    });
+    std::vector<int64_t> open;  // Ends of the enclosing slices.
+    for (const auto& [begin, end] : list) {
+      while (!open.empty() && open.back() <= begin) open.pop_back();
+      if (!open.empty()) {
+        ASSERT_LE(end, open.back()) << "partition " << thread.first << " VP " << thread.second << ": the slice ["
+                                    << begin << ", " << end << ") ns overlaps one that ends at " << open.back();
+        ++nested;
+      }
+      open.push_back(end);
+    }
+  }
+  if (std::string(GetParam()) == "preemption_tail") {
+    EXPECT_GT(nested, 0u);  // It preempts: slices nest.
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Library, TimelineFormatTest,
