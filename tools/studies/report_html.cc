@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/numbers.h"
@@ -101,43 +102,82 @@ struct Chart {
   std::vector<Spread> spreads;
 };
 
-// How many settings columns the first axis has: one for a grid, one per
-// zipped setting for the zip axis (plan.txt lists each axis's settings
-// together, in axis order, as "grid PATH=..." or "zip PATH=..." lines).
-size_t FirstAxisWidth(const std::string& plan_text) {
-  size_t width = 0;
-  for (absl::string_view line : absl::StrSplit(plan_text, '\n')) {
-    if (absl::StartsWith(line, "grid ")) return width == 0 ? 1 : width;
-    if (absl::StartsWith(line, "zip ")) {
-      ++width;
-    } else if (width > 0) {
-      break;
+// A swept axis as columns of the settings: one for a grid, one per zipped
+// setting for the zip axis.
+struct AxisColumns {
+  size_t first = 0;
+  size_t width = 1;
+};
+
+// The axes of a sweep, from plan.txt, which lists each axis's settings
+// together, in axis order, as "grid PATH=..." or "zip PATH=..." lines (there
+// is at most one zipped axis). Without swept settings, none. A plan whose
+// lines do not match the settings columns (it cannot, from vmbsim) gives an
+// axis per column.
+std::vector<AxisColumns> AxesOf(const ResultSet& results) {
+  std::vector<AxisColumns> axes;
+  size_t column = 0;
+  bool previous_zip = false;
+  for (absl::string_view line : absl::StrSplit(results.plan_text, '\n')) {
+    const bool grid = absl::StartsWith(line, "grid ");
+    const bool zip = absl::StartsWith(line, "zip ");
+    if (zip && previous_zip) {
+      ++axes.back().width;
+    } else if (grid || zip) {
+      axes.push_back(AxisColumns{column, 1});
     }
+    if (grid || zip) ++column;
+    previous_zip = zip;
   }
-  return std::max<size_t>(width, 1);
+  if (column != results.setting_paths.size()) {
+    axes.clear();
+    for (size_t i = 0; i < results.setting_paths.size(); ++i) axes.push_back(AxisColumns{i, 1});
+  }
+  return axes;
 }
 
-// The first axis's first setting is x (its other zipped settings go with
-// it); the settings of the other axes name a point's series. With a spread
-// setting, the series that differ only in it also form one spread.
-Chart BuildChart(const ResultSet& results, const std::string& metric, bool knees, const std::string& spread_path) {
+// The axis holding the setting `path` (any of a zip axis's settings).
+std::optional<size_t> AxisOfPath(const ResultSet& results, const std::vector<AxisColumns>& axes,
+                                 const std::string& path) {
+  for (size_t a = 0; a < axes.size(); ++a) {
+    for (size_t i = axes[a].first; i < axes[a].first + axes[a].width; ++i) {
+      if (results.setting_paths[i] == path) return a;
+    }
+  }
+  return std::nullopt;
+}
+
+// Axis `x_axis`'s first setting is x (its other zipped settings go with
+// it); the settings of the other axes name a point's series, so each
+// (x, series) is one point of the sweep, its mean and interval over its
+// seeds. With a spread axis other than x, the series that differ only in it
+// also form one spread.
+Chart BuildChart(const ResultSet& results, const std::vector<AxisColumns>& axes, const std::string& metric,
+                 std::optional<size_t> x_axis, bool knees, std::optional<size_t> spread_axis) {
   Chart chart;
   chart.metric = metric;
   chart.knees = knees;
-  chart.spread_path = spread_path;
-  chart.x_path = results.setting_paths.empty() ? "point" : results.setting_paths[0];
-  const size_t x_width = FirstAxisWidth(results.plan_text);
+  // Plain columns rather than optionals in the loop (no column is
+  // [0, 0)).
+  const bool has_x = x_axis.has_value();
+  const bool has_spread = spread_axis.has_value() && spread_axis != x_axis;
+  const AxisColumns x_columns = has_x ? axes[x_axis.value_or(0)] : AxisColumns{0, 0};
+  const AxisColumns spread_columns = has_spread ? axes[spread_axis.value_or(0)] : AxisColumns{0, 0};
+  if (has_spread) chart.spread_path = results.setting_paths[spread_columns.first];
+  chart.x_path = has_x ? results.setting_paths[x_columns.first] : "point";
+  auto in = [](const AxisColumns& a, size_t i) { return i >= a.first && i < a.first + a.width; };
   std::map<std::string, size_t> series_index;
   std::map<std::string, size_t> spread_index;
   std::vector<std::string> x_values;
   for (size_t p = 0; p < results.point_settings.size(); ++p) {
     const std::vector<std::string>& s = results.point_settings[p];
-    const std::string x = s.empty() ? absl::StrCat(p) : s[0];
+    const std::string x = has_x && x_columns.first < s.size() ? s[x_columns.first] : absl::StrCat(p);
     std::vector<std::string> rest;
     std::vector<std::string> rest_but_spread;
-    for (size_t i = x_width; i < s.size(); ++i) {
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (in(x_columns, i)) continue;
       rest.push_back(absl::StrCat(results.setting_paths[i], "=", s[i]));
-      if (results.setting_paths[i] != spread_path) rest_but_spread.push_back(rest.back());
+      if (!in(spread_columns, i)) rest_but_spread.push_back(rest.back());
     }
     const std::string label = rest.empty() ? metric : absl::StrJoin(rest, ", ");
     auto [it, inserted] = series_index.emplace(label, chart.series.size());
@@ -152,7 +192,7 @@ Chart BuildChart(const ResultSet& results, const std::string& metric, bool knees
     point.high = summary.ci95_high();
     chart.series[it->second].points.push_back(point);
     if (std::find(x_values.begin(), x_values.end(), x) == x_values.end()) x_values.push_back(x);
-    if (!spread_path.empty()) {
+    if (has_spread) {
       const std::string spread_label = absl::StrJoin(rest_but_spread, ", ");
       auto [sit, new_spread] = spread_index.emplace(spread_label, chart.spreads.size());
       if (new_spread) chart.spreads.push_back(Spread{spread_label, {}});
@@ -235,9 +275,9 @@ std::string ChartSvg(const Chart& chart) {
 
   std::string out = absl::StrFormat(
       "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-      "data-metric=\"%s\" data-series=\"%d\" data-points=\"%d\">\n",
+      "data-metric=\"%s\" data-x=\"%s\" data-series=\"%d\" data-points=\"%d\">\n",
       static_cast<int>(kWidth), static_cast<int>(height), static_cast<int>(kWidth), static_cast<int>(height),
-      Escape(chart.metric), chart.series.size(), point_count);
+      Escape(chart.metric), Escape(chart.x_path), chart.series.size(), point_count);
   absl::StrAppend(&out, "<text x=\"", Coord(kLeft), "\" y=\"18\" font-size=\"14\" font-family=\"sans-serif\">",
                   Escape(chart.metric), " (mean, 95% CI)</text>\n");
   // Axes, grid lines and tick labels.
@@ -343,8 +383,8 @@ std::string ChartTable(const Chart& chart) {
     absl::StrAppend(&out, "<p class=\"knee\">knee of ", Escape(s.label), ": ", Escape(chart.x_path), " = ",
                     Escape(s.points[*s.knee].x_label), "</p>\n");
   }
-  absl::StrAppend(&out, "<table class=\"data\" data-metric=\"", Escape(chart.metric), "\">\n<tr><th>",
-                                 Escape(chart.x_path),
+  absl::StrAppend(&out, "<table class=\"data\" data-metric=\"", Escape(chart.metric), "\" data-x=\"",
+                  Escape(chart.x_path), "\">\n<tr><th>", Escape(chart.x_path),
                                  "</th><th>series</th><th>n</th><th>mean</th><th>ci95_low</th><th>ci95_high</th></tr>\n");
   for (const Series& s : chart.series) {
     for (const SeriesPoint& p : s.points) {
@@ -355,7 +395,8 @@ std::string ChartTable(const Chart& chart) {
   }
   absl::StrAppend(&out, "</table>\n");
   if (chart.spreads.empty()) return out;
-  absl::StrAppend(&out, "<table class=\"spread\" data-metric=\"", Escape(chart.metric), "\" data-over=\"",
+  absl::StrAppend(&out, "<table class=\"spread\" data-metric=\"", Escape(chart.metric), "\" data-x=\"",
+                  Escape(chart.x_path), "\" data-over=\"",
                   Escape(chart.spread_path), "\">\n<tr><th>", Escape(chart.x_path), "</th><th>other settings</th><th>",
                   "lowest mean over ", Escape(chart.spread_path), "</th><th>highest mean</th></tr>\n");
   for (const Spread& spread : chart.spreads) {
@@ -403,12 +444,16 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const Rep
   for (const std::string& m : charts) {
     if (absl::Status s = CheckMetric(results, m); !s.ok()) return s;
   }
+  const std::vector<AxisColumns> axes = AxesOf(results);
+  std::optional<size_t> spread_axis;
   if (!layout.spread.empty()) {
-    const size_t x_width = FirstAxisWidth(results.plan_text);
-    const auto at = std::find(results.setting_paths.begin(), results.setting_paths.end(), layout.spread);
-    if (at == results.setting_paths.end() || static_cast<size_t>(at - results.setting_paths.begin()) < x_width) {
+    spread_axis = AxisOfPath(results, axes, layout.spread);
+    if (!spread_axis.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("spread: '", layout.spread, "' is not a swept setting"));
+    }
+    if (axes.size() < 2) {
       return absl::InvalidArgumentError(absl::StrCat("spread: '", layout.spread,
-                                                     "' is not a swept setting other than the x axis"));
+                                                     "' is the only swept axis; there is no other x to span it over"));
     }
   }
   const std::string name = PlanValue(results.plan_text, "scenario_name");
@@ -422,12 +467,14 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const Rep
       "pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto}\n.failed{color:#b00}\n",
       "</style>\n</head>\n<body>\n<h1>", Escape(study.empty() ? name : study), "</h1>\n");
   absl::StrAppend(&out, "<p>Scenario <code>", Escape(name), "</code>; ", results.point_settings.size(), " points, ",
-                  results.rows.size(), " runs. Each point is the mean over its seeds; the band is the 95% Student t ",
-                  "confidence interval. Runs that failed are listed below and are not in any mean.</p>\n");
+                  results.rows.size(), " runs. Each metric is charted against each swept axis in turn: that axis on x, one ",
+                  "series per combination of the other axes' values. Each point is one point of the sweep, the mean ",
+                  "over its seeds; the band is the 95% Student t confidence interval. Runs that failed are listed ",
+                  "below and are not in any mean.</p>\n");
   if (!layout.spread.empty()) {
     absl::StrAppend(&out, "<p id=\"spread\">The grey band spans the lowest to the highest mean over the values of <code>",
-                    Escape(layout.spread), "</code>: where the model cannot know which is right, the answer lies ",
-                    "somewhere in the band.</p>\n");
+                    Escape(layout.spread), "</code> (on every chart whose x is another axis): where the model cannot ",
+                    "know which is right, the answer lies somewhere in the band.</p>\n");
   }
   std::vector<const RunRow*> failed;
   for (const RunRow& row : results.rows) {
@@ -444,11 +491,19 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const Rep
     }
     absl::StrAppend(&out, "</ul>\n");
   }
+  // Per metric, a chart against each axis (one against the point number
+  // when nothing was swept).
+  std::vector<std::optional<size_t>> x_axes;
+  for (size_t a = 0; a < axes.size(); ++a) x_axes.push_back(a);
+  if (x_axes.empty()) x_axes.push_back(std::nullopt);
   for (const std::string& metric : charts) {
-    const Chart chart = BuildChart(
-        results, metric, std::find(layout.knees.begin(), layout.knees.end(), metric) != layout.knees.end(),
-        layout.spread);
-    absl::StrAppend(&out, "<h2>", Escape(metric), "</h2>\n", ChartSvg(chart), ChartTable(chart));
+    const bool knees = std::find(layout.knees.begin(), layout.knees.end(), metric) != layout.knees.end();
+    absl::StrAppend(&out, "<h2>", Escape(metric), "</h2>\n");
+    for (const std::optional<size_t>& x_axis : x_axes) {
+      const Chart chart = BuildChart(results, axes, metric, x_axis, knees, spread_axis);
+      if (x_axes.size() > 1) absl::StrAppend(&out, "<h3>against <code>", Escape(chart.x_path), "</code></h3>\n");
+      absl::StrAppend(&out, ChartSvg(chart), ChartTable(chart));
+    }
   }
   if (!layout.distributions.empty()) {
     absl::StrAppend(&out, "<h2>Distributions at chosen points</h2>\n<p>One run of each point (its first seed, run "
@@ -462,9 +517,21 @@ absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const Rep
   return out;
 }
 
-absl::StatusOr<std::string> RenderChartSvg(const ResultSet& results, const std::string& metric) {
+absl::StatusOr<std::string> RenderChartSvg(const ResultSet& results, const std::string& metric,
+                                           const std::string& x_path) {
   if (absl::Status s = CheckMetric(results, metric); !s.ok()) return s;
-  return absl::StrCat("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n", ChartSvg(BuildChart(results, metric, false, "")));
+  const std::vector<AxisColumns> axes = AxesOf(results);
+  std::optional<size_t> x_axis;
+  if (!axes.empty()) x_axis = 0;
+  if (!x_path.empty()) {
+    x_axis = AxisOfPath(results, axes, x_path);
+    if (!x_axis.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("no swept setting '", x_path, "' to put on x; swept: ",
+                                                     absl::StrJoin(results.setting_paths, ", ")));
+    }
+  }
+  return absl::StrCat("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n",
+                      ChartSvg(BuildChart(results, axes, metric, x_axis, false, std::nullopt)));
 }
 
 }  // namespace vmbsim::studies

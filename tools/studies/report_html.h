@@ -1,15 +1,20 @@
 // report_html.h
 //
 // `vmbsim report`: a sweep's results as one self-contained HTML page (inline
-// CSS and SVG; no script, no network) or as a single SVG chart. Each chart
-// plots one metric's per-point mean against the first swept setting, one
-// series per combination of the other axes' values, with the 95 %
-// confidence interval as a shaded band, and is followed by the table behind
-// it. A numeric first axis gets a linear scale; any other, evenly spaced
-// categories.
+// CSS and SVG; no script, no network) or as a single SVG chart. Each
+// metric gets one chart per swept axis, in axis order: that axis on x (a
+// zipped axis by its first setting, the others going with it), one series
+// per combination of the other axes' values, so that every plotted point is
+// one point of the sweep, its mean over its seeds with the 95 % confidence
+// interval as a shaded band. Nothing is averaged over the other axes: a
+// value of theirs is a series, not noise. Each chart is followed by the
+// table behind it. A numeric x axis gets a linear scale; any other, evenly
+// spaced categories. A sweep with no axis gets one chart per metric against
+// the point number.
 //
 // For tests and tools, every chart is an <svg class="chart"> with
-// data-metric, data-series and data-points attributes, each series a
+// data-metric, data-x (the x setting), data-series and data-points
+// attributes, each series a
 // <g class="series"> holding one <path class="band"> (when the series has
 // intervals), one <polyline class="line">, a <circle class="point"> per
 // point and, when marked, a <circle class="knee">. The legend runs below
@@ -42,11 +47,11 @@ struct ReportLayout {
   // is circled and named below the chart: the point of greatest bend
   // (Kneedle), where a curve turns from steep to flat or back.
   std::vector<std::string> knees;
-  // A swept setting other than the x axis (e.g. "fabric.monitor_mode"): each
-  // chart also draws, for every combination of the remaining axes, a grey
-  // band (<path class="spread">) from the lowest to the highest mean over
-  // its values, with a table of the band below the chart. For a choice the
-  // model cannot settle, the band is the honest answer.
+  // A swept setting (e.g. "fabric.monitor_mode"): each chart whose x is
+  // another axis also draws, for every combination of the remaining axes, a
+  // grey band (<path class="spread">) from the lowest to the highest mean
+  // over its values, with a table of the band below the chart. For a choice
+  // the model cannot settle, the band is the honest answer.
   std::string spread;
   // Distributions at chosen points (`--distributions`, a study's
   // "distributions"): each a title and its HTML (run_html.h's
@@ -60,12 +65,15 @@ struct ReportLayout {
 };
 
 // The page. InvalidArgument for a metric that is not in the results (the
-// message lists what is) or a spread that is not a swept setting other
-// than the x axis.
+// message lists what is), or a spread that is not a swept setting or is the
+// only axis.
 absl::StatusOr<std::string> RenderReportHtml(const ResultSet& results, const ReportLayout& layout);
 
-// One chart as a standalone SVG document.
-absl::StatusOr<std::string> RenderChartSvg(const ResultSet& results, const std::string& metric);
+// One chart as a standalone SVG document, against the axis holding the
+// setting `x_path` (empty: the first axis). InvalidArgument for a metric
+// that is not in the results or an `x_path` that is not swept.
+absl::StatusOr<std::string> RenderChartSvg(const ResultSet& results, const std::string& metric,
+                                           const std::string& x_path = "");
 
 }  // namespace vmbsim::studies
 

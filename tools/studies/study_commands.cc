@@ -35,8 +35,10 @@ const char* const kStudyCommandsUsage = R"(study commands:
                    each run in its own process; write runs and per-point mean, sd and 95% CI
   merge DIR... --out DIR
                    combine the result directories of `sweep --shard i/n` into the single-machine result
-  report DIR -o FILE [--format html|svg] [--chart METRIC] [--distributions P1,P2,...]
-                   an HTML page (SVG charts with 95% bands, and their tables) from a result directory;
+  report DIR -o FILE [--format html|svg] [--chart METRIC] [--x PATH] [--distributions P1,P2,...]
+                   an HTML page (SVG charts with 95% bands, and their tables) from a result directory:
+                   each metric against each swept axis, the other axes' values as series;
+                   --format svg --chart METRIC [--x PATH] draws one chart (x: the first axis);
                    --distributions runs the first seed of each named point again (runs are
                    deterministic) and adds its round-trip and batch-size histograms
 
@@ -473,6 +475,7 @@ int ReportCommand(const std::vector<std::string>& args) {
   std::string out;
   std::string format = "html";
   std::vector<std::string> charts;
+  std::string x_path;
   std::vector<uint64_t> distributions;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string error;
@@ -498,6 +501,9 @@ int ReportCommand(const std::vector<std::string>& args) {
     } else if (auto v = tools::FlagValue(args, &i, "chart", &error)) {
       if (!error.empty()) return Invalid(cmd, error);
       charts.push_back(*v);
+    } else if (auto v = tools::FlagValue(args, &i, "x", &error)) {
+      if (!error.empty() || v->empty()) return Invalid(cmd, "--x: missing value");
+      x_path = *v;
     } else if (args[i].rfind("-", 0) == 0) {
       return Invalid(cmd, absl::StrCat("unknown flag '", args[i], "'"));
     } else if (!dir.has_value()) {
@@ -509,6 +515,7 @@ int ReportCommand(const std::vector<std::string>& args) {
   if (!dir.has_value()) return Invalid(cmd, "name a sweep result directory");
   if (out.empty()) return Invalid(cmd, "missing -o FILE");
   if (format == "svg" && charts.size() != 1) return Invalid(cmd, "--format svg draws one chart: give one --chart METRIC");
+  if (format != "svg" && !x_path.empty()) return Invalid(cmd, "--x chooses the x axis of --format svg; a page has every axis");
   bool ok = false;
   const std::string plan = ReadFile(*dir + "/plan.txt", &ok);
   if (!ok) return Invalid(cmd, absl::StrCat(*dir, "/plan.txt: cannot read (not a sweep result directory?)"));
@@ -540,7 +547,7 @@ int ReportCommand(const std::vector<std::string>& args) {
     layout.distributions.push_back(std::move(*d));
   }
   absl::StatusOr<std::string> text =
-      format == "svg" ? RenderChartSvg(*results, charts[0]) : RenderReportHtml(*results, layout);
+      format == "svg" ? RenderChartSvg(*results, charts[0], x_path) : RenderReportHtml(*results, layout);
   if (!text.ok()) return Invalid(cmd, std::string(text.status().message()));
   std::ofstream file(out, std::ios::binary | std::ios::trunc);
   file << *text;

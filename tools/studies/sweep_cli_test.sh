@@ -93,10 +93,21 @@ command=$(grep -o '"command": "vmbsim run hello[^"]*max_ns=1"' failing/points.js
 
 # Reports.
 "$vmbsim" report single -o report.html >/dev/null || fail "report: exit $?"
-[[ $(grep -c '<svg class="chart"' report.html) -ge 4 ]] || fail "report.html has too few charts"
-grep -q 'data-series="2" data-points="4"' report.html || fail "report.html: expected 2 series of 2 points... per chart"
+# A chart per metric and axis, each of 2 series of 2 points.
+charts=$(grep -c '<svg class="chart"' report.html)
+[[ $charts -ge 4 && $((charts % 2)) -eq 0 ]] || fail "report.html: $charts charts, expected 2 per metric"
+[[ $(grep -c 'data-x="channels.0.interrupt_latency_100ns" data-series="2" data-points="4"' report.html) -eq $((charts / 2)) ]] ||
+  fail "report.html: expected a chart against the latency of 2 series of 2 points per metric"
+[[ $(grep -c 'data-x="workloads.0.requests" data-series="2" data-points="4"' report.html) -eq $((charts / 2)) ]] ||
+  fail "report.html: expected a chart against the request count of 2 series of 2 points per metric"
 "$vmbsim" report single -o one.svg --format svg --chart dispatch.rtt_p99_ns >/dev/null || fail "svg report: exit $?"
 head -c 5 one.svg | grep -q '<?xml' || fail "one.svg is not an SVG document"
+grep -q 'data-x="channels.0.interrupt_latency_100ns"' one.svg || fail "one.svg: x is not the first axis"
+"$vmbsim" report single -o two.svg --format svg --chart dispatch.rtt_p99_ns --x workloads.0.requests >/dev/null ||
+  fail "svg report --x: exit $?"
+grep -q 'data-x="workloads.0.requests"' two.svg || fail "two.svg: x is not the request count"
+expect_exit 2 "no swept setting 'fabric.nope' to put on x" -- report single -o x.svg --format svg --chart dispatch.rtt_p99_ns --x fabric.nope
+expect_exit 2 "--x chooses the x axis of --format svg" -- report single -o x.html --x workloads.0.requests
 expect_exit 2 "no metric 'nope'" -- report single -o x.html --chart nope
 expect_exit 2 "--format svg draws one chart" -- report single -o x.svg --format svg
 expect_exit 2 "plan.txt: cannot read" -- report nowhere -o x.html
@@ -119,11 +130,12 @@ expect_exit 2 "bad_study3.json: /spread: 'b' is not a \"grid\" path" -- sweep --
 # A study's report uses its charts and marks its knees.
 "$vmbsim" sweep --study monitor_latency_knee --seeds 2 --out knee >/dev/null 2>&1 || fail "knee study: exit $?"
 "$vmbsim" report knee -o knee.html >/dev/null || fail "knee report: exit $?"
-[[ $(grep -c '<svg class="chart"' knee.html) -eq 5 ]] || fail "knee.html: expected the study's 5 charts"
+[[ $(grep -c '<svg class="chart"' knee.html) -eq 10 ]] || fail "knee.html: expected the study's 5 charts x 2 axes"
 grep -q '<circle class="knee"' knee.html || fail "knee.html marks no knee"
-# ... and spans the monitor scan models with a band on every chart.
+# ... and spans the monitor scan models with a band on every chart against
+# the latency (none on the charts with the scan model on x).
 [[ $(grep -c '<path class="spread" data-over="fabric.monitor_mode"' knee.html) -eq 5 ]] ||
-  fail "knee.html: expected a monitor-mode spread on each of the 5 charts"
+  fail "knee.html: expected a monitor-mode spread on each of the 5 charts against the latency"
 # ... and the histograms of its chosen points (0, and 100 us under each model).
 [[ $(grep -c '<section class="distribution">' knee.html) -eq 4 ]] || fail "knee.html: expected 4 distributions"
 [[ $(grep -c '<svg class="histogram" .*data-metric="echo.round_trip_ns"' knee.html) -eq 4 ]] ||
@@ -155,7 +167,7 @@ awk -F, -v rf="$rf" -v ok="$ok" 'NR > 1 && $1 >= 28 && $1 <= 30 && !($rf > 0) { 
   NR > 1 && $1 >= 32 && ($ok != 1 || $rf != 0) { bad = 1 } END { exit bad }' policy/points.csv ||
   fail "policy/points.csv: back-pressure does not stop at 32 pages for every policy: $(cut -d, -f1-5 policy/points.csv)"
 "$vmbsim" report policy -o policy.html >/dev/null || fail "policy report: exit $?"
-[[ $(grep -c '<svg class="chart"' policy.html) -eq 5 ]] || fail "policy.html: expected the study's 5 charts"
+[[ $(grep -c '<svg class="chart"' policy.html) -eq 10 ]] || fail "policy.html: expected the study's 5 charts x 2 axes"
 
 if [[ $failures -ne 0 ]]; then
   echo "$failures failure(s)"

@@ -215,14 +215,42 @@ TEST(SweepTest, ACiTargetStopsAPointAtTheFirstSeedCountThatMeetsIt) {
   EXPECT_EQ(RenderResults(results), RenderResults(Sweep(plan, 1)));
 }
 
-TEST(ReportTest, EachChartHasASeriesPerOtherAxisValueAndAPointPerX) {
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Each metric gets a chart per axis: 3 latencies x 2 request counts is, with
+// latency on x, 2 series of 3 points and, with the request count on x, 3
+// series of 2 points; every point is one sweep point with its interval, and
+// the table behind the chart has its row.
+TEST(ReportTest, EachMetricHasAChartPerAxisWithASeriesPerValueOfTheOthers) {
   const SweepPlan plan =
       Plan({Grid("channels.0.interrupt_latency_100ns", {"0", "200", "400"}), Grid("workloads.0.requests", {"300", "600"})}, 2);
   const ResultSet results = Sweep(plan, 2);
   absl::StatusOr<std::string> html = RenderReportHtml(results, {.charts = {"c0.rtt_p99_ns", "interrupts_per_packet"}});
   ASSERT_TRUE(html.ok()) << html.status();
-  EXPECT_NE(html->find("data-metric=\"c0.rtt_p99_ns\" data-series=\"2\" data-points=\"6\""), std::string::npos);
-  EXPECT_NE(html->find("data-metric=\"interrupts_per_packet\" data-series=\"2\" data-points=\"6\""), std::string::npos);
+  EXPECT_EQ(Count(*html, "<svg class=\"chart\""), 4u);
+  for (const std::string metric : {"c0.rtt_p99_ns", "interrupts_per_packet"}) {
+    EXPECT_EQ(Count(*html, "data-metric=\"" + metric + "\" data-x=\"channels.0.interrupt_latency_100ns\" data-series=\"2\" "
+                           "data-points=\"6\""),
+              1u)
+        << metric;
+    EXPECT_EQ(Count(*html, "data-metric=\"" + metric + "\" data-x=\"workloads.0.requests\" data-series=\"3\" "
+                           "data-points=\"6\""),
+              1u)
+        << metric;
+    EXPECT_EQ(Count(*html, "<table class=\"data\" data-metric=\"" + metric + "\""), 2u) << metric;
+  }
+  // Point 5 (400, 600) in the request-count chart: x 600, series latency 400,
+  // its own mean and interval.
+  const Summary last = SummariseMetric(results.rows, 5, "c0.rtt_p99_ns");
+  EXPECT_NE(html->find(absl::StrFormat("<tr><td>600</td><td>channels.0.interrupt_latency_100ns=400</td><td>2</td>"
+                                       "<td>%.6g</td><td>%.6g</td><td>%.6g</td></tr>",
+                                       last.mean, *last.ci95_low(), *last.ci95_high())),
+            std::string::npos);
+  EXPECT_EQ(Count(*html, "<path class=\"band\""), Count(*html, "<g class=\"series\""));
   EXPECT_EQ(html->find("<script"), std::string::npos);
   EXPECT_EQ(html->find("http://", html->find("<body")), html->find("http://www.w3.org/2000/svg"));
   EXPECT_EQ(*html, *RenderReportHtml(results, {.charts = {"c0.rtt_p99_ns", "interrupts_per_packet"}}));
@@ -231,6 +259,34 @@ TEST(ReportTest, EachChartHasASeriesPerOtherAxisValueAndAPointPerX) {
   absl::StatusOr<std::string> svg = RenderChartSvg(results, "c0.rtt_mean_ns");
   ASSERT_TRUE(svg.ok());
   EXPECT_EQ(svg->rfind("<?xml", 0), 0u);
+  EXPECT_NE(svg->find("data-x=\"channels.0.interrupt_latency_100ns\" data-series=\"2\""), std::string::npos);
+  svg = RenderChartSvg(results, "c0.rtt_mean_ns", "workloads.0.requests");
+  ASSERT_TRUE(svg.ok());
+  EXPECT_NE(svg->find("data-x=\"workloads.0.requests\" data-series=\"3\" data-points=\"6\""), std::string::npos);
+  EXPECT_EQ(RenderChartSvg(results, "c0.rtt_mean_ns", "fabric.nope").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// A zipped axis is one axis: its settings go together on x, and no series
+// is split by them.
+TEST(ReportTest, AZippedAxisIsOneChartAndNoSeries) {
+  SweepPlan plan = Plan({Grid("channels.0.interrupt_latency_100ns", {"0", "200"})}, 2);
+  Axis zip;
+  zip.zipped = true;
+  zip.paths = {"workloads.0.requests", "channels.0.max_packet_bytes"};
+  zip.values = {{"300", "1024"}, {"600", "2048"}};
+  plan.axes.push_back(zip);
+  ASSERT_TRUE(plan.Expand().ok());
+  const ResultSet results = Sweep(plan, 2);
+  absl::StatusOr<std::string> html = RenderReportHtml(results, {.charts = {"c0.rtt_p50_ns"}});
+  ASSERT_TRUE(html.ok()) << html.status();
+  EXPECT_EQ(Count(*html, "<svg class=\"chart\""), 2u);
+  EXPECT_NE(html->find("data-x=\"channels.0.interrupt_latency_100ns\" data-series=\"2\" data-points=\"4\""),
+            std::string::npos);
+  EXPECT_NE(html->find("data-x=\"workloads.0.requests\" data-series=\"2\" data-points=\"4\""), std::string::npos);
+  EXPECT_NE(html->find("<g class=\"series\" data-label=\"workloads.0.requests=300, channels.0.max_packet_bytes=1024\">"),
+            std::string::npos);
+  EXPECT_EQ(html->find("data-x=\"channels.0.max_packet_bytes\""), std::string::npos);
 }
 
 // The monitor scan model is not public, so the built-in monitor-latency study
@@ -261,8 +317,11 @@ TEST(ReportTest, ASpreadSpansTheMeansOverTheMonitorModes) {
   ReportLayout layout{.charts = {"c0.rtt_mean_ns"}, .spread = "fabric.monitor_mode"};
   absl::StatusOr<std::string> html = RenderReportHtml(results, layout);
   ASSERT_TRUE(html.ok()) << html.status();
-  EXPECT_NE(html->find("data-series=\"3\" data-points=\"6\""), std::string::npos);
-  // One spread (there is no other swept axis), over both x values.
+  EXPECT_NE(html->find("data-x=\"channels.0.interrupt_latency_100ns\" data-series=\"3\" data-points=\"6\""),
+            std::string::npos);
+  EXPECT_NE(html->find("data-x=\"fabric.monitor_mode\" data-series=\"2\" data-points=\"6\""), std::string::npos);
+  // One spread (there is no other swept axis), over both x values; none on
+  // the chart with the monitor mode on x.
   const size_t spread = html->find("<path class=\"spread\" data-over=\"fabric.monitor_mode\"");
   ASSERT_NE(spread, std::string::npos);
   EXPECT_EQ(html->find("<path class=\"spread\"", spread + 1), std::string::npos);
@@ -274,10 +333,24 @@ TEST(ReportTest, ASpreadSpansTheMeansOverTheMonitorModes) {
       << *html;
   // The band is named on the page and in the legend.
   EXPECT_NE(html->find("range over fabric.monitor_mode"), std::string::npos);
-  layout.spread = "channels.0.interrupt_latency_100ns";  // The x axis: nothing to span.
-  EXPECT_EQ(RenderReportHtml(results, layout).status().code(), absl::StatusCode::kInvalidArgument);
+  // A spread over the latency spans, on the monitor-mode chart, each mode's
+  // two latencies.
+  layout.spread = "channels.0.interrupt_latency_100ns";
+  html = RenderReportHtml(results, layout);
+  ASSERT_TRUE(html.ok()) << html.status();
+  ASSERT_EQ(Count(*html, "<path class=\"spread\""), 1u);
+  EXPECT_NE(html->find("<path class=\"spread\" data-over=\"channels.0.interrupt_latency_100ns\" data-label=\"\" "
+                       "data-points=\"3\""),
+            std::string::npos);
   layout.spread = "fabric.nope";
   EXPECT_EQ(RenderReportHtml(results, layout).status().code(), absl::StatusCode::kInvalidArgument);
+  // With one axis there is nothing to span it over.
+  SweepPlan single = plan;
+  single.axes.pop_back();
+  single.seeds = 1;
+  ASSERT_TRUE(single.Expand().ok());
+  layout.spread = "channels.0.interrupt_latency_100ns";
+  EXPECT_EQ(RenderReportHtml(Sweep(single, 2), layout).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
