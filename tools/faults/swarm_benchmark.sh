@@ -7,8 +7,8 @@
 # seeds 1..SEEDS (default 60) at --jobs 1 and at --jobs 2, and prints each
 # side's runs, wall time, runs per second and events, the speed-up, and
 # whether both sides found the same failures (the swarm summary is the same
-# bytes but for its timings). Uses an optimised build, tools/vmbsim's (VMBSIM=path to use
-# another binary).
+# bytes but for its timings). Uses an optimised build, tools/vmbsim's
+# (VMBSIM=path to use another binary).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 seeds=${1:-60}
