@@ -67,6 +67,10 @@ found() {
 # A close bounded to 10 us that overlaps back-end requests (first at seed 58).
 found complete_after_close_buggy "$buggy_seeds" 'findings completion_after_close' \
   channels.0.host_driver.params.bug_complete_after_close=false
+# A rescind (or host crash) during the I/O, whose unload completes the
+# back-end's requests after the bounded teardown retired them (first at seed 5).
+found complete_after_rescind_buggy "$seeds" 'findings completion_after_close,packet_not_completed_at_close' \
+  channels.0.host_driver.params.bug_complete_after_rescind=false
 # A fault that holds the host back fills the ring (first at seed 4).
 found pending_send_buggy "$seeds" 'exit 4; failed no_lost_packets,exactly_once; stuck: no channel holds unread data' \
   channels.0.pending_send_bug=none

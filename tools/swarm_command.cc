@@ -11,9 +11,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -34,9 +36,10 @@ const char* const kSwarmUsage = R"(swarm and shrink:
   swarm SCENARIO... --seeds A..B [--jobs N] [--out DIR] [--set PATH=VALUE]... [--driver-lib LIB.so]...
                    run each scenario's swarm variant for every seed in A..B (random faults, parameters
                    and tie-break seed; liveness on), group failures by signature with the seeds and the
-                   commands that reproduce them; --out writes DIR/swarm.json and one replayable
-                   scenario per failure group; exit 0 no failure, 1 failures, 2 invalid input
-  shrink SCENARIO --seed S [--tie-break-seed T] [--as-is] [--out FILE] [--set PATH=VALUE]...
+                   commands that reproduce them (with the run's --set and --driver-lib flags); --out
+                   writes DIR/swarm.json and one replayable scenario per failure group; exit 0 no
+                   failure, 1 failures, 2 invalid input
+  shrink SCENARIO --seed S [--tie-break-seed T] [--as-is] [--out FILE] [--set PATH=VALUE]... [--driver-lib LIB.so]...
                    shrink the failing swarm variant of SCENARIO for seed S (--as-is: SCENARIO itself
                    with seed S) keeping its failure signature; write the smallest failing scenario
                    (seeds pinned) to FILE and replay it; exit 0 when it fails alone, 1 when not, 2 invalid
@@ -57,6 +60,34 @@ std::string JsonString(const std::string& text) {
     out += c;
   }
   return out + "\"";
+}
+
+// `word` as one shell word: as is when it holds only characters no shell
+// treats specially, else in single quotes (a quote inside as '\'').
+std::string ShellQuote(const std::string& word) {
+  const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("_-.,/:=+@%").find(c) != std::string_view::npos;
+  });
+  if (plain) return word;
+  std::string out = "'";
+  for (const char c : word) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// " --set 'P=V'... --driver-lib 'L'...": the flags a command that
+// reproduces a run needs, quoted for a shell.
+std::string ReproduceFlags(const std::vector<std::string>& overrides, const std::vector<std::string>& libraries) {
+  std::string out;
+  for (const std::string& o : overrides) absl::StrAppend(&out, " --set ", ShellQuote(o));
+  for (const std::string& l : libraries) absl::StrAppend(&out, " --driver-lib ", ShellQuote(l));
+  return out;
 }
 
 struct Loaded {
@@ -200,7 +231,9 @@ int SwarmCommand(const std::vector<std::string>& args) {
   for (const auto& [signature, group] : failures) {
     const auto [first_scenario, first_seed] = group.runs.front();
     const std::string& arg = scenarios[first_scenario].arg;
-    const std::string reproduce = absl::StrCat("vmbsim shrink ", arg, " --seed ", first_seed);
+    // Overrides and driver libraries go with it: the run had them.
+    const std::string reproduce = absl::StrCat("vmbsim shrink ", ShellQuote(arg), " --seed ", first_seed,
+                                               ReproduceFlags(overrides, libraries));
     std::map<size_t, std::vector<uint64_t>> by_scenario;
     for (const auto& [s, seed] : group.runs) by_scenario[s].push_back(seed);
     std::printf("failure %d: %zu run(s): %s\n", ++index, group.runs.size(), signature.c_str());
@@ -214,7 +247,9 @@ int SwarmCommand(const std::vector<std::string>& args) {
       replay = absl::StrCat(*out_dir, "/", variant.name, "-seed", first_seed, ".json");
       std::ofstream file(replay, std::ios::trunc);
       file << faults::ScenarioToJson(variant);
-      std::printf("  replay: vmbsim run %s\n", replay.c_str());
+      // The file holds the overrides already; a driver library it names
+      // must still be loaded.
+      std::printf("  replay: vmbsim run %s%s\n", ShellQuote(replay).c_str(), ReproduceFlags({}, libraries).c_str());
     }
     absl::StrAppend(&json, index == 1 ? "" : ", ", "{\"signature\": ", JsonString(signature),
                     ", \"runs\": ", group.runs.size(), ", \"first\": {\"scenario\": ",

@@ -60,6 +60,7 @@ struct _ECHO_VSP {
   UINT8* Pattern; /* Config.CompletionBytes bytes of EchoVspPatternByte. */
   KMCL_SERVER_INTERFACE_V5 Kmcl; /* For VmbChannelInitSetPrimaryChannel. */
   BOOLEAN HaveKmcl;              /* Kmcl holds a reference. */
+  BOOLEAN Unloading;             /* EchoTeardown has begun. */
 };
 
 static EVT_VMB_CHANNEL_OPENED EchoChannelOpened;
@@ -254,8 +255,11 @@ static BOOLEAN EchoSubmitSharedToBackend(ECHO_CHANNEL* ech, VMBPACKETCOMPLETION 
    the back-end's return completes them again. */
 static VOID EchoCompleteBackendRequests(ECHO_CHANNEL* ech) {
   ECHO_VSP* vsp = ech->Vsp;
-  /* Config.BugCompleteAfterClose: (deliberately) left to the back-end. */
+  /* Config.BugCompleteAfterClose: (deliberately) left to the back-end.
+     Config.BugCompleteAfterRescind: an unload's suspend (deliberately) leaves
+     them to EchoTeardown, which completes them after the Disable. */
   if (vsp->Config.BugCompleteAfterClose) return;
+  if (vsp->Config.BugCompleteAfterRescind && vsp->Unloading) return;
   for (ECHO_VSP_REQUEST* r = ech->BackendHead; r != NULL; r = r->Next) {
     if (r->Completed || r->Shared) continue; /* Shared ones: EchoReleaseSharedBuffer. */
     if (!vsp->Config.BugCompleteTwice) r->Completed = TRUE;
@@ -598,8 +602,22 @@ static NTSTATUS EchoQueryServerV5(ECHO_VSP* vsp, PDEVICE_OBJECT device) {
    EvtChannelSuspend (which completes deferred packets) and waits for every
    delivered packet before returning. */
 static VOID EchoTeardown(ECHO_VSP* vsp) {
+  vsp->Unloading = TRUE;
   for (UINT32 i = vsp->ChannelCount; i > 0; --i) {
     VmbChannelDisable(vsp->Channels[i - 1].Channel);
+  }
+  /* Config.BugCompleteAfterRescind: the requests the suspends left in the
+     back-end are completed now, on channels already disabled (rescinded). The
+     correct VSP completed them in EvtChannelSuspend: none is left here. */
+  if (vsp->Config.BugCompleteAfterRescind) {
+    for (UINT32 i = 0; i < vsp->ChannelCount; ++i) {
+      for (ECHO_VSP_REQUEST* r = vsp->Channels[i].BackendHead; r != NULL; r = r->Next) {
+        if (r->Completed || r->Shared) continue;
+        r->Completed = TRUE;
+        vsp->Stats.BackendCompletedEarly += 1;
+        EchoComplete(vsp, r->Packet, r->Echo, r->EchoLength);
+      }
+    }
   }
   for (UINT32 i = vsp->ChannelCount; i > 0; --i) {
     VmbChannelCleanup(vsp->Channels[i - 1].Channel);

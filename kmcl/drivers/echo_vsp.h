@@ -135,6 +135,18 @@ typedef struct _ECHO_VSP_CONFIG {
      (packet_not_completed_at_close) and the late completion is refused
      (KMCL's verifier: completion_after_close). FALSE in every correct use. */
   BOOLEAN BugCompleteAfterClose;
+  /* A deliberate bug, for fault-injection campaigns to find: TRUE makes the
+     VSP's unload (EchoVspDestroy, which disables its channels: a rescind)
+     leave the requests still in the back-end to itself, to complete them
+     once VmbChannelDisable has returned, instead of completing them in
+     EvtChannelSuspend. Under KMCL's default teardown the Disable waits for
+     the back-end's own completions and nothing is left to complete; with a
+     bounded teardown (force_retire_after) the Disable retires them first
+     (packet_not_completed_at_close) and the unload's completion is for a
+     rescinded channel's retired packet (KMCL's verifier:
+     completion_after_close). A pause or a peer close is unaffected: only a
+     rescind during I/O shows it. FALSE in every correct use. */
+  BOOLEAN BugCompleteAfterRescind;
   /* Requests name slots of a guest buffer shared through a GPADL (see
      "Shared buffer" above). FALSE: plain echo requests. */
   BOOLEAN SharedBuffer;

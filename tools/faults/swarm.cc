@@ -74,6 +74,31 @@ FaultSpec RandomInjection(sim::Prng& prng, const FaultKindInfo& info, const Scen
 
 }  // namespace
 
+std::optional<ScenarioSpec> WithoutGuest(const ScenarioSpec& spec, uint16_t guest) {
+  if (guest < 1 || guest > spec.fabric.guests.size() || spec.fabric.guests.size() < 2) return std::nullopt;
+  ScenarioSpec c = spec;
+  c.fabric.guests.erase(c.fabric.guests.begin() + (guest - 1));
+  std::set<std::string> gone;
+  for (const scenario::ChannelSpec& ch : spec.channels) {
+    if (ch.guest == guest) gone.insert(ch.name);
+  }
+  if (gone.size() == spec.channels.size()) return std::nullopt;  // No channel would be left.
+  std::erase_if(c.channels, [&](const scenario::ChannelSpec& ch) { return gone.count(ch.name) != 0; });
+  for (scenario::ChannelSpec& ch : c.channels) {
+    if (ch.guest > guest) --ch.guest;
+  }
+  std::erase_if(c.workloads, [&](const scenario::WorkloadSpec& w) { return gone.count(w.channel) != 0; });
+  std::erase_if(c.expectations.latency, [&](const scenario::LatencyBound& b) { return gone.count(b.channel) != 0; });
+  std::erase_if(c.faults.injections, [&](const FaultSpec& f) {
+    return (f.target.kind == "channel" && gone.count(f.target.channel) != 0) ||
+           (f.target.kind == "partition" && f.target.partition == guest);
+  });
+  for (FaultSpec& f : c.faults.injections) {
+    if (f.target.kind == "partition" && f.target.partition > guest) --f.target.partition;
+  }
+  return c;
+}
+
 ScenarioSpec SwarmVariant(const ScenarioSpec& base, uint64_t seed) {
   ScenarioSpec spec = base;
   sim::Prng prng = sim::Prng::FromSeed(seed).Fork("swarm");
@@ -259,6 +284,13 @@ absl::StatusOr<ShrinkResult> Shrink(const ScenarioSpec& failing, const RunFn& ru
       ScenarioSpec c = result.spec;
       c.workloads[w].arrival.outstanding = outstanding / 2;
       progress |= attempt(c, absl::StrCat("workload ", w, " outstanding ", outstanding, " -> ", outstanding / 2));
+    }
+    // Guest partitions (with their channels, and everything that names
+    // those or the partition), the last first; the guests behind one move
+    // down a number, and what names them with them.
+    for (size_t g = result.spec.fabric.guests.size(); result.spec.fabric.guests.size() > 1 && g-- > 0;) {
+      const std::optional<ScenarioSpec> c = WithoutGuest(result.spec, static_cast<uint16_t>(g + 1));
+      if (c.has_value()) progress |= attempt(*c, absl::StrCat("drop partition ", g + 1));
     }
     // Channels (with their workloads and the injections and bounds that name them).
     for (size_t ch = result.spec.channels.size(); result.spec.channels.size() > 1 && ch-- > 0;) {

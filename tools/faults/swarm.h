@@ -14,15 +14,16 @@
 // Shrinking (`Shrink`): repeatedly tries smaller variants of a failing
 // scenario (fewer injections, earlier driver stops, likelier probability
 // triggers, fewer requests and driver counts, faster open-loop arrivals, a
-// shallower closed loop, fewer channels, a shorter liveness threshold, then
-// a bisected time limit) and keeps each that still fails with the same
-// signature in no more events.
+// shallower closed loop, fewer guest partitions, fewer channels, a shorter
+// liveness threshold, then a bisected time limit) and keeps each that still
+// fails with the same signature in no more events.
 
 #ifndef VMBSIM_TOOLS_FAULTS_SWARM_H_
 #define VMBSIM_TOOLS_FAULTS_SWARM_H_
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,13 @@ struct ShrinkResult {
   std::vector<ShrinkStep> steps;
   int runs = 0;
 };
+
+// `spec` without guest partition `guest` (1-based): its channels go, with
+// the workloads, latency bounds and injections that name them, and the
+// injections that target the partition; guests above it move down one, and
+// the channels and partition targets that name them follow. nullopt when it
+// is the only guest, or when no channel would be left.
+std::optional<scenario::ScenarioSpec> WithoutGuest(const scenario::ScenarioSpec& spec, uint16_t guest);
 
 // Runs a candidate; returns its report (or an error).
 using RunFn = std::function<absl::StatusOr<scenario::RunReport>(const scenario::ScenarioSpec&)>;

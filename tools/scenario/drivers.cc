@@ -158,6 +158,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   config.ServiceMicroseconds = static_cast<UINT32>(IntParam(*c.driver, "service_us", 0));
   config.BugCompleteTwice = BoolParam(*c.driver, "bug_complete_twice", false) ? TRUE : FALSE;
   config.BugCompleteAfterClose = BoolParam(*c.driver, "bug_complete_after_close", false) ? TRUE : FALSE;
+  config.BugCompleteAfterRescind = BoolParam(*c.driver, "bug_complete_after_rescind", false) ? TRUE : FALSE;
   config.SharedBuffer = BoolParam(*c.driver, "shared_buffer", false) ? TRUE : FALSE;
   config.BugUnmapInUse = BoolParam(*c.driver, "bug_unmap_in_use", false) ? TRUE : FALSE;
   if (config.BugUnmapInUse && !config.SharedBuffer) {
@@ -390,6 +391,10 @@ DriverRegistry DriverRegistry::WithBuiltins() {
                              "a deliberate bug: a suspend (rescind, close) leaves the requests in the back-end "
                              "uncompleted, and the back-end's return completes them, after a bounded close "
                              "(force_retire_after_ns) has retired them"},
+                            {"bug_complete_after_rescind", ParamType::kBool,
+                             "a deliberate bug: the VSP's unload (a rescind: host_stop_ns, a rescind or host_crash "
+                             "fault) leaves the requests in the back-end to itself and completes them after "
+                             "VmbChannelDisable, after a bounded teardown (force_retire_after_ns) has retired them"},
                             {"shared_buffer", ParamType::kBool,
                              "requests name slots of a guest buffer shared through a GPADL (rr_vsc's shared_buffer): "
                              "map it, read the slot, write the response into it, unmap at the suspend"},
