@@ -10,6 +10,8 @@
 // trigger is sure to meet opportunities; the trace is recorded and the
 // report checked against it. Kinds with a lifecycle step run once per step.
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,7 @@
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "sim/core/trace.h"
+#include "sim/fabric/trace_kinds.h"
 #include "tests/scenario_testing.h"
 #include "tools/faults/catalogue.h"
 #include "tools/scenario/report.h"
@@ -31,7 +34,23 @@ struct KindCase {
   std::string channel_extra = "";
   uint64_t firings_min = 1;
   uint64_t firings_max = UINT64_MAX;
+  // What the fault does, checked on the run's trace (with the time of its
+  // first firing), where the kind has an effect the trace shows by itself.
+  std::function<void(const std::vector<sim::TraceRecord>&, int64_t first_fired_ns)> effect = nullptr;
 };
+
+uint64_t CountKind(const std::vector<sim::TraceRecord>& records, fabric::FabricTraceKind kind, int64_t from_ns = 0) {
+  uint64_t n = 0;
+  for (const sim::TraceRecord& r : records) n += r.kind == fabric::TraceKind(kind) && r.time.nanoseconds() >= from_ns;
+  return n;
+}
+
+// A corrupt ring is found by its reader, which fails the endpoint (a
+// kRingCorrupt record), never read past. (A read index moved backwards
+// misleads the writer instead, who sees less room: no reader error.)
+void ReaderFindsTheCorruption(const std::vector<sim::TraceRecord>& records, int64_t fired_ns) {
+  EXPECT_GE(CountKind(records, fabric::FabricTraceKind::kRingCorrupt, fired_ns), 1u);
+}
 
 std::string Scenario(const KindCase& c) {
   return absl::StrReplaceAll(R"json({
@@ -68,18 +87,40 @@ std::vector<KindCase> Cases() {
        "", 1, 1},
       {"vp_stall", R"({"kind": "vp_stall", "target": {"partition": 0}, "params": {"duration_ns": 400000}, )" +
                        at2ms + "}",
-       "", 1, 1},
+       "", 1, 1,
+       [](const std::vector<sim::TraceRecord>& records, int64_t fired_ns) {
+         // The host's VP 0 runs nothing while it is descheduled: no item
+         // starts in the 400 us after the stall.
+         for (const sim::TraceRecord& r : records) {
+           if (r.kind != fabric::TraceKind(fabric::FabricTraceKind::kVpWorkStart) || r.partition != 0 || r.vp != 0) {
+             continue;
+           }
+           EXPECT_FALSE(r.time.nanoseconds() > fired_ns && r.time.nanoseconds() < fired_ns + 400000)
+               << "an item started at " << r.time.nanoseconds() << " ns, inside the stall from " << fired_ns;
+         }
+         EXPECT_GT(CountKind(records, fabric::FabricTraceKind::kVpWorkStart, fired_ns + 400000), 0u);
+       }},
       {"message_delay", R"({"kind": "message_delay", "target": {"partition": 1},
                            "trigger": {"probability": {"numerator": 1, "denominator": 2}}})"},
       {"message_queue_full", R"({"kind": "message_queue_full", "target": {"partition": 1},
-                                "trigger": {"probability": {"numerator": 1, "denominator": 3}}})"},
+                                "trigger": {"probability": {"numerator": 1, "denominator": 3}}})",
+       "", 1, UINT64_MAX,
+       [](const std::vector<sim::TraceRecord>& records, int64_t fired_ns) {
+         // The full queue refuses the message (HV_STATUS_INSUFFICIENT_BUFFERS).
+         EXPECT_GE(CountKind(records, fabric::FabricTraceKind::kMessageRejected, fired_ns), 1u);
+       }},
       {"early_signal_drop", R"({"kind": "early_signal_drop", "params": {"window_ns": 1000000}})"},
-      {"ring_bad_write_index", R"({"kind": "ring_bad_write_index", )" + after50 + "}", "", 1, 1},
-      {"ring_bad_descriptor_length", R"({"kind": "ring_bad_descriptor_length", )" + after50 + "}", "", 1, 1},
-      {"ring_bad_data_offset", R"({"kind": "ring_bad_data_offset", )" + after50 + "}", "", 1, 1},
-      {"ring_bad_packet_type", R"({"kind": "ring_bad_packet_type", )" + after50 + "}", "", 1, 1},
-      {"ring_oversize_packet", R"({"kind": "ring_oversize_packet", )" + after50 + "}", "", 1, 1},
-      {"ring_zero_length_packet", R"({"kind": "ring_zero_length_packet", )" + after50 + "}", "", 1, 1},
+      {"ring_bad_write_index", R"({"kind": "ring_bad_write_index", )" + after50 + "}", "", 1, 1, ReaderFindsTheCorruption},
+      {"ring_bad_descriptor_length", R"({"kind": "ring_bad_descriptor_length", )" + after50 + "}", "", 1, 1,
+       ReaderFindsTheCorruption},
+      {"ring_bad_data_offset", R"({"kind": "ring_bad_data_offset", )" + after50 + "}", "", 1, 1,
+       ReaderFindsTheCorruption},
+      {"ring_bad_packet_type", R"({"kind": "ring_bad_packet_type", )" + after50 + "}", "", 1, 1,
+       ReaderFindsTheCorruption},
+      {"ring_oversize_packet", R"({"kind": "ring_oversize_packet", )" + after50 + "}", "", 1, 1,
+       ReaderFindsTheCorruption},
+      {"ring_zero_length_packet", R"({"kind": "ring_zero_length_packet", )" + after50 + "}", "", 1, 1,
+       ReaderFindsTheCorruption},
       {"ring_read_index_backwards", R"({"kind": "ring_read_index_backwards", )" + after50 + "}", "", 1, 1},
       {"completion_drop", R"({"kind": "completion_drop", )" + p10 + "}"},
       {"completion_duplicate", R"({"kind": "completion_duplicate", )" + p10 + "}"},
@@ -128,6 +169,17 @@ TEST_P(FaultKindTest, FiresIsCountedAndTheLedgerAddsUp) {
   EXPECT_FALSE(report.stuck) << ReportSummary(report);
   EXPECT_EQ(report.causality_violations_total, 0u);
   EXPECT_TRUE(report.expectations_met) << ReportSummary(report);
+  if (c.effect != nullptr) {
+    int64_t first_fired_ns = -1;
+    for (const sim::TraceRecord& r : trace.records()) {
+      if (r.kind == faults::kFaultFiredTraceKind && r.id1 == 0) {
+        first_fired_ns = r.time.nanoseconds();
+        break;
+      }
+    }
+    ASSERT_GE(first_fired_ns, 0);
+    c.effect(trace.records(), first_fired_ns);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Catalogue, FaultKindTest, ::testing::ValuesIn(Cases()),
