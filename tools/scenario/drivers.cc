@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -135,7 +137,27 @@ class EchoVspInstance : public DriverInstance {
             {"backend_completed_early", static_cast<int64_t>(stats.BackendCompletedEarly)},
             {"shared_served", static_cast<int64_t>(stats.SharedServed)},
             {"shared_aborted", static_cast<int64_t>(stats.SharedAborted)},
-            {"gpadl_maps", static_cast<int64_t>(stats.GpadlMaps)}};
+            {"gpadl_maps", static_cast<int64_t>(stats.GpadlMaps)},
+            {"greetings_saved", static_cast<int64_t>(stats.GreetingsSaved)},
+            {"greetings_restored", static_cast<int64_t>(stats.GreetingsRestored)}};
+  }
+  // The echo VSP saves a primary without sub-channels (echo_vsp.h).
+  bool CanSave() const override { return vsp_ != nullptr && EchoVspChannelAt(vsp_, 1) == nullptr; }
+  absl::Status SaveBegin() override {
+    if (vsp_ == nullptr) return absl::FailedPreconditionError("the driver is gone");
+    const NTSTATUS status = EchoVspSaveBegin(vsp_);
+    if (status != STATUS_SUCCESS) return kmcl::FromNtStatus(status, "EchoVspSaveBegin");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<uint8_t>> SaveEnd() override {
+    if (vsp_ == nullptr) return absl::FailedPreconditionError("the driver is gone");
+    UINT8* buffer = nullptr;
+    UINT32 size = 0;
+    const NTSTATUS status = EchoVspSaveEnd(vsp_, &buffer, &size);
+    if (status != STATUS_SUCCESS) return kmcl::FromNtStatus(status, "EchoVspSaveEnd");
+    std::vector<uint8_t> saved(buffer, buffer + size);
+    free(buffer);
+    return saved;
   }
 
  private:
@@ -176,6 +198,10 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
     backend = std::make_unique<BackendLink>(c.runtime, c.backend);
     config.BackendSubmit = &BackendLink::Submit;
     config.BackendContext = backend.get();
+  }
+  if (c.restore != nullptr) {
+    config.RestoreBuffer = c.restore->data();
+    config.RestoreBufferSize = static_cast<UINT32>(c.restore->size());
   }
   ECHO_VSP* vsp = nullptr;
   const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
