@@ -327,6 +327,7 @@ TEST_F(DriversTest, GreetingsInFlightAtASaveCompleteAfterTheRestore) {
   g_holding = &client;
   ECHO_VSP_CONFIG config = EchoConfig();
   config.GreetingPackets = kGreetings;
+  config.SaveRestore = TRUE;
   CreateEcho(config);
   world_.OnGuest([&client, this] {
     ASSERT_EQ(VmbChannelAllocate(world_.guest_device(), FALSE, &client.channel), STATUS_SUCCESS);

@@ -501,7 +501,7 @@ static NTSTATUS EchoRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBu
 
 NTSTATUS EchoVspSaveBegin(ECHO_VSP* Vsp) {
   if (Vsp == NULL) return STATUS_INVALID_PARAMETER;
-  if (Vsp->ChannelCount != 1) return STATUS_NOT_SUPPORTED;
+  if (Vsp->ChannelCount != 1 || !(Vsp->Config.SaveRestore || Vsp->Restored)) return STATUS_NOT_SUPPORTED;
   if (Vsp->Saving) return STATUS_INVALID_DEVICE_STATE;
   VmbChannelPause(Vsp->Channels[0].Channel);
   const NTSTATUS status = VmbChannelSaveBegin(Vsp->Channels[0].Channel);
@@ -596,7 +596,7 @@ static NTSTATUS EchoConfigureChannel(ECHO_CHANNEL* ech, HANDLE vmbus_handle) {
     status = VmbServerChannelInitSetFlags(
         channel, VMBUS_SERVER_CHANNEL_INIT_FLAG_ENUMERATE_DEVICE_INTERFACE);
   }
-  if (NT_SUCCESS(status) && ech->Index == 0) {
+  if (NT_SUCCESS(status) && ech->Index == 0 && (config->SaveRestore || config->RestoreBuffer != NULL)) {
     status = VmbServerChannelInitSetSaveRestorePacketCallbacks(channel, EchoSavePacket, EchoRestorePacket);
   }
   return status;

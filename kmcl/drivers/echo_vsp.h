@@ -148,7 +148,13 @@ typedef struct _ECHO_VSP_CONFIG {
      deletes and frees right after). Only a revoke or suspend while requests
      are in the back-end shows it. FALSE in every correct use. */
   BOOLEAN BugUnmapInUse;
-  /* Save / restore (spec §6.9; see EchoVspSaveBegin): when not NULL, the
+  /* Save / restore (spec §6.9; see EchoVspSaveBegin). TRUE registers the
+     primary's save and restore packet callbacks
+     (VmbServerChannelInitSetSaveRestorePacketCallbacks), which saving and
+     restoring need; FALSE leaves them out (EchoVspSaveBegin then fails with
+     STATUS_NOT_SUPPORTED). A RestoreBuffer implies it. */
+  BOOLEAN SaveRestore;
+  /* When not NULL, the
      primary channel is restored from these RestoreBufferSize bytes (what
      EchoVspSaveEnd of an earlier instance returned) before its Enable, and
      no greetings are sent: the saved ones are sent again instead. Restoring
@@ -243,8 +249,8 @@ VOID EchoVspDestroy(ECHO_VSP* Vsp);
    one created with ECHO_VSP_CONFIG.RestoreBuffer takes over: its restore
    callback allocates a packet per saved greeting, hands KMCL's part to
    VmbPacketRestore and keeps the number; the restored greetings go out once
-   the new channel opens. Only a VSP without sub-channels saves
-   (STATUS_NOT_SUPPORTED otherwise); STATUS_INVALID_DEVICE_STATE when a save
+   the new channel opens. Only a VSP with Config.SaveRestore and without
+   sub-channels saves (STATUS_NOT_SUPPORTED otherwise); STATUS_INVALID_DEVICE_STATE when a save
    is in progress (Begin) or not (End). PASSIVE_LEVEL. */
 NTSTATUS EchoVspSaveBegin(ECHO_VSP* Vsp);
 NTSTATUS EchoVspSaveEnd(ECHO_VSP* Vsp, UINT8** Buffer, UINT32* Size);

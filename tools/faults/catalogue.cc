@@ -219,7 +219,8 @@ const std::vector<FaultKindInfo>& Table() {
        .mechanism = Mechanism::kLifecycle,
        .params = {{.name = "step",
                    .meaning = "the lifecycle step",
-                   .choices = {"now", "opening", "mid_send", "gpadl_create", "gpadl_teardown", "save"}}},
+                   .choices = {"now", "opening", "mid_send", "gpadl_create", "gpadl_teardown", "save"},
+                   .swarm_choices = 5}},
        .targets = kTargetChannel | kTargetClass | kTargetAll,
        .lossy = true},
       {.kind = FaultKind::kOpenFailure,
@@ -284,7 +285,8 @@ const std::vector<FaultKindInfo>& Table() {
                    .min = 1, .max = kDelayNsMax, .default_value = 100'000}},
        .targets = kTargetChannel | kTargetClass | kTargetAll,
        .triggers = kOnlyAction,
-       .lossy = true},
+       .lossy = true,
+       .swarm = false},
   };
   return *table;
 }

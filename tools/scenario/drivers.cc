@@ -115,8 +115,9 @@ class BackendLink {
 // echo_vsp: the echo VSP of kmcl/drivers/echo_vsp.h.
 class EchoVspInstance : public DriverInstance {
  public:
-  EchoVspInstance(ECHO_VSP* vsp, std::unique_ptr<ServiceTimer> service, std::unique_ptr<BackendLink> backend)
-      : vsp_(vsp), service_(std::move(service)), backend_(std::move(backend)) {}
+  EchoVspInstance(ECHO_VSP* vsp, std::unique_ptr<ServiceTimer> service, std::unique_ptr<BackendLink> backend,
+                  bool save_restore)
+      : vsp_(vsp), service_(std::move(service)), backend_(std::move(backend)), save_restore_(save_restore) {}
   ~EchoVspInstance() override {
     if (backend_ != nullptr) backend_->Forget();
   }
@@ -142,7 +143,7 @@ class EchoVspInstance : public DriverInstance {
             {"greetings_restored", static_cast<int64_t>(stats.GreetingsRestored)}};
   }
   // The echo VSP saves a primary without sub-channels (echo_vsp.h).
-  bool CanSave() const override { return vsp_ != nullptr && EchoVspChannelAt(vsp_, 1) == nullptr; }
+  bool CanSave() const override { return vsp_ != nullptr && save_restore_ && EchoVspChannelAt(vsp_, 1) == nullptr; }
   absl::Status SaveBegin() override {
     if (vsp_ == nullptr) return absl::FailedPreconditionError("the driver is gone");
     const NTSTATUS status = EchoVspSaveBegin(vsp_);
@@ -164,6 +165,7 @@ class EchoVspInstance : public DriverInstance {
   ECHO_VSP* vsp_;
   std::unique_ptr<ServiceTimer> service_;  // The driver calls it until Destroy.
   std::unique_ptr<BackendLink> backend_;   // Null without a back-end.
+  bool save_restore_;  // Created with its save callbacks (DriverContext::save_restore).
 };
 
 absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext& c) {
@@ -199,6 +201,7 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
     config.BackendSubmit = &BackendLink::Submit;
     config.BackendContext = backend.get();
   }
+  config.SaveRestore = c.save_restore ? TRUE : FALSE;
   if (c.restore != nullptr) {
     config.RestoreBuffer = c.restore->data();
     config.RestoreBufferSize = static_cast<UINT32>(c.restore->size());
@@ -206,7 +209,8 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
   ECHO_VSP* vsp = nullptr;
   const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
   if (status != STATUS_SUCCESS) return CreateFailed(status, "EchoVspCreate");
-  return std::make_unique<EchoVspInstance>(vsp, std::move(service), std::move(backend));
+  return std::make_unique<EchoVspInstance>(vsp, std::move(service), std::move(backend),
+                                           c.save_restore || c.restore != nullptr);
 }
 
 // rr_vsc: the request/response VSC; closed loop from the workload, or open

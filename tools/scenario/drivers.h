@@ -85,6 +85,10 @@ struct DriverContext {
   // it restores its channel from these bytes before it enables it. Null
   // otherwise. Only drivers whose CanSave holds are given one.
   const std::vector<uint8_t>* restore = nullptr;
+  // The scenario injects save_restore faults: host drivers that can be
+  // saved prepare for it (the echo VSP registers its save callbacks, an
+  // init-time call that a run without such faults does not make).
+  bool save_restore = false;
 };
 
 using DriverFactory = std::function<absl::StatusOr<std::unique_ptr<DriverInstance>>(const DriverContext&)>;

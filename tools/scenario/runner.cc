@@ -752,6 +752,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // Create blocked mid-way when the drivers are torn down), and RunScenario
   // then returns the first such error.
   auto guest_vps_of = [&spec](const ChannelSpec& c) { return spec.fabric.guests[c.guest - 1].vps; };
+  // Host drivers prepare to be saved only in runs that save them.
+  bool save_restore_faults = false;
+  for (const FaultSpec& f : spec.faults.injections) save_restore_faults |= f.kind == "save_restore";
   std::vector<std::unique_ptr<DriverInstance>> instances;
   std::vector<std::string> start_errors;
   for (bool host_side : {true, false}) {
@@ -775,6 +778,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       context.request_bytes_max = b.request_bytes_max;
       context.guest_vps = guest_vps_of(c);
       context.backend = backend_of(c);
+      context.save_restore = save_restore_faults;
       const DriverFactory* factory = host_side ? b.host_factory : b.guest_factory;
       DriverInstance** slot = host_side ? &b.host : &b.guest;
       const std::vector<OpenLoop*>* channel_loops = host_side ? nullptr : &b.loops;
@@ -864,7 +868,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // Creates a new instance of a stopped host driver (PASSIVE), restoring
   // its channel from `restore` when not null.
   const std::function<void(Built*, const std::vector<uint8_t>*)> make_host =
-      [&instances, &backend_of, &guest_vps_of, rt = runtime.get()](Built* which, const std::vector<uint8_t>* restore) {
+      [&instances, &backend_of, &guest_vps_of, save_restore_faults, rt = runtime.get()](Built* which, const std::vector<uint8_t>* restore) {
     DriverContext context;
     context.runtime = rt;
     context.device = rt->device(0);
@@ -879,6 +883,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     context.guest_vps = guest_vps_of(*which->spec);
     context.backend = backend_of(*which->spec);
     context.restore = restore;
+    context.save_restore = save_restore_faults;
     absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*which->host_factory)(context);
     if (!made.ok()) return;  // The restart failed: the channel stays rescinded.
     which->host = made->get();
