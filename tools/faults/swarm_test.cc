@@ -55,7 +55,9 @@ TEST(SwarmTest, VariantIsAFunctionOfTheSeedAndLoads) {
       const FaultKindInfo* info = FindKind(f.kind);
       ASSERT_NE(info, nullptr);
       if (!info->swarm) ++excluded;
-      if (f.kind == "rescind") EXPECT_NE(f.string_params.at("step"), "save");
+      if (f.kind == "rescind") {
+        EXPECT_NE(f.string_params.at("step"), "save");
+      }
     }
     // The variant is a valid scenario: the loader takes its JSON.
     absl::StatusOr<scenario::ScenarioSpec> loaded =
