@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
+#include "kmcl/trace_kinds.h"
 #include "sim/core/trace.h"
 #include "tests/scenario_testing.h"
 #include "tools/faults/catalogue.h"
@@ -152,6 +153,55 @@ TEST_P(FaultKindTest, FiresIsCountedAndTheLedgerAddsUp) {
 
 INSTANTIATE_TEST_SUITE_P(Catalogue, FaultKindTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<KindCase>& info) { return info.param.name; });
+
+// The host handles of KMCL channels that were enabled (offered) at or after
+// `from_ns`, in trace order, and the first host handle of the run.
+struct HostChannels {
+  uint64_t first = 0;
+  std::vector<uint64_t> enabled_later;
+  bool first_paused_open = false;  // The first paused while still open (a save).
+};
+HostChannels HostChannelsOf(const sim::RecordingTraceSink& trace, int64_t from_ns) {
+  HostChannels out;
+  for (const sim::TraceRecord& r : trace.records()) {
+    if (r.kind != kmcl::kKmclStateTraceKind || r.partition != 0) continue;
+    if (out.first == 0) out.first = r.id0;
+    if (r.time.nanoseconds() < from_ns) continue;
+    if (r.id0 != out.first && r.id1 == 1) out.enabled_later.push_back(r.id0);  // ConnState::kEnabled.
+    if (r.id0 == out.first && r.id1 == 2 && r.size0 == 0) out.first_paused_open = true;  // kOpen, not running.
+  }
+  return out;
+}
+
+// save_restore: at 2 ms the host channel is paused while open (the save),
+// and once the save ends (300 us later) a new host channel, the restored
+// one, is enabled; a rescind during the save leaves no new channel.
+TEST(SaveRestoreFaultTest, TheSavedChannelIsPausedAndARestoredOneOffered) {
+  KindCase c{"save_restore", R"({"kind": "save_restore", "params": {"save_ns": 300000}, "trigger": {"at_ns": 2000000}})"};
+  sim::RecordingTraceSink trace;
+  const RunReport report = testing::RunInline(Scenario(c), {&trace});
+  ASSERT_EQ(report.faults.size(), 1u);
+  EXPECT_EQ(report.faults[0].firings, 1u);
+  const HostChannels host = HostChannelsOf(trace, 2'000'000);
+  EXPECT_TRUE(host.first_paused_open);
+  ASSERT_EQ(host.enabled_later.size(), 1u);
+  EXPECT_NE(host.enabled_later[0], host.first);
+  EXPECT_TRUE(report.ledger.balanced()) << ReportSummary(report);
+  EXPECT_EQ(report.findings_total, 0u);
+
+  KindCase rescinded{"rescind_save", R"({"kind": "rescind", "params": {"step": "save"}},
+      {"kind": "save_restore", "params": {"save_ns": 300000}, "trigger": {"at_ns": 2000000}})"};
+  sim::RecordingTraceSink trace2;
+  const RunReport report2 = testing::RunInline(Scenario(rescinded), {&trace2});
+  ASSERT_EQ(report2.faults.size(), 2u);
+  EXPECT_EQ(report2.faults[0].firings, 1u);
+  EXPECT_EQ(report2.faults[1].firings, 1u);
+  const HostChannels host2 = HostChannelsOf(trace2, 2'000'000);
+  EXPECT_TRUE(host2.first_paused_open);
+  EXPECT_TRUE(host2.enabled_later.empty());
+  EXPECT_TRUE(report2.ledger.balanced()) << ReportSummary(report2);
+  EXPECT_EQ(report2.findings_total, 0u);
+}
 
 // Every implemented kind of the catalogue has a case above.
 TEST(FaultKindCoverageTest, EveryImplementedKindHasACase) {
