@@ -163,9 +163,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Runtime::MeterFinish(Channel& ch, Packe
 void Runtime::RecordSend(Channel& ch, Packet& p, bool queued) {
   const sim::SimTime now = CallerNow();
   const uint32_t bytes = static_cast<uint32_t>(p.inband.size());
+  // A server channel learns its guest when it is offered; a send before
+  // that (a packet restored before Enable, §6.9) names the guest its VMBus
+  // handle targets.
+  const uint32_t guest = ch.guest != 0 || !ch.is_server ? ch.guest : ch.target_guest;
   sim().tracer().Emit({.time = now, .kind = kKmclSendTraceKind, .partition = ch.partition, .vp = ch.vp->vp_index(),
                        .channel = ch.relid, .id0 = ch.handle, .id1 = p.trans_id, .size0 = bytes,
-                       .size1 = ch.guest | (queued ? 1u << 16 : 0u)});
+                       .size1 = guest | (queued ? 1u << 16 : 0u)});
   if (options_.transaction_metrics) MeterSend(ch, p, bytes, queued, now);
 }
 

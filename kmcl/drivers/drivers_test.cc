@@ -285,6 +285,112 @@ TEST_F(DriversTest, RescindStopsTheClosedLoopWithoutFindings) {
   EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
 }
 
+// A bare KMCL client for the save/restore test: it holds every packet the
+// host sends (no completion) while `hold` is set, completes the held ones
+// when its channel is suspended (a pause or close waits for them), and
+// completes at once otherwise.
+struct HoldingClient {
+  VMBCHANNEL channel = nullptr;
+  bool hold = true;
+  std::vector<VMBPACKETCOMPLETION> held;
+  uint64_t received = 0;
+  uint64_t completed_at_once = 0;
+};
+HoldingClient* g_holding = nullptr;
+
+VOID HoldingPacket(VMBCHANNEL, VMBPACKETCOMPLETION packet, PVOID, UINT32, UINT32) {
+  ++g_holding->received;
+  if (g_holding->hold) {
+    g_holding->held.push_back(packet);
+    return;
+  }
+  ++g_holding->completed_at_once;
+  VmbChannelPacketComplete(packet, nullptr, 0);
+}
+
+VOID HoldingSuspend(VMBCHANNEL) {
+  for (VMBPACKETCOMPLETION packet : g_holding->held) VmbChannelPacketComplete(packet, nullptr, 0);
+  g_holding->held.clear();
+}
+
+// Goal: greetings the echo VSP has in flight when it is saved (the guest
+// holds them, uncompleted) are not lost: a new instance restores them from
+// the save, with the VSP's per-packet state (the greeting numbers), and
+// once the guest opens the restored channel each is sent again and
+// completed exactly once, with no verifier finding. Method: 5 greetings
+// held by a bare client; pause and save (EchoVspSaveBegin/End), destroy the
+// saved instance (the guest sees a rescind), create one from the save, let
+// the guest enable again and complete at once.
+TEST_F(DriversTest, GreetingsInFlightAtASaveCompleteAfterTheRestore) {
+  constexpr UINT32 kGreetings = 5;
+  HoldingClient client;
+  g_holding = &client;
+  ECHO_VSP_CONFIG config = EchoConfig();
+  config.GreetingPackets = kGreetings;
+  config.SaveRestore = TRUE;
+  CreateEcho(config);
+  world_.OnGuest([&client, this] {
+    ASSERT_EQ(VmbChannelAllocate(world_.guest_device(), FALSE, &client.channel), STATUS_SUCCESS);
+    ASSERT_EQ(VmbChannelInitSetMaximumPacketSize(client.channel, 4096), STATUS_SUCCESS);
+    VMB_CHANNEL_STATE_CHANGE_CALLBACKS callbacks;
+    VMB_CHANNEL_STATE_CHANGE_CALLBACKS_INIT(&callbacks);
+    callbacks.EvtChannelSuspend = HoldingSuspend;
+    ASSERT_EQ(VmbChannelInitSetStateChangeCallbacks(client.channel, &callbacks), STATUS_SUCCESS);
+    ASSERT_EQ(VmbChannelInitSetProcessPacketCallbacks(client.channel, HoldingPacket, nullptr), STATUS_SUCCESS);
+    ASSERT_EQ(VmbClientChannelInitSetTargetPnp(client.channel, &kType, &kInstance, nullptr), STATUS_SUCCESS);
+    ASSERT_EQ(VmbChannelEnable(client.channel), STATUS_SUCCESS);
+  });
+  world_.Run();
+  ASSERT_EQ(client.held.size(), kGreetings);
+  EXPECT_EQ(EchoStats().GreetingsCompleted, 0u);
+
+  UINT8* saved = nullptr;
+  UINT32 saved_size = 0;
+  world_.OnHost([&] {
+    ASSERT_EQ(EchoVspSaveBegin(echo_), STATUS_SUCCESS);
+    EXPECT_EQ(EchoVspSaveBegin(echo_), STATUS_INVALID_DEVICE_STATE);  // One save at a time.
+    ASSERT_EQ(EchoVspSaveEnd(echo_, &saved, &saved_size), STATUS_SUCCESS);
+  });
+  world_.Run();
+  ASSERT_NE(saved, nullptr);
+  EXPECT_EQ(EchoStats().GreetingsSaved, kGreetings);
+
+  // The saved instance goes (its greetings are cancelled with its channel);
+  // a new one restores them.
+  ECHO_VSP* old = echo_;
+  world_.OnHost([&] {
+    EchoVspDestroy(old);
+    old = nullptr;
+    ECHO_VSP_CONFIG restore = config;
+    restore.RestoreBuffer = saved;
+    restore.RestoreBufferSize = saved_size;
+    ASSERT_EQ(EchoVspCreate(world_.host_device(), world_.vmbus_handle(), &restore, &echo_), STATUS_SUCCESS);
+  });
+  world_.Run();
+  free(saved);
+  EXPECT_EQ(EchoStats().GreetingsRestored, kGreetings);
+  EXPECT_EQ(EchoStats().GreetingsSent, 0u);  // No greetings of its own.
+  EXPECT_EQ(world_.runtime().StateOf(client.channel), "disabled");  // The rescind.
+
+  client.hold = false;
+  world_.OnGuest([&client] { ASSERT_EQ(VmbChannelEnable(client.channel), STATUS_SUCCESS); });
+  world_.Run();
+  EXPECT_EQ(client.completed_at_once, kGreetings);
+  EXPECT_EQ(client.received, 2 * kGreetings);
+  EXPECT_EQ(EchoStats().GreetingsCompleted, kGreetings);
+  EXPECT_EQ(EchoStats().GreetingsFailed, 0u);
+
+  world_.OnGuest([&client] {
+    VmbChannelDisable(client.channel);
+    VmbChannelCleanup(client.channel);
+  });
+  world_.OnHost([this] { EchoVspDestroy(echo_); });
+  world_.Run();
+  g_holding = nullptr;
+  EXPECT_EQ(Findings(), 0u);
+  EXPECT_EQ(world_.runtime().live_packet_count(), 0u);
+}
+
 // A guest with 4 VPs, for the multi-channel drivers.
 class MultiChannelTest : public DriversTest {
  protected:

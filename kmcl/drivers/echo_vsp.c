@@ -61,7 +61,15 @@ struct _ECHO_VSP {
   KMCL_SERVER_INTERFACE_V5 Kmcl; /* For VmbChannelInitSetPrimaryChannel. */
   BOOLEAN HaveKmcl;              /* Kmcl holds a reference. */
   BOOLEAN Unloading;             /* EchoTeardown has begun. */
+  BOOLEAN Saving;                /* Between EchoVspSaveBegin and EchoVspSaveEnd. */
+  BOOLEAN Restored;              /* Created from a save: no greetings of its own. */
 };
+
+/* A greeting in flight: its packet's VmbPacketGetPointer. */
+typedef struct _ECHO_GREETING {
+  ECHO_VSP* Vsp;
+  UINT32 Number;
+} ECHO_GREETING;
 
 static EVT_VMB_CHANNEL_OPENED EchoChannelOpened;
 static EVT_VMB_CHANNEL_CLOSED EchoChannelClosed;
@@ -408,7 +416,8 @@ static VOID EchoChannelSuspend(VMBCHANNEL Channel) {
 }
 
 static VOID EchoGreetingDone(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer, UINT32 BufferLength) {
-  ECHO_VSP* vsp = (ECHO_VSP*)VmbPacketGetPointer(Packet);
+  ECHO_GREETING* greeting = (ECHO_GREETING*)VmbPacketGetPointer(Packet);
+  ECHO_VSP* vsp = greeting->Vsp;
   (void)Buffer;
   (void)BufferLength;
   if (NT_SUCCESS(Status)) {
@@ -416,6 +425,7 @@ static VOID EchoGreetingDone(VMBPACKET Packet, NTSTATUS Status, PVOID Buffer, UI
   } else {
     vsp->Stats.GreetingsFailed += 1;
   }
+  free(greeting);
   VmbPacketFree(Packet);
 }
 
@@ -424,19 +434,122 @@ static VOID EchoSendGreetings(ECHO_CHANNEL* ech) {
   ECHO_VSP* vsp = ech->Vsp;
   static const UINT8 kGreeting[8] = {'g', 'r', 'e', 'e', 't', 'i', 'n', 'g'};
   UINT32 i;
-  if (ech != &vsp->Channels[0]) return;
+  if (ech != &vsp->Channels[0] || vsp->Restored) return;
   for (i = 0; i < vsp->Config.GreetingPackets; ++i) {
+    ECHO_GREETING* greeting = (ECHO_GREETING*)malloc(sizeof(ECHO_GREETING));
+    if (greeting == NULL) return;
     VMBPACKET packet = VmbPacketAllocate(ech->Channel);
-    if (packet == NULL) return;
-    VmbPacketSetPointer(packet, vsp);
+    if (packet == NULL) {
+      free(greeting);
+      return;
+    }
+    greeting->Vsp = vsp;
+    greeting->Number = i;
+    VmbPacketSetPointer(packet, greeting);
     VmbPacketSetCompletionRoutine(packet, EchoGreetingDone);
     if (!NT_SUCCESS(VmbPacketSend(packet, (PVOID)kGreeting, sizeof(kGreeting), NULL,
                                   VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION))) {
+      free(greeting);
       VmbPacketFree(packet);
       return;
     }
     vsp->Stats.GreetingsSent += 1;
   }
+}
+
+/* ---- Save and restore (spec §5.9, §5.10, §6.9) ---- */
+
+/* Two-call protocol: no buffer first, then one of BytesNeeded bytes. */
+static NTSTATUS EchoSavePacket(VMBCHANNEL Channel, VMBPACKET Packet, PVOID SaveBuf, UINT32 SaveBufSize,
+                               PUINT32 BytesNeeded) {
+  const ECHO_GREETING* greeting = (const ECHO_GREETING*)VmbPacketGetPointer(Packet);
+  ECHO_VSP_SAVED_GREETING saved;
+  (void)Channel;
+  *BytesNeeded = (UINT32)sizeof(saved);
+  if (SaveBufSize < sizeof(saved)) return STATUS_BUFFER_TOO_SMALL;
+  saved.Magic = ECHO_VSP_SAVED_GREETING_MAGIC;
+  saved.Number = greeting->Number;
+  memcpy(SaveBuf, &saved, sizeof(saved));
+  greeting->Vsp->Stats.GreetingsSaved += 1;
+  return STATUS_SUCCESS;
+}
+
+/* A saved greeting: a fresh packet, KMCL's part restored, the number kept. */
+static NTSTATUS EchoRestorePacket(VMBCHANNEL Channel, PVOID LibBuf, UINT32 LibBufSize, PVOID SaveBuf,
+                                  UINT32 SaveBufSize) {
+  ECHO_VSP* vsp = EchoChannelOf(Channel)->Vsp;
+  ECHO_VSP_SAVED_GREETING saved;
+  if (SaveBuf == NULL || SaveBufSize != sizeof(saved)) return STATUS_INVALID_PARAMETER;
+  memcpy(&saved, SaveBuf, sizeof(saved));
+  if (saved.Magic != ECHO_VSP_SAVED_GREETING_MAGIC) return STATUS_INVALID_PARAMETER;
+  ECHO_GREETING* greeting = (ECHO_GREETING*)malloc(sizeof(ECHO_GREETING));
+  if (greeting == NULL) return STATUS_INSUFFICIENT_RESOURCES;
+  VMBPACKET packet = VmbPacketAllocate(Channel);
+  if (packet == NULL) {
+    free(greeting);
+    return STATUS_INSUFFICIENT_RESOURCES;
+  }
+  greeting->Vsp = vsp;
+  greeting->Number = saved.Number;
+  VmbPacketSetPointer(packet, greeting);
+  VmbPacketSetCompletionRoutine(packet, EchoGreetingDone);
+  const NTSTATUS status = VmbPacketRestore(packet, LibBuf, LibBufSize);
+  if (!NT_SUCCESS(status)) {
+    free(greeting);
+    VmbPacketFree(packet);
+    return status;
+  }
+  vsp->Stats.GreetingsRestored += 1;
+  return STATUS_SUCCESS;
+}
+
+NTSTATUS EchoVspSaveBegin(ECHO_VSP* Vsp) {
+  if (Vsp == NULL) return STATUS_INVALID_PARAMETER;
+  if (Vsp->ChannelCount != 1 || !(Vsp->Config.SaveRestore || Vsp->Restored)) return STATUS_NOT_SUPPORTED;
+  if (Vsp->Saving) return STATUS_INVALID_DEVICE_STATE;
+  VmbChannelPause(Vsp->Channels[0].Channel);
+  const NTSTATUS status = VmbChannelSaveBegin(Vsp->Channels[0].Channel);
+  if (!NT_SUCCESS(status)) {
+    VmbChannelSaveEnd(Vsp->Channels[0].Channel); /* Always after a Begin (spec §6.9). */
+    return status;
+  }
+  Vsp->Saving = TRUE;
+  return STATUS_SUCCESS;
+}
+
+NTSTATUS EchoVspSaveEnd(ECHO_VSP* Vsp, UINT8** Buffer, UINT32* Size) {
+  if (Vsp == NULL || Buffer == NULL || Size == NULL) return STATUS_INVALID_PARAMETER;
+  if (!Vsp->Saving) return STATUS_INVALID_DEVICE_STATE;
+  const VMBCHANNEL channel = Vsp->Channels[0].Channel;
+  UINT8* out = NULL;
+  UINT32 size = 0;
+  UINT32 capacity = 256;
+  NTSTATUS status = STATUS_SUCCESS;
+  for (;;) {
+    UINT8* grown = (UINT8*)realloc(out, capacity);
+    if (grown == NULL) {
+      status = STATUS_INSUFFICIENT_RESOURCES;
+      break;
+    }
+    out = grown;
+    ULONG filled = 0;
+    ULONG required = 0;
+    status = VmbChannelSaveContinue(channel, out + size, capacity - size, &filled, &required);
+    if (status == STATUS_SUCCESS || status == STATUS_BUFFER_OVERFLOW) size += filled;
+    if (status == STATUS_SUCCESS) break;
+    if (status != STATUS_BUFFER_OVERFLOW && status != STATUS_BUFFER_TOO_SMALL) break;
+    if (required > capacity - size) capacity = size + required; /* Room for the next chunk. */
+    capacity *= 2;
+  }
+  VmbChannelSaveEnd(channel);
+  Vsp->Saving = FALSE;
+  if (!NT_SUCCESS(status)) {
+    free(out);
+    return status;
+  }
+  *Buffer = out;
+  *Size = size;
+  return STATUS_SUCCESS;
 }
 
 static VOID EchoChannelStarted(VMBCHANNEL Channel) {
@@ -487,6 +600,9 @@ static NTSTATUS EchoConfigureChannel(ECHO_CHANNEL* ech, HANDLE vmbus_handle) {
     status = VmbServerChannelInitSetFlags(
         channel, VMBUS_SERVER_CHANNEL_INIT_FLAG_ENUMERATE_DEVICE_INTERFACE);
   }
+  if (NT_SUCCESS(status) && ech->Index == 0 && (config->SaveRestore || config->RestoreBuffer != NULL)) {
+    status = VmbServerChannelInitSetSaveRestorePacketCallbacks(channel, EchoSavePacket, EchoRestorePacket);
+  }
   return status;
 }
 
@@ -513,6 +629,7 @@ static ECHO_VSP* EchoAllocate(const ECHO_VSP_CONFIG* config) {
     return NULL;
   }
   vsp->Config = *config;
+  vsp->Restored = config->RestoreBuffer != NULL;
   if (config->CompletionBytes != 0) {
     vsp->Pattern = (UINT8*)malloc(config->CompletionBytes);
     if (vsp->Pattern == NULL) {
@@ -570,6 +687,14 @@ static NTSTATUS EchoCreateChannel(ECHO_VSP* vsp, PDEVICE_OBJECT device, HANDLE v
   }
   if (NT_SUCCESS(status)) {
     EchoApplyUncheckedSettings(ech);
+    if (ech->Index == 0 && vsp->Config.RestoreBuffer != NULL) {
+      /* The whole save at once: KMCL restores it chunk by chunk. */
+      status = VmbChannelRestoreFromBuffer(ech->Channel, (PVOID)vsp->Config.RestoreBuffer,
+                                           vsp->Config.RestoreBufferSize);
+      if (status == STATUS_MORE_PROCESSING_REQUIRED) status = STATUS_INVALID_PARAMETER; /* Cut short. */
+    }
+  }
+  if (NT_SUCCESS(status)) {
     status = VmbChannelEnable(ech->Channel);
   }
   if (!NT_SUCCESS(status)) {
@@ -603,6 +728,10 @@ static NTSTATUS EchoQueryServerV5(ECHO_VSP* vsp, PDEVICE_OBJECT device) {
    delivered packet before returning. */
 static VOID EchoTeardown(ECHO_VSP* vsp) {
   vsp->Unloading = TRUE;
+  if (vsp->Saving) { /* Destroyed mid-save: the save context goes first. */
+    VmbChannelSaveEnd(vsp->Channels[0].Channel);
+    vsp->Saving = FALSE;
+  }
   for (UINT32 i = vsp->ChannelCount; i > 0; --i) {
     VmbChannelDisable(vsp->Channels[i - 1].Channel);
   }
@@ -630,7 +759,8 @@ static VOID EchoTeardown(ECHO_VSP* vsp) {
 
 NTSTATUS EchoVspCreate(PDEVICE_OBJECT Device, HANDLE VmbusHandle, const ECHO_VSP_CONFIG* Config,
                        ECHO_VSP** Vsp) {
-  if (Config == NULL || Vsp == NULL || Config->SubChannels >= ECHO_VSP_MAX_CHANNELS) {
+  if (Config == NULL || Vsp == NULL || Config->SubChannels >= ECHO_VSP_MAX_CHANNELS ||
+      (Config->RestoreBuffer != NULL && Config->SubChannels != 0)) {
     return STATUS_INVALID_PARAMETER;
   }
   ECHO_VSP* vsp = EchoAllocate(Config);
@@ -649,6 +779,8 @@ NTSTATUS EchoVspCreate(PDEVICE_OBJECT Device, HANDLE VmbusHandle, const ECHO_VSP
     return status;
   }
   vsp->Stats.Channels = vsp->ChannelCount;
+  vsp->Config.RestoreBuffer = NULL; /* The caller's, used up. */
+  vsp->Config.RestoreBufferSize = 0;
   *Vsp = vsp;
   return STATUS_SUCCESS;
 }

@@ -160,6 +160,20 @@ typedef struct _ECHO_VSP_CONFIG {
      deletes and frees right after). Only a revoke or suspend while requests
      are in the back-end shows it. FALSE in every correct use. */
   BOOLEAN BugUnmapInUse;
+  /* Save / restore (spec §6.9; see EchoVspSaveBegin). TRUE registers the
+     primary's save and restore packet callbacks
+     (VmbServerChannelInitSetSaveRestorePacketCallbacks), which saving and
+     restoring need; FALSE leaves them out (EchoVspSaveBegin then fails with
+     STATUS_NOT_SUPPORTED). A RestoreBuffer implies it. */
+  BOOLEAN SaveRestore;
+  /* When not NULL, the
+     primary channel is restored from these RestoreBufferSize bytes (what
+     EchoVspSaveEnd of an earlier instance returned) before its Enable, and
+     no greetings are sent: the saved ones are sent again instead. Restoring
+     needs SubChannels 0 (STATUS_INVALID_PARAMETER otherwise); a buffer KMCL
+     refuses fails creation with its status. */
+  const UINT8* RestoreBuffer;
+  UINT32 RestoreBufferSize;
 } ECHO_VSP_CONFIG;
 
 /* The head of a shared-buffer request's in-band bytes (little-endian, as
@@ -208,6 +222,8 @@ typedef struct _ECHO_VSP_STATS {
   UINT64 SharedAborted; /* ... completed as aborted by a suspend. */
   UINT64 GpadlMaps;     /* VmbChannelMapGpadl calls that succeeded. */
   UINT64 GpadlUnmaps;   /* VmbChannelUnmapGpadl calls. */
+  UINT64 GreetingsSaved;    /* Greetings in flight that a save wrote (EvtVmbChannelSavePacket). */
+  UINT64 GreetingsRestored; /* Greetings sent again from a restore (VmbPacketRestore succeeded). */
 } ECHO_VSP_STATS;
 
 typedef struct _ECHO_VSP ECHO_VSP;
@@ -230,6 +246,33 @@ NTSTATUS EchoVspCreate(PDEVICE_OBJECT Device, HANDLE VmbusHandle, const ECHO_VSP
    table and frees the VSP. NULL is ignored. PASSIVE_LEVEL, not from
    one of the VSP's own callbacks. */
 VOID EchoVspDestroy(ECHO_VSP* Vsp);
+
+/* Save (spec §6.9), as a host driver does when its VM is saved or the VSP
+   is serviced: EchoVspSaveBegin pauses the primary channel (its suspend
+   completes the deferred and back-end requests, and the pause waits for
+   every delivered packet) and calls VmbChannelSaveBegin; KMCL asks the VSP,
+   through EvtVmbChannelSavePacket, for its own state of every greeting
+   still in flight (its number: ECHO_VSP_SAVED_GREETING). EchoVspSaveEnd
+   collects the saved chunks (VmbChannelSaveContinue until it succeeds) and
+   calls VmbChannelSaveEnd; it gives the bytes in *Buffer (free them with
+   free()) and their count in *Size. A save may take any time between the
+   two calls; EchoVspDestroy meanwhile ends it (VmbChannelSaveEnd) before it
+   disables the channels. The saved instance is then destroyed, and a new
+   one created with ECHO_VSP_CONFIG.RestoreBuffer takes over: its restore
+   callback allocates a packet per saved greeting, hands KMCL's part to
+   VmbPacketRestore and keeps the number; the restored greetings go out once
+   the new channel opens. Only a VSP with Config.SaveRestore and without
+   sub-channels saves (STATUS_NOT_SUPPORTED otherwise); STATUS_INVALID_DEVICE_STATE when a save
+   is in progress (Begin) or not (End). PASSIVE_LEVEL. */
+NTSTATUS EchoVspSaveBegin(ECHO_VSP* Vsp);
+NTSTATUS EchoVspSaveEnd(ECHO_VSP* Vsp, UINT8** Buffer, UINT32* Size);
+
+/* The VSP's own saved state of one greeting (little-endian). */
+typedef struct _ECHO_VSP_SAVED_GREETING {
+  UINT32 Magic;  /* ECHO_VSP_SAVED_GREETING_MAGIC. */
+  UINT32 Number; /* 0 .. GreetingPackets - 1, in sending order. */
+} ECHO_VSP_SAVED_GREETING;
+#define ECHO_VSP_SAVED_GREETING_MAGIC 0x47726565u
 
 /* The back-end has served `Request`: completes its packet, unless its
    channel was suspended meanwhile (then it was completed already), and frees

@@ -213,11 +213,14 @@ const std::vector<FaultKindInfo>& Table() {
        .semantics = "The host driver of the targeted channel disables it (VmbChannelDisable: a rescind) at "
                     "the lifecycle step `step`: now (at an at/after trigger), while opening (at the "
                     "OPENCHANNEL), mid-send (at a packet write), during GPADL creation (at a GPADL_HEADER) "
-                    "or teardown (at a GPADL_TEARDOWN).",
+                    "or teardown (at a GPADL_TEARDOWN), or during a save (when a save_restore injection's "
+                    "save of the channel begins: the driver is torn down before the save ends, and nothing "
+                    "is restored).",
        .mechanism = Mechanism::kLifecycle,
        .params = {{.name = "step",
                    .meaning = "the lifecycle step",
-                   .choices = {"now", "opening", "mid_send", "gpadl_create", "gpadl_teardown"}}},
+                   .choices = {"now", "opening", "mid_send", "gpadl_create", "gpadl_teardown", "save"},
+                   .swarm_choices = 5}},
        .targets = kTargetChannel | kTargetClass | kTargetAll,
        .lossy = true},
       {.kind = FaultKind::kOpenFailure,
@@ -268,11 +271,22 @@ const std::vector<FaultKindInfo>& Table() {
        .not_modelled = "needs a guest-side UNLOAD/reconnect path and driver re-enumeration in the runner"},
       {.kind = FaultKind::kSaveRestore,
        .name = "save_restore",
-       .semantics = "The host saves a channel mid-traffic and restores it (and rescinds during the save).",
+       .semantics = "At the trigger the host driver of the targeted channel saves it mid-traffic: it pauses "
+                    "the channel and calls VmbChannelSaveBegin (KMCL asks it for its state of each packet "
+                    "in flight), and `save_ns` later VmbChannelSaveContinue and VmbChannelSaveEnd; the "
+                    "driver is torn down and a new instance restores the save (VmbChannelRestoreFromBuffer, "
+                    "VmbPacketRestore per packet) before it offers the channel again, and the restored "
+                    "packets are sent once it opens. KMCL restores into a fresh channel only, so the guest "
+                    "sees the saved channel rescinded: its sends in flight fail, and guest drivers that do "
+                    "not reopen a re-offered channel stay closed. Host drivers that cannot save (sub-channels, "
+                    "drivers without save support) are left alone.",
        .mechanism = Mechanism::kAction,
+       .params = {{.name = "save_ns", .meaning = "how long the save takes, from SaveBegin to SaveEnd, in ns",
+                   .min = 1, .max = kDelayNsMax, .default_value = 100'000}},
+       .targets = kTargetChannel | kTargetClass | kTargetAll,
        .triggers = kOnlyAction,
-       .implemented = false,
-       .not_modelled = "needs the KMCL save/restore callbacks driven by the fabric and a restored data path"},
+       .lossy = true,
+       .swarm = false},
   };
   return *table;
 }

@@ -60,7 +60,7 @@ std::vector<FaultSite> SitesOf(const FaultKindInfo& info, const scenario::FaultS
       if (step == "mid_send") return {FaultSite::kRingWrite};
       if (step == "gpadl_create") return {FaultSite::kGpadlCreate};
       if (step == "gpadl_teardown") return {FaultSite::kGpadlTeardown};
-      return {};  // "now": an action.
+      return {};  // "now": an action; "save": at a save_restore's save (OnSaveBegun).
     }
     case Mechanism::kAction:
       return {};
@@ -532,8 +532,41 @@ void Injector::RunAction(size_t index) {
       }
       return;
     }
+    case FaultKind::kSaveRestore: {
+      for (size_t c = 0; c < spec_.channels.size(); ++c) {
+        if (!ChannelMatches(a, static_cast<int>(c)) || !env_.save_host_driver) continue;
+        if (!env_.save_host_driver(static_cast<int>(c), Int(a, "save_ns"))) continue;
+        Fire(a, spec_.channels[c].guest, 0, 0, c);
+        // The guest sees the saved channel rescinded and the restored one
+        // offered: what it had in flight fails, and it may not reopen.
+        lossy_channel_index_[c] = true;
+        lossy_by_guest_.emplace(spec_.channels[c].guest, a.index);
+        OnSaveBegun(static_cast<int>(c));
+      }
+      return;
+    }
     default:
       return;
+  }
+}
+
+void Injector::OnSaveBegun(int channel) {
+  const uint16_t guest = spec_.channels[static_cast<size_t>(channel)].guest;
+  for (Armed& a : armed_) {
+    if (a.info->kind != FaultKind::kRescind || Str(a, "step") != "save" || a.firings >= a.max_firings) continue;
+    if (!ChannelMatches(a, channel) || !Triggered(a, guest, 0)) continue;
+    // The host driver is torn down while its save is in progress: after
+    // the save has begun, before it ends.
+    Fire(a, guest, 0, 0, static_cast<uint64_t>(channel));
+    lossy_channel_index_[static_cast<size_t>(channel)] = true;
+    lossy_by_guest_.emplace(guest, a.index);
+    InjectorEnvironment* env = &env_;
+    struct Stop {
+      InjectorEnvironment* env;
+      int channel;
+      void operator()() const { env->stop_host_driver(channel); }
+    };
+    env_.sim->ScheduleAt(env_.sim->Now(), Stop{env, channel});
   }
 }
 

@@ -4,7 +4,7 @@
 // answers every opportunity the fabric, its data paths, SynICs, servers and
 // KMCL offer) and a trace sink (it counts the events "after" triggers wait
 // for). Action kinds (stalls, latency changes, spurious doorbells, host
-// crashes, rescinds) are scheduled as simulator events at their trigger.
+// crashes, saves, rescinds) are scheduled as simulator events at their trigger.
 //
 // Every firing is one trace record (kFaultFiredTraceKind) and one count in
 // firings(). Probabilistic triggers draw from the injection's own PRNG
@@ -51,6 +51,11 @@ struct InjectorEnvironment {
   // a new instance of it. False when there is nothing to do.
   std::function<bool(int index)> stop_host_driver;
   std::function<bool(int index)> start_host_driver;
+  // save_restore: the host driver of spec channel `index` begins saving its
+  // channel now and ends `save_ns` later, then a new instance restores the
+  // save. False when there is nothing to save (no driver, one that cannot
+  // save, a save already in progress).
+  std::function<bool(int index, int64_t save_ns)> save_host_driver;
 };
 
 class Injector : public fabric::FaultHook, public sim::TraceSink {
@@ -112,6 +117,9 @@ class Injector : public fabric::FaultHook, public sim::TraceSink {
   // nothing to corrupt (no unread packet).
   bool Corrupt(Armed& a, const fabric::FaultPoint& point);
   void RunAction(size_t index);
+  // A save of spec channel `channel` has begun: rescinds whose step is
+  // "save" get their opportunity.
+  void OnSaveBegun(int channel);
   void Lossy(const Armed& a, uint16_t guest, uint32_t relid);
 
   const scenario::ScenarioSpec& spec_;

@@ -31,7 +31,8 @@ FaultSpec RandomInjection(sim::Prng& prng, const FaultKindInfo& info, const Scen
     if (p.choices.empty()) {
       f.int_params[p.name] = Pick(prng, p);
     } else {
-      f.string_params[p.name] = p.choices[prng.Below(p.choices.size())];
+      const size_t n = p.swarm_choices != 0 ? p.swarm_choices : p.choices.size();
+      f.string_params[p.name] = p.choices[prng.Below(n)];
     }
   }
   // Target: every channel, or one of them; a VP stall hits one partition
@@ -114,7 +115,7 @@ ScenarioSpec SwarmVariant(const ScenarioSpec& base, uint64_t seed) {
   if (!spec.faults.stuck_ns.has_value()) spec.faults.stuck_ns = kSwarmStuckNsDefault;
   std::vector<const FaultKindInfo*> kinds;
   for (const FaultKindInfo& info : Catalogue()) {
-    if (info.implemented) kinds.push_back(&info);
+    if (info.implemented && info.swarm) kinds.push_back(&info);
   }
   const uint64_t count = 1 + prng.Below(3);
   for (uint64_t i = 0; i < count && !kinds.empty(); ++i) {

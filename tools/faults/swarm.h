@@ -37,7 +37,8 @@ inline constexpr int64_t kSwarmStuckNsDefault = 20'000'000;
 
 // The scenario seed `seed` runs: `base` with its seed set to `seed`, a
 // tie-break seed, liveness on, performance bounds dropped, and one to three
-// random injections added to its own. Pure function of (base, seed).
+// random injections added to its own, of the kinds the catalogue marks
+// `swarm`. Pure function of (base, seed).
 scenario::ScenarioSpec SwarmVariant(const scenario::ScenarioSpec& base, uint64_t seed);
 
 // "" when the run passed (exit 0); otherwise its failure signature.

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tools/faults/catalogue.h"
 #include "tools/faults/scenario_json.h"
 #include "tools/scenario/drivers.h"
 #include "tools/scenario/loader.h"
@@ -41,6 +42,7 @@ TEST(SwarmTest, VariantIsAFunctionOfTheSeedAndLoads) {
   const scenario::ScenarioSpec base = Library("hello");
   const scenario::DriverRegistry registry = scenario::DriverRegistry::WithBuiltins();
   std::set<std::string> distinct;
+  int excluded = 0;  // Injections of kinds the swarm leaves out (save_restore).
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     const scenario::ScenarioSpec v = SwarmVariant(base, seed);
     EXPECT_EQ(ScenarioToJson(v), ScenarioToJson(SwarmVariant(base, seed)));
@@ -50,6 +52,14 @@ TEST(SwarmTest, VariantIsAFunctionOfTheSeedAndLoads) {
     EXPECT_TRUE(v.expectations.latency.empty());
     EXPECT_GE(v.faults.injections.size(), 1u);
     EXPECT_LE(v.faults.injections.size(), 3u);
+    for (const scenario::FaultSpec& f : v.faults.injections) {
+      const FaultKindInfo* info = FindKind(f.kind);
+      ASSERT_NE(info, nullptr);
+      if (!info->swarm) ++excluded;
+      if (f.kind == "rescind") {
+        EXPECT_NE(f.string_params.at("step"), "save");
+      }
+    }
     // The variant is a valid scenario: the loader takes its JSON.
     absl::StatusOr<scenario::ScenarioSpec> loaded =
         scenario::LoadScenario(ScenarioToJson(v), "variant", registry.descriptors());
@@ -57,6 +67,7 @@ TEST(SwarmTest, VariantIsAFunctionOfTheSeedAndLoads) {
     distinct.insert(ScenarioToJson(v));
   }
   EXPECT_EQ(distinct.size(), 50u);
+  EXPECT_EQ(excluded, 0);
 }
 
 TEST(SwarmTest, SignaturesSeparatePassAndFail) {

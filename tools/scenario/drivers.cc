@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -113,8 +115,9 @@ class BackendLink {
 // echo_vsp: the echo VSP of kmcl/drivers/echo_vsp.h.
 class EchoVspInstance : public DriverInstance {
  public:
-  EchoVspInstance(ECHO_VSP* vsp, std::unique_ptr<ServiceTimer> service, std::unique_ptr<BackendLink> backend)
-      : vsp_(vsp), service_(std::move(service)), backend_(std::move(backend)) {}
+  EchoVspInstance(ECHO_VSP* vsp, std::unique_ptr<ServiceTimer> service, std::unique_ptr<BackendLink> backend,
+                  bool save_restore)
+      : vsp_(vsp), service_(std::move(service)), backend_(std::move(backend)), save_restore_(save_restore) {}
   ~EchoVspInstance() override {
     if (backend_ != nullptr) backend_->Forget();
   }
@@ -135,13 +138,34 @@ class EchoVspInstance : public DriverInstance {
             {"backend_completed_early", static_cast<int64_t>(stats.BackendCompletedEarly)},
             {"shared_served", static_cast<int64_t>(stats.SharedServed)},
             {"shared_aborted", static_cast<int64_t>(stats.SharedAborted)},
-            {"gpadl_maps", static_cast<int64_t>(stats.GpadlMaps)}};
+            {"gpadl_maps", static_cast<int64_t>(stats.GpadlMaps)},
+            {"greetings_saved", static_cast<int64_t>(stats.GreetingsSaved)},
+            {"greetings_restored", static_cast<int64_t>(stats.GreetingsRestored)}};
+  }
+  // The echo VSP saves a primary without sub-channels (echo_vsp.h).
+  bool CanSave() const override { return vsp_ != nullptr && save_restore_ && EchoVspChannelAt(vsp_, 1) == nullptr; }
+  absl::Status SaveBegin() override {
+    if (vsp_ == nullptr) return absl::FailedPreconditionError("the driver is gone");
+    const NTSTATUS status = EchoVspSaveBegin(vsp_);
+    if (status != STATUS_SUCCESS) return kmcl::FromNtStatus(status, "EchoVspSaveBegin");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<uint8_t>> SaveEnd() override {
+    if (vsp_ == nullptr) return absl::FailedPreconditionError("the driver is gone");
+    UINT8* buffer = nullptr;
+    UINT32 size = 0;
+    const NTSTATUS status = EchoVspSaveEnd(vsp_, &buffer, &size);
+    if (status != STATUS_SUCCESS) return kmcl::FromNtStatus(status, "EchoVspSaveEnd");
+    std::vector<uint8_t> saved(buffer, buffer + size);
+    free(buffer);
+    return saved;
   }
 
  private:
   ECHO_VSP* vsp_;
   std::unique_ptr<ServiceTimer> service_;  // The driver calls it until Destroy.
   std::unique_ptr<BackendLink> backend_;   // Null without a back-end.
+  bool save_restore_;  // Created with its save callbacks (DriverContext::save_restore).
 };
 
 absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext& c) {
@@ -178,10 +202,16 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> MakeEchoVsp(const DriverContext&
     config.BackendSubmit = &BackendLink::Submit;
     config.BackendContext = backend.get();
   }
+  config.SaveRestore = c.save_restore ? TRUE : FALSE;
+  if (c.restore != nullptr) {
+    config.RestoreBuffer = c.restore->data();
+    config.RestoreBufferSize = static_cast<UINT32>(c.restore->size());
+  }
   ECHO_VSP* vsp = nullptr;
   const NTSTATUS status = EchoVspCreate(c.device, c.vmbus_handle, &config, &vsp);
   if (status != STATUS_SUCCESS) return CreateFailed(status, "EchoVspCreate");
-  return std::make_unique<EchoVspInstance>(vsp, std::move(service), std::move(backend));
+  return std::make_unique<EchoVspInstance>(vsp, std::move(service), std::move(backend),
+                                           c.save_restore || c.restore != nullptr);
 }
 
 // rr_vsc: the request/response VSC; closed loop from the workload, or open

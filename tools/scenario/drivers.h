@@ -47,6 +47,17 @@ class DriverInstance {
   virtual int64_t requests_ended() const { return -1; }
   // Driver-specific figures for the report ("processed": 12, ...).
   virtual std::map<std::string, int64_t> figures() const { return {}; }
+  // Save / restore (the save_restore fault; KMCL spec §6.9), host drivers
+  // only. Whether this driver can save its channel.
+  virtual bool CanSave() const { return false; }
+  // Starts a save: pauses the channel, VmbChannelSaveBegin. PASSIVE.
+  virtual absl::Status SaveBegin() { return absl::UnimplementedError("the driver does not save"); }
+  // Finishes it: the saved bytes (VmbChannelSaveContinue until done,
+  // VmbChannelSaveEnd), for a new instance's DriverContext::restore.
+  // Destroy during a save ends the save first. PASSIVE.
+  virtual absl::StatusOr<std::vector<uint8_t>> SaveEnd() {
+    return absl::UnimplementedError("the driver does not save");
+  }
 };
 
 struct DriverContext {
@@ -70,6 +81,14 @@ struct DriverContext {
   // The channel's shared back-end ("channels[].backend"), or null. Host
   // drivers whose descriptor says uses_backend hand their requests to it.
   Backend* backend = nullptr;
+  // A host driver created to take over a saved one (DriverInstance::SaveEnd):
+  // it restores its channel from these bytes before it enables it. Null
+  // otherwise. Only drivers whose CanSave holds are given one.
+  const std::vector<uint8_t>* restore = nullptr;
+  // The scenario injects save_restore faults: host drivers that can be
+  // saved prepare for it (the echo VSP registers its save callbacks, an
+  // init-time call that a run without such faults does not make).
+  bool save_restore = false;
 };
 
 using DriverFactory = std::function<absl::StatusOr<std::unique_ptr<DriverInstance>>(const DriverContext&)>;

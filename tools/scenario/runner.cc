@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
@@ -552,6 +553,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     std::vector<OpenLoop*> loops;
     bool host_stopped = false;  // Destroyed during the run (host_stop_ns / guest_stop_ns).
     bool guest_stopped = false;
+    bool saving = false;  // A save_restore fault's save is in progress.
+    uint64_t host_generation = 0;  // Host driver instances started by faults so far.
     uint64_t retargets = 0;  // MODIFYCHANNEL moves the host acknowledged (ChannelSpec::retarget).
     std::vector<std::string> retargets_refused;
   };
@@ -697,6 +700,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // start-up code exists.
   std::function<bool(int)> stop_host_driver;
   std::function<bool(int)> start_host_driver;
+  std::function<bool(int, int64_t)> save_host_driver;
   if (faults_on) {
     ledger = std::make_unique<faults::Ledger>();
     simulator->tracer().AddSink(ledger.get());
@@ -715,6 +719,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     };
     env.stop_host_driver = [&stop_host_driver](int index) { return stop_host_driver && stop_host_driver(index); };
     env.start_host_driver = [&start_host_driver](int index) { return start_host_driver && start_host_driver(index); };
+    env.save_host_driver = [&save_host_driver](int index, int64_t save_ns) {
+      return save_host_driver && save_host_driver(index, save_ns);
+    };
     injector = std::make_unique<faults::Injector>(spec, std::move(env));
     fab->SetFaultHook(injector.get());
     simulator->tracer().AddSink(injector.get());
@@ -745,6 +752,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // Create blocked mid-way when the drivers are torn down), and RunScenario
   // then returns the first such error.
   auto guest_vps_of = [&spec](const ChannelSpec& c) { return spec.fabric.guests[c.guest - 1].vps; };
+  // Host drivers prepare to be saved only in runs that save them.
+  bool save_restore_faults = false;
+  for (const FaultSpec& f : spec.faults.injections) save_restore_faults |= f.kind == "save_restore";
   std::vector<std::unique_ptr<DriverInstance>> instances;
   std::vector<std::string> start_errors;
   for (bool host_side : {true, false}) {
@@ -768,6 +778,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       context.request_bytes_max = b.request_bytes_max;
       context.guest_vps = guest_vps_of(c);
       context.backend = backend_of(c);
+      context.save_restore = save_restore_faults;
       const DriverFactory* factory = host_side ? b.host_factory : b.guest_factory;
       DriverInstance** slot = host_side ? &b.host : &b.guest;
       const std::vector<OpenLoop*>* channel_loops = host_side ? nullptr : &b.loops;
@@ -854,9 +865,10 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     rt->RunPassive(0, 0, [which] { which->host->Destroy(); });
     return true;
   };
-  start_host_driver = [&built, &instances, &backend_of, &guest_vps_of, rt = runtime.get()](int index) {
-    Built* which = &built[static_cast<size_t>(index)];
-    if (!which->host_stopped) return false;
+  // Creates a new instance of a stopped host driver (PASSIVE), restoring
+  // its channel from `restore` when not null.
+  const std::function<void(Built*, const std::vector<uint8_t>*)> make_host =
+      [&instances, &backend_of, &guest_vps_of, save_restore_faults, rt = runtime.get()](Built* which, const std::vector<uint8_t>* restore) {
     DriverContext context;
     context.runtime = rt;
     context.device = rt->device(0);
@@ -870,13 +882,54 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     context.request_bytes_max = which->request_bytes_max;
     context.guest_vps = guest_vps_of(*which->spec);
     context.backend = backend_of(*which->spec);
-    const DriverFactory* factory = which->host_factory;
-    rt->RunPassive(0, 0, [&instances, which, factory, context] {
-      absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*factory)(context);
-      if (!made.ok()) return;  // The restart failed: the channel stays rescinded.
-      which->host = made->get();
-      which->host_stopped = false;
-      instances.push_back(std::move(*made));
+    context.restore = restore;
+    context.save_restore = save_restore_faults;
+    absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*which->host_factory)(context);
+    if (!made.ok()) return;  // The restart failed: the channel stays rescinded.
+    which->host = made->get();
+    which->host_stopped = false;
+    ++which->host_generation;
+    instances.push_back(std::move(*made));
+  };
+  start_host_driver = [&built, &make_host, rt = runtime.get()](int index) {
+    Built* which = &built[static_cast<size_t>(index)];
+    if (!which->host_stopped) return false;
+    rt->RunPassive(0, 0, [which, &make_host] { make_host(which, nullptr); });
+    return true;
+  };
+  // save_restore: the host driver pauses and saves its channel (SaveBegin
+  // now, SaveEnd `save_ns` later), is torn down (the guest sees the old
+  // channel rescinded: KMCL restores into a fresh channel only), and a new
+  // instance restores the save and offers the channel again. A driver
+  // stopped meanwhile (a rescind during the save) ended its save in its
+  // teardown; nothing is restored then.
+  save_host_driver = [&built, &make_host, rt = runtime.get(), simulation = simulator.get()](int index, int64_t save_ns) {
+    Built* which = &built[static_cast<size_t>(index)];
+    if (which->host == nullptr || which->host_stopped || which->saving || !which->host->CanSave()) return false;
+    which->saving = true;
+    struct SaveJob {
+      Built* which;
+      uint64_t generation;
+      kmcl::Runtime* rt;
+      const std::function<void(Built*, const std::vector<uint8_t>*)>* make_host;
+      bool begun = false;
+    };
+    auto job = std::make_shared<SaveJob>(SaveJob{which, which->host_generation, rt, &make_host});
+    rt->RunPassive(0, 0, [job] {
+      if (!job->which->host_stopped) job->begun = job->which->host->SaveBegin().ok();
+    });
+    simulation->ScheduleAfter(sim::SimDuration::Nanoseconds(save_ns), [job] {
+      job->rt->RunPassive(0, 0, [job] {
+        Built* which = job->which;
+        which->saving = false;
+        // Stopped (and perhaps restarted) meanwhile: that teardown ended the save.
+        if (which->host_stopped || which->host_generation != job->generation || !job->begun) return;
+        absl::StatusOr<std::vector<uint8_t>> saved = which->host->SaveEnd();
+        which->host_stopped = true;
+        which->host->Destroy();
+        // A save that failed restarts the driver afresh, as after a crash.
+        (*job->make_host)(which, saved.ok() ? &*saved : nullptr);
+      });
     });
     return true;
   };
