@@ -387,13 +387,7 @@ std::optional<FaultAction> Injector::Decide(Armed& a, const FaultPoint& point) {
       const int channel = env_.channel_of ? env_.channel_of(point.guest, point.relid) : -1;
       if (channel < 0 || !env_.stop_host_driver) return std::nullopt;
       Fire(a, point.guest, point.relid, point.trans_id);
-      InjectorEnvironment* env = &env_;
-      struct Stop {
-        InjectorEnvironment* env;
-        int channel;
-        void operator()() const { env->stop_host_driver(channel); }
-      };
-      env_.sim->ScheduleAt(env_.sim->Now(), Stop{env, channel});
+      StopHostDriverSoon(channel);
       return FaultAction{};
     }
     default:
@@ -560,14 +554,17 @@ void Injector::OnSaveBegun(int channel) {
     Fire(a, guest, 0, 0, static_cast<uint64_t>(channel));
     lossy_channel_index_[static_cast<size_t>(channel)] = true;
     lossy_by_guest_.emplace(guest, a.index);
-    InjectorEnvironment* env = &env_;
-    struct Stop {
-      InjectorEnvironment* env;
-      int channel;
-      void operator()() const { env->stop_host_driver(channel); }
-    };
-    env_.sim->ScheduleAt(env_.sim->Now(), Stop{env, channel});
+    StopHostDriverSoon(channel);
   }
+}
+
+void Injector::StopHostDriverSoon(int channel) {
+  struct Stop {
+    InjectorEnvironment* env;
+    int channel;
+    void operator()() const { env->stop_host_driver(channel); }
+  };
+  env_.sim->ScheduleAt(env_.sim->Now(), Stop{&env_, channel});
 }
 
 std::vector<uint64_t> Injector::firings() const {

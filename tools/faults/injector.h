@@ -112,6 +112,10 @@ class Injector : public fabric::FaultHook, public sim::TraceSink {
   bool Eligible(Armed& a, const fabric::FaultPoint& point);
   // Counts and traces one firing.
   void Fire(Armed& a, uint16_t guest, uint32_t relid, uint64_t trans_id = 0, uint64_t detail = 0);
+  // Tears the host driver of spec channel `channel` down in an event of its
+  // own, now: never from inside the server or the data path that met the
+  // fault's site.
+  void StopHostDriverSoon(int channel);
   std::optional<fabric::FaultAction> Decide(Armed& a, const fabric::FaultPoint& point);
   // Ring corruption by the peer of `point.endpoint`; false when there is
   // nothing to corrupt (no unread packet).
