@@ -11,11 +11,9 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -28,9 +26,12 @@
 #include "tools/scenario/loader.h"
 #include "tools/scenario/report.h"
 #include "tools/scenario/runner.h"
+#include "tools/scenario/shell_quote.h"
 #include "tools/scenario_commands.h"
 
 namespace vmbsim::tools {
+
+using scenario::ShellQuote;
 
 const char* const kSwarmUsage = R"(swarm and shrink:
   swarm SCENARIO... --seeds A..B [--jobs N] [--out DIR] [--set PATH=VALUE]... [--driver-lib LIB.so]...
@@ -60,25 +61,6 @@ std::string JsonString(const std::string& text) {
     out += c;
   }
   return out + "\"";
-}
-
-// `word` as one shell word: as is when it holds only characters no shell
-// treats specially, else in single quotes (a quote inside as '\'').
-std::string ShellQuote(const std::string& word) {
-  const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-           std::string_view("_-.,/:=+@%").find(c) != std::string_view::npos;
-  });
-  if (plain) return word;
-  std::string out = "'";
-  for (const char c : word) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
 }
 
 // " --set 'P=V'... --driver-lib 'L'...": the flags a command that

@@ -11,8 +11,12 @@
 #include "absl/strings/strip.h"
 #include "sim/check.h"
 #include "tools/scenario/json_writer.h"
+#include "tools/scenario/shell_quote.h"
 
 namespace vmbsim::studies {
+
+using scenario::ShellQuote;
+
 namespace {
 
 constexpr uint64_t kRunsMax = 1'000'000;
@@ -84,22 +88,6 @@ uint64_t SweepPlan::SeedFor(size_t point, uint64_t seed_index) const {
 bool SweepPlan::InShard(const Shard& shard, size_t point, uint64_t seed_index) const {
   if (ci_target.has_value()) return point % shard.count == shard.index;
   return (point * seeds + seed_index) % shard.count == shard.index;
-}
-
-std::string ShellQuote(const std::string& word) {
-  if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@%") ==
-                           std::string::npos) {
-    return word;
-  }
-  std::string out = "'";
-  for (char c : word) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
 }
 
 std::string SweepPlan::ReproduceCommand(size_t point, uint64_t seed) const {

@@ -103,9 +103,6 @@ absl::StatusOr<Shard> ParseShard(absl::string_view text);
 // "2%", "0.02" or "2 %" as 0.02; a value in (0, 1].
 absl::StatusOr<double> ParseRelative(absl::string_view flag, absl::string_view text);
 
-// Quotes `word` for a POSIX shell when it needs it.
-std::string ShellQuote(const std::string& word);
-
 }  // namespace vmbsim::studies
 
 #endif  // VMBSIM_TOOLS_STUDIES_SWEEP_PLAN_H_
