@@ -65,13 +65,14 @@ Runtime::Worker::Worker(Runtime* runtime, fabric::VirtualProcessor* vp, std::str
 Runtime::Worker::~Worker() = default;
 
 void Runtime::Worker::Post(std::function<void()> job) {
+  if (frozen_) return;
   VMBSIM_CHECK(!retired_);
   jobs_.push_back(std::move(job));
   if (state_ == State::kIdle) Schedule();
 }
 
 void Runtime::Worker::Wake() {
-  if (state_ == State::kBlocked && !retired_) Schedule();
+  if (state_ == State::kBlocked && !retired_ && !frozen_) Schedule();
 }
 
 void Runtime::Worker::Schedule() {
@@ -83,7 +84,7 @@ void Runtime::Worker::Schedule() {
 
 void Runtime::Worker::Slice() {
   slice_queued_ = false;
-  if (retired_ || state_ != State::kScheduled) return;
+  if (retired_ || frozen_ || state_ != State::kScheduled) return;
   if (fiber_ == nullptr) fiber_ = std::make_unique<sim::Fiber>([this] { Body(); });
   state_ = State::kRunning;
   {
@@ -112,6 +113,12 @@ void Runtime::Worker::BlockHere() {
   state_ = State::kBlocked;
   sim::Fiber::Suspend();
   state_ = State::kRunning;
+}
+
+void Runtime::Worker::Freeze() {
+  frozen_ = true;
+  jobs_.clear();
+  if (state_ != State::kBlocked && state_ != State::kRunning) fiber_.reset();
 }
 
 void Runtime::Worker::Retire() {
@@ -1002,7 +1009,7 @@ bool Runtime::OfferFits(const Channel& ch, const Channel* primary, const fabric:
 }
 
 void Runtime::TryBindClient(Channel& ch) {
-  if (ch.conn != ConnState::kEnabled || ch.relid != 0) return;
+  if (ch.conn != ConnState::kEnabled || ch.relid != 0 || ch.frozen) return;
   fabric::VmbusClient& client = fabric_->client(ch.guest);
   Channel* primary = nullptr;
   if (ch.primary != 0) {
@@ -1035,7 +1042,7 @@ void Runtime::OnOffer(uint16_t guest, uint32_t relid) {
   if (offer == nullptr) return;
   std::vector<uint64_t> looking;  // In handle order.
   channels_.ForEach([&](uint64_t handle, const Channel& ch) {
-    if (!ch.is_server && ch.guest == guest && ch.conn == ConnState::kEnabled && ch.relid == 0) {
+    if (!ch.is_server && ch.guest == guest && ch.conn == ConnState::kEnabled && ch.relid == 0 && !ch.frozen) {
       looking.push_back(handle);
     }
   });
@@ -1140,6 +1147,7 @@ void Runtime::ReleaseRing(Channel& ch) {
 
 void Runtime::ClientOpenResult(Channel& ch, uint32_t status) {
   ch.opening = false;
+  if (ch.frozen) return;  // Its guest reset meanwhile.
   Notify(&ch);
   const uint64_t handle = ch.handle;
   if (status != 0) {
@@ -1473,6 +1481,37 @@ void Runtime::OnRescind(uint16_t guest, uint32_t relid) {
   });
 }
 
+bool Runtime::ResetGuest(uint16_t guest, std::function<void()> unloaded) {
+  fabric::VmbusClient& client = fabric_->client(guest);
+  if (client.connection_state() != fabric::ClientConnectionState::kConnected) return false;
+  std::vector<uint64_t> handles;
+  channels_.ForEach([&](uint64_t handle, const Channel& ch) {
+    if (!ch.is_server && ch.guest == guest) handles.push_back(handle);
+  });
+  for (uint64_t handle : handles) {
+    Channel* ch = channels_.Find(handle);
+    if (ch == nullptr) continue;
+    ch->frozen = true;
+    ch->running = false;  // The endpoint's accept gate closes: nothing more is taken.
+    ch->run_wanted = false;
+    ch->opening = false;
+    // The endpoint's handlers still reach the channel until the host closes
+    // it; they find it frozen. A new offer on the same relid binds anew.
+    if (ch->relid != 0) client_by_relid_.erase({guest, ch->relid});
+    ch->endpoint = nullptr;
+    ch->state_worker->Freeze();
+    ch->packet_worker->Freeze();
+  }
+  for (const std::unique_ptr<Worker>& worker : passive_workers_) {
+    if (worker->vp()->partition_id() == guest) worker->Freeze();
+  }
+  return client.Unload([unloaded = std::move(unloaded)](absl::Status) { unloaded(); }).ok();
+}
+
+absl::Status Runtime::ReconnectGuest(uint16_t guest) {
+  return fabric_->client(guest).Connect(options_.max_version, [](absl::StatusOr<uint32_t>) {});
+}
+
 void Runtime::ClientWireTeardown(Channel& ch, bool rescinded) {
   if (ch.relid == 0) return;
   fabric::VmbusClient& client = fabric_->client(ch.guest);
@@ -1594,7 +1633,9 @@ std::vector<uint64_t> Runtime::UncompletedIds(const Channel& ch) const {
 size_t Runtime::ReportHungTeardowns() {
   std::vector<uint64_t> hung;
   channels_.ForEach([&hung](uint64_t handle, const Channel& ch) {
-    if (ch.teardown_waiting != nullptr && !ch.teardown_reported && ch.outstanding != 0) hung.push_back(handle);
+    if (ch.teardown_waiting != nullptr && !ch.teardown_reported && ch.outstanding != 0 && !ch.frozen) {
+      hung.push_back(handle);
+    }
   });
   std::sort(hung.begin(), hung.end());
   for (uint64_t handle : hung) {
@@ -1669,7 +1710,7 @@ void Runtime::ChannelStart(VMBCHANNEL handle) {
     return;  // Redundant (real clients call it after Enable).
   }
   ch->run_wanted = true;
-  if (ch->conn != ConnState::kOpen) return;  // Starts as soon as it opens.
+  if (ch->conn != ConnState::kOpen || ch->frozen) return;  // Starts as soon as it opens.
   // G5: Start returns after Started has returned and the queue is enabled
   // (PostStarted runs on the state worker, so this waits for it as well).
   RunTransition(ch, kFn, [this](Channel& c) { TRun(c); }, /*wait=*/!AtDispatch());
@@ -1690,6 +1731,7 @@ void Runtime::ChannelPause(VMBCHANNEL handle) {
     return;
   }
   ch->run_wanted = false;
+  if (ch->frozen) return;
   RunTransition(ch, kFn, [this](Channel& c) { TStop(c, "VmbChannelPause"); }, /*wait=*/true);
 }
 
@@ -1703,6 +1745,12 @@ void Runtime::ChannelDisable(VMBCHANNEL handle) {
     return;
   }
   if (ch->conn == ConnState::kDisabled) return;
+  if (ch->frozen) {
+    // The abandoned driver of a reset guest, torn down after the run: the
+    // wire went with the guest's unload; only the state is left to clear.
+    ch->conn = ConnState::kDisabled;
+    return;
+  }
   RunTransition(ch, kFn, [this](Channel& chan) { DisableNow(chan); }, /*wait=*/true);
 }
 

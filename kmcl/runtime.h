@@ -572,6 +572,24 @@ class Runtime {
   // KeStallExecutionProcessor: charges `duration` to the caller's VP.
   void StallExecution(sim::SimDuration duration);
 
+  // ---- Guest reset (the guest_reset fault; not a KMCL function, §7.4 of
+  // the fabric spec). Guest `guest` resets: none of its driver code runs
+  // again. Its client channels are frozen: no callback, completion routine,
+  // DPC or PASSIVE job of the old instance runs, their sends stay where they
+  // are (never completed), their handles stay valid so that the abandoned
+  // driver can be torn down after the run to free its memory (Disable is
+  // then immediate, and Cleanup frees). Every PASSIVE worker of the
+  // partition is frozen (a fiber blocked in a KMCL call is never resumed;
+  // its stack goes when the runtime does). The guest's VMBus client then
+  // unloads, as Linux does on a crash (UNLOAD; the host closes every open
+  // channel, which its drivers see as the guest closing it, tears the
+  // GPADLs down and answers UNLOAD_RESPONSE), and `unloaded` runs when it
+  // has. False, with nothing done, when the guest's client is not connected.
+  bool ResetGuest(uint16_t guest, std::function<void()> unloaded);
+  // After a reset's unload: the rebooted guest's client connects again (the
+  // host offers every channel anew; new client channels bind to them).
+  absl::Status ReconnectGuest(uint16_t guest);
+
   // Queues `body` as DISPATCH driver code (a DPC) on `vp` of `partition`.
   void RunDispatch(uint16_t partition, uint32_t vp, std::function<void()> body);
 

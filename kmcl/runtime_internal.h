@@ -85,6 +85,10 @@ class Runtime::Worker {
   void BlockHere();
   // Stops scheduling; frees the stack when the fiber is not mid-job.
   void Retire();
+  // Its partition reset (Runtime::ResetGuest): nothing of it runs again;
+  // later jobs are dropped; a blocked fiber stays suspended for good.
+  void Freeze();
+  bool frozen() const { return frozen_; }
   const std::string& name() const { return name_; }
 
  private:
@@ -101,6 +105,7 @@ class Runtime::Worker {
   std::function<void()> current_;  // Kept off the fiber stack.
   State state_ = State::kIdle;
   bool retired_ = false;
+  bool frozen_ = false;
   bool slice_queued_ = false;
 };
 
@@ -274,6 +279,9 @@ struct Runtime::Channel {
   const char* teardown_waiting = nullptr;
   sim::SimTime teardown_since;
   bool teardown_reported = false;
+  // Client: its guest reset (Runtime::ResetGuest). Nothing of it runs again;
+  // the abandoned driver's Disable and Cleanup only free it.
+  bool frozen = false;
 
   // Fabric binding.
   uint16_t guest = 0;

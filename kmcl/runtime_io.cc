@@ -217,6 +217,7 @@ void Runtime::PeerViolationFor(Channel& ch, std::string reason) {
 }
 
 void Runtime::OnPacket(Channel& ch, const fabric::ParsedPacket& packet) {
+  if (ABSL_PREDICT_FALSE(ch.frozen)) return;
   // The drain is where the interrupt lands; a MODIFYCHANNEL may have moved
   // both to another VP, and the channel's callbacks, DPCs and completion
   // routines follow from the first packet read there.
@@ -271,6 +272,7 @@ void Runtime::OnPacket(Channel& ch, const fabric::ParsedPacket& packet) {
 }
 
 void Runtime::Deliver(Channel& ch, Incoming& inc) {
+  if (ABSL_PREDICT_FALSE(ch.frozen)) return;  // Its guest reset (ResetGuest).
   const uint64_t handle = inc.handle;
   const bool passive = context_.worker != nullptr;
   {
@@ -360,6 +362,7 @@ void Runtime::RunPassiveBatch(Channel& ch) {
 }
 
 void Runtime::OnBatchEnd(Channel& ch, uint32_t count) {
+  if (ABSL_PREDICT_FALSE(ch.frozen)) return;
   // `count` includes completion packets; ProcessingComplete counts deliveries.
   sim().tracer().Emit({.time = ch.vp->LocalNow(), .kind = kKmclBatchTraceKind, .partition = ch.partition,
                        .vp = ch.vp->vp_index(), .channel = ch.relid, .id0 = ch.handle, .size0 = count,
@@ -557,6 +560,7 @@ void Runtime::OnCompletionPacket(Channel& ch, const fabric::ParsedPacket& packet
 void Runtime::FinishTransaction(Packet& p, NTSTATUS status, const uint8_t* data, uint32_t size) {
   absl::StatusOr<Channel*> channel = channels_.Lookup(p.channel);
   Channel* ch = channel.ok() ? *channel : nullptr;
+  if (ABSL_PREDICT_FALSE(ch != nullptr && ch->frozen)) return;  // No routine of a reset guest runs.
   if (ch != nullptr) RecordFinish(*ch, p, status);
   p.state = Packet::State::kIdle;
   if (p.sync != nullptr) {
@@ -972,6 +976,7 @@ void Runtime::ReleaseHeldSend(uint64_t handle, uint64_t serial) {
 }
 
 void Runtime::FlushSendQueue(Channel& ch) {
+  if (ABSL_PREDICT_FALSE(ch.frozen)) return;
   while (!ch.send_queue.empty() && ch.conn == ConnState::kOpen && ch.endpoint != nullptr) {
     QueuedSend& q = ch.send_queue.front();
     if (q.held) return;  // Its sender's VP has not reached it: its release flushes.
@@ -1320,7 +1325,7 @@ void Runtime::DeleteGpadl(VMBCHANNEL handle, uint32_t gpadl) {
   auto it = gpadls_.find({ch->guest, gpadl});
   GpadlRecord* record = it == gpadls_.end() ? nullptr : it->second.get();
   fabric::VmbusClient& client = fabric_->client(ch->guest);
-  const bool host_gone = ch->relid == 0 || client.rescinded(ch->relid) || ch->endpoint == nullptr;
+  const bool host_gone = ch->frozen || ch->relid == 0 || client.rescinded(ch->relid) || ch->endpoint == nullptr;
   if (record != nullptr && record->mapped && !host_gone) {
     WaitUntil(kFn, ch->handle, [record, ch] { return !record->mapped || ch->endpoint == nullptr; }, ch);
   }

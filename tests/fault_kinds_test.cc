@@ -55,6 +55,38 @@ void ReaderFindsTheCorruption(const std::vector<sim::TraceRecord>& records, int6
   EXPECT_GE(CountKind(records, fabric::FabricTraceKind::kRingCorrupt, fired_ns), 1u);
 }
 
+// guest_reset at `fired_ns`, back 500 us later: none of the old guest
+// driver's code runs meanwhile (no send, delivery, callback or completion on
+// the guest), the host sees the guest close its channel (PeerClosed), and
+// after the reboot a new guest channel opens and sends again.
+void GuestRebootsAndReopens(const std::vector<sim::TraceRecord>& records, int64_t fired_ns) {
+  constexpr int64_t kRebootNs = 500'000;
+  uint64_t first_guest_channel = 0;
+  uint64_t old_code = 0;
+  uint64_t sends_after = 0;
+  bool host_peer_closed = false;
+  bool new_guest_channel_open = false;
+  for (const sim::TraceRecord& r : records) {
+    const int64_t t = r.time.nanoseconds();
+    const bool kmcl = r.kind == kmcl::kKmclSendTraceKind || r.kind == kmcl::kKmclDeliverTraceKind ||
+                      r.kind == kmcl::kKmclCallbackTraceKind || r.kind == kmcl::kKmclFinishTraceKind ||
+                      r.kind == kmcl::kKmclStateTraceKind;
+    if (!kmcl) continue;
+    if (r.partition == 1 && first_guest_channel == 0) first_guest_channel = r.id0;
+    if (r.partition == 1 && t > fired_ns && t < fired_ns + kRebootNs) ++old_code;
+    if (r.partition == 1 && t >= fired_ns + kRebootNs && r.kind == kmcl::kKmclSendTraceKind) ++sends_after;
+    if (r.partition == 0 && r.kind == kmcl::kKmclStateTraceKind && t >= fired_ns && r.id1 == 3) host_peer_closed = true;
+    if (r.partition == 1 && r.kind == kmcl::kKmclStateTraceKind && t >= fired_ns + kRebootNs && r.id1 == 2 &&
+        r.id0 != first_guest_channel) {
+      new_guest_channel_open = true;
+    }
+  }
+  EXPECT_EQ(old_code, 0u) << "guest KMCL records while the guest was down";
+  EXPECT_TRUE(host_peer_closed);
+  EXPECT_TRUE(new_guest_channel_open);
+  EXPECT_GT(sends_after, 0u);
+}
+
 std::string Scenario(const KindCase& c) {
   return absl::StrReplaceAll(R"json({
   "name": "fault_kind",
@@ -141,6 +173,9 @@ std::vector<KindCase> Cases() {
       {"gpadl_failure", R"({"kind": "gpadl_failure"})", "", 1, 1},
       {"packet_allocate_failure", R"({"kind": "packet_allocate_failure", )" + p10 + "}"},
       {"host_crash", R"({"kind": "host_crash", "params": {"restart_ns": 500000}, )" + at2ms + "}", "", 1, 1},
+      {"guest_reset",
+       R"({"kind": "guest_reset", "target": {"partition": 1}, "params": {"reboot_ns": 500000}, )" + at2ms + "}", "", 1,
+       1, true, GuestRebootsAndReopens},
       {"save_restore", R"({"kind": "save_restore", "params": {"save_ns": 300000}, )" + at2ms + "}", "", 1, 1, true},
       // A rescind during the save of a save_restore (the second injection).
       {"rescind_save",

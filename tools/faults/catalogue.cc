@@ -264,11 +264,22 @@ const std::vector<FaultKindInfo>& Table() {
        .triggers = kTriggerAt | kTriggerAfter | kTriggerWhile},
       {.kind = FaultKind::kGuestReset,
        .name = "guest_reset",
-       .semantics = "The guest resets: its VMBus connection is lost and rebuilt, every channel reopened.",
+       .semantics = "At the trigger the targeted guest partition (each targeted channel's guest) resets: none "
+                    "of its driver code runs again (callbacks, completion routines, DPCs and PASSIVE threads of "
+                    "the old drivers stop where they are, a thread blocked in a KMCL call included), its sends "
+                    "in flight are never completed, and its VMBus client unloads as a crashing Linux guest does "
+                    "(UNLOAD: the host closes every open channel, which its drivers see as the guest closing "
+                    "it, and tears the GPADLs down). `reboot_ns` later (and not before the unload is answered) "
+                    "the guest is back: its client connects again, the host offers every channel anew, and new "
+                    "instances of the guest drivers start and open them; workloads go on with them (requests "
+                    "arriving meanwhile are refused). A guest whose client is not connected at the trigger "
+                    "is left alone. The abandoned drivers are torn down after the run, only to free memory.",
        .mechanism = Mechanism::kAction,
+       .params = {{.name = "reboot_ns", .meaning = "from the reset to the rebooted guest's reconnect, in ns",
+                   .min = 1, .max = kDelayNsMax, .default_value = 1'000'000}},
        .triggers = kOnlyAction,
-       .implemented = false,
-       .not_modelled = "needs a guest-side UNLOAD/reconnect path and driver re-enumeration in the runner"},
+       .lossy = true,
+       .swarm = false},
       {.kind = FaultKind::kSaveRestore,
        .name = "save_restore",
        .semantics = "At the trigger the host driver of the targeted channel saves it mid-traffic: it pauses "

@@ -485,20 +485,7 @@ void Injector::RunAction(size_t index) {
     case FaultKind::kVpStall: {
       const sim::SimDuration duration = sim::SimDuration::Nanoseconds(Int(a, "duration_ns"));
       const uint32_t vp = static_cast<uint32_t>(Int(a, "vp"));
-      std::vector<uint16_t> partitions;
-      const scenario::FaultTargetSpec& t = a.spec->target;
-      if (t.kind == "partition") {
-        partitions.push_back(t.partition);
-      } else if (t.kind == "all") {
-        for (uint16_t p = 0; p <= fab.guest_count(); ++p) partitions.push_back(p);
-      } else {
-        for (size_t c = 0; c < spec_.channels.size(); ++c) {
-          if (ChannelMatches(a, static_cast<int>(c))) partitions.push_back(spec_.channels[c].guest);
-        }
-        std::sort(partitions.begin(), partitions.end());
-        partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
-      }
-      for (const uint16_t p : partitions) {
+      for (const uint16_t p : Partitions(a)) {
         if (p > fab.guest_count()) continue;
         fabric::Partition& part = p == 0 ? fab.root() : fab.guest(p);
         part.vp(vp % part.vp_count()).Stall(duration);
@@ -526,6 +513,20 @@ void Injector::RunAction(size_t index) {
       }
       return;
     }
+    case FaultKind::kGuestReset: {
+      const int64_t reboot_ns = Int(a, "reboot_ns");
+      for (const uint16_t guest : Partitions(a)) {
+        if (guest == 0 || !env_.reset_guest || !env_.reset_guest(guest, reboot_ns)) continue;
+        Fire(a, guest, 0, 0, static_cast<uint64_t>(reboot_ns));
+        // What the old drivers had in flight never finishes, on every
+        // channel of the guest.
+        lossy_by_guest_.emplace(guest, a.index);
+        for (size_t c = 0; c < spec_.channels.size(); ++c) {
+          if (spec_.channels[c].guest == guest) lossy_channel_index_[c] = true;
+        }
+      }
+      return;
+    }
     case FaultKind::kSaveRestore: {
       for (size_t c = 0; c < spec_.channels.size(); ++c) {
         if (!ChannelMatches(a, static_cast<int>(c)) || !env_.save_host_driver) continue;
@@ -542,6 +543,23 @@ void Injector::RunAction(size_t index) {
     default:
       return;
   }
+}
+
+std::vector<uint16_t> Injector::Partitions(const Armed& a) const {
+  std::vector<uint16_t> partitions;
+  const scenario::FaultTargetSpec& t = a.spec->target;
+  if (t.kind == "partition") {
+    partitions.push_back(t.partition);
+  } else if (t.kind == "all") {
+    for (uint16_t p = 0; p <= env_.fabric->guest_count(); ++p) partitions.push_back(p);
+  } else {
+    for (size_t c = 0; c < spec_.channels.size(); ++c) {
+      if (ChannelMatches(a, static_cast<int>(c))) partitions.push_back(spec_.channels[c].guest);
+    }
+    std::sort(partitions.begin(), partitions.end());
+    partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
+  }
+  return partitions;
 }
 
 void Injector::OnSaveBegun(int channel) {

@@ -56,6 +56,10 @@ struct InjectorEnvironment {
   // save. False when there is nothing to save (no driver, one that cannot
   // save, a save already in progress).
   std::function<bool(int index, int64_t save_ns)> save_host_driver;
+  // guest_reset: guest partition `guest` resets now and is back `reboot_ns`
+  // later. False when it cannot reset now (its VMBus client not connected,
+  // a reset already in progress).
+  std::function<bool(uint16_t guest, int64_t reboot_ns)> reset_guest;
 };
 
 class Injector : public fabric::FaultHook, public sim::TraceSink {
@@ -106,6 +110,9 @@ class Injector : public fabric::FaultHook, public sim::TraceSink {
   const std::string& Str(const Armed& a, const char* name) const;
   bool TargetMatches(const Armed& a, uint16_t guest, uint32_t relid, bool host_side) const;
   bool ChannelMatches(const Armed& a, int channel) const;
+  // The partitions an action targets, ascending: the one named, every one
+  // (root included), or the guests of the targeted channels.
+  std::vector<uint16_t> Partitions(const Armed& a) const;
   bool Predicate(const std::string& name, uint16_t guest, uint32_t relid) const;
   // Whether the trigger holds now (draws for a probability).
   bool Triggered(Armed& a, uint16_t guest, uint32_t relid);

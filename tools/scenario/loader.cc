@@ -1240,6 +1240,9 @@ absl::Status Loader::ReadFault(const Json& json, std::string pointer, const Scen
     if ((info.targets & bit) == 0) {
       return Error(t.pointer(), absl::StrCat("fault kind ", Quote(out->kind), " cannot target a ", out->target.kind));
     }
+    if (info.kind == faults::FaultKind::kGuestReset && out->target.kind == "partition" && out->target.partition == 0) {
+      return Error(t.Pointer("partition"), "guest_reset resets a guest partition (1..); 0 is the root");
+    }
   }
   // Trigger: exactly one form.
   uint8_t trigger_bit = faults::kTriggerProbability;

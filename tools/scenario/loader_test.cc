@@ -1210,9 +1210,10 @@ TEST(LoaderErrorTest, Faults) {
             "\"completion_wrong_trans_id\", \"rescind\", \"open_failure\", \"gpadl_failure\", "
             "\"packet_allocate_failure\", \"host_crash\", \"signal_throttle\", \"guest_reset\", "
             "\"save_restore\", found \"signal_dorp\"; did you mean \"signal_drop\"?");
-  EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "guest_reset", "trigger": {"at_ns": 1}}]})"),
-            "hello.json: /faults/injections/0/kind: fault kind \"guest_reset\" is in the catalogue but not "
-            "modelled yet (needs a guest-side UNLOAD/reconnect path and driver re-enumeration in the runner)");
+  EXPECT_EQ(OverrideError(
+                R"(faults={"injections": [{"kind": "guest_reset", "target": {"partition": 0}, "trigger": {"at_ns": 1}}]})"),
+            "hello.json: /faults/injections/0/target/partition: guest_reset resets a guest partition (1..); 0 is "
+            "the root");
   EXPECT_EQ(OverrideError(R"(faults={"injections": [{"kind": "signal_drop", "target": {"channel": "disk"}}]})"),
             "hello.json: /faults/injections/0/target/channel: expected the name of a channel (one of \"net\"), "
             "found \"disk\"");

@@ -701,6 +701,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   std::function<bool(int)> stop_host_driver;
   std::function<bool(int)> start_host_driver;
   std::function<bool(int, int64_t)> save_host_driver;
+  std::function<bool(uint16_t, int64_t)> reset_guest;
   if (faults_on) {
     ledger = std::make_unique<faults::Ledger>();
     simulator->tracer().AddSink(ledger.get());
@@ -721,6 +722,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     env.start_host_driver = [&start_host_driver](int index) { return start_host_driver && start_host_driver(index); };
     env.save_host_driver = [&save_host_driver](int index, int64_t save_ns) {
       return save_host_driver && save_host_driver(index, save_ns);
+    };
+    env.reset_guest = [&reset_guest](uint16_t guest, int64_t reboot_ns) {
+      return reset_guest && reset_guest(guest, reboot_ns);
     };
     injector = std::make_unique<faults::Injector>(spec, std::move(env));
     fab->SetFaultHook(injector.get());
@@ -755,6 +759,25 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // Host drivers prepare to be saved only in runs that save them.
   bool save_restore_faults = false;
   for (const FaultSpec& f : spec.faults.injections) save_restore_faults |= f.kind == "save_restore";
+  // What a driver of channel `b`'s side gets (DriverContext).
+  auto context_for = [&backend_of, &guest_vps_of, save_restore_faults, rt = runtime.get()](const Built& b,
+                                                                                          bool host_side) {
+    DriverContext context;
+    context.runtime = rt;
+    context.device = rt->device(host_side ? 0 : b.spec->guest);
+    context.vmbus_handle = rt->vmbus_handle(b.spec->guest);
+    context.interface_type = b.type;
+    context.interface_instance = b.instance;
+    context.channel = b.spec;
+    context.driver = host_side ? &b.spec->host_driver : &b.spec->guest_driver;
+    context.host_side = host_side;
+    context.closed_loop = b.closed_loop;
+    context.request_bytes_max = b.request_bytes_max;
+    context.guest_vps = guest_vps_of(*b.spec);
+    context.backend = backend_of(*b.spec);
+    context.save_restore = save_restore_faults;
+    return context;
+  };
   std::vector<std::unique_ptr<DriverInstance>> instances;
   std::vector<std::string> start_errors;
   for (bool host_side : {true, false}) {
@@ -765,20 +788,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       const std::string where =
           absl::StrCat("/channels/", i, "/", host_side ? "host_driver" : "guest_driver", ": driver \"",
                        driver_spec.name, "\" on channel \"", c.name, "\" failed to start: ");
-      DriverContext context;
-      context.runtime = runtime.get();
-      context.device = runtime->device(host_side ? 0 : c.guest);
-      context.vmbus_handle = runtime->vmbus_handle(c.guest);
-      context.interface_type = b.type;
-      context.interface_instance = b.instance;
-      context.channel = &c;
-      context.driver = &driver_spec;
-      context.host_side = host_side;
-      context.closed_loop = b.closed_loop;
-      context.request_bytes_max = b.request_bytes_max;
-      context.guest_vps = guest_vps_of(c);
-      context.backend = backend_of(c);
-      context.save_restore = save_restore_faults;
+      const DriverContext context = context_for(b, host_side);
       const DriverFactory* factory = host_side ? b.host_factory : b.guest_factory;
       DriverInstance** slot = host_side ? &b.host : &b.guest;
       const std::vector<OpenLoop*>* channel_loops = host_side ? nullptr : &b.loops;
@@ -868,22 +878,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // Creates a new instance of a stopped host driver (PASSIVE), restoring
   // its channel from `restore` when not null.
   const std::function<void(Built*, const std::vector<uint8_t>*)> make_host =
-      [&instances, &backend_of, &guest_vps_of, save_restore_faults, rt = runtime.get()](Built* which, const std::vector<uint8_t>* restore) {
-    DriverContext context;
-    context.runtime = rt;
-    context.device = rt->device(0);
-    context.vmbus_handle = rt->vmbus_handle(which->spec->guest);
-    context.interface_type = which->type;
-    context.interface_instance = which->instance;
-    context.channel = which->spec;
-    context.driver = &which->spec->host_driver;
-    context.host_side = true;
-    context.closed_loop = which->closed_loop;
-    context.request_bytes_max = which->request_bytes_max;
-    context.guest_vps = guest_vps_of(*which->spec);
-    context.backend = backend_of(*which->spec);
+      [&instances, &context_for](Built* which, const std::vector<uint8_t>* restore) {
+    DriverContext context = context_for(*which, /*host_side=*/true);
     context.restore = restore;
-    context.save_restore = save_restore_faults;
     absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*which->host_factory)(context);
     if (!made.ok()) return;  // The restart failed: the channel stays rescinded.
     which->host = made->get();
@@ -930,6 +927,67 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
         // A save that failed restarts the driver afresh, as after a crash.
         (*job->make_host)(which, saved.ok() ? &*saved : nullptr);
       });
+    });
+    return true;
+  };
+  // guest_reset: the guest's drivers are abandoned where they stand (KMCL
+  // freezes what they had; they are torn down after the run only to free
+  // their memory) and its VMBus client unloads. `reboot_ns` later new
+  // instances of them start, and once the unload has been answered as well
+  // the client connects again, and the host offers every channel anew.
+  std::vector<std::pair<uint16_t, DriverInstance*>> abandoned;
+  std::vector<bool> resetting(spec.fabric.guests.size() + 1, false);
+  // One reset of one guest, from the reset to the reconnect.
+  struct Reboot {
+    kmcl::Runtime* rt;
+    uint16_t guest;
+    std::vector<bool>* resetting;
+    std::function<void(Built*)> start_driver;  // A new instance of the channel's guest driver (PASSIVE).
+    std::vector<Built*> drivers;                // Whose guest driver starts again.
+    bool unloaded = false;
+    bool due = false;
+    // Once both halves are over; in an event of its own, never inside the
+    // client's work.
+    static void ReconnectIfReady(const std::shared_ptr<Reboot>& r) {
+      if (!r->unloaded || !r->due) return;
+      r->rt->sim().ScheduleAt(r->rt->sim().Now(), [r] {
+        (*r->resetting)[r->guest] = false;
+        r->rt->ReconnectGuest(r->guest).IgnoreError();
+      });
+    }
+  };
+  const std::function<void(Built*)> start_guest_driver = [&instances, &context_for](Built* which) {
+    if (which->guest_stopped) return;  // Stopped by the scenario meanwhile.
+    absl::StatusOr<std::unique_ptr<DriverInstance>> made =
+        (*which->guest_factory)(context_for(*which, /*host_side=*/false));
+    if (!made.ok()) return;  // It did not come back: its channel stays closed.
+    which->guest = made->get();
+    instances.push_back(std::move(*made));
+  };
+  reset_guest = [&built, &abandoned, &resetting, &start_guest_driver, rt = runtime.get()](uint16_t guest,
+                                                                                          int64_t reboot_ns) {
+    if (resetting[guest]) return false;
+    auto reboot = std::make_shared<Reboot>(Reboot{.rt = rt, .guest = guest, .resetting = &resetting,
+                                                  .start_driver = start_guest_driver});
+    if (!rt->ResetGuest(guest, [reboot] {
+          reboot->unloaded = true;
+          Reboot::ReconnectIfReady(reboot);
+        })) {
+      return false;
+    }
+    resetting[guest] = true;
+    for (Built& b : built) {
+      if (b.spec->guest != guest || b.guest == nullptr || b.guest_stopped) continue;
+      abandoned.emplace_back(guest, b.guest);
+      b.guest = nullptr;
+      reboot->drivers.push_back(&b);
+    }
+    rt->sim().ScheduleAfter(sim::SimDuration::Nanoseconds(reboot_ns), [reboot] {
+      reboot->due = true;
+      for (Built* which : reboot->drivers) {
+        reboot->rt->RunPassive(reboot->guest, 0, [reboot, which] { reboot->start_driver(which); });
+      }
+      Reboot::ReconnectIfReady(reboot);
     });
     return true;
   };
@@ -1182,6 +1240,11 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // runs after the report is taken and is not part of it. A driver stuck in
   // a blocking call is left as it is after a bounded wait.
   for (const std::unique_ptr<OpenLoop>& loop : loops) loop->Stop();
+  // Drivers a guest reset abandoned: their channels are frozen, so this
+  // only frees what they hold.
+  for (const auto& [guest, instance] : abandoned) {
+    runtime->RunPassive(guest, 0, [instance = instance] { instance->Destroy(); });
+  }
   for (bool host_side : {false, true}) {
     for (Built& b : built) {
       DriverInstance* instance = host_side ? b.host : b.guest;
