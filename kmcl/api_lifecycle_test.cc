@@ -193,6 +193,56 @@ TEST_F(LifecycleTest, HostDisableRescindsAndTheGuestEndsDisabled) {
             (std::vector<std::string>{"opened", "started", "post_started", "suspend", "closed"}));
 }
 
+// Runtime::ResetGuest (the guest_reset fault): the guest's driver code
+// never runs again, its sends in flight stay unfinished, the host sees the
+// guest close (PeerClosed, Suspend then Closed); after ReconnectGuest a new
+// client channel opens on the re-offered channel and traffic flows; the
+// abandoned channel's Disable and Cleanup only free it, with no finding.
+TEST_F(LifecycleTest, GuestResetFreezesTheGuestAndAReconnectReopens) {
+  MakeServer();
+  MakeClient();
+  world_.Run();
+  server_log_.complete_inline = false;  // Requests stay in flight at the reset.
+  SendFromGuest(3, 64);
+  world_.Run();
+  ASSERT_EQ(server_log_.held.size(), 3u);
+  bool unloaded = false;
+  ASSERT_TRUE(world_.runtime().ResetGuest(1, [&unloaded] { unloaded = true; }));
+  EXPECT_FALSE(world_.runtime().ResetGuest(1, [] {}));  // Not connected while unloading.
+  const size_t client_events = client_log_.events.size();
+  world_.OnHost([this] {
+    for (VMBPACKETCOMPLETION packet : server_log_.held) VmbChannelPacketComplete(packet, nullptr, 0);
+  });
+  world_.Run();
+  EXPECT_TRUE(unloaded);
+  EXPECT_EQ(client_log_.events.size(), client_events);  // No callback of the old driver.
+  EXPECT_TRUE(client_log_.completions.empty());          // Nor a completion routine.
+  EXPECT_EQ(world_.runtime().StateOf(server_), "peer_closed");
+  EXPECT_EQ(server_log_.events, (std::vector<std::string>{"opened", "started", "post_started", "suspend", "closed"}));
+
+  ASSERT_TRUE(world_.runtime().ReconnectGuest(1).ok());
+  VMBCHANNEL old_client = client_;
+  Log old_log = client_log_;
+  client_log_ = Log{};
+  MakeClient();
+  world_.Run();
+  EXPECT_NE(client_, old_client);
+  EXPECT_EQ(world_.runtime().StateOf(client_), "open");
+  EXPECT_EQ(world_.runtime().StateOf(server_), "open");
+  server_log_.complete_inline = true;
+  SendFromGuest(5, 64);
+  world_.Run();
+  EXPECT_EQ(client_log_.completions.size(), 5u);
+  world_.OnGuest([old_client] {
+    VmbChannelDisable(old_client);
+    VmbChannelCleanup(old_client);
+  });
+  world_.Run();
+  EXPECT_EQ(world_.runtime().StateOf(old_client), "invalid");
+  EXPECT_EQ(old_log.completions.size(), 0u);
+  EXPECT_EQ(world_.runtime().verifier().total_count(), 0u);
+}
+
 TEST_F(LifecycleTest, InitSettersAfterEnableFailWithParameter1AndAFinding) {
   MakeServer();
   world_.Run();

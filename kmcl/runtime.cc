@@ -460,7 +460,7 @@ std::vector<Runtime::ChannelDebugState> Runtime::DebugStates() const {
                                        .guest = ch.guest,
                                        .relid = ch.relid,
                                        .is_server = ch.is_server,
-                                       .state = ConnStateName(ch.conn),
+                                       .state = ch.frozen ? "frozen (guest reset)" : ConnStateName(ch.conn),
                                        .running = ch.running,
                                        .queued_sends = ch.send_queue.size(),
                                        .open_transactions = ch.in_flight.size(),
