@@ -329,16 +329,23 @@ std::optional<FaultAction> Injector::Decide(Armed& a, const FaultPoint& point) {
       return FaultAction{.kind = Kind::kDelay, .delay = sim::SimDuration::Nanoseconds(jitter)};
     }
     case FaultKind::kSignalThrottle: {
+      // Windows follow each other from `start`; the doorbells counted fill
+      // them in order, signals_max each, so one that waits is let through
+      // in the first window with room and counts there (released at a
+      // window's end, it must not leave another signals_max through).
       const int64_t now = env_.sim->Now().nanoseconds();
       const int64_t window = Int(a, "window_ns");
+      const uint64_t max = static_cast<uint64_t>(Int(a, "signals_max"));
       auto& [start, count] = a.windows[{point.guest, point.relid}];
-      if (count == 0 || now >= start + window) {
+      const int64_t filled_until = start + window * static_cast<int64_t>((count + max - 1) / max);
+      if (count == 0 || now >= filled_until) {
         start = now;
         count = 0;
       }
+      const int64_t slot = start + window * static_cast<int64_t>(count / max);
       ++count;
-      if (count <= static_cast<uint64_t>(Int(a, "signals_max"))) return std::nullopt;
-      const int64_t wait = start + window - now;
+      if (slot <= now) return std::nullopt;
+      const int64_t wait = slot - now;
       Fire(a, point.guest, point.relid, 0, static_cast<uint64_t>(wait));
       return FaultAction{.kind = Kind::kDelay, .delay = sim::SimDuration::Nanoseconds(wait)};
     }
