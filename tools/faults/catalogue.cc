@@ -255,7 +255,8 @@ const std::vector<FaultKindInfo>& Table() {
       {.kind = FaultKind::kSignalThrottle,
        .name = "signal_throttle",
        .semantics = "The host throttles a guest that signals a channel too often: beyond `signals_max` "
-                    "guest-to-host doorbells per `window_ns`, each waits for the next window with room (no window lets more than `signals_max` through).",
+                    "guest-to-host doorbells per `window_ns`, each waits for the next window with room (no "
+                    "window lets more than `signals_max` through).",
        .mechanism = Mechanism::kSignal,
        .params = {{.name = "signals_max", .meaning = "doorbells let through per window", .min = 1,
                    .max = 1'000'000, .default_value = 4},
