@@ -62,7 +62,24 @@ Runtime::Worker::Worker(Runtime* runtime, fabric::VirtualProcessor* vp, std::str
   VMBSIM_CHECK(vp != nullptr);
 }
 
-Runtime::Worker::~Worker() = default;
+namespace {
+
+// The stacks of threads a guest reset froze in the middle of a KMCL call
+// (Runtime::ResetGuest). Such a fiber is never resumed, so what its frames
+// hold (a GPADL record being created, a request's buffer) is never freed
+// by them; the stack is kept, unfreed, until the process ends, as memory
+// the reset guest lost, so that everything it points to stays reachable
+// rather than leaking in pieces. A run holds one per thread frozen mid-call.
+void KeepFrozenStack(std::unique_ptr<sim::Fiber> fiber) {
+  static auto* const kept = new std::vector<std::unique_ptr<sim::Fiber>>();
+  kept->push_back(std::move(fiber));
+}
+
+}  // namespace
+
+Runtime::Worker::~Worker() {
+  if (frozen_ && fiber_ != nullptr && !fiber_->finished()) KeepFrozenStack(std::move(fiber_));
+}
 
 void Runtime::Worker::Post(std::function<void()> job) {
   if (frozen_) return;

@@ -873,6 +873,9 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
     return Report(&ch, function, Rule::kSendOnDisabledChannel, STATUS_INVALID_DEVICE_STATE,
                   "the channel is disabled (never enabled, disabled, or rescinded)");
   }
+  if (ABSL_PREDICT_FALSE(ch.frozen)) {
+    return KmclError(STATUS_DEVICE_REMOVED, absl::StrCat(function, ": the channel's guest reset"));
+  }
   if ((flags & VMBUS_CHANNEL_FORMAT_FLAG_PAGED_BUFFER) != 0 && AtDispatch()) {
     Report(&ch, function, Rule::kIrqlViolation, STATUS_SUCCESS,
            "PAGED_BUFFER announces a pageable buffer; the call must be at PASSIVE_LEVEL")
@@ -1114,6 +1117,11 @@ absl::Status Runtime::SendSynchronousRequest(VMBCHANNEL handle, const void* buff
   }
   if (ch->conn == ConnState::kDisabled) {
     return Report(ch, kFn, Rule::kSendOnDisabledChannel, STATUS_DEVICE_REMOVED, "the channel is not enabled");
+  }
+  if (ch->frozen) {
+    // The abandoned driver of a reset guest, torn down after the run: its
+    // wire is gone, and nothing would ever answer.
+    return KmclError(STATUS_DEVICE_REMOVED, absl::StrCat(kFn, ": the channel's guest reset"));
   }
   std::vector<fabric::GpaRange> ranges;
   if (mdl != nullptr) {
