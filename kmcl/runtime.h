@@ -572,8 +572,12 @@ class Runtime {
   // KeStallExecutionProcessor: charges `duration` to the caller's VP.
   void StallExecution(sim::SimDuration duration);
 
-  // Queues `body` as DISPATCH driver code (a DPC) on `vp` of `partition`.
-  void RunDispatch(uint16_t partition, uint32_t vp, std::function<void()> body);
+  // Queues `body` (a void() callable) as DISPATCH driver code (a DPC) on
+  // `vp` of `partition`. One allocation holds `body` until it runs.
+  template <typename F>
+  void RunDispatch(uint16_t partition, uint32_t vp, F&& body) {
+    QueueDispatch(partition, vp, std::make_unique<DispatchBodyOf<std::decay_t<F>>>(std::forward<F>(body)));
+  }
 
   // Internal types, public only for the .cc files.
   struct Channel;
@@ -582,6 +586,20 @@ class Runtime {
   class Worker;
 
  private:
+  // A DPC body of RunDispatch, type-erased in one allocation (a
+  // std::function held by pointer took two when its captures passed 16 bytes).
+  struct DispatchBody {
+    virtual ~DispatchBody() = default;
+    virtual void Run() = 0;
+  };
+  template <typename F>
+  struct DispatchBodyOf final : DispatchBody {
+    explicit DispatchBodyOf(F f) : fn(std::move(f)) {}
+    void Run() override { fn(); }
+    F fn;
+  };
+  void QueueDispatch(uint16_t partition, uint32_t vp, std::unique_ptr<DispatchBody> body);
+
   const char* DriverCallbackName() const noexcept;  // DriverCodeRunning's callback.
   friend class Worker;
   // Current(): set by the first Runtime of a thread, by Scope, and by a
