@@ -304,14 +304,13 @@ void Runtime::RunPassive(uint16_t partition, uint32_t vp, std::function<void()> 
   passive_workers_.push_back(std::move(worker));
 }
 
-void Runtime::RunDispatch(uint16_t partition, uint32_t vp, std::function<void()> body) {
+void Runtime::QueueDispatch(uint16_t partition, uint32_t vp, std::unique_ptr<DispatchBody> body) {
   fabric::Partition& part = partition == 0 ? fabric_->root() : fabric_->guest(partition);
   fabric::VirtualProcessor* processor = &part.vp(vp);
-  auto held = std::make_unique<std::function<void()>>(std::move(body));
-  processor->Queue(fabric::Irql::kDispatch, sim::SimDuration::Zero(), [this, processor, held = std::move(held)] {
+  processor->Queue(fabric::Irql::kDispatch, sim::SimDuration::Zero(), [this, processor, held = std::move(body)] {
     ContextScope scope(this, Context{.irql = DISPATCH_LEVEL, .kind = CallKind::kOther, .vp = processor,
                                      .callback = "a DPC run for the driver"});
-    (*held)();
+    held->Run();
   });
 }
 

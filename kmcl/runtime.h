@@ -580,7 +580,8 @@ class Runtime {
   // driver can be torn down after the run to free its memory (Disable is
   // then immediate, and Cleanup frees). Every PASSIVE worker of the
   // partition is frozen (a fiber blocked in a KMCL call is never resumed;
-  // its stack goes when the runtime does). The guest's VMBus client then
+  // its stack is kept, unfreed, until the process ends). Sends on a frozen
+  // channel fail with STATUS_DEVICE_REMOVED. The guest's VMBus client then
   // unloads, as Linux does on a crash (UNLOAD; the host closes every open
   // channel, which its drivers see as the guest closing it, tears the
   // GPADLs down and answers UNLOAD_RESPONSE), and `unloaded` runs when it
@@ -590,8 +591,12 @@ class Runtime {
   // host offers every channel anew; new client channels bind to them).
   absl::Status ReconnectGuest(uint16_t guest);
 
-  // Queues `body` as DISPATCH driver code (a DPC) on `vp` of `partition`.
-  void RunDispatch(uint16_t partition, uint32_t vp, std::function<void()> body);
+  // Queues `body` (a void() callable) as DISPATCH driver code (a DPC) on
+  // `vp` of `partition`. One allocation holds `body` until it runs.
+  template <typename F>
+  void RunDispatch(uint16_t partition, uint32_t vp, F&& body) {
+    QueueDispatch(partition, vp, std::make_unique<DispatchBodyOf<std::decay_t<F>>>(std::forward<F>(body)));
+  }
 
   // Internal types, public only for the .cc files.
   struct Channel;
@@ -600,6 +605,20 @@ class Runtime {
   class Worker;
 
  private:
+  // A DPC body of RunDispatch, type-erased in one allocation (a
+  // std::function held by pointer took two when its captures passed 16 bytes).
+  struct DispatchBody {
+    virtual ~DispatchBody() = default;
+    virtual void Run() = 0;
+  };
+  template <typename F>
+  struct DispatchBodyOf final : DispatchBody {
+    explicit DispatchBodyOf(F f) : fn(std::move(f)) {}
+    void Run() override { fn(); }
+    F fn;
+  };
+  void QueueDispatch(uint16_t partition, uint32_t vp, std::unique_ptr<DispatchBody> body);
+
   const char* DriverCallbackName() const noexcept;  // DriverCodeRunning's callback.
   friend class Worker;
   // Current(): set by the first Runtime of a thread, by Scope, and by a

@@ -22,73 +22,88 @@ Backend::Backend(sim::Simulator* sim, std::string name, uint32_t servers, Distri
 
 void Backend::Submit(const void* owner, sim::SimTime at, Done done) {
   VMBSIM_CHECK_GE(at.nanoseconds(), sim_->Now().nanoseconds());
-  const uint64_t id = next_id_++;
-  requests_.emplace(id, Request{.owner = owner, .done = std::move(done), .arrived = at});
+  const uint32_t slot = TakeSlot();
+  requests_[slot] = Request{.owner = owner, .done = std::move(done), .arrived = at};
   if (at == sim_->Now()) {
-    Arrive(id);
+    Arrive(slot);
   } else {
-    sim_->ScheduleAt(at, [this, id] { Arrive(id); });
+    sim_->ScheduleAt(at, [this, slot] { Arrive(slot); });
   }
 }
 
+uint32_t Backend::TakeSlot() {
+  if (free_slots_.empty()) {
+    requests_.emplace_back();
+    return static_cast<uint32_t>(requests_.size() - 1);
+  }
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  return slot;
+}
+
+void Backend::FreeSlot(uint32_t slot) {
+  Request& request = requests_[slot];
+  request.owner = nullptr;
+  request.done.Reset();
+  free_slots_.push_back(slot);
+}
+
 size_t Backend::CancelOwned(const void* owner) {
+  // A free slot holds no `done`, so it is never counted.
   size_t count = 0;
-  for (auto it = requests_.begin(); it != requests_.end(); ++it) {
-    if (it->second.owner != owner || !it->second.done) continue;
-    it->second.done = nullptr;
+  for (Request& request : requests_) {
+    if (request.owner != owner || !request.done) continue;
+    request.done.Reset();
     ++count;
   }
   // Cancelled requests that wait leave the queue; the others are dropped
   // when their arrival or service end comes.
   Accumulate();
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [this](uint64_t id) {
-                                auto it = requests_.find(id);
-                                if (it->second.done) return false;
-                                requests_.erase(it);
+                              [this](uint32_t slot) {
+                                if (requests_[slot].done) return false;
+                                FreeSlot(slot);
                                 return true;
                               }),
                queue_.end());
   return count;
 }
 
-void Backend::Arrive(uint64_t id) {
-  auto it = requests_.find(id);
-  VMBSIM_CHECK(it != requests_.end());
-  if (!it->second.done) {  // Cancelled before it arrived.
-    requests_.erase(it);
+void Backend::Arrive(uint32_t slot) {
+  VMBSIM_CHECK_LT(slot, requests_.size());
+  if (!requests_[slot].done) {  // Cancelled before it arrived.
+    FreeSlot(slot);
     return;
   }
   Accumulate();
   ++arrivals_;
   if (busy_ < servers_) {
-    StartService(id);
+    StartService(slot);
     return;
   }
-  queue_.push_back(id);
+  queue_.push_back(slot);
   queue_length_max_ = std::max<uint64_t>(queue_length_max_, queue_.size());
 }
 
-void Backend::StartService(uint64_t id) {
-  Request& request = requests_.at(id);
+void Backend::StartService(uint32_t slot) {
+  const Request& request = requests_[slot];
   const int64_t service_ns = service_.Sample(prng_);
   ++busy_;
   ++started_;
   wait_sum_ns_ += (sim_->Now() - request.arrived).nanoseconds();
   service_sum_ns_ += service_ns;
-  sim_->ScheduleAfter(sim::SimDuration::Nanoseconds(service_ns), [this, id] { EndService(id); });
+  sim_->ScheduleAfter(sim::SimDuration::Nanoseconds(service_ns), [this, slot] { EndService(slot); });
 }
 
-void Backend::EndService(uint64_t id) {
+void Backend::EndService(uint32_t slot) {
   Accumulate();
-  auto it = requests_.find(id);
-  VMBSIM_CHECK(it != requests_.end());
-  Done done = std::move(it->second.done);
-  requests_.erase(it);
+  VMBSIM_CHECK_LT(slot, requests_.size());
+  Done done = std::move(requests_[slot].done);
+  FreeSlot(slot);
   --busy_;
   ++served_;
   if (!queue_.empty()) {
-    const uint64_t next = queue_.front();
+    const uint32_t next = queue_.front();
     queue_.pop_front();
     StartService(next);
   }

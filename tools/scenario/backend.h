@@ -26,10 +26,10 @@
 
 #include <cstdint>
 #include <deque>
-#include <functional>
-#include <map>
 #include <string>
+#include <vector>
 
+#include "sim/core/inline_function.h"
 #include "sim/core/prng.h"
 #include "sim/core/sim_time.h"
 #include "sim/core/simulator.h"
@@ -51,7 +51,9 @@ struct BackendFigures {
 
 class Backend {
  public:
-  using Done = std::function<void()>;
+  // Stored inline (at most 24 bytes of captures), so a request allocates
+  // nothing: capture a pointer to larger state.
+  using Done = sim::InlineFunction;
 
   // `*sim` must outlive this object, and so must every event it scheduled:
   // destroy the back-end after the run. REQUIRES: servers >= 1.
@@ -86,9 +88,15 @@ class Backend {
     sim::SimTime arrived;
   };
 
-  void Arrive(uint64_t id);
-  void StartService(uint64_t id);
-  void EndService(uint64_t id);
+  // A request lives in a slot of requests_ from Submit until it is served
+  // or forgotten; its slot is then free for the next one (free_slots_). No
+  // event refers to a slot once it is free, and nothing observable depends
+  // on which slot a request takes.
+  uint32_t TakeSlot();
+  void FreeSlot(uint32_t slot);
+  void Arrive(uint32_t slot);
+  void StartService(uint32_t slot);
+  void EndService(uint32_t slot);
   // Adds the areas (busy servers, queue length) up to Now().
   void Accumulate();
 
@@ -98,9 +106,9 @@ class Backend {
   DistributionSampler service_;
   sim::Prng prng_;
 
-  uint64_t next_id_ = 0;
-  std::map<uint64_t, Request> requests_;  // Not yet served (pending, queued, in service).
-  std::deque<uint64_t> queue_;            // Waiting, in arrival order.
+  std::vector<Request> requests_;     // Slots: not yet served (pending, queued, in service) or free.
+  std::vector<uint32_t> free_slots_;  // Free slots of requests_, the last freed last.
+  std::deque<uint32_t> queue_;        // Slots waiting, in arrival order.
   uint32_t busy_ = 0;
 
   // The window.

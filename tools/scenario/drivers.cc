@@ -97,16 +97,21 @@ class BackendLink {
     const fabric::VirtualProcessor* vp = fabric::VirtualProcessor::Current();
     const uint32_t vp_index = vp != nullptr && vp->partition_id() == 0 ? vp->vp_index() : 0;
     const sim::SimTime at = vp != nullptr ? vp->LocalNow() : self->runtime_->sim().Now();
-    std::weak_ptr<int> alive = self->alive_;
-    kmcl::Runtime* runtime = self->runtime_;
-    self->backend_->Submit(self, at, [runtime, vp_index, request, alive] {
-      runtime->RunDispatch(0, vp_index, [request, alive] {
-        if (!alive.expired()) EchoVspBackendComplete(request);
-      });
-    });
+    // The back-end forgets this link's requests before the link goes
+    // (Forget), so `self` is still there when a request's service ends; the
+    // DPC queued then may run later, so it checks the VSP is still there.
+    self->backend_->Submit(self, at, [self, vp_index, request] { self->Served(vp_index, request); });
   }
 
  private:
+  void Served(uint32_t vp_index, ECHO_VSP_REQUEST* request) {
+    std::weak_ptr<int> alive = alive_;
+    runtime_->RunDispatch(0, vp_index, [request, alive = std::move(alive)] {
+      if (!alive.expired()) EchoVspBackendComplete(request);
+    });
+  }
+
+
   kmcl::Runtime* runtime_;
   Backend* backend_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // Expires when the VSP goes.
