@@ -4,6 +4,7 @@
 // in runtime_io.cc.
 
 #include <algorithm>
+#include <deque>
 #include <cstring>
 #include <tuple>
 #include <utility>
@@ -70,9 +71,13 @@ namespace {
 // by them; the stack is kept, unfreed, until the process ends, as memory
 // the reset guest lost, so that everything it points to stays reachable
 // rather than leaking in pieces. A run holds one per thread frozen mid-call.
+// A process that runs many runs (a swarm's worker) keeps the last
+// kFrozenStacksKept; an older one is freed, and what it held is lost.
+constexpr size_t kFrozenStacksKept = 64;
 void KeepFrozenStack(std::unique_ptr<sim::Fiber> fiber) {
-  static auto* const kept = new std::vector<std::unique_ptr<sim::Fiber>>();
+  static auto* const kept = new std::deque<std::unique_ptr<sim::Fiber>>();
   kept->push_back(std::move(fiber));
+  if (kept->size() > kFrozenStacksKept) kept->pop_front();
 }
 
 }  // namespace
