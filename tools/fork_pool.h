@@ -16,9 +16,9 @@
 //   state as it was at that fork. For tasks that may leave global state behind
 //   (drivers from --driver-lib).
 // - RunPooled forks `jobs` workers once; each runs task after task and
-//   streams the results back. On this project's 2-core VM a fork, the
-//   copy-on-write faults after it and the exit cost about 4 to 6 ms a task;
-//   a worker pays them once. A worker that dies inside a task (signal,
+//   streams the results back. On a 2-core VM a fork, the page faults of
+//   the fresh child and its exit cost 6 to 9 ms a task, more than a short
+//   simulation; a worker pays them once, and its heap is already mapped. A worker that dies inside a task (signal,
 //   abort, _exit) has that task reported as RunForked reports it, and the
 //   next task gets a fresh worker: crashes stay isolated, but a task sees
 //   what earlier tasks in the same worker left in the process (heap, caches),
