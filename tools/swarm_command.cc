@@ -149,7 +149,10 @@ int SwarmCommand(const std::vector<std::string>& args) {
   uint64_t events = 0;
   const absl::Time start = absl::Now();
   uint64_t next = 0;
-  const absl::Status pool = RunForked(
+  // Built-in drivers keep no state between runs, so workers run many runs
+  // each; a driver library may, so with one each run gets its own process.
+  const auto runner = libraries.empty() ? RunPooled : RunForked;
+  const absl::Status pool = runner(
       jobs, [&]() -> std::optional<size_t> { return next < total ? std::optional<size_t>(next++) : std::nullopt; },
       [&](size_t t) {
         const scenario::ScenarioSpec variant = faults::SwarmVariant(scenarios[scenario_of(t)].spec, seed_of(t));

@@ -7,8 +7,8 @@
 //
 // swarm: for each scenario and each seed in A..B, runs the swarm variant of
 // the scenario for that seed (tools/faults/swarm.h: random faults, random
-// parameters and tie-break seed, liveness on), each in a child process,
-// `--jobs` at a time; groups the failures by signature and prints each
+// parameters and tie-break seed, liveness on), in `--jobs` worker
+// processes (fork_pool.h's RunPooled; a child per run with a driver library); groups the failures by signature and prints each
 // group with its seeds and the commands that reproduce and shrink it, and a
 // progress line (runs done, failures, time left) on stderr. With --out,
 // writes DIR/swarm.json (the summary) and, per failure group, the first

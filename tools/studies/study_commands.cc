@@ -32,7 +32,7 @@ namespace vmbsim::studies {
 const char* const kStudyCommandsUsage = R"(study commands:
   sweep [SCENARIO] [--study NAME|FILE] --grid PATH=v1,v2,... [--zip PATH=v1,v2,...] --seeds N
                    run the cross product of the grids (zipped settings vary together) x N seeds,
-                   each run in its own process; write runs and per-point mean, sd and 95% CI
+                   in --jobs worker processes; write runs and per-point mean, sd and 95% CI
   merge DIR... --out DIR
                    combine the result directories of `sweep --shard i/n` into the single-machine result
   report DIR -o FILE [--format html|svg] [--chart METRIC] [--x PATH] [--distributions P1,P2,...]

@@ -99,7 +99,10 @@ absl::StatusOr<ResultSet> RunSweep(const SweepPlan& plan, const std::vector<scen
   uint64_t done = 0;
   size_t cursor = 0;
   progress.Done(0);
-  const absl::Status pool = tools::RunForked(
+  // Built-in drivers keep no state between runs, so workers run many runs
+  // each; a driver library may, so with one each run gets its own process.
+  const auto runner = plan.driver_libs.empty() ? tools::RunPooled : tools::RunForked;
+  const absl::Status pool = runner(
       std::max(1u, options.jobs),
       [&]() -> std::optional<size_t> {
         while (cursor < tasks.size() && stop_at[tasks[cursor].point].has_value()) {

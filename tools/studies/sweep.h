@@ -1,7 +1,8 @@
 // sweep.h
 //
-// Runs a SweepPlan: every run (point, seed) in its own child process
-// (fork_pool.h), `jobs` at a time, each single-threaded and deterministic;
+// Runs a SweepPlan: its runs (point, seed) in `jobs` worker processes, each
+// running one run after another (fork_pool.h's RunPooled; with a driver
+// library loaded, a child process per run), single-threaded and deterministic;
 // collects the runs' metrics into a ResultSet (results.h). The result does
 // not depend on `jobs` or on the order in which runs finish.
 //
