@@ -136,6 +136,17 @@ std::optional<size_t> CompleteResult(const std::string& input) {
   return static_cast<size_t>(size);
 }
 
+// Waits until one of `polls` is readable. False when interrupted (ask
+// again). On any other error `*status` records it and every descriptor is
+// marked readable: the caller still reads each to its end.
+bool WaitReadable(std::vector<pollfd>& polls, absl::Status* status) {
+  if (poll(polls.data(), polls.size(), -1) >= 0) return true;
+  if (errno == EINTR) return false;
+  *status = absl::InternalError(absl::StrCat("poll failed: ", std::strerror(errno)));
+  for (pollfd& p : polls) p.revents = POLLIN;
+  return true;
+}
+
 }  // namespace
 
 absl::Status RunPooled(unsigned jobs, const std::function<std::optional<size_t>()>& next,
@@ -189,12 +200,7 @@ absl::Status RunPooled(unsigned jobs, const std::function<std::optional<size_t>(
     if (busy() == 0) break;
     std::vector<pollfd> polls;
     for (const Worker& w : workers) polls.push_back({w.fd, POLLIN, 0});
-    if (poll(polls.data(), polls.size(), -1) < 0) {
-      if (errno == EINTR) continue;
-      status = absl::InternalError(absl::StrCat("poll failed: ", std::strerror(errno)));
-      // Fall through: the running tasks are still read to their ends below.
-      for (pollfd& p : polls) p.revents = POLLIN;
-    }
+    if (!WaitReadable(polls, &status)) continue;
     for (size_t i = polls.size(); i-- > 0;) {
       if (polls[i].revents == 0) continue;
       Worker& worker = workers[i];
@@ -271,12 +277,7 @@ absl::Status RunForked(unsigned jobs, const std::function<std::optional<size_t>(
     // of file has ended (or closed it), so it is waited for and reported.
     std::vector<pollfd> polls;
     for (const Child& c : running) polls.push_back({c.fd, POLLIN, 0});
-    if (poll(polls.data(), polls.size(), -1) < 0) {
-      if (errno == EINTR) continue;
-      status = absl::InternalError(absl::StrCat("poll failed: ", std::strerror(errno)));
-      // Fall through: the children are still read to the end below.
-      for (pollfd& p : polls) p.revents = POLLIN;
-    }
+    if (!WaitReadable(polls, &status)) continue;
     for (size_t i = polls.size(); i-- > 0;) {
       if (polls[i].revents == 0) continue;
       Child& child = running[i];
