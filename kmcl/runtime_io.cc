@@ -272,7 +272,6 @@ void Runtime::OnPacket(Channel& ch, const fabric::ParsedPacket& packet) {
 }
 
 void Runtime::Deliver(Channel& ch, Incoming& inc) {
-  if (ABSL_PREDICT_FALSE(ch.frozen)) return;  // Its guest reset (ResetGuest).
   const uint64_t handle = inc.handle;
   const bool passive = context_.worker != nullptr;
   {
@@ -315,7 +314,8 @@ void Runtime::Deliver(Channel& ch, Incoming& inc) {
       ch.vp->Queue(fabric::Irql::kDispatch, sim::SimDuration::Zero(), [this, channel, handle] {
         absl::StatusOr<Channel*> c = channels_.Lookup(channel);
         absl::StatusOr<Incoming*> i = completions_.Lookup(handle);
-        if (!c.ok() || !i.ok()) return;
+        // Gone, or its guest reset (ResetGuest) since: nothing of it runs.
+        if (!c.ok() || !i.ok() || (*c)->frozen) return;
         // A batch of its own: ProcessingComplete follows it, and its count
         // does not leak into the next ring batch (§5.7).
         Deliver(**c, **i);
@@ -979,7 +979,7 @@ void Runtime::ReleaseHeldSend(uint64_t handle, uint64_t serial) {
 }
 
 void Runtime::FlushSendQueue(Channel& ch) {
-  if (ABSL_PREDICT_FALSE(ch.frozen)) return;
+  // A frozen channel (ResetGuest) has no endpoint: nothing is written.
   while (!ch.send_queue.empty() && ch.conn == ConnState::kOpen && ch.endpoint != nullptr) {
     QueuedSend& q = ch.send_queue.front();
     if (q.held) return;  // Its sender's VP has not reached it: its release flushes.
