@@ -935,13 +935,13 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // their memory) and its VMBus client unloads. `reboot_ns` later new
   // instances of them start, and once the unload has been answered as well
   // the client connects again, and the host offers every channel anew.
+  // A guest resets again only once its client is connected again
+  // (ResetGuest refuses otherwise).
   std::vector<std::pair<uint16_t, DriverInstance*>> abandoned;
-  std::vector<bool> resetting(spec.fabric.guests.size() + 1, false);
   // One reset of one guest, from the reset to the reconnect.
   struct Reboot {
     kmcl::Runtime* rt;
     uint16_t guest;
-    std::vector<bool>* resetting;
     std::function<void(Built*)> start_driver;  // A new instance of the channel's guest driver (PASSIVE).
     std::vector<Built*> drivers;                // Whose guest driver starts again.
     bool unloaded = false;
@@ -950,10 +950,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     // client's work.
     static void ReconnectIfReady(const std::shared_ptr<Reboot>& r) {
       if (!r->unloaded || !r->due) return;
-      r->rt->sim().ScheduleAt(r->rt->sim().Now(), [r] {
-        (*r->resetting)[r->guest] = false;
-        r->rt->ReconnectGuest(r->guest).IgnoreError();
-      });
+      r->rt->sim().ScheduleAt(r->rt->sim().Now(), [r] { r->rt->ReconnectGuest(r->guest).IgnoreError(); });
     }
   };
   const std::function<void(Built*)> start_guest_driver = [&instances, &context_for](Built* which) {
@@ -964,18 +961,14 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     which->guest = made->get();
     instances.push_back(std::move(*made));
   };
-  reset_guest = [&built, &abandoned, &resetting, &start_guest_driver, rt = runtime.get()](uint16_t guest,
-                                                                                          int64_t reboot_ns) {
-    if (resetting[guest]) return false;
-    auto reboot = std::make_shared<Reboot>(Reboot{.rt = rt, .guest = guest, .resetting = &resetting,
-                                                  .start_driver = start_guest_driver});
+  reset_guest = [&built, &abandoned, &start_guest_driver, rt = runtime.get()](uint16_t guest, int64_t reboot_ns) {
+    auto reboot = std::make_shared<Reboot>(Reboot{.rt = rt, .guest = guest, .start_driver = start_guest_driver});
     if (!rt->ResetGuest(guest, [reboot] {
           reboot->unloaded = true;
           Reboot::ReconnectIfReady(reboot);
         })) {
       return false;
     }
-    resetting[guest] = true;
     for (Built& b : built) {
       if (b.spec->guest != guest || b.guest == nullptr || b.guest_stopped) continue;
       abandoned.emplace_back(guest, b.guest);
