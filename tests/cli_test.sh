@@ -140,6 +140,31 @@ grep -q "inside the library driver's Create" "$work/err" || fail "fault in Creat
 crash 0
 [[ $? -eq 0 ]] || fail "crashing_vsp with crash=0 should serve: $(cat "$work/err")"
 
+# Start-up settings (README "Performance"): a simulating command starts itself
+# again with glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES. A run is the same
+# with the setting, without it (VMBSIM_HUGEPAGES=0) and beside a user's own
+# tunables, which are kept.
+expect_code 0 "run without huge pages" -- env VMBSIM_HUGEPAGES=0 "$vmbsim" run hello
+[[ $(grep '^fingerprint' "$work/out") == "$fp1" ]] || fail "VMBSIM_HUGEPAGES=0: another fingerprint"
+expect_code 0 "run beside the user's tunables" -- env GLIBC_TUNABLES=glibc.malloc.tcache_count=0 "$vmbsim" run hello
+[[ $(grep '^fingerprint' "$work/out") == "$fp1" ]] || fail "GLIBC_TUNABLES of the user's: another fingerprint"
+GLIBC_TUNABLES=glibc.malloc.tcache_count=0 "$vmbsim" run hello --set workloads.0.requests=1000000 --quiet \
+  >/dev/null 2>&1 &
+long_run=$!
+# The process's environment as it started (glibc may split the tunables'
+# string in place, so the NULs between variables read as ':' here too).
+wanted="GLIBC_TUNABLES=glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=1:"
+seen=""
+for _ in $(seq 500); do
+  seen=$(tr '\0' ':' <"/proc/$long_run/environ" 2>/dev/null || true)
+  [[ $seen == *"$wanted"* ]] && break
+  sleep 0.01
+done
+kill "$long_run" 2>/dev/null
+wait "$long_run" 2>/dev/null
+[[ $seen == *"$wanted"* ]] ||
+  fail "a run's environment: no '$wanted' in '$seen'"
+
 # explore: one scenario under many tie-break seeds, outcomes grouped.
 expect_code 0 "explore" -- "$vmbsim" explore rescind_during_io --tie-break-seeds 0..15 --jobs 2
 grep -q '^scenario rescind_during_io: tie-break seeds 0..15, 16 runs, 1 distinct outcome(s)$' "$work/out" \
