@@ -50,7 +50,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,6 +64,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "sim/check.h"
+#include "sim/core/ring_deque.h"
 
 namespace vmbsim::kmcl {
 
@@ -220,7 +220,7 @@ class HandleAllocator {
   const std::string kind_name_;
   const uint32_t slot_count_max_;
   std::vector<Slot> slots_;
-  std::deque<uint32_t> free_slots_;             // Oldest freed first.
+  sim::RingDeque<uint32_t> free_slots_;         // Oldest freed first.
   // Live slots in issue order: an intrusive list (no allocation per handle).
   static constexpr uint32_t kNoSlot = 0xFFFFFFFF;
   uint32_t first_live_ = kNoSlot;

@@ -1697,13 +1697,11 @@ void Runtime::TClose(Channel& ch, bool peer_gone, const char* teardown) {
     }
   }
   // Completions of received packets that never made it into the ring.
-  for (auto it = ch.send_queue.begin(); it != ch.send_queue.end();) {
-    it = it->packet == nullptr ? ch.send_queue.erase(it) : std::next(it);
-  }
+  ch.send_queue.EraseIf([](const QueuedSend& q) { return q.packet == nullptr; });
 }
 
 void Runtime::CancelOutgoing(Channel& ch, NTSTATUS status) {
-  std::deque<QueuedSend> queued;
+  sim::RingDeque<QueuedSend> queued;
   queued.swap(ch.send_queue);
   for (QueuedSend& q : queued) {
     if (q.packet == nullptr) continue;

@@ -20,6 +20,7 @@
 #include "kmcl/runtime.h"
 #include "kmcl/trace_kinds.h"
 #include "sim/core/fiber.h"
+#include "sim/core/ring_deque.h"
 #include "sim/fabric/packet_format.h"
 
 namespace vmbsim::kmcl {
@@ -101,7 +102,7 @@ class Runtime::Worker {
   fabric::VirtualProcessor* vp_;
   const std::string name_;
   std::unique_ptr<sim::Fiber> fiber_;
-  std::deque<std::function<void()>> jobs_;
+  sim::RingDeque<std::function<void()>> jobs_;
   std::function<void()> current_;  // Kept off the fiber stack.
   State state_ = State::kIdle;
   bool retired_ = false;
@@ -301,7 +302,7 @@ struct Runtime::Channel {
   std::vector<uint32_t> passive_batch_counts;
   bool passive_job_posted = false;
   uint32_t batch_delivered = 0;
-  std::deque<QueuedSend> send_queue;
+  sim::RingDeque<QueuedSend> send_queue;
   uint64_t next_send_serial = 0;  // QueuedSend::serial.
   // By transaction id. Hash order is never observed: walks sort the ids first.
   absl::flat_hash_map<uint64_t, Packet*> in_flight;

@@ -73,7 +73,6 @@
 #define VMBSIM_SIM_FABRIC_CHANNEL_DATA_PATH_H_
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -83,6 +82,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sim/core/histogram.h"
+#include "sim/core/ring_deque.h"
 #include "sim/core/simulator.h"
 #include "sim/fabric/cost_model.h"
 #include "sim/fabric/fault_hook.h"
@@ -434,7 +434,7 @@ class ChannelDataPath {
     uint32_t index = 0;
     uint64_t tag = 0;
   };
-  std::deque<SentTag> sent_tags_;
+  sim::RingDeque<SentTag> sent_tags_;
   // VPs other than vp_ holding publishes this endpoint deferred (few: the
   // senders of one channel).
   std::vector<VirtualProcessor*> deferring_vps_;

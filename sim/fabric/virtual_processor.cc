@@ -63,11 +63,9 @@ size_t VirtualProcessor::CancelOwned(const void* owner) {
   VMBSIM_CHECK(owner != nullptr);
   size_t cancelled = 0;
   const auto drop = [&](auto& queue) {
-    const size_t before = queue.size();
-    std::erase_if(queue, [owner](const auto& entry) { return entry.owner == owner; });
-    cancelled += before - queue.size();
+    cancelled += queue.EraseIf([owner](const auto& entry) { return entry.owner == owner; });
   };
-  for (std::deque<Item>& queue : queues_) drop(queue);
+  for (sim::RingDeque<Item>& queue : queues_) drop(queue);
   queued_ = queues_[0].size() + queues_[1].size() + queues_[2].size();
   drop(effects_);
   drop(preempted_effects_);
@@ -185,7 +183,7 @@ void VirtualProcessor::Stall(SimDuration duration) {
   ArmStart();
 }
 
-std::deque<VirtualProcessor::Item>& VirtualProcessor::NextQueue() {
+sim::RingDeque<VirtualProcessor::Item>& VirtualProcessor::NextQueue() {
   for (size_t i = 3; i-- > 0;) {
     if (!queues_[i].empty()) return queues_[i];
   }
@@ -236,7 +234,7 @@ void VirtualProcessor::StartNext() {
     preempting = !spans_.empty();  // NextStartTime dropped the spans that are over.
   }
   if (!preempting) VMBSIM_CHECK_GE(now.nanoseconds(), busy_until_.nanoseconds());  // Serial execution.
-  std::deque<Item>& queue = NextQueue();
+  sim::RingDeque<Item>& queue = NextQueue();
   Item item = std::move(queue.front());
   queue.pop_front();
   --queued_;

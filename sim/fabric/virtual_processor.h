@@ -67,11 +67,11 @@
 #define VMBSIM_SIM_FABRIC_VIRTUAL_PROCESSOR_H_
 
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "sim/check.h"
 #include "sim/core/inline_function.h"
+#include "sim/core/ring_deque.h"
 #include "sim/core/sim_time.h"
 #include "sim/core/simulator.h"
 
@@ -203,12 +203,12 @@ class VirtualProcessor {
   }
   // The queue an item of `level` waits in: kNone keeps interrupts in the
   // DISPATCH queue, in arrival order.
-  std::deque<Item>& QueueFor(Irql level) {
+  sim::RingDeque<Item>& QueueFor(Irql level) {
     if (level == Irql::kInterrupt && preemption_ == Preemption::kNone) return queues_[1];
     return queues_[LevelIndex(level)];
   }
   // The queue the next item comes from (REQUIRES: queue_depth() > 0).
-  std::deque<Item>& NextQueue();
+  sim::RingDeque<Item>& NextQueue();
   // Drops the spans that are over by Now().
   void PopEndedSpans();
   // When the next queued item may start (REQUIRES: queue_depth() > 0).
@@ -232,15 +232,15 @@ class VirtualProcessor {
   const uint32_t vp_index_;
   Preemption preemption_ = Preemption::kPacket;
   uint32_t speed_ppm_ = kNominalSpeedPpm;
-  std::deque<Item> queues_[3];  // By LevelIndex.
-  size_t queued_ = 0;           // Items in queues_ (a deque's size() is not a load).
+  sim::RingDeque<Item> queues_[3];  // By LevelIndex.
+  size_t queued_ = 0;                // Items in queues_ (one load instead of three).
   sim::SimTime busy_until_;     // When the VP is through with every item started.
   std::vector<Span> spans_;     // kPacket: items in progress, outermost first.
   sim::SimTime stalled_until_;
   sim::EventId start_event_;
-  std::deque<Effect> effects_;  // Deferred effects, by time then order.
+  sim::RingDeque<Effect> effects_;  // Deferred effects, by time then order.
   // While a preempting item runs: the effects the VP had not reached.
-  std::deque<Effect> preempted_effects_;
+  sim::RingDeque<Effect> preempted_effects_;
   sim::EventId effects_event_;
   bool running_ = false;
   Irql running_level_ = Irql::kPassive;
