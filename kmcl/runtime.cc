@@ -321,7 +321,9 @@ void Runtime::QueueDispatch(uint16_t partition, uint32_t vp, std::unique_ptr<Dis
 
 size_t Runtime::blocked_worker_count() const {
   size_t count = 0;
-  for (const Waiter& w : waiters_) count += w.worker->blocked() ? 1 : 0;
+  for (const auto& [key, workers] : waiters_) {
+    for (const Worker* worker : workers) count += worker->blocked() ? 1 : 0;
+  }
   return count;
 }
 
@@ -333,19 +335,18 @@ bool Runtime::WaitUntil(const char* function, uint64_t channel, const std::funct
   if (done()) return true;
   Worker* worker = context_.worker;
   if (worker != nullptr && sim::Fiber::InFiber()) {
-    waiters_.push_back(Waiter{worker, wait_key});
+    waiters_[wait_key].push_back(worker);
     while (!done()) {
       const Context saved = context_;
       worker->BlockHere();
       context_ = saved;
       current_runtime_ = this;
     }
-    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-      if (it->worker == worker && it->key == wait_key) {
-        waiters_.erase(it);
-        break;
-      }
-    }
+    const auto it = waiters_.find(wait_key);
+    VMBSIM_CHECK(it != waiters_.end());
+    absl::InlinedVector<Worker*, 1>& workers = it->second;
+    workers.erase(std::find(workers.begin(), workers.end(), worker));
+    if (workers.empty()) waiters_.erase(it);
     return true;
   }
   if (AtDispatch() || sim().running()) {
@@ -366,9 +367,9 @@ bool Runtime::WaitUntil(const char* function, uint64_t channel, const std::funct
 }
 
 void Runtime::Notify(const void* wait_key) {
-  for (const Waiter& w : waiters_) {
-    if (w.key == wait_key) w.worker->Wake();
-  }
+  const auto it = waiters_.find(wait_key);
+  if (it == waiters_.end()) return;
+  for (Worker* worker : it->second) worker->Wake();  // Wake only schedules: the list stays as it is.
 }
 
 // ---------------------------------------------------------------------------

@@ -79,6 +79,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kmcl/handle_table.h"
@@ -624,10 +626,6 @@ class Runtime {
   // Current(): set by the first Runtime of a thread, by Scope, and by a
   // worker resuming (a fiber may resume under another runtime's scope).
   static inline thread_local Runtime* current_runtime_ = nullptr;
-  struct Waiter {
-    Worker* worker;
-    const void* key;
-  };
   struct Device {
     _DEVICE_OBJECT object;
   };
@@ -854,7 +852,10 @@ class Runtime {
   std::map<std::pair<uint16_t, uint32_t>, Channel*> client_by_relid_;
   std::vector<std::unique_ptr<fabric::VmbusClientListener>> listeners_;
   std::vector<std::unique_ptr<Worker>> passive_workers_;  // RunPassive; finished ones are reaped.
-  std::vector<Waiter> waiters_;
+  // Workers blocked in WaitUntil, by wait key, each key's in the order they
+  // began to wait (Notify wakes them in that order). Looked up, never
+  // iterated in an order that matters.
+  absl::flat_hash_map<const void*, absl::InlinedVector<Worker*, 1>> waiters_;
   std::vector<std::unique_ptr<Worker>> retired_workers_;
   std::map<std::pair<uint16_t, uint32_t>, std::unique_ptr<GpadlRecord>> gpadls_;  // (guest, id).
   // Unmapped GPADL MDLs by address, kept for the runtime's life (one small
