@@ -152,6 +152,12 @@ void EventQueue::InsertIntoFront(uint64_t time_ns, uint32_t slot) {
   };
   size_t position = front_.size();
   if (position > front_head_ && sorts_before(entry, front_[position - 1])) {
+    if (front_head_ > 0 && sorts_before(entry, front_[front_head_])) {
+      // The new minimum (a zero-delay chain's next step): into the popped
+      // prefix's last cell, instead of moving the whole batch up by one.
+      front_[--front_head_] = entry;
+      return;
+    }
     position = static_cast<size_t>(
         std::upper_bound(front_.begin() + static_cast<ptrdiff_t>(front_head_), front_.end() - 1, entry, sorts_before) -
         front_.begin());

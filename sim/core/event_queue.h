@@ -424,7 +424,8 @@ class EventQueue {
   void RenumberKeys();
 
   // The front batch: the smallest pending entries, front_[front_head_..],
-  // sorted ascending (the entries before the head have been popped). Every
+  // sorted ascending (the cells before the head hold popped entries; a new
+  // minimum may take the last of them, see InsertIntoFront). Every
   // entry due no later than the reference time is here and every bucket
   // entry is due after it.
   std::vector<Entry> front_;
