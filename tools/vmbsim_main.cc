@@ -285,6 +285,15 @@ int RunFabricCommand(const std::vector<std::string>& args) {
 //   Not for `soak`, which judges resident memory, nor for the commands that
 //   only read files. VMBSIM_HUGEPAGES=0 leaves the heap as it is; a
 //   GLIBC_TUNABLES that already names the setting is kept.
+//
+// Not under valgrind (its preload library is in LD_PRELOAD): there
+// /proc/self/exe is the tool, not this program, and a second start would
+// leave the tool behind.
+bool UnderValgrind() {
+  const char* preload = std::getenv("LD_PRELOAD");
+  return preload != nullptr && std::string_view(preload).find("vgpreload") != std::string_view::npos;
+}
+
 bool SimulatesRuns(const std::string& command) {
   for (const char* simulating : {"run", "sweep", "swarm", "shrink", "explore", "replay", "demo", "fabric"}) {
     if (command == simulating) return true;
@@ -301,7 +310,7 @@ void StartAgainWithRunSettings(const std::string& command, char** argv) {
                          (hugepages_setting == nullptr || std::string_view(hugepages_setting) != "0") &&
                          (tunables == nullptr || std::string_view(tunables).find("glibc.malloc.hugetlb") ==
                                                      std::string_view::npos);
-  if (!bind_now && !hugepages) return;
+  if ((!bind_now && !hugepages) || UnderValgrind()) return;
   const std::optional<std::string> old_tunables =
       tunables == nullptr ? std::nullopt : std::optional<std::string>(tunables);
   if (bind_now && setenv("LD_BIND_NOW", "1", /*overwrite=*/1) != 0) return;
