@@ -56,6 +56,27 @@ TEST(EventQueueTest, EventsScheduledAtTheCurrentInstantRunAfterIt) {
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
 }
 
+// An event that becomes the front batch's new minimum after some of the
+// batch was popped (it takes the popped prefix's last cell): order holds,
+// with ties after the same-time entries already there.
+TEST(EventQueueTest, ANewMinimumAfterPopsRunsFirst) {
+  EventQueue queue;
+  std::vector<int> order;
+  queue.Push(T(10), [&] {
+    order.push_back(10);
+    queue.Push(T(15), [&order] { order.push_back(15); });
+    queue.Push(T(12), [&] {
+      order.push_back(12);
+      queue.Push(T(12), [&order] { order.push_back(121); });  // A tie: after nothing, first.
+      queue.Push(T(13), [&order] { order.push_back(13); });
+    });
+    queue.Push(T(11), [&order] { order.push_back(11); });
+  });
+  for (int t : {20, 30, 40}) queue.Push(T(t), [&order, t] { order.push_back(t); });
+  Drain(queue);
+  EXPECT_EQ(order, (std::vector<int>{10, 11, 12, 121, 13, 15, 20, 30, 40}));
+}
+
 TEST(EventQueueTest, PopStopsAtTheLimitWithoutLosingTheEvent) {
   EventQueue queue;
   int ran = 0;
