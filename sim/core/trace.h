@@ -112,7 +112,7 @@ class Tracer {
   uint64_t record_count() const { return record_count_; }
 
  private:
-  void EmitActive(TraceRecord record);
+  void EmitActive(const TraceRecord& record);
   void UpdateActive() { active_ = fingerprint_enabled_ || !sinks_.empty(); }
 
   bool active_ = false;
