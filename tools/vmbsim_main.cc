@@ -281,7 +281,7 @@ int RunFabricCommand(const std::vector<std::string>& args) {
 // - glibc.malloc.hugetlb=1 in GLIBC_TUNABLES, for the commands that simulate:
 //   the heap asks for transparent huge pages (madvise), so a run whose rings,
 //   VPs and packets outgrow the TLB's reach walks fewer page tables (the
-//   64-channel streaming run: about 8 % less time, README "Performance").
+//   64-channel streaming run: about 8 % less time, README "Benchmarks").
 //   Not for `soak`, which judges resident memory, nor for the commands that
 //   only read files. VMBSIM_HUGEPAGES=0 leaves the heap as it is; a
 //   GLIBC_TUNABLES that already names the setting is kept.
