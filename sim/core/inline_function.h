@@ -4,12 +4,14 @@
 // for work queues on per-event paths (a VP's DPC and passive queues) where a
 // heap allocation per item would dominate. A callable that does not fit is a
 // compile-time error, as for events: capture a pointer to larger state.
-// Moving an InlineFunction moves the callable (its move constructor runs).
+// Moving an InlineFunction moves the callable: its move constructor runs, or,
+// for a trivially copyable callable, its bytes are copied.
 
 #ifndef VMBSIM_SIM_CORE_INLINE_FUNCTION_H_
 #define VMBSIM_SIM_CORE_INLINE_FUNCTION_H_
 
 #include <cstddef>
+#include <cstring>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -32,7 +34,7 @@ class InlineFunction {
     static_assert(alignof(Fn) <= 8, "callable over-aligned");
     static_assert(std::is_invocable_v<Fn&>, "callable must take no arguments");
     ::new (static_cast<void*>(storage_)) Fn(std::forward<F>(fn));
-    ops_ = &OpsFor<Fn>;
+    ops_ = &kOpsFor<Fn>;
   }
 
   InlineFunction(InlineFunction&& other) noexcept { MoveFrom(other); }
@@ -52,45 +54,58 @@ class InlineFunction {
   // REQUIRES: holds a callable.
   void operator()() {
     VMBSIM_CHECK(ops_ != nullptr);
-    ops_(Op::kInvoke, storage_, nullptr);
+    ops_->invoke(storage_);
   }
 
   void Reset() {
     if (ops_ != nullptr) {
-      ops_(Op::kDestroy, storage_, nullptr);
+      if (ops_->destroy != nullptr) ops_->destroy(storage_);
       ops_ = nullptr;
     }
   }
 
  private:
-  enum class Op { kInvoke, kDestroy, kMoveTo };
-  using Ops = void (*)(Op op, void* self, void* target);
+  // What a stored callable needs done. A callable that is trivially copyable
+  // and destructible (most: lambdas capturing pointers and numbers) has no
+  // `relocate` nor `destroy`: a move copies its bytes and nothing destroys
+  // it, so moving items through a queue costs no indirect call.
+  struct Ops {
+    void (*invoke)(void* self);
+    void (*relocate)(void* self, void* target);  // Move-constructs at `target`, destroys `self`.
+    void (*destroy)(void* self);
+  };
 
   template <typename Fn>
-  static void OpsFor(Op op, void* self, void* target) {
-    Fn* fn = std::launder(static_cast<Fn*>(self));
-    switch (op) {
-      case Op::kInvoke:
-        (*fn)();
-        break;
-      case Op::kDestroy:
-        fn->~Fn();
-        break;
-      case Op::kMoveTo:
-        ::new (target) Fn(std::move(*fn));
-        fn->~Fn();
-        break;
-    }
+  static Fn* As(void* self) {
+    return std::launder(static_cast<Fn*>(self));
   }
 
+  template <typename Fn>
+  static constexpr bool kTrivial = std::is_trivially_copyable_v<Fn> && std::is_trivially_destructible_v<Fn>;
+
+  template <typename Fn>
+  static constexpr Ops kOpsFor = {
+      .invoke = [](void* self) { (*As<Fn>(self))(); },
+      .relocate = kTrivial<Fn> ? nullptr
+                               : +[](void* self, void* target) {
+                                   ::new (target) Fn(std::move(*As<Fn>(self)));
+                                   As<Fn>(self)->~Fn();
+                                 },
+      .destroy = kTrivial<Fn> ? nullptr : +[](void* self) { As<Fn>(self)->~Fn(); },
+  };
+
   void MoveFrom(InlineFunction& other) {
-    if (other.ops_ == nullptr) return;
-    other.ops_(Op::kMoveTo, other.storage_, storage_);
     ops_ = other.ops_;
+    if (ops_ == nullptr) return;
+    if (ops_->relocate == nullptr) {
+      std::memcpy(storage_, other.storage_, kInlineBytes);
+    } else {
+      ops_->relocate(other.storage_, storage_);
+    }
     other.ops_ = nullptr;
   }
 
-  Ops ops_ = nullptr;
+  const Ops* ops_ = nullptr;
   alignas(8) unsigned char storage_[kInlineBytes];
 };
 
