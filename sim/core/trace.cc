@@ -29,12 +29,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t Fold(uint64_t h, const TraceRecord&
       r.size0,
       r.size1,
   };
+  // The documented a, b, c and d, each folded into its half as soon as it is
+  // made (xor is associative), so that few values are live at once.
   const uint64_t* k = kFoldKeys;
-  const uint64_t a = FoldMum(words[0] ^ k[0], words[1] ^ k[1]);
-  const uint64_t b = FoldMum(words[2] ^ k[2], words[3] ^ k[3]);
-  const uint64_t c = FoldMum(words[4] ^ k[4], words[5] ^ k[5]);
-  const uint64_t d = FoldMum(words[6] ^ k[6], words[7] ^ k[7]);
-  return FoldMum(h ^ a ^ Rotl32(c), Rotl32(h) ^ b ^ Rotl32(d) ^ k[0]);
+  uint64_t x = h ^ FoldMum(words[0] ^ k[0], words[1] ^ k[1]);
+  uint64_t y = Rotl32(h) ^ k[0] ^ FoldMum(words[2] ^ k[2], words[3] ^ k[3]);
+  x ^= Rotl32(FoldMum(words[4] ^ k[4], words[5] ^ k[5]));
+  y ^= Rotl32(FoldMum(words[6] ^ k[6], words[7] ^ k[7]));
+  return FoldMum(x, y);
 }
 
 }  // namespace
@@ -67,7 +69,12 @@ void Tracer::RemoveSink(TraceSink* sink) {
 void Tracer::EmitActive(const TraceRecord& record) {
   const uint64_t sequence = record_count_++;
   if (fingerprint_enabled_) fingerprint_ = Fold(fingerprint_, record, sequence);
-  if (sinks_.empty()) return;
+  if (!sinks_.empty()) EmitToSinks(record, sequence);
+}
+
+// Apart from EmitActive, so that the fold alone (a run with no sink, the
+// common case) needs no stack frame for the sinks' loop.
+void Tracer::EmitToSinks(const TraceRecord& record, uint64_t sequence) {
   TraceRecord numbered = record;
   numbered.sequence = sequence;
   for (const Attached& a : sinks_) {

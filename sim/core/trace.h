@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "sim/core/prng.h"
 #include "sim/core/sim_time.h"
 
@@ -113,6 +114,7 @@ class Tracer {
 
  private:
   void EmitActive(const TraceRecord& record);
+  ABSL_ATTRIBUTE_NOINLINE void EmitToSinks(const TraceRecord& record, uint64_t sequence);
   void UpdateActive() { active_ = fingerprint_enabled_ || !sinks_.empty(); }
 
   bool active_ = false;
