@@ -104,5 +104,22 @@ TEST(RingDequeTest, IteratorsAreRandomAccessForBinarySearch) {
   EXPECT_EQ(q[6], 16);
 }
 
+TEST(RingDequeTest, AnEmptiedRingStartsAgainAtItsFirstSlot) {
+  RingDeque<int> q;
+  for (int i = 0; i < 100; ++i) q.push_back(i);  // Grown to 128 slots.
+  const int* first = &q.front();
+  for (int i = 0; i < 100; ++i) q.pop_front();
+  q.push_back(7);
+  EXPECT_EQ(&q.front(), first);  // Not slot 100.
+  q.push_back(8);
+  q.pop_front();
+  EXPECT_EQ(&q.front(), first + 1);  // Not emptied: the ring moves on.
+  EXPECT_EQ(q.front(), 8);
+  q.pop_front();
+  q.push_back(9);
+  EXPECT_EQ(&q.front(), first);
+  EXPECT_EQ(q.size(), 1u);
+}
+
 }  // namespace
 }  // namespace vmbsim::sim
