@@ -227,12 +227,6 @@ Runtime::~Runtime() {
   if (made_current_ && current_runtime_ == this) current_runtime_ = nullptr;
 }
 
-Runtime* Runtime::ExchangeCurrent(Runtime* runtime) {
-  Runtime* previous = current_runtime_;
-  current_runtime_ = runtime;
-  return previous;
-}
-
 // The callback's WDK name, or null when no driver code runs.
 const char* Runtime::DriverCallbackName() const noexcept {
   if (context_.callback != nullptr) return context_.callback;
@@ -443,14 +437,6 @@ absl::Status Runtime::InitSetterGuard(Channel* channel, const char* function) {
                                " (legal only while disabled)"));
   }
   return absl::OkStatus();
-}
-
-void Runtime::ChargeCall() {
-  const sim::SimDuration cost = fabric_->costs().kmcl_call;
-  // A zero cost (the `zero` profile) would move no clock; drivers make
-  // several calls per packet, so skip charging it.
-  if (cost.nanoseconds() == 0) return;
-  if (context_.vp != nullptr && context_.vp->running()) context_.vp->Charge(cost);
 }
 
 Runtime::Channel* Runtime::ServerChannelFor(uint16_t guest, uint32_t relid) {

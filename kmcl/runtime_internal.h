@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -42,6 +43,18 @@ enum class CallbackId : uint8_t {
   kProcessingComplete = 6,
   kPnpFailure = 7,
 };
+
+// Inline, as both run several times per packet: every ContextScope makes
+// two exchanges, and every KMCL call charges.
+inline Runtime* Runtime::ExchangeCurrent(Runtime* runtime) { return std::exchange(current_runtime_, runtime); }
+
+inline void Runtime::ChargeCall() {
+  const sim::SimDuration cost = fabric_->costs().kmcl_call;
+  // A zero cost (the `zero` profile) would move no clock; drivers make
+  // several calls per packet, so skip charging it.
+  if (cost.nanoseconds() == 0) return;
+  if (context_.vp != nullptr && context_.vp->running()) context_.vp->Charge(cost);
+}
 
 // Sets what driver code runs now (IRQL, channel, packet, worker, VP) and
 // makes the runtime current, for one scope.

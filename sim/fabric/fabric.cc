@@ -428,7 +428,7 @@ void Fabric::SignalGuestNow(Channel& channel) {
 }
 
 void Fabric::OnHostInterrupt(uint32_t vp_index) {
-  absl::StatusOr<std::vector<uint32_t>> flags = root().synic().TakeEventFlags(vp_index);
+  absl::StatusOr<Synic::EventFlagList> flags = root().synic().TakeEventFlags(vp_index);
   VMBSIM_CHECK(flags.ok());  // The SynIC passes its own, valid VP index.
   for (const uint32_t flag : *flags) {
     const HostFlagUse use = flag <= kHostFlagMax ? host_flags_[vp_index][flag] : HostFlagUse{};

@@ -184,10 +184,10 @@ void Synic::RunInterrupt(uint32_t vp_index) {
   if (interrupt_handler_) interrupt_handler_(vp_index);
 }
 
-absl::StatusOr<std::vector<uint32_t>> Synic::TakeEventFlags(uint32_t vp_index) {
+absl::StatusOr<Synic::EventFlagList> Synic::TakeEventFlags(uint32_t vp_index) {
   VMBSIM_RETURN_IF_ERROR(ValidateVp("TakeEventFlags", vp_index));
   VpState& state = vp_states_[vp_index];
-  std::vector<uint32_t> taken;
+  EventFlagList taken;
   // In flag order, as a guest scanning every word would take them.
   for (uint32_t words = std::exchange(state.words_set, 0); words != 0; words &= words - 1) {
     const uint32_t word_index = static_cast<uint32_t>(__builtin_ctz(words));

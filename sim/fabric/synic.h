@@ -83,6 +83,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -224,8 +225,10 @@ class Synic {
 
   // Guest side, normally from the ISR: atomically clears every set bit of
   // `vp_index`'s bitmap and returns their numbers in ascending order (empty
-  // if none). InvalidArgument for a bad VP index.
-  absl::StatusOr<std::vector<uint32_t>> TakeEventFlags(uint32_t vp_index);
+  // if none). InvalidArgument for a bad VP index. Inline storage for a few,
+  // since an ISR usually takes one or two and runs once per interrupt.
+  using EventFlagList = absl::InlinedVector<uint32_t, 8>;
+  absl::StatusOr<EventFlagList> TakeEventFlags(uint32_t vp_index);
   // Guest side: clears bit `flag` and returns whether it was set.
   // InvalidArgument for a bad VP index or flag.
   absl::StatusOr<bool> TestAndClearFlag(uint32_t vp_index, uint32_t flag);

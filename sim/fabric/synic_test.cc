@@ -66,7 +66,8 @@ struct World {
       record.start_ns = sim.Now().nanoseconds();
       record.local_ns = vp.LocalNow().nanoseconds();
       record.vp_index = vp_index;
-      record.flags = guest.TakeEventFlags(vp_index).value();
+      const Synic::EventFlagList flags = guest.TakeEventFlags(vp_index).value();
+      record.flags.assign(flags.begin(), flags.end());
       const HvMessageHeader header = guest.ReadMessageHeader(vp_index).value();
       record.message = guest.ReadMessageSlot(vp_index).value();
       record.msg_pending = (header.message_flags & kHvMessageFlagPending) != 0;

@@ -183,14 +183,6 @@ void VirtualProcessor::Stall(SimDuration duration) {
   ArmStart();
 }
 
-sim::RingDeque<VirtualProcessor::Item>& VirtualProcessor::NextQueue() {
-  for (size_t i = 3; i-- > 0;) {
-    if (!queues_[i].empty()) return queues_[i];
-  }
-  VMBSIM_CHECK(false);  // REQUIRES: queue_depth() > 0.
-  return queues_[0];
-}
-
 void VirtualProcessor::PopEndedSpans() {
   // Spans nest: an inner one ends before the one it preempted.
   const SimTime now = sim_->Now();

@@ -623,7 +623,7 @@ void VmbusClient::OnInterrupt(uint32_t vp_index) {
   VMBSIM_CHECK(guest_vps_[vp_index]->running());       // Called from the ISR item.
   isr_vp_index_ = vp_index;
   // Spec 3.1: channels (event flags) first, then the message slot.
-  absl::StatusOr<std::vector<uint32_t>> flags = guest_synic_->TakeEventFlags(vp_index);
+  absl::StatusOr<Synic::EventFlagList> flags = guest_synic_->TakeEventFlags(vp_index);
   VMBSIM_CHECK_MSG(flags.ok(), flags.status().ToString());
   for (uint32_t flag : *flags) {
     if (event_handler_) event_handler_(flag);
