@@ -324,7 +324,7 @@ size_t Runtime::blocked_worker_count() const {
 // ---------------------------------------------------------------------------
 // Blocking.
 
-bool Runtime::WaitUntil(const char* function, uint64_t channel, const std::function<bool()>& done,
+bool Runtime::WaitUntil(const char* function, uint64_t channel, absl::FunctionRef<bool()> done,
                         const void* wait_key) {
   if (done()) return true;
   Worker* worker = context_.worker;

@@ -81,6 +81,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kmcl/handle_table.h"
@@ -392,7 +393,7 @@ class Runtime {
   // suspends; code outside the run loop runs events. False (with a finding
   // against `function`) when the caller cannot block (DISPATCH, or an event
   // that is not a worker) or when nothing is left to run.
-  bool WaitUntil(const char* function, uint64_t channel, const std::function<bool()>& done,
+  bool WaitUntil(const char* function, uint64_t channel, absl::FunctionRef<bool()> done,
                  const void* wait_key);
   // Wakes the workers waiting on `wait_key` so they re-check.
   void Notify(const void* wait_key);

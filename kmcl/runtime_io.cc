@@ -385,11 +385,11 @@ void Runtime::OnBatchEnd(Channel& ch, uint32_t count) {
 
 void Runtime::RetireIncoming(Incoming& inc) {
   const uint64_t handle = inc.handle;
-  absl::StatusOr<Channel*> found = channels_.Lookup(inc.channel);
+  Channel* const found = channels_.Find(inc.channel);
   absl::StatusOr<std::unique_ptr<Incoming>> removed = completions_.Remove(handle);
   if (removed.ok()) incoming_pool_.push_back(std::move(*removed));
-  if (!found.ok()) return;
-  Channel& ch = **found;
+  if (found == nullptr) return;
+  Channel& ch = *found;
   VMBSIM_CHECK_GT(ch.outstanding, 0u);
   --ch.outstanding;
   MaybeKick(ch);
@@ -398,10 +398,9 @@ void Runtime::RetireIncoming(Incoming& inc) {
 
 absl::StatusOr<Runtime::Incoming*> Runtime::FindIncoming(VMBPACKETCOMPLETION handle, const char* function) {
   const uint64_t value = HandleValueOf(handle);
-  absl::StatusOr<Incoming*> found = completions_.Lookup(value);
-  if (found.ok()) {
+  if (Incoming* const found = completions_.Find(value)) {
     ChargeCall();
-    return *found;
+    return found;
   }
   if (retired_by_close_.count(value) != 0) {
     return Report(context_.channel, function, Rule::kCompletionAfterClose, STATUS_INVALID_HANDLE,
@@ -413,7 +412,7 @@ absl::StatusOr<Runtime::Incoming*> Runtime::FindIncoming(VMBPACKETCOMPLETION han
                   "the packet was already completed or failed");
   }
   return Report(context_.channel, function, Rule::kStaleOrForeignHandle, STATUS_INVALID_HANDLE,
-                std::string(found.status().message()));
+                std::string(completions_.Lookup(value).status().message()));
 }
 
 void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uint32_t size) {
@@ -421,16 +420,16 @@ void Runtime::PacketComplete(VMBPACKETCOMPLETION handle, const void* buffer, uin
   absl::StatusOr<Incoming*> found = FindIncoming(handle, kFn);
   if (!found.ok()) return;
   Incoming& inc = **found;
-  absl::StatusOr<Channel*> channel = channels_.Lookup(inc.channel);
+  Channel* const channel = channels_.Find(inc.channel);
   if (context_.incoming == &inc && inc.defer_requested) {
-    Report(channel.ok() ? *channel : nullptr, kFn, Rule::kDoubleCompletion, STATUS_SUCCESS,
+    Report(channel, kFn, Rule::kDoubleCompletion, STATUS_SUCCESS,
            "completed in the same invocation that deferred it to PASSIVE")
         .IgnoreError();
     return;
   }
   if (buffer == nullptr) size = 0;
-  if (channel.ok()) {
-    Channel& ch = **channel;
+  if (channel != nullptr) {
+    Channel& ch = *channel;
     if (options_.transaction_metrics) MeterComplete(ch, inc);
     if (inc.completion_requested && ch.endpoint != nullptr) {
       const absl::Span<const uint8_t> payload(static_cast<const uint8_t*>(buffer), size);
@@ -558,8 +557,7 @@ void Runtime::OnCompletionPacket(Channel& ch, const fabric::ParsedPacket& packet
 }
 
 void Runtime::FinishTransaction(Packet& p, NTSTATUS status, const uint8_t* data, uint32_t size) {
-  absl::StatusOr<Channel*> channel = channels_.Lookup(p.channel);
-  Channel* ch = channel.ok() ? *channel : nullptr;
+  Channel* const ch = channels_.Find(p.channel);
   if (ABSL_PREDICT_FALSE(ch != nullptr && ch->frozen)) return;  // No routine of a reset guest runs.
   if (ch != nullptr) RecordFinish(*ch, p, status);
   p.state = Packet::State::kIdle;
@@ -694,15 +692,15 @@ void Runtime::PacketFree(VMBPACKET handle) {
   absl::StatusOr<Packet*> found = FindPacket(handle, kFn);
   if (!found.ok()) return;
   Packet* p = *found;
-  absl::StatusOr<Channel*> ch = channels_.Lookup(p->channel);
+  Channel* const ch = channels_.Find(p->channel);
   if (p->caller_owned) {
-    Report(ch.ok() ? *ch : nullptr, kFn, Rule::kPacketFreeInvalid, STATUS_SUCCESS,
+    Report(ch, kFn, Rule::kPacketFreeInvalid, STATUS_SUCCESS,
            "the packet came from VmbPacketInitialize (caller storage)")
         .IgnoreError();
     return;
   }
   if (p->state != Packet::State::kIdle) {
-    Report(ch.ok() ? *ch : nullptr, kFn, Rule::kPacketFreeInvalid, STATUS_SUCCESS,
+    Report(ch, kFn, Rule::kPacketFreeInvalid, STATUS_SUCCESS,
            "the packet is in flight (queued or awaiting its completion)")
         .IgnoreError();
     return;
@@ -1037,16 +1035,16 @@ absl::Status Runtime::PacketSend(VMBPACKET handle, const void* buffer, uint32_t 
   if ((flags & ~uint32_t{VMBUS_CHANNEL_FORMAT_FLAGS}) != 0) {
     return KmclError(STATUS_INVALID_PARAMETER_5, absl::StrCat(kFn, ": unknown flag bits"));
   }
-  absl::StatusOr<Channel*> ch = channels_.Lookup(p->channel);
-  if (!ch.ok()) return KmclError(STATUS_INVALID_HANDLE, absl::StrCat(kFn, ": the packet's channel is gone"));
+  Channel* const ch = channels_.Find(p->channel);
+  if (ch == nullptr) return KmclError(STATUS_INVALID_HANDLE, absl::StrCat(kFn, ": the packet's channel is gone"));
   std::vector<fabric::GpaRange> ranges;
   if (mdl != nullptr) {
     if (options_.require_wait_with_external_data && (flags & VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION) == 0) {
       return KmclError(STATUS_INVALID_PARAMETER_5, absl::StrCat(kFn, ": external data needs WAIT_FOR_COMPLETION (G23)"));
     }
-    VMBSIM_ASSIGN_OR_RETURN(ranges, RangesFromMdl(**ch, mdl, 0, 0, false, kFn));
+    VMBSIM_ASSIGN_OR_RETURN(ranges, RangesFromMdl(*ch, mdl, 0, 0, false, kFn));
   }
-  return SubmitSend(*p, **ch, buffer, length, std::move(ranges), flags, kFn);
+  return SubmitSend(*p, *ch, buffer, length, std::move(ranges), flags, kFn);
 }
 
 absl::Status Runtime::PacketSendWithExternalMdl(VMBPACKET handle, const void* buffer, uint32_t length, PMDL mdl,

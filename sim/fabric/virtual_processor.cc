@@ -240,13 +240,13 @@ void VirtualProcessor::StartNext() {
     effects_event_ = {};
   }
   running_ = true;
-  sim_->tracer().Emit({.time = now,
-                       .kind = TraceKind(FabricTraceKind::kVpWorkStart),
-                       .partition = partition_id_,
-                       .vp = vp_index_,
-                       .id0 = static_cast<uint64_t>(running_level_),
-                       .size0 = queue_depth(),
-                       .size1 = static_cast<uint64_t>(item.cost.nanoseconds())});
+  sim_->tracer().EmitInline({.time = now,
+                             .kind = TraceKind(FabricTraceKind::kVpWorkStart),
+                             .partition = partition_id_,
+                             .vp = vp_index_,
+                             .id0 = static_cast<uint64_t>(running_level_),
+                             .size0 = queue_depth(),
+                             .size1 = static_cast<uint64_t>(item.cost.nanoseconds())});
   local_now_ = now + item.cost;
   VirtualProcessor* const previous = current_;
   current_ = this;
@@ -258,12 +258,12 @@ void VirtualProcessor::StartNext() {
   // clock), so later records in the trace may carry earlier times. A stall
   // or a preemption that lands inside the item extends `busy_until_` but not
   // this record.
-  sim_->tracer().Emit({.time = local_now_,
-                       .kind = TraceKind(FabricTraceKind::kVpWorkEnd),
-                       .partition = partition_id_,
-                       .vp = vp_index_,
-                       .id0 = static_cast<uint64_t>(running_level_),
-                       .size0 = static_cast<uint64_t>((local_now_ - now).nanoseconds())});
+  sim_->tracer().EmitInline({.time = local_now_,
+                             .kind = TraceKind(FabricTraceKind::kVpWorkEnd),
+                             .partition = partition_id_,
+                             .vp = vp_index_,
+                             .id0 = static_cast<uint64_t>(running_level_),
+                             .size0 = static_cast<uint64_t>((local_now_ - now).nanoseconds())});
   const SimDuration duration = local_now_ - now;
   busy_time_ += duration;
   level_time_[LevelIndex(item.level)] += duration;
