@@ -80,8 +80,9 @@ class InlineFunction {
     return std::launder(static_cast<Fn*>(self));
   }
 
+  // Trivially copyable implies a trivial destructor.
   template <typename Fn>
-  static constexpr bool kTrivial = std::is_trivially_copyable_v<Fn> && std::is_trivially_destructible_v<Fn>;
+  static constexpr bool kTrivial = std::is_trivially_copyable_v<Fn>;
 
   template <typename Fn>
   static constexpr Ops kOpsFor = {

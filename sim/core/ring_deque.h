@@ -119,10 +119,7 @@ class RingDeque {
     head_ = --size_ == 0 ? 0 : (head_ + 1) & mask_;
   }
 
-  void clear() {
-    while (size_ > 0) pop_front();
-    head_ = 0;
-  }
+  void clear() { ShrinkTo(0); }
 
   void swap(RingDeque& other) noexcept { Swap(other); }
 
@@ -132,8 +129,7 @@ class RingDeque {
     const size_t index = static_cast<size_t>(pos - begin());
     VMBSIM_CHECK(index < size_);
     for (size_t i = index; i + 1 < size_; ++i) (*this)[i] = std::move((*this)[i + 1]);
-    (*this)[size_ - 1].~T();
-    --size_;
+    ShrinkTo(size_ - 1);
     return iterator(this, index);
   }
 
@@ -149,13 +145,20 @@ class RingDeque {
       ++kept;
     }
     const size_t dropped = size_ - kept;
-    for (size_t i = kept; i < size_; ++i) (*this)[i].~T();
-    size_ = kept;
+    ShrinkTo(kept);
     return dropped;
   }
 
  private:
   size_t capacity() const { return slots_ == nullptr ? 0 : mask_ + 1; }
+
+  // Destroys the elements from `new_size` on. Emptied, the ring starts
+  // again at its first slot, as after pop_front.
+  void ShrinkTo(size_t new_size) {
+    for (size_t i = new_size; i < size_; ++i) (*this)[i].~T();
+    size_ = new_size;
+    if (size_ == 0) head_ = 0;
+  }
 
   void Grow() {
     const size_t capacity_now = capacity();

@@ -121,5 +121,29 @@ TEST(RingDequeTest, AnEmptiedRingStartsAgainAtItsFirstSlot) {
   EXPECT_EQ(q.size(), 1u);
 }
 
+TEST(RingDequeTest, EraseEraseIfAndClearThatEmptyItStartAgainAtTheFirstSlot) {
+  RingDeque<int> q;
+  for (int i = 0; i < 100; ++i) q.push_back(i);
+  const int* first = &q.front();
+  for (int i = 0; i < 50; ++i) q.pop_front();  // The front is slot 50 now.
+  EXPECT_EQ(q.EraseIf([](int v) { return v % 2 == 0; }), 25u);
+  EXPECT_EQ(&q.front(), first + 50);  // Not emptied: the front stays.
+  EXPECT_EQ(q.front(), 51);
+  EXPECT_EQ(q.EraseIf([](int) { return true; }), 25u);
+  q.push_back(1);
+  EXPECT_EQ(&q.front(), first);
+  q.push_back(2);
+  q.pop_front();
+  q.erase(q.begin());  // Empties it, from slot 1.
+  q.push_back(3);
+  EXPECT_EQ(&q.front(), first);
+  q.push_back(4);
+  q.pop_front();
+  q.clear();  // From slot 1.
+  q.push_back(5);
+  EXPECT_EQ(&q.front(), first);
+  EXPECT_EQ(q.size(), 1u);
+}
+
 }  // namespace
 }  // namespace vmbsim::sim
