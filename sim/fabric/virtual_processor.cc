@@ -33,7 +33,7 @@ SimDuration VirtualProcessor::ScaledBySpeed(SimDuration cost) const {
 void VirtualProcessor::Queue(Irql level, SimDuration cost, sim::InlineFunction work, const void* owner) {
   VMBSIM_CHECK_GE(cost.nanoseconds(), 0);
   // Queued from inside this VP's work: ready when the VP reaches the call.
-  QueueFor(level).push_back(Item{std::move(work), Scaled(cost), owner, LocalNow(), level});
+  QueueFor(level).emplace_back(std::move(work), Scaled(cost), owner, LocalNow(), level);  // Built in its slot.
   ++queued_;
   queue_depth_max_ = std::max(queue_depth_max_, queue_depth());
   if (preemption_ == Preemption::kPacket && !spans_.empty() && level > spans_.back().level &&
@@ -55,7 +55,7 @@ void VirtualProcessor::AtLocalNow(sim::InlineFunction effect, const void* owner)
   } else {
     at = std::max(at, effects_.back().at);  // Never before an effect deferred earlier.
   }
-  effects_.push_back(Effect{at, std::move(effect), owner, current_irql()});
+  effects_.emplace_back(at, std::move(effect), owner, current_irql());
   ArmEffects();
 }
 
