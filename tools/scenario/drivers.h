@@ -74,7 +74,8 @@ struct DriverContext {
   const WorkloadSpec* closed_loop = nullptr;
   // The largest request any workload of this channel sends: the closed
   // loop's size when there is one, else the largest open-loop request; 64
-  // without workloads. At most RequestBytesMax(*channel).
+  // without workloads (or RequestBytesMax(*channel) when smaller). At most
+  // RequestBytesMax(*channel).
   uint32_t request_bytes_max = 64;
   // VPs of the channel's guest partition (drivers that spread over them).
   uint32_t guest_vps = 1;

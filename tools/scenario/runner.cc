@@ -571,7 +571,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     Built b{&c, type, instance, host, guest};
     // The driver's request size: the closed loop's when there is one (every
     // open-loop request fits it: CheckWorkloadRequests), else the largest
-    // open-loop request; 64 for a channel without workloads.
+    // open-loop request; for a channel without workloads 64, or the
+    // channel's largest request when that is smaller (max_packet_bytes 2).
     std::optional<uint32_t> open_loop_max;
     for (const WorkloadSpec& w : spec.workloads) {
       if (w.channel != c.name) continue;
@@ -582,7 +583,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       }
     }
     b.request_bytes_max =
-        b.closed_loop != nullptr ? static_cast<uint32_t>(b.closed_loop->size.value) : open_loop_max.value_or(64);
+        b.closed_loop != nullptr ? static_cast<uint32_t>(b.closed_loop->size.value)
+                                 : open_loop_max.value_or(std::min<uint32_t>(64, RequestBytesMax(c)));
     VMBSIM_CHECK_LE(b.request_bytes_max, RequestBytesMax(c));  // CheckWorkloadRequests.
     built.push_back(b);
   }

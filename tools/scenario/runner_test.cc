@@ -115,6 +115,19 @@ TEST(RunnerRequestTest, RequestsAreNeverResized) {
             "(/channels/0/max_packet_bytes), found 8192");
 }
 
+// A channel without workloads gives its driver a request size of 64, or the
+// channel's largest request when that is smaller: a channel of
+// max_packet_bytes 2 and no workload used to abort the runner (found by the
+// scenario fuzzer: tests/fuzz/scenario/crash-610af89aa3eef8d3).
+TEST(RunnerRequestTest, AChannelWithoutWorkloadsAndTinyPacketsRuns) {
+  const DriverRegistry registry = DriverRegistry::WithBuiltins();
+  ScenarioSpec spec = Load(registry, {"channels.0.max_packet_bytes=2", "workloads.0.size.bytes=2"});
+  spec.workloads.clear();
+  const absl::StatusOr<RunReport> report = RunScenario(spec, registry);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->channels[0].metrics.guest_to_host.packets_sent, 0u);
+}
+
 // A driver's `service` is checked where the driver starts: with service_us
 // beside it (two prices for one piece of work) or, in a spec built in code,
 // with a distribution the loader would have refused, the world is not
