@@ -67,6 +67,7 @@
 #define VMBSIM_SIM_FABRIC_VIRTUAL_PROCESSOR_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "sim/check.h"
@@ -173,7 +174,13 @@ class VirtualProcessor {
   size_t queue_depth_max() const { return queue_depth_max_; }
 
  private:
+  // Constructors (not aggregates), so that a queue builds an item in its
+  // slot, moving the callable once, with compilers that lack C++20's
+  // parenthesised aggregate initialisation.
   struct Item {
+    Item(sim::InlineFunction&& work_in, sim::SimDuration cost_in, const void* owner_in, sim::SimTime ready_in,
+         Irql level_in)
+        : work(std::move(work_in)), cost(cost_in), owner(owner_in), ready(ready_in), level(level_in) {}
     sim::InlineFunction work;
     sim::SimDuration cost;
     const void* owner = nullptr;
@@ -181,6 +188,8 @@ class VirtualProcessor {
     Irql level = Irql::kPassive;
   };
   struct Effect {
+    Effect(sim::SimTime at_in, sim::InlineFunction&& work_in, const void* owner_in, Irql level_in)
+        : at(at_in), work(std::move(work_in)), owner(owner_in), level(level_in) {}
     sim::SimTime at;
     sim::InlineFunction work;
     const void* owner = nullptr;
