@@ -1234,17 +1234,19 @@ Runtime::Channel* Runtime::FindForLifecycle(VMBCHANNEL handle, const char* funct
 }
 
 void Runtime::RunTransition(Channel* ch, const char* function, std::function<void(Channel&)> job, bool wait) {
-  // `done` outlives this call: a caller that does not wait has returned when
-  // the job runs.
-  auto done = std::make_shared<bool>(false);
+  // Whether the job has run is the runtime's to keep: a caller that does not
+  // wait has returned when it runs, and one that waits may never resume
+  // (blocked when the run ends), so its frame owns nothing.
+  const uint64_t ticket = next_transition_++;
+  transitions_pending_.insert(ticket);
   const uint64_t value = ch->handle;
-  ch->state_worker->Post([this, value, done, job = std::move(job)] {
-    absl::StatusOr<Channel*> c = channels_.Lookup(value);
-    if (c.ok()) job(**c);
-    *done = true;
-    if (c.ok()) Notify(*c);
+  ch->state_worker->Post([this, value, ticket, job = std::move(job)] {
+    Channel* const c = channels_.Find(value);
+    if (c != nullptr) job(*c);
+    transitions_pending_.erase(ticket);
+    if (c != nullptr) Notify(c);
   });
-  if (wait) WaitUntil(function, value, [done] { return *done; }, ch);
+  if (wait) WaitUntil(function, value, [this, ticket] { return !transitions_pending_.contains(ticket); }, ch);
 }
 
 NTSTATUS Runtime::InvokeOpened(Channel& c) {

@@ -858,6 +858,11 @@ class Runtime {
   // iterated in an order that matters.
   absl::flat_hash_map<const void*, absl::InlinedVector<Worker*, 1>> waiters_;
   std::vector<std::unique_ptr<Worker>> retired_workers_;
+  // RunTransition's jobs posted and not yet run, by ticket. Kept here, not
+  // on the caller's stack: a caller still blocked when the run ends is a
+  // fiber that never resumes, so what its frames own is never freed.
+  std::set<uint64_t> transitions_pending_;
+  uint64_t next_transition_ = 0;
   std::map<std::pair<uint16_t, uint32_t>, std::unique_ptr<GpadlRecord>> gpadls_;  // (guest, id).
   // Unmapped GPADL MDLs by address, kept for the runtime's life (one small
   // entry per unmap: drivers map a GPADL per open, not per request).
