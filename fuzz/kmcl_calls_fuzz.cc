@@ -268,11 +268,21 @@ void Interpret(FuzzInput& in) {
     world.Run(sim::SimDuration::Nanoseconds(int64_t{where >> 4} * 160'000));
   }
   world.Run(sim::SimDuration::Milliseconds(50));
-  // Unload, as a driver does: disable and clean up every channel on its own
-  // side. Each blocked call must then return (a request waiting on a closed
-  // channel is failed), so that no fiber is abandoned mid-call: the
+  // Unload, as a driver does: complete the packets it still holds (a
+  // Disable waits for them, and so does a peer's synchronous request
+  // waiting on that channel), then disable and clean up every channel on
+  // its own side. Each blocked call must then return (a request waiting on a
+  // closed channel is failed), so that no fiber is abandoned mid-call: the
   // simulator frees an abandoned fiber's stack without unwinding it, and
-  // LeakSanitizer would report what its frames owned.
+  // LeakSanitizer would report what its frames owned. A completion goes by
+  // handle, so host code completes the packets of both sides; one already
+  // completed (cases 11 and 12 may keep it) is a double completion, reported.
+  std::vector<VMBPACKETCOMPLETION> held;
+  held.swap(state.held);
+  for (VMBPACKETCOMPLETION packet : held) {
+    world.OnHost([packet] { VmbChannelPacketComplete(packet, nullptr, 0); });
+    world.Run(sim::SimDuration::Milliseconds(1));
+  }
   for (int side = 0; side < 2; ++side) {
     for (VMBCHANNEL channel : state.channels[side]) {
       std::function<void()> unload = [channel] {
