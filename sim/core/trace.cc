@@ -33,11 +33,8 @@ void Tracer::RemoveSink(TraceSink* sink) {
   UpdateActive();
 }
 
-void Tracer::EmitActive(const TraceRecord& record) {
-  const uint64_t sequence = record_count_++;
-  if (fingerprint_enabled_) fingerprint_ = trace_internal::Fold(fingerprint_, record, sequence);
-  if (!sinks_.empty()) EmitToSinks(record, sequence);
-}
+// The out-of-line Emit: the same steps as EmitInline, in one place.
+void Tracer::EmitActive(const TraceRecord& record) { EmitInline(record); }
 
 // Apart from EmitActive, so that the fold alone (a run with no sink, the
 // common case) needs no stack frame for the sinks' loop.
