@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -293,6 +294,40 @@ TEST_F(RulesTest, SyncRequestCopiesTheCompletionAndSetsItsSize) {
   EXPECT_EQ(status, STATUS_SUCCESS);
   ASSERT_EQ(size, request.size());  // The server echoes the request.
   EXPECT_EQ(std::memcmp(reply.data(), request.data(), request.size()), 0);
+}
+
+// Runtime::ReleaseWorkers, the end of a run for driver code: a request the
+// server holds for ever leaves its caller blocked; released, the call fails
+// with STATUS_CANCELLED and the caller's code goes on (what its frame owns
+// is freed by it, which under LeakSanitizer is the point), a PASSIVE job
+// the run never reached runs, and nothing can block any more.
+TEST_F(RulesTest, ReleasingWorkersEndsABlockedCallAndRunsWhatWasQueued) {
+  server_.hold = true;
+  Open();
+  NTSTATUS status = STATUS_PENDING;
+  bool returned = false;
+  world_.OnGuest([&] {
+    const auto owned = std::make_unique<std::array<uint8_t, 256>>();
+    uint64_t request = 1;
+    status = VmbChannelSendSynchronousRequest(client_.channel, &request, sizeof(request), nullptr, kWait, nullptr,
+                                              nullptr, nullptr);
+    returned = owned != nullptr;
+  });
+  world_.Run();
+  ASSERT_FALSE(returned);
+  EXPECT_EQ(world_.runtime().blocked_worker_count(), 1u);
+  NTSTATUS later = STATUS_PENDING;
+  world_.OnGuest([&] {  // Queued; the simulator does not run again.
+    uint64_t request = 2;
+    later = VmbChannelSendSynchronousRequest(client_.channel, &request, sizeof(request), nullptr, kWait, nullptr,
+                                             nullptr, nullptr);
+  });
+  world_.runtime().ReleaseWorkers();
+  EXPECT_TRUE(returned);
+  EXPECT_EQ(status, STATUS_CANCELLED);
+  EXPECT_EQ(later, STATUS_CANCELLED);  // It ran, and could not wait.
+  EXPECT_EQ(world_.runtime().blocked_worker_count(), 0u);
+  world_.runtime().ReleaseWorkers();  // Idempotent: nothing is left.
 }
 
 TEST_F(RulesTest, SyncRequestRejectsBadCompletionBufferSizes) {

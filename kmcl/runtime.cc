@@ -143,6 +143,20 @@ void Runtime::Worker::Freeze() {
   if (state_ != State::kBlocked && state_ != State::kRunning) fiber_.reset();
 }
 
+void Runtime::Worker::Release(bool run_queued_jobs) {
+  if (!run_queued_jobs) jobs_.clear();
+  if (!releasable()) return;
+  if (fiber_ == nullptr) fiber_ = std::make_unique<sim::Fiber>([this] { Body(); });
+  state_ = State::kRunning;
+  {
+    ContextScope scope(runtime_, Context{.irql = PASSIVE_LEVEL, .worker = this, .vp = vp_});
+    fiber_->Resume();
+  }
+  VMBSIM_CHECK(fiber_->finished());  // Nothing blocks once the runtime is ending.
+  fiber_.reset();
+  state_ = State::kIdle;
+}
+
 void Runtime::Worker::Retire() {
   retired_ = true;
   jobs_.clear();
@@ -218,6 +232,7 @@ Runtime::Runtime(fabric::Fabric* fabric, RuntimeOptions options)
 }
 
 Runtime::~Runtime() {
+  ReleaseWorkers();
   fabric_->SetChannelAttachedHook(nullptr);
   fabric_->SetChannelDetachingHook(nullptr);
   fabric_->SetOpenGate(nullptr);
@@ -327,10 +342,12 @@ size_t Runtime::blocked_worker_count() const {
 bool Runtime::WaitUntil(const char* function, uint64_t channel, absl::FunctionRef<bool()> done,
                         const void* wait_key) {
   if (done()) return true;
+  if (ending_) return false;  // ReleaseWorkers: nothing waits any more.
   Worker* worker = context_.worker;
   if (worker != nullptr && sim::Fiber::InFiber()) {
     waiters_[wait_key].push_back(worker);
-    while (!done()) {
+    bool held = true;
+    while (!(held = done()) && !ending_) {
       const Context saved = context_;
       worker->BlockHere();
       context_ = saved;
@@ -341,7 +358,7 @@ bool Runtime::WaitUntil(const char* function, uint64_t channel, absl::FunctionRe
     absl::InlinedVector<Worker*, 1>& workers = it->second;
     workers.erase(std::find(workers.begin(), workers.end(), worker));
     if (workers.empty()) waiters_.erase(it);
-    return true;
+    return held;
   }
   if (AtDispatch() || sim().running()) {
     Channel* ch = nullptr;
@@ -358,6 +375,45 @@ bool Runtime::WaitUntil(const char* function, uint64_t channel, absl::FunctionRe
     sim().Run(sim::RunLimits{.events_max = 1});
   }
   return true;
+}
+
+void Runtime::ReleaseWorkers() {
+  ending_ = true;
+  // One worker at a time, the first releasable one in a fixed order
+  // (RunPassive workers as started, then channels' workers by handle), so
+  // the release is as deterministic as the run. A released driver may clean
+  // up channels and start workers, so the search starts over each time.
+  // Each release leaves its worker without a fiber or jobs, and nothing
+  // blocks any more, so this ends unless driver code posts new passive work
+  // for ever.
+  for (;;) {
+    Worker* next = nullptr;
+    bool run_queued_jobs = true;  // Driver code RunPassive was given.
+    for (const std::unique_ptr<Worker>& worker : passive_workers_) {
+      if (worker->releasable()) {
+        next = worker.get();
+        break;
+      }
+    }
+    if (next == nullptr) {
+      // A channel's queued transitions and deliveries are the run's and
+      // are dropped; a driver callback blocked in one of them returns.
+      run_queued_jobs = false;
+      for (const uint64_t handle : channels_.HandlesInIssueOrder()) {
+        Channel* const ch = channels_.Find(handle);
+        if (ch == nullptr) continue;
+        for (Worker* worker : {ch->state_worker.get(), ch->packet_worker.get()}) {
+          if (worker == nullptr) continue;
+          if (!worker->releasable()) continue;
+          next = worker;
+          break;
+        }
+        if (next != nullptr) break;
+      }
+    }
+    if (next == nullptr) return;
+    next->Release(run_queued_jobs);
+  }
 }
 
 void Runtime::Notify(const void* wait_key) {

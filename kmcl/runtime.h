@@ -392,11 +392,23 @@ class Runtime {
   // Blocks the calling PASSIVE context until `done()` holds: a worker fiber
   // suspends; code outside the run loop runs events. False (with a finding
   // against `function`) when the caller cannot block (DISPATCH, or an event
-  // that is not a worker) or when nothing is left to run.
+  // that is not a worker) or when nothing is left to run; false without a
+  // finding once the runtime is ending (ReleaseWorkers).
   bool WaitUntil(const char* function, uint64_t channel, absl::FunctionRef<bool()> done,
                  const void* wait_key);
   // Wakes the workers waiting on `wait_key` so they re-check.
   void Notify(const void* wait_key);
+  // Ends the run for driver code, once the simulator will not run again
+  // (the destructor calls it too): every wait fails from now on (WaitUntil
+  // returns false at once), driver code suspended in a KMCL call resumes and
+  // returns through its error paths, and PASSIVE jobs RunPassive was given
+  // that the run never reached (a teardown's Destroy behind a VP busy past
+  // the end) run on the same terms. So what driver code holds is freed
+  // rather than left on a fiber stack that is never resumed. A channel's
+  // queued transitions and deliveries are dropped; workers a guest reset
+  // froze stay frozen. Driver code that posts passive work for ever would
+  // keep this from returning.
+  void ReleaseWorkers();
 
   fabric::Fabric& fabric() { return *fabric_; }
   sim::Simulator& sim() { return fabric_->sim(); }
@@ -858,6 +870,9 @@ class Runtime {
   // iterated in an order that matters.
   absl::flat_hash_map<const void*, absl::InlinedVector<Worker*, 1>> waiters_;
   std::vector<std::unique_ptr<Worker>> retired_workers_;
+  // The run is over: set by ReleaseWorkers, after which WaitUntil returns
+  // false at once instead of blocking or running events.
+  bool ending_ = false;
   // RunTransition's jobs posted and not yet run, by ticket. Kept here, not
   // on the caller's stack: a caller still blocked when the run ends is a
   // fiber that never resumes, so what its frames own is never freed.

@@ -103,6 +103,20 @@ class Runtime::Worker {
   // later jobs are dropped; a blocked fiber stays suspended for good.
   void Freeze();
   bool frozen() const { return frozen_; }
+  // The run is over (Runtime::ReleaseWorkers): a fiber suspended in a KMCL
+  // call is resumed, outside the run loop, and its wait fails (WaitUntil
+  // returns false once the runtime is ending), so the driver's code goes on
+  // through its error paths and frees what its frames own. With
+  // `run_queued_jobs` the jobs still queued run after it, on the same terms
+  // (a Destroy the run never reached); otherwise they are dropped.
+  // Afterwards the worker holds no fiber. Nothing for a worker that is not
+  // releasable().
+  void Release(bool run_queued_jobs);
+  // Has a suspended fiber or queued jobs, and is neither retired, frozen
+  // nor running.
+  bool releasable() const {
+    return (fiber_ != nullptr || !jobs_.empty()) && state_ != State::kRunning && !retired_ && !frozen_;
+  }
   const std::string& name() const { return name_; }
 
  private:

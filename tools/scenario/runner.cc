@@ -782,6 +782,20 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   };
   std::vector<std::unique_ptr<DriverInstance>> instances;
   std::vector<std::string> start_errors;
+  // Set once the run and its teardown are over, when kmcl::Runtime::
+  // ReleaseWorkers lets the driver code they left (a call still blocked, a
+  // PASSIVE job never reached) finish with every wait failing. A driver
+  // start that comes due then does not start, and one that was under way
+  // and succeeds is destroyed at once: either would otherwise never be
+  // torn down. Its failure is not the run's.
+  bool run_over = false;
+  // Takes a driver a start made; false when there is none to keep.
+  const auto keep_started = [&instances, &run_over](absl::StatusOr<std::unique_ptr<DriverInstance>>& made) {
+    if (!made.ok()) return false;
+    if (run_over) (*made)->Destroy();
+    instances.push_back(std::move(*made));
+    return !run_over;
+  };
   for (bool host_side : {true, false}) {
     for (size_t i = 0; i < built.size(); ++i) {
       Built& b = built[i];
@@ -795,14 +809,15 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       DriverInstance** slot = host_side ? &b.host : &b.guest;
       const std::vector<OpenLoop*>* channel_loops = host_side ? nullptr : &b.loops;
       runtime->RunPassive(host_side ? 0 : c.guest, 0,
-                          [&start_errors, &instances, factory, context, slot, channel_loops, where] {
+                          [&start_errors, &run_over, &keep_started, factory, context, slot, channel_loops, where] {
+                            if (run_over) return;
                             absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*factory)(context);
-                            if (!made.ok()) {
+                            if (!made.ok() && !run_over) {
                               start_errors.push_back(absl::StrCat(where, made.status().message()));
-                              return;
                             }
-                            *slot = made->get();
-                            instances.push_back(std::move(*made));
+                            DriverInstance* const instance = made.ok() ? made->get() : nullptr;
+                            if (!keep_started(made)) return;
+                            *slot = instance;
                             if (channel_loops == nullptr) return;
                             for (OpenLoop* loop : *channel_loops) {
                               const absl::Status started = loop->Start();
@@ -880,15 +895,16 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // Creates a new instance of a stopped host driver (PASSIVE), restoring
   // its channel from `restore` when not null.
   const std::function<void(Built*, const std::vector<uint8_t>*)> make_host =
-      [&instances, &context_for](Built* which, const std::vector<uint8_t>* restore) {
+      [&keep_started, &run_over, &context_for](Built* which, const std::vector<uint8_t>* restore) {
+    if (run_over) return;
     DriverContext context = context_for(*which, /*host_side=*/true);
     context.restore = restore;
     absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*which->host_factory)(context);
-    if (!made.ok()) return;  // The restart failed: the channel stays rescinded.
-    which->host = made->get();
+    DriverInstance* const instance = made.ok() ? made->get() : nullptr;
+    if (!keep_started(made)) return;  // A restart that failed: the channel stays rescinded.
+    which->host = instance;
     which->host_stopped = false;
     ++which->host_generation;
-    instances.push_back(std::move(*made));
   };
   start_host_driver = [&built, &make_host, rt = runtime.get()](int index) {
     Built* which = &built[static_cast<size_t>(index)];
@@ -955,13 +971,13 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
       r->rt->sim().ScheduleAt(r->rt->sim().Now(), [r] { r->rt->ReconnectGuest(r->guest).IgnoreError(); });
     }
   };
-  const std::function<void(Built*)> start_guest_driver = [&instances, &context_for](Built* which) {
-    if (which->guest_stopped) return;  // Stopped by the scenario meanwhile.
+  const std::function<void(Built*)> start_guest_driver = [&keep_started, &run_over, &context_for](Built* which) {
+    if (which->guest_stopped || run_over) return;  // Stopped by the scenario meanwhile, or too late.
     absl::StatusOr<std::unique_ptr<DriverInstance>> made =
         (*which->guest_factory)(context_for(*which, /*host_side=*/false));
-    if (!made.ok()) return;  // It did not come back: its channel stays closed.
-    which->guest = made->get();
-    instances.push_back(std::move(*made));
+    DriverInstance* const instance = made.ok() ? made->get() : nullptr;
+    if (!keep_started(made)) return;  // It did not come back: its channel stays closed.
+    which->guest = instance;
   };
   reset_guest = [&built, &abandoned, &start_guest_driver, rt = runtime.get()](uint16_t guest, int64_t reboot_ns) {
     auto reboot = std::make_shared<Reboot>(Reboot{.rt = rt, .guest = guest, .start_driver = start_guest_driver});
@@ -1232,8 +1248,10 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   }
   if (ledger != nullptr && !cut) simulator->tracer().RemoveSink(ledger.get());
   // Tear the drivers down (guests first) so they free what they own; this
-  // runs after the report is taken and is not part of it. A driver stuck in
-  // a blocking call is left as it is after a bounded wait.
+  // runs after the report is taken and is not part of it. The wait is
+  // bounded; what it does not reach (a driver stuck in a blocking call, a
+  // Destroy behind a VP busy past the bound) ends after it, off the clock
+  // (run_over).
   for (const std::unique_ptr<OpenLoop>& loop : loops) loop->Stop();
   // Drivers a guest reset abandoned: their channels are frozen, so this
   // only frees what they hold.
@@ -1257,6 +1275,9 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     simulator->tracer().RemoveSink(ledger.get());
     SettleCutLedger(ledger->Summarise(injector.get()), stale_at_stop, spec.expectations, injector.get(), report);
   }
+  // What the bounded teardown did not reach ends now, off the clock.
+  run_over = true;
+  runtime->ReleaseWorkers();
   // The world goes in dependency order.
   instances.clear();
   loops.clear();
