@@ -347,12 +347,7 @@ bool Runtime::WaitUntil(const char* function, uint64_t channel, absl::FunctionRe
   if (worker != nullptr && sim::Fiber::InFiber()) {
     waiters_[wait_key].push_back(worker);
     bool held = true;
-    while (!(held = done()) && !ending_) {
-      const Context saved = context_;
-      worker->BlockHere();
-      context_ = saved;
-      current_runtime_ = this;
-    }
+    while (!(held = done()) && !ending_) BlockWorker(worker);
     const auto it = waiters_.find(wait_key);
     VMBSIM_CHECK(it != waiters_.end());
     absl::InlinedVector<Worker*, 1>& workers = it->second;
@@ -375,6 +370,13 @@ bool Runtime::WaitUntil(const char* function, uint64_t channel, absl::FunctionRe
     sim().Run(sim::RunLimits{.events_max = 1});
   }
   return true;
+}
+
+void Runtime::BlockWorker(Worker* worker) {
+  const Context saved = context_;
+  worker->BlockHere();
+  context_ = saved;
+  current_runtime_ = this;
 }
 
 void Runtime::ReleaseWorkers() {

@@ -69,6 +69,7 @@
 #ifndef VMBSIM_KMCL_RUNTIME_H_
 #define VMBSIM_KMCL_RUNTIME_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -626,11 +627,50 @@ class Runtime {
     virtual ~DispatchBody() = default;
     virtual void Run() = 0;
   };
+  // Free blocks of one size, kept up to kKeptMax, freed with the thread.
+  template <size_t kBytes>
+  class DispatchBodyPool {
+   public:
+    static void* Take(size_t size) {
+      std::vector<void*>& free = Free().blocks;
+      if (free.empty()) return ::operator new(size);
+      void* const block = free.back();
+      free.pop_back();
+      return block;
+    }
+    static void Give(void* block, size_t size) {
+      std::vector<void*>& free = Free().blocks;
+      if (free.size() >= kKeptMax) {
+        ::operator delete(block, size);
+        return;
+      }
+      free.push_back(block);
+    }
+
+   private:
+    static constexpr size_t kKeptMax = 1024;
+    struct Blocks {
+      std::vector<void*> blocks;
+      ~Blocks() {
+        for (void* block : blocks) ::operator delete(block, kBytes);
+      }
+    };
+    static Blocks& Free() {
+      static thread_local Blocks free;
+      return free;
+    }
+  };
   template <typename F>
   struct DispatchBodyOf final : DispatchBody {
     explicit DispatchBodyOf(F f) : fn(std::move(f)) {}
     void Run() override { fn(); }
     F fn;
+    // Recycled per type and thread (a back-end queues a DPC per request,
+    // and malloc and free cost more than the DPC's own bookkeeping).
+    static void* operator new(size_t size) { return DispatchBodyPool<sizeof(DispatchBodyOf)>::Take(size); }
+    static void operator delete(void* block, size_t size) {
+      DispatchBodyPool<sizeof(DispatchBodyOf)>::Give(block, size);
+    }
   };
   void QueueDispatch(uint16_t partition, uint32_t vp, std::unique_ptr<DispatchBody> body);
 
@@ -783,7 +823,10 @@ class Runtime {
   // thread that sends in a long loop delays other threads less here).
   // Returns whether it waited. DISPATCH code cannot wait and is not held
   // back (its work items are short).
-  bool CatchUpWithLocalClock(const void* wait_key);
+  bool CatchUpWithLocalClock();
+  // Suspends `worker` (the calling fiber's) until something wakes it, and
+  // restores this runtime's context when it resumes.
+  void BlockWorker(Worker* worker);
   absl::Status SubmitSend(Packet& packet, Channel& channel, const void* buffer, uint32_t length,
                           std::vector<fabric::GpaRange> ranges, uint32_t flags, const char* function);
   void FlushSendQueue(Channel& channel);

@@ -860,7 +860,7 @@ absl::StatusOr<Runtime::Admission> Runtime::AdmitSend(Channel& ch, const Packet&
 absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uint32_t length,
                                  std::vector<fabric::GpaRange> ranges, uint32_t flags, const char* function) {
   // A thread sends when it gets there, and sees the channel as it is then.
-  CatchUpWithLocalClock(&p);
+  CatchUpWithLocalClock();
   if (length > 0 && buffer == nullptr) {
     return KmclError(STATUS_INVALID_PARAMETER_2, absl::StrCat(function, ": Buffer is NULL"));
   }
@@ -915,15 +915,23 @@ absl::Status Runtime::SubmitSend(Packet& p, Channel& ch, const void* buffer, uin
   return absl::OkStatus();
 }
 
-bool Runtime::CatchUpWithLocalClock(const void* wait_key) {
+bool Runtime::CatchUpWithLocalClock() {
   if (context_.worker == nullptr || !sim::Fiber::InFiber() || context_.irql != PASSIVE_LEVEL ||
       context_.vp == nullptr || !context_.vp->running()) {
     return false;
   }
   const sim::SimTime target = context_.vp->LocalNow();
   if (target <= sim().Now()) return false;
-  sim().ScheduleAt(target, [this, wait_key] { Notify(wait_key); });
-  return WaitUntil("VmbPacketSend", 0, [this, target] { return sim().Now() >= target; }, wait_key);
+  if (ending_) return false;  // ReleaseWorkers: nothing waits any more.
+  // A wait of this thread alone, woken by its own timer: no wait key, so
+  // nothing else can wake it early (a packet's send is one such wait).
+  Worker* const worker = context_.worker;
+  sim().ScheduleAt(target, [worker] { worker->Wake(); });
+  while (sim().Now() < target) {
+    if (ending_) return false;
+    BlockWorker(worker);
+  }
+  return true;
 }
 
 absl::StatusOr<bool> Runtime::TryWrite(Channel& ch, Packet& p) {
