@@ -782,12 +782,12 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   };
   std::vector<std::unique_ptr<DriverInstance>> instances;
   std::vector<std::string> start_errors;
-  // Set once the run and its teardown are over, when kmcl::Runtime::
-  // ReleaseWorkers lets the driver code they left (a call still blocked, a
-  // PASSIVE job never reached) finish with every wait failing. A driver
-  // start that comes due then does not start, and one that was under way
-  // and succeeds is destroyed at once: either would otherwise never be
-  // torn down. Its failure is not the run's.
+  // Set when the run is over and its teardown begins (and stays set while
+  // kmcl::Runtime::ReleaseWorkers lets the driver code the teardown left
+  // finish with every wait failing). A driver start that comes due then
+  // does not start, and one that was under way (a Create blocked at the
+  // cut) and succeeds is destroyed at once: the teardown has passed it by,
+  // so it would never be torn down. Its failure is not the run's.
   bool run_over = false;
   // Takes a driver a start made; false when there is none to keep.
   const auto keep_started = [&instances, &run_over](absl::StatusOr<std::unique_ptr<DriverInstance>>& made) {
@@ -1253,6 +1253,7 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // Destroy behind a VP busy past the bound) ends after it, off the clock
   // (run_over).
   for (const std::unique_ptr<OpenLoop>& loop : loops) loop->Stop();
+  run_over = true;
   // Drivers a guest reset abandoned: their channels are frozen, so this
   // only frees what they hold.
   for (const auto& [guest, instance] : abandoned) {
@@ -1276,7 +1277,6 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     SettleCutLedger(ledger->Summarise(injector.get()), stale_at_stop, spec.expectations, injector.get(), report);
   }
   // What the bounded teardown did not reach ends now, off the clock.
-  run_over = true;
   runtime->ReleaseWorkers();
   // The world goes in dependency order.
   instances.clear();
