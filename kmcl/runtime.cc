@@ -232,7 +232,9 @@ Runtime::Runtime(fabric::Fabric* fabric, RuntimeOptions options)
 }
 
 Runtime::~Runtime() {
-  ReleaseWorkers();
+  // No ReleaseWorkers here: driver code it would resume may use what its
+  // embedder has already destroyed (a test's locals); the embedder calls it
+  // while that is alive (the scenario runner, after its teardown).
   fabric_->SetChannelAttachedHook(nullptr);
   fabric_->SetChannelDetachingHook(nullptr);
   fabric_->SetOpenGate(nullptr);

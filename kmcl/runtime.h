@@ -399,8 +399,8 @@ class Runtime {
                  const void* wait_key);
   // Wakes the workers waiting on `wait_key` so they re-check.
   void Notify(const void* wait_key);
-  // Ends the run for driver code, once the simulator will not run again
-  // (the destructor calls it too): every wait fails from now on (WaitUntil
+  // Ends the run for driver code, once the simulator will not run again:
+  // every wait fails from now on (WaitUntil
   // returns false at once), driver code suspended in a KMCL call resumes and
   // returns through its error paths, and PASSIVE jobs RunPassive was given
   // that the run never reached (a teardown's Destroy behind a VP busy past
@@ -408,7 +408,10 @@ class Runtime {
   // rather than left on a fiber stack that is never resumed. A channel's
   // queued transitions and deliveries are dropped; workers a guest reset
   // froze stay frozen. Driver code that posts passive work for ever would
-  // keep this from returning.
+  // keep this from returning. Called by the embedder while what that
+  // driver code uses is still alive (not by the destructor: a fiber still
+  // blocked then is freed without unwinding, and what its frames own is
+  // lost).
   void ReleaseWorkers();
 
   fabric::Fabric& fabric() { return *fabric_; }
