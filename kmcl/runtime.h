@@ -75,6 +75,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <new>
 #include <optional>
 #include <set>
 #include <string>
@@ -641,10 +642,11 @@ class Runtime {
       free.pop_back();
       return block;
     }
-    static void Give(void* block, size_t size) {
+    // Unsized deletes: clang without -fsized-deallocation has no sized one.
+    static void Give(void* block) {
       std::vector<void*>& free = Free().blocks;
       if (free.size() >= kKeptMax) {
-        ::operator delete(block, size);
+        ::operator delete(block);
         return;
       }
       free.push_back(block);
@@ -655,7 +657,7 @@ class Runtime {
     struct Blocks {
       std::vector<void*> blocks;
       ~Blocks() {
-        for (void* block : blocks) ::operator delete(block, kBytes);
+        for (void* block : blocks) ::operator delete(block);
       }
     };
     static Blocks& Free() {
@@ -671,9 +673,7 @@ class Runtime {
     // Recycled per type and thread (a back-end queues a DPC per request,
     // and malloc and free cost more than the DPC's own bookkeeping).
     static void* operator new(size_t size) { return DispatchBodyPool<sizeof(DispatchBodyOf)>::Take(size); }
-    static void operator delete(void* block, size_t size) {
-      DispatchBodyPool<sizeof(DispatchBodyOf)>::Give(block, size);
-    }
+    static void operator delete(void* block) { DispatchBodyPool<sizeof(DispatchBodyOf)>::Give(block); }
   };
   void QueueDispatch(uint16_t partition, uint32_t vp, std::unique_ptr<DispatchBody> body);
 
