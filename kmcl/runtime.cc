@@ -404,13 +404,10 @@ void Runtime::ReleaseWorkers() {
       // are dropped; a driver callback blocked in one of them returns.
       run_queued_jobs = false;
       for (const uint64_t handle : channels_.HandlesInIssueOrder()) {
-        Channel* const ch = channels_.Find(handle);
+        const Channel* const ch = channels_.Find(handle);
         if (ch == nullptr) continue;
         for (Worker* worker : {ch->state_worker.get(), ch->packet_worker.get()}) {
-          if (worker == nullptr) continue;
-          if (!worker->releasable()) continue;
-          next = worker;
-          break;
+          if (next == nullptr && worker != nullptr && worker->releasable()) next = worker;
         }
         if (next != nullptr) break;
       }

@@ -922,13 +922,12 @@ bool Runtime::CatchUpWithLocalClock() {
   }
   const sim::SimTime target = context_.vp->LocalNow();
   if (target <= sim().Now()) return false;
-  if (ending_) return false;  // ReleaseWorkers: nothing waits any more.
   // A wait of this thread alone, woken by its own timer: no wait key, so
   // nothing else can wake it early (a packet's send is one such wait).
   Worker* const worker = context_.worker;
   sim().ScheduleAt(target, [worker] { worker->Wake(); });
   while (sim().Now() < target) {
-    if (ending_) return false;
+    if (ending_) return false;  // ReleaseWorkers: nothing waits any more.
     BlockWorker(worker);
   }
   return true;

@@ -789,12 +789,14 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
   // cut) and succeeds is destroyed at once: the teardown has passed it by,
   // so it would never be torn down. Its failure is not the run's.
   bool run_over = false;
-  // Takes a driver a start made; false when there is none to keep.
+  // Takes the driver a start made and returns it; null when there is none
+  // to keep (the start failed, or the run was over and it is destroyed).
   const auto keep_started = [&instances, &run_over](absl::StatusOr<std::unique_ptr<DriverInstance>>& made) {
-    if (!made.ok()) return false;
-    if (run_over) (*made)->Destroy();
+    if (!made.ok()) return static_cast<DriverInstance*>(nullptr);
+    DriverInstance* const instance = made->get();
+    if (run_over) instance->Destroy();
     instances.push_back(std::move(*made));
-    return !run_over;
+    return run_over ? nullptr : instance;
   };
   for (bool host_side : {true, false}) {
     for (size_t i = 0; i < built.size(); ++i) {
@@ -815,8 +817,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
                             if (!made.ok() && !run_over) {
                               start_errors.push_back(absl::StrCat(where, made.status().message()));
                             }
-                            DriverInstance* const instance = made.ok() ? made->get() : nullptr;
-                            if (!keep_started(made)) return;
+                            DriverInstance* const instance = keep_started(made);
+                            if (instance == nullptr) return;
                             *slot = instance;
                             if (channel_loops == nullptr) return;
                             for (OpenLoop* loop : *channel_loops) {
@@ -900,8 +902,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     DriverContext context = context_for(*which, /*host_side=*/true);
     context.restore = restore;
     absl::StatusOr<std::unique_ptr<DriverInstance>> made = (*which->host_factory)(context);
-    DriverInstance* const instance = made.ok() ? made->get() : nullptr;
-    if (!keep_started(made)) return;  // A restart that failed: the channel stays rescinded.
+    DriverInstance* const instance = keep_started(made);
+    if (instance == nullptr) return;  // A restart that failed: the channel stays rescinded.
     which->host = instance;
     which->host_stopped = false;
     ++which->host_generation;
@@ -975,8 +977,8 @@ absl::StatusOr<RunReport> RunScenario(const ScenarioSpec& spec, const DriverRegi
     if (which->guest_stopped || run_over) return;  // Stopped by the scenario meanwhile, or too late.
     absl::StatusOr<std::unique_ptr<DriverInstance>> made =
         (*which->guest_factory)(context_for(*which, /*host_side=*/false));
-    DriverInstance* const instance = made.ok() ? made->get() : nullptr;
-    if (!keep_started(made)) return;  // It did not come back: its channel stays closed.
+    DriverInstance* const instance = keep_started(made);
+    if (instance == nullptr) return;  // It did not come back: its channel stays closed.
     which->guest = instance;
   };
   reset_guest = [&built, &abandoned, &start_guest_driver, rt = runtime.get()](uint16_t guest, int64_t reboot_ns) {
