@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sim/core/prng.h"
 
@@ -318,6 +319,73 @@ TEST(EventQueueTest, ZeroDelaySteadyStateIsFifoAndBounded) {
     if (step == 20000) bytes = queue.allocated_bytes();
   }
   EXPECT_EQ(queue.allocated_bytes(), bytes);
+}
+
+// Events scheduled for the executing instant run after the events of that
+// instant scheduled earlier, in schedule order, through both pop paths; a
+// cancelled one next in line, a peek, and the rebuild that drops thousands
+// of cancelled entries keep that order.
+TEST(EventQueueTest, EventsForTheExecutingInstantRunAfterItsEarlierOnes) {
+  for (const bool run_next : {false, true}) {
+    SCOPED_TRACE(run_next ? "RunNext" : "PopNext");
+    EventQueue queue;
+    std::vector<std::string> ran;
+    std::vector<EventId> cancel_later;
+    const auto pop = [&](SimTime limit) {
+      if (run_next) {
+        int64_t now_ns = 0;
+        return queue.RunNext(limit, &now_ns);
+      }
+      SimTime when;
+      const EventQueue::PopResult result = queue.PopNext(limit, &when);
+      if (result == EventQueue::PopResult::kPopped) queue.RunPopped();
+      return result;
+    };
+    queue.Push(T(10), [&] {
+      ran.push_back("a");
+      queue.Push(T(10), [&] { ran.push_back("d"); });
+      cancel_later.push_back(queue.Push(T(10), [&] { ran.push_back("e"); }));
+      queue.Push(T(10), [&] {
+        ran.push_back("f");
+        queue.Push(T(10), [&] { ran.push_back("g"); });
+      });
+      queue.Push(T(11), [&] { ran.push_back("i"); });
+    });
+    queue.Push(T(10), [&] { ran.push_back("b"); });
+    queue.Push(T(20), [&] { ran.push_back("j"); });
+    queue.Push(T(10), [&] { ran.push_back("c"); });
+    ASSERT_EQ(pop(SimTime::Max()), EventQueue::PopResult::kPopped);  // a
+    EXPECT_EQ(queue.PeekTime(), T(10));
+    ASSERT_EQ(pop(SimTime::Max()), EventQueue::PopResult::kPopped);  // b
+    ASSERT_EQ(pop(SimTime::Max()), EventQueue::PopResult::kPopped);  // c
+    ASSERT_EQ(pop(SimTime::Max()), EventQueue::PopResult::kPopped);  // d
+    ASSERT_TRUE(queue.Cancel(cancel_later[0]));                      // e, next of its instant
+    EXPECT_EQ(queue.PeekTime(), T(10));
+    while (pop(SimTime::Max()) == EventQueue::PopResult::kPopped) {
+    }
+    EXPECT_EQ(ran, (std::vector<std::string>{"a", "b", "c", "d", "f", "g", "i", "j"}));
+
+    // 5000 events of the executing instant, 4500 of them cancelled: the
+    // rebuild (more dead entries than live ones) keeps the order.
+    ran.clear();
+    std::vector<EventId> ids;
+    queue.Push(T(30), [&] {
+      for (int i = 0; i < 5000; ++i) {
+        ids.push_back(queue.Push(T(30), [&ran, i] { ran.push_back(absl::StrCat(i)); }));
+      }
+      queue.Push(T(31), [&] { ran.push_back("later"); });
+      for (int i = 0; i < 5000; ++i) {
+        if (i % 10 != 3) {
+          ASSERT_TRUE(queue.Cancel(ids[static_cast<size_t>(i)]));
+        }
+      }
+    });
+    while (pop(SimTime::Max()) == EventQueue::PopResult::kPopped) {
+    }
+    ASSERT_EQ(ran.size(), 501u);
+    for (size_t i = 0; i < 500; ++i) EXPECT_EQ(ran[i], absl::StrCat(10 * i + 3));
+    EXPECT_EQ(ran.back(), "later");
+  }
 }
 
 // Random schedule / cancel / pop against a reference ordered by (time, seq).
