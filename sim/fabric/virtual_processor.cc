@@ -37,7 +37,7 @@ void VirtualProcessor::Queue(Irql level, SimDuration cost, sim::InlineFunction w
   ++queued_;
   queue_depth_max_ = std::max(queue_depth_max_, queue_depth());
   if (preemption_ == Preemption::kPacket && !spans_.empty() && level > spans_.back().level &&
-      start_event_.valid() && sim_->IsPending(start_event_)) {
+      Armed(start_event_)) {
     // It may preempt the item in progress: earlier than the start armed for the queue.
     sim_->Cancel(start_event_);
     start_event_ = {};
@@ -69,11 +69,11 @@ size_t VirtualProcessor::CancelOwned(const void* owner) {
   queued_ = queues_[0].size() + queues_[1].size() + queues_[2].size();
   drop(effects_);
   drop(preempted_effects_);
-  if (queue_depth() == 0 && start_event_.valid() && sim_->IsPending(start_event_)) {
+  if (queue_depth() == 0 && Armed(start_event_)) {
     sim_->Cancel(start_event_);
     start_event_ = {};
   }
-  if (effects_.empty() && effects_event_.valid() && sim_->IsPending(effects_event_)) {
+  if (effects_.empty() && Armed(effects_event_)) {
     sim_->Cancel(effects_event_);
     effects_event_ = {};
   }
@@ -92,7 +92,7 @@ bool VirtualProcessor::idle() const {
 
 void VirtualProcessor::ArmEffects() {
   if (effects_.empty()) return;
-  if (effects_event_.valid() && sim_->IsPending(effects_event_)) return;
+  if (Armed(effects_event_)) return;
   effects_event_ = sim_->ScheduleAt(effects_.front().at, [this] {
     effects_event_ = {};
     RunDueEffects();
@@ -128,7 +128,7 @@ bool VirtualProcessor::RunDueEffects() {
 
 void VirtualProcessor::DelayEffects(SimDuration extra) {
   for (Effect& effect : effects_) effect.at += extra;
-  if (effects_event_.valid() && sim_->IsPending(effects_event_)) {
+  if (Armed(effects_event_)) {
     sim_->Cancel(effects_event_);
     effects_event_ = {};
   }
@@ -148,7 +148,7 @@ void VirtualProcessor::Extend(SimDuration extra) {
     }
   }
   DelayEffects(extra);  // Everything the VP has still to reach comes later by as much.
-  if (start_event_.valid() && sim_->IsPending(start_event_)) {
+  if (Armed(start_event_)) {
     sim_->Cancel(start_event_);
     start_event_ = {};
   }
@@ -176,7 +176,7 @@ void VirtualProcessor::Stall(SimDuration duration) {
                        .partition = partition_id_,
                        .vp = vp_index_,
                        .size0 = static_cast<uint64_t>(duration.nanoseconds())});
-  if (start_event_.valid() && sim_->IsPending(start_event_)) {
+  if (Armed(start_event_)) {
     sim_->Cancel(start_event_);
     start_event_ = {};
   }
@@ -202,7 +202,7 @@ SimTime VirtualProcessor::NextStartTime() {
 
 void VirtualProcessor::ArmStart() {
   if (running_ || queue_depth() == 0) return;
-  if (start_event_.valid() && sim_->IsPending(start_event_)) return;
+  if (Armed(start_event_)) return;
   start_event_ = sim_->ScheduleAt(NextStartTime(), [this] { StartNext(); });
 }
 
@@ -236,7 +236,7 @@ void VirtualProcessor::StartNext() {
     ++preemptions_;
     VMBSIM_CHECK(preempted_effects_.empty());
     preempted_effects_.swap(effects_);  // Both stay allocated: no copy, no allocation.
-    if (effects_event_.valid() && sim_->IsPending(effects_event_)) sim_->Cancel(effects_event_);
+    if (Armed(effects_event_)) sim_->Cancel(effects_event_);
     effects_event_ = {};
   }
   running_ = true;
@@ -279,7 +279,7 @@ void VirtualProcessor::StartNext() {
       for (Effect& effect : preempted_effects_) effects_.push_back(std::move(effect));
       preempted_effects_.clear();
     }
-    if (effects_event_.valid() && sim_->IsPending(effects_event_)) sim_->Cancel(effects_event_);
+    if (Armed(effects_event_)) sim_->Cancel(effects_event_);
     effects_event_ = {};
     ArmEffects();
   } else {

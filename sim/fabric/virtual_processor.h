@@ -229,6 +229,16 @@ class VirtualProcessor {
   // When the next queued item may start (REQUIRES: queue_depth() > 0).
   sim::SimTime NextStartTime();
 
+  // Whether `id` (start_event_ or effects_event_) names a pending event.
+  // Every path that runs or cancels one of them clears it first, so a valid
+  // id is a pending one: the test is the id's, not the event queue's
+  // (checked against the queue in builds without NDEBUG).
+  bool Armed(sim::EventId id) const {
+#ifndef NDEBUG
+    VMBSIM_CHECK(!id.valid() || sim_->IsPending(id));
+#endif
+    return id.valid();
+  }
   // Makes sure a start event is pending if there is work and none is.
   void ArmStart();
   void StartNext();
