@@ -194,8 +194,12 @@ void EventQueue::RefillFront(int bucket_index) {
   } else if (size <= kInsertionSortMax || (level > 1 && size <= kSortBatchMax)) {
     // Small: an insertion sort costs less than a counting sort's 64 digit
     // counters (a sparse queue refills from buckets of one or two entries).
-    CopyBucketIntoFront(bucket, size);
-    SortFrontRange(0, size);
+    if (fifo_) {
+      SortBucketIntoFront(bucket, size);
+    } else {
+      CopyBucketIntoFront(bucket, size);
+      SortFrontRange(0, size);
+    }
   } else if (level == 1 && size <= kCountingBatchMax) {
     CountingSortIntoFront(bucket, size);
     if (tie_break_.has_value()) SortFrontTiesByKey();
@@ -217,6 +221,23 @@ void EventQueue::CopyBucketIntoFront(const Bucket& bucket, uint32_t size) {
     out += block->count;
   }
   VMBSIM_CHECK_EQ(static_cast<size_t>(out - front_.data()), size_t{size});
+}
+
+void EventQueue::SortBucketIntoFront(const Bucket& bucket, uint32_t size) {
+  front_.resize(size);
+  Entry* const front = front_.data();
+  uint32_t sorted = 0;
+  for (const Block* block = bucket.first; block != nullptr; block = block->next) {
+    for (uint32_t i = 0; i < block->count; ++i) {
+      // Behind every entry due no later than it: stable on time.
+      const Entry entry = block->entries[i];
+      const uint64_t time_ns = entry.time_ns();
+      uint32_t j = sorted++;
+      for (; j > 0 && front[j - 1].time_ns() > time_ns; --j) front[j] = front[j - 1];
+      front[j] = entry;
+    }
+  }
+  VMBSIM_CHECK_EQ(sorted, size);
 }
 
 void EventQueue::CountingSortIntoFront(const Bucket& bucket, uint32_t size) {

@@ -408,6 +408,10 @@ class EventQueue {
   // Copies `bucket`'s entries into the front, in bucket order.
   // REQUIRES: `size` is the number of entries in `bucket`.
   void CopyBucketIntoFront(const Bucket& bucket, uint32_t size);
+  // FIFO mode: copies `bucket`'s entries into the front sorted by time
+  // (stable), by insertion as they are read, with no second pass.
+  // REQUIRES: `size` is the number of entries in `bucket`.
+  void SortBucketIntoFront(const Bucket& bucket, uint32_t size);
   // Counting sort of a level-1 bucket into the front.
   // REQUIRES: `size` is the number of entries in `bucket`.
   void CountingSortIntoFront(const Bucket& bucket, uint32_t size);
