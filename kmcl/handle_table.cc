@@ -33,24 +33,13 @@ const char* HandleStateName(HandleState state) {
   return "unknown";
 }
 
-namespace {
-
-// The layout without the range checks, for Acquire, whose tag was checked at
-// construction, whose generations stop at kHandleGenerationMax (Release
-// retires the slot) and whose slots stay below slot_count_max_.
-inline uint64_t EncodeInRange(uint16_t tag, uint32_t generation, uint32_t slot) {
-  return (kHandleMarker << kHandleMarkerShift) | (uint64_t{tag} << kHandleTagShift) |
-         (uint64_t{generation} << kHandleGenerationShift) | uint64_t{slot};
-}
-
-}  // namespace
 
 uint64_t EncodeHandle(uint16_t tag, uint32_t generation, uint32_t slot) {
   VMBSIM_CHECK_GE(tag, 1);
   VMBSIM_CHECK_LE(tag, kHandleTagMax);
   VMBSIM_CHECK_LE(generation, kHandleGenerationMax);
   VMBSIM_CHECK_LT(slot, kHandleSlotCountMax);
-  const uint64_t handle = EncodeInRange(tag, generation, slot);
+  const uint64_t handle = EncodeHandleInRange(tag, generation, slot);
   // Decoding gives the fields back (paired with the accessors in the header).
   VMBSIM_CHECK_EQ(HandleTagBits(handle), tag);
   VMBSIM_CHECK_EQ(HandleGenerationBits(handle), generation);
@@ -72,37 +61,9 @@ HandleAllocator::HandleAllocator(uint16_t tag, absl::string_view kind_name,
   VMBSIM_CHECK_LE(slot_count_max, kHandleSlotCountMax);
 }
 
-absl::StatusOr<HandleAllocator::Issued> HandleAllocator::Acquire() {
-  VMBSIM_CHECK_EQ(iteration_depth_, 0);
-  uint32_t slot_index = 0;
-  if (!free_slots_.empty()) {
-    slot_index = free_slots_.front();
-    free_slots_.pop_front();
-  } else if (slots_.size() < slot_count_max_) {
-    slot_index = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
-  } else {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(kind_name_, " handle table full: ", size(), " live and ",
-                     retired_slot_count_, " retired of ", slot_count_max_, " slots"));
-  }
-  Slot& slot = slots_[slot_index];
-  VMBSIM_CHECK(!slot.live);     // Free-list entries are free...
-  VMBSIM_CHECK(!slot.retired);  // ...and never retired.
-  slot.live = true;
-  slot.prev = last_live_;
-  slot.next = kNoSlot;
-  if (last_live_ != kNoSlot) {
-    slots_[last_live_].next = slot_index;
-  } else {
-    first_live_ = slot_index;
-  }
-  last_live_ = slot_index;
-  ++live_count_;
-  Issued issued;
-  issued.handle = EncodeInRange(tag_, slot.generation, slot_index);
-  issued.slot = slot_index;
-  return issued;
+absl::Status HandleAllocator::FullError() const {
+  return absl::ResourceExhaustedError(absl::StrCat(kind_name_, " handle table full: ", size(), " live and ",
+                                                   retired_slot_count_, " retired of ", slot_count_max_, " slots"));
 }
 
 HandleState HandleAllocator::Classify(uint64_t handle) const {
@@ -159,34 +120,9 @@ absl::StatusOr<uint32_t> HandleAllocator::Resolve(uint64_t handle) const {
   return InvalidHandleError(DescribeInvalid(handle, state));
 }
 
-absl::StatusOr<uint32_t> HandleAllocator::Release(uint64_t handle) {
-  VMBSIM_CHECK_EQ(iteration_depth_, 0);
-  absl::StatusOr<uint32_t> slot_index = Resolve(handle);
-  if (!slot_index.ok()) return slot_index.status();
-  Slot& slot = slots_[*slot_index];
-  if (slot.prev != kNoSlot) {
-    slots_[slot.prev].next = slot.next;
-  } else {
-    first_live_ = slot.next;
-  }
-  if (slot.next != kNoSlot) {
-    slots_[slot.next].prev = slot.prev;
-  } else {
-    last_live_ = slot.prev;
-  }
-  slot.prev = kNoSlot;
-  slot.next = kNoSlot;
-  --live_count_;
-  slot.live = false;
-  if (slot.generation == kHandleGenerationMax) {
-    // Wrapping would re-issue old values; retire the slot instead.
-    slot.retired = true;
-    ++retired_slot_count_;
-  } else {
-    ++slot.generation;
-    free_slots_.push_back(*slot_index);
-  }
-  return slot_index;
+void HandleAllocator::RetireSlot(Slot& slot) {
+  slot.retired = true;
+  ++retired_slot_count_;
 }
 
 void HandleAllocator::ForEachLive(

@@ -117,6 +117,13 @@ inline uint32_t HandleGenerationBits(uint64_t handle) {
 inline uint32_t HandleSlotBits(uint64_t handle) {
   return static_cast<uint32_t>(handle & (kHandleSlotCountMax - 1));
 }
+// EncodeHandle without the range checks, for HandleAllocator, whose tag was
+// checked at construction, whose generations stop at kHandleGenerationMax
+// (a slot is retired there) and whose slots stay below its maximum.
+inline uint64_t EncodeHandleInRange(uint16_t tag, uint32_t generation, uint32_t slot) {
+  return (kHandleMarker << kHandleMarkerShift) | (uint64_t{tag} << kHandleTagShift) |
+         (uint64_t{generation} << kHandleGenerationShift) | uint64_t{slot};
+}
 
 // Conversions for the C thunks between a driver handle type (VMBCHANNEL,
 // VMBPACKET, ...: pointers to distinct incomplete structs) and a table value.
@@ -141,6 +148,8 @@ DriverHandle DriverHandleOf(uint64_t value) {
 // a handle names, generations, the free list, issue order. Usable on its own
 // by code that keeps its objects elsewhere.
 class HandleAllocator {
+  static constexpr uint32_t kNoSlot = 0xFFFFFFFF;
+
  public:
   struct Issued {
     uint64_t handle = 0;
@@ -157,7 +166,44 @@ class HandleAllocator {
   // Issues a new handle on a free slot (the oldest freed one) or a new slot.
   // kResourceExhausted (STATUS_INSUFFICIENT_RESOURCES) when `slot_count_max`
   // objects are live or retired. REQUIRES: not inside ForEachLive.
-  absl::StatusOr<Issued> Acquire();
+  absl::StatusOr<Issued> Acquire() {
+    Issued issued;
+    if (ABSL_PREDICT_TRUE(TryAcquire(&issued))) return issued;
+    return FullError();
+  }
+  // As Acquire, inline and without a Status: false when the table is full
+  // (FullError() says so).
+  bool TryAcquire(Issued* issued) {
+    VMBSIM_CHECK_EQ(iteration_depth_, 0);
+    uint32_t slot_index = 0;
+    if (!free_slots_.empty()) {
+      slot_index = free_slots_.front();
+      free_slots_.pop_front();
+    } else if (slots_.size() < slot_count_max_) {
+      slot_index = static_cast<uint32_t>(slots_.size());
+      slots_.emplace_back();
+    } else {
+      return false;
+    }
+    Slot& slot = slots_[slot_index];
+    VMBSIM_CHECK(!slot.live);     // Free-list entries are free...
+    VMBSIM_CHECK(!slot.retired);  // ...and never retired.
+    slot.live = true;
+    slot.prev = last_live_;
+    slot.next = kNoSlot;
+    if (last_live_ != kNoSlot) {
+      slots_[last_live_].next = slot_index;
+    } else {
+      first_live_ = slot_index;
+    }
+    last_live_ = slot_index;
+    ++live_count_;
+    issued->handle = EncodeHandleInRange(tag_, slot.generation, slot_index);
+    issued->slot = slot_index;
+    return true;
+  }
+  // kResourceExhausted (STATUS_INSUFFICIENT_RESOURCES): the table is full.
+  absl::Status FullError() const;
 
   // The slot of a live handle; otherwise InvalidHandleError (canonical code
   // kNotFound, NTSTATUS STATUS_INVALID_HANDLE) whose message names the kind,
@@ -168,7 +214,33 @@ class HandleAllocator {
   // Ends a live handle: returns its slot and bumps the slot's generation (or
   // retires the slot at kHandleGenerationMax). Errors as Resolve, so a second
   // Release of the same handle is kStale. REQUIRES: not inside ForEachLive.
-  absl::StatusOr<uint32_t> Release(uint64_t handle);
+  absl::StatusOr<uint32_t> Release(uint64_t handle) {
+    uint32_t slot_index = 0;
+    if (ABSL_PREDICT_FALSE(!LiveSlot(handle, &slot_index))) return Resolve(handle).status();
+    VMBSIM_CHECK_EQ(iteration_depth_, 0);
+    Slot& slot = slots_[slot_index];
+    if (slot.prev != kNoSlot) {
+      slots_[slot.prev].next = slot.next;
+    } else {
+      first_live_ = slot.next;
+    }
+    if (slot.next != kNoSlot) {
+      slots_[slot.next].prev = slot.prev;
+    } else {
+      last_live_ = slot.prev;
+    }
+    slot.prev = kNoSlot;
+    slot.next = kNoSlot;
+    --live_count_;
+    slot.live = false;
+    if (ABSL_PREDICT_FALSE(slot.generation == kHandleGenerationMax)) {
+      RetireSlot(slot);  // Wrapping would re-issue old values.
+    } else {
+      ++slot.generation;
+      free_slots_.push_back(slot_index);
+    }
+    return slot_index;
+  }
 
   HandleState Classify(uint64_t handle) const;
 
@@ -214,6 +286,8 @@ class HandleAllocator {
     uint32_t next = kNoSlot;
   };
 
+  void RetireSlot(Slot& slot);
+
   std::string DescribeInvalid(uint64_t handle, HandleState state) const;
 
   const uint16_t tag_;
@@ -222,7 +296,6 @@ class HandleAllocator {
   std::vector<Slot> slots_;
   sim::RingDeque<uint32_t> free_slots_;         // Oldest freed first.
   // Live slots in issue order: an intrusive list (no allocation per handle).
-  static constexpr uint32_t kNoSlot = 0xFFFFFFFF;
   uint32_t first_live_ = kNoSlot;
   uint32_t last_live_ = kNoSlot;
   size_t live_count_ = 0;
@@ -246,13 +319,13 @@ class HandleTable {
   // `object` is then destroyed. REQUIRES: object != nullptr; not inside ForEach.
   absl::StatusOr<uint64_t> Insert(std::unique_ptr<T> object) {
     VMBSIM_CHECK(object != nullptr);
-    absl::StatusOr<HandleAllocator::Issued> issued = allocator_.Acquire();
-    if (!issued.ok()) return issued.status();
-    if (issued->slot == objects_.size()) objects_.emplace_back();
-    VMBSIM_CHECK_LT(issued->slot, objects_.size());
-    VMBSIM_CHECK(objects_[issued->slot] == nullptr);  // A free slot holds nothing.
-    objects_[issued->slot] = std::move(object);
-    return issued->handle;
+    HandleAllocator::Issued issued;
+    if (ABSL_PREDICT_FALSE(!allocator_.TryAcquire(&issued))) return allocator_.FullError();
+    if (issued.slot == objects_.size()) objects_.emplace_back();
+    VMBSIM_CHECK_LT(issued.slot, objects_.size());
+    VMBSIM_CHECK(objects_[issued.slot] == nullptr);  // A free slot holds nothing.
+    objects_[issued.slot] = std::move(object);
+    return issued.handle;
   }
 
   // The live object `handle` names, or InvalidHandleError (see
