@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "sim/core/prng.h"
 #include "sim/core/sim_time.h"
 
@@ -147,6 +148,10 @@ class Tracer {
   // emit most of a run's records (a VP's work start and end), where a call
   // per record cost more than the fold's own instructions.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void EmitInline(const TraceRecord& record) {
+    if (ABSL_PREDICT_TRUE(fold_only_)) {  // The usual run: one test, then the fold.
+      fingerprint_ = trace_internal::Fold(fingerprint_, record, record_count_++);
+      return;
+    }
     if (!active_) return;
     const uint64_t sequence = record_count_++;
     if (fingerprint_enabled_) fingerprint_ = trace_internal::Fold(fingerprint_, record, sequence);
@@ -159,9 +164,13 @@ class Tracer {
  private:
   void EmitActive(const TraceRecord& record);
   ABSL_ATTRIBUTE_NOINLINE void EmitToSinks(const TraceRecord& record, uint64_t sequence);
-  void UpdateActive() { active_ = fingerprint_enabled_ || !sinks_.empty(); }
+  void UpdateActive() {
+    active_ = fingerprint_enabled_ || !sinks_.empty();
+    fold_only_ = fingerprint_enabled_ && sinks_.empty();
+  }
 
   bool active_ = false;
+  bool fold_only_ = false;  // The fingerprint on and no sink attached.
   bool fingerprint_enabled_ = false;
   uint64_t fingerprint_ = kFingerprintSeed;
   uint64_t record_count_ = 0;
