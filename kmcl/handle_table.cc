@@ -33,7 +33,6 @@ const char* HandleStateName(HandleState state) {
   return "unknown";
 }
 
-
 uint64_t EncodeHandle(uint16_t tag, uint32_t generation, uint32_t slot) {
   VMBSIM_CHECK_GE(tag, 1);
   VMBSIM_CHECK_LE(tag, kHandleTagMax);
