@@ -194,12 +194,7 @@ void EventQueue::RefillFront(int bucket_index) {
   } else if (size <= kInsertionSortMax || (level > 1 && size <= kSortBatchMax)) {
     // Small: an insertion sort costs less than a counting sort's 64 digit
     // counters (a sparse queue refills from buckets of one or two entries).
-    if (fifo_) {
-      SortBucketIntoFront(bucket, size);
-    } else {
-      CopyBucketIntoFront(bucket, size);
-      SortFrontRange(0, size);
-    }
+    SortBucketIntoFront(bucket, size);
   } else if (level == 1 && size <= kCountingBatchMax) {
     CountingSortIntoFront(bucket, size);
     if (tie_break_.has_value()) SortFrontTiesByKey();
@@ -224,18 +219,26 @@ void EventQueue::CopyBucketIntoFront(const Bucket& bucket, uint32_t size) {
 }
 
 void EventQueue::SortBucketIntoFront(const Bucket& bucket, uint32_t size) {
+  // Insertion sort as the entries are read: stable, allocates nothing, and
+  // the buckets are short (kSortBatchMax entries).
   front_.resize(size);
   Entry* const front = front_.data();
   uint32_t sorted = 0;
-  for (const Block* block = bucket.first; block != nullptr; block = block->next) {
-    for (uint32_t i = 0; i < block->count; ++i) {
-      // Behind every entry due no later than it: stable on time.
-      const Entry entry = block->entries[i];
-      const uint64_t time_ns = entry.time_ns();
-      uint32_t j = sorted++;
-      for (; j > 0 && front[j - 1].time_ns() > time_ns; --j) front[j] = front[j - 1];
-      front[j] = entry;
+  const auto sort_by = [&](auto sorts_before) {
+    for (const Block* block = bucket.first; block != nullptr; block = block->next) {
+      for (uint32_t i = 0; i < block->count; ++i) {
+        // Behind every entry that does not sort after it.
+        const Entry entry = block->entries[i];
+        uint32_t j = sorted++;
+        for (; j > 0 && sorts_before(entry, front[j - 1]); --j) front[j] = front[j - 1];
+        front[j] = entry;
+      }
     }
+  };
+  if (fifo_) {
+    sort_by([](const Entry& a, const Entry& b) { return a.time_ns() < b.time_ns(); });
+  } else {
+    sort_by([this](const Entry& a, const Entry& b) { return KeyLess(a, b); });
   }
   VMBSIM_CHECK_EQ(sorted, size);
 }
@@ -301,27 +304,6 @@ void EventQueue::RedistributeAroundMinimum(Bucket& bucket, int bucket_index) {
   }
   if (tie_break_.has_value()) SortFrontTiesByKey();
   front_end_ = front_.size();
-}
-
-void EventQueue::SortFrontRange(size_t begin, size_t end) {
-  // Insertion sort: stable, allocates nothing, and the ranges are short
-  // (kSortBatchMax entries, or a run of ties).
-  for (size_t i = begin + 1; i < end; ++i) {
-    const Entry entry = front_[i];
-    size_t j = i;
-    if (fifo_) {
-      while (j > begin && front_[j - 1].time_ns() > entry.time_ns()) {
-        front_[j] = front_[j - 1];
-        --j;
-      }
-    } else {
-      while (j > begin && KeyLess(entry, front_[j - 1])) {
-        front_[j] = front_[j - 1];
-        --j;
-      }
-    }
-    front_[j] = entry;
-  }
 }
 
 void EventQueue::SortFrontTiesByKey() {

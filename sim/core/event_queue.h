@@ -380,9 +380,6 @@ class EventQueue {
   bool KeyLess(const Entry& a, const Entry& b) {
     return a.time_ns() < b.time_ns() || (a.time_ns() == b.time_ns() && KeyAt(a.slot) < KeyAt(b.slot));
   }
-  // Stable insertion sort of front_[begin, end) by time (FIFO mode) or by
-  // (time, key) (tie-break mode).
-  void SortFrontRange(size_t begin, size_t end);
   // The pop bookkeeping shared by every path: the last popped entry (and its
   // key in tie-break mode).
   void NotePopped(const Entry& entry);
@@ -408,8 +405,8 @@ class EventQueue {
   // Copies `bucket`'s entries into the front, in bucket order.
   // REQUIRES: `size` is the number of entries in `bucket`.
   void CopyBucketIntoFront(const Bucket& bucket, uint32_t size);
-  // FIFO mode: copies `bucket`'s entries into the front sorted by time
-  // (stable), by insertion as they are read, with no second pass.
+  // Copies `bucket`'s entries into the front sorted, stably, by time (FIFO
+  // mode) or by (time, key) (tie-break mode): by insertion as they are read.
   // REQUIRES: `size` is the number of entries in `bucket`.
   void SortBucketIntoFront(const Bucket& bucket, uint32_t size);
   // Counting sort of a level-1 bucket into the front.
