@@ -36,11 +36,9 @@ void VirtualProcessor::Queue(Irql level, SimDuration cost, sim::InlineFunction w
   QueueFor(level).emplace_back(std::move(work), Scaled(cost), owner, LocalNow(), level);  // Built in its slot.
   ++queued_;
   queue_depth_max_ = std::max(queue_depth_max_, queue_depth());
-  if (preemption_ == Preemption::kPacket && !spans_.empty() && level > spans_.back().level &&
-      Armed(start_event_)) {
+  if (preemption_ == Preemption::kPacket && !spans_.empty() && level > spans_.back().level) {
     // It may preempt the item in progress: earlier than the start armed for the queue.
-    sim_->Cancel(start_event_);
-    start_event_ = {};
+    Disarm(start_event_);
   }
   ArmStart();
 }
@@ -69,14 +67,8 @@ size_t VirtualProcessor::CancelOwned(const void* owner) {
   queued_ = queues_[0].size() + queues_[1].size() + queues_[2].size();
   drop(effects_);
   drop(preempted_effects_);
-  if (queue_depth() == 0 && Armed(start_event_)) {
-    sim_->Cancel(start_event_);
-    start_event_ = {};
-  }
-  if (effects_.empty() && Armed(effects_event_)) {
-    sim_->Cancel(effects_event_);
-    effects_event_ = {};
-  }
+  if (queue_depth() == 0) Disarm(start_event_);
+  if (effects_.empty()) Disarm(effects_event_);
   return cancelled;
 }
 
@@ -128,10 +120,7 @@ bool VirtualProcessor::RunDueEffects() {
 
 void VirtualProcessor::DelayEffects(SimDuration extra) {
   for (Effect& effect : effects_) effect.at += extra;
-  if (Armed(effects_event_)) {
-    sim_->Cancel(effects_event_);
-    effects_event_ = {};
-  }
+  Disarm(effects_event_);
   ArmEffects();
 }
 
@@ -148,10 +137,7 @@ void VirtualProcessor::Extend(SimDuration extra) {
     }
   }
   DelayEffects(extra);  // Everything the VP has still to reach comes later by as much.
-  if (Armed(start_event_)) {
-    sim_->Cancel(start_event_);
-    start_event_ = {};
-  }
+  Disarm(start_event_);
   ArmStart();
 }
 
@@ -176,10 +162,7 @@ void VirtualProcessor::Stall(SimDuration duration) {
                        .partition = partition_id_,
                        .vp = vp_index_,
                        .size0 = static_cast<uint64_t>(duration.nanoseconds())});
-  if (Armed(start_event_)) {
-    sim_->Cancel(start_event_);
-    start_event_ = {};
-  }
+  Disarm(start_event_);
   ArmStart();
 }
 
@@ -236,8 +219,7 @@ void VirtualProcessor::StartNext() {
     ++preemptions_;
     VMBSIM_CHECK(preempted_effects_.empty());
     preempted_effects_.swap(effects_);  // Both stay allocated: no copy, no allocation.
-    if (Armed(effects_event_)) sim_->Cancel(effects_event_);
-    effects_event_ = {};
+    Disarm(effects_event_);
   }
   running_ = true;
   sim_->tracer().EmitInline({.time = now,
@@ -279,8 +261,7 @@ void VirtualProcessor::StartNext() {
       for (Effect& effect : preempted_effects_) effects_.push_back(std::move(effect));
       preempted_effects_.clear();
     }
-    if (Armed(effects_event_)) sim_->Cancel(effects_event_);
-    effects_event_ = {};
+    Disarm(effects_event_);
     ArmEffects();
   } else {
     busy_until_ = local_now_;

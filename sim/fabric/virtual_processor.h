@@ -239,6 +239,11 @@ class VirtualProcessor {
 #endif
     return id.valid();
   }
+  // Cancels `*id`'s event if it is armed, and clears the id.
+  void Disarm(sim::EventId& id) {
+    if (Armed(id)) sim_->Cancel(id);
+    id = {};
+  }
   // Makes sure a start event is pending if there is work and none is.
   void ArmStart();
   void StartNext();
