@@ -163,16 +163,11 @@ class HandleAllocator {
   HandleAllocator(const HandleAllocator&) = delete;
   HandleAllocator& operator=(const HandleAllocator&) = delete;
 
-  // Issues a new handle on a free slot (the oldest freed one) or a new slot.
-  // kResourceExhausted (STATUS_INSUFFICIENT_RESOURCES) when `slot_count_max`
-  // objects are live or retired. REQUIRES: not inside ForEachLive.
-  absl::StatusOr<Issued> Acquire() {
-    Issued issued;
-    if (ABSL_PREDICT_TRUE(TryAcquire(&issued))) return issued;
-    return FullError();
-  }
-  // As Acquire, inline and without a Status: false when the table is full
-  // (FullError() says so).
+  // Issues a new handle on a free slot (the oldest freed one) or a new slot
+  // into `*issued`. False when `slot_count_max` objects are live or retired;
+  // FullError() is then the caller's error. Inline and without a Status:
+  // HandleTable::Insert issues one per packet. REQUIRES: not inside
+  // ForEachLive.
   bool TryAcquire(Issued* issued) {
     VMBSIM_CHECK_EQ(iteration_depth_, 0);
     uint32_t slot_index = 0;
@@ -202,7 +197,8 @@ class HandleAllocator {
     issued->slot = slot_index;
     return true;
   }
-  // kResourceExhausted (STATUS_INSUFFICIENT_RESOURCES): the table is full.
+  // kResourceExhausted (STATUS_INSUFFICIENT_RESOURCES), naming the table's
+  // counts: the error of a TryAcquire that found the table full.
   absl::Status FullError() const;
 
   // The slot of a live handle; otherwise InvalidHandleError (canonical code
@@ -261,7 +257,7 @@ class HandleAllocator {
   }
 
   // Calls fn(handle, slot) for every live handle, in issue order.
-  // REQUIRES: fn does not Acquire or Release (checked); to remove while
+  // REQUIRES: fn does not TryAcquire or Release (checked); to remove while
   // walking, iterate over HandlesInIssueOrder() instead.
   void ForEachLive(absl::FunctionRef<void(uint64_t handle, uint32_t slot)> fn) const;
   std::vector<uint64_t> HandlesInIssueOrder() const;
@@ -315,7 +311,7 @@ class HandleTable {
   HandleTable& operator=(const HandleTable&) = delete;
 
   // Takes ownership of `object` and returns its new handle (never 0).
-  // kResourceExhausted when the table is full (see HandleAllocator::Acquire);
+  // kResourceExhausted when the table is full (see HandleAllocator::TryAcquire);
   // `object` is then destroyed. REQUIRES: object != nullptr; not inside ForEach.
   absl::StatusOr<uint64_t> Insert(std::unique_ptr<T> object) {
     VMBSIM_CHECK(object != nullptr);
